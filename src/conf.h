@@ -1,0 +1,53 @@
+/* conf.h - declarative configuration: one schema table per daemon drives
+ * the JSON config file (comments allowed), the long flags (`listen_port`
+ * <=> `--listen-port`; flags win), defaults, range checks, the canonical
+ * dump, and --help.  Parse completely, then apply in one step: conf_load
+ * fills a fresh struct and touches nothing else. */
+#ifndef PILOT_CONF_H
+#define PILOT_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_type {
+	CONF_STR,      /* char * (malloc'd, freed by conf_free) */
+	CONF_U32,      /* uint32_t within [min, max] */
+	CONF_BOOL,     /* int; a flag without value sets 1 */
+	CONF_STRLIST,  /* char ** NULL-terminated; JSON array or comma list */
+	CONF_HOSTPORT, /* char * "HOST:PORT" or "[V6]:PORT", validated */
+	CONF_ACTION,   /* flag only (e.g. --print-pin): int set to 1; not a file key */
+};
+
+struct conf_key {
+	const char *name; /* file key; flag is "--" + name with '_' -> '-' */
+	enum conf_type type;
+	size_t offset; /* into the config struct */
+	uint32_t min, max;
+	const char *def; /* default as text (NULL = none / empty) */
+	const char *help;
+	int secret; /* never printed in dumps */
+};
+
+#define CONF_END {NULL, 0, 0, 0, 0, NULL, NULL, 0}
+
+/** Load: defaults, then the file (\p path from --config if given on the
+ *  command line, else \p default_path if it exists), then the flags.
+ *  Unknown keys and flags, wrong types and out-of-range values are errors:
+ *  \p err gets "FILE:LINE: key 'k': reason" or "--flag: reason".
+ *  --help and --version are returned as CONF_ACTION keys "help"/"version"
+ *  when the schema has them.  \retval 0 or -EINVAL / -errno. */
+int conf_load(const struct conf_key *schema, void *cfg, const char *default_path, int argc,
+	      char **argv, char *err, size_t errlen);
+/** Free every CONF_STR / CONF_HOSTPORT / CONF_STRLIST member. */
+void conf_free(const struct conf_key *schema, void *cfg);
+/** Print --help text for the schema. */
+void conf_usage(const struct conf_key *schema, const char *prog, const char *synopsis);
+/** Canonical JSON dump (secrets as "<redacted>"); malloc'd. */
+char *conf_dump(const struct conf_key *schema, const void *cfg);
+/** Path of the config file actually loaded ("" if none). */
+const char *conf_loaded_path(const void *cfg);
+
+/** Split "HOST:PORT" / "[V6]:PORT". \retval 0 or -EINVAL. */
+int conf_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+#endif

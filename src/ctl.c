@@ -1,0 +1,6 @@
+/* ctl.c - under construction */
+int main(void);
+int main(void)
+{
+	return 1;
+}

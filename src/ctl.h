@@ -1,0 +1,1 @@
+/* ctl.h - under construction */

@@ -1,0 +1,1 @@
+/* ctl_cmds.c - under construction */

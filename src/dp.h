@@ -1,0 +1,1 @@
+/* dp.h - under construction */

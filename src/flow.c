@@ -1,0 +1,1 @@
+/* flow.c - under construction */

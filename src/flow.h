@@ -1,0 +1,1 @@
+/* flow.h - under construction */

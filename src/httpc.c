@@ -1,0 +1,1 @@
+/* httpc.c - under construction */

@@ -1,0 +1,1 @@
+/* httpc.h - under construction */

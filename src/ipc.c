@@ -1,0 +1,1 @@
+/* ipc.c - under construction */

@@ -1,0 +1,1 @@
+/* ipc.h - under construction */

@@ -1,0 +1,1 @@
+/* nl.c - under construction */

@@ -1,0 +1,1 @@
+/* pilotd.c - under construction */

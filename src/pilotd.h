@@ -1,0 +1,1 @@
+/* pilotd.h - under construction */

@@ -1,0 +1,6 @@
+/* pilotd_main.c - under construction */
+int main(void);
+int main(void)
+{
+	return 1;
+}

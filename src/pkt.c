@@ -1,0 +1,1 @@
+/* pkt.c - under construction */

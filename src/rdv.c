@@ -1,0 +1,1 @@
+/* rdv.c - under construction */

@@ -1,0 +1,1 @@
+/* rdv.h - under construction */

@@ -1,0 +1,1 @@
+/* rdv_http.c - under construction */

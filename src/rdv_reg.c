@@ -1,0 +1,1 @@
+/* rdv_reg.c - under construction */

@@ -1,0 +1,1 @@
+/* rdv_store.h - under construction */

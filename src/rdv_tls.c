@@ -1,0 +1,1 @@
+/* rdv_tls.c - under construction */

@@ -1,0 +1,1 @@
+/* rdv_tls.h - under construction */

@@ -1,0 +1,1 @@
+/* regc.c - under construction */

@@ -1,0 +1,1 @@
+/* regmsg.c - under construction */

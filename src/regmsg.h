@@ -1,0 +1,55 @@
+/* regmsg.h - the registry request envelope (doc/REGISTRY.md): signing on
+ * the node, parsing and verification on the registry.  The one parser of
+ * untrusted registry requests; fuzzed by tests/fuzz/fuzz_regmsg.c. */
+#ifndef PILOT_REGMSG_H
+#define PILOT_REGMSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <yajl/yajl_tree.h>
+
+#define REGMSG_MAX_BODY (16 * 1024)
+#define REGMSG_MAX_SKEW_MS 60000
+#define REGMSG_NONCE_LEN 16
+#define REGMSG_SIG_B64_LEN 89 /* 64 bytes base64 + NUL */
+#define REGMSG_OP_MAX 24
+
+struct regmsg_req {
+	char op[REGMSG_OP_MAX];
+	int has_node_id;
+	uint32_t node_id;
+	uint64_t ts;
+	uint8_t nonce[REGMSG_NONCE_LEN];
+	yajl_val root; /* owned; free with regmsg_req_free */
+};
+
+/** Sign "pilot-registry-request-v1\n" || "POST " path "\n" || body.
+ *  \p sig_b64 gets REGMSG_SIG_B64_LEN bytes. \retval 0 or -errno. */
+int regmsg_sign(const uint8_t ed_sk[64], const char *path, const char *body, size_t len,
+		char *sig_b64);
+/** \retval 0, or -EBADMSG (bad encoding or signature). */
+int regmsg_verify(const uint8_t ed_pk[32], const char *path, const char *body, size_t len,
+		  const char *sig_b64);
+
+/** Parse and check the envelope of a node request for \p op (from the
+ *  path): size, JSON object, `op` equal to \p op, `node_id` (required
+ *  unless op is "register"), `ts`, `nonce`, and that every member is in
+ *  the common set or in \p op_keys (NULL-terminated).  Does not check
+ *  freshness or the signature.  On error \p err gets a one-line reason.
+ *  \retval 0, -E2BIG, -EINVAL. */
+int regmsg_parse(const char *op, const char *body, size_t len, const char *const *op_keys,
+		 struct regmsg_req *out, char *err, size_t errlen);
+void regmsg_req_free(struct regmsg_req *r);
+/** \retval 0 if |ts - now| <= REGMSG_MAX_SKEW_MS, else -ESTALE. */
+int regmsg_check_fresh(uint64_t ts, uint64_t now_ms);
+
+/** Node side: build the body of a request.  Writes the common members
+ *  (op, node_id unless 0 and op is register, ts, fresh random nonce) then
+ *  calls \p add to add the op's own members to the open map.
+ *  \p out is malloc'd, NUL-terminated; caller frees. \retval 0 or -errno. */
+struct json_gen;
+typedef void (*regmsg_add_fn)(struct json_gen *j, void *arg);
+int regmsg_build(const char *op, uint32_t node_id, uint64_t now_ms, regmsg_add_fn add, void *arg,
+		 char **out, size_t *outlen);
+
+#endif

@@ -1,0 +1,1 @@
+/* sdnotify.h - under construction */

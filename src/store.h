@@ -1,0 +1,59 @@
+/* store.h - the one wrapper around LMDB.  Every state change in Pilot goes
+ * through a transaction here.  A transaction carries a sticky error: after
+ * the first failure every operation is a no-op and store_txn_commit()
+ * reports that first error (and aborts), so callers check once at the end.
+ */
+#ifndef PILOT_STORE_H
+#define PILOT_STORE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+struct store_txn {
+	struct store *st;
+	MDB_txn *txn;
+	int ret; /* sticky: 0 or -errno / MDB error mapped to -errno */
+	int rdonly;
+};
+
+/** Open (creating 0700 dir + 0600 files) an environment with the named
+ *  sub-databases \p dbs (NULL-terminated).  \retval NULL on error (logged). */
+struct store *store_open(const char *dir, const char *const *dbs, size_t map_size);
+void store_close(struct store *st); /* NULL is fine */
+/** Index of a named sub-database, or -ENOENT. */
+int store_dbi(struct store *st, const char *name);
+
+void store_txn_begin(struct store *st, struct store_txn *t, int rdonly);
+/** \retval the sticky error, else the commit result. */
+int store_txn_commit(struct store_txn *t);
+void store_txn_abort(struct store_txn *t);
+
+/** Get: \p val points into the map (valid until the txn ends).
+ *  \retval 0, -ENOENT (not sticky), or the sticky error. */
+int store_get(struct store_txn *t, int db, const void *key, size_t klen, MDB_val *val);
+/** Copy out a fixed-size value; -ENOENT or -EBADMSG if the size differs. */
+int store_get_fixed(struct store_txn *t, int db, const void *key, size_t klen, void *out,
+		    size_t outlen);
+void store_put(struct store_txn *t, int db, const void *key, size_t klen, const void *val,
+	       size_t vlen);
+/** Delete; absent keys are not an error. */
+void store_del(struct store_txn *t, int db, const void *key, size_t klen);
+
+/** Iterate keys starting with \p prefix (plen may be 0 for all).  \p cb
+ *  returns 0 to go on, 1 to stop, <0 to fail (made sticky).  \retval 0 or error. */
+typedef int (*store_iter_cb)(void *arg, const MDB_val *key, const MDB_val *val);
+int store_iter_prefix(struct store_txn *t, int db, const void *prefix, size_t plen,
+		      store_iter_cb cb, void *arg);
+/** Last key in a database (for monotonic counters). \retval 0 or -ENOENT. */
+int store_last(struct store_txn *t, int db, MDB_val *key, MDB_val *val);
+
+/* Big-endian helpers for ordered integer keys. */
+void store_be64(uint8_t out[8], uint64_t v);
+uint64_t store_rd_be64(const uint8_t in[8]);
+void store_be32(uint8_t out[4], uint32_t v);
+uint32_t store_rd_be32(const uint8_t in[4]);
+
+#endif

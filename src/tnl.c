@@ -1,0 +1,1 @@
+/* tnl.c - under construction */

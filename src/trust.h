@@ -1,0 +1,1 @@
+/* trust.h - under construction */

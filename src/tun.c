@@ -1,0 +1,1 @@
+/* tun.c - under construction */

@@ -1,0 +1,44 @@
+/* tun.h - the TUN device behind a narrow ops interface, so tests can use
+ * a socketpair back-end instead of /dev/net/tun. */
+#ifndef PILOT_TUN_H
+#define PILOT_TUN_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tun_dev;
+
+struct tun_ops {
+	/* \retval bytes read, 0 if none ready (EAGAIN), -errno on error. */
+	ssize_t (*read)(struct tun_dev *t, uint8_t *buf, size_t len);
+	/* \retval bytes written or -errno. */
+	ssize_t (*write)(struct tun_dev *t, const uint8_t *buf, size_t len);
+	void (*close)(struct tun_dev *t);
+};
+
+struct tun_dev {
+	const struct tun_ops *ops;
+	int fd; /* non-blocking, for the event loop */
+	int peer_fd; /* dummy back-end only: the test's end */
+	char name[IFNAMSIZ];
+	int ifindex;
+};
+
+/** Open (creating if needed) the Linux TUN device \p name (IFF_TUN |
+ *  IFF_NO_PI), non-blocking, close-on-exec.  \retval 0 or -errno. */
+int tun_open_linux(struct tun_dev *t, const char *name);
+/** Test back-end: a SOCK_SEQPACKET socketpair; t->peer_fd is the test's end. */
+int tun_open_dummy(struct tun_dev *t, const char *name);
+static inline ssize_t tun_read(struct tun_dev *t, uint8_t *b, size_t l)
+{
+	return t->ops->read(t, b, l);
+}
+static inline ssize_t tun_write(struct tun_dev *t, const uint8_t *b, size_t l)
+{
+	return t->ops->write(t, b, l);
+}
+void tun_close(struct tun_dev *t); /* safe on a closed/zeroed device */
+
+#endif
