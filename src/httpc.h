@@ -1,1 +1,48 @@
-/* httpc.h - under construction */
+/* httpc.h - asynchronous HTTPS client: libcurl's multi interface driven by
+ * the daemon's libevent loop (curl's socket/timer callbacks mapped onto
+ * events).  Used for the registry (with SPKI pinning, TLS 1.3 only), and
+ * later webhooks, JWKS and OIDC discovery. */
+#ifndef PILOT_HTTPC_H
+#define PILOT_HTTPC_H
+
+#include <stddef.h>
+
+struct event_base;
+struct httpc;
+struct httpc_req;
+
+struct httpc_opts {
+	const char *pin;    /* SPKI pin for CURLOPT_PINNEDPUBLICKEY ("sha256//B64"), or NULL */
+	const char *cafile; /* CA bundle to verify against, or NULL */
+	long timeout_ms;    /* whole-transfer timeout; 0 = none (streams) */
+	long connect_timeout_ms;
+	int tls13_only; /* refuse anything below TLS 1.3 */
+};
+
+/** Called exactly once per request (unless cancelled): \p err is 0 when an
+ *  HTTP response arrived (any status), else -errno-like and \p errmsg says
+ *  why (curl's error buffer).  \p body is the whole body (NUL-terminated;
+ *  for streams, what was not delivered as lines). */
+typedef void (*httpc_done_cb)(void *arg, int err, long status, const char *body, size_t len,
+			      const char *errmsg);
+/** Streaming: called for every complete '\n'-terminated line of a 2xx
+ *  response body as it arrives (without the newline). */
+typedef void (*httpc_line_cb)(void *arg, const char *line, size_t len);
+
+struct httpc *httpc_new(struct event_base *base);
+void httpc_free(struct httpc *h); /* cancels outstanding requests without callbacks */
+
+/** POST \p body with the extra \p headers ("Name: value", NULL-terminated)
+ *  and Content-Type: application/json.  \p line_cb may be NULL.
+ *  \retval request handle (owned by httpc; valid until done/cancel) or NULL. */
+struct httpc_req *httpc_post(struct httpc *h, const char *url, const char *const *headers,
+			     const char *body, size_t len, const struct httpc_opts *o,
+			     httpc_done_cb done, httpc_line_cb line_cb, void *arg);
+/** Cancel; the done callback is not called. */
+void httpc_cancel(struct httpc_req *r);
+
+/** Convert a pin given as base64 or hex SHA-256 into curl's "sha256//B64"
+ *  form. \retval 0 or -EINVAL. */
+int httpc_pin_to_curl(const char *pin, char *out, size_t outlen);
+
+#endif
