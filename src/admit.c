@@ -1,1 +1,186 @@
-/* admit.c - under construction */
+/* admit.c - see admit.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admit.h"
+#include "flow.h"
+#include "util.h"
+
+static const char *const reason_names[ADMIT_REASON_MAX] = {
+	[ADMIT_OK] = "ok",
+	[ADMIT_BLOCKED] = "blocked",
+	[ADMIT_REVOKED] = "revoked",
+	[ADMIT_NOT_TRUSTED] = "not_trusted",
+	[ADMIT_POLICY] = "policy",
+	[ADMIT_RATE_GLOBAL] = "syn_rate",
+	[ADMIT_RATE_PEER] = "syn_rate_peer",
+	[ADMIT_LIMIT_PORT] = "port_flow_limit",
+	[ADMIT_LIMIT_TOTAL] = "flow_limit",
+};
+
+const char *admit_reason_name(enum admit_reason r)
+{
+	if ((unsigned)r >= nitems(reason_names) || !reason_names[r])
+		return "unknown";
+	return reason_names[r];
+}
+
+/* Refill and take one token; rate tokens per second, burst = 2 s worth. */
+static int tb_take(struct token_bucket *tb, uint32_t rate, uint64_t now_ms)
+{
+	double burst = (double)rate * 2.0;
+
+	if (tb->last_ms == 0) {
+		tb->tokens = burst;
+		tb->last_ms = now_ms;
+	}
+	tb->tokens += (double)(now_ms - tb->last_ms) * rate / 1000.0;
+	if (tb->tokens > burst)
+		tb->tokens = burst;
+	tb->last_ms = now_ms;
+	if (tb->tokens < 1.0)
+		return 0;
+	tb->tokens -= 1.0;
+	return 1;
+}
+
+static enum admit_reason stage_blocklist(struct admit *a, struct admit_req *r)
+{
+	if (a->ops->is_blocked && a->ops->is_blocked(a->ctx, r->peer_node))
+		return ADMIT_BLOCKED;
+	return ADMIT_OK;
+}
+
+static enum admit_reason stage_identity(struct admit *a, struct admit_req *r)
+{
+	if (a->ops->is_revoked && a->ops->is_revoked(a->ctx, r->peer_node))
+		return ADMIT_REVOKED;
+	return ADMIT_OK;
+}
+
+/* Trust pair, or membership of the network the addresses are in (the
+ * backbone, network 0, never admits by membership alone). */
+static enum admit_reason stage_basis(struct admit *a, struct admit_req *r)
+{
+	if (r->net != 0 && a->ops->shares_network &&
+	    a->ops->shares_network(a->ctx, r->peer_node, r->net)) {
+		r->basis = FLOW_BASIS_NETWORK;
+		r->basis_net = r->net;
+		return ADMIT_OK;
+	}
+	if (a->ops->is_trusted && a->ops->is_trusted(a->ctx, r->peer_node)) {
+		r->basis = FLOW_BASIS_TRUST;
+		r->basis_net = 0;
+		return ADMIT_OK;
+	}
+	return ADMIT_NOT_TRUSTED;
+}
+
+/* Network policy (tags, protocol, ports) plugs in here with the policy
+ * engine; networks without rules admit every member. */
+static enum admit_reason stage_policy(struct admit *a, struct admit_req *r)
+{
+	(void)a;
+	(void)r;
+	return ADMIT_OK;
+}
+
+static struct admit_peer_bucket *peer_bucket(struct admit *a, uint32_t node)
+{
+	uint32_t i = (node * 2654435761u) % ADMIT_PEER_BUCKETS;
+
+	for (uint32_t n = 0; n < 16; n++, i = (i + 1) % ADMIT_PEER_BUCKETS) {
+		struct admit_peer_bucket *b = &a->peer_tb[i];
+		if (b->node == node)
+			return b;
+		if (b->node == 0) {
+			b->node = node;
+			memset(&b->tb, 0, sizeof(b->tb));
+			return b;
+		}
+	}
+	/* Neighbourhood full: recycle the home slot (a fresh, full bucket is
+	 * generous, but the global bucket still bounds the total). */
+	i = (node * 2654435761u) % ADMIT_PEER_BUCKETS;
+	a->peer_tb[i].node = node;
+	memset(&a->peer_tb[i].tb, 0, sizeof(a->peer_tb[i].tb));
+	return &a->peer_tb[i];
+}
+
+static enum admit_reason stage_limits(struct admit *a, struct admit_req *r)
+{
+	const struct pkt_info *pi = r->pi;
+	uint16_t lport = r->inbound ? pi->dport : pi->sport;
+
+	if (a->max_flows && a->flows >= a->max_flows)
+		return ADMIT_LIMIT_TOTAL;
+	if (pi->kind == PKT_TCP || pi->kind == PKT_UDP) {
+		if (a->max_flows_per_port && a->port_flows[lport] >= a->max_flows_per_port)
+			return ADMIT_LIMIT_PORT;
+	}
+	if (pi->kind == PKT_TCP && r->inbound) {
+		if (a->syn_rate_per_peer &&
+		    !tb_take(&peer_bucket(a, r->peer_node)->tb, a->syn_rate_per_peer, r->now_ms))
+			return ADMIT_RATE_PEER;
+		if (a->syn_rate && !tb_take(&a->global_tb, a->syn_rate, r->now_ms))
+			return ADMIT_RATE_GLOBAL;
+	}
+	return ADMIT_OK;
+}
+
+/* The pipeline, in the order SPEC section 5 gives. */
+static const admit_stage_fn stages[] = {
+	stage_blocklist, stage_identity, stage_basis, stage_policy, stage_limits,
+};
+
+int admit_init(struct admit *a, const struct admit_ops *ops, void *ctx)
+{
+	memset(a, 0, sizeof(*a));
+	a->ops = ops;
+	a->ctx = ctx;
+	a->peer_tb = calloc(ADMIT_PEER_BUCKETS, sizeof(*a->peer_tb));
+	a->port_flows = calloc(ADMIT_PORT_SLOTS, sizeof(*a->port_flows));
+	if (!a->peer_tb || !a->port_flows) {
+		admit_free(a);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void admit_free(struct admit *a)
+{
+	free(a->peer_tb);
+	free(a->port_flows);
+	a->peer_tb = NULL;
+	a->port_flows = NULL;
+}
+
+enum admit_reason admit_check(struct admit *a, struct admit_req *r)
+{
+	for (size_t i = 0; i < nitems(stages); i++) {
+		enum admit_reason why = stages[i](a, r);
+		if (why != ADMIT_OK) {
+			a->denied[why]++;
+			return why;
+		}
+	}
+	a->admitted++;
+	return ADMIT_OK;
+}
+
+void admit_flow_added(struct admit *a, uint16_t lport)
+{
+	a->flows++;
+	a->port_flows[lport]++;
+}
+
+void admit_flow_removed(struct admit *a, uint16_t lport)
+{
+	if (a->flows)
+		a->flows--;
+	if (a->port_flows[lport])
+		a->port_flows[lport]--;
+}

@@ -1,1 +1,93 @@
-/* admit.h - under construction */
+/* admit.h - per-flow admission (SPEC section 5): the first packet of every
+ * flow, in either direction, runs through an ordered list of stages:
+ * block list -> identity (revoked / expired) -> trust pair or shared
+ * network -> network policy -> rate and connection limits.  The first
+ * stage that denies decides; the verdict names the stage and reason, for
+ * the ICMPv6/RST answer, counters and the audit log. */
+#ifndef PILOT_ADMIT_H
+#define PILOT_ADMIT_H
+
+#include <stdint.h>
+
+#include "pkt.h"
+
+enum admit_verdict { ADMIT_PASS = 0, ADMIT_DENY = 1 };
+
+enum admit_reason {
+	ADMIT_OK = 0,
+	ADMIT_BLOCKED,
+	ADMIT_REVOKED,
+	ADMIT_NOT_TRUSTED,
+	ADMIT_POLICY,
+	ADMIT_RATE_GLOBAL,
+	ADMIT_RATE_PEER,
+	ADMIT_LIMIT_PORT,
+	ADMIT_LIMIT_TOTAL,
+	ADMIT_REASON_MAX
+};
+
+/** The question a stage answers. */
+struct admit_req {
+	uint32_t peer_node; /* remote node */
+	uint16_t net;       /* network of the addresses (0 = backbone) */
+	int inbound;        /* remote opened it */
+	const struct pkt_info *pi;
+	uint64_t now_ms;
+	/* out: what admitted it */
+	uint8_t basis;
+	uint16_t basis_net;
+};
+
+struct token_bucket {
+	double tokens;
+	uint64_t last_ms;
+};
+
+/* Per-peer SYN buckets: a small open-addressed table, bounded. */
+#define ADMIT_PEER_BUCKETS 4096
+struct admit_peer_bucket {
+	uint32_t node; /* 0 = empty */
+	struct token_bucket tb;
+};
+
+#define ADMIT_PORT_SLOTS 65536
+
+struct admit;
+/** A stage: returns ADMIT_OK or a deny reason. */
+typedef enum admit_reason (*admit_stage_fn)(struct admit *a, struct admit_req *r);
+
+/** Callbacks into the daemon's state (trust, block list, membership). */
+struct admit_ops {
+	int (*is_blocked)(void *ctx, uint32_t node);
+	int (*is_revoked)(void *ctx, uint32_t node);
+	int (*is_trusted)(void *ctx, uint32_t node);
+	/* Non-backbone network both belong to, or 0. */
+	int (*shares_network)(void *ctx, uint32_t node, uint16_t net);
+};
+
+struct admit {
+	const struct admit_ops *ops;
+	void *ctx;
+	/* limits (0 = unlimited) */
+	uint32_t syn_rate;          /* new TCP flows per second, all peers */
+	uint32_t syn_rate_per_peer; /* per remote node */
+	uint32_t max_flows_per_port;
+	uint32_t max_flows;
+	struct token_bucket global_tb;
+	struct admit_peer_bucket *peer_tb; /* ADMIT_PEER_BUCKETS */
+	uint32_t *port_flows;              /* ADMIT_PORT_SLOTS: live flows per local port */
+	uint32_t flows;                    /* live admitted flows */
+	uint64_t denied[ADMIT_REASON_MAX];
+	uint64_t admitted;
+};
+
+int admit_init(struct admit *a, const struct admit_ops *ops, void *ctx);
+void admit_free(struct admit *a);
+/** Run the pipeline. \retval ADMIT_OK or the reason of the deciding stage. */
+enum admit_reason admit_check(struct admit *a, struct admit_req *r);
+/** Bookkeeping for the connection limits when a flow is created / removed. */
+void admit_flow_added(struct admit *a, uint16_t lport);
+void admit_flow_removed(struct admit *a, uint16_t lport);
+const char *admit_reason_name(enum admit_reason r);
+
+#endif

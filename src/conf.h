@@ -28,6 +28,11 @@ struct conf_key {
 	int secret; /* never printed in dumps */
 };
 
+/* Every config struct must begin with this member. */
+struct conf_head {
+	char loaded_path[256];
+};
+
 #define CONF_END {NULL, 0, 0, 0, 0, NULL, NULL, 0}
 
 /** Load: defaults, then the file (\p path from --config if given on the

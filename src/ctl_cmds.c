@@ -1,1 +1,308 @@
-/* ctl_cmds.c - under construction */
+/* ctl_cmds.c - node and trust commands: one daemon request each
+ * (doc/IPC.md), shown as the daemon's data with --json and as a table or
+ * key: value lines otherwise. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "util.h"
+
+/* A command that is one IPC request: positional arguments become the
+ * members named in keys[] (missing optional ones are sent as ""), and
+ * print() renders the data for humans. */
+struct node_cmd {
+	const char *ipc;
+	const char *keys[2];
+	int min, max;
+	int (*print)(yajl_val data);
+};
+
+static int run_node_cmd(struct ctl *c, int argc, char **argv, const struct node_cmd *nc)
+{
+	yajl_val tree = NULL, data = NULL;
+	struct json_gen g;
+	int ret, n;
+
+	ret = ctl_positionals(c, argc, argv, nc->min, nc->max, &n);
+	if (ret)
+		return ret;
+	ret = ctl_req_begin(c, &g, nc->ipc);
+	if (ret)
+		return ret;
+	for (int i = 0; i < nc->max; i++)
+		jg_kstr(&g, nc->keys[i], i < n ? argv[1 + i] : "");
+	ret = ctl_call(c, &g, &tree, &data);
+	if (ret)
+		return ret;
+	if (c->json)
+		ret = ctl_emit_ok_val(c, data);
+	else
+		ret = nc->print(data);
+	yajl_tree_free(tree);
+	return ret;
+}
+
+/* Build a table from an array member: one column per key in keys[], with
+ * "@key" meaning "Unix seconds shown as an age". */
+static int print_list(yajl_val data, const char *member, size_t ncols, const char *const *headers,
+		      const char *const *keys, const char *empty)
+{
+	yajl_val arr = json_get(data, member);
+	const char *row[12];
+	char bufs[12][256];
+	struct ctl_table *t;
+	int ret = 0;
+
+	if (!YAJL_IS_ARRAY(arr) || arr->u.array.len == 0) {
+		printf("%s\n", empty);
+		return 0;
+	}
+	if (ncols > nitems(row))
+		return -EINVAL;
+	t = ctl_table_new(ncols, headers);
+	if (!t)
+		return -ENOMEM;
+	for (size_t r = 0; r < arr->u.array.len && !ret; r++) {
+		yajl_val o = arr->u.array.values[r];
+		for (size_t i = 0; i < ncols; i++) {
+			if (keys[i][0] == '@')
+				row[i] = ctl_mage(o, keys[i] + 1, bufs[i], sizeof(bufs[i]));
+			else
+				row[i] = ctl_mtext(o, keys[i], bufs[i], sizeof(bufs[i]));
+		}
+		ret = ctl_table_add(t, row);
+	}
+	if (!ret)
+		ctl_table_print(t);
+	ctl_table_free(t);
+	return ret;
+}
+
+static const char *duration(uint64_t s, char *buf, size_t len)
+{
+	if (s < 60)
+		snprintf(buf, len, "%llus", (unsigned long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum %llus", (unsigned long long)(s / 60),
+			 (unsigned long long)(s % 60));
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh %llum", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60));
+	else
+		snprintf(buf, len, "%llud %lluh", (unsigned long long)(s / 86400),
+			 (unsigned long long)(s % 86400 / 3600));
+	return buf;
+}
+
+/* ---------------------------------------------------------------- info */
+
+static int print_info(yajl_val d)
+{
+	static const char *const keys[] = {"node_id",	 "address", "ipv6",   "hostname",
+					   "visibility", "peers",   "prefix", "public_key"};
+	static const char *const net_hdr[] = {"NETWORK", "ADDRESS", "IPV6"};
+	static const char *const net_keys[] = {"network_id", "address", "ipv6"};
+	const char *pairs[2 * nitems(keys)];
+	char bufs[nitems(keys)][256];
+
+	for (size_t i = 0; i < nitems(keys); i++) {
+		pairs[2 * i] = keys[i];
+		pairs[2 * i + 1] = ctl_mtext(d, keys[i], bufs[i], sizeof(bufs[i]));
+	}
+	ctl_kv(pairs, nitems(keys));
+	printf("\nnetworks:\n");
+	return print_list(d, "networks", nitems(net_hdr), net_hdr, net_keys, "(none)");
+}
+
+static const struct node_cmd info_cmd = {"info", {NULL}, 0, 0, print_info};
+
+int ctl_cmd_info(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &info_cmd);
+}
+
+/* --------------------------------------------------------------- peers */
+
+static const char *const peer_hdr[] = {"NODE", "ADDRESS",  "HOSTNAME",
+				       "PATH", "ENDPOINT", "LAST HANDSHAKE"};
+static const char *const peer_keys[] = {"node_id", "address",  "hostname",
+					"path",	   "endpoint", "@last_handshake"};
+
+static int print_peers(yajl_val d)
+{
+	return print_list(d, "peers", nitems(peer_hdr), peer_hdr, peer_keys, "no peers");
+}
+
+static const struct node_cmd peers_cmd = {"peers", {NULL}, 0, 0, print_peers};
+
+int ctl_cmd_peers(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &peers_cmd);
+}
+
+/* -------------------------------------------------------------- status */
+
+static int print_status(yajl_val d)
+{
+	static const char *const st_hdr[] = {"NODE",	       "HOSTNAME", "PATH", "ENDPOINT",
+					     "LAST HANDSHAKE", "RX",	   "TX",   "FLOWS"};
+	static const char *const st_keys[] = {"node_id",	 "hostname", "path",	 "endpoint",
+					      "@last_handshake", "rx_bytes", "tx_bytes", "flows"};
+	yajl_val reg = json_get(d, "registry"), tun = json_get(d, "tun"),
+		 counters = json_get(d, "counters");
+	char b[6][256], regline[600], tunline[300], up[64];
+	const char *pairs[12];
+	uint64_t uptime;
+	int connected = 0;
+
+	json_get_bool(reg, "connected", &connected);
+	snprintf(regline, sizeof(regline), "%s (%s, last ok %s)",
+		 ctl_mtext(reg, "address", b[0], sizeof(b[0])),
+		 connected ? "connected" : "disconnected",
+		 ctl_mage(reg, "last_ok", b[1], sizeof(b[1])));
+	snprintf(tunline, sizeof(tunline), "%s (mtu %s)",
+		 ctl_mtext(tun, "name", b[2], sizeof(b[2])),
+		 ctl_mtext(tun, "mtu", b[3], sizeof(b[3])));
+	pairs[0] = "version";
+	pairs[1] = ctl_mtext(d, "version", b[4], sizeof(b[4]));
+	pairs[2] = "uptime";
+	pairs[3] = json_get_u64(d, "uptime", &uptime) == 0 ? duration(uptime, up, sizeof(up)) : "-";
+	pairs[4] = "registry";
+	pairs[5] = regline;
+	pairs[6] = "tun";
+	pairs[7] = tunline;
+	pairs[8] = "listen_port";
+	pairs[9] = ctl_mtext(d, "listen_port", b[5], sizeof(b[5]));
+	pairs[10] = "flows";
+	pairs[11] = ctl_mtext(d, "flows", b[0], sizeof(b[0]));
+	ctl_kv(pairs, 6);
+
+	if (YAJL_IS_OBJECT(counters) && counters->u.object.len) {
+		size_t n = counters->u.object.len;
+		const char **cp = calloc(2 * n, sizeof(*cp));
+		char(*cb)[64] = calloc(n, sizeof(*cb));
+		if (cp && cb) {
+			for (size_t i = 0; i < n; i++) {
+				cp[2 * i] = counters->u.object.keys[i];
+				cp[2 * i + 1] =
+				    ctl_text(counters->u.object.values[i], cb[i], sizeof(cb[i]));
+			}
+			printf("\ncounters:\n");
+			ctl_kv(cp, n);
+		}
+		free(cp);
+		free(cb);
+	}
+	printf("\npeers:\n");
+	return print_list(d, "peers", nitems(st_hdr), st_hdr, st_keys, "(none)");
+}
+
+static const struct node_cmd status_cmd = {"status", {NULL}, 0, 0, print_status};
+
+int ctl_cmd_status(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &status_cmd);
+}
+
+/* --------------------------------------------------------------- trust */
+
+static int print_handshake(yajl_val d)
+{
+	char n[64], s[64];
+	const char *st = ctl_mtext(d, "status", s, sizeof(s));
+
+	if (strcmp(st, "approved") == 0)
+		printf("node %s is trusted now (both sides agreed)\n",
+		       ctl_mtext(d, "node_id", n, sizeof(n)));
+	else
+		printf("trust request sent to node %s: %s\n", ctl_mtext(d, "node_id", n, sizeof(n)),
+		       st);
+	return 0;
+}
+
+static const struct node_cmd handshake_cmd = {
+    "handshake", {"target", "justification"}, 1, 2, print_handshake};
+
+int ctl_cmd_handshake(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &handshake_cmd);
+}
+
+static int print_pending(yajl_val d)
+{
+	static const char *const hdr[] = {"NODE", "ADDRESS", "HOSTNAME", "RECEIVED",
+					  "JUSTIFICATION"};
+	static const char *const keys[] = {"node_id", "address", "hostname", "@received",
+					   "justification"};
+	return print_list(d, "pending", nitems(hdr), hdr, keys, "no pending trust requests");
+}
+
+static const struct node_cmd pending_cmd = {"pending", {NULL}, 0, 0, print_pending};
+
+int ctl_cmd_pending(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &pending_cmd);
+}
+
+static int print_approve(yajl_val d)
+{
+	char n[64], a[64];
+	printf("approved node %s (%s)\n", ctl_mtext(d, "node_id", n, sizeof(n)),
+	       ctl_mtext(d, "address", a, sizeof(a)));
+	return 0;
+}
+
+static const struct node_cmd approve_cmd = {"approve", {"target"}, 1, 1, print_approve};
+
+int ctl_cmd_approve(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &approve_cmd);
+}
+
+static int print_reject(yajl_val d)
+{
+	char n[64];
+	printf("rejected node %s\n", ctl_mtext(d, "node_id", n, sizeof(n)));
+	return 0;
+}
+
+static const struct node_cmd reject_cmd = {"reject", {"target"}, 1, 1, print_reject};
+
+int ctl_cmd_reject(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &reject_cmd);
+}
+
+static int print_trust(yajl_val d)
+{
+	static const char *const hdr[] = {"NODE", "ADDRESS", "HOSTNAME", "SINCE", "PUBLIC KEY"};
+	static const char *const keys[] = {"node_id", "address", "hostname", "@since",
+					   "public_key"};
+	return print_list(d, "trusted", nitems(hdr), hdr, keys, "no trusted nodes");
+}
+
+static const struct node_cmd trust_cmd = {"trust", {NULL}, 0, 0, print_trust};
+
+int ctl_cmd_trust(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &trust_cmd);
+}
+
+static int print_untrust(yajl_val d)
+{
+	char n[64], f[64];
+	printf("untrusted node %s; %s flows cut\n", ctl_mtext(d, "node_id", n, sizeof(n)),
+	       ctl_mtext(d, "flows_cut", f, sizeof(f)));
+	return 0;
+}
+
+static const struct node_cmd untrust_cmd = {"untrust", {"target"}, 1, 1, print_untrust};
+
+int ctl_cmd_untrust(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &untrust_cmd);
+}

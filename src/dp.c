@@ -1,1 +1,825 @@
-/* dp.c - under construction */
+/* dp.c - see dp.h. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "dp.h"
+#include "log.h"
+#include "pilotd.h"
+#include "pkt.h"
+#include "util.h"
+
+/* Above this many handshake messages per second we ask for cookies
+ * (mac2) before doing any DH; above the hard cap we drop outright. */
+#define HS_LOAD_THRESHOLD 50
+#define HS_HARD_CAP 2000
+
+struct dp_batch {
+	uint8_t tx[DP_BATCH][DP_BUFSZ];
+	uint8_t rx[DP_BATCH][DP_BUFSZ];
+	struct mmsghdr txm[DP_BATCH], rxm[DP_BATCH];
+	struct iovec txv[DP_BATCH], rxv[DP_BATCH];
+	struct sockaddr_in6 txa[DP_BATCH], rxa[DP_BATCH];
+	struct peer *txp[DP_BATCH];
+	unsigned ntx;
+	uint8_t scratch[DP_BUFSZ]; /* control messages and synthesized replies */
+};
+
+/* ---- endpoints ---- */
+
+int dp_parse_endpoint(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN];
+	struct in_addr a4;
+	uint16_t port;
+
+	if (conf_split_hostport(s, host, sizeof(host), &port) < 0 || port == 0)
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		/* The socket is dual-stack: IPv4 peers are v4-mapped. */
+		sin6->sin6_addr.s6_addr[10] = 0xff;
+		sin6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&sin6->sin6_addr.s6_addr[12], &a4, 4);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+		return -EINVAL;
+	}
+	*len = sizeof(*sin6);
+	return 0;
+}
+
+char *dp_format_endpoint(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	char a[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family != AF_INET6) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s6->sin6_port));
+	} else {
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
+	}
+	return buf;
+}
+
+/* ---- init ---- */
+
+int dp_init(struct pilotd *d)
+{
+	struct sockaddr_in6 sa;
+	int fd, zero = 0, one = 1, bufsz = 4 << 20;
+
+	d->batch = calloc(1, sizeof(*d->batch));
+	if (!d->batch)
+		return -ENOMEM;
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Bursts of a fast sender overrun default buffers; FORCE needs
+	 * CAP_NET_ADMIN, which pilotd has, and falls back otherwise. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin6_family = AF_INET6;
+	sa.sin6_addr = in6addr_any;
+	sa.sin6_port = htons((uint16_t)d->cfg.listen_port);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = -errno;
+		log_warn("bind UDP port %u", d->cfg.listen_port);
+		close(fd);
+		return e;
+	}
+	d->udp_fd = fd;
+	return 0;
+}
+
+void dp_free(struct pilotd *d)
+{
+	if (d->udp_fd > 0)
+		close(d->udp_fd);
+	d->udp_fd = -1;
+	free(d->batch);
+	d->batch = NULL;
+}
+
+/* ---- sending ---- */
+
+static void send_one(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t len)
+{
+	if (!p->eplen)
+		return;
+	if (sendto(d->udp_fd, buf, len, 0, (struct sockaddr *)&p->ep, p->eplen) < 0) {
+		if (errno != EAGAIN)
+			log_debug("send to node %u: %s", p->node_id, strerror(errno));
+		return;
+	}
+	d->ctr.udp_tx_packets++;
+	p->last_tx_ms = now_mono_ms();
+}
+
+static void tx_flush(struct pilotd *d)
+{
+	struct dp_batch *b = d->batch;
+	unsigned off = 0;
+
+	while (off < b->ntx) {
+		int n = sendmmsg(d->udp_fd, b->txm + off, b->ntx - off, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* Socket buffer full or an ICMP error pending on one
+			 * destination: skip that datagram, keep the rest. */
+			off++;
+			continue;
+		}
+		d->ctr.udp_tx_packets += (uint64_t)n;
+		off += (unsigned)n;
+	}
+	b->ntx = 0;
+}
+
+/* Encrypt tx slot \p i (plaintext at +TNL_DATA_HDR) for \p p and queue it. */
+static int tx_seal_slot(struct pilotd *d, struct peer *p, unsigned i, size_t plen)
+{
+	struct dp_batch *b = d->batch;
+	int n = tnl_data_seal(p->cur, b->tx[i], plen);
+
+	if (n < 0)
+		return n;
+	memcpy(&b->txa[i], &p->ep, sizeof(b->txa[i]));
+	b->txv[i].iov_base = b->tx[i];
+	b->txv[i].iov_len = (size_t)n;
+	memset(&b->txm[i], 0, sizeof(b->txm[i]));
+	b->txm[i].msg_hdr.msg_name = &b->txa[i];
+	b->txm[i].msg_hdr.msg_namelen = p->eplen;
+	b->txm[i].msg_hdr.msg_iov = &b->txv[i];
+	b->txm[i].msg_hdr.msg_iovlen = 1;
+	p->tx_bytes += plen;
+	p->last_tx_ms = now_mono_ms();
+	return 0;
+}
+
+/* Seal \p pkt (copied into scratch) and send it straight away. */
+static void send_data_now(struct pilotd *d, struct peer *p, const uint8_t *pkt, size_t len)
+{
+	uint8_t *buf = d->batch->scratch;
+	int n;
+
+	if (!p->cur || !p->eplen || len + TNL_DATA_OVERHEAD > DP_BUFSZ)
+		return;
+	if (len)
+		memmove(buf + TNL_DATA_HDR, pkt, len);
+	n = tnl_data_seal(p->cur, buf, len);
+	if (n < 0)
+		return;
+	p->tx_bytes += len;
+	send_one(d, p, buf, (size_t)n);
+}
+
+static int session_ready(struct pilotd *d, struct peer *p, uint64_t now)
+{
+	return p->cur && p->eplen && now - p->cur->created_ms < d->reject_ms &&
+	       p->cur->send_counter < TNL_REKEY_AFTER_MESSAGES;
+}
+
+void dp_flush_queue(struct pilotd *d, struct peer *p)
+{
+	uint8_t *pkt;
+	size_t len;
+	int sent = 0;
+
+	while ((len = peer_queue_pop(p, &pkt)) > 0) {
+		send_data_now(d, p, pkt, len);
+		free(pkt);
+		sent = 1;
+	}
+	/* An empty record confirms the new session to a responder at once. */
+	if (!sent && p->cur && p->cur->is_initiator)
+		send_data_now(d, p, NULL, 0);
+}
+
+/* ---- handshakes ---- */
+
+void dp_send_init(struct pilotd *d, struct peer *p)
+{
+	uint8_t *msg = d->batch->scratch;
+	uint64_t now = now_mono_ms();
+	uint32_t idx;
+
+	if (!p->eplen) {
+		pilotd_resolve_peer(d, p);
+		return;
+	}
+	if (p->hs) {
+		peer_index_del(&d->peers, p->hs->local_index);
+		tnl_hs_free(p->hs);
+	}
+	p->hs = tnl_hs_new();
+	if (!p->hs)
+		return;
+	idx = peer_index_new(&d->peers, p);
+	if (!idx || tnl_hs_create_init(p->hs, &d->id, &p->ps, idx, (uint64_t)now_real_ms() * 1000000ull,
+				       &p->cookie, now, msg) < 0) {
+		peer_index_del(&d->peers, idx);
+		tnl_hs_free(p->hs);
+		p->hs = NULL;
+		return;
+	}
+	if (!p->hs_first_ms)
+		p->hs_first_ms = now;
+	p->hs_sent_ms = now;
+	d->ctr.handshake_init_sent++;
+	send_one(d, p, msg, TNL_INIT_LEN);
+}
+
+void dp_want_session(struct pilotd *d, struct peer *p)
+{
+	uint64_t now = now_mono_ms();
+
+	if (!p->hs_wanted) {
+		p->hs_wanted = 1;
+		p->hs_first_ms = now;
+	}
+	if (!p->hs || now - p->hs_sent_ms >= REKEY_TIMEOUT_MS)
+		dp_send_init(d, p);
+}
+
+static int hs_admit_load(struct pilotd *d, const uint8_t *msg, size_t len,
+			 const struct sockaddr_in6 *src)
+{
+	uint64_t now = now_mono_ms();
+
+	if (now - d->hs_window_start_ms >= 1000) {
+		d->hs_window_start_ms = now;
+		d->hs_in_window = 0;
+	}
+	d->hs_in_window++;
+	if (d->hs_in_window > HS_HARD_CAP) {
+		d->ctr.handshake_rate_limited++;
+		return 0;
+	}
+	if (d->hs_in_window <= HS_LOAD_THRESHOLD)
+		return 1;
+	/* Under load: only sources that prove they receive at their address
+	 * (a valid mac2 from our cookie) get a DH out of us. */
+	if (tnl_check_mac2(&d->cookies, msg, len, (const struct sockaddr *)src, sizeof(*src), now) ==
+	    0)
+		return 1;
+	if (tnl_cookie_reply_create(&d->cookies, &d->id, msg, len, (const struct sockaddr *)src,
+				    sizeof(*src), now, d->batch->scratch) == 0) {
+		sendto(d->udp_fd, d->batch->scratch, TNL_COOKIE_LEN, 0, (const struct sockaddr *)src,
+		       sizeof(*src));
+		d->ctr.cookie_sent++;
+	}
+	d->ctr.handshake_rate_limited++;
+	return 0;
+}
+
+static void set_endpoint(struct peer *p, const struct sockaddr_in6 *src)
+{
+	/* Only called after a message authenticated as p's: roaming. */
+	memcpy(&p->ep, src, sizeof(*src));
+	p->eplen = sizeof(*src);
+	if (p->path == PATH_NONE)
+		p->path = PATH_DIRECT;
+}
+
+static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct sockaddr_in6 *src)
+{
+	uint8_t pk[32], ts[TNL_TIMESTAMP_LEN], *out = d->batch->scratch;
+	struct tnl_handshake *hs = NULL;
+	struct tnl_keypair *kp = NULL;
+	struct trust_entry *te;
+	struct peer *p;
+	uint64_t now = now_mono_ms();
+	uint32_t idx;
+
+	if (len != TNL_INIT_LEN || tnl_check_mac1(&d->id, msg, len) < 0) {
+		d->ctr.handshake_rejected_mac++;
+		return;
+	}
+	if (!hs_admit_load(d, msg, len, src))
+		return;
+	d->ctr.handshake_init_rx++;
+	hs = tnl_hs_new();
+	if (!hs)
+		return;
+	if (tnl_hs_consume_init(hs, &d->id, msg, len, pk, ts) < 0) {
+		d->ctr.handshake_rejected_mac++;
+		goto out;
+	}
+	/* Dark by default: only peers this node trusts get an answer. */
+	te = trust_find_pk(&d->trust, pk);
+	if (!te || !pilotd_peer_may_tunnel(d, te->node_id)) {
+		d->ctr.handshake_rejected_peer++;
+		goto out;
+	}
+	p = peer_get(&d->peers, &d->id, te->node_id, pk);
+	if (!p)
+		goto out;
+	if (p->have_init_ts && tnl_timestamp_cmp(ts, p->last_init_ts) <= 0) {
+		d->ctr.handshake_rejected_replay++;
+		goto out;
+	}
+	idx = peer_index_new(&d->peers, p);
+	if (!idx)
+		goto out;
+	if (tnl_hs_create_resp(hs, &d->id, &p->ps, idx, &p->cookie, now, out) < 0 ||
+	    !(kp = tnl_keypair_new()) || tnl_hs_derive(hs, kp, 0, now) < 0) {
+		peer_index_del(&d->peers, idx);
+		tnl_keypair_free(kp);
+		goto out;
+	}
+	memcpy(p->last_init_ts, ts, sizeof(ts));
+	p->have_init_ts = 1;
+	peer_install_keypair(&d->peers, p, kp);
+	set_endpoint(p, src);
+	p->last_handshake_real_ms = now_real_ms();
+	d->ctr.handshake_resp_sent++;
+	send_one(d, p, out, TNL_RESP_LEN);
+out:
+	tnl_hs_free(hs);
+}
+
+static void handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct sockaddr_in6 *src)
+{
+	struct tnl_keypair *kp;
+	struct peer *p;
+	uint32_t idx;
+	uint64_t now = now_mono_ms();
+
+	if (len != TNL_RESP_LEN || tnl_msg_receiver_index(msg, len, &idx) < 0)
+		return;
+	p = peer_index_find(&d->peers, idx);
+	if (!p || !p->hs || p->hs->local_index != idx) {
+		d->ctr.rx_dropped_unknown_index++;
+		return;
+	}
+	if (!hs_admit_load(d, msg, len, src))
+		return;
+	if (tnl_hs_consume_resp(p->hs, &d->id, &p->ps, msg, len) < 0) {
+		d->ctr.handshake_rejected_mac++;
+		return;
+	}
+	kp = tnl_keypair_new();
+	if (!kp || tnl_hs_derive(p->hs, kp, 1, now) < 0) {
+		tnl_keypair_free(kp);
+		return;
+	}
+	/* The keypair takes over the handshake's index entry. */
+	tnl_hs_free(p->hs);
+	p->hs = NULL;
+	if (p->cur)
+		d->ctr.rekeys++;
+	peer_install_keypair(&d->peers, p, kp);
+	set_endpoint(p, src);
+	p->hs_wanted = 0;
+	p->hs_first_ms = 0;
+	p->last_handshake_real_ms = now_real_ms();
+	d->ctr.handshake_completed++;
+	dp_flush_queue(d, p);
+}
+
+static void handle_cookie(struct pilotd *d, uint8_t *msg, size_t len)
+{
+	struct peer *p;
+	uint32_t idx;
+
+	if (len != TNL_COOKIE_LEN || tnl_msg_receiver_index(msg, len, &idx) < 0)
+		return;
+	p = peer_index_find(&d->peers, idx);
+	if (p)
+		tnl_cookie_reply_consume(&p->cookie, &p->ps, msg, len, now_mono_ms());
+}
+
+/* ---- admission ---- */
+
+static void tun_write_pkt(struct pilotd *d, const uint8_t *pkt, size_t len)
+{
+	ssize_t n = tun_write(&d->tun, pkt, len);
+	if (n == (ssize_t)len)
+		d->ctr.tun_tx_packets++;
+}
+
+static void deny_local(struct pilotd *d, const uint8_t *pkt, size_t len,
+		       const struct pkt_info *pi)
+{
+	uint8_t *out = d->batch->scratch;
+	int n;
+
+	/* A TCP segment of a connection that is not (or no longer) allowed
+	 * is answered with a RST the local socket accepts at once; a new
+	 * connection or datagram with ICMPv6 "administratively prohibited",
+	 * which makes connect()/send() fail with EACCES. */
+	if (pi->kind == PKT_TCP && !(pi->tcp_flags & PKT_TCP_SYN)) {
+		if (pi->tcp_flags & PKT_TCP_RST)
+			return;
+		n = pkt_make_rst_reply(pi, out, DP_BUFSZ);
+		if (n > 0) {
+			tun_write_pkt(d, out, (size_t)n);
+			d->ctr.rst_sent++;
+		}
+		return;
+	}
+	if (pi->kind == PKT_ICMP6_ERROR)
+		return; /* never answer an error with an error */
+	n = pkt_make_icmp6_unreach(&pi->dst, 1, pkt, len, out, DP_BUFSZ);
+	if (n > 0) {
+		tun_write_pkt(d, out, (size_t)n);
+		d->ctr.icmp_prohibited_sent++;
+	}
+}
+
+/* Find or admit the flow of \p pi.  \retval flow, or NULL when denied. */
+static struct flow *flow_admit(struct pilotd *d, const struct pkt_info *pi, uint32_t peer_node,
+			       uint16_t net, int from_local, uint64_t now)
+{
+	struct flow_key k;
+	struct flow *f;
+	struct admit_req r;
+	enum admit_reason why;
+
+	flow_key_from_pkt(&k, pi, from_local);
+	f = flow_lookup(&d->flows, &k);
+	if (f)
+		return f;
+	memset(&r, 0, sizeof(r));
+	r.peer_node = peer_node;
+	r.net = net;
+	r.inbound = !from_local;
+	r.pi = pi;
+	r.now_ms = now;
+	why = admit_check(&d->admit, &r);
+	if (why != ADMIT_OK) {
+		d->ctr.flows_denied++;
+		pilotd_flow_denied(d, pi, peer_node, !from_local, why);
+		return NULL;
+	}
+	/* ICMPv6 errors belong to the flow they quote; they pass on the
+	 * strength of the peer check without making a flow of their own. */
+	if (pi->kind == PKT_ICMP6_ERROR)
+		return &d->flow_passthrough;
+	f = flow_insert(&d->flows, &k);
+	if (!f) {
+		d->ctr.flows_denied++;
+		d->admit.denied[ADMIT_LIMIT_TOTAL]++;
+		return NULL;
+	}
+	f->peer_node = peer_node;
+	f->basis = r.basis;
+	f->basis_net = r.basis_net;
+	f->inbound = (uint8_t)!from_local;
+	f->created_ms = now;
+	admit_flow_added(&d->admit, (pi->kind == PKT_TCP || pi->kind == PKT_UDP) ? k.lport : 0);
+	d->ctr.flows_admitted++;
+	return f;
+}
+
+/* ---- outbound: TUN -> tunnel ---- */
+
+static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
+{
+	struct dp_batch *b = d->batch;
+	uint8_t *pkt = b->tx[slot] + TNL_DATA_HDR;
+	struct pkt_info pi;
+	struct pilot_addr src, dst;
+	struct flow *f;
+	struct peer *p;
+
+	d->ctr.tun_rx_packets++;
+	if (pkt_parse(pkt, len, &pi) < 0 || addr_from_ipv6(&d->prefix, &pi.dst, &dst) < 0 ||
+	    addr_from_ipv6(&d->prefix, &pi.src, &src) < 0 || src.node != d->node_id ||
+	    dst.node == d->node_id || dst.node == 0) {
+		d->ctr.tx_dropped_malformed++;
+		return;
+	}
+	f = flow_admit(d, &pi, dst.node, dst.net, 1, now);
+	if (!f) {
+		deny_local(d, pkt, len, &pi);
+		return;
+	}
+	if (f != &d->flow_passthrough)
+		flow_track(f, &pi, 1, now);
+	p = pilotd_peer_for(d, dst.node);
+	if (!p) {
+		d->ctr.tx_dropped_no_peer++;
+		return;
+	}
+	if (!session_ready(d, p, now)) {
+		peer_queue_push(p, pkt, len);
+		d->ctr.tx_queued++;
+		dp_want_session(d, p);
+		return;
+	}
+	if (tx_seal_slot(d, p, slot, len) < 0) {
+		dp_want_session(d, p);
+		return;
+	}
+	/* Compact: slot i may be sent as the ntx-th message. */
+	if (b->ntx != slot) {
+		b->txm[b->ntx] = b->txm[slot];
+	}
+	b->ntx++;
+}
+
+void dp_tun_readable(int fd, short what, void *arg)
+{
+	struct pilotd *d = arg;
+	struct dp_batch *b = d->batch;
+	uint64_t now = now_mono_ms();
+
+	(void)fd;
+	(void)what;
+	for (int rounds = 0; rounds < 4; rounds++) {
+		unsigned i, got = 0;
+		b->ntx = 0;
+		for (i = 0; i < DP_BATCH; i++) {
+			ssize_t n = tun_read(&d->tun, b->tx[i] + TNL_DATA_HDR,
+					     DP_BUFSZ - TNL_DATA_OVERHEAD);
+			if (n <= 0)
+				break;
+			got++;
+			outbound(d, i, (size_t)n, now);
+		}
+		tx_flush(d);
+		if (got < DP_BATCH)
+			break;
+	}
+}
+
+/* ---- inbound: tunnel -> TUN ---- */
+
+static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
+			uint64_t now)
+{
+	struct tnl_keypair *kp;
+	struct pkt_info pi;
+	struct pilot_addr sa, da;
+	struct peer *p;
+	struct flow *f;
+	uint32_t idx;
+	uint8_t *pkt = buf + TNL_DATA_HDR;
+	int n;
+
+	if (tnl_msg_receiver_index(buf, len, &idx) < 0) {
+		d->ctr.rx_dropped_malformed++;
+		return;
+	}
+	p = peer_index_find(&d->peers, idx);
+	kp = p ? peer_keypair_by_index(p, idx) : NULL;
+	if (!kp || now - kp->created_ms > d->reject_ms) {
+		d->ctr.rx_dropped_unknown_index++;
+		return;
+	}
+	n = tnl_data_open(kp, buf, len);
+	if (n < 0) {
+		if (n == -EALREADY)
+			d->ctr.rx_dropped_replay++;
+		else
+			d->ctr.rx_dropped_auth++;
+		return;
+	}
+	peer_confirm_keypair(&d->peers, p, kp);
+	p->last_rx_ms = now;
+	if (p->eplen != sizeof(*src) || memcmp(&p->ep, src, sizeof(*src)) != 0)
+		set_endpoint(p, src);
+	if (p->qcount && session_ready(d, p, now))
+		dp_flush_queue(d, p);
+	if (n == 0)
+		return; /* keepalive */
+	p->rx_bytes += (uint64_t)n;
+	/* No spoofing through a tunnel: the inner source must be the peer's
+	 * own address and the destination ours. */
+	if (pkt_parse(pkt, (size_t)n, &pi) < 0) {
+		d->ctr.rx_dropped_malformed++;
+		return;
+	}
+	if (addr_from_ipv6(&d->prefix, &pi.src, &sa) < 0 || sa.node != p->node_id ||
+	    addr_from_ipv6(&d->prefix, &pi.dst, &da) < 0 || da.node != d->node_id ||
+	    sa.net != da.net) {
+		d->ctr.rx_dropped_spoof++;
+		return;
+	}
+	f = flow_admit(d, &pi, p->node_id, da.net, 0, now);
+	if (!f) {
+		/* Tell the remote program at once (RST for a TCP SYN). */
+		if (pi.kind == PKT_TCP && !(pi.tcp_flags & PKT_TCP_RST)) {
+			uint8_t rst[128];
+			int rl = pkt_make_rst_reply(&pi, rst, sizeof(rst));
+			if (rl > 0 && session_ready(d, p, now)) {
+				send_data_now(d, p, rst, (size_t)rl);
+				d->ctr.rst_sent++;
+			}
+		}
+		return;
+	}
+	if (f != &d->flow_passthrough)
+		flow_track(f, &pi, 0, now);
+	tun_write_pkt(d, pkt, (size_t)n);
+}
+
+static void inbound(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
+		    uint64_t now)
+{
+	d->ctr.udp_rx_packets++;
+	if (len < 4) {
+		d->ctr.rx_dropped_malformed++;
+		return;
+	}
+	switch (buf[0]) {
+	case TNL_MSG_INIT:
+		handle_init(d, buf, len, src);
+		break;
+	case TNL_MSG_RESP:
+		handle_resp(d, buf, len, src);
+		break;
+	case TNL_MSG_COOKIE:
+		handle_cookie(d, buf, len);
+		break;
+	case TNL_MSG_DATA:
+		handle_data(d, buf, len, src, now);
+		break;
+	default:
+		d->ctr.rx_dropped_malformed++;
+	}
+}
+
+void dp_udp_readable(int fd, short what, void *arg)
+{
+	struct pilotd *d = arg;
+	struct dp_batch *b = d->batch;
+
+	(void)what;
+	for (int rounds = 0; rounds < 4; rounds++) {
+		uint64_t now;
+		int n;
+		for (unsigned i = 0; i < DP_BATCH; i++) {
+			b->rxv[i].iov_base = b->rx[i];
+			b->rxv[i].iov_len = DP_BUFSZ;
+			memset(&b->rxm[i], 0, sizeof(b->rxm[i]));
+			b->rxm[i].msg_hdr.msg_name = &b->rxa[i];
+			b->rxm[i].msg_hdr.msg_namelen = sizeof(b->rxa[i]);
+			b->rxm[i].msg_hdr.msg_iov = &b->rxv[i];
+			b->rxm[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(fd, b->rxm, DP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		now = now_mono_ms();
+		for (int i = 0; i < n; i++) {
+			if (b->rxm[i].msg_hdr.msg_namelen != sizeof(struct sockaddr_in6) ||
+			    (b->rxm[i].msg_hdr.msg_flags & MSG_TRUNC))
+				continue;
+			inbound(d, b->rx[i], b->rxm[i].msg_len, &b->rxa[i], now);
+		}
+		if (n < DP_BATCH)
+			break;
+	}
+}
+
+/* ---- cutting flows ---- */
+
+struct cut_ctx {
+	struct pilotd *d;
+	uint32_t node; /* 0 = cut by predicate */
+	unsigned cut;
+};
+
+static void cut_one(struct pilotd *d, struct flow *f)
+{
+	uint8_t *out = d->batch->scratch;
+	int n = -1;
+
+	if (f->key.proto == IPPROTO_TCP) {
+		/* From the remote address to the local socket, with the
+		 * sequence number the socket expects next. */
+		n = pkt_make_rst(&f->key.remote, f->key.rport, &f->key.local, f->key.lport,
+				 f->have_rcv ? f->local_rcv_nxt : 0, f->local_snd_nxt,
+				 f->have_snd, out, DP_BUFSZ);
+		if (n > 0)
+			d->ctr.rst_sent++;
+	} else if (f->key.proto == IPPROTO_UDP) {
+		/* Quote a datagram of the flow so a connected socket learns. */
+		uint8_t orig[48];
+		uint16_t plen = htons(8);
+		memset(orig, 0, sizeof(orig));
+		orig[0] = 0x60;
+		memcpy(orig + 4, &plen, 2);
+		orig[6] = IPPROTO_UDP;
+		orig[7] = 64;
+		memcpy(orig + 8, &f->key.local, 16);
+		memcpy(orig + 24, &f->key.remote, 16);
+		orig[40] = (uint8_t)(f->key.lport >> 8);
+		orig[41] = (uint8_t)f->key.lport;
+		orig[42] = (uint8_t)(f->key.rport >> 8);
+		orig[43] = (uint8_t)f->key.rport;
+		orig[45] = 8;
+		n = pkt_make_icmp6_unreach(&f->key.remote, 1, orig, sizeof(orig), out, DP_BUFSZ);
+		if (n > 0)
+			d->ctr.icmp_prohibited_sent++;
+	}
+	if (n > 0)
+		tun_write_pkt(d, out, (size_t)n);
+	d->ctr.flows_cut++;
+}
+
+static int cut_visit(void *arg, struct flow *f)
+{
+	struct cut_ctx *c = arg;
+
+	if (f->peer_node != c->node)
+		return 0;
+	cut_one(c->d, f);
+	admit_flow_removed(&c->d->admit, f->key.lport);
+	c->cut++;
+	return 1;
+}
+
+unsigned dp_cut_flows(struct pilotd *d, uint32_t node)
+{
+	struct cut_ctx c = {d, node, 0};
+	flow_foreach(&d->flows, cut_visit, &c);
+	return c.cut;
+}
+
+/* ---- timers ---- */
+
+static int expire_visit(void *arg, struct flow *f)
+{
+	struct pilotd *d = arg;
+	if (now_mono_ms() - f->last_ms < flow_timeout_ms(f))
+		return 0;
+	admit_flow_removed(&d->admit, f->key.lport);
+	return 1;
+}
+
+static void peer_timers(void *arg, struct peer *p)
+{
+	struct pilotd *d = arg;
+	uint64_t now = now_mono_ms();
+
+	peer_expire_keypairs(&d->peers, p, now, d->reject_ms);
+	if (p->hs_wanted && !session_ready(d, p, now)) {
+		if (now - p->hs_first_ms > REKEY_ATTEMPT_MS) {
+			/* Give up; the next packet starts over. */
+			peer_queue_clear(p);
+			p->hs_wanted = 0;
+			if (p->hs) {
+				peer_index_del(&d->peers, p->hs->local_index);
+				tnl_hs_free(p->hs);
+				p->hs = NULL;
+			}
+		} else if (now - p->hs_sent_ms >= REKEY_TIMEOUT_MS) {
+			dp_send_init(d, p);
+		}
+		return;
+	}
+	if (!p->cur)
+		return;
+	/* Rekey: the initiator of the current session on age; either side
+	 * when its session nears the reject limit while in use. */
+	if (!p->hs && ((p->cur->is_initiator && now - p->cur->created_ms >= d->rekey_ms &&
+			now - p->last_tx_ms < KEEPALIVE_MS) ||
+		       (now - p->cur->created_ms >= d->reject_ms - KEEPALIVE_MS - REKEY_TIMEOUT_MS &&
+			now - p->last_rx_ms < KEEPALIVE_MS))) {
+		p->hs_first_ms = now;
+		dp_send_init(d, p);
+		return;
+	}
+	/* Passive keepalive: we heard from the peer and said nothing back. */
+	if (p->last_rx_ms > p->last_tx_ms && now - p->last_tx_ms >= KEEPALIVE_MS &&
+	    now - p->last_rx_ms < KEEPALIVE_MS * 2)
+		send_data_now(d, p, NULL, 0);
+}
+
+void dp_tick(struct pilotd *d)
+{
+	static const uint64_t sweep_every = 1000;
+
+	peer_foreach(&d->peers, peer_timers, d);
+	if (now_mono_ms() - d->last_sweep_ms >= sweep_every) {
+		d->last_sweep_ms = now_mono_ms();
+		flow_foreach(&d->flows, expire_visit, d);
+	}
+}

@@ -1,1 +1,38 @@
-/* dp.h - under construction */
+/* dp.h - the data path: packets between pilot0 and the tunnels.  Reads
+ * the TUN device and the UDP socket in batches (recvmmsg/sendmmsg),
+ * encrypts and decrypts in place in preallocated buffers (no allocation
+ * per packet), looks up flows and peers in O(1), and runs the admission
+ * pipeline on the first packet of each flow, in both directions. */
+#ifndef PILOT_DP_H
+#define PILOT_DP_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct pilotd;
+struct peer;
+
+/** Open the UDP socket on \p port (dual-stack), allocate batches. */
+int dp_init(struct pilotd *d);
+void dp_free(struct pilotd *d);
+/** Event callbacks. */
+void dp_tun_readable(int fd, short what, void *arg);
+void dp_udp_readable(int fd, short what, void *arg);
+/** Periodic work: handshake retransmit/rekey/keepalive, flow expiry. */
+void dp_tick(struct pilotd *d);
+
+/** Begin (or retransmit) a handshake with \p p now. */
+void dp_send_init(struct pilotd *d, struct peer *p);
+/** Send everything queued for \p p (session must be ready). */
+void dp_flush_queue(struct pilotd *d, struct peer *p);
+/** Make sure a session with \p p is being established. */
+void dp_want_session(struct pilotd *d, struct peer *p);
+/** Cut flows whose peer is \p node (RST or ICMPv6 to the local side).
+ *  \retval flows cut. */
+unsigned dp_cut_flows(struct pilotd *d, uint32_t node);
+/** Parse "IP:PORT" / "[V6]:PORT" into a v4-mapped/v6 sockaddr_in6. */
+int dp_parse_endpoint(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+/** Format an endpoint as "IP:PORT" or "[V6]:PORT". */
+char *dp_format_endpoint(const struct sockaddr_storage *ss, char *buf, size_t len);
+
+#endif

@@ -1,1 +1,646 @@
-/* pilotd.c - under construction */
+/* pilotd.c - the node daemon: configuration, identity, start-up order,
+ * trust decisions, and the control-socket commands.  The data path is in
+ * dp.c, sessions in peer.c, the registry client in regc.c. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dp.h"
+#include "httpc.h"
+#include "ipc.h"
+#include "log.h"
+#include "nl.h"
+#include "pilotd.h"
+#include "sdnotify.h"
+#include "store.h"
+#include "util.h"
+
+#define CFG(m) offsetof(struct pilotd_cfg, m)
+
+const struct conf_key pilotd_schema[] = {
+	{"state_dir", CONF_STR, CFG(state_dir), 0, 0, "/var/lib/pilot", "state directory (LMDB)", 0},
+	{"registry", CONF_HOSTPORT, CFG(registry), 0, 0, NULL, "registry HOST:PORT", 0},
+	{"registry_pin", CONF_STR, CFG(registry_pin), 0, 0, NULL,
+	 "registry SPKI pin (SHA-256, base64 or hex)", 0},
+	{"registry_ca", CONF_STR, CFG(registry_ca), 0, 0, NULL, "CA file to verify the registry", 0},
+	{"beacon", CONF_HOSTPORT, CFG(beacon), 0, 0, NULL, "beacon HOST:PORT", 0},
+	{"listen_port", CONF_U32, CFG(listen_port), 1, 65535, "4242", "UDP port of the tunnels", 0},
+	{"tun", CONF_STR, CFG(tun), 0, 0, "pilot0", "TUN device name", 0},
+	{"mtu", CONF_U32, CFG(mtu), 1280, 65000, "1420", "TUN device MTU", 0},
+	{"socket", CONF_STR, CFG(socket), 0, 0, "/run/pilot/pilotd.sock", "control socket", 0},
+	{"hostname", CONF_STR, CFG(hostname), 0, 0, NULL, "this node's hostname", 0},
+	{"public", CONF_BOOL, CFG(public_), 0, 0, "false", "make this node's endpoint public", 0},
+	{"networks", CONF_STRLIST, CFG(networks), 0, 0, NULL, "networks to join at start", 0},
+	{"admin_token", CONF_STR, CFG(admin_token), 0, 0, NULL, "registry admin token", 1},
+	{"webhook", CONF_STR, CFG(webhook), 0, 0, NULL, "webhook URL", 0},
+	{"identity", CONF_STR, CFG(identity), 0, 0, NULL, "import this identity key file", 0},
+	{"log_level", CONF_STR, CFG(log_level), 0, 0, "info", "debug|info|warn|error", 0},
+	{"log_format", CONF_STR, CFG(log_format), 0, 0, "text", "text|json", 0},
+	{"max_flows", CONF_U32, CFG(max_flows), 16, 4000000, "65536", "total flow limit", 0},
+	{"syn_rate", CONF_U32, CFG(syn_rate), 0, 10000000, "2000",
+	 "new inbound TCP flows per second, all peers (0 = unlimited)", 0},
+	{"syn_rate_per_peer", CONF_U32, CFG(syn_rate_per_peer), 0, 10000000, "200",
+	 "new inbound TCP flows per second per peer (0 = unlimited)", 0},
+	{"max_flows_per_port", CONF_U32, CFG(max_flows_per_port), 0, 4000000, "8192",
+	 "flows per local port (0 = unlimited)", 0},
+	{"rekey_interval", CONF_U32, CFG(rekey_interval), 10, 86400, "120",
+	 "seconds between session rekeys", 0},
+	{"heartbeat_interval", CONF_U32, CFG(heartbeat_interval), 1, 3600, "25",
+	 "seconds between registry heartbeats", 0},
+	{"check_config", CONF_ACTION, CFG(check_config), 0, 0, NULL,
+	 "check the configuration and exit", 0},
+	{"help", CONF_ACTION, CFG(help), 0, 0, NULL, "show this help", 0},
+	{"version", CONF_ACTION, CFG(version), 0, 0, NULL, "show the version", 0},
+	CONF_END,
+};
+
+static const char *const pilotd_dbs[] = {"meta", "trust", "asked", NULL};
+
+/* ---- identity ---- */
+
+static int identity_import(const char *path, uint8_t *sk, uint8_t *pk)
+{
+	char *text = NULL;
+	uint8_t raw[64];
+	int n, rc;
+
+	rc = file_check_secret(path);
+	if (rc == -EPERM) {
+		log_warnx("%s: identity file is readable by others; chmod 600 it", path);
+		return rc;
+	}
+	if (rc < 0 || (rc = file_read_all(path, 4096, &text, NULL)) < 0) {
+		log_warnx("%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	text[strcspn(text, " \r\n")] = '\0';
+	n = b64_decode(raw, sizeof(raw), text);
+	sodium_memzero(text, strlen(text));
+	free(text);
+	if (n == 32) {
+		crypto_sign_seed_keypair(pk, sk, raw);
+	} else if (n == 64) {
+		memcpy(sk, raw, 64);
+		crypto_sign_ed25519_sk_to_pk(pk, sk);
+	} else {
+		log_warnx("%s: expected the base64 of a 32-byte Ed25519 seed or 64-byte secret key",
+			  path);
+		rc = -EINVAL;
+	}
+	sodium_memzero(raw, sizeof(raw));
+	return rc;
+}
+
+static int identity_load(struct pilotd *d)
+{
+	struct store_txn t;
+	uint8_t imported_pk[32];
+	uint8_t *imported = NULL;
+	MDB_val v;
+	int rc;
+
+	d->ed_sk = sodium_malloc(64);
+	if (!d->ed_sk)
+		return -ENOMEM;
+	if (d->cfg.identity && d->cfg.identity[0]) {
+		imported = sodium_malloc(64);
+		if (!imported)
+			return -ENOMEM;
+		if ((rc = identity_import(d->cfg.identity, imported, imported_pk)) < 0)
+			goto out;
+	}
+	store_txn_begin(d->st, &t, 0);
+	rc = store_get(&t, d->db_meta, "ed_sk", 5, &v);
+	if (rc == 0 && v.mv_size == 64) {
+		memcpy(d->ed_sk, v.mv_data, 64);
+		crypto_sign_ed25519_sk_to_pk(d->ed_pk, d->ed_sk);
+		if (imported && memcmp(imported_pk, d->ed_pk, 32) != 0) {
+			log_warnx("%s: this node already has a different identity; refusing to "
+				  "replace it (use rotate-key)",
+				  d->cfg.identity);
+			store_txn_abort(&t);
+			rc = -EEXIST;
+			goto out;
+		}
+	} else if (rc == -ENOENT) {
+		/* First start: the key is made here and never leaves the node. */
+		if (imported) {
+			memcpy(d->ed_sk, imported, 64);
+			memcpy(d->ed_pk, imported_pk, 32);
+		} else {
+			crypto_sign_keypair(d->ed_pk, d->ed_sk);
+		}
+		store_put(&t, d->db_meta, "ed_sk", 5, d->ed_sk, 64);
+		log_info("new identity created");
+	} else if (rc == 0) {
+		rc = -EBADMSG;
+	}
+	rc = rc < 0 && rc != -ENOENT ? rc : store_txn_commit(&t);
+	if (rc < 0) {
+		store_txn_abort(&t);
+		log_warnx("identity: %s", strerror(-rc));
+		goto out;
+	}
+	rc = tnl_identity_init(&d->id, d->ed_sk);
+out:
+	if (imported)
+		sodium_free(imported);
+	return rc;
+}
+
+static void meta_load(struct pilotd *d)
+{
+	struct store_txn t;
+	uint8_t buf[4];
+
+	store_txn_begin(d->st, &t, 1);
+	if (store_get_fixed(&t, d->db_meta, "node_id", 7, buf, 4) == 0)
+		d->node_id = store_rd_be32(buf);
+	if (store_get_fixed(&t, d->db_meta, "prefix", 6, d->prefix.b, 6) == 0)
+		d->have_prefix = 1;
+	store_txn_abort(&t);
+}
+
+/* ---- kernel set-up ---- */
+
+static void notify_ready(struct pilotd *d)
+{
+	if (d->ready_notified)
+		return;
+	d->ready_notified = 1;
+	sd_notify_send("READY=1\nSTATUS=overlay up");
+}
+
+int pilotd_tun_setup(struct pilotd *d)
+{
+	struct pilot_addr a = {0, d->node_id};
+	struct in6_addr route;
+	int rc;
+
+	addr_to_ipv6(&d->prefix, &a, &d->my_ip6);
+	if (d->tun_up)
+		return 0;
+	if (!d->nl && !(d->nl = nl_open())) {
+		log_warn("netlink");
+		return -errno;
+	}
+	rc = tun_open_linux(&d->tun, d->cfg.tun);
+	if (rc < 0) {
+		log_warnx("TUN device %s: %s", d->cfg.tun, strerror(-rc));
+		return rc;
+	}
+	memset(&route, 0, sizeof(route));
+	memcpy(route.s6_addr, d->prefix.b, 6);
+	if ((rc = nl_link_up(d->nl, d->tun.ifindex, d->cfg.mtu)) < 0 ||
+	    (rc = nl_addr6_add(d->nl, d->tun.ifindex, &d->my_ip6, 64)) < 0 ||
+	    (rc = nl_route6_add(d->nl, d->tun.ifindex, &route, 48)) < 0) {
+		log_warnx("configuring %s: %s%s%s", d->cfg.tun, strerror(-rc),
+			  nl_last_error(d->nl)[0] ? ": " : "", nl_last_error(d->nl));
+		tun_close(&d->tun);
+		return rc;
+	}
+	d->ev_tun = event_new(d->base, d->tun.fd, EV_READ | EV_PERSIST, dp_tun_readable, d);
+	if (!d->ev_tun || event_add(d->ev_tun, NULL) < 0)
+		return -ENOMEM;
+	d->tun_up = 1;
+	{
+		char ab[PILOT_ADDR_STRLEN], ip[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, &d->my_ip6, ip, sizeof(ip));
+		log_info("%s up: node %u, address %s, %s", d->cfg.tun, d->node_id,
+			 addr_format(&a, ab), ip);
+	}
+	notify_ready(d);
+	return 0;
+}
+
+int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_prefix *px)
+{
+	struct store_txn t;
+	uint8_t buf[4];
+	int rc;
+
+	if (d->have_prefix && memcmp(d->prefix.b, px->b, 6) != 0) {
+		char a[64], b[64];
+		log_errorx("the registry's deployment prefix %s differs from this node's %s: "
+			   "refusing to move to another deployment (clear %s to re-enrol)",
+			   prefix_format(px, a, sizeof(a)), prefix_format(&d->prefix, b, sizeof(b)),
+			   d->cfg.state_dir);
+		return -EEXIST;
+	}
+	if (d->tun_up && d->node_id != node_id) {
+		log_errorx("registry changed this node's ID from %u to %u", d->node_id, node_id);
+		return -EEXIST;
+	}
+	store_be32(buf, node_id);
+	store_txn_begin(d->st, &t, 0);
+	store_put(&t, d->db_meta, "node_id", 7, buf, 4);
+	store_put(&t, d->db_meta, "prefix", 6, px->b, 6);
+	if ((rc = store_txn_commit(&t)) < 0) {
+		log_warnx("saving registration: %s", strerror(-rc));
+		return rc;
+	}
+	d->node_id = node_id;
+	d->prefix = *px;
+	d->have_prefix = 1;
+	log_info("registered with %s as node %u", d->cfg.registry, node_id);
+	return pilotd_tun_setup(d);
+}
+
+/* ---- admission callbacks ---- */
+
+static int op_is_trusted(void *ctx, uint32_t node)
+{
+	struct pilotd *d = ctx;
+	return trust_find(&d->trust, node) != NULL;
+}
+
+static const struct admit_ops admit_ops = {
+	.is_trusted = op_is_trusted,
+};
+
+int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node)
+{
+	return trust_find(&d->trust, node) != NULL;
+}
+
+struct peer *pilotd_peer_for(struct pilotd *d, uint32_t node)
+{
+	struct peer *p = peer_find(&d->peers, node);
+	struct trust_entry *te;
+
+	if (p)
+		return p;
+	te = trust_find(&d->trust, node);
+	if (!te)
+		return NULL;
+	p = peer_get(&d->peers, &d->id, node, te->ed_pk);
+	if (p)
+		snprintf(p->hostname, sizeof(p->hostname), "%s", te->hostname);
+	return p;
+}
+
+void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
+			enum admit_reason why)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+
+	(void)d;
+	if (!log_enabled(LOG_LVL_DEBUG))
+		return;
+	inet_ntop(AF_INET6, &pi->src, a, sizeof(a));
+	inet_ntop(AF_INET6, &pi->dst, b, sizeof(b));
+	log_debug("flow denied (%s) %s node %u: proto %u [%s]:%u -> [%s]:%u", admit_reason_name(why),
+		  inbound ? "from" : "to", node, pi->proto, a, pi->sport, b, pi->dport);
+}
+
+/* ---- resolving peers ---- */
+
+struct resolve_arg {
+	uint32_t node;
+};
+
+static void add_target(struct json_gen *j, void *arg)
+{
+	jg_ku64(j, "target", *(uint32_t *)arg);
+}
+
+static void on_resolved(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			yajl_val resp)
+{
+	struct resolve_arg *ra = arg;
+	struct peer *p = peer_find(&d->peers, ra->node);
+	const char *ep = NULL;
+	uint8_t pk[32];
+
+	free(ra);
+	if (!p)
+		return;
+	p->resolving = 0;
+	if (err < 0) {
+		log_info("cannot resolve node %u: %s: %s", p->node_id, code, msg);
+		return;
+	}
+	if (json_get_b64(resp, "public_key", pk, 32) < 0 || memcmp(pk, p->ed_pk, 32) != 0) {
+		/* The key we consented to is the one that counts. */
+		log_warnx("registry returned another key for node %u than the trusted one",
+			  p->node_id);
+		return;
+	}
+	if (json_get_str(resp, "endpoint", &ep) < 0 ||
+	    dp_parse_endpoint(ep, &p->ep, &p->eplen) < 0) {
+		log_info("node %u has no reachable endpoint yet", p->node_id);
+		return;
+	}
+	p->path = PATH_DIRECT;
+	if (p->hs_wanted)
+		dp_send_init(d, p);
+}
+
+void pilotd_resolve_peer(struct pilotd *d, struct peer *p)
+{
+	struct resolve_arg *ra;
+	uint64_t now = now_mono_ms();
+
+	if (p->resolving || (p->resolve_ms && now - p->resolve_ms < 1000))
+		return;
+	ra = malloc(sizeof(*ra));
+	if (!ra)
+		return;
+	ra->node = p->node_id;
+	p->resolving = 1;
+	p->resolve_ms = now;
+	if (regc_call(&d->regc, "resolve", add_target, &ra->node, on_resolved, ra) < 0) {
+		p->resolving = 0;
+		free(ra);
+	}
+}
+
+/* ---- trust ---- */
+
+unsigned pilotd_cut_peer(struct pilotd *d, uint32_t node, int forget_peer)
+{
+	struct peer *p = peer_find(&d->peers, node);
+	unsigned n = dp_cut_flows(d, node);
+
+	if (p) {
+		if (forget_peer)
+			peer_remove(&d->peers, p);
+		else
+			peer_reset(&d->peers, p);
+	}
+	return n;
+}
+
+void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32],
+			const char *hostname)
+{
+	int rc = trust_add(&d->trust, node, pk, hostname);
+	if (rc < 0) {
+		log_warnx("saving trust of node %u: %s", node, strerror(-rc));
+		return;
+	}
+	log_info("node %u%s%s%s is now trusted", node, hostname && *hostname ? " (" : "",
+		 hostname ? hostname : "", hostname && *hostname ? ")" : "");
+}
+
+void pilotd_trust_revoked(struct pilotd *d, uint32_t node, const char *why)
+{
+	unsigned cut;
+
+	if (trust_remove(&d->trust, node) == -ENOENT && !peer_find(&d->peers, node))
+		return;
+	cut = pilotd_cut_peer(d, node, 1);
+	log_info("trust with node %u removed (%s); %u flows cut", node, why, cut);
+}
+
+/* The registry said these nodes are in a trust pair with us. */
+void pilotd_sync_trust(struct pilotd *d, yajl_val peers)
+{
+	uint32_t *gone;
+	size_t ngone = 0;
+
+	if (!peers || !YAJL_IS_ARRAY(peers))
+		return;
+	gone = calloc(d->trust.count + 1, sizeof(*gone));
+	if (!gone)
+		return;
+	/* Trusted here, no longer there: revoked while we were away. */
+	for (uint32_t i = 0; i < d->trust.cap; i++) {
+		const struct trust_entry *e = &d->trust.e[i];
+		int found = 0;
+		if (!e->used)
+			continue;
+		for (size_t k = 0; k < peers->u.array.len; k++) {
+			uint32_t id;
+			if (json_get_u32(peers->u.array.values[k], "node_id", &id) == 0 &&
+			    id == e->node_id)
+				found = 1;
+		}
+		if (!found)
+			gone[ngone++] = e->node_id;
+	}
+	for (size_t i = 0; i < ngone; i++)
+		pilotd_trust_revoked(d, gone[i], "revoked while offline");
+	free(gone);
+	/* There, and we had asked: approved while we were away. */
+	for (size_t k = 0; k < peers->u.array.len; k++) {
+		yajl_val pv = peers->u.array.values[k];
+		uint32_t id;
+		uint8_t pk[32];
+		const char *hn = NULL;
+		if (json_get_u32(pv, "node_id", &id) < 0 || json_get_b64(pv, "public_key", pk, 32) < 0)
+			continue;
+		json_get_str(pv, "hostname", &hn);
+		if (!trust_find(&d->trust, id) && trust_was_asked(&d->trust, id))
+			pilotd_trust_added(d, id, pk, hn);
+	}
+}
+
+void pilotd_registry_event(struct pilotd *d, yajl_val ev)
+{
+	const char *name = NULL;
+	uint32_t node = 0;
+
+	if (json_get_str(ev, "event", &name) < 0)
+		return;
+	if (strcmp(name, "trust.approved") == 0) {
+		yajl_val pv = json_get(ev, "peer");
+		uint8_t pk[32];
+		const char *hn = NULL;
+		if (json_get_u32(pv, "node_id", &node) < 0 || json_get_b64(pv, "public_key", pk, 32) < 0)
+			return;
+		json_get_str(pv, "hostname", &hn);
+		/* Only a peer we asked for (or already trust) becomes trusted:
+		 * the registry alone cannot make this node trust anyone. */
+		if (trust_find(&d->trust, node) || trust_was_asked(&d->trust, node))
+			pilotd_trust_added(d, node, pk, hn);
+		else
+			log_warnx("registry reported approval by node %u, which this node never asked; "
+				  "ignored",
+				  node);
+	} else if (strcmp(name, "trust.revoked") == 0) {
+		if (json_get_u32(ev, "node_id", &node) == 0)
+			pilotd_trust_revoked(d, node, "revoked by the peer");
+	} else if (strcmp(name, "handshake.rejected") == 0) {
+		if (json_get_u32(ev, "node_id", &node) == 0) {
+			trust_clear_asked(&d->trust, node);
+			log_info("node %u rejected our handshake request", node);
+		}
+	} else if (strcmp(name, "handshake.received") == 0) {
+		const char *why = "";
+		json_get_u32(ev, "node_id", &node);
+		json_get_str(ev, "justification", &why);
+		log_info("handshake request from node %u: %s", node, why);
+	} else {
+		log_debug("registry event %s", name);
+	}
+}
+
+int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node)
+{
+	struct pilot_addr a;
+	struct in6_addr ip;
+	char *end;
+	unsigned long v;
+
+	if (!target || !*target)
+		return -EINVAL;
+	if (target[0] >= '0' && target[0] <= '9' && !strchr(target, ':')) {
+		errno = 0;
+		v = strtoul(target, &end, 10);
+		if (errno || *end || v == 0 || v > UINT32_MAX)
+			return -EINVAL;
+		*node = (uint32_t)v;
+		return 0;
+	}
+	if (addr_parse(target, &a) == 0) {
+		if (a.node == 0)
+			return -EINVAL;
+		*node = a.node;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, target, &ip) == 1) {
+		if (!d->have_prefix || addr_from_ipv6(&d->prefix, &ip, &a) < 0 || a.node == 0)
+			return -EINVAL;
+		*node = a.node;
+		return 0;
+	}
+	/* A hostname: the ones we know from trust (registry names come with
+	 * the name service). */
+	for (uint32_t i = 0; i < d->trust.cap; i++) {
+		const struct trust_entry *e = &d->trust.e[i];
+		size_t tl = strlen(target);
+		if (!e->used || !e->hostname[0])
+			continue;
+		if (strcmp(e->hostname, target) == 0 ||
+		    (tl > 6 && strcmp(target + tl - 6, ".pilot") == 0 &&
+		     strlen(e->hostname) == tl - 6 && strncmp(e->hostname, target, tl - 6) == 0)) {
+			*node = e->node_id;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* ---- events ---- */
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dp_tick(arg);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct pilotd *d = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: configuration reload is not supported yet; nothing changed");
+		return;
+	}
+	log_info("signal %d: shutting down", (int)sig);
+	sd_notify_send("STOPPING=1");
+	event_base_loopexit(d->base, NULL);
+}
+
+extern const struct ipc_cmd pilotd_ipc_cmds[];
+
+int pilotd_init(struct pilotd *d, struct event_base *base)
+{
+	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+	struct timeval tick = {0, 100000};
+	int rc;
+
+	d->base = base;
+	d->udp_fd = -1;
+	d->started_ms = now_mono_ms();
+	d->rekey_ms = (uint64_t)d->cfg.rekey_interval * 1000;
+	d->reject_ms = d->rekey_ms + 60000;
+	if (tnl_global_init() < 0)
+		return -EIO;
+	d->st = store_open(d->cfg.state_dir, pilotd_dbs, 64ull << 20);
+	if (!d->st)
+		return -EIO;
+	d->db_meta = store_dbi(d->st, "meta");
+	if ((rc = identity_load(d)) < 0)
+		return rc;
+	meta_load(d);
+	if ((rc = trust_init(&d->trust, d->st)) < 0) {
+		log_warnx("loading trust: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = peer_table_init(&d->peers)) < 0 ||
+	    (rc = flow_table_init(&d->flows, d->cfg.max_flows)) < 0 ||
+	    (rc = admit_init(&d->admit, &admit_ops, d)) < 0)
+		return rc;
+	d->admit.syn_rate = d->cfg.syn_rate;
+	d->admit.syn_rate_per_peer = d->cfg.syn_rate_per_peer;
+	d->admit.max_flows_per_port = d->cfg.max_flows_per_port;
+	d->admit.max_flows = d->cfg.max_flows;
+	if ((rc = dp_init(d)) < 0)
+		return rc;
+	d->ev_udp = event_new(base, d->udp_fd, EV_READ | EV_PERSIST, dp_udp_readable, d);
+	d->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, d);
+	if (!d->ev_udp || !d->ev_tick || event_add(d->ev_udp, NULL) < 0 ||
+	    event_add(d->ev_tick, &tick) < 0)
+		return -ENOMEM;
+	for (int i = 0; i < 3; i++) {
+		d->ev_sig[i] = evsignal_new(base, sigs[i], signal_cb, d);
+		if (!d->ev_sig[i] || event_add(d->ev_sig[i], NULL) < 0)
+			return -ENOMEM;
+	}
+	d->http = httpc_new(base);
+	if (!d->http)
+		return -ENOMEM;
+	if ((rc = regc_init(&d->regc, d)) < 0)
+		return rc;
+	d->ipc = ipc_listen(d, d->cfg.socket, pilotd_ipc_cmds);
+	if (!d->ipc)
+		return -EADDRINUSE;
+	/* A node that registered before comes up at once with its stored
+	 * address; the registry is told in the background. */
+	if (d->node_id && d->have_prefix && (rc = pilotd_tun_setup(d)) < 0)
+		return rc;
+	regc_start(&d->regc);
+	return 0;
+}
+
+void pilotd_free(struct pilotd *d)
+{
+	ipc_close(d->ipc);
+	regc_free(&d->regc);
+	if (d->http)
+		httpc_free(d->http);
+	if (d->ev_tun)
+		event_free(d->ev_tun);
+	if (d->ev_udp)
+		event_free(d->ev_udp);
+	if (d->ev_tick)
+		event_free(d->ev_tick);
+	for (int i = 0; i < 3; i++)
+		if (d->ev_sig[i])
+			event_free(d->ev_sig[i]);
+	dp_free(d);
+	peer_table_free(&d->peers);
+	flow_table_free(&d->flows);
+	admit_free(&d->admit);
+	trust_free(&d->trust);
+	tun_close(&d->tun);
+	nl_close(d->nl);
+	tnl_identity_wipe(&d->id);
+	if (d->ed_sk)
+		sodium_free(d->ed_sk);
+	store_close(d->st);
+	conf_free(pilotd_schema, &d->cfg);
+}

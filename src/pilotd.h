@@ -1,1 +1,158 @@
-/* pilotd.h - under construction */
+/* pilotd.h - the node daemon's one context.  Everything the daemon owns
+ * hangs off struct pilotd; modules receive it (or a part of it) instead
+ * of sharing globals. */
+#ifndef PILOT_PILOTD_H
+#define PILOT_PILOTD_H
+
+#include <event2/event.h>
+#include <stdint.h>
+#include <yajl/yajl_tree.h>
+
+#include "addr.h"
+#include "admit.h"
+#include "conf.h"
+#include "flow.h"
+#include "peer.h"
+#include "regc.h"
+#include "tnl.h"
+#include "trust.h"
+#include "tun.h"
+
+struct nl_ctx;
+struct store;
+struct ipc_server;
+struct httpc;
+
+struct pilotd_cfg {
+	struct conf_head head;
+	char *state_dir, *registry, *registry_pin, *registry_ca, *beacon, *tun, *socket;
+	char *hostname, *admin_token, *webhook, *identity, *log_level, *log_format;
+	char **networks;
+	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
+	uint32_t rekey_interval, heartbeat_interval;
+	int public_;
+	int help, version, check_config;
+};
+
+extern const struct conf_key pilotd_schema[];
+
+/* Counters shown by `pilotctl status` (and later /metrics). */
+#define PILOTD_COUNTERS(X)                                                                         \
+	X(tun_rx_packets)                                                                          \
+	X(tun_tx_packets)                                                                          \
+	X(udp_rx_packets)                                                                          \
+	X(udp_tx_packets)                                                                          \
+	X(rx_dropped_auth)                                                                         \
+	X(rx_dropped_replay)                                                                       \
+	X(rx_dropped_spoof)                                                                        \
+	X(rx_dropped_malformed)                                                                    \
+	X(rx_dropped_unknown_index)                                                                \
+	X(tx_dropped_no_peer)                                                                      \
+	X(tx_dropped_malformed)                                                                    \
+	X(tx_queued)                                                                               \
+	X(handshake_init_sent)                                                                     \
+	X(handshake_init_rx)                                                                       \
+	X(handshake_resp_sent)                                                                     \
+	X(handshake_completed)                                                                     \
+	X(handshake_rejected_mac)                                                                  \
+	X(handshake_rejected_peer)                                                                 \
+	X(handshake_rejected_replay)                                                               \
+	X(handshake_rate_limited)                                                                  \
+	X(cookie_sent)                                                                             \
+	X(rekeys)                                                                                  \
+	X(flows_admitted)                                                                          \
+	X(flows_denied)                                                                            \
+	X(flows_cut)                                                                               \
+	X(rst_sent)                                                                                \
+	X(icmp_prohibited_sent)
+
+struct pilotd_counters {
+#define X(n) uint64_t n;
+	PILOTD_COUNTERS(X)
+#undef X
+};
+
+#define DP_BATCH 64
+#define DP_BUFSZ 2048
+
+struct dp_batch; /* dp.c */
+
+struct pilotd {
+	struct event_base *base;
+	struct pilotd_cfg cfg;
+	uint64_t started_ms;
+
+	struct store *st;
+	int db_meta;
+
+	/* identity */
+	uint8_t *ed_sk; /* 64 bytes, sodium_malloc */
+	uint8_t ed_pk[32];
+	struct tnl_identity id;
+	uint32_t node_id; /* 0 until registered */
+	struct pilot_prefix prefix;
+	int have_prefix;
+	struct in6_addr my_ip6; /* backbone address */
+
+	/* kernel */
+	struct tun_dev tun;
+	struct nl_ctx *nl;
+	int tun_up;
+	int udp_fd; /* dual-stack IPv6 socket */
+	struct event *ev_tun, *ev_udp, *ev_tick, *ev_sig[3];
+
+	/* data path */
+	struct peer_table peers;
+	struct flow_table flows;
+	struct admit admit;
+	struct trust_table trust;
+	struct tnl_cookie_checker cookies;
+	struct dp_batch *batch;
+	uint64_t hs_window_start_ms;
+	uint32_t hs_in_window; /* handshakes processed in this second */
+	uint64_t rekey_ms, reject_ms;
+	uint64_t last_sweep_ms;
+	struct flow flow_passthrough; /* marker: admitted without a flow entry */
+
+	/* control */
+	struct httpc *http;
+	struct regc regc;
+	struct ipc_server *ipc;
+	int ready_notified;
+
+	struct pilotd_counters ctr;
+};
+
+/** Build the daemon from parsed config; opens state, identity, sockets.
+ *  \retval 0 or -errno (logged). */
+int pilotd_init(struct pilotd *d, struct event_base *base);
+void pilotd_free(struct pilotd *d);
+
+/* ---- used across pilotd's modules ---- */
+/** After registration: bring up pilot0 with our addresses and route. */
+int pilotd_tun_setup(struct pilotd *d);
+/** Cut every flow with \p node (RST / ICMPv6 to the local side); tear down
+ *  its sessions.  \retval flows cut. */
+unsigned pilotd_cut_peer(struct pilotd *d, uint32_t node, int forget_peer);
+/** Trust changes, from the registry or IPC. */
+void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32],
+			const char *hostname);
+void pilotd_trust_revoked(struct pilotd *d, uint32_t node, const char *why);
+/** Resolve \p target text (node ID, address, IPv6, hostname) to a node ID
+ *  locally (hostname needs the registry: returns -EAGAIN). */
+int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node);
+/** Data path hooks. */
+/** The peer for \p node (created from the trust table), or NULL. */
+struct peer *pilotd_peer_for(struct pilotd *d, uint32_t node);
+/** Ask the registry for \p p's endpoint (async), then handshake. */
+void pilotd_resolve_peer(struct pilotd *d, struct peer *p);
+/** May a tunnel with \p node exist at all (trust or shared network)? */
+int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node);
+void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
+			enum admit_reason why);
+/** Registry client hooks. */
+int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_prefix *px);
+void pilotd_sync_trust(struct pilotd *d, yajl_val peers);
+void pilotd_registry_event(struct pilotd *d, yajl_val ev);
+
+#endif

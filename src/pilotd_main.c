@@ -1,6 +1,85 @@
-/* pilotd_main.c - under construction */
-int main(void);
-int main(void)
+/* pilotd_main.c - pilotd's thin main(): parse the configuration, build the
+ * daemon, run the loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+
+#include "log.h"
+#include "pilotd.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+int main(int argc, char **argv)
 {
-	return 1;
+	static struct pilotd d; /* the daemon's one context; static only for its size */
+	struct event_base *base;
+	enum log_level lvl;
+	enum log_format fmt;
+	char err[512];
+	int rc;
+
+	log_init("pilotd", LOG_LVL_INFO, LOG_FMT_TEXT);
+	if (conf_load(pilotd_schema, &d.cfg, SYSCONFDIR "/pilot/pilotd.json", argc, argv, err,
+		      sizeof(err)) < 0) {
+		fprintf(stderr, "pilotd: %s\n", err);
+		return 2;
+	}
+	if (d.cfg.help) {
+		conf_usage(pilotd_schema, "pilotd", "[options]");
+		return 0;
+	}
+	if (d.cfg.version) {
+		printf("pilotd %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (log_level_parse(d.cfg.log_level, &lvl) < 0) {
+		fprintf(stderr, "pilotd: log_level '%s': expected debug, info, warn or error\n",
+			d.cfg.log_level);
+		return 2;
+	}
+	if (log_format_parse(d.cfg.log_format, &fmt) < 0) {
+		fprintf(stderr, "pilotd: log_format '%s': expected text or json\n", d.cfg.log_format);
+		return 2;
+	}
+	if (!d.cfg.registry || (!d.cfg.registry_pin && !d.cfg.registry_ca)) {
+		fprintf(stderr, "pilotd: %s\n",
+			!d.cfg.registry ? "no registry configured: set \"registry\" or --registry HOST:PORT"
+					: "the registry must be authenticated: set --registry-pin or "
+					  "--registry-ca");
+		return 2;
+	}
+	if (d.cfg.check_config) {
+		char *dump = conf_dump(pilotd_schema, &d.cfg);
+		printf("%s\n", dump ? dump : "");
+		free(dump);
+		conf_free(pilotd_schema, &d.cfg);
+		return 0;
+	}
+	log_init("pilotd", lvl, fmt);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	base = event_base_new();
+	if (!base)
+		fatalx("event_base_new failed");
+	rc = pilotd_init(&d, base);
+	if (rc < 0) {
+		log_errorx("start-up failed: %s", strerror(-rc));
+		pilotd_free(&d);
+		event_base_free(base);
+		return 1;
+	}
+	log_info("pilotd %s running; control socket %s", PACKAGE_VERSION, d.cfg.socket);
+	event_base_dispatch(base);
+	pilotd_free(&d);
+	event_base_free(base);
+	curl_global_cleanup();
+	return 0;
 }

@@ -38,12 +38,15 @@ struct pkt_info {
 /** Parse an IPv6 packet: version, payload length vs \p len, extension
  *  headers (hop-by-hop, routing, dest options; fragments are PKT_OTHER
  *  unless first fragment with full L4 header), TCP/UDP/ICMPv6 headers.
- *  \retval 0, or -EINVAL for anything malformed or truncated. */
+ *  A fragment whose L4 header is not parsed has proto 44 (fragment) and
+ *  ports 0.  \retval 0, or -EINVAL for anything malformed or truncated. */
 int pkt_parse(const uint8_t *p, size_t len, struct pkt_info *out);
 
 /** Build a TCP RST answering \p in (as if from in->dst to in->src):
  *  if \p in has ACK, seq = in->tcp_ack; else seq 0, ACK = in seq + seglen.
- *  \retval packet length written to \p out (cap \p outlen), or -ENOSPC. */
+ *  \retval packet length written to \p out (cap \p outlen), or -ENOSPC;
+ *  -EINVAL if \p in is not TCP, is itself a RST, or has a multicast or
+ *  unspecified address. */
 int pkt_make_rst_reply(const struct pkt_info *in, uint8_t *out, size_t outlen);
 /** Build a TCP RST from \p src:sport to \p dst:dport with sequence \p seq
  *  (used to cut a live flow on the local side). \retval length or -ENOSPC. */
@@ -52,14 +55,19 @@ int pkt_make_rst(const struct in6_addr *src, uint16_t sport, const struct in6_ad
 		 size_t outlen);
 /** Build ICMPv6 destination unreachable (type 1) code \p code from \p src
  *  quoting as much of \p orig as fits in the IPv6 minimum MTU (1280).
- *  Code 1 = administratively prohibited. \retval length or -ENOSPC. */
+ *  Code 1 = administratively prohibited. \retval length or -ENOSPC;
+ *  -EINVAL where RFC 4443 2.4(e) forbids an error (\p orig malformed, an
+ *  ICMPv6 error itself, from a multicast/unspecified source, or to a
+ *  multicast destination; packet too big allows the last). */
 int pkt_make_icmp6_unreach(const struct in6_addr *src, uint8_t code, const uint8_t *orig,
 			   size_t origlen, uint8_t *out, size_t outlen);
 /** Build ICMPv6 packet too big (type 2) with \p mtu. \retval length or -ENOSPC. */
 int pkt_make_icmp6_ptb(const struct in6_addr *src, uint32_t mtu, const uint8_t *orig,
 		       size_t origlen, uint8_t *out, size_t outlen);
 
-/** Internet checksum over the IPv6 pseudo-header and \p l4 (\p len bytes). */
+/** Internet checksum over the IPv6 pseudo-header and \p l4 (\p len bytes).
+ *  \retval the value for the checksum field in host order (store it
+ *  big-endian); over data that includes a correct checksum it is 0. */
 uint16_t pkt_l4_csum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,
 		     const uint8_t *l4, size_t len);
 

@@ -1,1 +1,592 @@
-/* rdv_store.c - under construction */
+/* rdv_store.c - see rdv_store.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rdv_store.h"
+#include "util.h"
+
+static const char *const db_names[RDV_DB_COUNT + 1] = {
+	[RDV_DB_META] = "meta",	    [RDV_DB_NODES] = "nodes",	[RDV_DB_KEYS] = "keys",
+	[RDV_DB_HOSTS] = "hosts",   [RDV_DB_TRUST] = "trust",	[RDV_DB_INBOX] = "inbox",
+	[RDV_DB_EVENTS] = "events", [RDV_DB_NONCES] = "nonces", [RDV_DB_NONCE_EXP] = "nonce_exp",
+	[RDV_DB_COUNT] = NULL,
+};
+
+#define META_PREFIX "prefix"
+#define META_NEXT_ID "next_node_id"
+#define META_SEQ "seq"
+
+int rdv_db_open(struct rdv_db *db, const char *dir)
+{
+	struct store_txn t;
+	char pbuf[INET6_ADDRSTRLEN + 4];
+	int ret;
+
+	memset(db, 0, sizeof(*db));
+	db->st = store_open(dir, db_names, RDV_MAP_SIZE);
+	if (!db->st)
+		return -EIO; /* store_open logged why */
+	for (int i = 0; i < RDV_DB_COUNT; i++) {
+		db->dbi[i] = store_dbi(db->st, db_names[i]);
+		if (db->dbi[i] < 0) {
+			ret = db->dbi[i];
+			goto out;
+		}
+	}
+	store_txn_begin(db->st, &t, 0);
+	ret = store_get_fixed(&t, db->dbi[RDV_DB_META], META_PREFIX, strlen(META_PREFIX),
+			      db->prefix.b, sizeof(db->prefix.b));
+	if (ret == -ENOENT) {
+		/* First start: the deployment prefix is made once and kept for
+		 * ever, since every node's overlay addresses derive from it. */
+		prefix_generate(&db->prefix);
+		store_put(&t, db->dbi[RDV_DB_META], META_PREFIX, strlen(META_PREFIX), db->prefix.b,
+			  sizeof(db->prefix.b));
+		ret = store_txn_commit(&t);
+		if (ret == 0)
+			log_info("generated deployment prefix %s",
+				 prefix_format(&db->prefix, pbuf, sizeof(pbuf)));
+	} else {
+		store_txn_abort(&t);
+	}
+out:
+	if (ret < 0) {
+		log_warnx("registry state in %s: %s", dir, strerror(-ret));
+		rdv_db_close(db);
+	}
+	return ret;
+}
+
+void rdv_db_close(struct rdv_db *db)
+{
+	store_close(db->st);
+	db->st = NULL;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+/* Node record, version 1:
+ *   u8 version | u8 flags (1 public, 2 active) | be16 listen_port |
+ *   be64 created_ms | be64 seen_ms | pk[32] |
+ *   u8 hostname_len | hostname | u8 endpoint_len | endpoint
+ * New members go after these, under a new version byte. */
+#define NODE_V1 1
+#define NODE_F_PUBLIC 1
+#define NODE_F_ACTIVE 2
+#define NODE_FIXED 52
+#define NODE_MAX (NODE_FIXED + 1 + RDV_HOSTNAME_MAX + 1 + RDV_ENDPOINT_MAX)
+
+static size_t node_encode(const struct rdv_node *n, uint8_t out[NODE_MAX])
+{
+	size_t hl = strnlen(n->hostname, RDV_HOSTNAME_MAX),
+	       el = strnlen(n->endpoint, RDV_ENDPOINT_MAX), o = NODE_FIXED;
+
+	out[0] = NODE_V1;
+	out[1] = (uint8_t)((n->public ? NODE_F_PUBLIC : 0) | (n->active ? NODE_F_ACTIVE : 0));
+	out[2] = (uint8_t)(n->listen_port >> 8);
+	out[3] = (uint8_t)n->listen_port;
+	store_be64(out + 4, n->created_ms);
+	store_be64(out + 12, n->seen_ms);
+	memcpy(out + 20, n->pk, 32);
+	out[o++] = (uint8_t)hl;
+	memcpy(out + o, n->hostname, hl);
+	o += hl;
+	out[o++] = (uint8_t)el;
+	memcpy(out + o, n->endpoint, el);
+	return o + el;
+}
+
+static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_node *n)
+{
+	size_t o = NODE_FIXED, hl, el;
+
+	memset(n, 0, sizeof(*n));
+	if (len < NODE_FIXED + 2 || in[0] != NODE_V1)
+		return -EBADMSG;
+	n->id = id;
+	n->public = !!(in[1] & NODE_F_PUBLIC);
+	n->active = !!(in[1] & NODE_F_ACTIVE);
+	n->listen_port = (uint16_t)(in[2] << 8 | in[3]);
+	n->created_ms = store_rd_be64(in + 4);
+	n->seen_ms = store_rd_be64(in + 12);
+	memcpy(n->pk, in + 20, 32);
+	hl = in[o++];
+	if (hl > RDV_HOSTNAME_MAX || o + hl + 1 > len)
+		return -EBADMSG;
+	memcpy(n->hostname, in + o, hl);
+	o += hl;
+	el = in[o++];
+	if (el > RDV_ENDPOINT_MAX || o + el > len)
+		return -EBADMSG;
+	memcpy(n->endpoint, in + o, el);
+	if (strlen(n->hostname) != hl || strlen(n->endpoint) != el)
+		return -EBADMSG;
+	return 0;
+}
+
+int rdv_node_get(struct store_txn *t, struct rdv_db *db, uint32_t id, struct rdv_node *n)
+{
+	uint8_t k[4];
+	MDB_val v;
+	int ret;
+
+	store_be32(k, id);
+	ret = store_get(t, db->dbi[RDV_DB_NODES], k, sizeof(k), &v);
+	if (ret < 0)
+		return ret;
+	ret = node_decode(v.mv_data, v.mv_size, id, n);
+	if (ret < 0)
+		log_warnx("node %u: corrupt record in the registry store", id);
+	return ret;
+}
+
+void rdv_node_put(struct store_txn *t, struct rdv_db *db, const struct rdv_node *n)
+{
+	uint8_t k[4], v[NODE_MAX];
+	size_t len = node_encode(n, v);
+
+	store_be32(k, n->id);
+	store_put(t, db->dbi[RDV_DB_NODES], k, sizeof(k), v, len);
+}
+
+int rdv_key_get(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t *id)
+{
+	uint8_t v[4];
+	int ret = store_get_fixed(t, db->dbi[RDV_DB_KEYS], pk, 32, v, sizeof(v));
+
+	if (ret == 0)
+		*id = store_rd_be32(v);
+	return ret;
+}
+
+void rdv_key_put(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id)
+{
+	uint8_t v[4];
+
+	store_be32(v, id);
+	store_put(t, db->dbi[RDV_DB_KEYS], pk, 32, v, sizeof(v));
+}
+
+int rdv_node_id_alloc(struct store_txn *t, struct rdv_db *db, uint32_t *id)
+{
+	uint8_t v[4];
+	uint32_t next = 1;
+	int ret;
+
+	ret = store_get_fixed(t, db->dbi[RDV_DB_META], META_NEXT_ID, strlen(META_NEXT_ID), v,
+			      sizeof(v));
+	if (ret == 0)
+		next = store_rd_be32(v);
+	else if (ret != -ENOENT)
+		return ret;
+	if (next == 0 || next == UINT32_MAX)
+		return -ENOSPC;
+	*id = next;
+	store_be32(v, next + 1);
+	store_put(t, db->dbi[RDV_DB_META], META_NEXT_ID, strlen(META_NEXT_ID), v, sizeof(v));
+	return t->ret;
+}
+
+int rdv_host_get(struct store_txn *t, struct rdv_db *db, const char *name, uint32_t *id)
+{
+	uint8_t v[4];
+	int ret = store_get_fixed(t, db->dbi[RDV_DB_HOSTS], name, strlen(name), v, sizeof(v));
+
+	if (ret == 0)
+		*id = store_rd_be32(v);
+	return ret;
+}
+
+void rdv_host_put(struct store_txn *t, struct rdv_db *db, const char *name, uint32_t id)
+{
+	uint8_t v[4];
+
+	store_be32(v, id);
+	store_put(t, db->dbi[RDV_DB_HOSTS], name, strlen(name), v, sizeof(v));
+}
+
+void rdv_host_del(struct store_txn *t, struct rdv_db *db, const char *name)
+{
+	store_del(t, db->dbi[RDV_DB_HOSTS], name, strlen(name));
+}
+
+/* ---------------------------------------------------------------- trust */
+
+static void pair_key(uint8_t k[8], uint32_t a, uint32_t b)
+{
+	store_be32(k, a);
+	store_be32(k + 4, b);
+}
+
+int rdv_trust_has(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b)
+{
+	uint8_t k[8];
+	MDB_val v;
+
+	pair_key(k, a, b);
+	return store_get(t, db->dbi[RDV_DB_TRUST], k, sizeof(k), &v) == 0;
+}
+
+void rdv_trust_put(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b, uint64_t ms)
+{
+	uint8_t k[8], v[8];
+
+	/* Both orders, so "peers of X" is one prefix scan for either side. */
+	store_be64(v, ms);
+	pair_key(k, a, b);
+	store_put(t, db->dbi[RDV_DB_TRUST], k, sizeof(k), v, sizeof(v));
+	pair_key(k, b, a);
+	store_put(t, db->dbi[RDV_DB_TRUST], k, sizeof(k), v, sizeof(v));
+}
+
+void rdv_trust_del(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b)
+{
+	uint8_t k[8];
+
+	pair_key(k, a, b);
+	store_del(t, db->dbi[RDV_DB_TRUST], k, sizeof(k));
+	pair_key(k, b, a);
+	store_del(t, db->dbi[RDV_DB_TRUST], k, sizeof(k));
+}
+
+struct id_iter {
+	rdv_id_cb cb;
+	void *arg;
+};
+
+static int trust_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct id_iter *it = arg;
+
+	(void)v;
+	if (k->mv_size != 8)
+		return -EBADMSG;
+	return it->cb(it->arg, store_rd_be32((const uint8_t *)k->mv_data + 4));
+}
+
+int rdv_trust_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb, void *arg)
+{
+	uint8_t p[4];
+	struct id_iter it = {cb, arg};
+
+	store_be32(p, node);
+	return store_iter_prefix(t, db->dbi[RDV_DB_TRUST], p, sizeof(p), trust_iter_cb, &it);
+}
+
+int rdv_share_network(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b)
+{
+	/* Extension point: with networks, look up a's memberships and test b
+	 * for each non-backbone one.  The backbone (0) never counts. */
+	(void)t;
+	(void)db;
+	(void)a;
+	(void)b;
+	return 0;
+}
+
+int rdv_visible(struct store_txn *t, struct rdv_db *db, uint32_t s, const struct rdv_node *tn)
+{
+	if (tn->id == s)
+		return 1;
+	if (!tn->active)
+		return 0;
+	if (tn->public)
+		return 1;
+	if (rdv_trust_has(t, db, s, tn->id))
+		return 1;
+	return rdv_share_network(t, db, s, tn->id);
+}
+
+/* ---------------------------------------------------------------- inbox */
+
+int rdv_inbox_get(struct store_txn *t, struct rdv_db *db, uint32_t target, uint32_t from,
+		  struct rdv_inbox_entry *e)
+{
+	uint8_t k[8];
+	MDB_val v;
+	size_t jl;
+	int ret;
+
+	pair_key(k, target, from);
+	ret = store_get(t, db->dbi[RDV_DB_INBOX], k, sizeof(k), &v);
+	if (ret < 0)
+		return ret;
+	if (v.mv_size < 8 || v.mv_size - 8 > RDV_JUSTIFICATION_MAX)
+		return -EBADMSG;
+	jl = v.mv_size - 8;
+	e->from = from;
+	e->ms = store_rd_be64(v.mv_data);
+	memcpy(e->justification, (const uint8_t *)v.mv_data + 8, jl);
+	e->justification[jl] = '\0';
+	return 0;
+}
+
+void rdv_inbox_put(struct store_txn *t, struct rdv_db *db, uint32_t target,
+		   const struct rdv_inbox_entry *e)
+{
+	uint8_t k[8], v[8 + RDV_JUSTIFICATION_MAX];
+	size_t jl = strnlen(e->justification, RDV_JUSTIFICATION_MAX);
+
+	pair_key(k, target, e->from);
+	store_be64(v, e->ms);
+	memcpy(v + 8, e->justification, jl);
+	store_put(t, db->dbi[RDV_DB_INBOX], k, sizeof(k), v, 8 + jl);
+}
+
+void rdv_inbox_del(struct store_txn *t, struct rdv_db *db, uint32_t target, uint32_t from)
+{
+	uint8_t k[8];
+
+	pair_key(k, target, from);
+	store_del(t, db->dbi[RDV_DB_INBOX], k, sizeof(k));
+}
+
+struct inbox_iter {
+	rdv_inbox_cb cb;
+	void *arg;
+	size_t n;
+};
+
+static int inbox_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct inbox_iter *it = arg;
+	struct rdv_inbox_entry e;
+	size_t jl;
+
+	if (k->mv_size != 8 || v->mv_size < 8 || v->mv_size - 8 > RDV_JUSTIFICATION_MAX)
+		return -EBADMSG;
+	it->n++;
+	if (!it->cb)
+		return 0;
+	jl = v->mv_size - 8;
+	e.from = store_rd_be32((const uint8_t *)k->mv_data + 4);
+	e.ms = store_rd_be64(v->mv_data);
+	memcpy(e.justification, (const uint8_t *)v->mv_data + 8, jl);
+	e.justification[jl] = '\0';
+	return it->cb(it->arg, &e);
+}
+
+int rdv_inbox_iter(struct store_txn *t, struct rdv_db *db, uint32_t target, rdv_inbox_cb cb,
+		   void *arg)
+{
+	uint8_t p[4];
+	struct inbox_iter it = {cb, arg, 0};
+
+	store_be32(p, target);
+	return store_iter_prefix(t, db->dbi[RDV_DB_INBOX], p, sizeof(p), inbox_iter_cb, &it);
+}
+
+size_t rdv_inbox_count(struct store_txn *t, struct rdv_db *db, uint32_t target)
+{
+	uint8_t p[4];
+	struct inbox_iter it = {NULL, NULL, 0};
+
+	store_be32(p, target);
+	if (store_iter_prefix(t, db->dbi[RDV_DB_INBOX], p, sizeof(p), inbox_iter_cb, &it) < 0)
+		return 0;
+	return it.n;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void seq_key(uint8_t k[sizeof(META_SEQ) - 1 + 4], uint32_t node)
+{
+	memcpy(k, META_SEQ, sizeof(META_SEQ) - 1);
+	store_be32(k + sizeof(META_SEQ) - 1, node);
+}
+
+uint64_t rdv_event_last_seq(struct store_txn *t, struct rdv_db *db, uint32_t node)
+{
+	uint8_t k[sizeof(META_SEQ) - 1 + 4], v[8];
+
+	seq_key(k, node);
+	if (store_get_fixed(t, db->dbi[RDV_DB_META], k, sizeof(k), v, sizeof(v)) < 0)
+		return 0;
+	return store_rd_be64(v);
+}
+
+uint64_t rdv_event_next_seq(struct store_txn *t, struct rdv_db *db, uint32_t node)
+{
+	uint8_t k[sizeof(META_SEQ) - 1 + 4], v[8];
+	uint64_t seq = 0;
+	int ret;
+
+	/* The counter lives apart from the queue: pruning must never let a
+	 * sequence number be handed out twice. */
+	seq_key(k, node);
+	ret = store_get_fixed(t, db->dbi[RDV_DB_META], k, sizeof(k), v, sizeof(v));
+	if (ret == 0)
+		seq = store_rd_be64(v);
+	else if (ret != -ENOENT)
+		return 0;
+	seq++;
+	store_be64(v, seq);
+	store_put(t, db->dbi[RDV_DB_META], k, sizeof(k), v, sizeof(v));
+	return t->ret ? 0 : seq;
+}
+
+void rdv_event_put(struct store_txn *t, struct rdv_db *db, uint32_t node, uint64_t seq,
+		   const char *line, size_t len)
+{
+	uint8_t k[12];
+
+	store_be32(k, node);
+	store_be64(k + 4, seq);
+	store_put(t, db->dbi[RDV_DB_EVENTS], k, sizeof(k), line, len);
+}
+
+/* Keys collected during a scan and deleted after it: the scan's cursor is
+ * not disturbed by deletes behind its back. */
+struct key_batch {
+	uint8_t (*keys)[32];
+	size_t n, cap, max;
+	uint64_t limit;
+};
+
+static int batch_add(struct key_batch *b, const MDB_val *k)
+{
+	if (k->mv_size > sizeof(b->keys[0]))
+		return -EBADMSG;
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 64;
+		void *nk = realloc(b->keys, ncap * sizeof(b->keys[0]));
+		if (!nk)
+			return -ENOMEM;
+		b->keys = nk;
+		b->cap = ncap;
+	}
+	memset(b->keys[b->n], 0, sizeof(b->keys[0]));
+	memcpy(b->keys[b->n++], k->mv_data, k->mv_size);
+	return 0;
+}
+
+static int prune_event_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct key_batch *b = arg;
+
+	(void)v;
+	if (k->mv_size != 12)
+		return -EBADMSG;
+	if (store_rd_be64((const uint8_t *)k->mv_data + 4) > b->limit)
+		return 1;
+	return batch_add(b, k);
+}
+
+int rdv_event_prune(struct store_txn *t, struct rdv_db *db, uint32_t node, uint64_t upto)
+{
+	uint8_t p[4];
+	struct key_batch b = {.limit = upto};
+	int ret;
+
+	store_be32(p, node);
+	ret = store_iter_prefix(t, db->dbi[RDV_DB_EVENTS], p, sizeof(p), prune_event_cb, &b);
+	for (size_t i = 0; ret == 0 && i < b.n; i++)
+		store_del(t, db->dbi[RDV_DB_EVENTS], b.keys[i], 12);
+	free(b.keys);
+	return ret ? ret : t->ret;
+}
+
+struct event_iter {
+	rdv_event_cb cb;
+	void *arg;
+	uint64_t after;
+};
+
+static int event_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct event_iter *it = arg;
+	uint64_t seq;
+
+	if (k->mv_size != 12)
+		return -EBADMSG;
+	seq = store_rd_be64((const uint8_t *)k->mv_data + 4);
+	if (seq <= it->after)
+		return 0;
+	return it->cb(it->arg, seq, v->mv_data, v->mv_size);
+}
+
+int rdv_event_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, uint64_t after,
+		   rdv_event_cb cb, void *arg)
+{
+	uint8_t p[4];
+	struct event_iter it = {cb, arg, after};
+
+	/* Seen events are pruned by the events request that acknowledges
+	 * them, so the skip in event_iter_cb is rarely taken. */
+	store_be32(p, node);
+	return store_iter_prefix(t, db->dbi[RDV_DB_EVENTS], p, sizeof(p), event_iter_cb, &it);
+}
+
+/* ---------------------------------------------------------------- nonces */
+
+static void nonce_key(uint8_t k[4 + 16], uint32_t node, const uint8_t nonce[16])
+{
+	store_be32(k, node);
+	memcpy(k + 4, nonce, 16);
+}
+
+int rdv_nonce_seen(struct store_txn *t, struct rdv_db *db, uint32_t node, const uint8_t nonce[16])
+{
+	uint8_t k[20];
+	MDB_val v;
+
+	nonce_key(k, node, nonce);
+	return store_get(t, db->dbi[RDV_DB_NONCES], k, sizeof(k), &v) == 0;
+}
+
+void rdv_nonce_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const uint8_t nonce[16],
+		   uint64_t now_ms)
+{
+	uint8_t k[20], v[8], x[28];
+
+	nonce_key(k, node, nonce);
+	store_be64(v, now_ms);
+	store_put(t, db->dbi[RDV_DB_NONCES], k, sizeof(k), v, sizeof(v));
+	/* Time-ordered index, so pruning reads only what it deletes. */
+	memcpy(x, v, 8);
+	memcpy(x + 8, k, sizeof(k));
+	store_put(t, db->dbi[RDV_DB_NONCE_EXP], x, sizeof(x), "", 0);
+}
+
+static int prune_nonce_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct key_batch *b = arg;
+
+	(void)v;
+	if (k->mv_size != 28)
+		return -EBADMSG;
+	if (store_rd_be64(k->mv_data) >= b->limit || b->n >= b->max)
+		return 1;
+	return batch_add(b, k);
+}
+
+int rdv_nonce_prune(struct rdv_db *db, uint64_t now_ms)
+{
+	struct key_batch b = {.max = 1024};
+	struct store_txn t;
+	int ret = 0, removed = 0;
+
+	if (now_ms <= RDV_NONCE_KEEP_MS)
+		return 0;
+	b.limit = now_ms - RDV_NONCE_KEEP_MS;
+	/* Bounded batches keep each write transaction (and the time the
+	 * event loop is blocked in it) short. */
+	do {
+		b.n = 0;
+		store_txn_begin(db->st, &t, 0);
+		store_iter_prefix(&t, db->dbi[RDV_DB_NONCE_EXP], NULL, 0, prune_nonce_cb, &b);
+		for (size_t i = 0; i < b.n; i++) {
+			store_del(&t, db->dbi[RDV_DB_NONCE_EXP], b.keys[i], 28);
+			store_del(&t, db->dbi[RDV_DB_NONCES], b.keys[i] + 8, 20);
+		}
+		ret = store_txn_commit(&t);
+		if (ret == 0)
+			removed += (int)b.n;
+	} while (ret == 0 && b.n == b.max);
+	free(b.keys);
+	return ret < 0 ? ret : removed;
+}

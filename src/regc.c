@@ -1,1 +1,375 @@
-/* regc.c - under construction */
+/* regc.c - see regc.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "pilotd.h"
+#include "regc.h"
+#include "regmsg.h"
+#include "util.h"
+
+#define REGC_TIMEOUT_MS 10000
+#define REGC_BACKOFF_MIN_MS 500
+#define REGC_BACKOFF_MAX_MS 30000
+
+struct regc_call {
+	struct regc *r;
+	regc_cb cb;
+	void *arg;
+	char op[REGMSG_OP_MAX];
+};
+
+static void fail_cb(struct regc_call *c, int err, const char *code, const char *msg)
+{
+	if (c->cb)
+		c->cb(c->r->d, c->arg, err, code, msg, NULL);
+}
+
+static void call_done(void *arg, int err, long status, const char *body, size_t len,
+		      const char *errmsg)
+{
+	struct regc_call *c = arg;
+	struct regc *r = c->r;
+	yajl_val root = NULL;
+	char perr[128];
+
+	if (err < 0) {
+		r->connected = 0;
+		snprintf(r->last_error, sizeof(r->last_error), "%s", errmsg ? errmsg : "failed");
+		log_debug("registry %s: %s", c->op, r->last_error);
+		fail_cb(c, -EHOSTUNREACH, "registry_unavailable", r->last_error);
+		goto out;
+	}
+	r->connected = 1;
+	r->last_ok_ms = now_mono_ms();
+	root = json_parse(body, len, 0, perr, sizeof(perr));
+	if (!root || !YAJL_IS_OBJECT(root)) {
+		snprintf(r->last_error, sizeof(r->last_error), "bad reply to %s: %s", c->op, perr);
+		fail_cb(c, -EBADMSG, "registry_unavailable", r->last_error);
+		goto out;
+	}
+	if (status != 200) {
+		yajl_val e = json_get(root, "error");
+		const char *code = "internal", *msg = "registry error";
+		json_get_str(e, "code", &code);
+		json_get_str(e, "message", &msg);
+		log_debug("registry %s: %ld %s: %s", c->op, status, code, msg);
+		fail_cb(c, -EPROTO, code, msg);
+		goto out;
+	}
+	if (c->cb)
+		c->cb(r->d, c->arg, 0, NULL, NULL, root);
+out:
+	if (root)
+		yajl_tree_free(root);
+	free(c);
+}
+
+static int regc_send(struct regc *r, const char *op, regc_add_fn add, void *add_arg,
+		     httpc_done_cb done, httpc_line_cb line_cb, void *cbarg, long timeout_ms,
+		     struct httpc_req **out_req)
+{
+	char url[400], path[64], sig[REGMSG_SIG_B64_LEN], hdr[REGMSG_SIG_B64_LEN + 32];
+	const char *headers[2] = {hdr, NULL};
+	struct httpc_opts o = r->opts;
+	struct httpc_req *req;
+	char *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "/v1/node/%s", op);
+	snprintf(url, sizeof(url), "%s%s", r->base_url, path);
+	rc = regmsg_build(op, r->d->node_id, now_real_ms(), add, add_arg, &body, &len);
+	if (rc < 0)
+		return rc;
+	rc = regmsg_sign(r->d->ed_sk, path, body, len, sig);
+	if (rc < 0)
+		goto out;
+	snprintf(hdr, sizeof(hdr), "Pilot-Signature: %s", sig);
+	o.timeout_ms = timeout_ms;
+	req = httpc_post(r->d->http, url, headers, body, len, &o, done, line_cb, cbarg);
+	if (!req) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (out_req)
+		*out_req = req;
+out:
+	free(body);
+	return rc;
+}
+
+int regc_call(struct regc *r, const char *op, regc_add_fn add, void *add_arg, regc_cb cb,
+	      void *arg)
+{
+	struct regc_call *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->r = r;
+	c->cb = cb;
+	c->arg = arg;
+	snprintf(c->op, sizeof(c->op), "%s", op);
+	rc = regc_send(r, op, add, add_arg, call_done, NULL, c, REGC_TIMEOUT_MS, NULL);
+	if (rc < 0)
+		free(c);
+	return rc;
+}
+
+/* ---- registration ---- */
+
+static void do_register(struct regc *r);
+
+static void schedule(struct event *ev, uint32_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(ev, &tv);
+}
+
+static uint32_t next_backoff(uint32_t *b)
+{
+	uint32_t cur = *b ? *b : REGC_BACKOFF_MIN_MS;
+	*b = MIN(cur * 2, REGC_BACKOFF_MAX_MS);
+	/* Jitter so a fleet restarting together does not stampede. */
+	return cur / 2 + randombytes_uniform(cur / 2 + 1);
+}
+
+static void add_register(struct json_gen *j, void *arg)
+{
+	struct pilotd *d = arg;
+	jg_kb64(j, "public_key", d->ed_pk, 32);
+	jg_ku64(j, "listen_port", d->cfg.listen_port);
+	jg_kbool(j, "public", d->cfg.public_);
+	if (d->cfg.hostname && d->cfg.hostname[0])
+		jg_kstr(j, "hostname", d->cfg.hostname);
+}
+
+static void start_events(struct regc *r);
+static void sync_trust(struct regc *r);
+
+static void on_registered(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			  yajl_val resp)
+{
+	struct regc *r = &d->regc;
+	struct pilot_prefix px;
+	const char *prefix = NULL;
+	uint32_t id = 0;
+	struct timeval hb = {d->cfg.heartbeat_interval, 0};
+
+	(void)arg;
+	if (err < 0) {
+		uint32_t ms = next_backoff(&r->backoff_ms);
+		log_warnx("registration with %s failed (%s: %s); retrying in %u ms", d->cfg.registry,
+			  code, msg, ms);
+		schedule(r->ev_retry, ms);
+		return;
+	}
+	if (json_get_u32(resp, "node_id", &id) < 0 || id == 0 ||
+	    json_get_str(resp, "prefix", &prefix) < 0 || prefix_parse(prefix, &px) < 0) {
+		log_warnx("registry sent a malformed registration reply; retrying");
+		schedule(r->ev_retry, next_backoff(&r->backoff_ms));
+		return;
+	}
+	if (d->node_id && d->node_id != id) {
+		log_warnx("registry assigned node ID %u but this node was %u; using the registry's",
+			  id, d->node_id);
+	}
+	r->backoff_ms = 0;
+	r->registered = 1;
+	if (pilotd_registered(d, id, &px) < 0) {
+		schedule(r->ev_retry, next_backoff(&r->backoff_ms));
+		return;
+	}
+	evtimer_add(r->ev_heartbeat, &hb);
+	start_events(r);
+	sync_trust(r);
+}
+
+static void do_register(struct regc *r)
+{
+	if (regc_call(r, "register", add_register, r->d, on_registered, NULL) < 0)
+		schedule(r->ev_retry, next_backoff(&r->backoff_ms));
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	do_register(arg);
+}
+
+/* ---- heartbeat ---- */
+
+static void add_heartbeat(struct json_gen *j, void *arg)
+{
+	struct pilotd *d = arg;
+	jg_ku64(j, "listen_port", d->cfg.listen_port);
+}
+
+static void on_heartbeat(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			 yajl_val resp)
+{
+	(void)arg;
+	(void)resp;
+	if (err < 0 && strcmp(code, "not_found") == 0) {
+		/* The registry forgot us (state lost or we were deregistered). */
+		log_warnx("registry no longer knows this node (%s); registering again", msg);
+		d->regc.registered = 0;
+		do_register(&d->regc);
+	}
+}
+
+static void heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct regc *r = arg;
+	struct timeval hb = {r->d->cfg.heartbeat_interval, 0};
+
+	(void)fd;
+	(void)what;
+	if (r->registered)
+		regc_call(r, "heartbeat", add_heartbeat, r->d, on_heartbeat, NULL);
+	evtimer_add(r->ev_heartbeat, &hb);
+}
+
+/* ---- trust sync ---- */
+
+static void on_trusts(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		      yajl_val resp)
+{
+	(void)arg;
+	if (err < 0) {
+		log_warnx("trust sync with the registry failed (%s: %s)", code, msg);
+		return;
+	}
+	pilotd_sync_trust(d, json_get(resp, "peers"));
+}
+
+static void sync_trust(struct regc *r)
+{
+	regc_call(r, "trusts", NULL, NULL, on_trusts, NULL);
+}
+
+/* ---- events stream ---- */
+
+static void add_events(struct json_gen *j, void *arg)
+{
+	struct regc *r = arg;
+	jg_ku64(j, "after", r->events_after);
+}
+
+static void events_line(void *arg, const char *line, size_t len)
+{
+	struct regc *r = arg;
+	char err[128];
+	uint64_t seq = 0;
+	yajl_val ev = json_parse(line, len, 0, err, sizeof(err));
+
+	if (!ev || !YAJL_IS_OBJECT(ev)) {
+		log_warnx("registry event not understood: %s", err);
+		goto out;
+	}
+	r->events_backoff_ms = 0;
+	if (json_get_u64(ev, "seq", &seq) == 0 && seq == 0)
+		goto out; /* keepalive */
+	pilotd_registry_event(r->d, ev);
+	if (seq > r->events_after)
+		r->events_after = seq;
+out:
+	if (ev)
+		yajl_tree_free(ev);
+}
+
+static void events_done(void *arg, int err, long status, const char *body, size_t len,
+			const char *errmsg)
+{
+	struct regc *r = arg;
+	uint32_t ms = next_backoff(&r->events_backoff_ms);
+
+	(void)body;
+	(void)len;
+	r->events_req = NULL;
+	if (err < 0)
+		log_debug("registry events stream ended: %s", errmsg ? errmsg : "");
+	else if (status != 200)
+		log_warnx("registry events stream refused: HTTP %ld", status);
+	schedule(r->ev_events_retry, ms);
+}
+
+static void start_events(struct regc *r)
+{
+	if (r->events_req)
+		return;
+	if (regc_send(r, "events", add_events, r, events_done, events_line, r, 0, &r->events_req) < 0)
+		schedule(r->ev_events_retry, next_backoff(&r->events_backoff_ms));
+}
+
+static void events_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct regc *r = arg;
+	(void)fd;
+	(void)what;
+	if (r->registered)
+		start_events(r);
+}
+
+/* ---- life cycle ---- */
+
+int regc_init(struct regc *r, struct pilotd *d)
+{
+	const struct pilotd_cfg *c = &d->cfg;
+
+	memset(r, 0, sizeof(*r));
+	r->d = d;
+	if (!c->registry || !c->registry[0]) {
+		log_warnx("no registry configured (--registry HOST:PORT)");
+		return -EINVAL;
+	}
+	snprintf(r->base_url, sizeof(r->base_url), "https://%s", c->registry);
+	if (c->registry_pin && c->registry_pin[0]) {
+		if (httpc_pin_to_curl(c->registry_pin, r->pin, sizeof(r->pin)) < 0) {
+			log_warnx("--registry-pin: expected the base64 or hex SHA-256 of the "
+				  "registry's public key (pilot-rendezvous --print-pin)");
+			return -EINVAL;
+		}
+		r->opts.pin = r->pin;
+	}
+	r->opts.cafile = c->registry_ca && c->registry_ca[0] ? c->registry_ca : NULL;
+	if (!r->opts.pin && !r->opts.cafile) {
+		log_warnx("the registry must be authenticated: give --registry-pin or --registry-ca");
+		return -EINVAL;
+	}
+	r->opts.tls13_only = 1;
+	r->opts.connect_timeout_ms = 5000;
+	r->ev_heartbeat = evtimer_new(d->base, heartbeat_cb, r);
+	r->ev_retry = evtimer_new(d->base, retry_cb, r);
+	r->ev_events_retry = evtimer_new(d->base, events_retry_cb, r);
+	if (!r->ev_heartbeat || !r->ev_retry || !r->ev_events_retry)
+		return -ENOMEM;
+	return 0;
+}
+
+void regc_free(struct regc *r)
+{
+	if (r->events_req)
+		httpc_cancel(r->events_req);
+	if (r->ev_heartbeat)
+		event_free(r->ev_heartbeat);
+	if (r->ev_retry)
+		event_free(r->ev_retry);
+	if (r->ev_events_retry)
+		event_free(r->ev_events_retry);
+	memset(r, 0, sizeof(*r));
+}
+
+void regc_start(struct regc *r)
+{
+	do_register(r);
+}

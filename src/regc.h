@@ -1,1 +1,48 @@
-/* regc.h - under construction */
+/* regc.h - pilotd's registry client: signed requests (doc/REGISTRY.md)
+ * over httpc, registration with retry, heartbeats, and the events stream
+ * (reconnected with backoff). */
+#ifndef PILOT_REGC_H
+#define PILOT_REGC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <yajl/yajl_tree.h>
+
+#include "httpc.h"
+
+struct pilotd;
+struct event;
+struct json_gen;
+
+/** Result of a registry call: \p err 0 and \p resp the parsed JSON object
+ *  on success; else \p err < 0 with \p code/\p msg (registry error code or
+ *  "registry_unavailable"). \p resp is freed after the callback. */
+typedef void (*regc_cb)(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			yajl_val resp);
+
+struct regc {
+	struct pilotd *d;
+	char base_url[300];
+	char pin[128]; /* curl form, "" if none */
+	struct httpc_opts opts;
+	struct event *ev_heartbeat, *ev_retry, *ev_events_retry;
+	struct httpc_req *events_req;
+	uint64_t events_after;
+	uint32_t backoff_ms, events_backoff_ms;
+	int registered;
+	int connected; /* last request reached the registry */
+	uint64_t last_ok_ms;
+	char last_error[256];
+};
+
+int regc_init(struct regc *r, struct pilotd *d);
+void regc_free(struct regc *r);
+/** Start: register (retrying with backoff), then heartbeats, events, trust sync. */
+void regc_start(struct regc *r);
+
+/** A signed request.  \p add adds the op's members (may be NULL). */
+typedef void (*regc_add_fn)(struct json_gen *j, void *arg);
+int regc_call(struct regc *r, const char *op, regc_add_fn add, void *add_arg, regc_cb cb,
+	      void *arg);
+
+#endif

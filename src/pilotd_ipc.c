@@ -1,0 +1,510 @@
+/* pilotd_ipc.c - the control-socket commands of pilotd (doc/IPC.md), one
+ * handler each, dispatched from pilotd_ipc_cmds[]. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+#include "ipc.h"
+#include "log.h"
+#include "pilotd.h"
+#include "util.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+static void gen_addr(struct pilotd *d, struct json_gen *j, uint16_t net, uint32_t node)
+{
+	struct pilot_addr a = {net, node};
+	struct in6_addr ip;
+	char ab[PILOT_ADDR_STRLEN], ipb[INET6_ADDRSTRLEN];
+
+	jg_kstr(j, "address", addr_format(&a, ab));
+	if (d->have_prefix) {
+		addr_to_ipv6(&d->prefix, &a, &ip);
+		jg_kstr(j, "ipv6", inet_ntop(AF_INET6, &ip, ipb, sizeof(ipb)));
+	} else {
+		jg_kstr(j, "ipv6", "");
+	}
+}
+
+static int need_registered(struct pilotd *d, struct ipc_req *req)
+{
+	if (d->node_id && d->have_prefix)
+		return 1;
+	ipc_reply_error(req, "registry_unavailable", "this node has not registered yet",
+			"check the registry address and pin; see `pilotctl status`");
+	return 0;
+}
+
+/* Parse args.target into a node ID, answering the request on failure. */
+static int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *node)
+{
+	const char *t = NULL;
+	int rc;
+
+	if (json_get_str(args, "target", &t) < 0) {
+		ipc_reply_error(req, "bad_request", "missing target",
+				"a node ID, address, overlay IPv6 or hostname");
+		return 0;
+	}
+	rc = pilotd_parse_target(d, t, node);
+	if (rc == -ENOENT) {
+		ipc_reply_error(req, "not_found", "no such node", NULL);
+		return 0;
+	}
+	if (rc < 0) {
+		ipc_reply_error(req, "bad_request", "not a node ID, address, overlay IPv6 or hostname",
+				"e.g. 42, 0:0000.0000.002A, or an IPv6 in the deployment prefix");
+		return 0;
+	}
+	if (*node == d->node_id) {
+		ipc_reply_error(req, "bad_request", "that is this node", NULL);
+		return 0;
+	}
+	return 1;
+}
+
+static void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct json_gen *j;
+	char pk[64], px[64];
+
+	(void)args;
+	j = ipc_reply_ok_begin(req);
+	jg_ku64(j, "node_id", d->node_id);
+	gen_addr(d, j, 0, d->node_id);
+	jg_kstr(j, "hostname", d->cfg.hostname ? d->cfg.hostname : "");
+	b64_encode(pk, sizeof(pk), d->ed_pk, 32);
+	jg_kstr(j, "public_key", pk);
+	jg_kstr(j, "prefix", d->have_prefix ? prefix_format(&d->prefix, px, sizeof(px)) : "");
+	jg_key(j, "networks");
+	jg_array_open(j);
+	jg_map_open(j);
+	jg_ku64(j, "network_id", 0);
+	gen_addr(d, j, 0, d->node_id);
+	jg_map_close(j);
+	jg_array_close(j);
+	jg_ku64(j, "peers", d->trust.count);
+	jg_kstr(j, "visibility", d->cfg.public_ ? "public" : "private");
+	jg_kbool(j, "registered", d->regc.registered);
+	ipc_reply_ok_end(req);
+}
+
+struct peers_ctx {
+	struct pilotd *d;
+	struct json_gen *j;
+};
+
+static void gen_peer(struct pilotd *d, struct json_gen *j, uint32_t node, const uint8_t *pk,
+		     const char *hostname, int trusted)
+{
+	struct peer *p = peer_find(&d->peers, node);
+	char ep[64];
+
+	jg_map_open(j);
+	jg_ku64(j, "node_id", node);
+	gen_addr(d, j, 0, node);
+	jg_kstr(j, "hostname", hostname ? hostname : "");
+	jg_kb64(j, "public_key", pk, 32);
+	jg_kbool(j, "trusted", trusted);
+	jg_kstr(j, "path", p && p->cur ? peer_path_name(p->path) : "none");
+	jg_kstr(j, "endpoint", p && p->eplen ? dp_format_endpoint(&p->ep, ep, sizeof(ep)) : "");
+	jg_ku64(j, "last_handshake", p ? p->last_handshake_real_ms / 1000 : 0);
+	jg_ku64(j, "rx_bytes", p ? p->rx_bytes : 0);
+	jg_ku64(j, "tx_bytes", p ? p->tx_bytes : 0);
+	jg_kbool(j, "session", p && p->cur);
+	jg_map_close(j);
+}
+
+static void peers_visit(void *arg, const struct trust_entry *e)
+{
+	struct peers_ctx *c = arg;
+	gen_peer(c->d, c->j, e->node_id, e->ed_pk, e->hostname, 1);
+}
+
+static void gen_peers(struct pilotd *d, struct json_gen *j)
+{
+	struct peers_ctx c = {d, j};
+
+	jg_key(j, "peers");
+	jg_array_open(j);
+	trust_foreach(&d->trust, peers_visit, &c);
+	jg_array_close(j);
+}
+
+static void cmd_peers(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	(void)args;
+	gen_peers(d, ipc_reply_ok_begin(req));
+	ipc_reply_ok_end(req);
+}
+
+static void cmd_resolve(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct trust_entry *te;
+	struct json_gen *j;
+	uint32_t node;
+
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node))
+		return;
+	te = trust_find(&d->trust, node);
+	j = ipc_reply_ok_begin(req);
+	jg_ku64(j, "node_id", node);
+	gen_addr(d, j, 0, node);
+	jg_kstr(j, "hostname", te ? te->hostname : "");
+	ipc_reply_ok_end(req);
+}
+
+/* ---- registry-backed commands ---- */
+
+struct pend {
+	struct ipc_req *req;
+	uint32_t node;
+	char text[300];
+};
+
+static struct pend *pend_new(struct ipc_req *req, uint32_t node)
+{
+	struct pend *p = calloc(1, sizeof(*p));
+	if (!p) {
+		ipc_reply_error(req, "internal", "out of memory", NULL);
+		return NULL;
+	}
+	p->req = req;
+	p->node = node;
+	return p;
+}
+
+static void reply_registry_error(struct ipc_req *req, const char *code, const char *msg)
+{
+	const char *hint = NULL;
+	if (strcmp(code, "registry_unavailable") == 0)
+		hint = "the registry cannot be reached; see `pilotctl status`";
+	ipc_reply_error(req, code, msg, hint);
+}
+
+static void add_target_just(struct json_gen *j, void *arg)
+{
+	struct pend *p = arg;
+	jg_ku64(j, "target", p->node);
+	jg_kstr(j, "justification", p->text);
+}
+
+static void add_target(struct json_gen *j, void *arg)
+{
+	struct pend *p = arg;
+	jg_ku64(j, "target", p->node);
+}
+
+static void on_handshake(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			 yajl_val resp)
+{
+	struct pend *p = arg;
+	const char *status = "pending";
+	struct json_gen *j;
+
+	(void)d;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+	} else {
+		json_get_str(resp, "status", &status);
+		j = ipc_reply_ok_begin(p->req);
+		jg_ku64(j, "node_id", p->node);
+		jg_kstr(j, "status", status);
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+static void cmd_handshake(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	const char *just = "";
+	uint32_t node;
+	struct pend *p;
+
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node))
+		return;
+	json_get_str(args, "justification", &just);
+	if (strlen(just) > 256) {
+		ipc_reply_error(req, "bad_request", "justification longer than 256 bytes", NULL);
+		return;
+	}
+	if (!(p = pend_new(req, node)))
+		return;
+	snprintf(p->text, sizeof(p->text), "%s", just);
+	/* Record our consent first: the approval may arrive as an event
+	 * before the registry's answer to this very request. */
+	if (trust_mark_asked(&d->trust, node) < 0 ||
+	    regc_call(&d->regc, "handshake", add_target_just, p, on_handshake, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+static void on_inbox(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		     yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val reqs = json_get(resp, "requests");
+	struct json_gen *j;
+
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+		free(p);
+		return;
+	}
+	j = ipc_reply_ok_begin(p->req);
+	jg_key(j, "pending");
+	jg_array_open(j);
+	for (size_t i = 0; reqs && YAJL_IS_ARRAY(reqs) && i < reqs->u.array.len; i++) {
+		yajl_val r = reqs->u.array.values[i];
+		const char *hn = "", *just = "";
+		uint32_t node = 0;
+		uint64_t ts = 0;
+		if (json_get_u32(r, "node_id", &node) < 0)
+			continue;
+		json_get_str(r, "hostname", &hn);
+		json_get_str(r, "justification", &just);
+		json_get_u64(r, "ts", &ts);
+		jg_map_open(j);
+		jg_ku64(j, "node_id", node);
+		gen_addr(d, j, 0, node);
+		jg_kstr(j, "hostname", hn);
+		jg_kstr(j, "justification", just);
+		jg_ku64(j, "received", ts / 1000);
+		jg_map_close(j);
+	}
+	jg_array_close(j);
+	ipc_reply_ok_end(p->req);
+	free(p);
+}
+
+static void cmd_pending(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct pend *p;
+
+	(void)args;
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	if (regc_call(&d->regc, "inbox", NULL, NULL, on_inbox, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+static void on_approve(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		       yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val pv = json_get(resp, "peer");
+	const char *hn = NULL;
+	uint8_t pk[32];
+	struct json_gen *j;
+
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+		goto out;
+	}
+	if (json_get_b64(pv, "public_key", pk, 32) < 0) {
+		ipc_reply_error(p->req, "internal", "registry reply lacks the peer's key", NULL);
+		goto out;
+	}
+	json_get_str(pv, "hostname", &hn);
+	pilotd_trust_added(d, p->node, pk, hn);
+	j = ipc_reply_ok_begin(p->req);
+	jg_ku64(j, "node_id", p->node);
+	gen_addr(d, j, 0, p->node);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+static void cmd_approve(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint32_t node;
+	struct pend *p;
+
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node) || !(p = pend_new(req, node)))
+		return;
+	if (regc_call(&d->regc, "approve", add_target, p, on_approve, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+static void on_simple(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		      yajl_val resp)
+{
+	struct pend *p = arg;
+	struct json_gen *j;
+
+	(void)d;
+	(void)resp;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+	} else {
+		j = ipc_reply_ok_begin(p->req);
+		jg_ku64(j, "node_id", p->node);
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+static void cmd_reject(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint32_t node;
+	struct pend *p;
+
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node) || !(p = pend_new(req, node)))
+		return;
+	if (regc_call(&d->regc, "reject", add_target, p, on_simple, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+static void on_untrust(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		       yajl_val resp)
+{
+	struct pend *p = arg;
+	struct json_gen *j;
+
+	(void)d;
+	(void)resp;
+	if (err < 0) {
+		char m[400];
+		snprintf(m, sizeof(m),
+			 "trust removed on this node (%s flows cut), but the registry was not told: %s",
+			 p->text, msg);
+		ipc_reply_error(p->req, code, m, "run `pilotctl untrust` again when the registry is back");
+	} else {
+		j = ipc_reply_ok_begin(p->req);
+		jg_ku64(j, "node_id", p->node);
+		jg_ku64(j, "flows_cut", strtoul(p->text, NULL, 10));
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+static void cmd_untrust(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint32_t node;
+	unsigned cut;
+	struct pend *p;
+
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node) || !(p = pend_new(req, node)))
+		return;
+	/* Act here first and at once: the tunnel and every flow go now,
+	 * whether or not the registry can be reached. */
+	cut = pilotd_cut_peer(d, node, 1);
+	trust_remove(&d->trust, node);
+	log_info("untrusted node %u; %u flows cut", node, cut);
+	snprintf(p->text, sizeof(p->text), "%u", cut);
+	if (regc_call(&d->regc, "untrust", add_target, p, on_untrust, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+static void trust_visit(void *arg, const struct trust_entry *e)
+{
+	struct peers_ctx *c = arg;
+
+	jg_map_open(c->j);
+	jg_ku64(c->j, "node_id", e->node_id);
+	gen_addr(c->d, c->j, 0, e->node_id);
+	jg_kstr(c->j, "hostname", e->hostname);
+	jg_kb64(c->j, "public_key", e->ed_pk, 32);
+	jg_ku64(c->j, "since", e->since / 1000);
+	jg_map_close(c->j);
+}
+
+static void cmd_trust(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct peers_ctx c = {d, NULL};
+
+	(void)args;
+	c.j = ipc_reply_ok_begin(req);
+	jg_key(c.j, "trusted");
+	jg_array_open(c.j);
+	trust_foreach(&d->trust, trust_visit, &c);
+	jg_array_close(c.j);
+	ipc_reply_ok_end(req);
+}
+
+static void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct json_gen *j;
+
+	(void)args;
+	j = ipc_reply_ok_begin(req);
+	jg_kstr(j, "version", PACKAGE_VERSION);
+	jg_ku64(j, "uptime", (now_mono_ms() - d->started_ms) / 1000);
+	jg_ku64(j, "node_id", d->node_id);
+	jg_key(j, "registry");
+	jg_map_open(j);
+	jg_kstr(j, "address", d->cfg.registry);
+	jg_kbool(j, "registered", d->regc.registered);
+	jg_kbool(j, "connected", d->regc.connected);
+	jg_ku64(j, "last_ok_seconds_ago",
+		d->regc.last_ok_ms ? (now_mono_ms() - d->regc.last_ok_ms) / 1000 : 0);
+	jg_kstr(j, "last_error", d->regc.last_error);
+	jg_kbool(j, "events_stream", d->regc.events_req != NULL);
+	jg_map_close(j);
+	jg_key(j, "tun");
+	jg_map_open(j);
+	jg_kstr(j, "name", d->cfg.tun);
+	jg_ku64(j, "mtu", d->cfg.mtu);
+	jg_kbool(j, "up", d->tun_up);
+	jg_map_close(j);
+	jg_ku64(j, "listen_port", d->cfg.listen_port);
+	jg_ku64(j, "flows", d->flows.count);
+	jg_kstr(j, "cipher", tnl_local_caps() & TNL_CAP_AES256GCM ? "aes-256-gcm" : "chacha20-poly1305");
+	jg_key(j, "counters");
+	jg_map_open(j);
+#define X(n) jg_ku64(j, #n, d->ctr.n);
+	PILOTD_COUNTERS(X)
+#undef X
+	for (int r = 1; r < ADMIT_REASON_MAX; r++) {
+		char k[64];
+		snprintf(k, sizeof(k), "denied_%s", admit_reason_name((enum admit_reason)r));
+		jg_ku64(j, k, d->admit.denied[r]);
+	}
+	jg_map_close(j);
+	gen_peers(d, j);
+	ipc_reply_ok_end(req);
+}
+
+static void cmd_prefix(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct json_gen *j;
+	char px[64];
+
+	(void)args;
+	if (!need_registered(d, req))
+		return;
+	j = ipc_reply_ok_begin(req);
+	jg_kstr(j, "prefix", prefix_format(&d->prefix, px, sizeof(px)));
+	ipc_reply_ok_end(req);
+}
+
+const struct ipc_cmd pilotd_ipc_cmds[] = {
+	{"info", cmd_info},
+	{"peers", cmd_peers},
+	{"resolve", cmd_resolve},
+	{"handshake", cmd_handshake},
+	{"pending", cmd_pending},
+	{"approve", cmd_approve},
+	{"reject", cmd_reject},
+	{"trust", cmd_trust},
+	{"untrust", cmd_untrust},
+	{"status", cmd_status},
+	{"prefix", cmd_prefix},
+	{NULL, NULL},
+};

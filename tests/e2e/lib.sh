@@ -1,0 +1,436 @@
+# tests/e2e/lib.sh - shared plumbing for Pilot's namespace tests (bash; sourced).
+#
+# Topology (every name carries the per-run prefix $E2E_PFX, default "pt<PID>-",
+# so parallel runs never collide):
+#
+#     ns <pfx>ul : bridge br0 (IPv6 off) --- veth v-<name> <-> eth0 in ns <pfx><name>
+#     ns <pfx>rdv: 198.18.0.1/24  pilot-rendezvous (registry 9000/tcp)
+#     ns <pfx>a  : 198.18.0.2/24  pilotd "alice" (pilot0, fd..::/48 from the registry)
+#     ns <pfx>b  : 198.18.0.3/24  pilotd "bob"
+#
+# Only 198.18.0.0/15 on the underlay, the deployment's fd..::/48 on the overlay,
+# and loopback; underlay veths have IPv6 disabled (no link-local chatter); no
+# namespace has a default route, so nothing can leave the machine.
+#
+# Every wait is bounded in count and time; a watchdog ends the whole test after
+# $E2E_TIMEOUT seconds.  The EXIT trap stops the processes this run started (by
+# PID, checked against their start time), ends whatever is left inside this
+# run's own namespaces, deletes the namespaces and the work dir.
+#
+# Output is plain: one "ok - ..." / "not ok - ..." line per check, "# ..." for
+# notes; the exit status is what counts (0 pass, 1 fail, 77 skip).
+#
+# Environment knobs:
+#   top_builddir   build tree (make check sets it); binaries from $top_builddir/src
+#   PILOT_BINDIR   directory holding pilotd, pilot-rendezvous, pilotctl (overrides)
+#   E2E_PREFIX     namespace name prefix (default pt$$-)
+#   E2E_WORK       work dir (default: mktemp -d /tmp/pilot-e2e.XXXXXX)
+#   E2E_KEEP_WORK  1: keep the work dir after the run
+#   E2E_TIMEOUT    whole-test watchdog, seconds (default 300)
+#   E2E_READY_S    how long a daemon may take to become ready (default 10)
+#   PILOTD_EXTRA_ARGS / RDV_EXTRA_ARGS  extra flags for the daemons (word-split)
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+E2E_HELPER=$E2E_DIR/pt_helper.py
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3 || echo python3); fi
+
+E2E_PFX=${E2E_PREFIX:-pt$$-}
+E2E_TIMEOUT=${E2E_TIMEOUT:-300}
+E2E_READY_S=${E2E_READY_S:-10}
+NS_UL=${E2E_PFX}ul
+RDV_IP=198.18.0.1
+RDV_PORT=9000
+NODE_PORT=4242
+
+E2E_OK=0 E2E_NOK=0
+E2E_PIDS=""          # processes this run started and has not reaped
+E2E_NS=""            # namespaces this run created
+E2E_LOGS=""          # "label=file" pairs dumped on failure
+E2E_WATCHDOG=""
+E2E_WORK=${E2E_WORK:-}
+E2E_KEEP=${E2E_KEEP:-0}  # 1: leave everything up on success (demo --keep)
+declare -A E2E_PIDSTART HOST_NS HOST_IP NODE_PID NODE_SOCK NODE_DIR NODE_HOSTNAME \
+	NODE_ID NODE_ADDR NODE_IP6
+RDV_PID="" RDV_PIN=""
+
+# ----------------------------------------------------------------- reporting
+ok()     { E2E_OK=$((E2E_OK + 1)); echo "ok - $*"; }
+not_ok() { E2E_NOK=$((E2E_NOK + 1)); echo "not ok - $*"; }
+info()   { echo "# $*"; }
+skip()   { echo "SKIP: $*"; exit 77; }
+fatal()  { not_ok "$*"; info "fatal: the remaining checks depend on this one; stopping"; exit 1; }
+# check DESCRIPTION CMD...: run CMD, report ok/not ok; returns CMD's status
+check() {
+	local d=$1; shift
+	if "$@"; then ok "$d"; return 0; fi
+	not_ok "$d"; return 1
+}
+e2e_finish() {
+	info "$E2E_OK ok, $E2E_NOK not ok"
+	[ "$E2E_NOK" = 0 ] && exit 0
+	exit 1
+}
+
+# ----------------------------------------------------------------- time
+e2e_now() { date +%s.%N; }
+# e2e_elapsed T0 [T1]: seconds between two e2e_now stamps (3 decimals)
+e2e_elapsed() { awk -v a="$1" -v b="${2:-$(e2e_now)}" 'BEGIN{printf "%.3f", b - a}'; }
+# e2e_le A B: A <= B (decimals)
+e2e_le() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a + 0 <= b + 0)}'; }
+
+# e2e_wait SECONDS CMD...: poll CMD every 0.2 s until it succeeds; bounded in
+# time (SECONDS, decimals allowed) and in count (5 tries a second, plus 5).
+e2e_wait() {
+	local secs=$1; shift
+	local end max i=0
+	end=$(awk -v n="$(date +%s%N)" -v s="$secs" 'BEGIN{printf "%.0f", n + s * 1e9}')
+	max=$(awk -v s="$secs" 'BEGIN{printf "%d", s * 5 + 5}')
+	while [ "$i" -lt "$max" ]; do
+		"$@" && return 0
+		i=$((i + 1))
+		[ "$(date +%s%N)" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+	return 1
+}
+
+# ----------------------------------------------------------------- processes
+e2e_starttime() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; set -- $s; echo "${20}"; }
+# e2e_alive PID: running (not a zombie)
+e2e_alive() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }; set -- $s
+	[ "$1" != Z ]
+}
+e2e_ours() {   # PID still names the process we started (guards against reuse)
+	local want=${E2E_PIDSTART[$1]:-} have
+	[ -n "$want" ] || return 1
+	have=$(e2e_starttime "$1") || return 1
+	[ "$have" = "$want" ]
+}
+# e2e_bg NS LOGFILE CMD...: start CMD in NS (ip netns exec execs it: same PID),
+# output appended to LOGFILE; sets LASTPID.
+e2e_bg() {
+	local ns=$1 lf=$2; shift 2
+	ip netns exec "$ns" "$@" >>"$lf" 2>&1 </dev/null &
+	LASTPID=$!
+	E2E_PIDSTART[$LASTPID]=$(e2e_starttime "$LASTPID")
+	E2E_PIDS="$E2E_PIDS $LASTPID"
+}
+e2e_add_log() { E2E_LOGS="$E2E_LOGS $1=$2"; }
+# e2e_stop_pids PID...: TERM, up to 5 s, then KILL; only our own PIDs
+e2e_stop_pids() {
+	local p i any keep="" x list=""
+	for p in "$@"; do e2e_ours "$p" && list="$list $p"; done
+	for p in $list; do kill -TERM "$p" 2>/dev/null; done
+	for i in $(seq 50); do
+		any=0
+		for p in $list; do e2e_alive "$p" && any=1; done
+		[ "$any" = 0 ] && break
+		sleep 0.1
+	done
+	for p in $list; do e2e_alive "$p" && e2e_ours "$p" && kill -KILL "$p" 2>/dev/null; done
+	for p in "$@"; do wait "$p" 2>/dev/null; done
+	for x in $E2E_PIDS; do case " $* " in *" $x "*) ;; *) keep="$keep $x" ;; esac; done
+	E2E_PIDS=$keep
+	return 0
+}
+
+# ----------------------------------------------------------------- setup / teardown
+e2e_dump_logs() {
+	local kv n f
+	for n in "${!NODE_PID[@]}"; do
+		[ -n "${NODE_PID[$n]}" ] && e2e_alive "${NODE_PID[$n]}" || continue
+		info "----- pilotctl status of $n -----"
+		pctl "$n" status 2>&1 | head -c 4000 | sed 's/^/# /'
+		echo
+	done
+	for kv in $E2E_LOGS; do
+		n=${kv%%=*} f=${kv#*=}
+		[ -f "$f" ] || continue
+		info "----- last 60 lines of $n ($f) -----"
+		tail -n 60 "$f" | sed 's/^/# /'
+	done
+}
+
+e2e_cleanup() {
+	local rc=$? ns pid rev=""
+	trap - EXIT INT TERM HUP
+	if [ -n "$E2E_WATCHDOG" ]; then kill "$E2E_WATCHDOG" 2>/dev/null; wait "$E2E_WATCHDOG" 2>/dev/null; fi
+	if [ "$rc" = 0 ] && [ "$E2E_KEEP" = 1 ]; then
+		e2e_save_state
+		exit 0
+	fi
+	if { [ "$rc" != 0 ] && [ "$rc" != 77 ]; } || [ "$E2E_NOK" != 0 ]; then
+		e2e_dump_logs
+	fi
+	# shellcheck disable=SC2086
+	[ -n "${E2E_PIDS// /}" ] && e2e_stop_pids $E2E_PIDS
+	for ns in $E2E_NS; do rev="$ns $rev"; done
+	for ns in $rev; do
+		# anything still inside this run's own namespaces was started by it
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [ -n "$E2E_WORK" ] && [ -d "$E2E_WORK" ] && [ "${E2E_KEEP_WORK:-0}" != 1 ]; then
+		rm -rf "$E2E_WORK"
+	elif [ -n "$E2E_WORK" ] && [ -d "$E2E_WORK" ]; then
+		info "work dir kept: $E2E_WORK"
+	fi
+	exit "$rc"
+}
+
+# For demo --keep: write what e2e_teardown_state needs to stop it all later.
+e2e_save_state() {
+	local p f=$E2E_WORK/state
+	{
+		echo "# pilot demo state: namespaces and PIDs (with start times) to stop"
+		echo "NS=\"$E2E_NS\""
+		for p in $E2E_PIDS; do e2e_ours "$p" && echo "PID $p ${E2E_PIDSTART[$p]}"; done
+	} >"$f"
+}
+# e2e_teardown_state FILE: stop what e2e_save_state recorded (a kept demo)
+e2e_teardown_state() {
+	local f=$1 w p st ns pid rev="" NS=""
+	[ -f "$f" ] || return 0
+	# shellcheck disable=SC1090
+	eval "$(grep '^NS=' "$f")"
+	while read -r w p st; do
+		[ "$w" = PID ] || continue
+		[ "$(e2e_starttime "$p")" = "$st" ] && kill -TERM "$p" 2>/dev/null
+	done <"$f"
+	sleep 1
+	while read -r w p st; do
+		[ "$w" = PID ] || continue
+		[ "$(e2e_starttime "$p")" = "$st" ] && kill -KILL "$p" 2>/dev/null
+	done <"$f"
+	for ns in $NS; do rev="$ns $rev"; done
+	for ns in $rev; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -f "$f"
+}
+
+e2e_on_signal() { not_ok "interrupted or timed out (watchdog ${E2E_TIMEOUT}s)"; exit 124; }
+
+# e2e_init: traps, watchdog, work dir.  Call first.
+e2e_init() {
+	trap e2e_cleanup EXIT
+	trap e2e_on_signal INT TERM HUP
+	if [ -z "$E2E_WORK" ]; then
+		E2E_WORK=$(mktemp -d /tmp/pilot-e2e.XXXXXX) || { echo "mktemp failed"; exit 99; }
+	else
+		mkdir -p "$E2E_WORK" || exit 99
+	fi
+	local main=$$
+	if [ "${E2E_TIMEOUT:-0}" != 0 ]; then
+		(
+			trap 'kill $sp 2>/dev/null; exit 0' TERM
+			sleep "$E2E_TIMEOUT" &
+			sp=$!
+			wait "$sp" && { echo "# watchdog: ${E2E_TIMEOUT}s passed, ending the test"; kill -TERM "$main"; }
+		) </dev/null &
+		E2E_WATCHDOG=$!
+	fi
+}
+
+# e2e_find_bins: PILOTD, RDV, PILOTCTL from PILOT_BINDIR, $top_builddir/src,
+# ./src (run from a build dir), the source tree's src, then PATH.
+e2e_find_bins() {
+	local d
+	for d in "${PILOT_BINDIR:-}" "${top_builddir:+$top_builddir/src}" "$PWD/src" "$E2E_DIR/../../src"; do
+		[ -n "$d" ] || continue
+		if [ -x "$d/pilotd" ] && [ -x "$d/pilot-rendezvous" ] && [ -x "$d/pilotctl" ]; then
+			PILOTD=$(cd "$d" && pwd)/pilotd RDV=$(cd "$d" && pwd)/pilot-rendezvous
+			PILOTCTL=$(cd "$d" && pwd)/pilotctl
+			return 0
+		fi
+	done
+	PILOTD=$(command -v pilotd) && RDV=$(command -v pilot-rendezvous) &&
+		PILOTCTL=$(command -v pilotctl) && return 0
+	return 1
+}
+
+# e2e_require [TOOL...]: skip (77) with a reason unless this machine can run
+# the namespace tests: root, /dev/net/tun, ip, python3, netns+veth+bridge, the
+# built binaries and the extra tools named.
+e2e_require() {
+	local t probe=${E2E_PFX}probe
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, TUN)"
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+	command -v ip >/dev/null 2>&1 || skip "no 'ip' (iproute2)"
+	[ -x "$PY" ] || command -v "$PY" >/dev/null 2>&1 || skip "no python3"
+	for t in timeout awk "$@"; do command -v "$t" >/dev/null 2>&1 || skip "no '$t'"; done
+	e2e_find_bins || skip "pilotd / pilot-rendezvous / pilotctl not built (set top_builddir or PILOT_BINDIR)"
+	E2E_NS="$E2E_NS $probe"
+	if ! { ip netns add "$probe" 2>/dev/null &&
+		ip -n "$probe" link add pv0 type veth peer name pv1 2>/dev/null &&
+		ip -n "$probe" link add pbr0 type bridge 2>/dev/null; }; then
+		ip netns del "$probe" 2>/dev/null
+		skip "cannot create network namespaces, veth pairs or bridges here"
+	fi
+	ip netns del "$probe"
+	E2E_NS=${E2E_NS% $probe}
+	info "binaries: $PILOTD $RDV $PILOTCTL"
+	info "namespaces: ${E2E_PFX}*; work dir: $E2E_WORK"
+}
+
+e2e_ns_add() {
+	ip netns add "$1" || return 1
+	E2E_NS="$E2E_NS $1"
+	ip -n "$1" link set lo up
+}
+
+# e2e_underlay: the bridge namespace
+e2e_underlay() {
+	e2e_ns_add "$NS_UL" || fatal "create namespace $NS_UL"
+	ip netns exec "$NS_UL" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+	ip -n "$NS_UL" link add br0 type bridge || fatal "create bridge in $NS_UL"
+	ip -n "$NS_UL" link set br0 up
+}
+
+# e2e_host NAME IDX: namespace <pfx>NAME with eth0 = 198.18.0.IDX/24 on the bridge
+e2e_host() {
+	local n=$1 i=$2 ns=${E2E_PFX}$1
+	e2e_ns_add "$ns" || fatal "create namespace $ns"
+	ip link add eth0 netns "$ns" type veth peer name "v-$n" netns "$NS_UL" ||
+		fatal "create veth for $n"
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 >/dev/null
+	ip -n "$ns" addr add "198.18.0.$i/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$NS_UL" link set "v-$n" master br0 up
+	HOST_NS[$n]=$ns HOST_IP[$n]=198.18.0.$i
+}
+
+# e2e_underlay_ping FROM TO-IP: the underlay works (bounded 5 s)
+e2e_underlay_ping() { e2e_wait 5 ip netns exec "${HOST_NS[$1]}" ping -c 1 -W 1 -q "$2" >/dev/null 2>&1; }
+
+# e2e_direct_link A B: an extra veth A<->B (no addresses) with /32 routes, so
+# A<->B underlay traffic bypasses the bridge (benchmarks: plain veth path).
+e2e_direct_link() {
+	local a=$1 b=$2
+	ip link add d0 netns "${HOST_NS[$a]}" type veth peer name d0 netns "${HOST_NS[$b]}" || return 1
+	ip netns exec "${HOST_NS[$a]}" sysctl -qw net.ipv6.conf.d0.disable_ipv6=1 >/dev/null
+	ip netns exec "${HOST_NS[$b]}" sysctl -qw net.ipv6.conf.d0.disable_ipv6=1 >/dev/null
+	ip -n "${HOST_NS[$a]}" link set d0 up
+	ip -n "${HOST_NS[$b]}" link set d0 up
+	ip -n "${HOST_NS[$a]}" route add "${HOST_IP[$b]}/32" dev d0 src "${HOST_IP[$a]}" &&
+		ip -n "${HOST_NS[$b]}" route add "${HOST_IP[$a]}/32" dev d0 src "${HOST_IP[$b]}"
+}
+
+e2e_tcp_open() { ip netns exec "$1" "$PY" "$E2E_HELPER" connect --host "$2" --port "$3" --timeout 0.5 >/dev/null 2>&1; }
+
+# ----------------------------------------------------------------- daemons
+jget() { "$PY" "$E2E_HELPER" jget "$@"; }
+
+# pctl NODE ARGS...: pilotctl --json against NODE's daemon, inside its namespace
+pctl() {
+	local n=$1; shift
+	ip netns exec "${HOST_NS[$n]}" timeout 15 "$PILOTCTL" --socket "${NODE_SOCK[$n]}" --json "$@"
+}
+# pctl_ok NODE ARGS...: as pctl, and the reply is {"status":"ok"}; reply in PCTL_OUT
+pctl_ok() {
+	PCTL_OUT=$(pctl "$@" 2>&1) || return 1
+	[ "$(jget status <<<"$PCTL_OUT" 2>/dev/null)" = ok ]
+}
+# pctl_has NODE CMD EXPR VALUE: VALUE is among the values of EXPR in CMD's reply
+pctl_has() {
+	local out
+	out=$(pctl "$1" "$2" 2>/dev/null) || return 1
+	jget "$3" <<<"$out" 2>/dev/null | grep -qxF -- "$4"
+}
+
+# e2e_start_rdv: pin first (makes the cert), then the registry in <pfx>rdv
+e2e_start_rdv() {
+	local ns=${HOST_NS[rdv]} d=$E2E_WORK/rdv
+	mkdir -p "$d" && mkdir -p -m 0700 "$d/state"
+	# shellcheck disable=SC2086
+	RDV_PIN=$(ip netns exec "$ns" timeout 20 "$RDV" --state-dir "$d/state" --print-pin \
+		2>"$d/print-pin.err" | awk 'NF{l=$0} END{print l}' | tr -d '[:space:]')
+	e2e_add_log rendezvous-print-pin "$d/print-pin.err"
+	[ -n "$RDV_PIN" ] || fatal "pilot-rendezvous --print-pin printed a pin"
+	# shellcheck disable=SC2086
+	e2e_bg "$ns" "$d/rendezvous.log" "$RDV" --listen "$RDV_IP:$RDV_PORT" --state-dir "$d/state" \
+		--log-level debug ${RDV_EXTRA_ARGS:-}
+	RDV_PID=$LASTPID
+	e2e_add_log rendezvous "$d/rendezvous.log"
+	e2e_wait "$E2E_READY_S" e2e_rdv_ready ||
+		fatal "pilot-rendezvous listening on $RDV_IP:$RDV_PORT within ${E2E_READY_S}s"
+}
+e2e_rdv_ready() { e2e_alive "$RDV_PID" && e2e_tcp_open "${HOST_NS[rdv]}" "$RDV_IP" "$RDV_PORT"; }
+
+# e2e_start_node NAME HOSTNAME: pilotd in <pfx>NAME; waits until `info` answers
+# with an overlay address; fills NODE_ID/ADDR/IP6[NAME].  Same state dir on a restart.
+e2e_start_node() {
+	local n=$1 hn=$2 ns=${HOST_NS[$1]} d=$E2E_WORK/$1
+	mkdir -p "$d" && mkdir -p -m 0700 "$d/state"
+	NODE_DIR[$n]=$d NODE_SOCK[$n]=$d/pilotd.sock NODE_HOSTNAME[$n]=$hn
+	echo "=== start $(date -u +%FT%TZ)" >>"$d/pilotd.log"
+	# shellcheck disable=SC2086
+	e2e_bg "$ns" "$d/pilotd.log" "$PILOTD" --registry "$RDV_IP:$RDV_PORT" --registry-pin "$RDV_PIN" \
+		--state-dir "$d/state" --socket "$d/pilotd.sock" --listen-port "$NODE_PORT" \
+		--tun pilot0 --hostname "$hn" --log-level debug ${PILOTD_EXTRA_ARGS:-}
+	NODE_PID[$n]=$LASTPID
+	case " $E2E_LOGS " in *" pilotd-$n="*) ;; *) e2e_add_log "pilotd-$n" "$d/pilotd.log" ;; esac
+	e2e_wait "$E2E_READY_S" e2e_node_ready "$n" || return 1
+	NODE_ID[$n]=$(jget data.node_id <<<"$PCTL_OUT")
+	NODE_ADDR[$n]=$(jget data.address <<<"$PCTL_OUT")
+	NODE_IP6[$n]=$(jget data.ipv6 <<<"$PCTL_OUT")
+	info "$n: pid ${NODE_PID[$n]} node_id ${NODE_ID[$n]} address ${NODE_ADDR[$n]} ipv6 ${NODE_IP6[$n]}"
+}
+e2e_node_ready() {
+	local v
+	e2e_alive "${NODE_PID[$1]}" || return 1
+	pctl_ok "$1" info || return 1
+	v=$(jget data.ipv6 <<<"$PCTL_OUT" 2>/dev/null)
+	[ -n "$v" ] && [ "$v" != null ]
+}
+e2e_stop_node() { e2e_stop_pids "${NODE_PID[$1]}"; }
+
+# e2e_establish_trust REQUESTER APPROVER: handshake, pending, approve, both trust lists
+e2e_establish_trust() {
+	local r=$1 a=$2
+	pctl_ok "$r" handshake "${NODE_ID[$a]}" "e2e: $r asks $a" || { info "handshake: $PCTL_OUT"; return 1; }
+	e2e_wait 10 pctl_has "$a" pending 'data.pending[].node_id' "${NODE_ID[$r]}" || { info "no pending request on $a"; return 1; }
+	pctl_ok "$a" approve "${NODE_ID[$r]}" || { info "approve: $PCTL_OUT"; return 1; }
+	e2e_wait 10 pctl_has "$a" trust 'data.trusted[].node_id' "${NODE_ID[$r]}" || { info "$r not in $a's trust"; return 1; }
+	e2e_wait 10 pctl_has "$r" trust 'data.trusted[].node_id' "${NODE_ID[$a]}" || { info "$a not in $r's trust"; return 1; }
+}
+
+# ----------------------------------------------------------------- traffic helpers
+# e2e_serve NODE PORT MODE MARKER: helper server (http|hold) on [::]:PORT in NODE;
+# its event log is $E2E_WORK/NODE/srvPORT.log
+e2e_serve() {
+	local n=$1 p=$2 mode=$3 mk=$4 d=$E2E_WORK/$1
+	mkdir -p "$d"
+	rm -f "$d/srv$p.ready"
+	: >"$d/srv$p.log"
+	e2e_bg "${HOST_NS[$n]}" "$d/srv$p.out" "$PY" "$E2E_HELPER" serve --port "$p" --mode "$mode" \
+		--marker "$mk" --log "$d/srv$p.log" --ready "$d/srv$p.ready" --max-seconds "$E2E_TIMEOUT"
+	e2e_add_log "server-$n-$p" "$d/srv$p.log"
+	e2e_wait 5 test -e "$d/srv$p.ready"
+}
+e2e_srv_count() { grep -c "^$3 " "$E2E_WORK/$1/srv$2.log" 2>/dev/null || true; }  # NODE PORT EVENT
+
+# e2e_curl FROM TO PORT PATH OUTFILE [MAXTIME]: HTTP GET over the overlay
+e2e_curl() {
+	ip netns exec "${HOST_NS[$1]}" curl -6 -sS --max-time "${6:-5}" -o "$5" \
+		"http://[${NODE_IP6[$2]}]:$3$4"
+}
+# e2e_curl_until SECONDS FROM TO PORT PATH OUTFILE: retry until one GET works
+e2e_curl_until() { local s=$1; shift; e2e_wait "$s" e2e_curl "$@" 3; }
+
+e2e_tun_stat() { ip netns exec "${HOST_NS[$1]}" cat "/sys/class/net/pilot0/statistics/$2" 2>/dev/null || echo NA; }
+
+# e2e_counters NODE FILE: `status` counters as "name value" lines
+e2e_counters() { pctl "$1" status 2>/dev/null | "$PY" "$E2E_HELPER" counters >"$2"; }
+e2e_counter_delta() { # FILE0 FILE1 NAME -> delta, or NA if absent
+	awk -v k="$3" 'FNR==NR { if ($1 == k) a = $2; next } $1 == k { b = $2 }
+		END { if (a == "" || b == "") print "NA"; else print b - a }' "$1" "$2"
+}
+e2e_counter_deltas() { # FILE0 FILE1 -> "name+delta ..." for every counter that moved
+	awk 'FNR==NR { a[$1] = $2; next } { d = $2 - a[$1]; if (d != 0) printf "%s%+d ", $1, d }' "$1" "$2"
+}
