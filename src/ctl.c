@@ -345,6 +345,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	c.synopsis = c.cmd->usage ? c.cmd->usage : c.cmd->pass->usage;
+	snprintf(c.label, sizeof(c.label), "%s", c.cmd->name);
 	cargv = strip_json(argc - cmd_idx, argv + cmd_idx, &cargc);
 	if (!cargv) {
 		ret = -ENOMEM;

@@ -88,6 +88,7 @@ struct ctl {
 	const struct ctl_cmd *cmd;
 	const char *synopsis; /* for usage hints: the running (sub)command's */
 	const char *req_cmd;  /* IPC command in flight, for error messages */
+	char label[64];	      /* the command words ("network join"), for messages */
 	struct ctl_err err;
 };
 

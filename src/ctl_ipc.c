@@ -189,9 +189,11 @@ static int daemon_error(struct ctl *c, yajl_val tree)
 	json_get_str(tree, "hint", &hint);
 	if (strcmp(code, "unknown_command") == 0)
 		return ctl_fail(c, -EREMOTEIO, "unsupported",
-				"this pilotd does not implement it yet; upgrade pilotd",
-				"'%s' is not supported by this pilotd yet (IPC command '%s')",
-				c->cmd ? c->cmd->name : c->req_cmd, c->req_cmd);
+				"this pilotd is older than pilotctl, or the feature is not "
+				"implemented yet",
+				"'%s' is not supported by this pilotd yet (it does not answer "
+				"IPC command '%s')",
+				c->label[0] ? c->label : c->req_cmd, c->req_cmd);
 	if (!*code)
 		code = "internal";
 	return ctl_fail(c, -EREMOTEIO, code, hint, "%s", msg);

@@ -3,6 +3,7 @@
  * human tables and key: value lists. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,35 +354,48 @@ static int is_object_array(yajl_val v)
 	return 1;
 }
 
-static void print_object_array(const char *title, yajl_val arr)
+static void print_object_array(const char *title, yajl_val arr, int blank_first)
 {
 	yajl_val first = arr->u.array.values[0];
 	size_t ncols = first->u.object.len;
+	const char **keys = calloc(ncols ? ncols : 1, sizeof(*keys));
+	char(*hdr_bufs)[64] = calloc(ncols ? ncols : 1, sizeof(*hdr_bufs));
 	const char **hdr = calloc(ncols ? ncols : 1, sizeof(*hdr));
 	const char **row = calloc(ncols ? ncols : 1, sizeof(*row));
 	char(*bufs)[256] = calloc(ncols ? ncols : 1, sizeof(*bufs));
 	struct ctl_table *t = NULL;
 	char up[64];
 
-	if (!hdr || !row || !bufs || ncols == 0)
+	if (!keys || !hdr_bufs || !hdr || !row || !bufs || ncols == 0)
 		goto out;
-	for (size_t i = 0; i < ncols; i++)
-		hdr[i] = first->u.object.keys[i];
+	/* Headers as in the hand-made tables: "last_handshake" -> "LAST HANDSHAKE". */
+	for (size_t i = 0; i < ncols; i++) {
+		size_t k;
+		keys[i] = first->u.object.keys[i];
+		sanitize(keys[i], hdr_bufs[i], sizeof(hdr_bufs[i]));
+		for (k = 0; hdr_bufs[i][k]; k++)
+			hdr_bufs[i][k] = hdr_bufs[i][k] == '_'
+					     ? ' '
+					     : (char)toupper((unsigned char)hdr_bufs[i][k]);
+		hdr[i] = hdr_bufs[i];
+	}
 	t = ctl_table_new(ncols, hdr);
 	if (!t)
 		goto out;
 	for (size_t r = 0; r < arr->u.array.len; r++) {
 		for (size_t i = 0; i < ncols; i++)
 			row[i] =
-			    ctl_mtext(arr->u.array.values[r], hdr[i], bufs[i], sizeof(bufs[i]));
+			    ctl_mtext(arr->u.array.values[r], keys[i], bufs[i], sizeof(bufs[i]));
 		if (ctl_table_add(t, row))
 			goto out;
 	}
 	sanitize(title, up, sizeof(up));
-	printf("\n%s:\n", up);
+	printf("%s%s:\n", blank_first ? "\n" : "", up);
 	ctl_table_print(t);
 out:
 	ctl_table_free(t);
+	free(keys);
+	free(hdr_bufs);
 	free(hdr);
 	free(row);
 	free(bufs);
@@ -411,9 +425,12 @@ void ctl_print_val(yajl_val data)
 		np++;
 	}
 	ctl_kv(pairs, np);
-	for (size_t i = 0; i < n; i++)
-		if (is_object_array(data->u.object.values[i]))
-			print_object_array(data->u.object.keys[i], data->u.object.values[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (!is_object_array(data->u.object.values[i]))
+			continue;
+		print_object_array(data->u.object.keys[i], data->u.object.values[i], np > 0);
+		np++;
+	}
 out:
 	free(pairs);
 	free(bufs);

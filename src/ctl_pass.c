@@ -128,12 +128,12 @@ const struct ctl_pass ctl_pass_audit[] = {
 	{.ipc = "audit",
 	 .usage = "audit [--registry] [--since T] [--type T] [--node N] [--follow]",
 	 .summary = "the audit log (this node's, or the registry's)",
-	 .opts = {{"registry", "registry_log", CTL_ARG_BOOL}, {"since", "since", CTL_ARG_STR},
+	 .opts = {{"registry", "registry", CTL_ARG_BOOL}, {"since", "since", CTL_ARG_STR},
 		  {"type", "type", CTL_ARG_STR}, {"node", "node", CTL_ARG_STR},
 		  {"follow", "follow", CTL_ARG_BOOL}}},
 	{.sub = "verify", .ipc = "audit.verify", .usage = "audit verify [--registry]",
 	 .summary = "check the audit log's hash chain",
-	 .opts = {{"registry", "registry_log", CTL_ARG_BOOL}}},
+	 .opts = {{"registry", "registry", CTL_ARG_BOOL}}},
 	{0}};
 
 const struct ctl_pass ctl_pass_webhook[] = {
@@ -384,6 +384,8 @@ int ctl_cmd_pass(struct ctl *c, int argc, char **argv)
 			return sub_missing(c, word);
 	}
 	c->synopsis = r.p->usage;
+	if (r.p->sub)
+		snprintf(c->label, sizeof(c->label), "%s %s", c->cmd->name, r.p->sub);
 	r.vals = calloc((size_t)argc + 1, sizeof(*r.vals));
 	r.rest = calloc((size_t)argc + 1, sizeof(*r.rest));
 	if (!r.vals || !r.rest) {

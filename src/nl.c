@@ -82,8 +82,8 @@ static int nl_attr_cb(const struct nlattr *a, void *data)
 }
 
 static const struct nl_policy nlmsgerr_policy[NLMSGERR_ATTR_MAX + 1] = {
-	[NLMSGERR_ATTR_MSG] = {MNL_TYPE_NUL_STRING, 0},
-	[NLMSGERR_ATTR_OFFS] = {MNL_TYPE_U32, 0},
+    [NLMSGERR_ATTR_MSG] = {MNL_TYPE_NUL_STRING, 0},
+    [NLMSGERR_ATTR_OFFS] = {MNL_TYPE_U32, 0},
 };
 
 static int nl_cb_error(const struct nlmsghdr *nlh, void *data)
@@ -137,10 +137,10 @@ static int nl_cb_overrun(const struct nlmsghdr *nlh, void *data)
  * type below NLMSG_MIN_TYPE, so all four must be here.  Not const only
  * because mnl_cb_run2() takes a non-const array; it is never written. */
 static mnl_cb_t nl_ctl_cb[NLMSG_MIN_TYPE] = {
-	[NLMSG_NOOP] = nl_cb_noop,
-	[NLMSG_ERROR] = nl_cb_error,
-	[NLMSG_DONE] = nl_cb_noop, /* we never dump; the ACK still ends it */
-	[NLMSG_OVERRUN] = nl_cb_overrun,
+    [NLMSG_NOOP] = nl_cb_noop,
+    [NLMSG_ERROR] = nl_cb_error,
+    [NLMSG_DONE] = nl_cb_noop, /* we never dump; the ACK still ends it */
+    [NLMSG_OVERRUN] = nl_cb_overrun,
 };
 
 struct nl_ctx *nl_open(void)
@@ -163,8 +163,7 @@ struct nl_ctx *nl_open(void)
 		log_debug("netlink: NETLINK_EXT_ACK unsupported: %s", strerror(errno));
 	if (mnl_socket_setsockopt(nl->sock, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
 		log_debug("netlink: NETLINK_CAP_ACK unsupported: %s", strerror(errno));
-	if (setsockopt(mnl_socket_get_fd(nl->sock), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) <
-	    0) {
+	if (setsockopt(mnl_socket_get_fd(nl->sock), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
 		log_warn("netlink SO_RCVTIMEO");
 		goto fail;
 	}
@@ -224,8 +223,8 @@ static struct nlmsghdr *nl_msg_start(struct nl_ctx *nl, uint16_t type, uint16_t 
 
 /* Send \p nlh (built in nl->buf) and read replies until its ACK or error.
  * \p data_cb sees any RTM_* replies.  \retval 0 or -errno. */
-static int nl_transact(struct nl_ctx *nl, struct nlmsghdr *nlh, const char *what,
-		       mnl_cb_t data_cb, struct nl_reply *r)
+static int nl_transact(struct nl_ctx *nl, struct nlmsghdr *nlh, const char *what, mnl_cb_t data_cb,
+		       struct nl_reply *r)
 {
 	unsigned seq = nlh->nlmsg_seq;
 	ssize_t n;
@@ -274,7 +273,7 @@ out:
 }
 
 static const struct nl_policy ifla_policy[IFLA_IFNAME + 1] = {
-	[IFLA_IFNAME] = {MNL_TYPE_NUL_STRING, 0},
+    [IFLA_IFNAME] = {MNL_TYPE_NUL_STRING, 0},
 };
 
 struct nl_link_query {

@@ -77,8 +77,7 @@ static void pkt_as_fragment(struct pkt_info *pi)
 	pi->dport = 0;
 }
 
-static int pkt_parse_tcp(const uint8_t *p, size_t rem, enum frag_state frag,
-			 struct pkt_info *pi)
+static int pkt_parse_tcp(const uint8_t *p, size_t rem, enum frag_state frag, struct pkt_info *pi)
 {
 	size_t doff;
 
@@ -110,8 +109,7 @@ partial:
 	return 0;
 }
 
-static int pkt_parse_udp(const uint8_t *p, size_t rem, enum frag_state frag,
-			 struct pkt_info *pi)
+static int pkt_parse_udp(const uint8_t *p, size_t rem, enum frag_state frag, struct pkt_info *pi)
 {
 	size_t ulen;
 
@@ -132,8 +130,7 @@ static int pkt_parse_udp(const uint8_t *p, size_t rem, enum frag_state frag,
 	return 0;
 }
 
-static int pkt_parse_icmp6(const uint8_t *p, size_t rem, enum frag_state frag,
-			   struct pkt_info *pi)
+static int pkt_parse_icmp6(const uint8_t *p, size_t rem, enum frag_state frag, struct pkt_info *pi)
 {
 	uint8_t type;
 
@@ -356,8 +353,8 @@ int pkt_make_rst_reply(const struct pkt_info *in, uint8_t *out, size_t outlen)
 	/* RFC 9293 3.10.7.1: with ACK, <SEQ=SEG.ACK><CTL=RST>; without,
 	 * <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. */
 	if (in->tcp_flags & PKT_TCP_ACK)
-		rc = pkt_make_rst(&in->dst, in->dport, &in->src, in->sport, in->tcp_ack, 0, 0,
-				  out, outlen);
+		rc = pkt_make_rst(&in->dst, in->dport, &in->src, in->sport, in->tcp_ack, 0, 0, out,
+				  outlen);
 	else
 		rc = pkt_make_rst(&in->dst, in->dport, &in->src, in->sport, 0,
 				  in->tcp_seq + in->tcp_payload_len, 1, out, outlen);
@@ -365,9 +362,8 @@ out:
 	return rc;
 }
 
-static int pkt_make_icmp6_err(const struct in6_addr *src, uint8_t type, uint8_t code,
-			      uint32_t word, const uint8_t *orig, size_t origlen, uint8_t *out,
-			      size_t outlen)
+static int pkt_make_icmp6_err(const struct in6_addr *src, uint8_t type, uint8_t code, uint32_t word,
+			      const uint8_t *orig, size_t origlen, uint8_t *out, size_t outlen)
 {
 	struct pkt_info oi;
 	struct in6_addr s;

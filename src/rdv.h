@@ -1,1 +1,135 @@
-/* rdv.h - under construction */
+/* rdv.h - pilot-rendezvous: the registry daemon.
+ *
+ * One context (struct rdv) owns everything: configuration, the LMDB state
+ * (rdv_store.h), the TLS identity (rdv_tls.h), the event loop and the
+ * HTTP server (rdv_http.c) with its event streams and rate limiter.
+ * Request semantics (rdv_reg.c) are a pure function of the store and the
+ * request bytes, so tests drive them without a network.
+ */
+#ifndef PILOT_RDV_H
+#define PILOT_RDV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "rdv_store.h"
+#include "rdv_tls.h"
+
+#define RDV_DEFAULT_CONFIG "/etc/pilot/rendezvous.json"
+#define RDV_DEFAULT_STATE_DIR "/var/lib/pilot-rendezvous"
+
+/* Limits of the HTTP front end. */
+#define RDV_RATE_PER_SEC 50	   /* per source address (IPv6: per /64) */
+#define RDV_RATE_BURST 100
+#define RDV_RATE_TABLE_MAX 65536   /* tracked source addresses */
+#define RDV_MAX_CONNS 4096	   /* concurrent TLS connections */
+#define RDV_HTTP_TIMEOUT_S 30	   /* idle / handshake / slow request */
+#define RDV_PING_INTERVAL_S 15	   /* events stream keep-alive */
+#define RDV_MAINT_INTERVAL_S 60	   /* nonce pruning, rate table sweep */
+#define RDV_STREAMS_PER_NODE 4	   /* a 5th events stream closes the oldest */
+#define RDV_STREAM_MAX_BUFFER (1 << 20) /* unread output before a stream is cut */
+#define RDV_INBOX_MAX 1024	   /* pending handshakes per target */
+
+struct rdv_config {
+	struct conf_head head; /* must be first (conf.h) */
+	char *listen;
+	char *beacon_listen; /* reserved: the beacon is not served yet */
+	char *state_dir;
+	char *log_level;
+	char *log_format;
+	char *tls_cert;
+	char *tls_key;
+	char *admin_token;
+	char *admin_token_file;
+	int print_pin;
+	int check_config;
+	int help;
+	int version;
+};
+
+struct rdv_stream;
+struct rdv_bucket;
+struct event_base;
+struct event;
+struct evhttp;
+struct evhttp_bound_socket;
+
+#define RDV_STREAM_BUCKETS 256
+#define RDV_RATE_BUCKETS 4096
+
+struct rdv {
+	struct rdv_config cfg;
+	struct rdv_db db;
+	struct rdv_tls tls;
+	char *admin_token; /* sodium_malloc'd; NULL if none (admin ops come later) */
+
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_ping, *ev_maint;
+	int ssl_conn_idx; /* SSL ex_data index whose free hook counts connections */
+	size_t nconns;
+	int listener_paused;
+	int stopping;
+
+	/* Open events streams, hashed by node ID. */
+	struct rdv_stream *streams[RDV_STREAM_BUCKETS];
+	size_t nstreams;
+	/* Token buckets by source address. */
+	struct rdv_bucket *rate[RDV_RATE_BUCKETS];
+	size_t nrate;
+	int rate_full_logged;
+};
+
+/** The whole daemon: parse flags and config, then run until SIGTERM.
+ *  \retval process exit status. */
+int rdv_main(int argc, char **argv);
+
+/* ------------------------------------------------------------ rdv_reg.c */
+
+/* A response to a node request: an HTTP status and a body.  For a
+ * successful `events` request, body holds the backlog (JSON lines) and
+ * stream_node names the node whose live events should follow. */
+struct rdv_reply {
+	int status;
+	char *body; /* malloc'd */
+	size_t len;
+	uint32_t stream_node;
+	uint64_t stream_seq; /* last seq in body (or already acknowledged) */
+};
+
+/** \brief Handle one signed node request, POST /v1/node/\p op.
+ *  Checks, in this order: size, envelope (regmsg_parse), the signer's key
+ *  (node_id, or register's public_key), the signature \p sig_b64 (NULL if
+ *  the header was absent), freshness against \p now_ms, the nonce; then
+ *  applies the operation and records the nonce in the same transaction.
+ *  A refused request changes nothing.  \p peer_ip is the TCP peer address
+ *  (no brackets), used for endpoints.
+ *  \retval 0 with \p rep filled (success or error reply), or -ENOMEM when
+ *  not even an error reply could be built. */
+int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t len,
+		   const char *sig_b64, const char *peer_ip, uint64_t now_ms,
+		   struct rdv_reply *rep);
+/** Fill \p rep with the error reply for \p err (a -errno as returned by
+ *  the checks: -EINVAL bad_request, -EBADMSG bad_signature, -ESTALE stale,
+ *  -EALREADY replay, -E2BIG too_large, -ENOENT not_found, -EACCES
+ *  forbidden, -EEXIST conflict, -EBUSY rate_limited, -EAGAIN/-ENOSPC
+ *  unavailable, else internal).  \retval 0 or -ENOMEM. */
+int rdv_reply_error(struct rdv_reply *rep, int err, const char *msg);
+void rdv_reply_free(struct rdv_reply *rep);
+/** Format the endpoint "IP:PORT" / "[V6]:PORT". \retval 0 or -ENOSPC. */
+int rdv_endpoint_format(char *out, size_t len, const char *ip, uint16_t port);
+
+/* ----------------------------------------------------------- rdv_http.c */
+
+/** Bind the registry listener and serve.  \retval 0 or -errno (logged). */
+int rdv_http_start(struct rdv *r);
+/** Close every stream and connection and the listener. */
+void rdv_http_stop(struct rdv *r);
+/** rdv_notify_fn: push newly queued events of \p node to its streams. */
+void rdv_http_notify(void *arg, uint32_t node);
+/** Periodic housekeeping of the front end (rate table sweep). */
+void rdv_http_maint(struct rdv *r);
+
+#endif

@@ -67,9 +67,9 @@ static void tun_fds_close(struct tun_dev *t)
 }
 
 static const struct tun_ops tun_linux_ops = {
-	.read = tun_linux_read,
-	.write = tun_linux_write,
-	.close = tun_fds_close,
+    .read = tun_linux_read,
+    .write = tun_linux_write,
+    .close = tun_fds_close,
 };
 
 int tun_open_linux(struct tun_dev *t, const char *name)
@@ -156,9 +156,9 @@ static ssize_t tun_dummy_write(struct tun_dev *t, const uint8_t *buf, size_t len
 }
 
 static const struct tun_ops tun_dummy_ops = {
-	.read = tun_dummy_read,
-	.write = tun_dummy_write,
-	.close = tun_fds_close,
+    .read = tun_dummy_read,
+    .write = tun_dummy_write,
+    .close = tun_fds_close,
 };
 
 int tun_open_dummy(struct tun_dev *t, const char *name)

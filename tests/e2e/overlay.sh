@@ -75,10 +75,10 @@ t0=$(e2e_now)
 e2e_curl_until 15 b a 8000 "/b-to-a-$MARK" "$E2E_WORK/b1.html" ||
 	fatal "(b) curl B -> http://[$A6]:8000/ works within 15 s of approval"
 ok "(b) curl B -> http://[$A6]:8000/ works ($(e2e_elapsed "$t0")s after approval incl. tunnel setup)"
-check "(b) ... and returns A's page" grep -q "$MARK" "$E2E_WORK/b1.html"
+check "(b) ... and returns A's page" grep -qs "$MARK" "$E2E_WORK/b1.html"
 check "(b) A's server saw the request" grep -q "request .*b-to-a-$MARK" "$E2E_WORK/a/srv8000.log"
 e2e_curl_until 10 a b 8000 "/a-to-b" "$E2E_WORK/a1.html"
-check "(b) reverse: curl A -> http://[$B6]:8000/ works" grep -q "$MARK" "$E2E_WORK/a1.html"
+check "(b) reverse: curl A -> http://[$B6]:8000/ works" grep -qs "$MARK" "$E2E_WORK/a1.html"
 out=$(ip netns exec "${HOST_NS[b]}" ping -6 -c 2 -W 2 "$A6" 2>&1)
 check "(b) ping -6 -c 2 -W 2 B -> A ($(echo "$out" | grep -o '[0-9]* received'))" \
 	eval 'echo "$out" | grep -q " 2 received"'
@@ -93,7 +93,7 @@ e2e_bg "${HOST_NS[b]}" "$W/sniff.err" "$PY" "$E2E_HELPER" sniff --iface eth0 --d
 SNIFF=$LASTPID
 e2e_wait 5 test -e "$W/ready" || fatal "(e) sniffer on B's eth0 ready"
 e2e_curl_until 10 b a 8000 "/sniffed-$MARK" "$E2E_WORK/b2.html"
-check "(e) curl B -> A during the capture returns the marked page" grep -q "$MARK" "$E2E_WORK/b2.html"
+check "(e) curl B -> A during the capture returns the marked page" grep -qs "$MARK" "$E2E_WORK/b2.html"
 touch "$W/stop"
 e2e_wait 5 test -e "$W/b-eth0.json"
 e2e_stop_pids "$SNIFF"
@@ -121,7 +121,7 @@ check "(d) same overlay IPv6 after restart ($old6 -> ${NODE_IP6[a]})" [ "${NODE_
 check "(d) A's trust still lists B" pctl_has a trust 'data.trusted[].node_id' "$B"
 check "(d) B's trust still lists A" pctl_has b trust 'data.trusted[].node_id' "$A"
 t0=$(e2e_now)
-if e2e_curl_until "$RESTART_S" b a 8000 "/after-restart" "$E2E_WORK/b3.html" && grep -q "$MARK" "$E2E_WORK/b3.html"; then
+if e2e_curl_until "$RESTART_S" b a 8000 "/after-restart" "$E2E_WORK/b3.html" && grep -qs "$MARK" "$E2E_WORK/b3.html"; then
 	ok "(d) B -> A curl works again without a new handshake ($(e2e_elapsed "$t0")s after A was ready)"
 else
 	not_ok "(d) B -> A curl works again without a new handshake within ${RESTART_S}s"
@@ -135,14 +135,14 @@ ST=$E2E_WORK/hold.status
 e2e_bg "${HOST_NS[b]}" "$E2E_WORK/hold-client.out" "$PY" "$E2E_HELPER" hold-client --host "$A6" \
 	--port 8001 --status "$ST" --max-seconds 10
 HOLD=$LASTPID
-e2e_wait 10 grep -q '^connected' "$ST" || fatal "(c) B's client holds an open TCP connection to A ($(cat "$ST" 2>/dev/null))"
-e2e_wait 5 grep -q '^established' "$E2E_WORK/a/srv8001.log"
+e2e_wait 10 grep -qs '^connected' "$ST" || fatal "(c) B's client holds an open TCP connection to A ($(cat "$ST" 2>/dev/null))"
+e2e_wait 5 grep -qs '^established' "$E2E_WORK/a/srv8001.log"
 ok "(c) B holds an open TCP connection to [A]:8001"
 sleep 0.5
 t0=$(e2e_now)
 check "(c) A: untrust $B" pctl_ok a untrust "$B" || info "reply: $PCTL_OUT"
 info "(c) untrust reply: $PCTL_OUT"
-e2e_wait 5 grep -q '^closed' "$ST"
+e2e_wait 5 grep -qs '^closed' "$ST"
 read -r _ kind tc <"$ST" 2>/dev/null
 if [ "$kind" = reset ] || [ "$kind" = eof ]; then
 	el=$(e2e_elapsed "$t0" "$tc")
@@ -151,7 +151,7 @@ else
 	not_ok "(c) B's client saw the connection cut within 1 s of untrust (status: $(cat "$ST" 2>/dev/null))"
 fi
 e2e_stop_pids "$HOLD"
-e2e_wait 2 grep -q '^closed' "$E2E_WORK/a/srv8001.log"
+e2e_wait 2 grep -qs '^closed' "$E2E_WORK/a/srv8001.log"
 line=$(grep '^closed' "$E2E_WORK/a/srv8001.log" | head -n 1)
 if [ -n "$line" ]; then
 	set -- $line

@@ -1,12 +1,180 @@
-/* under construction */
+/* test_conf.c - declarative config: file, flags, errors with file:line. */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-static void placeholder(void **state) { (void)state; }
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+struct cfg {
+	struct conf_head head;
+	char *name, *hp;
+	uint32_t port;
+	int flag, act;
+	char **list;
+};
+
+#define O(m) offsetof(struct cfg, m)
+static const struct conf_key schema[] = {
+	{"name", CONF_STR, O(name), 0, 0, "dflt", "a name", 0},
+	{"listen_port", CONF_U32, O(port), 1, 65535, "4242", "port", 0},
+	{"public", CONF_BOOL, O(flag), 0, 0, "false", "flag", 0},
+	{"registry", CONF_HOSTPORT, O(hp), 0, 0, NULL, "hp", 0},
+	{"networks", CONF_STRLIST, O(list), 0, 0, NULL, "list", 0},
+	{"print_pin", CONF_ACTION, O(act), 0, 0, NULL, "act", 0},
+	CONF_END,
+};
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+	FILE *f;
+	strcpy(path, "/tmp/pilot-test-conf.XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static int load(const char *text, int argc, char **argv, struct cfg *c, char *err)
+{
+	int rc;
+	memset(c, 0, sizeof(*c));
+	write_file(text);
+	rc = conf_load(schema, c, path, argc, argv, err, 256);
+	unlink(path);
+	return rc;
+}
+
+static void test_defaults_file_flags(void **state)
+{
+	struct cfg c;
+	char err[256];
+	char *argv[] = {"prog", "--listen-port", "5000", "--public", "--networks=1,7", NULL};
+	(void)state;
+	assert_int_equal(load("{ // comment\n \"name\": \"x\", \"listen_port\": 9 /* c */ }", 5,
+			      argv, &c, err),
+			 0);
+	assert_string_equal(c.name, "x");
+	assert_int_equal(c.port, 5000); /* flags win */
+	assert_true(c.flag);
+	assert_string_equal(c.list[0], "1");
+	assert_string_equal(c.list[1], "7");
+	assert_null(c.list[2]);
+	assert_false(c.act);
+	conf_free(schema, &c);
+}
+
+static void test_errors_name_file_line_key(void **state)
+{
+	struct cfg c;
+	char err[256];
+	char *argv[] = {"prog", NULL};
+	(void)state;
+	assert_int_equal(load("{\n\"name\": \"x\",\n\"bogus\": 1\n}", 1, argv, &c, err), -EINVAL);
+	assert_non_null(strstr(err, ":3: unknown key 'bogus'"));
+	conf_free(schema, &c);
+	assert_true(load("{\n\n\"listen_port\": 70000\n}", 1, argv, &c, err) < 0);
+	assert_non_null(strstr(err, ":3: key 'listen_port'"));
+	conf_free(schema, &c);
+	assert_true(load("{\n\"listen_port\": \"80\"\n}", 1, argv, &c, err) < 0);
+	assert_non_null(strstr(err, "expected a whole number"));
+	conf_free(schema, &c);
+	assert_true(load("{\n\"name\": \"x\"\n\"y\": 1}", 1, argv, &c, err) < 0);
+	assert_non_null(strstr(err, ":3:"));
+	conf_free(schema, &c);
+	assert_true(load("{\"registry\": \"nohostport\"}", 1, argv, &c, err) < 0);
+	assert_non_null(strstr(err, "HOST:PORT"));
+	conf_free(schema, &c);
+	assert_true(load("{\"name\": \"a\", \"name\": \"b\"}", 1, argv, &c, err) < 0);
+	assert_non_null(strstr(err, "twice"));
+	conf_free(schema, &c);
+	assert_true(load("[1]", 1, argv, &c, err) < 0);
+	conf_free(schema, &c);
+	assert_true(load("{\"print_pin\": true}", 1, argv, &c, err) < 0);
+	conf_free(schema, &c);
+}
+
+static void test_flag_errors(void **state)
+{
+	struct cfg c;
+	char err[256];
+	char *a1[] = {"prog", "--nope", NULL};
+	char *a2[] = {"prog", "--listen-port", NULL};
+	char *a3[] = {"prog", "--listen-port", "-1", NULL};
+	char *a4[] = {"prog", "stray", NULL};
+	char *a5[] = {"prog", "--print-pin", "--registry", "[::1]:9000", NULL};
+	(void)state;
+	assert_true(load("{}", 2, a1, &c, err) < 0);
+	assert_non_null(strstr(err, "--nope"));
+	conf_free(schema, &c);
+	assert_true(load("{}", 2, a2, &c, err) < 0);
+	conf_free(schema, &c);
+	assert_true(load("{}", 3, a3, &c, err) < 0);
+	conf_free(schema, &c);
+	assert_true(load("{}", 2, a4, &c, err) < 0);
+	conf_free(schema, &c);
+	assert_int_equal(load("{}", 4, a5, &c, err), 0);
+	assert_true(c.act);
+	assert_string_equal(c.hp, "[::1]:9000");
+	conf_free(schema, &c);
+}
+
+static void test_hostport(void **state)
+{
+	char h[64];
+	uint16_t p;
+	(void)state;
+	assert_int_equal(conf_split_hostport("198.18.0.1:9000", h, sizeof(h), &p), 0);
+	assert_string_equal(h, "198.18.0.1");
+	assert_int_equal(p, 9000);
+	assert_int_equal(conf_split_hostport("[fd00::1]:1", h, sizeof(h), &p), 0);
+	assert_string_equal(h, "fd00::1");
+	assert_int_equal(conf_split_hostport("fd00::1:9000", h, sizeof(h), &p), -EINVAL);
+	assert_int_equal(conf_split_hostport("host:", h, sizeof(h), &p), -EINVAL);
+	assert_int_equal(conf_split_hostport(":80", h, sizeof(h), &p), -EINVAL);
+	assert_int_equal(conf_split_hostport("h:65536", h, sizeof(h), &p), -EINVAL);
+	assert_int_equal(conf_split_hostport("[zz]:80", h, sizeof(h), &p), -EINVAL);
+}
+
+static void test_dump_redacts(void **state)
+{
+	static const struct conf_key s2[] = {
+		{"token", CONF_STR, O(name), 0, 0, NULL, "", 1},
+		CONF_END,
+	};
+	struct cfg c;
+	char err[256], *dump;
+	char *argv[] = {"prog", "--token", "sekrit", NULL};
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(conf_load(s2, &c, NULL, 3, argv, err, sizeof(err)), 0);
+	dump = conf_dump(s2, &c);
+	assert_null(strstr(dump, "sekrit"));
+	assert_non_null(strstr(dump, "redacted"));
+	free(dump);
+	conf_free(s2, &c);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(placeholder)};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_file_flags),
+		cmocka_unit_test(test_errors_name_file_line_key),
+		cmocka_unit_test(test_flag_errors),
+		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_dump_redacts),
+	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

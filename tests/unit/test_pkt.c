@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
@@ -582,7 +583,8 @@ static void test_parse_every_length(void **state)
 		if (n >= 40)
 			put16(copy + 4, (uint16_t)(n - 40));
 		int rc = pkt_parse(copy, n, &pi);
-		if (n == pb.len)
+		/* Only cuts into the 5 payload bytes leave a valid packet. */
+		if (n >= pb.len - 5)
 			assert_int_equal(rc, 0);
 		else
 			assert_int_equal(rc, -EINVAL);
@@ -753,8 +755,7 @@ static void test_icmp6_unreach(void **state)
 	assert_int_equal(pi.kind, PKT_ICMP6_ERROR);
 
 	/* Too small a buffer for the whole answer. */
-	assert_int_equal(pkt_make_icmp6_unreach(&me, 1, pb.b, pb.len, out, (size_t)n - 1),
-			 -ENOSPC);
+	assert_int_equal(pkt_make_icmp6_unreach(&me, 1, pb.b, pb.len, out, (size_t)n - 1), -ENOSPC);
 
 	/* In place: the original in the output buffer. */
 	memcpy(out, pb.b, pb.len);
@@ -797,20 +798,17 @@ static void test_icmp6_refused(void **state)
 	/* No error about an error (RFC 4443 2.4(e)). */
 	pb_ip6(&pb, "fd00::9", "fd00::5");
 	pb_icmp6(&pb, 1, 0, 0, 48);
-	assert_int_equal(pkt_make_icmp6_unreach(&me, 1, pb.b, pb.len, out, sizeof(out)),
-			 -EINVAL);
+	assert_int_equal(pkt_make_icmp6_unreach(&me, 1, pb.b, pb.len, out, sizeof(out)), -EINVAL);
 	assert_int_equal(pkt_make_icmp6_ptb(&me, 1280, pb.b, pb.len, out, sizeof(out)), -EINVAL);
 	/* Multicast destination: no unreachable, but packet too big is fine. */
 	pb_ip6(&pb, "fd00::9", "ff0e::1");
 	pb_udp(&pb, 1, 2, 10);
-	assert_int_equal(pkt_make_icmp6_unreach(&me, 1, pb.b, pb.len, out, sizeof(out)),
-			 -EINVAL);
+	assert_int_equal(pkt_make_icmp6_unreach(&me, 1, pb.b, pb.len, out, sizeof(out)), -EINVAL);
 	assert_int_equal(pkt_make_icmp6_ptb(&me, 1280, pb.b, pb.len, out, sizeof(out)), 48 + 58);
 	/* Unspecified source: no one to tell. */
 	pb_ip6(&pb, "::", "fd00::5");
 	pb_udp(&pb, 1, 2, 10);
-	assert_int_equal(pkt_make_icmp6_unreach(&me, 1, pb.b, pb.len, out, sizeof(out)),
-			 -EINVAL);
+	assert_int_equal(pkt_make_icmp6_unreach(&me, 1, pb.b, pb.len, out, sizeof(out)), -EINVAL);
 	/* Malformed original. */
 	pb_ip6(&pb, "fd00::9", "fd00::5");
 	pb_udp(&pb, 1, 2, 10);
@@ -895,13 +893,12 @@ static void test_tun_dummy(void **state)
 
 /* The namespace test runs in a forked child, where cmocka's longjmp-based
  * asserts must not be used: each check reports and returns instead. */
-#define CK(c)                                                                          \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#c);                                                   \
-			return 1;                                                      \
-		}                                                                      \
+#define CK(c)                                                                                      \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
+			return 1;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 struct dump_q {
@@ -928,8 +925,7 @@ static int addr_dump_cb(const struct nlmsghdr *nlh, void *data)
 		if (mnl_attr_get_type(a) == IFA_ADDRESS &&
 		    mnl_attr_get_payload_len(a) == sizeof(struct in6_addr))
 			addr = mnl_attr_get_payload(a);
-		if (mnl_attr_get_type(a) == IFA_FLAGS &&
-		    mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+		if (mnl_attr_get_type(a) == IFA_FLAGS && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
 			flags = mnl_attr_get_u32(a);
 	}
 	if (addr && (int)ifa->ifa_index == q->ifindex && ifa->ifa_prefixlen == q->plen &&
@@ -1075,7 +1071,7 @@ static int ns_test_body(void)
 	rc = nl_link_up(nl, t.ifindex, 70000);
 	CK(rc == -EINVAL);
 	fprintf(stderr, "# MTU 70000: ext-ack \"%s\"\n", nl_last_error(nl));
-	CK(nl_last_error(nl)[0] == '\0' || strstr(nl_last_error(nl), "MTU") != NULL);
+	CK(nl_last_error(nl)[0] == '\0' || strcasestr(nl_last_error(nl), "mtu") != NULL);
 	CK(nl_addr6_add(nl, 99999, &addr, 64) == -ENODEV);
 	fprintf(stderr, "# no such ifindex: ext-ack \"%s\"\n", nl_last_error(nl));
 	CK(strlen(nl_last_error(nl)) < 256);
@@ -1127,8 +1123,8 @@ static int ns_test_body(void)
 	CK(n > 0);
 	CK(memcmp(&pi.src, &addr, 16) == 0);
 	CK(memcmp(&pi.dst, &peer, 16) == 0);
-	CK(pkt_l4_csum(&pi.src, &pi.dst, IPPROTO_ICMPV6, buf + pi.l4_off,
-		       (size_t)n - pi.l4_off) == 0);
+	CK(pkt_l4_csum(&pi.src, &pi.dst, IPPROTO_ICMPV6, buf + pi.l4_off, (size_t)n - pi.l4_off) ==
+	   0);
 
 	/* A SYN to a closed port: the kernel checks our checksum, then
 	 * answers with the same RST|ACK our builder would. */
@@ -1140,8 +1136,7 @@ static int ns_test_body(void)
 	CK(n > 0);
 	CK(pi.tcp_flags == (PKT_TCP_RST | PKT_TCP_ACK));
 	CK(pi.tcp_ack == 0x01000001);
-	CK(pkt_l4_csum(&pi.src, &pi.dst, IPPROTO_TCP, buf + pi.l4_off, (size_t)n - pi.l4_off) ==
-	   0);
+	CK(pkt_l4_csum(&pi.src, &pi.dst, IPPROTO_TCP, buf + pi.l4_off, (size_t)n - pi.l4_off) == 0);
 	{
 		struct pkt_info syn, ours;
 		uint8_t rst[60];
@@ -1198,25 +1193,16 @@ static void test_kernel_netns(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_tcp_syn),
-		cmocka_unit_test(test_parse_tcp_ack_data),
-		cmocka_unit_test(test_parse_udp),
-		cmocka_unit_test(test_parse_icmp6),
-		cmocka_unit_test(test_parse_ext_headers),
-		cmocka_unit_test(test_parse_fragments),
-		cmocka_unit_test(test_parse_refuse),
-		cmocka_unit_test(test_parse_every_length),
-		cmocka_unit_test(test_csum_known),
-		cmocka_unit_test(test_rst_reply_to_syn),
-		cmocka_unit_test(test_rst_reply_to_ack),
-		cmocka_unit_test(test_rst_refused),
-		cmocka_unit_test(test_rst_direct),
-		cmocka_unit_test(test_icmp6_unreach),
-		cmocka_unit_test(test_icmp6_unreach_big),
-		cmocka_unit_test(test_icmp6_refused),
-		cmocka_unit_test(test_icmp6_ptb),
-		cmocka_unit_test(test_tun_dummy),
-		cmocka_unit_test(test_kernel_netns),
+	    cmocka_unit_test(test_parse_tcp_syn),     cmocka_unit_test(test_parse_tcp_ack_data),
+	    cmocka_unit_test(test_parse_udp),	      cmocka_unit_test(test_parse_icmp6),
+	    cmocka_unit_test(test_parse_ext_headers), cmocka_unit_test(test_parse_fragments),
+	    cmocka_unit_test(test_parse_refuse),      cmocka_unit_test(test_parse_every_length),
+	    cmocka_unit_test(test_csum_known),	      cmocka_unit_test(test_rst_reply_to_syn),
+	    cmocka_unit_test(test_rst_reply_to_ack),  cmocka_unit_test(test_rst_refused),
+	    cmocka_unit_test(test_rst_direct),	      cmocka_unit_test(test_icmp6_unreach),
+	    cmocka_unit_test(test_icmp6_unreach_big), cmocka_unit_test(test_icmp6_refused),
+	    cmocka_unit_test(test_icmp6_ptb),	      cmocka_unit_test(test_tun_dummy),
+	    cmocka_unit_test(test_kernel_netns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
