@@ -52,8 +52,8 @@ static const struct ctl_cmd cmds[] = {
     {"ca", NULL, NULL, ctl_cmd_pass, ctl_pass_ca},
     {"audit", NULL, NULL, ctl_cmd_pass, ctl_pass_audit},
     {"webhook", NULL, NULL, ctl_cmd_pass, ctl_pass_webhook},
-    {"help", "help [COMMAND]", "list the commands, or show one command's synopsis", ctl_cmd_help,
-     NULL},
+    {"help", "help [COMMAND [SUBCOMMAND]]", "list the commands, or show one command's synopsis",
+     ctl_cmd_help, NULL},
 };
 
 static const char global_usage[] =
@@ -94,14 +94,26 @@ int ctl_positionals(struct ctl *c, int argc, char **argv, int min, int max, int 
 typedef void (*usage_fn)(void *arg, const char *name, const char *sub, const char *usage,
 			 const char *summary);
 
-static void cmd_each_usage(const struct ctl_cmd *cmd, usage_fn fn, void *arg)
+static int pass_has_sub(const struct ctl_cmd *cmd, const char *sub)
 {
+	for (const struct ctl_pass *p = cmd->pass; sub && p && p->ipc; p++)
+		if (p->sub && strcmp(p->sub, sub) == 0)
+			return 1;
+	return 0;
+}
+
+/* \p sub, when it names a subcommand, narrows a group to that one. */
+static void cmd_each_usage(const struct ctl_cmd *cmd, const char *sub, usage_fn fn, void *arg)
+{
+	int narrow = pass_has_sub(cmd, sub);
+
 	if (!cmd->pass) {
 		fn(arg, cmd->name, NULL, cmd->usage, cmd->summary);
 		return;
 	}
 	for (const struct ctl_pass *p = cmd->pass; p->ipc; p++)
-		fn(arg, cmd->name, p->sub, p->usage, p->summary);
+		if (!narrow || (p->sub && strcmp(p->sub, sub) == 0))
+			fn(arg, cmd->name, p->sub, p->usage, p->summary);
 }
 
 static void help_line(void *arg, const char *name, const char *sub, const char *usage,
@@ -132,7 +144,7 @@ static void print_help(FILE *f)
 {
 	fprintf(f, "usage: pilotctl %s\n\nCommands:\n", global_usage);
 	for (size_t i = 0; i < nitems(cmds); i++)
-		cmd_each_usage(&cmds[i], help_line, f);
+		cmd_each_usage(&cmds[i], NULL, help_line, f);
 	fprintf(
 	    f, "\nGlobal options (before the command; --json also after it):\n"
 	       "  --socket PATH         pilotd control socket (env PILOT_SOCKET, "
@@ -147,16 +159,18 @@ static void print_help(FILE *f)
 	       "Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
-/* help [COMMAND]: with --json the same content as data.commands. */
+/* help [COMMAND [SUBCOMMAND]]: with --json the same content as
+ * data.commands. */
 static int ctl_cmd_help(struct ctl *c, int argc, char **argv)
 {
 	const struct ctl_cmd *only = NULL;
+	const char *sub = argc > 2 ? argv[2] : NULL;
 	struct json_gen g;
 	int ret;
 
-	if (argc > 2)
-		return ctl_usage(c, "help takes at most one command name");
-	if (argc == 2) {
+	if (argc > 3)
+		return ctl_usage(c, "help takes a command name and maybe a subcommand");
+	if (argc >= 2) {
 		only = ctl_cmd_find(argv[1]);
 		if (!only)
 			return ctl_fail(c, -ENOENT, "usage", "run 'pilotctl help' for the list",
@@ -164,7 +178,7 @@ static int ctl_cmd_help(struct ctl *c, int argc, char **argv)
 	}
 	if (!c->json) {
 		if (only)
-			cmd_each_usage(only, help_line, stdout);
+			cmd_each_usage(only, sub, help_line, stdout);
 		else
 			print_help(stdout);
 		return 0;
@@ -176,7 +190,7 @@ static int ctl_cmd_help(struct ctl *c, int argc, char **argv)
 	jg_array_open(&g);
 	for (size_t i = 0; i < nitems(cmds); i++)
 		if (!only || only == &cmds[i])
-			cmd_each_usage(&cmds[i], help_json_line, &g);
+			cmd_each_usage(&cmds[i], sub, help_json_line, &g);
 	jg_array_close(&g);
 	return ctl_emit_end(c, &g);
 }
@@ -302,7 +316,7 @@ static int wants_cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct ctl c = {.fd = -1, .synopsis = global_usage};
-	char **cargv = NULL, *help_argv[3];
+	char **cargv = NULL, *help_argv[4];
 	int ret, cmd_idx = argc, cargc = 0, want = WANT_RUN;
 
 	log_init("pilotctl", LOG_LVL_WARN, LOG_FMT_TEXT);
@@ -331,17 +345,18 @@ int main(int argc, char **argv)
 			ret = ctl_usage(&c, "no command given");
 			goto out;
 		}
+		/* "pilotctl --help CMD [SUB]" */
 		help_argv[0] = "help";
 		help_argv[1] = cmd_idx < argc ? argv[cmd_idx] : NULL;
-		help_argv[2] = NULL;
-		ret = ctl_cmd_help(&c, help_argv[1] ? 2 : 1, help_argv);
+		help_argv[2] = help_argv[1] && cmd_idx + 1 < argc ? argv[cmd_idx + 1] : NULL;
+		help_argv[3] = NULL;
+		ret = ctl_cmd_help(&c, help_argv[2] ? 3 : help_argv[1] ? 2 : 1, help_argv);
 		goto out;
 	}
 	c.cmd = ctl_cmd_find(argv[cmd_idx]);
 	if (!c.cmd) {
 		ret = ctl_fail(&c, -EINVAL, "usage", "run 'pilotctl help' for the list of commands",
 			       "unknown command '%s'", argv[cmd_idx]);
-		c.err.exit_status = CTL_EXIT_USAGE;
 		goto out;
 	}
 	c.synopsis = c.cmd->usage ? c.cmd->usage : c.cmd->pass->usage;
@@ -352,10 +367,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (wants_cmd_help(cargc, cargv)) {
+		/* "pilotctl CMD [SUB] ... --help" */
 		help_argv[0] = "help";
 		help_argv[1] = cargv[0];
-		help_argv[2] = NULL;
-		ret = ctl_cmd_help(&c, 2, help_argv);
+		help_argv[2] = cargc > 1 ? cargv[1] : NULL;
+		help_argv[3] = NULL;
+		ret = ctl_cmd_help(&c, help_argv[2] ? 3 : 2, help_argv);
 		goto out;
 	}
 	ret = c.cmd->run(&c, cargc, cargv);

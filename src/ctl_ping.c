@@ -417,12 +417,16 @@ static int report(struct ping *p)
 	}
 	if (p->received)
 		return ret;
-	if (p->errors && p->prohibited == p->errors)
-		return ctl_fail(p->c, -EACCES, "forbidden",
-				"trust is needed first: pilotctl handshake TARGET; or check the "
-				"network policy and block list",
+	if (p->errors && p->prohibited == p->errors) {
+		char hint[300];
+		snprintf(hint, sizeof(hint),
+			 "trust comes first ('pilotctl handshake %s'); else check the block list "
+			 "and the network's policy",
+			 p->target);
+		return ctl_fail(p->c, -EACCES, "forbidden", hint,
 				"%s (%s): administratively prohibited (%u sent, 0 received)",
 				p->target, p->ip_text, p->sent);
+	}
 	return ctl_fail(p->c, -ETIMEDOUT, "timeout",
 			"see 'pilotctl status' for the path to this peer and 'pilotctl trust'",
 			"no reply from %s (%s): %u sent, 0 received", p->target, p->ip_text,

@@ -177,6 +177,8 @@ static int tx_seal_slot(struct pilotd *d, struct peer *p, unsigned i, size_t ple
 	b->txm[i].msg_hdr.msg_iovlen = 1;
 	p->tx_bytes += plen;
 	p->last_tx_ms = now_mono_ms();
+	if (!p->unanswered_since_ms)
+		p->unanswered_since_ms = p->last_tx_ms;
 	return 0;
 }
 
@@ -194,6 +196,8 @@ static void send_data_now(struct pilotd *d, struct peer *p, const uint8_t *pkt, 
 	if (n < 0)
 		return;
 	p->tx_bytes += len;
+	if (len && !p->unanswered_since_ms)
+		p->unanswered_since_ms = now_mono_ms();
 	send_one(d, p, buf, (size_t)n);
 }
 
@@ -602,6 +606,7 @@ static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct
 	}
 	peer_confirm_keypair(&d->peers, p, kp);
 	p->last_rx_ms = now;
+	p->unanswered_since_ms = 0;
 	if (p->eplen != sizeof(*src) || memcmp(&p->ep, src, sizeof(*src)) != 0)
 		set_endpoint(p, src);
 	if (p->qcount && session_ready(d, p, now))
@@ -774,35 +779,46 @@ static int expire_visit(void *arg, struct flow *f)
 	return 1;
 }
 
+static void give_up(struct pilotd *d, struct peer *p)
+{
+	/* Nothing answered for REKEY_ATTEMPT: drop what waited; the next
+	 * packet starts over. */
+	peer_queue_clear(p);
+	p->hs_wanted = 0;
+	p->hs_first_ms = 0;
+	if (p->hs) {
+		peer_index_del(&d->peers, p->hs->local_index);
+		tnl_hs_free(p->hs);
+		p->hs = NULL;
+	}
+}
+
 static void peer_timers(void *arg, struct peer *p)
 {
 	struct pilotd *d = arg;
 	uint64_t now = now_mono_ms();
 
 	peer_expire_keypairs(&d->peers, p, now, d->reject_ms);
-	if (p->hs_wanted && !session_ready(d, p, now)) {
-		if (now - p->hs_first_ms > REKEY_ATTEMPT_MS) {
-			/* Give up; the next packet starts over. */
-			peer_queue_clear(p);
-			p->hs_wanted = 0;
-			if (p->hs) {
-				peer_index_del(&d->peers, p->hs->local_index);
-				tnl_hs_free(p->hs);
-				p->hs = NULL;
-			}
-		} else if (now - p->hs_sent_ms >= REKEY_TIMEOUT_MS) {
+	if (p->hs || (p->hs_wanted && !session_ready(d, p, now))) {
+		if (now - p->hs_first_ms > REKEY_ATTEMPT_MS)
+			give_up(d, p);
+		else if (now - p->hs_sent_ms >= REKEY_TIMEOUT_MS)
 			dp_send_init(d, p);
-		}
 		return;
 	}
 	if (!p->cur)
 		return;
-	/* Rekey: the initiator of the current session on age; either side
-	 * when its session nears the reject limit while in use. */
-	if (!p->hs && ((p->cur->is_initiator && now - p->cur->created_ms >= d->rekey_ms &&
-			now - p->last_tx_ms < KEEPALIVE_MS) ||
-		       (now - p->cur->created_ms >= d->reject_ms - KEEPALIVE_MS - REKEY_TIMEOUT_MS &&
-			now - p->last_rx_ms < KEEPALIVE_MS))) {
+	/* A new handshake when: the initiator's session is old enough to
+	 * rekey; the session nears the reject limit while in use; or we sent
+	 * data and heard nothing back for KEEPALIVE + REKEY_TIMEOUT (the peer
+	 * restarted and lost its keys, or its path changed). */
+	if ((p->cur->is_initiator && now - p->cur->created_ms >= d->rekey_ms &&
+	     now - p->last_tx_ms < KEEPALIVE_MS) ||
+	    (now - p->cur->created_ms >= d->reject_ms - KEEPALIVE_MS - REKEY_TIMEOUT_MS &&
+	     now - p->last_rx_ms < KEEPALIVE_MS) ||
+	    (p->unanswered_since_ms &&
+	     now - p->unanswered_since_ms >= KEEPALIVE_MS + REKEY_TIMEOUT_MS)) {
+		p->unanswered_since_ms = 0;
 		p->hs_first_ms = now;
 		dp_send_init(d, p);
 		return;

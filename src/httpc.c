@@ -1,1 +1,531 @@
-/* httpc.c - under construction */
+/* httpc.c - see httpc.h.
+ *
+ * curl's multi "socket" interface on libevent: curl tells us which sockets
+ * to watch (CURLMOPT_SOCKETFUNCTION -> one event per socket) and when to
+ * call it back (CURLMOPT_TIMERFUNCTION -> one evtimer); we hand every
+ * readiness back with curl_multi_socket_action() and then collect finished
+ * transfers from curl_multi_info_read().
+ *
+ * Re-entrancy: libcurl refuses add/remove calls from inside its own
+ * callbacks (CURLM_RECURSIVE_API_CALL), and a line callback may well cancel
+ * its request, start another or free the whole client.  So while curl is
+ * running our callbacks (in_curl) cancels and new requests are only marked,
+ * and done after curl returns; httpc_free() inside any callback only marks
+ * the client dead, and the outermost dispatcher tears it down. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include "httpc.h"
+#include "log.h"
+#include "util.h"
+
+#define HTTPC_BODY_MAX (1024 * 1024) /* bytes held per request (undelivered, for streams) */
+#define PIN_PREFIX "sha256//"
+
+struct hsock {
+	LIST_ENTRY(hsock) entry;
+	curl_socket_t fd;
+	struct event *ev;
+};
+
+struct httpc_req {
+	TAILQ_ENTRY(httpc_req) entry;
+	struct httpc *h;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char *buf; /* body received and not delivered as lines */
+	size_t len, cap;
+	unsigned added : 1;	/* in the multi handle */
+	unsigned cancelled : 1; /* no more callbacks; freed once curl lets go */
+	unsigned overflow : 1;
+	httpc_done_cb done;
+	httpc_line_cb line_cb;
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct httpc {
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
+	TAILQ_HEAD(, httpc_req) reqs;
+	LIST_HEAD(, hsock) socks;
+	int in_curl;	 /* inside curl_multi_socket_action (curl callbacks may run) */
+	int in_dispatch; /* inside one of our event callbacks */
+	int dead;	 /* httpc_free() was called from a callback */
+};
+
+static void req_free(struct httpc_req *r)
+{
+	if (!r)
+		return;
+	if (r->easy)
+		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->hdrs);
+	free(r->buf);
+	free(r);
+}
+
+/* Take \p r out of curl and of our list, and free it. */
+static void req_destroy(struct httpc_req *r)
+{
+	struct httpc *h = r->h;
+
+	if (r->added)
+		curl_multi_remove_handle(h->multi, r->easy);
+	TAILQ_REMOVE(&h->reqs, r, entry);
+	req_free(r);
+}
+
+static void sock_free(struct hsock *s)
+{
+	LIST_REMOVE(s, entry);
+	if (s->ev)
+		event_free(s->ev);
+	free(s);
+}
+
+static void destroy(struct httpc *h)
+{
+	struct httpc_req *r;
+	struct hsock *s;
+
+	while ((r = TAILQ_FIRST(&h->reqs)))
+		req_destroy(r);
+	/* Closing the cached connections may still call the socket callback. */
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	while ((s = LIST_FIRST(&h->socks)))
+		sock_free(s);
+	if (h->timer)
+		event_free(h->timer);
+	free(h);
+	/* curl_global_init/cleanup are reference counted. */
+	curl_global_cleanup();
+}
+
+static int curl_to_errno(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		return -EACCES; /* the peer could not be authenticated */
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+		return -ECONNRESET;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+/* A finished transfer: report it (unless cancelled) and free it. */
+static void finish(struct httpc_req *r, CURLcode rc)
+{
+	long status = 0;
+	int err = curl_to_errno(rc);
+	const char *msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (r->overflow) {
+		err = -EFBIG;
+		msg = "response body larger than 1 MiB";
+	}
+	if (err == 0)
+		msg = NULL;
+	r->buf[r->len] = '\0';
+	if (!r->cancelled && r->done)
+		r->done(r->arg, err, status, r->buf, r->len, msg);
+	req_destroy(r);
+}
+
+/* Work that had to wait until curl returned: cancels and new requests. */
+static void run_deferred(struct httpc *h)
+{
+	struct httpc_req *r, *next;
+
+	for (r = TAILQ_FIRST(&h->reqs); r; r = next) {
+		next = TAILQ_NEXT(r, entry);
+		if (r->cancelled) {
+			req_destroy(r);
+		} else if (!r->added) {
+			CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
+			if (mc != CURLM_OK) {
+				snprintf(r->errbuf, sizeof(r->errbuf), "%s",
+					 curl_multi_strerror(mc));
+				/* Report it like any failed transfer.  The callback may
+				 * cancel others: start over (done entries are skipped). */
+				finish(r, CURLE_FAILED_INIT);
+				if (h->dead)
+					return;
+				next = TAILQ_FIRST(&h->reqs);
+				continue;
+			}
+			r->added = 1;
+		}
+	}
+}
+
+static void action(struct httpc *h, curl_socket_t fd, int flags)
+{
+	struct CURLMsg *m;
+	int running, left;
+
+	h->in_dispatch++;
+	h->in_curl++;
+	curl_multi_socket_action(h->multi, fd, flags, &running);
+	h->in_curl--;
+	if (!h->dead)
+		run_deferred(h);
+	while (!h->dead && (m = curl_multi_info_read(h->multi, &left))) {
+		struct httpc_req *r = NULL;
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		if (r)
+			finish(r, m->data.result);
+	}
+	h->in_dispatch--;
+	if (h->dead && h->in_dispatch == 0)
+		destroy(h);
+}
+
+static void on_sock_event(evutil_socket_t fd, short what, void *arg)
+{
+	int flags =
+	    ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+
+	action(arg, fd, flags);
+}
+
+static void on_timer_event(evutil_socket_t fd, short what, void *arg)
+{
+	action(arg, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct httpc *h = userp;
+	struct hsock *s = socketp;
+	short kind;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (s) {
+			curl_multi_assign(h->multi, fd, NULL);
+			sock_free(s);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -1;
+		s->fd = fd;
+		LIST_INSERT_HEAD(&h->socks, s, entry);
+		curl_multi_assign(h->multi, fd, s);
+	} else if (s->ev) {
+		event_free(s->ev);
+		s->ev = NULL;
+	}
+	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+	       ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	s->ev = event_new(h->base, fd, kind, on_sock_event, h);
+	if (!s->ev || event_add(s->ev, NULL) < 0) {
+		log_warnx("httpc: cannot watch socket %d", (int)fd);
+		return -1;
+	}
+	return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct httpc *h = userp;
+	struct timeval tv;
+
+	if (timeout_ms < 0) {
+		evtimer_del(h->timer);
+		return 0;
+	}
+	/* Even a 0 timeout goes through the loop: curl must not be
+	 * re-entered from its own timer callback. */
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	return evtimer_add(h->timer, &tv) < 0 ? -1 : 0;
+}
+
+/* Hand complete lines of a 2xx body to line_cb; keep the partial rest. */
+static int deliver_lines(struct httpc_req *r)
+{
+	size_t start = 0;
+	char *nl;
+
+	while (!r->cancelled && !r->h->dead &&
+	       (nl = memchr(r->buf + start, '\n', r->len - start)) != NULL) {
+		size_t n = (size_t)(nl - (r->buf + start));
+		if (n && r->buf[start + n - 1] == '\r')
+			n--;		  /* tolerate CRLF streams */
+		r->buf[start + n] = '\0'; /* lines are C strings too */
+		r->line_cb(r->arg, r->buf + start, n);
+		start = (size_t)(nl - r->buf) + 1;
+	}
+	if (r->cancelled || r->h->dead)
+		return -ECANCELED;
+	memmove(r->buf, r->buf + start, r->len - start);
+	r->len -= start;
+	return 0;
+}
+
+static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct httpc_req *r = userp;
+	size_t n = size * nmemb;
+	long status = 0;
+
+	if (r->cancelled || r->h->dead)
+		return 0; /* aborts the transfer; it is reaped after curl returns */
+	if (r->len + n > HTTPC_BODY_MAX) {
+		r->overflow = 1;
+		return 0;
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t ncap = MAX(r->cap * 2, r->len + n + 1);
+		char *nb = realloc(r->buf, MIN(ncap, (size_t)HTTPC_BODY_MAX + 1));
+		if (!nb)
+			return 0;
+		r->buf = nb;
+		r->cap = MIN(ncap, (size_t)HTTPC_BODY_MAX + 1);
+	}
+	memcpy(r->buf + r->len, data, n);
+	r->len += n;
+	if (r->line_cb) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300 && deliver_lines(r) < 0)
+			return 0;
+	}
+	return n;
+}
+
+struct httpc *httpc_new(struct event_base *base)
+{
+	struct httpc *h;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return NULL;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		curl_global_cleanup();
+		return NULL;
+	}
+	h->base = base;
+	TAILQ_INIT(&h->reqs);
+	LIST_INIT(&h->socks);
+	h->multi = curl_multi_init();
+	h->timer = evtimer_new(base, on_timer_event, h);
+	if (!h->multi || !h->timer) {
+		destroy(h);
+		return NULL;
+	}
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	return h;
+}
+
+void httpc_free(struct httpc *h)
+{
+	struct httpc_req *r;
+
+	if (!h)
+		return;
+	if (h->in_dispatch) {
+		/* Called from one of our callbacks: no further callbacks, and the
+		 * dispatcher frees everything once the stack unwinds. */
+		h->dead = 1;
+		for (r = TAILQ_FIRST(&h->reqs); r; r = TAILQ_NEXT(r, entry))
+			r->cancelled = 1;
+		return;
+	}
+	destroy(h);
+}
+
+void httpc_cancel(struct httpc_req *r)
+{
+	if (!r)
+		return;
+	r->cancelled = 1;
+	/* Inside curl the handle may not be removed; run_deferred does it. */
+	if (!r->h->in_curl)
+		req_destroy(r);
+}
+
+int httpc_pin_to_curl(const char *pin, char *out, size_t outlen)
+{
+	uint8_t digest[32];
+	size_t len;
+	int n;
+
+	if (!pin || !out)
+		return -EINVAL;
+	if (strncmp(pin, PIN_PREFIX, strlen(PIN_PREFIX)) == 0)
+		pin += strlen(PIN_PREFIX);
+	len = strlen(pin);
+	/* 64 characters can only be hex (base64 of 32 bytes is 43/44). */
+	if (len == 64)
+		n = hex_decode(digest, sizeof(digest), pin);
+	else if (len == 43 || len == 44)
+		n = b64_decode(digest, sizeof(digest), pin);
+	else
+		return -EINVAL;
+	if (n != (int)sizeof(digest))
+		return -EINVAL;
+	if (outlen < strlen(PIN_PREFIX) + 45)
+		return -EINVAL;
+	memcpy(out, PIN_PREFIX, strlen(PIN_PREFIX));
+	if (b64_encode(out + strlen(PIN_PREFIX), outlen - strlen(PIN_PREFIX), digest,
+		       sizeof(digest)) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int header_ok(const char *hdr)
+{
+	/* A CR or LF would let a value smuggle in another header. */
+	return strpbrk(hdr, "\r\n") == NULL && strchr(hdr, ':') != NULL;
+}
+
+static int add_header(struct httpc_req *r, const char *hdr)
+{
+	struct curl_slist *l = curl_slist_append(r->hdrs, hdr);
+
+	if (!l)
+		return -ENOMEM;
+	r->hdrs = l;
+	return 0;
+}
+
+static int set_tls(struct httpc_req *r, const char *url, const struct httpc_opts *o)
+{
+	char pin[64];
+	int https = strncasecmp(url, "https://", 8) == 0;
+
+	if (!o)
+		return 0;
+	/* Over plain http a pin or TLS floor would be silently ignored: refuse. */
+	if ((o->pin || o->cafile || o->tls13_only) && !https)
+		return -EINVAL;
+	if (o->pin) {
+		if (httpc_pin_to_curl(o->pin, pin, sizeof(pin)) < 0)
+			return -EINVAL;
+		if (curl_easy_setopt(r->easy, CURLOPT_PINNEDPUBLICKEY, pin) != CURLE_OK)
+			return -ENOTSUP;
+		if (!o->cafile) {
+			/* The registry's certificate is self-signed: the SPKI pin is
+			 * the trust anchor, and curl checks it with chain and name
+			 * verification off. */
+			curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
+			curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
+		}
+	}
+	if (o->cafile)
+		curl_easy_setopt(r->easy, CURLOPT_CAINFO, o->cafile);
+	if (o->tls13_only && curl_easy_setopt(r->easy, CURLOPT_SSLVERSION,
+					      (long)CURL_SSLVERSION_TLSv1_3) != CURLE_OK)
+		return -ENOTSUP;
+	if (o->timeout_ms > 0)
+		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+	if (o->connect_timeout_ms > 0)
+		curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+	return 0;
+}
+
+struct httpc_req *httpc_post(struct httpc *h, const char *url, const char *const *headers,
+			     const char *body, size_t len, const struct httpc_opts *o,
+			     httpc_done_cb done, httpc_line_cb line_cb, void *arg)
+{
+	struct httpc_req *r;
+	CURL *e;
+
+	if (!h || h->dead || !url || (!body && len))
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->h = h;
+	r->done = done;
+	r->line_cb = line_cb;
+	r->arg = arg;
+	r->cap = 4096;
+	r->buf = malloc(r->cap);
+	r->easy = e = curl_easy_init();
+	if (!r->buf || !e)
+		goto fail;
+
+	/* "Expect:" off: curl would wait up to a second for a 100 Continue
+	 * before sending a body over 1 KiB. */
+	if (add_header(r, "Content-Type: application/json") || add_header(r, "Expect:"))
+		goto fail;
+	for (size_t i = 0; headers && headers[i]; i++)
+		if (!header_ok(headers[i]) || add_header(r, headers[i]))
+			goto fail;
+
+	if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+		goto fail;
+		/* Only HTTP(S): URLs may come from configuration (webhooks). */
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_curl_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	/* No SIGALRM for resolver timeouts in a daemon with its own loop. */
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L); /* long-lived event streams */
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "pilot/" PACKAGE_VERSION);
+	if (set_tls(r, url, o) < 0)
+		goto fail;
+
+	TAILQ_INSERT_TAIL(&h->reqs, r, entry);
+	if (h->in_curl)
+		return r; /* added by run_deferred once curl returns */
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+		TAILQ_REMOVE(&h->reqs, r, entry);
+		goto fail;
+	}
+	r->added = 1;
+	return r;
+fail:
+	req_free(r);
+	return NULL;
+}

@@ -6,6 +6,7 @@
  * which is fine: the kernel answers rtnetlink requests itself. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
@@ -305,6 +306,7 @@ int nl_link_index(struct nl_ctx *nl, const char *ifname)
 	struct nl_link_query q = {.name = ifname};
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
+	char what[64];
 	int rc;
 
 	if (!nl || !ifname || ifname[0] == '\0' || strlen(ifname) >= IFNAMSIZ) {
@@ -315,10 +317,14 @@ int nl_link_index(struct nl_ctx *nl, const char *ifname)
 	nlh = nl_msg_start(nl, RTM_GETLINK, 0);
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
-	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
-	/* Skip the per-VF and stats blobs we do not read. */
-	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	rc = nl_transact(nl, nlh, "get link", nl_link_cb, &q.r);
+	/* Skip the stats blobs we do not read. */
+	if (!mnl_attr_put_strz_check(nlh, NL_BUF_SIZE, IFLA_IFNAME, ifname) ||
+	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)) {
+		rc = -EMSGSIZE;
+		goto out;
+	}
+	snprintf(what, sizeof(what), "get link %s", ifname);
+	rc = nl_transact(nl, nlh, what, nl_link_cb, &q.r);
 	if (rc < 0)
 		goto out;
 	rc = q.r.ifindex > 0 ? q.r.ifindex : -ENODEV;
@@ -331,6 +337,7 @@ int nl_link_up(struct nl_ctx *nl, int ifindex, unsigned mtu)
 	struct nl_reply r = {0};
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
+	char what[64];
 	int rc;
 
 	if (!nl || ifindex <= 0 || mtu == 0) {
@@ -342,21 +349,27 @@ int nl_link_up(struct nl_ctx *nl, int ifindex, unsigned mtu)
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
-	/* ifi_change is the mask of flags to touch: only IFF_UP. */
+	/* ifi_change is the mask of flags to touch: only IFF_UP.  The kernel
+	 * applies IFLA_MTU before the flags, so the link comes up with it. */
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
-	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
-	rc = nl_transact(nl, nlh, "set link up", NULL, &r);
+	if (!mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, IFLA_MTU, mtu)) {
+		rc = -EMSGSIZE;
+		goto out;
+	}
+	snprintf(what, sizeof(what), "set link %d up, mtu %u", ifindex, mtu);
+	rc = nl_transact(nl, nlh, what, NULL, &r);
 out:
 	return rc;
 }
 
 static int nl_addr6(struct nl_ctx *nl, uint16_t type, uint16_t flags, int ifindex,
-		    const struct in6_addr *a, int plen, const char *what)
+		    const struct in6_addr *a, int plen, const char *verb)
 {
 	struct nl_reply r = {0};
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
+	char what[128], txt[INET6_ADDRSTRLEN];
 	int rc;
 
 	if (!nl || ifindex <= 0 || !a || plen < 0 || plen > 128) {
@@ -372,13 +385,18 @@ static int nl_addr6(struct nl_ctx *nl, uint16_t type, uint16_t flags, int ifinde
 	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
 	ifa->ifa_index = (uint32_t)ifindex;
 	/* IPv6 reads IFA_ADDRESS as the peer when it differs from IFA_LOCAL;
-	 * the same address in both means "no peer", as iproute2 sends it. */
-	mnl_attr_put(nlh, IFA_LOCAL, sizeof(*a), a);
-	mnl_attr_put(nlh, IFA_ADDRESS, sizeof(*a), a);
-	/* The u8 ifa_flags is the legacy field; newer kernels take the flags
-	 * from IFA_FLAGS when present, so set both. */
-	if (type == RTM_NEWADDR)
-		mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
+	 * the same address in both means "no peer", as iproute2 sends it.
+	 * The u8 ifa_flags is the legacy field: kernels since 3.14 take the
+	 * flags from IFA_FLAGS when it is present, so set both. */
+	if (!mnl_attr_put_check(nlh, NL_BUF_SIZE, IFA_LOCAL, sizeof(*a), a) ||
+	    !mnl_attr_put_check(nlh, NL_BUF_SIZE, IFA_ADDRESS, sizeof(*a), a) ||
+	    (type == RTM_NEWADDR &&
+	     !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, IFA_FLAGS, IFA_F_NODAD))) {
+		rc = -EMSGSIZE;
+		goto out;
+	}
+	inet_ntop(AF_INET6, a, txt, sizeof(txt));
+	snprintf(what, sizeof(what), "%s %s/%d on link %d", verb, txt, plen, ifindex);
 	rc = nl_transact(nl, nlh, what, NULL, &r);
 out:
 	return rc;
@@ -387,7 +405,9 @@ out:
 int nl_addr6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen)
 {
 	/* NODAD: the address is ours alone inside the overlay prefix, and DAD
-	 * would leave it "tentative" (unusable) for about a second. */
+	 * would leave it "tentative" (unusable) for about a second.  Even so
+	 * the kernel installs its local route from the addrconf worker, just
+	 * after our ACK: packets to it in the next few ms may be dropped. */
 	return nl_addr6(nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, a, plen,
 			"add address");
 }
@@ -402,6 +422,7 @@ int nl_route6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *dst, in
 	struct nl_reply r = {0};
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
+	char what[128], txt[INET6_ADDRSTRLEN];
 	int rc;
 
 	if (!nl || ifindex <= 0 || !dst || plen < 0 || plen > 128) {
@@ -417,12 +438,17 @@ int nl_route6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *dst, in
 	rtm->rtm_protocol = RTPROT_STATIC;
 	rtm->rtm_scope = RT_SCOPE_UNIVERSE;
 	rtm->rtm_type = RTN_UNICAST;
-	if (plen > 0)
-		mnl_attr_put(nlh, RTA_DST, sizeof(*dst), dst);
-	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
-	/* rtm_table is 8 bits; RTA_TABLE is the authoritative 32-bit field. */
-	mnl_attr_put_u32(nlh, RTA_TABLE, RT_TABLE_MAIN);
-	rc = nl_transact(nl, nlh, "add route", NULL, &r);
+	/* rtm_table is 8 bits; RTA_TABLE is the authoritative 32-bit field.
+	 * A default route (plen 0) carries no RTA_DST, as iproute2 sends it. */
+	if ((plen > 0 && !mnl_attr_put_check(nlh, NL_BUF_SIZE, RTA_DST, sizeof(*dst), dst)) ||
+	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, RTA_OIF, (uint32_t)ifindex) ||
+	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, RTA_TABLE, RT_TABLE_MAIN)) {
+		rc = -EMSGSIZE;
+		goto out;
+	}
+	inet_ntop(AF_INET6, dst, txt, sizeof(txt));
+	snprintf(what, sizeof(what), "add route %s/%d via link %d", txt, plen, ifindex);
+	rc = nl_transact(nl, nlh, what, NULL, &r);
 out:
 	return rc;
 }

@@ -209,6 +209,11 @@ int pkt_parse(const uint8_t *p, size_t len, struct pkt_info *out)
 			 * multiple of 8 bytes. */
 			if ((fo & 1) && (len - off) % 8 != 0)
 				goto out;
+			/* Nor may the reassembled payload (headers before
+			 * this one, offset, this fragment's data) pass 65535
+			 * bytes: the "ping of death" shape. */
+			if ((off - IP6_HLEN - 8) + (size_t)(fo & 0xfff8) + (len - off) > 65535)
+				goto out;
 			if ((fo & 0xfff8) != 0) {
 				/* Non-first fragment: what follows is the
 				 * middle of some L4 payload, not a header. */

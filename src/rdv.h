@@ -20,16 +20,16 @@
 #define RDV_DEFAULT_STATE_DIR "/var/lib/pilot-rendezvous"
 
 /* Limits of the HTTP front end. */
-#define RDV_RATE_PER_SEC 50	   /* per source address (IPv6: per /64) */
+#define RDV_RATE_PER_SEC 50 /* per source address (IPv6: per /64) */
 #define RDV_RATE_BURST 100
-#define RDV_RATE_TABLE_MAX 65536   /* tracked source addresses */
-#define RDV_MAX_CONNS 4096	   /* concurrent TLS connections */
-#define RDV_HTTP_TIMEOUT_S 30	   /* idle / handshake / slow request */
-#define RDV_PING_INTERVAL_S 15	   /* events stream keep-alive */
-#define RDV_MAINT_INTERVAL_S 60	   /* nonce pruning, rate table sweep */
-#define RDV_STREAMS_PER_NODE 4	   /* a 5th events stream closes the oldest */
+#define RDV_RATE_TABLE_MAX 65536	/* tracked source addresses */
+#define RDV_MAX_CONNS 4096		/* concurrent TLS connections */
+#define RDV_HTTP_TIMEOUT_S 30		/* idle / handshake / slow request */
+#define RDV_PING_INTERVAL_S 15		/* events stream keep-alive */
+#define RDV_MAINT_INTERVAL_S 60		/* nonce pruning, rate table sweep */
+#define RDV_STREAMS_PER_NODE 4		/* a 5th events stream closes the oldest */
 #define RDV_STREAM_MAX_BUFFER (1 << 20) /* unread output before a stream is cut */
-#define RDV_INBOX_MAX 1024	   /* pending handshakes per target */
+#define RDV_INBOX_MAX 1024		/* pending handshakes per target */
 
 struct rdv_config {
 	struct conf_head head; /* must be first (conf.h) */
@@ -67,7 +67,7 @@ struct rdv {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
-	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_ping, *ev_maint;
+	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_ping, *ev_maint, *ev_watchdog;
 	int ssl_conn_idx; /* SSL ex_data index whose free hook counts connections */
 	size_t nconns;
 	int listener_paused;
@@ -76,8 +76,9 @@ struct rdv {
 	/* Open events streams, hashed by node ID. */
 	struct rdv_stream *streams[RDV_STREAM_BUCKETS];
 	size_t nstreams;
-	/* Token buckets by source address. */
+	/* Token buckets by source address, in a table keyed at random. */
 	struct rdv_bucket *rate[RDV_RATE_BUCKETS];
+	uint8_t rate_key[16]; /* crypto_shorthash_KEYBYTES */
 	size_t nrate;
 	int rate_full_logged;
 };

@@ -1,1 +1,573 @@
-/* rdv_http.c - under construction */
+/* rdv_http.c - the registry's HTTPS front end: libevent evhttp over
+ * bufferevent_openssl, routing POST /v1/node/OP to rdv_reg_handle, the
+ * events streams, a per-source token bucket and a connection cap. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "conf.h"
+#include "log.h"
+#include "rdv.h"
+#include "regmsg.h"
+#include "util.h"
+
+#define NODE_PATH "/v1/node/"
+#define RATE_KEY_LEN 9 /* family byte + IPv4 address or IPv6 /64 */
+
+_Static_assert(sizeof(((struct rdv *)0)->rate_key) == crypto_shorthash_KEYBYTES,
+	       "rate_key is a crypto_shorthash key");
+
+struct rdv_stream {
+	struct rdv *r;
+	uint32_t node;
+	uint64_t seq; /* last event seq written to this stream */
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	struct rdv_stream *next, **pprev;
+};
+
+struct rdv_bucket {
+	struct rdv_bucket *next;
+	uint64_t last_ms;
+	double tokens;
+	uint8_t key[RATE_KEY_LEN];
+};
+
+/* ---------------------------------------------------------------- replies */
+
+static void send_reply(struct evhttp_request *req, const struct rdv_reply *rep)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (rep->len)
+		evbuffer_add(evhttp_request_get_output_buffer(req), rep->body, rep->len);
+	evhttp_send_reply(req, rep->status, NULL, NULL);
+}
+
+static void send_error(struct evhttp_request *req, int err, int status, const char *msg)
+{
+	struct rdv_reply rep = {0};
+
+	if (rdv_reply_error(&rep, err, msg) < 0) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	if (status)
+		rep.status = status;
+	send_reply(req, &rep);
+	rdv_reply_free(&rep);
+}
+
+/* ---------------------------------------------------------------- peers */
+
+/* The TCP peer as text (no brackets) and as a rate-limit key.  IPv6 peers
+ * are limited per /64, the smallest block one subscriber usually gets. */
+static int peer_of(struct evhttp_connection *evcon, char *ip, size_t iplen,
+		   uint8_t key[RATE_KEY_LEN])
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const void *a4 = NULL;
+
+	if (!bev || getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss, &sl) < 0)
+		return -errno ? -errno : -EINVAL;
+	memset(key, 0, RATE_KEY_LEN);
+	if (ss.ss_family == AF_INET) {
+		a4 = &((struct sockaddr_in *)&ss)->sin_addr;
+	} else if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		/* A v4 client of a dual-stack socket is a v4 client. */
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			a4 = &a6->s6_addr[12];
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a6->s6_addr, 8);
+			return inet_ntop(AF_INET6, a6, ip, (socklen_t)iplen) ? 0 : -errno;
+		}
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	key[0] = 4;
+	memcpy(key + 1, a4, 4);
+	return inet_ntop(AF_INET, a4, ip, (socklen_t)iplen) ? 0 : -errno;
+}
+
+/* ---------------------------------------------------------------- rate */
+
+static size_t rate_slot(const struct rdv *r, const uint8_t key[RATE_KEY_LEN])
+{
+	uint8_t h[crypto_shorthash_BYTES];
+
+	/* Keyed (SipHash), so nobody can aim many addresses at one chain. */
+	crypto_shorthash(h, key, RATE_KEY_LEN, r->rate_key);
+	return (size_t)(((uint64_t)h[0] << 8 | h[1]) % RDV_RATE_BUCKETS);
+}
+
+/* Token bucket: RDV_RATE_PER_SEC, bursts up to RDV_RATE_BURST.
+ * \retval 1 if the request may go on. */
+static int rate_take(struct rdv *r, const uint8_t key[RATE_KEY_LEN], uint64_t now)
+{
+	size_t slot = rate_slot(r, key);
+	struct rdv_bucket *b;
+
+	for (b = r->rate[slot]; b; b = b->next)
+		if (memcmp(b->key, key, RATE_KEY_LEN) == 0)
+			break;
+	if (!b) {
+		/* When the table is full, new sources go unmetered until the
+		 * next sweep rather than being refused: failing closed would
+		 * let a crowd of addresses lock everyone else out. */
+		if (r->nrate >= RDV_RATE_TABLE_MAX) {
+			if (!r->rate_full_logged)
+				log_warnx("rate limiter table full (%d sources)",
+					  RDV_RATE_TABLE_MAX);
+			r->rate_full_logged = 1;
+			return 1;
+		}
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return 1;
+		memcpy(b->key, key, RATE_KEY_LEN);
+		b->tokens = RDV_RATE_BURST;
+		b->last_ms = now;
+		b->next = r->rate[slot];
+		r->rate[slot] = b;
+		r->nrate++;
+	}
+	if (now > b->last_ms) {
+		b->tokens += (double)(now - b->last_ms) * RDV_RATE_PER_SEC / 1000.0;
+		if (b->tokens > RDV_RATE_BURST)
+			b->tokens = RDV_RATE_BURST;
+		b->last_ms = now;
+	}
+	if (b->tokens < 1.0)
+		return 0;
+	b->tokens -= 1.0;
+	return 1;
+}
+
+/* Forget sources whose bucket would be full again: they are idle. */
+static void rate_sweep(struct rdv *r, uint64_t now, int all)
+{
+	const uint64_t idle_ms = (uint64_t)RDV_RATE_BURST * 1000 / RDV_RATE_PER_SEC;
+
+	for (size_t i = 0; i < RDV_RATE_BUCKETS; i++) {
+		struct rdv_bucket **pp = &r->rate[i];
+		while (*pp) {
+			struct rdv_bucket *b = *pp;
+			if (all || now - b->last_ms >= idle_ms) {
+				*pp = b->next;
+				free(b);
+				r->nrate--;
+			} else {
+				pp = &b->next;
+			}
+		}
+	}
+	r->rate_full_logged = 0;
+}
+
+void rdv_http_maint(struct rdv *r)
+{
+	rate_sweep(r, now_mono_ms(), 0);
+}
+
+/* ---------------------------------------------------------------- streams */
+
+static void stream_unlink(struct rdv_stream *s)
+{
+	if (s->next)
+		s->next->pprev = s->pprev;
+	*s->pprev = s->next;
+	s->r->nstreams--;
+}
+
+/* The client went away: libevent frees the request and connection after
+ * this returns; only our record goes here. */
+static void stream_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct rdv_stream *s = arg;
+
+	(void)evcon;
+	log_debug("node %u: events stream closed by the client", s->node);
+	stream_unlink(s);
+	free(s);
+}
+
+/* We end the stream (replaced, too slow, shutting down). */
+static void stream_end(struct rdv_stream *s)
+{
+	stream_unlink(s);
+	evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+	evhttp_send_reply_end(s->req);
+	free(s);
+}
+
+/* Write \p buf to the stream, or end it if the client does not keep up:
+ * it resumes from the store with its next events request.
+ * \retval 0, or -EPIPE if the stream was ended (and freed). */
+static int stream_write(struct rdv_stream *s, struct evbuffer *buf)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(s->evcon);
+
+	if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > RDV_STREAM_MAX_BUFFER) {
+		log_info("node %u: events stream is not read; closing it", s->node);
+		stream_end(s);
+		return -EPIPE;
+	}
+	evhttp_send_reply_chunk(s->req, buf);
+	return 0;
+}
+
+static int stream_line(void *arg, uint64_t seq, const char *line, size_t len)
+{
+	struct evbuffer *buf = arg;
+
+	(void)seq;
+	if (evbuffer_add(buf, line, len) < 0 || evbuffer_add(buf, "\n", 1) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+struct last_seq {
+	struct evbuffer *buf;
+	uint64_t seq;
+};
+
+static int stream_collect(void *arg, uint64_t seq, const char *line, size_t len)
+{
+	struct last_seq *ls = arg;
+	int rc = stream_line(ls->buf, seq, line, len);
+
+	if (rc == 0)
+		ls->seq = seq;
+	return rc;
+}
+
+/* Send what was queued for the stream's node since it last wrote. */
+static void stream_push(struct rdv *r, struct rdv_stream *s)
+{
+	struct last_seq ls = {evbuffer_new(), s->seq};
+	struct store_txn t;
+	int rc;
+
+	if (!ls.buf)
+		return;
+	store_txn_begin(r->db.st, &t, 1);
+	rc = rdv_event_iter(&t, &r->db, s->node, s->seq, stream_collect, &ls);
+	store_txn_abort(&t);
+	if (rc < 0)
+		log_warnx("node %u: reading events: %s", s->node, strerror(-rc));
+	if (evbuffer_get_length(ls.buf) && stream_write(s, ls.buf) == 0)
+		s->seq = ls.seq;
+	evbuffer_free(ls.buf);
+}
+
+void rdv_http_notify(void *arg, uint32_t node)
+{
+	struct rdv *r = arg;
+	struct rdv_stream *s, *next;
+
+	for (s = r->streams[node % RDV_STREAM_BUCKETS]; s; s = next) {
+		next = s->next;
+		if (s->node == node)
+			stream_push(r, s);
+	}
+}
+
+static void stream_start(struct rdv *r, struct evhttp_request *req, const struct rdv_reply *rep)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct rdv_stream *s, **head, *oldest = NULL;
+	struct evbuffer *buf;
+	int n = 0;
+
+	s = calloc(1, sizeof(*s));
+	buf = evbuffer_new();
+	if (!s || !buf) {
+		free(s);
+		if (buf)
+			evbuffer_free(buf);
+		send_error(req, -EIO, 0, "out of memory");
+		return;
+	}
+	s->r = r;
+	s->node = rep->stream_node;
+	s->seq = rep->stream_seq;
+	s->req = req;
+	s->evcon = evcon;
+	evhttp_add_header(h, "Content-Type", "application/x-ndjson");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_send_reply_start(req, 200, NULL);
+	if (rep->len) {
+		evbuffer_add(buf, rep->body, rep->len);
+		evhttp_send_reply_chunk(req, buf);
+	}
+	evbuffer_free(buf);
+	evhttp_connection_set_closecb(evcon, stream_closed, s);
+
+	head = &r->streams[s->node % RDV_STREAM_BUCKETS];
+	s->next = *head;
+	if (*head)
+		(*head)->pprev = &s->next;
+	s->pprev = head;
+	*head = s;
+	r->nstreams++;
+	/* New streams go first, so the last one of this node is the oldest:
+	 * a node that reconnected must not pile up dead streams. */
+	for (struct rdv_stream *o = *head; o; o = o->next)
+		if (o->node == s->node) {
+			n++;
+			oldest = o;
+		}
+	if (n > RDV_STREAMS_PER_NODE) {
+		log_debug("node %u: more than %d events streams; ending the oldest", s->node,
+			  RDV_STREAMS_PER_NODE);
+		stream_end(oldest);
+	}
+	log_debug("node %u: events stream open from seq %llu", s->node, (unsigned long long)s->seq);
+}
+
+static void on_ping(evutil_socket_t fd, short what, void *arg)
+{
+	static const char ping[] = "{\"seq\":0,\"event\":\"ping\"}\n";
+	struct rdv *r = arg;
+	struct evbuffer *buf;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < RDV_STREAM_BUCKETS; i++) {
+		struct rdv_stream *s, *next;
+		for (s = r->streams[i]; s; s = next) {
+			next = s->next;
+			buf = evbuffer_new();
+			if (!buf)
+				return;
+			evbuffer_add(buf, ping, sizeof(ping) - 1);
+			stream_write(s, buf);
+			evbuffer_free(buf);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct rdv *r = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	char ip[INET6_ADDRSTRLEN];
+	uint8_t key[RATE_KEY_LEN];
+	struct rdv_reply rep;
+	const char *path, *sig, *body;
+	size_t len;
+	int one = 1;
+
+	/* Never answer a request that did not come over TLS (evhttp falls back
+	 * to a plain socket if our bufferevent callback could not make one). */
+	if (!bev || !bufferevent_openssl_get_ssl(bev)) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	/* Replies are small and written in pieces: without this, Nagle and
+	 * the client's delayed ACK add 40 ms to every keep-alive request. */
+	setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (peer_of(evcon, ip, sizeof(ip), key) < 0) {
+		send_error(req, -EIO, 0, "cannot tell the peer address");
+		return;
+	}
+	if (!rate_take(r, key, now_mono_ms())) {
+		send_error(req, -EBUSY, 0, "too many requests; slow down");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+		send_error(req, -EINVAL, 405, "only POST is served");
+		return;
+	}
+	path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (!path || strncmp(path, NODE_PATH, strlen(NODE_PATH)) != 0) {
+		send_error(req, -ENOENT, 0, "no such resource");
+		return;
+	}
+	len = evbuffer_get_length(in);
+	if (len > REGMSG_MAX_BODY) {
+		send_error(req, -E2BIG, 0, "body larger than 16 KiB");
+		return;
+	}
+	body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (!body) {
+		send_error(req, -EIO, 0, "out of memory");
+		return;
+	}
+	sig = evhttp_find_header(evhttp_request_get_input_headers(req), "Pilot-Signature");
+	if (rdv_reg_handle(&r->db, path + strlen(NODE_PATH), body, len, sig, ip, now_real_ms(),
+			   &rep) < 0) {
+		send_error(req, -EIO, 0, "out of memory");
+		return;
+	}
+	if (rep.stream_node && rep.status == 200)
+		stream_start(r, req, &rep);
+	else
+		send_reply(req, &rep);
+	rdv_reply_free(&rep);
+}
+
+/* ---------------------------------------------------------------- conns */
+
+/* OpenSSL calls this as each connection's SSL object is freed (with its
+ * bufferevent): the one reliable "connection gone" hook for connections
+ * evhttp owns, including those that never finished a handshake. */
+static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct rdv *r = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (!r)
+		return;
+	r->nconns--;
+	if (r->listener_paused && !r->stopping && r->nconns < RDV_MAX_CONNS) {
+		evconnlistener_enable(evhttp_bound_socket_get_listener(r->bound));
+		r->listener_paused = 0;
+		log_info("accepting connections again (%zu open)", r->nconns);
+	}
+}
+
+static struct bufferevent *new_conn(struct event_base *base, void *arg)
+{
+	struct rdv *r = arg;
+	struct bufferevent *bev;
+	SSL *ssl = SSL_new(r->tls.ctx);
+
+	if (!ssl) {
+		log_warnx("cannot set up TLS for a new connection");
+		return NULL;
+	}
+	SSL_set_ex_data(ssl, r->ssl_conn_idx, r);
+	r->nconns++;
+	/* Deferred callbacks: a failed write never re-enters our code (and
+	 * frees a stream) in the middle of a walk over the streams. */
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!bev) {
+		SSL_free(ssl); /* conn_gone undoes the count */
+		log_warnx("cannot set up a connection");
+		return NULL;
+	}
+	/* At the cap, stop accepting: new clients wait in the kernel's
+	 * backlog instead of costing us memory and a TLS handshake. */
+	if (r->nconns >= RDV_MAX_CONNS && !r->listener_paused) {
+		evconnlistener_disable(evhttp_bound_socket_get_listener(r->bound));
+		r->listener_paused = 1;
+		log_warnx("%d connections open: not accepting more for now", RDV_MAX_CONNS);
+	}
+	return bev;
+}
+
+static void on_maint(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdv *r = arg;
+	int n;
+
+	(void)fd;
+	(void)what;
+	n = rdv_nonce_prune(&r->db, now_real_ms());
+	if (n < 0)
+		log_warnx("pruning nonces: %s", strerror(-n));
+	else if (n > 0)
+		log_debug("pruned %d nonces", n);
+	rdv_http_maint(r);
+}
+
+int rdv_http_start(struct rdv *r)
+{
+	struct timeval ping = {RDV_PING_INTERVAL_S, 0}, maint = {RDV_MAINT_INTERVAL_S, 0};
+	char host[256];
+	uint16_t port;
+	int ret;
+
+	crypto_shorthash_keygen(r->rate_key);
+	r->ssl_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone);
+	if (r->ssl_conn_idx < 0) {
+		log_warnx("OpenSSL: no ex_data index");
+		return -ENOMEM;
+	}
+	ret = conf_split_hostport(r->cfg.listen, host, sizeof(host), &port);
+	if (ret < 0) {
+		log_warnx("listen address '%s' is not HOST:PORT", r->cfg.listen);
+		return ret;
+	}
+	r->http = evhttp_new(r->base);
+	if (!r->http)
+		return -ENOMEM;
+	evhttp_set_bevcb(r->http, new_conn, r);
+	evhttp_set_gencb(r->http, on_request, r);
+	evhttp_set_timeout(r->http, RDV_HTTP_TIMEOUT_S);
+	/* evhttp refuses a larger body with 413 before reading it into
+	 * memory; lingering close lets the client see that answer. */
+	evhttp_set_max_body_size(r->http, REGMSG_MAX_BODY);
+	evhttp_set_max_headers_size(r->http, 8192);
+	evhttp_set_flags(r->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	r->bound = evhttp_bind_socket_with_handle(r->http, host, port);
+	if (!r->bound) {
+		ret = errno ? -errno : -EADDRNOTAVAIL;
+		log_warn("cannot listen on %s", r->cfg.listen);
+		return ret;
+	}
+	r->ev_ping = event_new(r->base, -1, EV_PERSIST, on_ping, r);
+	r->ev_maint = event_new(r->base, -1, EV_PERSIST, on_maint, r);
+	if (!r->ev_ping || !r->ev_maint || event_add(r->ev_ping, &ping) < 0 ||
+	    event_add(r->ev_maint, &maint) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void rdv_http_stop(struct rdv *r)
+{
+	r->stopping = 1;
+	if (r->ev_ping)
+		event_free(r->ev_ping);
+	if (r->ev_maint)
+		event_free(r->ev_maint);
+	r->ev_ping = r->ev_maint = NULL;
+	/* Our stream records go; evhttp_free closes their connections. */
+	for (size_t i = 0; i < RDV_STREAM_BUCKETS; i++)
+		while (r->streams[i]) {
+			struct rdv_stream *s = r->streams[i];
+			evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+			stream_unlink(s);
+			free(s);
+		}
+	if (r->http)
+		evhttp_free(r->http);
+	r->http = NULL;
+	r->bound = NULL;
+	rate_sweep(r, 0, 1);
+}

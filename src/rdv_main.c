@@ -1,6 +1,9 @@
-/* rdv_main.c - under construction */
-int main(void);
-int main(void)
+/* rdv_main.c - pilot-rendezvous(8); everything lives in librdv (rdv.c). */
+#include "config.h"
+
+#include "rdv.h"
+
+int main(int argc, char **argv)
 {
-	return 1;
+	return rdv_main(argc, argv);
 }

@@ -10,10 +10,10 @@
 #include "util.h"
 
 static const char *const db_names[RDV_DB_COUNT + 1] = {
-	[RDV_DB_META] = "meta",	    [RDV_DB_NODES] = "nodes",	[RDV_DB_KEYS] = "keys",
-	[RDV_DB_HOSTS] = "hosts",   [RDV_DB_TRUST] = "trust",	[RDV_DB_INBOX] = "inbox",
-	[RDV_DB_EVENTS] = "events", [RDV_DB_NONCES] = "nonces", [RDV_DB_NONCE_EXP] = "nonce_exp",
-	[RDV_DB_COUNT] = NULL,
+    [RDV_DB_META] = "meta",	[RDV_DB_NODES] = "nodes",   [RDV_DB_KEYS] = "keys",
+    [RDV_DB_HOSTS] = "hosts",	[RDV_DB_TRUST] = "trust",   [RDV_DB_INBOX] = "inbox",
+    [RDV_DB_EVENTS] = "events", [RDV_DB_NONCES] = "nonces", [RDV_DB_NONCE_EXP] = "nonce_exp",
+    [RDV_DB_COUNT] = NULL,
 };
 
 #define META_PREFIX "prefix"

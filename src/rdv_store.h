@@ -66,7 +66,7 @@ struct rdv_node {
 	int public;
 	int active; /* 0 after deregister, until it registers again */
 	uint64_t created_ms, seen_ms;
-	char hostname[RDV_HOSTNAME_MAX + 1];  /* "" if none */
+	char hostname[RDV_HOSTNAME_MAX + 1]; /* "" if none */
 	char endpoint[RDV_ENDPOINT_MAX + 1]; /* "IP:PORT" / "[V6]:PORT", "" if unknown */
 };
 
@@ -103,8 +103,7 @@ void rdv_trust_put(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t 
 void rdv_trust_del(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b);
 typedef int (*rdv_id_cb)(void *arg, uint32_t id);
 /** Call \p cb for every peer of \p node (cb: 0 go on, 1 stop, <0 fail). */
-int rdv_trust_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb,
-		   void *arg);
+int rdv_trust_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb, void *arg);
 
 /** \brief Visibility (doc/REGISTRY.md): is node \p tn visible to node \p s?
  *  A node sees itself; else \p tn must be active and public, in a trust

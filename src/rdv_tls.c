@@ -88,8 +88,8 @@ static int create_self_signed(const char *cert_path, const char *key_path)
 	    !X509_time_adj_ex(X509_getm_notAfter(x), TLS_VALID_DAYS, 0, NULL))
 		goto ssl_fail;
 	name = X509_get_subject_name(x);
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)TLS_CN,
-					-1, -1, 0) ||
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)TLS_CN, -1,
+					-1, 0) ||
 	    !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key))
 		goto ssl_fail;
 	if (add_ext(x, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
@@ -231,9 +231,9 @@ int rdv_tls_init(struct rdv_tls *tls, const char *state_dir, const char *cert_pa
 	}
 	if (!cert_path) {
 		if (snprintf(cbuf, sizeof(cbuf), "%s/%s", state_dir, RDV_TLS_CERT_FILE) >=
-			    (int)sizeof(cbuf) ||
+			(int)sizeof(cbuf) ||
 		    snprintf(kbuf, sizeof(kbuf), "%s/%s", state_dir, RDV_TLS_KEY_FILE) >=
-			    (int)sizeof(kbuf)) {
+			(int)sizeof(kbuf)) {
 			log_warnx("state directory path too long: %s", state_dir);
 			return -ENAMETOOLONG;
 		}

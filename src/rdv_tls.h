@@ -11,8 +11,8 @@
 #define RDV_PIN_B64_LEN 45 /* base64 of 32 bytes + NUL */
 
 struct rdv_tls {
-	SSL_CTX *ctx;			/* NULL unless asked for */
-	char pin[RDV_PIN_B64_LEN];	/* base64(SHA-256(DER SubjectPublicKeyInfo)) */
+	SSL_CTX *ctx;		   /* NULL unless asked for */
+	char pin[RDV_PIN_B64_LEN]; /* base64(SHA-256(DER SubjectPublicKeyInfo)) */
 	char cert_path[4096];
 };
 

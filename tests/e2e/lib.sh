@@ -28,6 +28,7 @@
 #   E2E_KEEP_WORK  1: keep the work dir after the run
 #   E2E_TIMEOUT    whole-test watchdog, seconds (default 300)
 #   E2E_READY_S    how long a daemon may take to become ready (default 10)
+#   E2E_LOG_LINES  lines of each log printed on failure (default 80)
 #   PILOTD_EXTRA_ARGS / RDV_EXTRA_ARGS  extra flags for the daemons (word-split)
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -143,14 +144,13 @@ e2e_dump_logs() {
 	for n in "${!NODE_PID[@]}"; do
 		[ -n "${NODE_PID[$n]}" ] && e2e_alive "${NODE_PID[$n]}" || continue
 		info "----- pilotctl status of $n -----"
-		pctl "$n" status 2>&1 | head -c 4000 | sed 's/^/# /'
-		echo
+		pctl "$n" status 2>&1 | { "$PY" -m json.tool 2>/dev/null || cat; } | head -n 80 | sed 's/^/# /'
 	done
 	for kv in $E2E_LOGS; do
 		n=${kv%%=*} f=${kv#*=}
 		[ -f "$f" ] || continue
-		info "----- last 60 lines of $n ($f) -----"
-		tail -n 60 "$f" | sed 's/^/# /'
+		info "----- last ${E2E_LOG_LINES:-80} lines of $n ($f) -----"
+		tail -n "${E2E_LOG_LINES:-80}" "$f" | sed 's/^/# /'
 	done
 }
 
@@ -343,7 +343,8 @@ pctl_has() {
 	jget "$3" <<<"$out" 2>/dev/null | grep -qxF -- "$4"
 }
 
-# e2e_start_rdv: pin first (makes the cert), then the registry in <pfx>rdv
+# e2e_start_rdv: pin first (makes the cert), then the registry in <pfx>rdv.
+# Calls fatal on failure (returns 1 where a caller redefined fatal not to exit).
 e2e_start_rdv() {
 	local ns=${HOST_NS[rdv]} d=$E2E_WORK/rdv
 	mkdir -p "$d" && mkdir -p -m 0700 "$d/state"
@@ -351,14 +352,14 @@ e2e_start_rdv() {
 	RDV_PIN=$(ip netns exec "$ns" timeout 20 "$RDV" --state-dir "$d/state" --print-pin \
 		2>"$d/print-pin.err" | awk 'NF{l=$0} END{print l}' | tr -d '[:space:]')
 	e2e_add_log rendezvous-print-pin "$d/print-pin.err"
-	[ -n "$RDV_PIN" ] || fatal "pilot-rendezvous --print-pin printed a pin"
+	[ -n "$RDV_PIN" ] || { fatal "pilot-rendezvous --print-pin printed a pin"; return 1; }
 	# shellcheck disable=SC2086
 	e2e_bg "$ns" "$d/rendezvous.log" "$RDV" --listen "$RDV_IP:$RDV_PORT" --state-dir "$d/state" \
 		--log-level debug ${RDV_EXTRA_ARGS:-}
 	RDV_PID=$LASTPID
 	e2e_add_log rendezvous "$d/rendezvous.log"
 	e2e_wait "$E2E_READY_S" e2e_rdv_ready ||
-		fatal "pilot-rendezvous listening on $RDV_IP:$RDV_PORT within ${E2E_READY_S}s"
+		{ fatal "pilot-rendezvous listening on $RDV_IP:$RDV_PORT within ${E2E_READY_S}s"; return 1; }
 }
 e2e_rdv_ready() { e2e_alive "$RDV_PID" && e2e_tcp_open "${HOST_NS[rdv]}" "$RDV_IP" "$RDV_PORT"; }
 
@@ -418,11 +419,25 @@ e2e_srv_count() { grep -c "^$3 " "$E2E_WORK/$1/srv$2.log" 2>/dev/null || true; }
 # e2e_curl FROM TO PORT PATH OUTFILE [MAXTIME]: HTTP GET over the overlay
 e2e_curl() {
 	ip netns exec "${HOST_NS[$1]}" curl -6 -sS --max-time "${6:-5}" -o "$5" \
-		"http://[${NODE_IP6[$2]}]:$3$4"
+		"http://[${NODE_IP6[$2]}]:$3$4" 2>"$E2E_WORK/curl.err"
 }
+e2e_curl_err() { head -c 300 "$E2E_WORK/curl.err" 2>/dev/null; }  # the last curl's error
 # e2e_curl_until SECONDS FROM TO PORT PATH OUTFILE: retry until one GET works
 e2e_curl_until() { local s=$1; shift; e2e_wait "$s" e2e_curl "$@" 3; }
 
+# e2e_has_addr NODE DEV IPV6: DEV in NODE's namespace carries IPV6 (compared as
+# addresses, not as text)
+e2e_has_addr() {
+	ip -n "${HOST_NS[$1]}" -j -6 addr show dev "$2" 2>/dev/null | "$PY" -c '
+import ipaddress, json, sys
+try:
+    want = ipaddress.ip_address(sys.argv[1].split("/")[0])
+    d = json.load(sys.stdin)
+except ValueError:
+    sys.exit(1)
+sys.exit(not any(ipaddress.ip_address(a["local"]) == want
+                 for i in d for a in i.get("addr_info", []) if a.get("family") == "inet6"))' "$3"
+}
 e2e_tun_stat() { ip netns exec "${HOST_NS[$1]}" cat "/sys/class/net/pilot0/statistics/$2" 2>/dev/null || echo NA; }
 
 # e2e_counters NODE FILE: `status` counters as "name value" lines

@@ -39,9 +39,8 @@ same48() { "$PY" -c 'import ipaddress,sys
 a,b=(ipaddress.IPv6Address(x) for x in sys.argv[1:3])
 sys.exit(not (a in ipaddress.ip_network("fd00::/8") and a.packed[:6]==b.packed[:6] and a!=b))' "$1" "$2"; }
 check "info: overlay IPv6 in one fd..::/48 ($A6, $B6)" same48 "$A6" "$B6"
-on_pilot0() { ip -n "${HOST_NS[$1]}" -6 addr show dev pilot0 2>/dev/null | grep -qi "inet6 $2/"; }
-check "pilot0 in A's namespace carries $A6" on_pilot0 a "$A6"
-check "pilot0 in B's namespace carries $B6" on_pilot0 b "$B6"
+check "pilot0 in A's namespace carries $A6" e2e_has_addr a pilot0 "$A6"
+check "pilot0 in B's namespace carries $B6" e2e_has_addr b pilot0 "$B6"
 
 e2e_serve a 8000 http "$MARK" || fatal "HTTP server on A [::]:8000"
 e2e_serve b 8000 http "$MARK" || fatal "HTTP server on B [::]:8000"
@@ -73,7 +72,7 @@ check "(b) A: trust lists B" e2e_wait 10 pctl_has a trust 'data.trusted[].node_i
 check "(b) B: trust lists A within 10 s" e2e_wait 10 pctl_has b trust 'data.trusted[].node_id' "$A"
 t0=$(e2e_now)
 e2e_curl_until 15 b a 8000 "/b-to-a-$MARK" "$E2E_WORK/b1.html" ||
-	fatal "(b) curl B -> http://[$A6]:8000/ works within 15 s of approval"
+	fatal "(b) curl B -> http://[$A6]:8000/ works within 15 s of approval (last error: $(e2e_curl_err))"
 ok "(b) curl B -> http://[$A6]:8000/ works ($(e2e_elapsed "$t0")s after approval incl. tunnel setup)"
 check "(b) ... and returns A's page" grep -qs "$MARK" "$E2E_WORK/b1.html"
 check "(b) A's server saw the request" grep -q "request .*b-to-a-$MARK" "$E2E_WORK/a/srv8000.log"
@@ -124,7 +123,7 @@ t0=$(e2e_now)
 if e2e_curl_until "$RESTART_S" b a 8000 "/after-restart" "$E2E_WORK/b3.html" && grep -qs "$MARK" "$E2E_WORK/b3.html"; then
 	ok "(d) B -> A curl works again without a new handshake ($(e2e_elapsed "$t0")s after A was ready)"
 else
-	not_ok "(d) B -> A curl works again without a new handshake within ${RESTART_S}s"
+	not_ok "(d) B -> A curl works again without a new handshake within ${RESTART_S}s (last error: $(e2e_curl_err))"
 fi
 check "(d) no handshake request was needed (A's pending list has no B)" \
 	eval '! pctl_has a pending "data.pending[].node_id" "$B"'

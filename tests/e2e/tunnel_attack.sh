@@ -33,7 +33,7 @@ e2e_serve a 8000 http "$MARK" || fatal "HTTP server on A [::]:8000"
 e2e_establish_trust b a || fatal "trust B <-> A established (handshake, approve)"
 ok "setup: A ($A) and B ($B) trust each other"
 e2e_curl_until 15 b a 8000 /warmup "$E2E_WORK/w.html" && grep -qs "$MARK" "$E2E_WORK/w.html" ||
-	fatal "setup: curl B -> A over the overlay works"
+	fatal "setup: curl B -> A over the overlay works (last error: $(e2e_curl_err))"
 ok "setup: traffic flows B -> A"
 
 send_b() { # udp-send from B's namespace (JSON summary on stdout)
@@ -154,7 +154,7 @@ t0=$(e2e_now)
 if e2e_curl_until 10 b a 8000 /after-flood "$E2E_WORK/d2.html" && grep -qs "$MARK" "$E2E_WORK/d2.html"; then
 	ok "(d) curl B -> A works after the flood ($(e2e_elapsed "$t0")s)"
 else
-	not_ok "(d) curl B -> A works after the flood (within 10 s)"
+	not_ok "(d) curl B -> A works after the flood (within 10 s; last error: $(e2e_curl_err))"
 fi
 out=$(ip netns exec "${HOST_NS[b]}" ping -6 -c 2 -W 2 "$A6" 2>&1)
 check "(d) ping B -> A after the flood" eval 'echo "$out" | grep -q " 2 received"'

@@ -14,10 +14,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
-#define CHECK(c)                                                                               \
-	do {                                                                                   \
-		if (!(c))                                                                      \
-			abort();                                                               \
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			abort();                                                                   \
 	} while (0)
 
 static void check_built(const uint8_t *b, int n, enum pkt_kind kind)

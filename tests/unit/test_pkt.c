@@ -467,6 +467,22 @@ static void test_parse_fragments(void **state)
 	pb_l4(&pb, IPPROTO_UDP, 13);
 	assert_int_equal(parse(&pb, &pi), -EINVAL);
 
+	/* A fragment reaching past 65535 bytes of reassembled payload. */
+	pb_ip6(&pb, "fd00::1", "fd00::2");
+	pb_frag(&pb, 65528, 0);
+	pb_l4(&pb, IPPROTO_UDP, 16);
+	assert_int_equal(parse(&pb, &pi), -EINVAL);
+	pb_ip6(&pb, "fd00::1", "fd00::2");
+	pb_frag(&pb, 65528, 0);
+	pb_l4(&pb, IPPROTO_UDP, 7);
+	assert_int_equal(parse(&pb, &pi), 0);
+	/* ...counting the headers before the fragment header. */
+	pb_ip6(&pb, "fd00::1", "fd00::2");
+	pb_ext(&pb, 60, 0);
+	pb_frag(&pb, 65528, 0);
+	pb_l4(&pb, IPPROTO_UDP, 7);
+	assert_int_equal(parse(&pb, &pi), -EINVAL);
+
 	/* A fragment header cut short. */
 	pb_ip6(&pb, "fd00::1", "fd00::2");
 	pb.b[6] = 44;
@@ -996,25 +1012,26 @@ out:
 	return rc == MNL_CB_STOP ? 0 : -1;
 }
 
-/* Read packets from the TUN until one matches \p kind (and \p id in sport
- * for ICMPv6 echo / dport for TCP), checking every packet the kernel
- * emits parses (router solicitations, MLD reports with hop-by-hop...). */
+/* Read packets from the TUN until one matches \p kind (and \p port: the
+ * echo id for ICMPv6, the dport for TCP), checking that every packet the
+ * kernel emits parses (router solicitations, MLD reports with hop-by-hop).
+ * \retval length, -1 on timeout, -2 if a kernel packet did not parse. */
 static int tun_expect(struct tun_dev *t, enum pkt_kind kind, uint16_t port, uint8_t *buf,
-		      size_t len, struct pkt_info *pi)
+		      size_t len, struct pkt_info *pi, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
 
 	for (int tries = 0; tries < 50; tries++) {
 		ssize_t n;
 
-		if (poll(&pfd, 1, 3000) <= 0)
+		if (poll(&pfd, 1, timeout_ms) <= 0)
 			return -1;
 		n = tun_read(t, buf, len);
 		if (n <= 0)
 			continue;
 		if (pkt_parse(buf, (size_t)n, pi) != 0) {
 			fprintf(stderr, "kernel packet of %zd bytes did not parse\n", n);
-			return -1;
+			return -2;
 		}
 		if (pi->kind == kind && (kind == PKT_TCP ? pi->dport : pi->sport) == port)
 			return (int)n;
@@ -1090,7 +1107,6 @@ static int ns_test_body(void)
 	CK(dump6(RTM_GETADDR, addr_dump_cb, &q) == 0);
 	CK(q.found);
 	CK(q.flags & IFA_F_NODAD);
-	CK(!(q.flags & IFA_F_TENTATIVE));
 
 	CK(nl_addr6_del(nl, t.ifindex, &bogus, 64) == -EADDRNOTAVAIL);
 	CK(nl_addr6_add(nl, t.ifindex, &bogus, 64) == 0);
@@ -1114,12 +1130,19 @@ static int ns_test_body(void)
 	CK(nl_route6_add(nl, 99999, &net48, 48) == -ENODEV);
 
 	/* The data path end to end: an echo request in through the TUN is
-	 * answered by the kernel from fd00:1:2:3::5 (usable at once: NODAD). */
-	pb_ip6(&pb, "fd00:1:2:3::99", "fd00:1:2:3::5");
-	l4 = pb_icmp6(&pb, 128, 0x4242, 1, 16);
-	pb_csum(&pb, l4, 2);
-	CK(tun_write(&t, pb.b, pb.len) == (ssize_t)pb.len);
-	n = tun_expect(&t, PKT_ICMP6_ECHO_REP, 0x4242, buf, sizeof(buf), &pi);
+	 * answered by the kernel from fd00:1:2:3::5 (no DAD wait: NODAD). */
+	n = -1;
+	for (uint16_t seq = 1; seq <= 10 && n == -1; seq++) {
+		/* Kernel quirk: the local route for a new address is inserted
+		 * by the addrconf worker (even with NODAD), after the netlink
+		 * ACK; until then a packet to it is an "address error" and
+		 * dropped.  So retry, as ping would. */
+		pb_ip6(&pb, "fd00:1:2:3::99", "fd00:1:2:3::5");
+		l4 = pb_icmp6(&pb, 128, 0x4242, seq, 16);
+		pb_csum(&pb, l4, 2);
+		CK(tun_write(&t, pb.b, pb.len) == (ssize_t)pb.len);
+		n = tun_expect(&t, PKT_ICMP6_ECHO_REP, 0x4242, buf, sizeof(buf), &pi, 300);
+	}
 	CK(n > 0);
 	CK(memcmp(&pi.src, &addr, 16) == 0);
 	CK(memcmp(&pi.dst, &peer, 16) == 0);
@@ -1132,7 +1155,7 @@ static int ns_test_body(void)
 	l4 = pb_tcp(&pb, 41000, 9, 0x01000000, 0, PKT_TCP_SYN, 5, 0);
 	pb_csum(&pb, l4, 16);
 	CK(tun_write(&t, pb.b, pb.len) == (ssize_t)pb.len);
-	n = tun_expect(&t, PKT_TCP, 41000, buf, sizeof(buf), &pi);
+	n = tun_expect(&t, PKT_TCP, 41000, buf, sizeof(buf), &pi, 3000);
 	CK(n > 0);
 	CK(pi.tcp_flags == (PKT_TCP_RST | PKT_TCP_ACK));
 	CK(pi.tcp_ack == 0x01000001);
