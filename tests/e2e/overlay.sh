@@ -81,6 +81,7 @@ check "(b) reverse: curl A -> http://[$B6]:8000/ works" grep -qs "$MARK" "$E2E_W
 out=$(ip netns exec "${HOST_NS[b]}" ping -6 -c 2 -W 2 "$A6" 2>&1)
 check "(b) ping -6 -c 2 -W 2 B -> A ($(echo "$out" | grep -o '[0-9]* received'))" \
 	eval 'echo "$out" | grep -q " 2 received"'
+check "(b) pilotctl ping $A -c 1 (B -> A)" pctl_ok b ping "$A" -c 1 || info "reply: $PCTL_OUT"
 out=$(pctl b peers 2>&1)
 check "(b) B: peers lists A" eval 'jget "data.peers[].node_id" <<<"$out" | grep -qx "$A"'
 

@@ -35,6 +35,10 @@ ok "setup: A ($A) and B ($B) trust each other"
 e2e_curl_until 15 b a 8000 /warmup "$E2E_WORK/w.html" && grep -qs "$MARK" "$E2E_WORK/w.html" ||
 	fatal "setup: curl B -> A over the overlay works (last error: $(e2e_curl_err))"
 ok "setup: traffic flows B -> A"
+e2e_counters a "$E2E_WORK/ctr.setup"
+for c in rx_dropped_replay rx_dropped_auth rx_dropped_spoof; do
+	check "setup: \`status\` has counter $c" grep -q "^$c " "$E2E_WORK/ctr.setup"
+done
 
 send_b() { # udp-send from B's namespace (JSON summary on stdout)
 	ip netns exec "${HOST_NS[b]}" "$PY" "$E2E_HELPER" udp-send --dst "$A_EP" "$@"
