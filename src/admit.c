@@ -10,15 +10,15 @@
 #include "util.h"
 
 static const char *const reason_names[ADMIT_REASON_MAX] = {
-	[ADMIT_OK] = "ok",
-	[ADMIT_BLOCKED] = "blocked",
-	[ADMIT_REVOKED] = "revoked",
-	[ADMIT_NOT_TRUSTED] = "not_trusted",
-	[ADMIT_POLICY] = "policy",
-	[ADMIT_RATE_GLOBAL] = "syn_rate",
-	[ADMIT_RATE_PEER] = "syn_rate_peer",
-	[ADMIT_LIMIT_PORT] = "port_flow_limit",
-	[ADMIT_LIMIT_TOTAL] = "flow_limit",
+    [ADMIT_OK] = "ok",
+    [ADMIT_BLOCKED] = "blocked",
+    [ADMIT_REVOKED] = "revoked",
+    [ADMIT_NOT_TRUSTED] = "not_trusted",
+    [ADMIT_POLICY] = "policy",
+    [ADMIT_RATE_GLOBAL] = "syn_rate",
+    [ADMIT_RATE_PEER] = "syn_rate_peer",
+    [ADMIT_LIMIT_PORT] = "port_flow_limit",
+    [ADMIT_LIMIT_TOTAL] = "flow_limit",
 };
 
 const char *admit_reason_name(enum admit_reason r)
@@ -133,7 +133,7 @@ static enum admit_reason stage_limits(struct admit *a, struct admit_req *r)
 
 /* The pipeline, in the order SPEC section 5 gives. */
 static const admit_stage_fn stages[] = {
-	stage_blocklist, stage_identity, stage_basis, stage_policy, stage_limits,
+    stage_blocklist, stage_identity, stage_basis, stage_policy, stage_limits,
 };
 
 int admit_init(struct admit *a, const struct admit_ops *ops, void *ctx)

@@ -29,8 +29,8 @@ enum admit_reason {
 /** The question a stage answers. */
 struct admit_req {
 	uint32_t peer_node; /* remote node */
-	uint16_t net;       /* network of the addresses (0 = backbone) */
-	int inbound;        /* remote opened it */
+	uint16_t net;	    /* network of the addresses (0 = backbone) */
+	int inbound;	    /* remote opened it */
 	const struct pkt_info *pi;
 	uint64_t now_ms;
 	/* out: what admitted it */
@@ -69,14 +69,14 @@ struct admit {
 	const struct admit_ops *ops;
 	void *ctx;
 	/* limits (0 = unlimited) */
-	uint32_t syn_rate;          /* new TCP flows per second, all peers */
+	uint32_t syn_rate;	    /* new TCP flows per second, all peers */
 	uint32_t syn_rate_per_peer; /* per remote node */
 	uint32_t max_flows_per_port;
 	uint32_t max_flows;
 	struct token_bucket global_tb;
 	struct admit_peer_bucket *peer_tb; /* ADMIT_PEER_BUCKETS */
-	uint32_t *port_flows;              /* ADMIT_PORT_SLOTS: live flows per local port */
-	uint32_t flows;                    /* live admitted flows */
+	uint32_t *port_flows;		   /* ADMIT_PORT_SLOTS: live flows per local port */
+	uint32_t flows;			   /* live admitted flows */
 	uint64_t denied[ADMIT_REASON_MAX];
 	uint64_t admitted;
 };

@@ -15,7 +15,6 @@
 
 #define CONF_MAX_FILE (1 << 20)
 
-
 #define MEMBER(cfg, k) ((char *)(cfg) + (k)->offset)
 
 const char *conf_loaded_path(const void *cfg)
@@ -281,8 +280,7 @@ static const struct conf_key *find_key(const struct conf_key *schema, const char
 	return NULL;
 }
 
-static const struct conf_key *find_flag(const struct conf_key *schema, const char *flag,
-					size_t len)
+static const struct conf_key *find_flag(const struct conf_key *schema, const char *flag, size_t len)
 {
 	char fn[64];
 	for (const struct conf_key *k = schema; k->name; k++) {
@@ -377,8 +375,8 @@ static int load_file(const struct conf_key *schema, void *cfg, const char *path,
 			goto out;
 		}
 	}
-	snprintf(((struct conf_head *)cfg)->loaded_path, sizeof(((struct conf_head *)cfg)->loaded_path),
-		 "%s", path);
+	snprintf(((struct conf_head *)cfg)->loaded_path,
+		 sizeof(((struct conf_head *)cfg)->loaded_path), "%s", path);
 out:
 	if (root)
 		yajl_tree_free(root);

@@ -33,7 +33,10 @@ struct conf_head {
 	char loaded_path[256];
 };
 
-#define CONF_END {NULL, 0, 0, 0, 0, NULL, NULL, 0}
+#define CONF_END                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0, 0, 0, NULL, NULL, 0                                                    \
+	}
 
 /** Load: defaults, then the file (\p path from --config if given on the
  *  command line, else \p default_path if it exists), then the flags.

@@ -243,8 +243,9 @@ void dp_send_init(struct pilotd *d, struct peer *p)
 	if (!p->hs)
 		return;
 	idx = peer_index_new(&d->peers, p);
-	if (!idx || tnl_hs_create_init(p->hs, &d->id, &p->ps, idx, (uint64_t)now_real_ms() * 1000000ull,
-				       &p->cookie, now, msg) < 0) {
+	if (!idx ||
+	    tnl_hs_create_init(p->hs, &d->id, &p->ps, idx, (uint64_t)now_real_ms() * 1000000ull,
+			       &p->cookie, now, msg) < 0) {
 		peer_index_del(&d->peers, idx);
 		tnl_hs_free(p->hs);
 		p->hs = NULL;
@@ -287,13 +288,13 @@ static int hs_admit_load(struct pilotd *d, const uint8_t *msg, size_t len,
 		return 1;
 	/* Under load: only sources that prove they receive at their address
 	 * (a valid mac2 from our cookie) get a DH out of us. */
-	if (tnl_check_mac2(&d->cookies, msg, len, (const struct sockaddr *)src, sizeof(*src), now) ==
-	    0)
+	if (tnl_check_mac2(&d->cookies, msg, len, (const struct sockaddr *)src, sizeof(*src),
+			   now) == 0)
 		return 1;
 	if (tnl_cookie_reply_create(&d->cookies, &d->id, msg, len, (const struct sockaddr *)src,
 				    sizeof(*src), now, d->batch->scratch) == 0) {
-		sendto(d->udp_fd, d->batch->scratch, TNL_COOKIE_LEN, 0, (const struct sockaddr *)src,
-		       sizeof(*src));
+		sendto(d->udp_fd, d->batch->scratch, TNL_COOKIE_LEN, 0,
+		       (const struct sockaddr *)src, sizeof(*src));
 		d->ctr.cookie_sent++;
 	}
 	d->ctr.handshake_rate_limited++;
@@ -426,8 +427,7 @@ static void tun_write_pkt(struct pilotd *d, const uint8_t *pkt, size_t len)
 		d->ctr.tun_tx_packets++;
 }
 
-static void deny_local(struct pilotd *d, const uint8_t *pkt, size_t len,
-		       const struct pkt_info *pi)
+static void deny_local(struct pilotd *d, const uint8_t *pkt, size_t len, const struct pkt_info *pi)
 {
 	uint8_t *out = d->batch->scratch;
 	int n;
@@ -720,8 +720,8 @@ static void cut_one(struct pilotd *d, struct flow *f)
 		/* From the remote address to the local socket, with the
 		 * sequence number the socket expects next. */
 		n = pkt_make_rst(&f->key.remote, f->key.rport, &f->key.local, f->key.lport,
-				 f->have_rcv ? f->local_rcv_nxt : 0, f->local_snd_nxt,
-				 f->have_snd, out, DP_BUFSZ);
+				 f->have_rcv ? f->local_rcv_nxt : 0, f->local_snd_nxt, f->have_snd,
+				 out, DP_BUFSZ);
 		if (n > 0)
 			d->ctr.rst_sent++;
 	} else if (f->key.proto == IPPROTO_UDP) {

@@ -23,13 +23,13 @@ struct flow_key {
 
 struct flow {
 	struct flow_key key;
-	uint32_t peer_node;     /* remote node ID */
-	uint16_t basis_net;     /* network that admitted it (0 = trust pair) */
-	uint8_t basis;          /* enum flow_basis */
-	uint8_t inbound;        /* 1 if the remote side opened it */
-	uint8_t used;           /* slot occupied */
-	uint8_t tcp_fin;        /* FIN seen (shorter timeout) */
-	uint64_t last_ms;       /* last packet, monotonic */
+	uint32_t peer_node; /* remote node ID */
+	uint16_t basis_net; /* network that admitted it (0 = trust pair) */
+	uint8_t basis;	    /* enum flow_basis */
+	uint8_t inbound;    /* 1 if the remote side opened it */
+	uint8_t used;	    /* slot occupied */
+	uint8_t tcp_fin;    /* FIN seen (shorter timeout) */
+	uint64_t last_ms;   /* last packet, monotonic */
 	uint64_t created_ms;
 	/* TCP sequence tracking, so we can cut a flow with an RST the local
 	 * socket accepts (RFC 5961 wants seq == rcv_nxt exactly). */
@@ -41,7 +41,7 @@ struct flow {
 
 struct flow_table {
 	struct flow *slots;
-	uint32_t cap;   /* power of two */
+	uint32_t cap; /* power of two */
 	uint32_t count;
 	uint32_t limit; /* admitted flows at most (cap * 3/4 at most) */
 	uint8_t hash_key[16];

@@ -59,7 +59,8 @@ static void req_finish(struct ipc_req *req, const char *line, size_t len)
 		c->pending = NULL;
 		bufferevent_enable(c->bev, EV_READ);
 		/* More requests may already be buffered. */
-		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		bufferevent_trigger(c->bev, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 	}
 	json_gen_free(&req->gen);
 	free(req);
@@ -82,8 +83,9 @@ void ipc_reply_ok_end(struct ipc_req *req)
 	jg_map_close(&req->gen);
 	jg_map_close(&req->gen);
 	if (json_gen_finish(&req->gen, &out, &len) < 0) {
-		static const char err[] = "{\"status\":\"error\",\"code\":\"internal\","
-					  "\"message\":\"could not encode the reply\",\"hint\":\"\"}";
+		static const char err[] =
+		    "{\"status\":\"error\",\"code\":\"internal\","
+		    "\"message\":\"could not encode the reply\",\"hint\":\"\"}";
 		req_finish(req, err, sizeof(err) - 1);
 		return;
 	}
@@ -107,7 +109,10 @@ void ipc_reply_error(struct ipc_req *req, const char *code, const char *msg, con
 	if (json_gen_finish(&j, &out, &len) == 0)
 		req_finish(req, out, len);
 	else
-		req_finish(req, "{\"status\":\"error\",\"code\":\"internal\",\"message\":\"\",\"hint\":\"\"}", 59);
+		req_finish(
+		    req,
+		    "{\"status\":\"error\",\"code\":\"internal\",\"message\":\"\",\"hint\":\"\"}",
+		    59);
 	json_gen_free(&j);
 }
 

@@ -75,7 +75,8 @@ static void json_escape(char *out, size_t outlen, const char *s)
 	out[o] = '\0';
 }
 
-static void log_emit(enum log_level level, const char *fmt, va_list ap, int with_errno, int err)
+__attribute__((format(printf, 2, 0))) static void log_emit(enum log_level level, const char *fmt,
+							   va_list ap, int with_errno, int err)
 {
 	char msg[2048], esc[4200], ts[40];
 	struct timespec now;
@@ -94,8 +95,8 @@ static void log_emit(enum log_level level, const char *fmt, va_list ap, int with
 		n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 		snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03ldZ", now.tv_nsec / 1000000);
 		json_escape(esc, sizeof(esc), msg);
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"proc\":\"%s\",\"msg\":\"%s\"}\n", ts,
-			level_names[level], logger.ident, esc);
+		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"proc\":\"%s\",\"msg\":\"%s\"}\n",
+			ts, level_names[level], logger.ident, esc);
 	} else {
 		fprintf(stderr, "%s: %s: %s\n", logger.ident, level_names[level], msg);
 	}

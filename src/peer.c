@@ -282,8 +282,7 @@ void peer_confirm_keypair(struct peer_table *pt, struct peer *p, struct tnl_keyp
 	p->next = NULL;
 }
 
-int peer_expire_keypairs(struct peer_table *pt, struct peer *p, uint64_t now_ms,
-			 uint64_t reject_ms)
+int peer_expire_keypairs(struct peer_table *pt, struct peer *p, uint64_t now_ms, uint64_t reject_ms)
 {
 	struct tnl_keypair **kps[] = {&p->cur, &p->prev, &p->next};
 

@@ -47,7 +47,7 @@ struct peer {
 	unsigned qhead, qcount;
 
 	uint64_t last_tx_ms, last_rx_ms; /* authenticated traffic, monotonic */
-	uint64_t unanswered_since_ms;    /* first data sent since we last heard */
+	uint64_t unanswered_since_ms;	 /* first data sent since we last heard */
 	uint64_t last_handshake_real_ms;
 	uint64_t rx_bytes, tx_bytes;
 	uint32_t flows;

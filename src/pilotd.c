@@ -27,40 +27,40 @@
 #define CFG(m) offsetof(struct pilotd_cfg, m)
 
 const struct conf_key pilotd_schema[] = {
-	{"state_dir", CONF_STR, CFG(state_dir), 0, 0, "/var/lib/pilot", "state directory (LMDB)", 0},
-	{"registry", CONF_HOSTPORT, CFG(registry), 0, 0, NULL, "registry HOST:PORT", 0},
-	{"registry_pin", CONF_STR, CFG(registry_pin), 0, 0, NULL,
-	 "registry SPKI pin (SHA-256, base64 or hex)", 0},
-	{"registry_ca", CONF_STR, CFG(registry_ca), 0, 0, NULL, "CA file to verify the registry", 0},
-	{"beacon", CONF_HOSTPORT, CFG(beacon), 0, 0, NULL, "beacon HOST:PORT", 0},
-	{"listen_port", CONF_U32, CFG(listen_port), 1, 65535, "4242", "UDP port of the tunnels", 0},
-	{"tun", CONF_STR, CFG(tun), 0, 0, "pilot0", "TUN device name", 0},
-	{"mtu", CONF_U32, CFG(mtu), 1280, 65000, "1420", "TUN device MTU", 0},
-	{"socket", CONF_STR, CFG(socket), 0, 0, "/run/pilot/pilotd.sock", "control socket", 0},
-	{"hostname", CONF_STR, CFG(hostname), 0, 0, NULL, "this node's hostname", 0},
-	{"public", CONF_BOOL, CFG(public_), 0, 0, "false", "make this node's endpoint public", 0},
-	{"networks", CONF_STRLIST, CFG(networks), 0, 0, NULL, "networks to join at start", 0},
-	{"admin_token", CONF_STR, CFG(admin_token), 0, 0, NULL, "registry admin token", 1},
-	{"webhook", CONF_STR, CFG(webhook), 0, 0, NULL, "webhook URL", 0},
-	{"identity", CONF_STR, CFG(identity), 0, 0, NULL, "import this identity key file", 0},
-	{"log_level", CONF_STR, CFG(log_level), 0, 0, "info", "debug|info|warn|error", 0},
-	{"log_format", CONF_STR, CFG(log_format), 0, 0, "text", "text|json", 0},
-	{"max_flows", CONF_U32, CFG(max_flows), 16, 4000000, "65536", "total flow limit", 0},
-	{"syn_rate", CONF_U32, CFG(syn_rate), 0, 10000000, "2000",
-	 "new inbound TCP flows per second, all peers (0 = unlimited)", 0},
-	{"syn_rate_per_peer", CONF_U32, CFG(syn_rate_per_peer), 0, 10000000, "200",
-	 "new inbound TCP flows per second per peer (0 = unlimited)", 0},
-	{"max_flows_per_port", CONF_U32, CFG(max_flows_per_port), 0, 4000000, "8192",
-	 "flows per local port (0 = unlimited)", 0},
-	{"rekey_interval", CONF_U32, CFG(rekey_interval), 10, 86400, "120",
-	 "seconds between session rekeys", 0},
-	{"heartbeat_interval", CONF_U32, CFG(heartbeat_interval), 1, 3600, "25",
-	 "seconds between registry heartbeats", 0},
-	{"check_config", CONF_ACTION, CFG(check_config), 0, 0, NULL,
-	 "check the configuration and exit", 0},
-	{"help", CONF_ACTION, CFG(help), 0, 0, NULL, "show this help", 0},
-	{"version", CONF_ACTION, CFG(version), 0, 0, NULL, "show the version", 0},
-	CONF_END,
+    {"state_dir", CONF_STR, CFG(state_dir), 0, 0, "/var/lib/pilot", "state directory (LMDB)", 0},
+    {"registry", CONF_HOSTPORT, CFG(registry), 0, 0, NULL, "registry HOST:PORT", 0},
+    {"registry_pin", CONF_STR, CFG(registry_pin), 0, 0, NULL,
+     "registry SPKI pin (SHA-256, base64 or hex)", 0},
+    {"registry_ca", CONF_STR, CFG(registry_ca), 0, 0, NULL, "CA file to verify the registry", 0},
+    {"beacon", CONF_HOSTPORT, CFG(beacon), 0, 0, NULL, "beacon HOST:PORT", 0},
+    {"listen_port", CONF_U32, CFG(listen_port), 1, 65535, "4242", "UDP port of the tunnels", 0},
+    {"tun", CONF_STR, CFG(tun), 0, 0, "pilot0", "TUN device name", 0},
+    {"mtu", CONF_U32, CFG(mtu), 1280, 65000, "1420", "TUN device MTU", 0},
+    {"socket", CONF_STR, CFG(socket), 0, 0, "/run/pilot/pilotd.sock", "control socket", 0},
+    {"hostname", CONF_STR, CFG(hostname), 0, 0, NULL, "this node's hostname", 0},
+    {"public", CONF_BOOL, CFG(public_), 0, 0, "false", "make this node's endpoint public", 0},
+    {"networks", CONF_STRLIST, CFG(networks), 0, 0, NULL, "networks to join at start", 0},
+    {"admin_token", CONF_STR, CFG(admin_token), 0, 0, NULL, "registry admin token", 1},
+    {"webhook", CONF_STR, CFG(webhook), 0, 0, NULL, "webhook URL", 0},
+    {"identity", CONF_STR, CFG(identity), 0, 0, NULL, "import this identity key file", 0},
+    {"log_level", CONF_STR, CFG(log_level), 0, 0, "info", "debug|info|warn|error", 0},
+    {"log_format", CONF_STR, CFG(log_format), 0, 0, "text", "text|json", 0},
+    {"max_flows", CONF_U32, CFG(max_flows), 16, 4000000, "65536", "total flow limit", 0},
+    {"syn_rate", CONF_U32, CFG(syn_rate), 0, 10000000, "2000",
+     "new inbound TCP flows per second, all peers (0 = unlimited)", 0},
+    {"syn_rate_per_peer", CONF_U32, CFG(syn_rate_per_peer), 0, 10000000, "200",
+     "new inbound TCP flows per second per peer (0 = unlimited)", 0},
+    {"max_flows_per_port", CONF_U32, CFG(max_flows_per_port), 0, 4000000, "8192",
+     "flows per local port (0 = unlimited)", 0},
+    {"rekey_interval", CONF_U32, CFG(rekey_interval), 10, 86400, "120",
+     "seconds between session rekeys", 0},
+    {"heartbeat_interval", CONF_U32, CFG(heartbeat_interval), 1, 3600, "25",
+     "seconds between registry heartbeats", 0},
+    {"check_config", CONF_ACTION, CFG(check_config), 0, 0, NULL, "check the configuration and exit",
+     0},
+    {"help", CONF_ACTION, CFG(help), 0, 0, NULL, "show this help", 0},
+    {"version", CONF_ACTION, CFG(version), 0, 0, NULL, "show the version", 0},
+    CONF_END,
 };
 
 static const char *const pilotd_dbs[] = {"meta", "trust", "asked", NULL};
@@ -264,7 +264,7 @@ static int op_is_trusted(void *ctx, uint32_t node)
 }
 
 static const struct admit_ops admit_ops = {
-	.is_trusted = op_is_trusted,
+    .is_trusted = op_is_trusted,
 };
 
 int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node)
@@ -298,8 +298,9 @@ void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t no
 		return;
 	inet_ntop(AF_INET6, &pi->src, a, sizeof(a));
 	inet_ntop(AF_INET6, &pi->dst, b, sizeof(b));
-	log_debug("flow denied (%s) %s node %u: proto %u [%s]:%u -> [%s]:%u", admit_reason_name(why),
-		  inbound ? "from" : "to", node, pi->proto, a, pi->sport, b, pi->dport);
+	log_debug("flow denied (%s) %s node %u: proto %u [%s]:%u -> [%s]:%u",
+		  admit_reason_name(why), inbound ? "from" : "to", node, pi->proto, a, pi->sport, b,
+		  pi->dport);
 }
 
 /* ---- resolving peers ---- */
@@ -380,8 +381,7 @@ unsigned pilotd_cut_peer(struct pilotd *d, uint32_t node, int forget_peer)
 	return n;
 }
 
-void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32],
-			const char *hostname)
+void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32], const char *hostname)
 {
 	int rc = trust_add(&d->trust, node, pk, hostname);
 	if (rc < 0) {
@@ -437,7 +437,8 @@ void pilotd_sync_trust(struct pilotd *d, yajl_val peers)
 		uint32_t id;
 		uint8_t pk[32];
 		const char *hn = NULL;
-		if (json_get_u32(pv, "node_id", &id) < 0 || json_get_b64(pv, "public_key", pk, 32) < 0)
+		if (json_get_u32(pv, "node_id", &id) < 0 ||
+		    json_get_b64(pv, "public_key", pk, 32) < 0)
 			continue;
 		json_get_str(pv, "hostname", &hn);
 		if (!trust_find(&d->trust, id) && trust_was_asked(&d->trust, id))
@@ -456,7 +457,8 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 		yajl_val pv = json_get(ev, "peer");
 		uint8_t pk[32];
 		const char *hn = NULL;
-		if (json_get_u32(pv, "node_id", &node) < 0 || json_get_b64(pv, "public_key", pk, 32) < 0)
+		if (json_get_u32(pv, "node_id", &node) < 0 ||
+		    json_get_b64(pv, "public_key", pk, 32) < 0)
 			return;
 		json_get_str(pv, "hostname", &hn);
 		/* Only a peer we asked for (or already trust) becomes trusted:
@@ -464,9 +466,10 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 		if (trust_find(&d->trust, node) || trust_was_asked(&d->trust, node))
 			pilotd_trust_added(d, node, pk, hn);
 		else
-			log_warnx("registry reported approval by node %u, which this node never asked; "
-				  "ignored",
-				  node);
+			log_warnx(
+			    "registry reported approval by node %u, which this node never asked; "
+			    "ignored",
+			    node);
 	} else if (strcmp(name, "trust.revoked") == 0) {
 		if (json_get_u32(ev, "node_id", &node) == 0)
 			pilotd_trust_revoked(d, node, "revoked by the peer");

@@ -59,7 +59,8 @@ static int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint
 		return 0;
 	}
 	if (rc < 0) {
-		ipc_reply_error(req, "bad_request", "not a node ID, address, overlay IPv6 or hostname",
+		ipc_reply_error(req, "bad_request",
+				"not a node ID, address, overlay IPv6 or hostname",
 				"e.g. 42, 0:0000.0000.002A, or an IPv6 in the deployment prefix");
 		return 0;
 	}
@@ -330,7 +331,8 @@ static void cmd_approve(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	uint32_t node;
 	struct pend *p;
 
-	if (!need_registered(d, req) || !target_arg(d, req, args, &node) || !(p = pend_new(req, node)))
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node) ||
+	    !(p = pend_new(req, node)))
 		return;
 	if (regc_call(&d->regc, "approve", add_target, p, on_approve, p) < 0) {
 		ipc_reply_error(req, "internal", "could not send the request", NULL);
@@ -361,7 +363,8 @@ static void cmd_reject(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	uint32_t node;
 	struct pend *p;
 
-	if (!need_registered(d, req) || !target_arg(d, req, args, &node) || !(p = pend_new(req, node)))
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node) ||
+	    !(p = pend_new(req, node)))
 		return;
 	if (regc_call(&d->regc, "reject", add_target, p, on_simple, p) < 0) {
 		ipc_reply_error(req, "internal", "could not send the request", NULL);
@@ -379,10 +382,12 @@ static void on_untrust(struct pilotd *d, void *arg, int err, const char *code, c
 	(void)resp;
 	if (err < 0) {
 		char m[400];
-		snprintf(m, sizeof(m),
-			 "trust removed on this node (%s flows cut), but the registry was not told: %s",
-			 p->text, msg);
-		ipc_reply_error(p->req, code, m, "run `pilotctl untrust` again when the registry is back");
+		snprintf(
+		    m, sizeof(m),
+		    "trust removed on this node (%s flows cut), but the registry was not told: %s",
+		    p->text, msg);
+		ipc_reply_error(p->req, code, m,
+				"run `pilotctl untrust` again when the registry is back");
 	} else {
 		j = ipc_reply_ok_begin(p->req);
 		jg_ku64(j, "node_id", p->node);
@@ -398,7 +403,8 @@ static void cmd_untrust(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	unsigned cut;
 	struct pend *p;
 
-	if (!need_registered(d, req) || !target_arg(d, req, args, &node) || !(p = pend_new(req, node)))
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node) ||
+	    !(p = pend_new(req, node)))
 		return;
 	/* Act here first and at once: the tunnel and every flow go now,
 	 * whether or not the registry can be reached. */
@@ -465,7 +471,8 @@ static void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_map_close(j);
 	jg_ku64(j, "listen_port", d->cfg.listen_port);
 	jg_ku64(j, "flows", d->flows.count);
-	jg_kstr(j, "cipher", tnl_local_caps() & TNL_CAP_AES256GCM ? "aes-256-gcm" : "chacha20-poly1305");
+	jg_kstr(j, "cipher",
+		tnl_local_caps() & TNL_CAP_AES256GCM ? "aes-256-gcm" : "chacha20-poly1305");
 	jg_key(j, "counters");
 	jg_map_open(j);
 #define X(n) jg_ku64(j, #n, d->ctr.n);
@@ -495,16 +502,8 @@ static void cmd_prefix(struct pilotd *d, struct ipc_req *req, yajl_val args)
 }
 
 const struct ipc_cmd pilotd_ipc_cmds[] = {
-	{"info", cmd_info},
-	{"peers", cmd_peers},
-	{"resolve", cmd_resolve},
-	{"handshake", cmd_handshake},
-	{"pending", cmd_pending},
-	{"approve", cmd_approve},
-	{"reject", cmd_reject},
-	{"trust", cmd_trust},
-	{"untrust", cmd_untrust},
-	{"status", cmd_status},
-	{"prefix", cmd_prefix},
-	{NULL, NULL},
+    {"info", cmd_info},		  {"peers", cmd_peers},	    {"resolve", cmd_resolve},
+    {"handshake", cmd_handshake}, {"pending", cmd_pending}, {"approve", cmd_approve},
+    {"reject", cmd_reject},	  {"trust", cmd_trust},	    {"untrust", cmd_untrust},
+    {"status", cmd_status},	  {"prefix", cmd_prefix},   {NULL, NULL},
 };

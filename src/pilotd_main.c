@@ -46,14 +46,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (log_format_parse(d.cfg.log_format, &fmt) < 0) {
-		fprintf(stderr, "pilotd: log_format '%s': expected text or json\n", d.cfg.log_format);
+		fprintf(stderr, "pilotd: log_format '%s': expected text or json\n",
+			d.cfg.log_format);
 		return 2;
 	}
 	if (!d.cfg.registry || (!d.cfg.registry_pin && !d.cfg.registry_ca)) {
 		fprintf(stderr, "pilotd: %s\n",
-			!d.cfg.registry ? "no registry configured: set \"registry\" or --registry HOST:PORT"
-					: "the registry must be authenticated: set --registry-pin or "
-					  "--registry-ca");
+			!d.cfg.registry
+			    ? "no registry configured: set \"registry\" or --registry HOST:PORT"
+			    : "the registry must be authenticated: set --registry-pin or "
+			      "--registry-ca");
 		return 2;
 	}
 	if (d.cfg.check_config) {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 enum pkt_kind {
-	PKT_OTHER = 0,   /* parsed, but not a flow-starting kind we track by ports */
+	PKT_OTHER = 0, /* parsed, but not a flow-starting kind we track by ports */
 	PKT_TCP,
 	PKT_UDP,
 	PKT_ICMP6_ECHO_REQ,
@@ -25,14 +25,14 @@ enum pkt_kind {
 /** What the flow table needs of one packet. */
 struct pkt_info {
 	struct in6_addr src, dst;
-	uint8_t proto;     /* final next-header after extension headers */
+	uint8_t proto; /* final next-header after extension headers */
 	enum pkt_kind kind;
 	uint16_t sport, dport; /* TCP/UDP ports; ICMPv6 echo: id in both */
 	uint8_t tcp_flags;
 	uint32_t tcp_seq, tcp_ack;
 	uint32_t tcp_payload_len; /* payload bytes (+1 each for SYN and FIN) */
-	size_t l4_off;            /* offset of the L4 header */
-	size_t len;               /* IPv6 total length incl. header */
+	size_t l4_off;		  /* offset of the L4 header */
+	size_t len;		  /* IPv6 total length incl. header */
 };
 
 /** Parse an IPv6 packet: version, payload length vs \p len, extension

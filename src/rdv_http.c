@@ -89,7 +89,7 @@ static int peer_of(struct evhttp_connection *evcon, char *ip, size_t iplen,
 	const void *a4 = NULL;
 
 	if (!bev || getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss, &sl) < 0)
-		return -errno ? -errno : -EINVAL;
+		return errno ? -errno : -EINVAL;
 	memset(key, 0, RATE_KEY_LEN);
 	if (ss.ss_family == AF_INET) {
 		a4 = &((struct sockaddr_in *)&ss)->sin_addr;

@@ -752,8 +752,6 @@ static int handle(struct reg_ctx *c, const struct reg_op *op, const char *body, 
 	if (regmsg_check_fresh(c->req.ts, c->now) < 0)
 		return fail(c, -ESTALE, "timestamp is more than %d s from the registry's clock",
 			    REGMSG_MAX_SKEW_MS / 1000);
-	if (is_register && c->req.has_node_id && (!c->have_self || c->self_id != c->req.node_id))
-		return fail(c, -EEXIST, "node_id %u is not registered to this key", c->req.node_id);
 	if (c->self_id && rdv_nonce_seen(&c->t, c->db, c->self_id, c->req.nonce))
 		return fail(c, -EALREADY, "nonce already used");
 	if (!is_register && !c->self.active)
@@ -761,6 +759,11 @@ static int handle(struct reg_ctx *c, const struct reg_op *op, const char *body, 
 	rc = op->fn(c);
 	if (rc < 0)
 		return rc;
+	/* The key decides the ID; a node that remembers another one (the
+	 * registry lost its state) learns its ID from the reply. */
+	if (is_register && c->req.has_node_id && c->req.node_id != c->self_id)
+		log_info("node %u: registered while believing it was node %u", c->self_id,
+			 c->req.node_id);
 	if (c->self_id == 0)
 		return fail(c, -EIO, "internal: no signer");
 	rdv_nonce_put(&c->t, c->db, c->self_id, c->req.nonce, c->now);
@@ -776,7 +779,7 @@ static void log_refusal(const struct reg_ctx *c, const char *op, int err)
 	 * client mistakes are not. */
 	if (err == -EBADMSG || err == -EALREADY)
 		log_warnx("%s from %s (node %u): %s: %s", op, c->peer_ip, c->self_id, code, c->msg);
-	else if (i == nitems(err_map))
+	else if (i == nitems(err_map) || err == -ENOSPC || err == -EAGAIN)
 		log_errorx("%s from %s (node %u): %s: %s", op, c->peer_ip, c->self_id, code,
 			   c->msg);
 	else

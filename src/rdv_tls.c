@@ -260,7 +260,6 @@ int rdv_tls_init(struct rdv_tls *tls, const char *state_dir, const char *cert_pa
 				return ret;
 		}
 	}
-	snprintf(tls->cert_path, sizeof(tls->cert_path), "%s", cert_path);
 	ret = load_pair(cert_path, key_path, &cert, &key);
 	if (ret < 0)
 		goto out;

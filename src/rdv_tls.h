@@ -13,7 +13,6 @@
 struct rdv_tls {
 	SSL_CTX *ctx;		   /* NULL unless asked for */
 	char pin[RDV_PIN_B64_LEN]; /* base64(SHA-256(DER SubjectPublicKeyInfo)) */
-	char cert_path[4096];
 };
 
 /** Load the certificate and key from \p cert_path / \p key_path, or, when

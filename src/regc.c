@@ -13,6 +13,7 @@
 #include "pilotd.h"
 #include "regc.h"
 #include "regmsg.h"
+#include "store.h"
 #include "util.h"
 
 #define REGC_TIMEOUT_MS 10000
@@ -106,8 +107,7 @@ out:
 	return rc;
 }
 
-int regc_call(struct regc *r, const char *op, regc_add_fn add, void *add_arg, regc_cb cb,
-	      void *arg)
+int regc_call(struct regc *r, const char *op, regc_add_fn add, void *add_arg, regc_cb cb, void *arg)
 {
 	struct regc_call *c = calloc(1, sizeof(*c));
 	int rc;
@@ -167,8 +167,8 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	(void)arg;
 	if (err < 0) {
 		uint32_t ms = next_backoff(&r->backoff_ms);
-		log_warnx("registration with %s failed (%s: %s); retrying in %u ms", d->cfg.registry,
-			  code, msg, ms);
+		log_warnx("registration with %s failed (%s: %s); retrying in %u ms",
+			  d->cfg.registry, code, msg, ms);
 		schedule(r->ev_retry, ms);
 		return;
 	}
@@ -280,8 +280,18 @@ static void events_line(void *arg, const char *line, size_t len)
 	if (json_get_u64(ev, "seq", &seq) == 0 && seq == 0)
 		goto out; /* keepalive */
 	pilotd_registry_event(r->d, ev);
-	if (seq > r->events_after)
+	if (seq > r->events_after) {
+		/* Remember it durably, so a restart does not replay events the
+		 * registry already delivered (it prunes up to `after`). */
+		struct store_txn t;
+		uint8_t v[8];
 		r->events_after = seq;
+		store_be64(v, seq);
+		store_txn_begin(r->d->st, &t, 0);
+		store_put(&t, r->d->db_meta, "events_after", 12, v, 8);
+		if (store_txn_commit(&t) < 0)
+			log_warnx("saving the registry event position failed");
+	}
 out:
 	if (ev)
 		yajl_tree_free(ev);
@@ -307,7 +317,8 @@ static void start_events(struct regc *r)
 {
 	if (r->events_req)
 		return;
-	if (regc_send(r, "events", add_events, r, events_done, events_line, r, 0, &r->events_req) < 0)
+	if (regc_send(r, "events", add_events, r, events_done, events_line, r, 0, &r->events_req) <
+	    0)
 		schedule(r->ev_events_retry, next_backoff(&r->events_backoff_ms));
 }
 
@@ -343,7 +354,8 @@ int regc_init(struct regc *r, struct pilotd *d)
 	}
 	r->opts.cafile = c->registry_ca && c->registry_ca[0] ? c->registry_ca : NULL;
 	if (!r->opts.pin && !r->opts.cafile) {
-		log_warnx("the registry must be authenticated: give --registry-pin or --registry-ca");
+		log_warnx(
+		    "the registry must be authenticated: give --registry-pin or --registry-ca");
 		return -EINVAL;
 	}
 	r->opts.tls13_only = 1;
@@ -371,5 +383,12 @@ void regc_free(struct regc *r)
 
 void regc_start(struct regc *r)
 {
+	struct store_txn t;
+	uint8_t v[8];
+
+	store_txn_begin(r->d->st, &t, 1);
+	if (store_get_fixed(&t, r->d->db_meta, "events_after", 12, v, 8) == 0)
+		r->events_after = store_rd_be64(v);
+	store_txn_abort(&t);
 	do_register(r);
 }

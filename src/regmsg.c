@@ -122,7 +122,9 @@ int regmsg_parse(const char *op, const char *body, size_t len, const char *const
 	int ret = -EINVAL, rc;
 
 	memset(out, 0, sizeof(*out));
-	if (err && errlen)
+	if (!err)
+		errlen = 0; /* snprintf(NULL, 0, ...) is a no-op */
+	else if (errlen)
 		err[0] = '\0';
 	if (len > REGMSG_MAX_BODY) {
 		snprintf(err, errlen, "body of %zu bytes is larger than %d", len, REGMSG_MAX_BODY);

@@ -53,7 +53,7 @@ struct tnl_identity {
 	uint8_t ed_pk[32];
 	uint8_t *x_sk; /* 32 bytes in sodium_malloc'd memory */
 	uint8_t x_pk[32];
-	uint8_t mac1_key[32];   /* HASH("mac1----" || ed_pk) */
+	uint8_t mac1_key[32];	/* HASH("mac1----" || ed_pk) */
 	uint8_t cookie_key[32]; /* HASH("cookie--" || ed_pk) */
 };
 
@@ -69,7 +69,7 @@ struct tnl_peer_static {
 /** Cookie we hold for a peer (initiator side) after a cookie reply. */
 struct tnl_cookie_state {
 	uint8_t cookie[16];
-	uint64_t received_ms; /* 0 = none; valid for 120 s */
+	uint64_t received_ms;  /* 0 = none; valid for 120 s */
 	uint8_t last_mac1[16]; /* mac1 of our last handshake message, AD for a reply */
 	int have_last_mac1;
 };
@@ -90,7 +90,7 @@ struct tnl_handshake {
 	uint8_t e_sk[32], e_pk[32];
 	uint8_t re_pk[32]; /* remote ephemeral */
 	uint8_t h[32], ck[32];
-	uint8_t caps;   /* initiator's cipher capabilities (responder side) */
+	uint8_t caps;	/* initiator's cipher capabilities (responder side) */
 	uint8_t cipher; /* chosen cipher */
 };
 

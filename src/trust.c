@@ -150,8 +150,7 @@ void trust_free(struct trust_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-int trust_add(struct trust_table *t, uint32_t node_id, const uint8_t pk[32],
-	      const char *hostname)
+int trust_add(struct trust_table *t, uint32_t node_id, const uint8_t pk[32], const char *hostname)
 {
 	uint8_t key[4], val[TRUST_VAL_MIN + 64];
 	size_t hl = hostname ? MIN(strlen(hostname), 63) : 0;

@@ -30,8 +30,7 @@ void trust_free(struct trust_table *t);
 struct trust_entry *trust_find(struct trust_table *t, uint32_t node_id);
 struct trust_entry *trust_find_pk(struct trust_table *t, const uint8_t pk[32]);
 /** Add or update, durably. \retval 0 or -errno. */
-int trust_add(struct trust_table *t, uint32_t node_id, const uint8_t pk[32],
-	      const char *hostname);
+int trust_add(struct trust_table *t, uint32_t node_id, const uint8_t pk[32], const char *hostname);
 /** Remove durably (also any "asked" record). \retval 0, -ENOENT, -errno. */
 int trust_remove(struct trust_table *t, uint32_t node_id);
 /** We sent a handshake request to \p node_id (durable). */

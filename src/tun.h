@@ -20,7 +20,7 @@ struct tun_ops {
 
 struct tun_dev {
 	const struct tun_ops *ops;
-	int fd; /* non-blocking, for the event loop */
+	int fd;	     /* non-blocking, for the event loop */
 	int peer_fd; /* dummy back-end only: the test's end */
 	char name[IFNAMSIZ];
 	int ifindex;

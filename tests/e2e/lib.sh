@@ -272,7 +272,7 @@ e2e_require() {
 		skip "cannot create network namespaces, veth pairs or bridges here"
 	fi
 	ip netns del "$probe"
-	E2E_NS=${E2E_NS% $probe}
+	E2E_NS=${E2E_NS% "$probe"}
 	info "binaries: $PILOTD $RDV $PILOTCTL"
 	info "namespaces: ${E2E_PFX}*; work dir: $E2E_WORK"
 }

@@ -34,7 +34,7 @@ static void test_spec_example(void **state)
 static void test_roundtrip(void **state)
 {
 	static const struct pilot_addr cases[] = {
-		{0, 1}, {0, 0xffffffff}, {65535, 0x12345678}, {7, 0x0001abcd}, {256, 0x80000000},
+	    {0, 1}, {0, 0xffffffff}, {65535, 0x12345678}, {7, 0x0001abcd}, {256, 0x80000000},
 	};
 	struct pilot_prefix p;
 	(void)state;
@@ -77,22 +77,22 @@ static void test_lowercase_and_socket(void **state)
 static void test_malformed(void **state)
 {
 	static const char *bad[] = {
-		"",
-		"1",
-		"1:",
-		"2:0001.0000.002A",  /* network fields disagree */
-		"1:0001.0000.002A ", /* trailing junk */
-		" 1:0001.0000.002A",
-		"1:0001.0000.02A",   /* short group */
-		"1:0001.0000.0002A", /* long group */
-		"1:0001:0000:002A",
-		"1:0001.0000.00G2",
-		"65536:0000.0000.0001",
-		"123456:0000.0000.0001",
-		"-1:FFFF.0000.0001",
-		":0001.0000.002A",
-		"1:0001.0000",
-		"0x1:0001.0000.002A",
+	    "",
+	    "1",
+	    "1:",
+	    "2:0001.0000.002A",	 /* network fields disagree */
+	    "1:0001.0000.002A ", /* trailing junk */
+	    " 1:0001.0000.002A",
+	    "1:0001.0000.02A",	 /* short group */
+	    "1:0001.0000.0002A", /* long group */
+	    "1:0001:0000:002A",
+	    "1:0001.0000.00G2",
+	    "65536:0000.0000.0001",
+	    "123456:0000.0000.0001",
+	    "-1:FFFF.0000.0001",
+	    ":0001.0000.002A",
+	    "1:0001.0000",
+	    "0x1:0001.0000.002A",
 	};
 	struct pilot_addr a;
 	(void)state;
@@ -134,9 +134,9 @@ static void test_prefix_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spec_example),	cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_lowercase_and_socket), cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_ipv6_refused),	cmocka_unit_test(test_prefix_format),
+	    cmocka_unit_test(test_spec_example),	 cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_lowercase_and_socket), cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_ipv6_refused),	 cmocka_unit_test(test_prefix_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,13 +25,13 @@ struct cfg {
 
 #define O(m) offsetof(struct cfg, m)
 static const struct conf_key schema[] = {
-	{"name", CONF_STR, O(name), 0, 0, "dflt", "a name", 0},
-	{"listen_port", CONF_U32, O(port), 1, 65535, "4242", "port", 0},
-	{"public", CONF_BOOL, O(flag), 0, 0, "false", "flag", 0},
-	{"registry", CONF_HOSTPORT, O(hp), 0, 0, NULL, "hp", 0},
-	{"networks", CONF_STRLIST, O(list), 0, 0, NULL, "list", 0},
-	{"print_pin", CONF_ACTION, O(act), 0, 0, NULL, "act", 0},
-	CONF_END,
+    {"name", CONF_STR, O(name), 0, 0, "dflt", "a name", 0},
+    {"listen_port", CONF_U32, O(port), 1, 65535, "4242", "port", 0},
+    {"public", CONF_BOOL, O(flag), 0, 0, "false", "flag", 0},
+    {"registry", CONF_HOSTPORT, O(hp), 0, 0, NULL, "hp", 0},
+    {"networks", CONF_STRLIST, O(list), 0, 0, NULL, "list", 0},
+    {"print_pin", CONF_ACTION, O(act), 0, 0, NULL, "act", 0},
+    CONF_END,
 };
 
 static char path[64];
@@ -63,9 +63,9 @@ static void test_defaults_file_flags(void **state)
 	char err[256];
 	char *argv[] = {"prog", "--listen-port", "5000", "--public", "--networks=1,7", NULL};
 	(void)state;
-	assert_int_equal(load("{ // comment\n \"name\": \"x\", \"listen_port\": 9 /* c */ }", 5,
-			      argv, &c, err),
-			 0);
+	assert_int_equal(
+	    load("{ // comment\n \"name\": \"x\", \"listen_port\": 9 /* c */ }", 5, argv, &c, err),
+	    0);
 	assert_string_equal(c.name, "x");
 	assert_int_equal(c.port, 5000); /* flags win */
 	assert_true(c.flag);
@@ -151,8 +151,8 @@ static void test_hostport(void **state)
 static void test_dump_redacts(void **state)
 {
 	static const struct conf_key s2[] = {
-		{"token", CONF_STR, O(name), 0, 0, NULL, "", 1},
-		CONF_END,
+	    {"token", CONF_STR, O(name), 0, 0, NULL, "", 1},
+	    CONF_END,
 	};
 	struct cfg c;
 	char err[256], *dump;
@@ -170,11 +170,11 @@ static void test_dump_redacts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults_file_flags),
-		cmocka_unit_test(test_errors_name_file_line_key),
-		cmocka_unit_test(test_flag_errors),
-		cmocka_unit_test(test_hostport),
-		cmocka_unit_test(test_dump_redacts),
+	    cmocka_unit_test(test_defaults_file_flags),
+	    cmocka_unit_test(test_errors_name_file_line_key),
+	    cmocka_unit_test(test_flag_errors),
+	    cmocka_unit_test(test_hostport),
+	    cmocka_unit_test(test_dump_redacts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

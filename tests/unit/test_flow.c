@@ -149,7 +149,7 @@ static int f_shares(void *c, uint32_t n, uint16_t net)
 	return ((struct fake *)c)->shared_net == net;
 }
 static const struct admit_ops fops = {
-	.is_blocked = f_blocked, .is_trusted = f_trusted, .shares_network = f_shares};
+    .is_blocked = f_blocked, .is_trusted = f_trusted, .shares_network = f_shares};
 
 static enum admit_reason ask(struct admit *a, uint32_t node, uint16_t net, int inbound,
 			     uint64_t now)
@@ -216,11 +216,11 @@ static void test_syn_rate_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_both_directions_same_flow),
-		cmocka_unit_test(test_insert_remove_many),
-		cmocka_unit_test(test_tcp_tracking),
-		cmocka_unit_test(test_admission_order),
-		cmocka_unit_test(test_syn_rate_limits),
+	    cmocka_unit_test(test_both_directions_same_flow),
+	    cmocka_unit_test(test_insert_remove_many),
+	    cmocka_unit_test(test_tcp_tracking),
+	    cmocka_unit_test(test_admission_order),
+	    cmocka_unit_test(test_syn_rate_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,10 +108,10 @@ static void test_gen(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_getters),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_only_keys),
-		cmocka_unit_test(test_gen),
+	    cmocka_unit_test(test_getters),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_only_keys),
+	    cmocka_unit_test(test_gen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

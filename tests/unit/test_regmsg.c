@@ -435,6 +435,7 @@ static void test_register(void **state)
 	struct tnode a = {0}, b = {0};
 	char extra[256], pkb[64], pbuf[64];
 	const char *s;
+	uint32_t id;
 	yajl_val v;
 
 	do_register(f, &a, 0, "alice");
@@ -460,9 +461,12 @@ static void test_register(void **state)
 	/* with node_id: must be the key's */
 	assert_int_equal(req_full(f, &a, "register", NOW, extra, 1, &v, NULL, 0, NULL, NULL), 200);
 	yajl_tree_free(v);
+	/* a node_id that is not the key's does not matter: the key decides */
 	a.id = 2;
-	assert_int_equal(req_full(f, &a, "register", NOW, extra, 1, &v, NULL, 0, NULL, NULL), 409);
-	expect_error(v, "conflict");
+	assert_int_equal(req_full(f, &a, "register", NOW, extra, 1, &v, NULL, 0, NULL, NULL), 200);
+	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
+	assert_int_equal(id, 1);
+	yajl_tree_free(v);
 	a.id = 1;
 	/* proof of possession: signed by another key */
 	assert_int_equal(req_full(f, &b, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL), 401);

@@ -139,9 +139,9 @@ static void test_trust_persists(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_put_get_iter),
-		cmocka_unit_test(test_sticky_error),
-		cmocka_unit_test(test_trust_persists),
+	    cmocka_unit_test(test_put_get_iter),
+	    cmocka_unit_test(test_sticky_error),
+	    cmocka_unit_test(test_trust_persists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
