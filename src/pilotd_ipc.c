@@ -203,6 +203,29 @@ static void add_target(struct json_gen *j, void *arg)
 	jg_ku64(j, "target", p->node);
 }
 
+/* Send \p op for \p p; on failure answer the request and free \p p. */
+static void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add, regc_cb cb)
+{
+	if (regc_call(&d->regc, op, add, add ? p : NULL, cb, p) < 0) {
+		ipc_reply_error(p->req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+/* The common shape of a command on one target node, answered by the
+ * registry: check, parse the target, send \p op with it. */
+static void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op,
+			regc_cb cb)
+{
+	uint32_t node;
+	struct pend *p;
+
+	if (!need_registered(d, req) || !target_arg(d, req, args, &node) ||
+	    !(p = pend_new(req, node)))
+		return;
+	pend_call(d, p, op, add_target, cb);
+}
+
 static void on_handshake(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
 			 yajl_val resp)
 {
@@ -241,11 +264,12 @@ static void cmd_handshake(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	snprintf(p->text, sizeof(p->text), "%s", just);
 	/* Record our consent first: the approval may arrive as an event
 	 * before the registry's answer to this very request. */
-	if (trust_mark_asked(&d->trust, node) < 0 ||
-	    regc_call(&d->regc, "handshake", add_target_just, p, on_handshake, p) < 0) {
-		ipc_reply_error(req, "internal", "could not send the request", NULL);
+	if (trust_mark_asked(&d->trust, node) < 0) {
+		ipc_reply_error(req, "internal", "could not record the request", NULL);
 		free(p);
+		return;
 	}
+	pend_call(d, p, "handshake", add_target_just, on_handshake);
 }
 
 static void on_inbox(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -293,10 +317,7 @@ static void cmd_pending(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	(void)args;
 	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
 		return;
-	if (regc_call(&d->regc, "inbox", NULL, NULL, on_inbox, p) < 0) {
-		ipc_reply_error(req, "internal", "could not send the request", NULL);
-		free(p);
-	}
+	pend_call(d, p, "inbox", NULL, on_inbox);
 }
 
 static void on_approve(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -328,16 +349,7 @@ out:
 
 static void cmd_approve(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
-	uint32_t node;
-	struct pend *p;
-
-	if (!need_registered(d, req) || !target_arg(d, req, args, &node) ||
-	    !(p = pend_new(req, node)))
-		return;
-	if (regc_call(&d->regc, "approve", add_target, p, on_approve, p) < 0) {
-		ipc_reply_error(req, "internal", "could not send the request", NULL);
-		free(p);
-	}
+	target_call(d, req, args, "approve", on_approve);
 }
 
 static void on_simple(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -360,16 +372,7 @@ static void on_simple(struct pilotd *d, void *arg, int err, const char *code, co
 
 static void cmd_reject(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
-	uint32_t node;
-	struct pend *p;
-
-	if (!need_registered(d, req) || !target_arg(d, req, args, &node) ||
-	    !(p = pend_new(req, node)))
-		return;
-	if (regc_call(&d->regc, "reject", add_target, p, on_simple, p) < 0) {
-		ipc_reply_error(req, "internal", "could not send the request", NULL);
-		free(p);
-	}
+	target_call(d, req, args, "reject", on_simple);
 }
 
 static void on_untrust(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -412,10 +415,7 @@ static void cmd_untrust(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	trust_remove(&d->trust, node);
 	log_info("untrusted node %u; %u flows cut", node, cut);
 	snprintf(p->text, sizeof(p->text), "%u", cut);
-	if (regc_call(&d->regc, "untrust", add_target, p, on_untrust, p) < 0) {
-		ipc_reply_error(req, "internal", "could not send the request", NULL);
-		free(p);
-	}
+	pend_call(d, p, "untrust", add_target, on_untrust);
 }
 
 static void trust_visit(void *arg, const struct trust_entry *e)
