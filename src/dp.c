@@ -315,10 +315,9 @@ static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct
 	uint8_t pk[32], ts[TNL_TIMESTAMP_LEN], *out = d->batch->scratch;
 	struct tnl_handshake *hs = NULL;
 	struct tnl_keypair *kp = NULL;
-	struct trust_entry *te;
 	struct peer *p;
 	uint64_t now = now_mono_ms();
-	uint32_t idx;
+	uint32_t idx, node;
 
 	if (len != TNL_INIT_LEN || tnl_check_mac1(&d->id, msg, len) < 0) {
 		d->ctr.handshake_rejected_mac++;
@@ -334,13 +333,14 @@ static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct
 		d->ctr.handshake_rejected_mac++;
 		goto out;
 	}
-	/* Dark by default: only peers this node trusts get an answer. */
-	te = trust_find_pk(&d->trust, pk);
-	if (!te || !pilotd_peer_may_tunnel(d, te->node_id)) {
+	/* Dark by default: only peers this node trusts or shares a network
+	 * with get an answer. */
+	node = pilotd_node_by_pk(d, pk);
+	if (!node || !pilotd_peer_may_tunnel(d, node)) {
 		d->ctr.handshake_rejected_peer++;
 		goto out;
 	}
-	p = peer_get(&d->peers, &d->id, te->node_id, pk);
+	p = peer_get(&d->peers, &d->id, node, pk);
 	if (!p)
 		goto out;
 	if (p->have_init_ts && tnl_timestamp_cmp(ts, p->last_init_ts) <= 0) {
@@ -707,7 +707,7 @@ void dp_udp_readable(int fd, short what, void *arg)
 
 struct cut_ctx {
 	struct pilotd *d;
-	uint32_t node; /* 0 = cut by predicate */
+	struct dp_cut_sel sel;
 	unsigned cut;
 };
 
@@ -753,7 +753,9 @@ static int cut_visit(void *arg, struct flow *f)
 {
 	struct cut_ctx *c = arg;
 
-	if (f->peer_node != c->node)
+	if ((c->sel.node && f->peer_node != c->sel.node) ||
+	    (c->sel.basis && f->basis != c->sel.basis) ||
+	    (c->sel.basis == FLOW_BASIS_NETWORK && f->basis_net != c->sel.net))
 		return 0;
 	cut_one(c->d, f);
 	admit_flow_removed(&c->d->admit, f->key.lport);
@@ -761,9 +763,9 @@ static int cut_visit(void *arg, struct flow *f)
 	return 1;
 }
 
-unsigned dp_cut_flows(struct pilotd *d, uint32_t node)
+unsigned dp_cut_flows(struct pilotd *d, const struct dp_cut_sel *sel)
 {
-	struct cut_ctx c = {d, node, 0};
+	struct cut_ctx c = {d, *sel, 0};
 	flow_foreach(&d->flows, cut_visit, &c);
 	return c.cut;
 }

@@ -27,9 +27,15 @@ void dp_send_init(struct pilotd *d, struct peer *p);
 void dp_flush_queue(struct pilotd *d, struct peer *p);
 /** Make sure a session with \p p is being established. */
 void dp_want_session(struct pilotd *d, struct peer *p);
-/** Cut flows whose peer is \p node (RST or ICMPv6 to the local side).
+/** Which flows to cut: every field that is set must match. */
+struct dp_cut_sel {
+	uint32_t node; /* peer node, 0 = any */
+	uint8_t basis; /* FLOW_BASIS_*, 0 = any */
+	uint16_t net;  /* with FLOW_BASIS_NETWORK: that network */
+};
+/** Cut the selected flows (RST or ICMPv6 to the local side).
  *  \retval flows cut. */
-unsigned dp_cut_flows(struct pilotd *d, uint32_t node);
+unsigned dp_cut_flows(struct pilotd *d, const struct dp_cut_sel *sel);
 /** Parse "IP:PORT" / "[V6]:PORT" into a v4-mapped/v6 sockaddr_in6. */
 int dp_parse_endpoint(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 /** Format an endpoint as "IP:PORT" or "[V6]:PORT". */

@@ -37,6 +37,7 @@ struct ipc_server {
 	struct pilotd *d;
 	struct evconnlistener *lis;
 	const struct ipc_cmd *cmds;
+	int public_;
 	char path[108];
 };
 
@@ -151,6 +152,11 @@ static void dispatch(struct ipc_conn *c, const char *line, size_t len)
 			goto out;
 		}
 	}
+	if (s->public_) {
+		ipc_reply_error(req, "forbidden", "this socket answers name lookups only",
+				"use the control socket");
+		goto out;
+	}
 	snprintf(err, sizeof(err), "unknown command '%.64s'", cmd);
 	ipc_reply_error(req, "unknown_command", err, "pilotctl help lists the commands");
 out:
@@ -212,7 +218,21 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+static struct ipc_server *listen_mode(struct pilotd *d, const char *path,
+				      const struct ipc_cmd *cmds, int public_);
+
 struct ipc_server *ipc_listen(struct pilotd *d, const char *path, const struct ipc_cmd *cmds)
+{
+	return listen_mode(d, path, cmds, 0);
+}
+
+struct ipc_server *ipc_listen_public(struct pilotd *d, const char *path, const struct ipc_cmd *cmds)
+{
+	return listen_mode(d, path, cmds, 1);
+}
+
+static struct ipc_server *listen_mode(struct pilotd *d, const char *path,
+				      const struct ipc_cmd *cmds, int public_)
 {
 	struct ipc_server *s;
 	struct sockaddr_un sun;
@@ -236,6 +256,7 @@ struct ipc_server *ipc_listen(struct pilotd *d, const char *path, const struct i
 		return NULL;
 	s->d = d;
 	s->cmds = cmds;
+	s->public_ = public_;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -250,10 +271,10 @@ struct ipc_server *ipc_listen(struct pilotd *d, const char *path, const struct i
 		free(s);
 		return NULL;
 	}
-	gr = getgrnam("pilot");
+	gr = public_ ? NULL : getgrnam("pilot");
 	if (gr && chown(path, (uid_t)-1, gr->gr_gid) < 0)
 		log_warn("chgrp pilot %s", path);
-	if (chmod(path, 0660) < 0)
+	if (chmod(path, public_ ? 0666 : 0660) < 0)
 		log_warn("chmod %s", path);
 	return s;
 }

@@ -22,6 +22,10 @@ struct ipc_cmd {
 /** Listen on \p path (replacing a stale socket; mode 0660, group "pilot"
  *  when it exists). \retval server or NULL (logged). */
 struct ipc_server *ipc_listen(struct pilotd *d, const char *path, const struct ipc_cmd *cmds);
+/** A public socket (mode 0666) that answers only \p cmds; anything else
+ *  is "forbidden" rather than "unknown_command". */
+struct ipc_server *ipc_listen_public(struct pilotd *d, const char *path,
+				     const struct ipc_cmd *cmds);
 void ipc_close(struct ipc_server *s);
 
 /** Begin the ok envelope: returns a generator positioned inside "data":{

@@ -339,6 +339,19 @@ void peer_queue_clear(struct peer *p)
 		free(b);
 }
 
+void peer_reset_all(struct peer_table *pt, const struct tnl_identity *self)
+{
+	for (uint32_t i = 0; i < pt->cap; i++) {
+		struct peer *p = pt->slots[i];
+		if (!p)
+			continue;
+		peer_reset(pt, p);
+		/* precomputed_ss depends on our static key */
+		if (tnl_peer_static_init(&p->ps, self, p->ed_pk) < 0)
+			sodium_memzero(&p->ps, sizeof(p->ps));
+	}
+}
+
 void peer_foreach(struct peer_table *pt, peer_visit_cb cb, void *arg)
 {
 	/* Callbacks must not add or remove peers. */

@@ -102,6 +102,9 @@ int peer_queue_push(struct peer *p, const uint8_t *pkt, size_t len);
 size_t peer_queue_pop(struct peer *p, uint8_t **pkt);
 void peer_queue_clear(struct peer *p);
 
+/** Our identity changed: reset every peer's sessions and statics. */
+void peer_reset_all(struct peer_table *pt, const struct tnl_identity *self);
+
 typedef void (*peer_visit_cb)(void *arg, struct peer *p);
 void peer_foreach(struct peer_table *pt, peer_visit_cb cb, void *arg);
 const char *peer_path_name(enum peer_path p);

@@ -63,7 +63,7 @@ const struct conf_key pilotd_schema[] = {
     CONF_END,
 };
 
-static const char *const pilotd_dbs[] = {"meta", "trust", "asked", NULL};
+static const char *const pilotd_dbs[] = {"meta", "trust", "asked", "networks", NULL};
 
 /* ---- identity ---- */
 
@@ -151,9 +151,76 @@ static int identity_load(struct pilotd *d)
 		goto out;
 	}
 	rc = tnl_identity_init(&d->id, d->ed_sk);
+	if (rc == 0) {
+		/* A rotation that was under way when we stopped. */
+		store_txn_begin(d->st, &t, 1);
+		if (store_get(&t, d->db_meta, "ed_sk_next", 10, &v) == 0 && v.mv_size == 64 &&
+		    (d->ed_sk_next = sodium_malloc(64)) != NULL)
+			memcpy(d->ed_sk_next, v.mv_data, 64);
+		store_txn_abort(&t);
+	}
 out:
 	if (imported)
 		sodium_free(imported);
+	return rc;
+}
+
+int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk)
+{
+	int rc;
+
+	if (!d->ed_sk_next && !(d->ed_sk_next = sodium_malloc(64)))
+		return -ENOMEM;
+	memcpy(d->ed_sk_next, sk, 64);
+	rc = pilotd_meta_put(d, "ed_sk_next", sk, 64);
+	if (rc < 0)
+		pilotd_identity_drop_next(d);
+	return rc;
+}
+
+void pilotd_identity_drop_next(struct pilotd *d)
+{
+	struct store_txn t;
+
+	store_txn_begin(d->st, &t, 0);
+	store_del(&t, d->db_meta, "ed_sk_next", 10);
+	store_txn_commit(&t);
+	if (d->ed_sk_next)
+		sodium_free(d->ed_sk_next);
+	d->ed_sk_next = NULL;
+}
+
+int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk)
+{
+	struct tnl_identity nid;
+	struct store_txn t;
+	uint8_t sk[64];
+	int rc;
+
+	memcpy(sk, new_sk, 64); /* new_sk may be d->ed_sk_next, freed below */
+	memset(&nid, 0, sizeof(nid));
+	if ((rc = tnl_identity_init(&nid, sk)) < 0)
+		goto out;
+	/* One transaction: the new key replaces the old durably or not at all. */
+	store_txn_begin(d->st, &t, 0);
+	store_put(&t, d->db_meta, "ed_sk", 5, sk, 64);
+	store_del(&t, d->db_meta, "ed_sk_next", 10);
+	if ((rc = store_txn_commit(&t)) < 0) {
+		tnl_identity_wipe(&nid);
+		goto out;
+	}
+	memcpy(d->ed_sk, sk, 64);
+	crypto_sign_ed25519_sk_to_pk(d->ed_pk, d->ed_sk);
+	tnl_identity_wipe(&d->id);
+	d->id = nid;
+	if (d->ed_sk_next)
+		sodium_free(d->ed_sk_next);
+	d->ed_sk_next = NULL;
+	/* Every session was keyed with the old static: start them over. */
+	peer_reset_all(&d->peers, &d->id);
+	log_info("identity key replaced; sessions will re-handshake");
+out:
+	sodium_memzero(sk, sizeof(sk));
 	return rc;
 }
 
@@ -212,6 +279,7 @@ int pilotd_tun_setup(struct pilotd *d)
 	if (!d->ev_tun || event_add(d->ev_tun, NULL) < 0)
 		return -ENOMEM;
 	d->tun_up = 1;
+	pilotd_net_addrs_up(d);
 	{
 		char ab[PILOT_ADDR_STRLEN], ip[INET6_ADDRSTRLEN];
 		inet_ntop(AF_INET6, &d->my_ip6, ip, sizeof(ip));
@@ -263,28 +331,44 @@ static int op_is_trusted(void *ctx, uint32_t node)
 	return trust_find(&d->trust, node) != NULL;
 }
 
+static int op_shares_network(void *ctx, uint32_t node, uint16_t net)
+{
+	struct pilotd *d = ctx;
+	return member_net_find(&d->members, net) && member_find(&d->members, net, node);
+}
+
 static const struct admit_ops admit_ops = {
     .is_trusted = op_is_trusted,
+    .shares_network = op_shares_network,
 };
 
 int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node)
 {
-	return trust_find(&d->trust, node) != NULL;
+	return trust_find(&d->trust, node) != NULL || member_shared(&d->members, node) != 0;
+}
+
+uint32_t pilotd_node_by_pk(struct pilotd *d, const uint8_t pk[32])
+{
+	struct trust_entry *te = trust_find_pk(&d->trust, pk);
+	return te ? te->node_id : member_find_pk(&d->members, pk);
 }
 
 struct peer *pilotd_peer_for(struct pilotd *d, uint32_t node)
 {
 	struct peer *p = peer_find(&d->peers, node);
 	struct trust_entry *te;
+	struct member_entry *me;
 
 	if (p)
 		return p;
+	/* The key this node consented to (trust), or the one its network lists. */
 	te = trust_find(&d->trust, node);
-	if (!te)
+	me = te ? NULL : member_any(&d->members, node);
+	if (!te && !me)
 		return NULL;
-	p = peer_get(&d->peers, &d->id, node, te->ed_pk);
+	p = peer_get(&d->peers, &d->id, node, te ? te->ed_pk : me->ed_pk);
 	if (p)
-		snprintf(p->hostname, sizeof(p->hostname), "%s", te->hostname);
+		snprintf(p->hostname, sizeof(p->hostname), "%s", te ? te->hostname : me->hostname);
 	return p;
 }
 
@@ -370,7 +454,8 @@ void pilotd_resolve_peer(struct pilotd *d, struct peer *p)
 unsigned pilotd_cut_peer(struct pilotd *d, uint32_t node, int forget_peer)
 {
 	struct peer *p = peer_find(&d->peers, node);
-	unsigned n = dp_cut_flows(d, node);
+	struct dp_cut_sel sel = {.node = node};
+	unsigned n = dp_cut_flows(d, &sel);
 
 	if (p) {
 		if (forget_peer)
@@ -392,13 +477,22 @@ void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32], c
 		 hostname ? hostname : "", hostname && *hostname ? ")" : "");
 }
 
+void pilotd_revise_peer(struct pilotd *d, uint32_t node)
+{
+	if (!pilotd_peer_may_tunnel(d, node) && peer_find(&d->peers, node))
+		pilotd_cut_peer(d, node, 1);
+}
+
 void pilotd_trust_revoked(struct pilotd *d, uint32_t node, const char *why)
 {
+	struct dp_cut_sel sel = {.node = node, .basis = FLOW_BASIS_TRUST};
 	unsigned cut;
 
 	if (trust_remove(&d->trust, node) == -ENOENT && !peer_find(&d->peers, node))
 		return;
-	cut = pilotd_cut_peer(d, node, 1);
+	/* Flows a shared network admitted stay; the rest go now. */
+	cut = dp_cut_flows(d, &sel);
+	pilotd_revise_peer(d, node);
 	log_info("trust with node %u removed (%s); %u flows cut", node, why, cut);
 }
 
@@ -483,6 +577,8 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 		json_get_u32(ev, "node_id", &node);
 		json_get_str(ev, "justification", &why);
 		log_info("handshake request from node %u: %s", node, why);
+	} else if (strncmp(name, "network.", 8) == 0 || strcmp(name, "peer.key_rotated") == 0) {
+		pilotd_net_event(d, name, ev);
 	} else {
 		log_debug("registry event %s", name);
 	}
@@ -517,8 +613,25 @@ int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node)
 		*node = a.node;
 		return 0;
 	}
-	/* A hostname: the ones we know from trust (registry names come with
-	 * the name service). */
+	/* A hostname we know from trust or a shared network (any other
+	 * name: `pilotctl find` asks the registry). */
+	{
+		size_t tl = strlen(target);
+		char want[64];
+		if (tl > 6 && strcmp(target + tl - 6, ".pilot") == 0)
+			tl -= 6;
+		if (tl == 0 || tl >= sizeof(want))
+			return -ENOENT;
+		memcpy(want, target, tl);
+		want[tl] = '\0';
+		for (uint32_t i = 0; i < d->members.cap; i++) {
+			const struct member_entry *e = &d->members.e[i];
+			if (e->key && e->hostname[0] && strcmp(e->hostname, want) == 0) {
+				*node = (uint32_t)e->key;
+				return 0;
+			}
+		}
+	}
 	for (uint32_t i = 0; i < d->trust.cap; i++) {
 		const struct trust_entry *e = &d->trust.e[i];
 		size_t tl = strlen(target);
@@ -558,6 +671,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 extern const struct ipc_cmd pilotd_ipc_cmds[];
+extern const struct ipc_cmd pilotd_resolve_cmds[];
 
 int pilotd_init(struct pilotd *d, struct event_base *base)
 {
@@ -583,6 +697,11 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 		log_warnx("loading trust: %s", strerror(-rc));
 		return rc;
 	}
+	if ((rc = member_init(&d->members, d->st)) < 0) {
+		log_warnx("loading network memberships: %s", strerror(-rc));
+		return rc;
+	}
+	pilotd_settings_load(d);
 	if ((rc = peer_table_init(&d->peers)) < 0 ||
 	    (rc = flow_table_init(&d->flows, d->cfg.max_flows)) < 0 ||
 	    (rc = admit_init(&d->admit, &admit_ops, d)) < 0)
@@ -611,6 +730,20 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	d->ipc = ipc_listen(d, d->cfg.socket, pilotd_ipc_cmds);
 	if (!d->ipc)
 		return -EADDRINUSE;
+	if (!d->cfg.resolve_socket) {
+		/* Beside the control socket: /run/pilot/resolve.sock by default,
+		 * and private to each daemon when several run on one host. */
+		const char *slash = strrchr(d->cfg.socket, '/');
+		size_t dl = slash ? (size_t)(slash - d->cfg.socket) : 1;
+		if (asprintf(&d->cfg.resolve_socket, "%.*s/resolve.sock", (int)dl,
+			     slash ? d->cfg.socket : ".") < 0)
+			return -ENOMEM;
+	}
+	if (d->cfg.resolve_socket[0]) {
+		d->ipc_resolve = ipc_listen_public(d, d->cfg.resolve_socket, pilotd_resolve_cmds);
+		if (!d->ipc_resolve)
+			return -EADDRINUSE;
+	}
 	/* A node that registered before comes up at once with its stored
 	 * address; the registry is told in the background. */
 	if (d->node_id && d->have_prefix && (rc = pilotd_tun_setup(d)) < 0)
@@ -622,6 +755,8 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 void pilotd_free(struct pilotd *d)
 {
 	ipc_close(d->ipc);
+	ipc_close(d->ipc_resolve);
+	free(d->finds);
 	regc_free(&d->regc);
 	if (d->http)
 		httpc_free(d->http);
@@ -639,11 +774,14 @@ void pilotd_free(struct pilotd *d)
 	flow_table_free(&d->flows);
 	admit_free(&d->admit);
 	trust_free(&d->trust);
+	member_free(&d->members);
 	tun_close(&d->tun);
 	nl_close(d->nl);
 	tnl_identity_wipe(&d->id);
 	if (d->ed_sk)
 		sodium_free(d->ed_sk);
+	if (d->ed_sk_next)
+		sodium_free(d->ed_sk_next);
 	store_close(d->st);
 	conf_free(pilotd_schema, &d->cfg);
 }

@@ -12,6 +12,7 @@
 #include "admit.h"
 #include "conf.h"
 #include "flow.h"
+#include "member.h"
 #include "peer.h"
 #include "regc.h"
 #include "tnl.h"
@@ -27,6 +28,7 @@ struct pilotd_cfg {
 	struct conf_head head;
 	char *state_dir, *registry, *registry_pin, *registry_ca, *beacon, *tun, *socket;
 	char *hostname, *admin_token, *webhook, *identity, *log_level, *log_format;
+	char *resolve_socket;
 	char **networks;
 	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
 	uint32_t rekey_interval, heartbeat_interval;
@@ -86,7 +88,8 @@ struct pilotd {
 	int db_meta;
 
 	/* identity */
-	uint8_t *ed_sk; /* 64 bytes, sodium_malloc */
+	uint8_t *ed_sk;      /* 64 bytes, sodium_malloc */
+	uint8_t *ed_sk_next; /* a rotation in progress (persisted), or NULL */
 	uint8_t ed_pk[32];
 	struct tnl_identity id;
 	uint32_t node_id; /* 0 until registered */
@@ -106,6 +109,7 @@ struct pilotd {
 	struct flow_table flows;
 	struct admit admit;
 	struct trust_table trust;
+	struct member_table members;
 	struct tnl_cookie_checker cookies;
 	struct dp_batch *batch;
 	uint64_t hs_window_start_ms;
@@ -117,8 +121,16 @@ struct pilotd {
 	/* control */
 	struct httpc *http;
 	struct regc regc;
-	struct ipc_server *ipc;
+	struct ipc_server *ipc, *ipc_resolve;
 	int ready_notified;
+
+	/* this node's settings: the node is their source of truth and sends
+	 * them at every registration (see settings_load in pilotd.c) */
+	char hostname[64];
+	int public_;
+	char tags[400]; /* comma-separated, canonical */
+	int rotating;   /* a rotate-key is in flight */
+	struct find_cache *finds;
 
 	struct pilotd_counters ctr;
 };
@@ -150,6 +162,27 @@ void pilotd_resolve_peer(struct pilotd *d, struct peer *p);
 int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node);
 void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
 			enum admit_reason why);
+/** The node a public key belongs to (trust or shared network), or 0. */
+uint32_t pilotd_node_by_pk(struct pilotd *d, const uint8_t pk[32]);
+/** Re-check a peer after its basis changed: with no trust and no shared
+ *  network left, cut its flows and forget it. */
+void pilotd_revise_peer(struct pilotd *d, uint32_t node);
+/** Network membership changes. */
+int pilotd_net_joined(struct pilotd *d, uint16_t net, const char *name, const char *rule,
+		      yajl_val members);
+void pilotd_net_left(struct pilotd *d, uint16_t net, const char *why);
+void pilotd_net_addrs_up(struct pilotd *d);
+void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
+void pilotd_settings_load(struct pilotd *d);
+void pilotd_after_register(struct pilotd *d);
+int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen);
+/** Persist a setting in the meta database. \retval 0 or -errno. */
+int pilotd_meta_put(struct pilotd *d, const char *key, const void *val, size_t len);
+/** Switch to a new identity key (after the registry accepted it). */
+int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk);
+void pilotd_identity_drop_next(struct pilotd *d);
+/** Persist and hold \p sk as the pending next key. \retval 0 or -errno. */
+int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk);
 /** Registry client hooks. */
 int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_prefix *px);
 void pilotd_sync_trust(struct pilotd *d, yajl_val peers);

@@ -12,13 +12,14 @@
 #include "ipc.h"
 #include "log.h"
 #include "pilotd.h"
+#include "pilotd_ipc.h"
 #include "util.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
 #endif
 
-static void gen_addr(struct pilotd *d, struct json_gen *j, uint16_t net, uint32_t node)
+void gen_addr(struct pilotd *d, struct json_gen *j, uint16_t net, uint32_t node)
 {
 	struct pilot_addr a = {net, node};
 	struct in6_addr ip;
@@ -33,7 +34,7 @@ static void gen_addr(struct pilotd *d, struct json_gen *j, uint16_t net, uint32_
 	}
 }
 
-static int need_registered(struct pilotd *d, struct ipc_req *req)
+int need_registered(struct pilotd *d, struct ipc_req *req)
 {
 	if (d->node_id && d->have_prefix)
 		return 1;
@@ -43,7 +44,7 @@ static int need_registered(struct pilotd *d, struct ipc_req *req)
 }
 
 /* Parse args.target into a node ID, answering the request on failure. */
-static int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *node)
+int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *node)
 {
 	const char *t = NULL;
 	int rc;
@@ -164,13 +165,8 @@ static void cmd_resolve(struct pilotd *d, struct ipc_req *req, yajl_val args)
 
 /* ---- registry-backed commands ---- */
 
-struct pend {
-	struct ipc_req *req;
-	uint32_t node;
-	char text[300];
-};
 
-static struct pend *pend_new(struct ipc_req *req, uint32_t node)
+struct pend *pend_new(struct ipc_req *req, uint32_t node)
 {
 	struct pend *p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -182,7 +178,7 @@ static struct pend *pend_new(struct ipc_req *req, uint32_t node)
 	return p;
 }
 
-static void reply_registry_error(struct ipc_req *req, const char *code, const char *msg)
+void reply_registry_error(struct ipc_req *req, const char *code, const char *msg)
 {
 	const char *hint = NULL;
 	if (strcmp(code, "registry_unavailable") == 0)
@@ -197,14 +193,14 @@ static void add_target_just(struct json_gen *j, void *arg)
 	jg_kstr(j, "justification", p->text);
 }
 
-static void add_target(struct json_gen *j, void *arg)
+void add_target(struct json_gen *j, void *arg)
 {
 	struct pend *p = arg;
 	jg_ku64(j, "target", p->node);
 }
 
 /* Send \p op for \p p; on failure answer the request and free \p p. */
-static void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add, regc_cb cb)
+void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add, regc_cb cb)
 {
 	if (regc_call(&d->regc, op, add, add ? p : NULL, cb, p) < 0) {
 		ipc_reply_error(p->req, "internal", "could not send the request", NULL);
@@ -214,7 +210,7 @@ static void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add
 
 /* The common shape of a command on one target node, answered by the
  * registry: check, parse the target, send \p op with it. */
-static void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op,
+void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op,
 			regc_cb cb)
 {
 	uint32_t node;
@@ -501,9 +497,39 @@ static void cmd_prefix(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	ipc_reply_ok_end(req);
 }
 
-const struct ipc_cmd pilotd_ipc_cmds[] = {
-    {"info", cmd_info},		  {"peers", cmd_peers},	    {"resolve", cmd_resolve},
-    {"handshake", cmd_handshake}, {"pending", cmd_pending}, {"approve", cmd_approve},
-    {"reject", cmd_reject},	  {"trust", cmd_trust},	    {"untrust", cmd_untrust},
-    {"status", cmd_status},	  {"prefix", cmd_prefix},   {NULL, NULL},
+/* The name service socket answers only this (doc/IPC.md). */
+const struct ipc_cmd pilotd_resolve_cmds[] = {
+    {"find", cmd_find},
+    {NULL, NULL},
 };
+
+/* clang-format off */
+const struct ipc_cmd pilotd_ipc_cmds[] = {
+	{"info", cmd_info},
+	{"peers", cmd_peers},
+	{"resolve", cmd_resolve},
+	{"handshake", cmd_handshake},
+	{"pending", cmd_pending},
+	{"approve", cmd_approve},
+	{"reject", cmd_reject},
+	{"trust", cmd_trust},
+	{"untrust", cmd_untrust},
+	{"status", cmd_status},
+	{"prefix", cmd_prefix},
+	{"find", cmd_find},
+	{"set-hostname", cmd_set_hostname},
+	{"clear-hostname", cmd_clear_hostname},
+	{"set-public", cmd_set_public},
+	{"set-private", cmd_set_private},
+	{"set-tags", cmd_set_tags},
+	{"rotate-key", cmd_rotate_key},
+	{"network.create", cmd_network_create},
+	{"network.delete", cmd_network_delete},
+	{"network.join", cmd_network_join},
+	{"network.invite", cmd_network_invite},
+	{"network.leave", cmd_network_leave},
+	{"network.list", cmd_network_list},
+	{"network.nodes", cmd_network_nodes},
+	{NULL, NULL},
+};
+/* clang-format on */

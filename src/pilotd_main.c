@@ -58,6 +58,10 @@ int main(int argc, char **argv)
 			      "--registry-ca");
 		return 2;
 	}
+	if (pilotd_check_networks_cfg(d.cfg.networks, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pilotd: %s\n", err);
+		return 2;
+	}
 	if (d.cfg.check_config) {
 		char *dump = conf_dump(pilotd_schema, &d.cfg);
 		printf("%s\n", dump ? dump : "");

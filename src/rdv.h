@@ -26,7 +26,7 @@
 #define RDV_MAX_CONNS 4096		/* concurrent TLS connections */
 #define RDV_HTTP_TIMEOUT_S 30		/* idle / handshake / slow request */
 #define RDV_PING_INTERVAL_S 15		/* events stream keep-alive */
-#define RDV_MAINT_INTERVAL_S 60		/* nonce pruning, rate table sweep */
+#define RDV_MAINT_INTERVAL_S 60		/* nonce/invite pruning, rate table sweep */
 #define RDV_STREAMS_PER_NODE 4		/* a 5th events stream closes the oldest */
 #define RDV_STREAM_MAX_BUFFER (1 << 20) /* unread output before a stream is cut */
 #define RDV_INBOX_MAX 1024		/* pending handshakes per target */
@@ -62,7 +62,7 @@ struct rdv {
 	struct rdv_config cfg;
 	struct rdv_db db;
 	struct rdv_tls tls;
-	char *admin_token; /* sodium_malloc'd; NULL if none (admin ops come later) */
+	char *admin_token; /* sodium_malloc'd; NULL if none (admin API disabled) */
 
 	struct event_base *base;
 	struct evhttp *http;
@@ -112,11 +112,22 @@ struct rdv_reply {
 int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t len,
 		   const char *sig_b64, const char *peer_ip, uint64_t now_ms,
 		   struct rdv_reply *rep);
+/** \brief Handle one admin request, POST /v1/admin/\p op.
+ *  Checks, in this order: an admin token is configured (else 403
+ *  forbidden), \p auth (the Authorization header, NULL if absent) is
+ *  "Bearer <admin_token>" compared in constant time (else 401
+ *  unauthorized), the operation exists, the body (regmsg_parse_admin);
+ *  then applies the operation in one transaction.  A refused request
+ *  changes nothing.  Every request is logged with \p peer_ip, never the
+ *  token.  \retval 0 with \p rep filled, or -ENOMEM. */
+int rdv_admin_handle(struct rdv_db *db, const char *admin_token, const char *op, const char *body,
+		     size_t len, const char *auth, const char *peer_ip, uint64_t now_ms,
+		     struct rdv_reply *rep);
 /** Fill \p rep with the error reply for \p err (a -errno as returned by
  *  the checks: -EINVAL bad_request, -EBADMSG bad_signature, -ESTALE stale,
  *  -EALREADY replay, -E2BIG too_large, -ENOENT not_found, -EACCES
  *  forbidden, -EEXIST conflict, -EBUSY rate_limited, -EAGAIN/-ENOSPC
- *  unavailable, else internal).  \retval 0 or -ENOMEM. */
+ *  unavailable, -EPERM unauthorized, else internal).  \retval 0 or -ENOMEM. */
 int rdv_reply_error(struct rdv_reply *rep, int err, const char *msg);
 void rdv_reply_free(struct rdv_reply *rep);
 /** Format the endpoint "IP:PORT" / "[V6]:PORT". \retval 0 or -ENOSPC. */

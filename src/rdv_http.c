@@ -1,6 +1,7 @@
 /* rdv_http.c - the registry's HTTPS front end: libevent evhttp over
- * bufferevent_openssl, routing POST /v1/node/OP to rdv_reg_handle, the
- * events streams, a per-source token bucket and a connection cap. */
+ * bufferevent_openssl, routing POST /v1/node/OP to rdv_reg_handle and
+ * POST /v1/admin/OP to rdv_admin_handle, the events streams, a
+ * per-source token bucket (admin requests included) and a connection cap. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -28,6 +29,7 @@
 #include "util.h"
 
 #define NODE_PATH "/v1/node/"
+#define ADMIN_PATH "/v1/admin/"
 #define RATE_KEY_LEN 9 /* family byte + IPv4 address or IPv6 /64 */
 
 _Static_assert(sizeof(((struct rdv *)0)->rate_key) == crypto_shorthash_KEYBYTES,
@@ -384,7 +386,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	struct rdv_reply rep;
 	const char *path, *sig, *body;
 	size_t len;
-	int one = 1;
+	int one = 1, admin, rc;
 
 	/* Never answer a request that did not come over TLS (evhttp falls back
 	 * to a plain socket if our bufferevent callback could not make one). */
@@ -409,7 +411,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	path = uri ? evhttp_uri_get_path(uri) : NULL;
-	if (!path || strncmp(path, NODE_PATH, strlen(NODE_PATH)) != 0) {
+	admin = path && strncmp(path, ADMIN_PATH, strlen(ADMIN_PATH)) == 0;
+	if (!path || (!admin && strncmp(path, NODE_PATH, strlen(NODE_PATH)) != 0)) {
 		send_error(req, -ENOENT, 0, "no such resource");
 		return;
 	}
@@ -423,9 +426,17 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_error(req, -EIO, 0, "out of memory");
 		return;
 	}
-	sig = evhttp_find_header(evhttp_request_get_input_headers(req), "Pilot-Signature");
-	if (rdv_reg_handle(&r->db, path + strlen(NODE_PATH), body, len, sig, ip, now_real_ms(),
-			   &rep) < 0) {
+	if (admin) {
+		const char *auth =
+		    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+		rc = rdv_admin_handle(&r->db, r->admin_token, path + strlen(ADMIN_PATH), body, len,
+				      auth, ip, now_real_ms(), &rep);
+	} else {
+		sig = evhttp_find_header(evhttp_request_get_input_headers(req), "Pilot-Signature");
+		rc = rdv_reg_handle(&r->db, path + strlen(NODE_PATH), body, len, sig, ip,
+				    now_real_ms(), &rep);
+	}
+	if (rc < 0) {
 		send_error(req, -EIO, 0, "out of memory");
 		return;
 	}
@@ -503,6 +514,11 @@ static void on_maint(evutil_socket_t fd, short what, void *arg)
 		log_warnx("pruning nonces: %s", strerror(-n));
 	else if (n > 0)
 		log_debug("pruned %d nonces", n);
+	n = rdv_invite_prune(&r->db, now_real_ms());
+	if (n < 0)
+		log_warnx("pruning used invites: %s", strerror(-n));
+	else if (n > 0)
+		log_debug("pruned %d used invites", n);
 	rdv_http_maint(r);
 }
 

@@ -1,4 +1,5 @@
-/* rdv_reg.c - node requests of doc/REGISTRY.md against the registry store.
+/* rdv_reg.c - node and admin requests of doc/REGISTRY.md against the
+ * registry store.
  *
  * Every request runs in one LMDB write transaction: the checks read, the
  * operation writes, the nonce is recorded, and all of it commits together
@@ -10,10 +11,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 #include "json.h"
@@ -23,7 +26,16 @@
 #include "util.h"
 
 #define PATH_PREFIX "/v1/node/"
-#define MAX_NOTIFY 4
+#define PILOT_SUFFIX ".pilot"
+#define ROTATE_DOMAIN "pilot-rotate-key-v1\n"
+#define NET_TOKEN_MIN 16
+#define NET_TOKEN_MAX 1024
+
+/* A growable set of node IDs (event audiences, revoked peers). */
+struct idset {
+	uint32_t *v;
+	size_t n, cap;
+};
 
 struct reg_ctx {
 	struct rdv_db *db;
@@ -35,14 +47,15 @@ struct reg_ctx {
 	int have_self;
 	uint32_t self_id;    /* 0 until known: a key's first registration */
 	uint8_t pk[32];	     /* the signer's key */
+	int key_retired;     /* register: the body's key was retired */
+	int admin;	     /* an admin request: no signer */
 	struct json_gen out; /* the response object, open */
 	/* events: the backlog, as JSON lines */
 	int streaming;
 	char *lines;
 	size_t nlines, caplines;
 	uint64_t stream_seq;
-	uint32_t notify[MAX_NOTIFY];
-	size_t nnotify;
+	struct idset notify; /* nodes with new events: woken after the commit */
 	char msg[192];
 };
 
@@ -77,7 +90,7 @@ static const struct {
     {-EINVAL, 400, "bad_request"}, {-EBADMSG, 401, "bad_signature"}, {-ESTALE, 401, "stale"},
     {-EALREADY, 409, "replay"},	   {-E2BIG, 413, "too_large"},	     {-ENOENT, 404, "not_found"},
     {-EACCES, 403, "forbidden"},   {-EEXIST, 409, "conflict"},	     {-EBUSY, 429, "rate_limited"},
-    {-EAGAIN, 503, "unavailable"}, {-ENOSPC, 503, "unavailable"},
+    {-EAGAIN, 503, "unavailable"}, {-ENOSPC, 503, "unavailable"},    {-EPERM, 401, "unauthorized"},
 };
 
 static size_t err_index(int err)
@@ -169,6 +182,77 @@ static int get_port(struct reg_ctx *c, uint16_t *port)
 	return 0;
 }
 
+static int idset_add(struct idset *s, uint32_t id)
+{
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 16;
+		uint32_t *nv = realloc(s->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		s->v = nv;
+		s->cap = ncap;
+	}
+	s->v[s->n++] = id;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void idset_sort_unique(struct idset *s)
+{
+	size_t o = 0;
+
+	if (s->n < 2)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), cmp_u32);
+	for (size_t i = 0; i < s->n; i++)
+		if (o == 0 || s->v[o - 1] != s->v[i])
+			s->v[o++] = s->v[i];
+	s->n = o;
+}
+
+static void idset_free(struct idset *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* rdv_id_cb collecting into an idset. */
+static int idset_cb(void *arg, uint32_t id)
+{
+	return idset_add(arg, id);
+}
+
+static const struct {
+	uint8_t rule;
+	const char *name;
+} join_rules[] = {
+    {RDV_JOIN_OPEN, "open"},
+    {RDV_JOIN_TOKEN, "token"},
+    {RDV_JOIN_INVITE, "invite"},
+};
+
+static const char *join_rule_name(uint8_t rule)
+{
+	for (size_t i = 0; i < nitems(join_rules); i++)
+		if (join_rules[i].rule == rule)
+			return join_rules[i].name;
+	return "unknown";
+}
+
+static void put_network(struct json_gen *j, const struct rdv_network *n)
+{
+	jg_ku64(j, "network_id", n->id);
+	jg_kstr(j, "name", n->name);
+	jg_kstr(j, "join_rule", join_rule_name(n->rule));
+	jg_ku64(j, "members", n->members);
+}
+
 static int get_target(struct reg_ctx *c, uint32_t *id)
 {
 	if (json_get_u32(c->req.root, "target", id) < 0 || *id == 0)
@@ -212,22 +296,72 @@ static int active_node(struct reg_ctx *c, uint32_t id, struct rdv_node *n)
 
 /* Hostnames are DNS labels ("NAME.pilot"): letters, digits and '-', not at
  * either end, kept in lower case.  All-digit names are refused: they would
- * read as node IDs wherever a TARGET may be either. */
-static int hostname_norm(const char *in, char out[RDV_HOSTNAME_MAX + 1])
+ * read as node IDs wherever a TARGET may be either.
+ * \retval NULL with \p out canonical, or the rule \p in breaks. */
+static const char *hostname_norm(const char *in, char out[RDV_HOSTNAME_MAX + 1])
 {
 	size_t n = strlen(in), digits = 0;
 
-	if (n == 0 || n > RDV_HOSTNAME_MAX || in[0] == '-' || in[n - 1] == '-')
-		return -EINVAL;
+	if (n == 0 || n > RDV_HOSTNAME_MAX)
+		return "must be 1 to 63 characters";
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)in[i];
 		if (!(isascii(ch) && (isalnum(ch) || ch == '-')))
-			return -EINVAL;
+			return "may hold only letters, digits and '-'";
 		digits += isdigit(ch) != 0;
 		out[i] = (char)tolower(ch);
 	}
 	out[n] = '\0';
-	return digits == n ? -EINVAL : 0;
+	if (in[0] == '-' || in[n - 1] == '-')
+		return "must not start or end with '-'";
+	if (digits == n)
+		return "must not be all digits (it would read as a node ID)";
+	return NULL;
+}
+
+/* Names a node may not take: they would read as infrastructure, or as
+ * special in tools that resolve NAME.pilot. */
+static const char *const reserved_hostnames[] = {
+    "localhost", "pilot", "registry", "rendezvous", "beacon", "admin", "root",	  "backbone",
+    "broadcast", "local", "all",      "any",	    "none",   "self",  "gateway",
+};
+
+static int hostname_reserved(const char *host)
+{
+	for (size_t i = 0; i < nitems(reserved_hostnames); i++)
+		if (strcmp(host, reserved_hostnames[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Validate and canonicalise a hostname a node wants to take. */
+static int hostname_take_check(struct reg_ctx *c, const char *in, char out[RDV_HOSTNAME_MAX + 1])
+{
+	const char *why = hostname_norm(in, out);
+
+	if (why)
+		return fail(c, -EINVAL, "hostname %s", why);
+	if (hostname_reserved(out))
+		return fail(c, -EACCES, "hostname '%s' is reserved", out);
+	return 0;
+}
+
+/* May the signer take \p host?  A deregistered node gives its name up to
+ * the next taker. */
+static int hostname_free_check(struct reg_ctx *c, const char *host)
+{
+	struct rdv_node o;
+	uint32_t owner;
+	int rc;
+
+	if (rdv_host_get(&c->t, c->db, host, &owner) < 0 || owner == c->self_id)
+		return 0;
+	rc = load_node(c, owner, &o);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (rc == 0 && o.active)
+		return fail(c, -EEXIST, "hostname '%s' is taken", host);
+	return 0;
 }
 
 static void release_hostname(struct reg_ctx *c, const struct rdv_node *n)
@@ -241,16 +375,19 @@ static void release_hostname(struct reg_ctx *c, const struct rdv_node *n)
 
 static void add_notify(struct reg_ctx *c, uint32_t node)
 {
-	for (size_t i = 0; i < c->nnotify; i++)
-		if (c->notify[i] == node)
-			return;
-	if (c->nnotify < MAX_NOTIFY)
-		c->notify[c->nnotify++] = node;
+	/* Duplicates go at the end (sorted out once before waking): a check
+	 * here would make fan-outs to a big network quadratic. */
+	if (c->notify.n && c->notify.v[c->notify.n - 1] == node)
+		return;
+	if (idset_add(&c->notify, node) < 0 && c->t.ret == 0)
+		c->t.ret = -ENOMEM;
 }
 
 struct ev_body {
+	uint16_t network_id; /* 0: none (events never name the backbone) */
 	const struct rdv_node *peer;
 	uint32_t node_id;
+	const uint8_t *public_key;
 	const char *justification;
 };
 
@@ -273,6 +410,8 @@ static void queue_event(struct reg_ctx *c, uint32_t node, const char *event,
 	jg_map_open(&j);
 	jg_ku64(&j, "seq", seq);
 	jg_kstr(&j, "event", event);
+	if (b->network_id)
+		jg_ku64(&j, "network_id", b->network_id);
 	if (b->peer) {
 		jg_key(&j, "peer");
 		jg_map_open(&j);
@@ -281,6 +420,8 @@ static void queue_event(struct reg_ctx *c, uint32_t node, const char *event,
 	}
 	if (b->node_id)
 		jg_ku64(&j, "node_id", b->node_id);
+	if (b->public_key)
+		jg_kb64(&j, "public_key", b->public_key, 32);
 	if (b->justification)
 		jg_kstr(&j, "justification", b->justification);
 	jg_map_close(&j);
@@ -292,12 +433,13 @@ static void queue_event(struct reg_ctx *c, uint32_t node, const char *event,
 	add_notify(c, node);
 }
 
-/* Make {self, peer} a trust pair: clear requests both ways and tell both. */
-static void make_pair(struct reg_ctx *c, const struct rdv_node *peer)
+/* Make {self, peer} a trust pair on \p basis (0: consent, else the shared
+ * network that approved it): clear requests both ways and tell both. */
+static void make_pair(struct reg_ctx *c, const struct rdv_node *peer, uint16_t basis)
 {
 	struct ev_body to_peer = {.peer = &c->self}, to_self = {.peer = peer};
 
-	rdv_trust_put(&c->t, c->db, c->self_id, peer->id, c->now);
+	rdv_trust_put(&c->t, c->db, c->self_id, peer->id, c->now, basis);
 	rdv_inbox_del(&c->t, c->db, c->self_id, peer->id);
 	rdv_inbox_del(&c->t, c->db, peer->id, c->self_id);
 	queue_event(c, peer->id, "trust.approved", &to_peer);
@@ -311,10 +453,10 @@ static int op_register(struct reg_ctx *c)
 	struct rdv_node *n = &c->self;
 	char host[RDV_HOSTNAME_MAX + 1] = "", pbuf[INET6_ADDRSTRLEN + 4], ibuf[INET6_ADDRSTRLEN],
 				     abuf[PILOT_ADDR_STRLEN];
+	struct idset nets = {0};
 	const char *hs;
 	struct pilot_addr a;
 	struct in6_addr ip6;
-	uint32_t owner;
 	uint16_t port = 0;
 	int pub, rc;
 
@@ -323,20 +465,12 @@ static int op_register(struct reg_ctx *c)
 	if (json_get_bool(c->req.root, "public", &pub) < 0)
 		return fail(c, -EINVAL, "member 'public' must be true or false");
 	rc = json_get_str(c->req.root, "hostname", &hs);
-	if (rc == -EINVAL || (rc == 0 && hs[0] && hostname_norm(hs, host) < 0))
-		return fail(c, -EINVAL,
-			    "member 'hostname' must be a DNS label (letters, digits, '-', "
-			    "at most %d, not all digits)",
-			    RDV_HOSTNAME_MAX);
-	if (host[0] && rdv_host_get(&c->t, c->db, host, &owner) == 0 && owner != c->self_id) {
-		struct rdv_node o;
-		rc = load_node(c, owner, &o);
-		if (rc < 0 && rc != -ENOENT)
-			return rc;
-		/* A deregistered node gives its name up to the next taker. */
-		if (rc == 0 && o.active)
-			return fail(c, -EEXIST, "hostname '%s' is taken", host);
-	}
+	if (rc == -EINVAL)
+		return fail(c, -EINVAL, "member 'hostname' must be a string");
+	if (rc == 0 && hs[0] && (rc = hostname_take_check(c, hs, host)) < 0)
+		return rc;
+	if (host[0] && (rc = hostname_free_check(c, host)) < 0)
+		return rc;
 
 	if (!c->have_self) {
 		rc = rdv_node_id_alloc(&c->t, c->db, &c->self_id);
@@ -371,10 +505,19 @@ static int op_register(struct reg_ctx *c)
 	jg_kstr(&c->out, "address", addr_format(&a, abuf));
 	jg_kstr(&c->out, "ipv6", inet_ntop(AF_INET6, &ip6, ibuf, sizeof(ibuf)));
 	jg_kstr(&c->out, "prefix", prefix_format(&c->db->prefix, pbuf, sizeof(pbuf)));
+	/* The backbone first (implicit, never stored), then the networks the
+	 * node joined: memberships outlive deregistration. */
+	if (rdv_node_net_iter(&c->t, c->db, n->id, idset_cb, &nets) < 0) {
+		idset_free(&nets);
+		return fail(c, -EIO, "registry store error");
+	}
 	jg_key(&c->out, "networks");
 	jg_array_open(&c->out);
-	jg_u64(&c->out, 0); /* the backbone; other networks come with networks */
+	jg_u64(&c->out, 0);
+	for (size_t i = 0; i < nets.n; i++)
+		jg_u64(&c->out, nets.v[i]);
 	jg_array_close(&c->out);
+	idset_free(&nets);
 	return 0;
 }
 
@@ -446,6 +589,7 @@ static int op_handshake(struct reg_ctx *c)
 	struct rdv_inbox_entry e;
 	struct rdv_node tn;
 	const char *just = "";
+	uint16_t basis;
 	uint32_t tid;
 	size_t jl;
 	int rc;
@@ -473,11 +617,22 @@ static int op_handshake(struct reg_ctx *c)
 		jg_kstr(&c->out, "status", "approved");
 		return 0;
 	}
-	/* Both asked, or a shared network: consent is already given. */
-	if (rdv_inbox_get(&c->t, c->db, c->self_id, tid, &e) == 0 ||
-	    rdv_share_network(&c->t, c->db, c->self_id, tid)) {
-		make_pair(c, &tn);
+	/* Both asked: consent is given, and the pair outlives any network. */
+	if (rdv_inbox_get(&c->t, c->db, c->self_id, tid, &e) == 0) {
+		make_pair(c, &tn, 0);
 		log_info("node %u and node %u: trust pair made (both asked)", c->self_id, tid);
+		jg_kstr(&c->out, "status", "approved");
+		return 0;
+	}
+	/* A shared network approves on its members' behalf; the pair lasts
+	 * as long as that (the lowest shared) network does for both. */
+	rc = rdv_shared_networks(&c->t, c->db, c->self_id, tid, &basis, 1);
+	if (rc < 0)
+		return fail(c, -EIO, "registry store error");
+	if (rc > 0) {
+		make_pair(c, &tn, basis);
+		log_info("node %u and node %u: trust pair made (shared network %u)", c->self_id,
+			 tid, basis);
 		jg_kstr(&c->out, "status", "approved");
 		return 0;
 	}
@@ -560,7 +715,7 @@ static int op_approve(struct reg_ctx *c)
 	if (rc < 0)
 		return rc;
 	if (!rdv_trust_has(&c->t, c->db, c->self_id, tid)) {
-		rdv_trust_put(&c->t, c->db, c->self_id, tid, c->now);
+		rdv_trust_put(&c->t, c->db, c->self_id, tid, c->now, 0);
 		rdv_inbox_del(&c->t, c->db, c->self_id, tid);
 		rdv_inbox_del(&c->t, c->db, tid, c->self_id);
 		queue_event(c, tid, "trust.approved", &b);
@@ -676,30 +831,804 @@ static int op_events(struct reg_ctx *c)
 	return 0;
 }
 
+/* ------------------------------------------------------ node settings */
+
+static int op_set_hostname(struct reg_ctx *c)
+{
+	char host[RDV_HOSTNAME_MAX + 1];
+	const char *hs;
+	int rc;
+
+	if (json_get_str(c->req.root, "hostname", &hs) < 0)
+		return fail(c, -EINVAL, "member 'hostname' must be a string");
+	if ((rc = hostname_take_check(c, hs, host)) < 0 || (rc = hostname_free_check(c, host)) < 0)
+		return rc;
+	if (strcmp(c->self.hostname, host) != 0) {
+		release_hostname(c, &c->self);
+		snprintf(c->self.hostname, sizeof(c->self.hostname), "%s", host);
+		rdv_node_put(&c->t, c->db, &c->self);
+		log_info("node %u: hostname is now '%s'", c->self_id, host);
+	}
+	rdv_host_put(&c->t, c->db, host, c->self_id);
+	jg_kstr(&c->out, "hostname", host);
+	return 0;
+}
+
+static int op_clear_hostname(struct reg_ctx *c)
+{
+	if (c->self.hostname[0]) {
+		release_hostname(c, &c->self);
+		c->self.hostname[0] = '\0';
+		rdv_node_put(&c->t, c->db, &c->self);
+		log_info("node %u: hostname cleared", c->self_id);
+	}
+	return 0;
+}
+
+static int op_set_visibility(struct reg_ctx *c)
+{
+	int pub;
+
+	if (json_get_bool(c->req.root, "public", &pub) < 0)
+		return fail(c, -EINVAL, "member 'public' must be true or false");
+	if (c->self.public != pub) {
+		c->self.public = pub;
+		rdv_node_put(&c->t, c->db, &c->self);
+		log_info("node %u: now %s", c->self_id, pub ? "public" : "private");
+	}
+	jg_kbool(&c->out, "public", pub);
+	return 0;
+}
+
+/* Tags feed policy ("tag:NAME"): 1-32 of [a-z0-9-_.] after lower-casing,
+ * starting with a letter or digit.  \retval NULL or the rule broken. */
+static const char *tag_norm(const char *in, char out[RDV_TAG_MAX + 1])
+{
+	size_t n = strlen(in);
+
+	if (n == 0 || n > RDV_TAG_MAX)
+		return "must be 1 to 32 characters";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		if (!(isascii(ch) && (isalnum(ch) || ch == '-' || ch == '_' || ch == '.')))
+			return "may hold only letters, digits, '-', '_' and '.'";
+		out[i] = (char)tolower(ch);
+	}
+	out[n] = '\0';
+	if (!isalnum((unsigned char)in[0]))
+		return "must start with a letter or digit";
+	return NULL;
+}
+
+static int cmp_tag(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int op_set_tags(struct reg_ctx *c)
+{
+	char tags[RDV_TAGS_MAX][RDV_TAG_MAX + 1];
+	yajl_val arr = json_get(c->req.root, "tags");
+	size_t n = 0;
+
+	if (!arr || !YAJL_IS_ARRAY(arr))
+		return fail(c, -EINVAL, "member 'tags' must be an array of strings");
+	if (arr->u.array.len > RDV_TAGS_MAX)
+		return fail(c, -EINVAL, "at most %d tags", RDV_TAGS_MAX);
+	for (size_t i = 0; i < arr->u.array.len; i++) {
+		yajl_val v = arr->u.array.values[i];
+		const char *why;
+		if (!YAJL_IS_STRING(v))
+			return fail(c, -EINVAL, "member 'tags' must be an array of strings");
+		why = tag_norm(v->u.string, tags[i]);
+		if (why)
+			return fail(c, -EINVAL, "tag %zu %s", i + 1, why);
+	}
+	/* Canonical form: sorted and unique, so equal sets compare equal. */
+	qsort(tags, arr->u.array.len, sizeof(tags[0]), cmp_tag);
+	for (size_t i = 0; i < arr->u.array.len; i++)
+		if (n == 0 || strcmp(tags[n - 1], tags[i]) != 0)
+			memmove(tags[n++], tags[i], sizeof(tags[0]));
+	c->self.ntags = n;
+	memcpy(c->self.tags, tags, n * sizeof(tags[0]));
+	rdv_node_put(&c->t, c->db, &c->self);
+	jg_key(&c->out, "tags");
+	jg_array_open(&c->out);
+	for (size_t i = 0; i < n; i++)
+		jg_str(&c->out, c->self.tags[i]);
+	jg_array_close(&c->out);
+	return 0;
+}
+
+/* Everyone who can see \p node through trust or a shared non-backbone
+ * network (not \p node itself), sorted and unique. */
+static int audience(struct reg_ctx *c, uint32_t node, struct idset *out)
+{
+	struct idset nets = {0};
+	int rc;
+
+	rc = rdv_trust_iter(&c->t, c->db, node, idset_cb, out);
+	if (rc == 0)
+		rc = rdv_node_net_iter(&c->t, c->db, node, idset_cb, &nets);
+	for (size_t i = 0; rc == 0 && i < nets.n; i++)
+		rc = rdv_member_iter(&c->t, c->db, (uint16_t)nets.v[i], idset_cb, out);
+	idset_free(&nets);
+	if (rc < 0)
+		return fail(c, -EIO, "registry store error");
+	idset_sort_unique(out);
+	for (size_t i = 0; i < out->n; i++)
+		if (out->v[i] == node) {
+			memmove(out->v + i, out->v + i + 1, (out->n - i - 1) * sizeof(*out->v));
+			out->n--;
+			break;
+		}
+	return 0;
+}
+
+static int op_rotate_key(struct reg_ctx *c)
+{
+	char oldb[64], newb[64], m[512];
+	uint8_t npk[32], proof[64];
+	struct idset aud = {0};
+	struct ev_body b = {0};
+	uint32_t owner;
+	int rc, n;
+
+	if (json_get_b64(c->req.root, "new_public_key", npk, sizeof(npk)) < 0)
+		return fail(c, -EINVAL, "member 'new_public_key' must be base64 of an Ed25519 key");
+	if (json_get_b64(c->req.root, "proof", proof, sizeof(proof)) < 0)
+		return fail(c, -EINVAL, "member 'proof' must be base64 of an Ed25519 signature");
+	if (sodium_memcmp(npk, c->self.pk, sizeof(npk)) == 0)
+		return fail(c, -EINVAL, "the new key must differ from the current one");
+	/* The proof binds the new key to this node, its old key and this
+	 * request (ts): it cannot be lifted into another rotation.  Keys go
+	 * in as canonical base64, whatever spelling the body used. */
+	b64_encode(oldb, sizeof(oldb), c->self.pk, sizeof(c->self.pk));
+	b64_encode(newb, sizeof(newb), npk, sizeof(npk));
+	n = snprintf(m, sizeof(m), ROTATE_DOMAIN "%u\n%s\n%s\n%llu", c->self_id, oldb, newb,
+		     (unsigned long long)c->req.ts);
+	if (n < 0 || (size_t)n >= sizeof(m))
+		return fail(c, -EIO, "internal: proof too long");
+	if (crypto_sign_verify_detached(proof, (const uint8_t *)m, (size_t)n, npk) != 0)
+		return fail(c, -EBADMSG, "member 'proof' does not verify with the new key");
+	/* Checked after the proof, so only the new key's holder learns
+	 * whether it is in use. */
+	rc = rdv_key_get(&c->t, c->db, npk, &owner);
+	if (rc == 0 || rc == -EKEYREVOKED)
+		return fail(c, -EEXIST, "the new key is %s",
+			    rc == 0 ? "registered to a node" : "retired");
+	if (rc != -ENOENT)
+		return fail(c, -EIO, "registry store error");
+	if ((rc = audience(c, c->self_id, &aud)) < 0)
+		goto out;
+	rdv_key_retire(&c->t, c->db, c->self.pk, c->self_id);
+	rdv_key_put(&c->t, c->db, npk, c->self_id);
+	memcpy(c->self.pk, npk, sizeof(npk));
+	rdv_node_put(&c->t, c->db, &c->self);
+	b.node_id = c->self_id;
+	b.public_key = npk;
+	for (size_t i = 0; i < aud.n; i++)
+		queue_event(c, aud.v[i], "peer.key_rotated", &b);
+	log_info("node %u: rotated its key (%zu peers told)", c->self_id, aud.n);
+	jg_ku64(&c->out, "node_id", c->self_id);
+	jg_kstr(&c->out, "public_key", newb);
+	rc = 0;
+out:
+	idset_free(&aud);
+	return rc;
+}
+
+struct shared_out {
+	struct reg_ctx *c;
+	uint32_t other;
+};
+
+static int shared_out_cb(void *arg, uint32_t net)
+{
+	struct shared_out *so = arg;
+
+	if (rdv_member_has(&so->c->t, so->c->db, (uint16_t)net, so->other))
+		jg_u64(&so->c->out, net);
+	return 0;
+}
+
+static int op_find(struct reg_ctx *c)
+{
+	char host[RDV_HOSTNAME_MAX + 1], buf[RDV_HOSTNAME_MAX + sizeof(PILOT_SUFFIX)];
+	struct shared_out so = {c, c->self_id};
+	const char *hs, *why;
+	struct rdv_node n;
+	uint32_t id;
+	size_t len;
+	int rc;
+
+	if (json_get_str(c->req.root, "hostname", &hs) < 0)
+		return fail(c, -EINVAL, "member 'hostname' must be a string");
+	len = strlen(hs);
+	if (len >= sizeof(buf))
+		return fail(c, -EINVAL, "hostname must be 1 to 63 characters");
+	memcpy(buf, hs, len + 1);
+	if (len > strlen(PILOT_SUFFIX) &&
+	    strcasecmp(buf + len - strlen(PILOT_SUFFIX), PILOT_SUFFIX) == 0)
+		buf[len - strlen(PILOT_SUFFIX)] = '\0';
+	why = hostname_norm(buf, host);
+	if (why)
+		return fail(c, -EINVAL, "hostname %s", why);
+	/* Absent, deregistered and invisible all end in the very same
+	 * refusal (visible_node's): existence does not leak. */
+	rc = rdv_host_get(&c->t, c->db, host, &id);
+	if (rc == -ENOENT)
+		return fail(c, -ENOENT, "no such node");
+	if (rc < 0)
+		return fail(c, -EIO, "registry store error");
+	if ((rc = visible_node(c, id, &n)) < 0)
+		return rc;
+	if (strcmp(n.hostname, host) != 0)
+		return fail(c, -ENOENT, "no such node");
+	put_lookup(&c->out, &n);
+	jg_key(&c->out, "networks");
+	jg_array_open(&c->out);
+	so.other = n.id;
+	if (rdv_node_net_iter(&c->t, c->db, c->self_id, shared_out_cb, &so) < 0)
+		return fail(c, -EIO, "registry store error");
+	jg_array_close(&c->out);
+	jg_kbool(&c->out, "trusted", rdv_trust_has(&c->t, c->db, c->self_id, n.id));
+	return 0;
+}
+
+/* ------------------------------------------------------------ networks */
+
+/* Member `network_id`: 0..65535; with \p zero_msg, 0 is refused with it. */
+static int get_net(struct reg_ctx *c, uint16_t *net, const char *zero_msg)
+{
+	uint32_t v;
+
+	if (json_get_u32(c->req.root, "network_id", &v) < 0 || v > UINT16_MAX)
+		return fail(c, -EINVAL, "member 'network_id' must be a network ID (0 to 65535)");
+	if (v == 0 && zero_msg)
+		return fail(c, -EINVAL, "%s", zero_msg);
+	*net = (uint16_t)v;
+	return 0;
+}
+
+/* Load a network the request names.  Store failures are internal. */
+static int load_net(struct reg_ctx *c, uint16_t id, struct rdv_network *n)
+{
+	int rc = rdv_net_get(&c->t, c->db, id, n);
+
+	if (rc == -ENOENT)
+		return fail(c, -ENOENT, "no such network");
+	if (rc < 0)
+		return fail(c, -EIO, "registry store error");
+	return 0;
+}
+
+/* The lookup objects of the active members of \p net (except \p skip) as
+ * an array member \p key of the response. */
+static int put_members(struct reg_ctx *c, const char *key, uint16_t net, uint32_t skip)
+{
+	struct idset m = {0};
+	struct rdv_node n;
+	int rc;
+
+	if (net == 0)
+		rc = rdv_node_iter(&c->t, c->db, idset_cb, &m);
+	else
+		rc = rdv_member_iter(&c->t, c->db, net, idset_cb, &m);
+	if (rc < 0) {
+		rc = fail(c, -EIO, "registry store error");
+		goto out;
+	}
+	jg_key(&c->out, key);
+	jg_array_open(&c->out);
+	for (size_t i = 0; i < m.n; i++) {
+		if (m.v[i] == skip)
+			continue;
+		rc = load_node(c, m.v[i], &n);
+		if (rc == -ENOENT)
+			continue;
+		if (rc < 0)
+			goto out;
+		/* A deregistered member is hidden, as everywhere else. */
+		if (!n.active)
+			continue;
+		jg_map_open(&c->out);
+		put_lookup(&c->out, &n);
+		jg_map_close(&c->out);
+	}
+	jg_array_close(&c->out);
+	rc = 0;
+out:
+	idset_free(&m);
+	return rc;
+}
+
+/* Accept an invite for \p net, or say why not.  The signature is checked
+ * before anything else about the invite is revealed (expiry, use). */
+static int use_invite(struct reg_ctx *c, const struct rdv_network *net, const char *s)
+{
+	struct rdv_invite inv;
+	struct rdv_node inviter;
+	uint64_t now_s = c->now / 1000;
+	int rc;
+
+	if (rdv_invite_parse(s, strlen(s), &inv) < 0)
+		return fail(c, -EINVAL, "member 'invite' is not a pilot-invite-v1 invite");
+	if (inv.net != net->id)
+		return fail(c, -EINVAL, "the invite is for network %u", inv.net);
+	rc = load_node(c, inv.inviter, &inviter);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (rc == -ENOENT || rdv_invite_verify(&inv, inviter.pk) < 0)
+		return fail(c, -EACCES, "the invite's signature does not verify");
+	if (!rdv_member_has(&c->t, c->db, net->id, inv.inviter))
+		return fail(c, -EACCES, "the inviter is not a member of network %u", net->id);
+	if (inv.expiry <= now_s)
+		return fail(c, -EACCES, "the invite expired");
+	/* The maker's clock may run ahead of ours by as much as a request's
+	 * may: an invite made for exactly 7 days must not be refused. */
+	if (inv.expiry - now_s > RDV_INVITE_MAX_LIFE_S + REGMSG_MAX_SKEW_MS / 1000)
+		return fail(c, -EACCES, "an invite lives at most 7 days");
+	if (rdv_invite_used(&c->t, c->db, inv.r))
+		return fail(c, -EEXIST, "invite already used");
+	rdv_invite_use(&c->t, c->db, inv.r, inv.expiry, net->id, c->self_id, c->now);
+	return 0;
+}
+
+static int check_join(struct reg_ctx *c, const struct rdv_network *net)
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+	const char *tok = NULL, *inv = NULL;
+	int rc;
+
+	if (json_get_str(c->req.root, "token", &tok) == -EINVAL ||
+	    json_get_str(c->req.root, "invite", &inv) == -EINVAL)
+		return fail(c, -EINVAL, "members 'token' and 'invite' must be strings");
+	if (tok && net->rule != RDV_JOIN_TOKEN)
+		return fail(c, -EINVAL, "network %u does not take a token", net->id);
+	if (inv && net->rule != RDV_JOIN_INVITE)
+		return fail(c, -EINVAL, "network %u does not take an invite", net->id);
+	switch (net->rule) {
+	case RDV_JOIN_OPEN:
+		return 0;
+	case RDV_JOIN_TOKEN:
+		if (!tok)
+			return fail(c, -EINVAL, "network %u needs member 'token'", net->id);
+		crypto_hash_sha256(h, (const uint8_t *)tok, strlen(tok));
+		rc = sodium_memcmp(h, net->token_hash, sizeof(h));
+		sodium_memzero(h, sizeof(h));
+		if (rc != 0)
+			return fail(c, -EACCES, "wrong token for network %u", net->id);
+		return 0;
+	case RDV_JOIN_INVITE:
+		if (!inv)
+			return fail(c, -EINVAL, "network %u needs member 'invite'", net->id);
+		return use_invite(c, net, inv);
+	default:
+		return fail(c, -EACCES, "network %u: join rule not supported", net->id);
+	}
+}
+
+/* Make \p n a member of \p net (not yet one) and tell the other members. */
+static int add_member(struct reg_ctx *c, struct rdv_network *net, const struct rdv_node *n)
+{
+	struct idset m = {0};
+	struct ev_body b = {.network_id = net->id, .peer = n};
+
+	if (rdv_member_iter(&c->t, c->db, net->id, idset_cb, &m) < 0) {
+		idset_free(&m);
+		return fail(c, -EIO, "registry store error");
+	}
+	rdv_member_put(&c->t, c->db, net->id, n->id, c->now);
+	net->members++;
+	rdv_net_put(&c->t, c->db, net);
+	for (size_t i = 0; i < m.n; i++)
+		queue_event(c, m.v[i], "network.joined", &b);
+	idset_free(&m);
+	return 0;
+}
+
+static int op_network_join(struct reg_ctx *c)
+{
+	struct rdv_network net;
+	uint16_t id = 0;
+	int rc, already;
+
+	if ((rc = get_net(c, &id, "every node is in the backbone (network 0)")) < 0 ||
+	    (rc = load_net(c, id, &net)) < 0)
+		return rc;
+	/* Joining again answers again, without events, and uses up no
+	 * invite: a retry after a lost reply must be harmless. */
+	already = rdv_member_has(&c->t, c->db, id, c->self_id);
+	if (!already) {
+		if ((rc = check_join(c, &net)) < 0)
+			return rc;
+		if ((rc = add_member(c, &net, &c->self)) < 0)
+			return rc;
+		log_info("node %u joined network %u (%s)", c->self_id, id,
+			 join_rule_name(net.rule));
+	}
+	jg_key(&c->out, "network");
+	jg_map_open(&c->out);
+	put_network(&c->out, &net);
+	jg_map_close(&c->out);
+	return put_members(c, "members", id, c->self_id);
+}
+
+struct basis_collect {
+	uint16_t net;
+	struct idset *out;
+};
+
+static int basis_cb(void *arg, uint32_t peer, uint16_t basis)
+{
+	struct basis_collect *bc = arg;
+
+	return basis == bc->net ? idset_add(bc->out, peer) : 0;
+}
+
+static int op_network_leave(struct reg_ctx *c)
+{
+	struct rdv_network net;
+	struct idset revoked = {0}, m = {0};
+	struct basis_collect bc = {0, &revoked};
+	struct ev_body b = {.node_id = c->self_id};
+	uint16_t id = 0;
+	int rc;
+
+	if ((rc = get_net(c, &id, "a node cannot leave the backbone (network 0)")) < 0 ||
+	    (rc = load_net(c, id, &net)) < 0)
+		return rc;
+	if (rdv_member_has(&c->t, c->db, id, c->self_id)) {
+		/* Collect, then change: no writes under an open cursor. */
+		bc.net = id;
+		if (rdv_trust_iter_basis(&c->t, c->db, c->self_id, basis_cb, &bc) < 0) {
+			rc = fail(c, -EIO, "registry store error");
+			goto out;
+		}
+		for (size_t i = 0; i < revoked.n; i++) {
+			rdv_trust_del(&c->t, c->db, c->self_id, revoked.v[i]);
+			queue_event(c, revoked.v[i], "trust.revoked", &b);
+		}
+		rdv_member_del(&c->t, c->db, id, c->self_id);
+		net.members = net.members ? net.members - 1 : 0;
+		rdv_net_put(&c->t, c->db, &net);
+		if (rdv_member_iter(&c->t, c->db, id, idset_cb, &m) < 0) {
+			rc = fail(c, -EIO, "registry store error");
+			goto out;
+		}
+		b.network_id = id;
+		for (size_t i = 0; i < m.n; i++)
+			queue_event(c, m.v[i], "network.left", &b);
+		log_info("node %u left network %u (%zu trust pairs revoked)", c->self_id, id,
+			 revoked.n);
+	}
+	jg_key(&c->out, "revoked");
+	jg_array_open(&c->out);
+	for (size_t i = 0; i < revoked.n; i++)
+		jg_u64(&c->out, revoked.v[i]);
+	jg_array_close(&c->out);
+	rc = 0;
+out:
+	idset_free(&revoked);
+	idset_free(&m);
+	return rc;
+}
+
+static int net_list_cb(void *arg, const struct rdv_network *n)
+{
+	struct reg_ctx *c = arg;
+	int member = !c->admin && rdv_member_has(&c->t, c->db, n->id, c->self_id);
+
+	/* Nodes see the networks they are in and those anyone may ask to
+	 * join (names are not secret); rules to come may be unlisted. */
+	if (!c->admin && !member && n->rule != RDV_JOIN_OPEN && n->rule != RDV_JOIN_TOKEN &&
+	    n->rule != RDV_JOIN_INVITE)
+		return 0;
+	jg_map_open(&c->out);
+	put_network(&c->out, n);
+	if (!c->admin)
+		jg_kbool(&c->out, "member", member);
+	jg_map_close(&c->out);
+	return 0;
+}
+
+static int op_network_list(struct reg_ctx *c)
+{
+	jg_key(&c->out, "networks");
+	jg_array_open(&c->out);
+	if (rdv_net_iter(&c->t, c->db, net_list_cb, c) < 0)
+		return fail(c, -EIO, "registry store error");
+	jg_array_close(&c->out);
+	return 0;
+}
+
+static int op_network_nodes(struct reg_ctx *c)
+{
+	uint16_t id = 0;
+	int rc;
+
+	if ((rc = get_net(c, &id, NULL)) < 0)
+		return rc;
+	/* Not a member and no such network are the same answer, so that
+	 * unlisted networks do not show through. */
+	if (id == 0)
+		return fail(c, -EACCES, "the backbone (network 0) is not listed");
+	if (!rdv_member_has(&c->t, c->db, id, c->self_id))
+		return fail(c, -EACCES, "not a member of network %u", id);
+	return put_members(c, "nodes", id, 0);
+}
+
 static const char *const k_register[] = {"public_key", "listen_port", "public", "hostname", NULL};
 static const char *const k_heartbeat[] = {"listen_port", NULL};
 static const char *const k_lookup[] = {"target", "public_key", NULL};
 static const char *const k_target[] = {"target", NULL};
 static const char *const k_handshake[] = {"target", "justification", NULL};
 static const char *const k_events[] = {"after", NULL};
+static const char *const k_hostname[] = {"hostname", NULL};
+static const char *const k_visibility[] = {"public", NULL};
+static const char *const k_tags[] = {"tags", NULL};
+static const char *const k_rotate[] = {"new_public_key", "proof", NULL};
+static const char *const k_join[] = {"network_id", "token", "invite", NULL};
+static const char *const k_net[] = {"network_id", NULL};
 static const char *const k_none[] = {NULL};
 
 static const struct reg_op reg_ops[] = {
-    {"register", k_register, op_register}, {"heartbeat", k_heartbeat, op_heartbeat},
-    {"lookup", k_lookup, op_lookup},	   {"resolve", k_target, op_resolve},
-    {"deregister", k_none, op_deregister}, {"handshake", k_handshake, op_handshake},
-    {"inbox", k_none, op_inbox},	   {"approve", k_target, op_approve},
-    {"reject", k_target, op_reject},	   {"untrust", k_target, op_untrust},
-    {"trusts", k_none, op_trusts},	   {"events", k_events, op_events},
+    {"register", k_register, op_register},
+    {"heartbeat", k_heartbeat, op_heartbeat},
+    {"lookup", k_lookup, op_lookup},
+    {"resolve", k_target, op_resolve},
+    {"deregister", k_none, op_deregister},
+    {"handshake", k_handshake, op_handshake},
+    {"inbox", k_none, op_inbox},
+    {"approve", k_target, op_approve},
+    {"reject", k_target, op_reject},
+    {"untrust", k_target, op_untrust},
+    {"trusts", k_none, op_trusts},
+    {"events", k_events, op_events},
+    {"set_hostname", k_hostname, op_set_hostname},
+    {"clear_hostname", k_none, op_clear_hostname},
+    {"set_visibility", k_visibility, op_set_visibility},
+    {"set_tags", k_tags, op_set_tags},
+    {"rotate_key", k_rotate, op_rotate_key},
+    {"find", k_hostname, op_find},
+    {"network_join", k_join, op_network_join},
+    {"network_leave", k_net, op_network_leave},
+    {"network_list", k_none, op_network_list},
+    {"network_nodes", k_net, op_network_nodes},
 };
 
-static const struct reg_op *find_op(const char *name)
+static const struct reg_op *find_op(const struct reg_op *ops, size_t n, const char *name)
 {
-	for (size_t i = 0; i < nitems(reg_ops); i++)
-		if (strcmp(reg_ops[i].name, name) == 0)
-			return &reg_ops[i];
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ops[i].name, name) == 0)
+			return &ops[i];
 	return NULL;
 }
+
+/* ---------------------------------------------------------------- admin */
+
+/* Network names: 1-63 of [a-z0-9-_.], as given (no case folding: the
+ * admin spells the canonical name). */
+static int netname_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > RDV_NETNAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '_' || ch == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+static int admin_network_create(struct reg_ctx *c)
+{
+	static const char *const later[] = {"ca", "oidc", "spiffe"};
+	struct rdv_network net = {0}, other;
+	const char *name, *rule, *tok = NULL;
+	uint32_t want = 0;
+	int rc;
+
+	if (json_get_str(c->req.root, "name", &name) < 0 || !netname_ok(name))
+		return fail(c, -EINVAL, "member 'name' must be 1 to 63 of [a-z0-9-_.]");
+	if (json_get_str(c->req.root, "join_rule", &rule) < 0)
+		return fail(c, -EINVAL, "member 'join_rule' must be open, token or invite");
+	for (size_t i = 0; i < nitems(join_rules); i++)
+		if (strcmp(rule, join_rules[i].name) == 0)
+			net.rule = join_rules[i].rule;
+	for (size_t i = 0; !net.rule && i < nitems(later); i++)
+		if (strcmp(rule, later[i]) == 0)
+			return fail(c, -EINVAL, "join rule not supported yet");
+	if (!net.rule)
+		return fail(c, -EINVAL, "member 'join_rule' must be open, token or invite");
+	rc = json_get_str(c->req.root, "token", &tok);
+	if (rc == -EINVAL)
+		return fail(c, -EINVAL, "member 'token' must be a string");
+	if (net.rule == RDV_JOIN_TOKEN &&
+	    (!tok || strlen(tok) < NET_TOKEN_MIN || strlen(tok) > NET_TOKEN_MAX))
+		return fail(c, -EINVAL,
+			    "join rule token needs member 'token' of %d to %d characters",
+			    NET_TOKEN_MIN, NET_TOKEN_MAX);
+	if (net.rule != RDV_JOIN_TOKEN && tok)
+		return fail(c, -EINVAL, "only join rule token takes a token");
+	rc = json_get_u32(c->req.root, "network_id", &want);
+	if (rc == -EINVAL || (rc == 0 && (want == 0 || want > UINT16_MAX)))
+		return fail(c, -EINVAL, "member 'network_id' must be 1 to 65535");
+	if (want) {
+		rc = rdv_net_get(&c->t, c->db, (uint16_t)want, &other);
+		if (rc == 0)
+			return fail(c, -EEXIST, "network %u exists", want);
+		if (rc != -ENOENT)
+			return fail(c, -EIO, "registry store error");
+		net.id = (uint16_t)want;
+	} else {
+		rc = rdv_net_id_free(&c->t, c->db, &net.id);
+		if (rc == -ENOSPC)
+			return fail(c, -ENOSPC, "no network IDs left");
+		if (rc < 0)
+			return fail(c, -EIO, "registry store error");
+	}
+	snprintf(net.name, sizeof(net.name), "%s", name);
+	net.created_ms = c->now;
+	/* Only a hash is kept: the store never holds a usable token. */
+	if (tok)
+		crypto_hash_sha256(net.token_hash, (const uint8_t *)tok, strlen(tok));
+	rdv_net_put(&c->t, c->db, &net);
+	put_network(&c->out, &net);
+	log_info("admin from %s: created network %u '%s' (join rule %s)", c->peer_ip, net.id,
+		 net.name, rule);
+	return 0;
+}
+
+struct pair_collect {
+	uint16_t net;
+	uint32_t node;
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int pair_collect_cb(void *arg, uint32_t peer, uint16_t basis)
+{
+	struct pair_collect *pc = arg;
+	uint32_t a = MIN(pc->node, peer), b = MAX(pc->node, peer);
+
+	if (basis != pc->net)
+		return 0;
+	if (pc->n == pc->cap) {
+		size_t ncap = pc->cap ? pc->cap * 2 : 16;
+		uint64_t *nv = realloc(pc->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		pc->v = nv;
+		pc->cap = ncap;
+	}
+	pc->v[pc->n++] = (uint64_t)a << 32 | b;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int admin_network_delete(struct reg_ctx *c)
+{
+	struct rdv_network net;
+	struct idset m = {0};
+	struct pair_collect pc = {0};
+	struct ev_body b = {0};
+	size_t np = 0;
+	uint16_t id = 0;
+	int rc;
+
+	if ((rc = get_net(c, &id, "the backbone (network 0) cannot be deleted")) < 0 ||
+	    (rc = load_net(c, id, &net)) < 0)
+		return rc;
+	if (rdv_member_iter(&c->t, c->db, id, idset_cb, &m) < 0)
+		goto store_err;
+	/* Pairs this network approved; each is seen from both of its nodes. */
+	pc.net = id;
+	for (size_t i = 0; i < m.n; i++) {
+		pc.node = m.v[i];
+		if (rdv_trust_iter_basis(&c->t, c->db, m.v[i], pair_collect_cb, &pc) < 0)
+			goto store_err;
+	}
+	if (pc.n)
+		qsort(pc.v, pc.n, sizeof(*pc.v), cmp_u64);
+	for (size_t i = 0; i < pc.n; i++) {
+		uint32_t a = (uint32_t)(pc.v[i] >> 32), bb = (uint32_t)pc.v[i];
+		if (i && pc.v[i] == pc.v[i - 1])
+			continue;
+		rdv_trust_del(&c->t, c->db, a, bb);
+		/* Neither side asked for this: both are told. */
+		b.node_id = bb;
+		queue_event(c, a, "trust.revoked", &b);
+		b.node_id = a;
+		queue_event(c, bb, "trust.revoked", &b);
+		np++;
+	}
+	b.network_id = id;
+	for (size_t i = 0; i < m.n; i++) {
+		for (size_t j = 0; j < m.n; j++) {
+			if (i == j)
+				continue;
+			b.node_id = m.v[j];
+			queue_event(c, m.v[i], "network.left", &b);
+		}
+		b.node_id = 0;
+		queue_event(c, m.v[i], "network.deleted", &b);
+		rdv_member_del(&c->t, c->db, id, m.v[i]);
+	}
+	rdv_net_del(&c->t, c->db, id);
+	log_info("admin from %s: deleted network %u '%s' (%zu members, %zu trust pairs revoked)",
+		 c->peer_ip, id, net.name, m.n, np);
+	rc = 0;
+	goto out;
+store_err:
+	rc = fail(c, -EIO, "registry store error");
+out:
+	free(pc.v);
+	idset_free(&m);
+	return rc;
+}
+
+/* An invite network is joined only with a member's invite, so its first
+ * member has to come from the admin (doc/REGISTRY.md, network_add).
+ * Works for any join rule: the admin needs no token or invite. */
+static int admin_network_add(struct reg_ctx *c)
+{
+	struct rdv_network net;
+	struct rdv_node n;
+	uint16_t id = 0;
+	uint32_t nid;
+	int rc;
+
+	if ((rc = get_net(c, &id, "every node is in the backbone (network 0)")) < 0 ||
+	    (rc = load_net(c, id, &net)) < 0)
+		return rc;
+	if (json_get_u32(c->req.root, "node_id", &nid) < 0 || nid == 0)
+		return fail(c, -EINVAL, "member 'node_id' must be a node ID");
+	if ((rc = active_node(c, nid, &n)) < 0)
+		return rc;
+	if (!rdv_member_has(&c->t, c->db, id, nid)) {
+		if ((rc = add_member(c, &net, &n)) < 0)
+			return rc;
+		log_info("admin from %s: added node %u to network %u", c->peer_ip, nid, id);
+	}
+	put_network(&c->out, &net);
+	return 0;
+}
+
+static int admin_network_nodes(struct reg_ctx *c)
+{
+	struct rdv_network net;
+	uint16_t id = 0;
+	int rc;
+
+	if ((rc = get_net(c, &id, NULL)) < 0)
+		return rc;
+	/* The admin may list the backbone: every registered node. */
+	if (id != 0 && (rc = load_net(c, id, &net)) < 0)
+		return rc;
+	return put_members(c, "nodes", id, 0);
+}
+
+static const char *const ka_create[] = {"name", "join_rule", "token", "network_id", NULL};
+static const char *const ka_add[] = {"network_id", "node_id", NULL};
+
+static const struct reg_op admin_ops[] = {
+    {"network_create", ka_create, admin_network_create},
+    {"network_delete", k_net, admin_network_delete},
+    {"network_list", k_none, op_network_list},
+    {"network_nodes", k_net, admin_network_nodes},
+    {"network_add", ka_add, admin_network_add},
+};
 
 /* ---------------------------------------------------------------- entry */
 
@@ -714,6 +1643,13 @@ static int find_signer(struct reg_ctx *c, int is_register)
 			return fail(c, -EINVAL,
 				    "member 'public_key' must be base64 of an Ed25519 key");
 		rc = rdv_key_get(&c->t, c->db, c->pk, &c->self_id);
+		if (rc == -EKEYREVOKED) {
+			/* Refused once the signature and nonce are checked, so
+			 * that only the key's holder learns it was retired. */
+			c->key_retired = 1;
+			c->self_id = 0;
+			return 0;
+		}
 		if (rc == -ENOENT)
 			return 0;
 		if (rc < 0)
@@ -754,6 +1690,8 @@ static int handle(struct reg_ctx *c, const struct reg_op *op, const char *body, 
 			    REGMSG_MAX_SKEW_MS / 1000);
 	if (c->self_id && rdv_nonce_seen(&c->t, c->db, c->self_id, c->req.nonce))
 		return fail(c, -EALREADY, "nonce already used");
+	if (c->key_retired)
+		return fail(c, -EACCES, "key_retired: this key was replaced by rotate_key");
 	if (!is_register && !c->self.active)
 		return fail(c, -ENOENT, "node %u is deregistered; register again", c->self_id);
 	rc = op->fn(c);
@@ -775,53 +1713,54 @@ static void log_refusal(const struct reg_ctx *c, const char *op, int err)
 	size_t i = err_index(err);
 	const char *code = i < nitems(err_map) ? err_map[i].code : "internal";
 
-	/* Forgeries and replays are worth an operator's attention; ordinary
-	 * client mistakes are not. */
-	if (err == -EBADMSG || err == -EALREADY)
+	/* Every admin action is logged; a wrong token is worth a warning. */
+	if (c->admin && err == -EPERM)
+		log_warnx("admin %s from %s: %s: %s", op, c->peer_ip, code, c->msg);
+	else if (c->admin && i < nitems(err_map) && err != -ENOSPC && err != -EAGAIN)
+		log_info("admin %s from %s: %s: %s", op, c->peer_ip, code, c->msg);
+	/* Forgeries, replays and retired keys (perhaps a stolen one) are
+	 * worth an operator's attention; ordinary client mistakes are not. */
+	else if (err == -EBADMSG || err == -EALREADY || c->key_retired)
 		log_warnx("%s from %s (node %u): %s: %s", op, c->peer_ip, c->self_id, code, c->msg);
 	else if (i == nitems(err_map) || err == -ENOSPC || err == -EAGAIN)
-		log_errorx("%s from %s (node %u): %s: %s", op, c->peer_ip, c->self_id, code,
-			   c->msg);
+		log_errorx("%s%s from %s (node %u): %s: %s", c->admin ? "admin " : "", op,
+			   c->peer_ip, c->self_id, code, c->msg);
 	else
 		log_debug("%s from %s (node %u): %s: %s", op, c->peer_ip, c->self_id, code, c->msg);
 }
 
-int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t len,
-		   const char *sig_b64, const char *peer_ip, uint64_t now_ms, struct rdv_reply *rep)
+static struct reg_ctx *ctx_new(struct rdv_db *db, const char *peer_ip, uint64_t now_ms)
 {
-	struct reg_ctx *c;
-	const struct reg_op *o;
-	int ret, rc;
+	struct reg_ctx *c = calloc(1, sizeof(*c));
 
-	memset(rep, 0, sizeof(*rep));
-	if (len > REGMSG_MAX_BODY)
-		return rdv_reply_error(rep, -E2BIG, "body larger than 16 KiB");
-	o = find_op(op);
-	if (!o)
-		return rdv_reply_error(rep, -ENOENT, "no such operation");
-	c = calloc(1, sizeof(*c));
 	if (!c)
-		return -ENOMEM;
+		return NULL;
 	c->db = db;
 	c->peer_ip = peer_ip;
 	c->now = now_ms;
-	ret = json_gen_init(&c->out);
-	if (ret < 0) {
+	if (json_gen_init(&c->out) < 0) {
 		free(c);
-		return ret;
+		return NULL;
 	}
 	jg_map_open(&c->out);
+	return c;
+}
 
-	rc = handle(c, o, body, len, sig_b64);
+/* Turn the outcome \p rc of a request into \p rep: commit on success (the
+ * reply is built first, so what the client is told is exactly what became
+ * durable), wake the streams of nodes with new events, free \p c. */
+static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_reply *rep)
+{
+	struct rdv_db *db = c->db;
+	int ret;
+
 	if (rc == 0 && !c->streaming) {
 		jg_map_close(&c->out);
 		rc = reply_take(rep, 200, &c->out);
 		if (rc < 0)
-			fail(c, -EIO, "cannot build the response");
+			rc = fail(c, -EIO, "cannot build the response");
 	}
 	if (rc == 0) {
-		/* The reply is ready before the commit, so what the node is
-		 * told is exactly what became durable. */
 		rc = store_txn_commit(&c->t);
 		if (rc < 0) {
 			fail(c, rc == -ENOSPC ? -ENOSPC : -EIO, "registry store: %s",
@@ -839,7 +1778,7 @@ int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t l
 
 	if (rc < 0) {
 		log_refusal(c, op, rc);
-		ret = rdv_reply_error(rep, rc, c->msg);
+		ret = rdv_reply_error(rep, rc, c->msg); /* frees a reply built before */
 		goto out;
 	}
 	if (c->streaming) {
@@ -850,14 +1789,98 @@ int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t l
 		rep->stream_node = c->self_id;
 		rep->stream_seq = c->stream_seq;
 	}
-	log_debug("%s from %s (node %u): ok", op, peer_ip, c->self_id);
-	for (size_t i = 0; db->notify && i < c->nnotify; i++)
-		db->notify(db->notify_arg, c->notify[i]);
+	if (c->admin)
+		log_info("admin %s from %s: ok", op, c->peer_ip);
+	else
+		log_debug("%s from %s (node %u): ok", op, c->peer_ip, c->self_id);
+	idset_sort_unique(&c->notify);
+	for (size_t i = 0; db->notify && i < c->notify.n; i++)
+		db->notify(db->notify_arg, c->notify.v[i]);
 	ret = 0;
 out:
 	regmsg_req_free(&c->req);
 	json_gen_free(&c->out);
+	idset_free(&c->notify);
 	free(c->lines);
 	free(c);
 	return ret;
+}
+
+int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t len,
+		   const char *sig_b64, const char *peer_ip, uint64_t now_ms, struct rdv_reply *rep)
+{
+	struct reg_ctx *c;
+	const struct reg_op *o;
+
+	memset(rep, 0, sizeof(*rep));
+	if (len > REGMSG_MAX_BODY)
+		return rdv_reply_error(rep, -E2BIG, "body larger than 16 KiB");
+	o = find_op(reg_ops, nitems(reg_ops), op);
+	if (!o)
+		return rdv_reply_error(rep, -ENOENT, "no such operation");
+	c = ctx_new(db, peer_ip, now_ms);
+	if (!c)
+		return -ENOMEM;
+	return ctx_finish(c, handle(c, o, body, len, sig_b64), op, rep);
+}
+
+/* Is \p auth "Bearer <admin_token>"?  Both sides are hashed to a fixed
+ * length first, so the comparison's time says nothing about the token,
+ * not even its length. */
+static int admin_auth(const char *admin_token, const char *auth)
+{
+	static const char scheme[] = "Bearer";
+	uint8_t want[crypto_hash_sha256_BYTES], got[crypto_hash_sha256_BYTES];
+	const char *tok;
+	int ok;
+
+	if (!auth || strncasecmp(auth, scheme, strlen(scheme)) != 0 || auth[strlen(scheme)] != ' ')
+		return -EPERM;
+	tok = auth + strlen(scheme);
+	while (*tok == ' ')
+		tok++;
+	crypto_hash_sha256(want, (const uint8_t *)admin_token, strlen(admin_token));
+	crypto_hash_sha256(got, (const uint8_t *)tok, strlen(tok));
+	ok = sodium_memcmp(want, got, sizeof(want)) == 0;
+	sodium_memzero(want, sizeof(want));
+	sodium_memzero(got, sizeof(got));
+	return ok ? 0 : -EPERM;
+}
+
+static int admin_handle(struct reg_ctx *c, const struct reg_op *op, const char *admin_token,
+			const char *auth, const char *body, size_t len)
+{
+	char err[160];
+	int rc;
+
+	if (!admin_token)
+		return fail(c, -EACCES, "admin API disabled");
+	if (admin_auth(admin_token, auth) < 0)
+		return fail(c, -EPERM, "%s", auth ? "wrong admin token" : "missing admin token");
+	if (!op)
+		return fail(c, -ENOENT, "no such operation");
+	rc = regmsg_parse_admin(body, len, op->keys, &c->req.root, err, sizeof(err));
+	if (rc < 0)
+		return fail(c, rc == -E2BIG ? -E2BIG : -EINVAL, "%s", err);
+	store_txn_begin(c->db->st, &c->t, 0);
+	if ((rc = op->fn(c)) < 0)
+		return rc;
+	return c->t.ret;
+}
+
+int rdv_admin_handle(struct rdv_db *db, const char *admin_token, const char *op, const char *body,
+		     size_t len, const char *auth, const char *peer_ip, uint64_t now_ms,
+		     struct rdv_reply *rep)
+{
+	const struct reg_op *o = find_op(admin_ops, nitems(admin_ops), op);
+	struct reg_ctx *c;
+
+	memset(rep, 0, sizeof(*rep));
+	c = ctx_new(db, peer_ip, now_ms);
+	if (!c)
+		return -ENOMEM;
+	c->admin = 1;
+	/* Logs name only known operations: the path is the client's text. */
+	return ctx_finish(c, admin_handle(c, o, admin_token, auth, body, len),
+			  o ? o->name : "(unknown operation)", rep);
 }

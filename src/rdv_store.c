@@ -10,9 +10,20 @@
 #include "util.h"
 
 static const char *const db_names[RDV_DB_COUNT + 1] = {
-    [RDV_DB_META] = "meta",	[RDV_DB_NODES] = "nodes",   [RDV_DB_KEYS] = "keys",
-    [RDV_DB_HOSTS] = "hosts",	[RDV_DB_TRUST] = "trust",   [RDV_DB_INBOX] = "inbox",
-    [RDV_DB_EVENTS] = "events", [RDV_DB_NONCES] = "nonces", [RDV_DB_NONCE_EXP] = "nonce_exp",
+    [RDV_DB_META] = "meta",
+    [RDV_DB_NODES] = "nodes",
+    [RDV_DB_KEYS] = "keys",
+    [RDV_DB_HOSTS] = "hosts",
+    [RDV_DB_TRUST] = "trust",
+    [RDV_DB_INBOX] = "inbox",
+    [RDV_DB_EVENTS] = "events",
+    [RDV_DB_NONCES] = "nonces",
+    [RDV_DB_NONCE_EXP] = "nonce_exp",
+    [RDV_DB_NETWORKS] = "networks",
+    [RDV_DB_NET_NODES] = "net_nodes",
+    [RDV_DB_NODE_NETS] = "node_nets",
+    [RDV_DB_INVITES] = "invites",
+    [RDV_DB_INVITE_EXP] = "invite_exp",
     [RDV_DB_COUNT] = NULL,
 };
 
@@ -69,23 +80,29 @@ void rdv_db_close(struct rdv_db *db)
 
 /* ---------------------------------------------------------------- nodes */
 
-/* Node record, version 1:
+/* Node record:
  *   u8 version | u8 flags (1 public, 2 active) | be16 listen_port |
  *   be64 created_ms | be64 seen_ms | pk[32] |
  *   u8 hostname_len | hostname | u8 endpoint_len | endpoint
- * New members go after these, under a new version byte. */
+ * version 2 appends: u8 ntags | ntags x (u8 len | tag).
+ * Records are written as version 2; version 1 records (no tags) still
+ * read.  New members go at the end, under a new version byte. */
 #define NODE_V1 1
+#define NODE_V2 2
 #define NODE_F_PUBLIC 1
 #define NODE_F_ACTIVE 2
 #define NODE_FIXED 52
-#define NODE_MAX (NODE_FIXED + 1 + RDV_HOSTNAME_MAX + 1 + RDV_ENDPOINT_MAX)
+#define NODE_MAX                                                                                   \
+	(NODE_FIXED + 1 + RDV_HOSTNAME_MAX + 1 + RDV_ENDPOINT_MAX + 1 +                            \
+	 RDV_TAGS_MAX * (1 + RDV_TAG_MAX))
 
 static size_t node_encode(const struct rdv_node *n, uint8_t out[NODE_MAX])
 {
 	size_t hl = strnlen(n->hostname, RDV_HOSTNAME_MAX),
-	       el = strnlen(n->endpoint, RDV_ENDPOINT_MAX), o = NODE_FIXED;
+	       el = strnlen(n->endpoint, RDV_ENDPOINT_MAX), o = NODE_FIXED,
+	       nt = MIN(n->ntags, (size_t)RDV_TAGS_MAX);
 
-	out[0] = NODE_V1;
+	out[0] = NODE_V2;
 	out[1] = (uint8_t)((n->public ? NODE_F_PUBLIC : 0) | (n->active ? NODE_F_ACTIVE : 0));
 	out[2] = (uint8_t)(n->listen_port >> 8);
 	out[3] = (uint8_t)n->listen_port;
@@ -97,7 +114,15 @@ static size_t node_encode(const struct rdv_node *n, uint8_t out[NODE_MAX])
 	o += hl;
 	out[o++] = (uint8_t)el;
 	memcpy(out + o, n->endpoint, el);
-	return o + el;
+	o += el;
+	out[o++] = (uint8_t)nt;
+	for (size_t i = 0; i < nt; i++) {
+		size_t tl = strnlen(n->tags[i], RDV_TAG_MAX);
+		out[o++] = (uint8_t)tl;
+		memcpy(out + o, n->tags[i], tl);
+		o += tl;
+	}
+	return o;
 }
 
 static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_node *n)
@@ -105,7 +130,7 @@ static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_no
 	size_t o = NODE_FIXED, hl, el;
 
 	memset(n, 0, sizeof(*n));
-	if (len < NODE_FIXED + 2 || in[0] != NODE_V1)
+	if (len < NODE_FIXED + 2 || (in[0] != NODE_V1 && in[0] != NODE_V2))
 		return -EBADMSG;
 	n->id = id;
 	n->public = !!(in[1] & NODE_F_PUBLIC);
@@ -123,9 +148,27 @@ static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_no
 	if (el > RDV_ENDPOINT_MAX || o + el > len)
 		return -EBADMSG;
 	memcpy(n->endpoint, in + o, el);
+	o += el;
 	if (strlen(n->hostname) != hl || strlen(n->endpoint) != el)
 		return -EBADMSG;
-	return 0;
+	if (in[0] == NODE_V1)
+		return o == len ? 0 : -EBADMSG;
+	if (o >= len || in[o] > RDV_TAGS_MAX)
+		return -EBADMSG;
+	n->ntags = in[o++];
+	for (size_t i = 0; i < n->ntags; i++) {
+		size_t tl;
+		if (o >= len)
+			return -EBADMSG;
+		tl = in[o++];
+		if (tl == 0 || tl > RDV_TAG_MAX || o + tl > len)
+			return -EBADMSG;
+		memcpy(n->tags[i], in + o, tl);
+		if (strlen(n->tags[i]) != tl)
+			return -EBADMSG;
+		o += tl;
+	}
+	return o == len ? 0 : -EBADMSG;
 }
 
 int rdv_node_get(struct store_txn *t, struct rdv_db *db, uint32_t id, struct rdv_node *n)
@@ -153,14 +196,58 @@ void rdv_node_put(struct store_txn *t, struct rdv_db *db, const struct rdv_node 
 	store_put(t, db->dbi[RDV_DB_NODES], k, sizeof(k), v, len);
 }
 
+struct node_id_iter {
+	rdv_id_cb cb;
+	void *arg;
+};
+
+static int node_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct node_id_iter *it = arg;
+
+	(void)v;
+	if (k->mv_size != 4)
+		return -EBADMSG;
+	return it->cb(it->arg, store_rd_be32(k->mv_data));
+}
+
+int rdv_node_iter(struct store_txn *t, struct rdv_db *db, rdv_id_cb cb, void *arg)
+{
+	struct node_id_iter it = {cb, arg};
+
+	return store_iter_prefix(t, db->dbi[RDV_DB_NODES], NULL, 0, node_iter_cb, &it);
+}
+
+/* A key's value is its node ID (4 bytes); a retired key keeps the ID and
+ * gains a marker byte, so the registry can say why it is refused and the
+ * key can never be registered again as a new node. */
+#define KEY_RETIRED 1
+
 int rdv_key_get(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t *id)
 {
-	uint8_t v[4];
-	int ret = store_get_fixed(t, db->dbi[RDV_DB_KEYS], pk, 32, v, sizeof(v));
+	MDB_val v;
+	int ret = store_get(t, db->dbi[RDV_DB_KEYS], pk, 32, &v);
 
-	if (ret == 0)
-		*id = store_rd_be32(v);
-	return ret;
+	if (ret < 0)
+		return ret;
+	if (v.mv_size == 4) {
+		*id = store_rd_be32(v.mv_data);
+		return 0;
+	}
+	if (v.mv_size == 5 && ((const uint8_t *)v.mv_data)[4] == KEY_RETIRED) {
+		*id = store_rd_be32(v.mv_data);
+		return -EKEYREVOKED;
+	}
+	return -EBADMSG;
+}
+
+void rdv_key_retire(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id)
+{
+	uint8_t v[5];
+
+	store_be32(v, id);
+	v[4] = KEY_RETIRED;
+	store_put(t, db->dbi[RDV_DB_KEYS], pk, 32, v, sizeof(v));
 }
 
 void rdv_key_put(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id)
@@ -231,12 +318,43 @@ int rdv_trust_has(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b
 	return store_get(t, db->dbi[RDV_DB_TRUST], k, sizeof(k), &v) == 0;
 }
 
-void rdv_trust_put(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b, uint64_t ms)
+/* Pair values: be64(since ms), then be16(basis) since networks exist; an
+ * 8-byte value (written before) is a pair made by approval. */
+static int trust_basis(const MDB_val *v, uint16_t *basis)
 {
-	uint8_t k[8], v[8];
+	const uint8_t *p = v->mv_data;
+
+	if (v->mv_size == 8)
+		*basis = 0;
+	else if (v->mv_size == 10)
+		*basis = (uint16_t)(p[8] << 8 | p[9]);
+	else
+		return -EBADMSG;
+	return 0;
+}
+
+int rdv_trust_get(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b, uint16_t *basis)
+{
+	uint8_t k[8];
+	MDB_val v;
+	int ret;
+
+	pair_key(k, a, b);
+	ret = store_get(t, db->dbi[RDV_DB_TRUST], k, sizeof(k), &v);
+	if (ret < 0)
+		return ret;
+	return trust_basis(&v, basis);
+}
+
+void rdv_trust_put(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b, uint64_t ms,
+		   uint16_t basis)
+{
+	uint8_t k[8], v[10];
 
 	/* Both orders, so "peers of X" is one prefix scan for either side. */
 	store_be64(v, ms);
+	v[8] = (uint8_t)(basis >> 8);
+	v[9] = (uint8_t)basis;
 	pair_key(k, a, b);
 	store_put(t, db->dbi[RDV_DB_TRUST], k, sizeof(k), v, sizeof(v));
 	pair_key(k, b, a);
@@ -277,15 +395,71 @@ int rdv_trust_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id
 	return store_iter_prefix(t, db->dbi[RDV_DB_TRUST], p, sizeof(p), trust_iter_cb, &it);
 }
 
+struct pair_iter {
+	rdv_pair_cb cb;
+	void *arg;
+};
+
+static int trust_basis_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct pair_iter *it = arg;
+	uint16_t basis;
+
+	if (k->mv_size != 8 || trust_basis(v, &basis) < 0)
+		return -EBADMSG;
+	return it->cb(it->arg, store_rd_be32((const uint8_t *)k->mv_data + 4), basis);
+}
+
+int rdv_trust_iter_basis(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_pair_cb cb,
+			 void *arg)
+{
+	uint8_t p[4];
+	struct pair_iter it = {cb, arg};
+
+	store_be32(p, node);
+	return store_iter_prefix(t, db->dbi[RDV_DB_TRUST], p, sizeof(p), trust_basis_cb, &it);
+}
+
+struct shared_iter {
+	struct store_txn *t;
+	struct rdv_db *db;
+	uint32_t other;
+	uint16_t *out;
+	size_t max, n;
+};
+
+static int shared_cb(void *arg, uint32_t net)
+{
+	struct shared_iter *it = arg;
+
+	if (!rdv_member_has(it->t, it->db, (uint16_t)net, it->other))
+		return 0;
+	if (it->n < it->max)
+		it->out[it->n] = (uint16_t)net;
+	it->n++;
+	/* Asked only whether there is one: stop at the first. */
+	return it->max == 0 ? 1 : 0;
+}
+
+int rdv_shared_networks(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b,
+			uint16_t *out, size_t max)
+{
+	struct shared_iter it = {t, db, b, out, max, 0};
+	int ret;
+
+	/* One prefix scan of a's memberships, one point lookup each: cheap
+	 * whatever the size of the networks. */
+	ret = rdv_node_net_iter(t, db, a, shared_cb, &it);
+	if (ret < 0)
+		return ret;
+	return it.n > INT32_MAX ? INT32_MAX : (int)it.n;
+}
+
 int rdv_share_network(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b)
 {
-	/* Extension point: with networks, look up a's memberships and test b
-	 * for each non-backbone one.  The backbone (0) never counts. */
-	(void)t;
-	(void)db;
-	(void)a;
-	(void)b;
-	return 0;
+	/* The backbone (0) is never stored as a membership, so it never
+	 * counts here. */
+	return rdv_shared_networks(t, db, a, b, NULL, 0) > 0;
 }
 
 int rdv_visible(struct store_txn *t, struct rdv_db *db, uint32_t s, const struct rdv_node *tn)
@@ -299,6 +473,261 @@ int rdv_visible(struct store_txn *t, struct rdv_db *db, uint32_t s, const struct
 	if (rdv_trust_has(t, db, s, tn->id))
 		return 1;
 	return rdv_share_network(t, db, s, tn->id);
+}
+
+/* ---------------------------------------------------------------- networks */
+
+static uint16_t rd_be16(const void *in)
+{
+	const uint8_t *p = in;
+
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Network record, version 1:
+ *   u8 version | u8 join rule | be64 created_ms | be32 members |
+ *   token_hash[32] (zero unless rule token) | u8 name_len | name */
+#define NET_V1 1
+#define NET_FIXED 46
+#define NET_MAX (NET_FIXED + 1 + RDV_NETNAME_MAX)
+
+static int net_decode(const MDB_val *v, uint16_t id, struct rdv_network *n)
+{
+	const uint8_t *p = v->mv_data;
+	size_t nl;
+
+	memset(n, 0, sizeof(*n));
+	if (v->mv_size < NET_FIXED + 1 || p[0] != NET_V1)
+		goto corrupt;
+	nl = p[NET_FIXED];
+	if (nl == 0 || nl > RDV_NETNAME_MAX || v->mv_size != NET_FIXED + 1 + nl)
+		goto corrupt;
+	n->id = id;
+	n->rule = p[1];
+	n->created_ms = store_rd_be64(p + 2);
+	n->members = store_rd_be32(p + 10);
+	memcpy(n->token_hash, p + 14, 32);
+	memcpy(n->name, p + NET_FIXED + 1, nl);
+	if (strlen(n->name) != nl)
+		goto corrupt;
+	return 0;
+corrupt:
+	log_warnx("network %u: corrupt record in the registry store", id);
+	return -EBADMSG;
+}
+
+int rdv_net_get(struct store_txn *t, struct rdv_db *db, uint16_t id, struct rdv_network *n)
+{
+	uint8_t k[2] = {(uint8_t)(id >> 8), (uint8_t)id};
+	MDB_val v;
+	int ret;
+
+	memset(n, 0, sizeof(*n));
+	ret = store_get(t, db->dbi[RDV_DB_NETWORKS], k, sizeof(k), &v);
+	if (ret < 0)
+		return ret;
+	return net_decode(&v, id, n);
+}
+
+void rdv_net_put(struct store_txn *t, struct rdv_db *db, const struct rdv_network *n)
+{
+	uint8_t k[2], v[NET_MAX];
+	size_t nl = strnlen(n->name, RDV_NETNAME_MAX);
+
+	k[0] = (uint8_t)(n->id >> 8);
+	k[1] = (uint8_t)n->id;
+	v[0] = NET_V1;
+	v[1] = n->rule;
+	store_be64(v + 2, n->created_ms);
+	store_be32(v + 10, n->members);
+	memcpy(v + 14, n->token_hash, 32);
+	v[NET_FIXED] = (uint8_t)nl;
+	memcpy(v + NET_FIXED + 1, n->name, nl);
+	store_put(t, db->dbi[RDV_DB_NETWORKS], k, sizeof(k), v, NET_FIXED + 1 + nl);
+}
+
+void rdv_net_del(struct store_txn *t, struct rdv_db *db, uint16_t id)
+{
+	uint8_t k[2] = {(uint8_t)(id >> 8), (uint8_t)id};
+
+	store_del(t, db->dbi[RDV_DB_NETWORKS], k, sizeof(k));
+}
+
+struct net_iter {
+	rdv_net_cb cb;
+	void *arg;
+	uint32_t expect; /* rdv_net_id_free: the next ID if there is no gap */
+};
+
+static int net_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct net_iter *it = arg;
+	struct rdv_network n;
+	int ret;
+
+	if (k->mv_size != 2)
+		return -EBADMSG;
+	ret = net_decode(v, rd_be16(k->mv_data), &n);
+	if (ret < 0)
+		return ret;
+	return it->cb(it->arg, &n);
+}
+
+int rdv_net_iter(struct store_txn *t, struct rdv_db *db, rdv_net_cb cb, void *arg)
+{
+	struct net_iter it = {cb, arg, 0};
+
+	return store_iter_prefix(t, db->dbi[RDV_DB_NETWORKS], NULL, 0, net_iter_cb, &it);
+}
+
+static int free_id_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct net_iter *it = arg;
+	uint16_t id;
+
+	(void)v;
+	if (k->mv_size != 2)
+		return -EBADMSG;
+	id = rd_be16(k->mv_data);
+	if (id == 0)
+		return 0;
+	if (id != it->expect)
+		return 1; /* a gap: it->expect is free */
+	it->expect++;
+	return 0;
+}
+
+int rdv_net_id_free(struct store_txn *t, struct rdv_db *db, uint16_t *id)
+{
+	struct net_iter it = {.expect = 1};
+	int ret;
+
+	/* Keys are ordered: the first ID that is not where it would be in a
+	 * gapless run is the lowest free one. */
+	ret = store_iter_prefix(t, db->dbi[RDV_DB_NETWORKS], NULL, 0, free_id_cb, &it);
+	if (ret < 0)
+		return ret;
+	if (it.expect > UINT16_MAX)
+		return -ENOSPC;
+	*id = (uint16_t)it.expect;
+	return 0;
+}
+
+static void member_key(uint8_t k[6], uint16_t net, uint32_t node)
+{
+	k[0] = (uint8_t)(net >> 8);
+	k[1] = (uint8_t)net;
+	store_be32(k + 2, node);
+}
+
+static void node_net_key(uint8_t k[6], uint32_t node, uint16_t net)
+{
+	store_be32(k, node);
+	k[4] = (uint8_t)(net >> 8);
+	k[5] = (uint8_t)net;
+}
+
+int rdv_member_has(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node)
+{
+	uint8_t k[6];
+	MDB_val v;
+
+	if (net == 0)
+		return 0;
+	member_key(k, net, node);
+	return store_get(t, db->dbi[RDV_DB_NET_NODES], k, sizeof(k), &v) == 0;
+}
+
+void rdv_member_put(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node,
+		    uint64_t ms)
+{
+	uint8_t k[6], v[8];
+
+	if (net == 0) {
+		/* The backbone is implicit: storing it would make every
+		 * "shared network" test true. */
+		if (t->ret == 0)
+			t->ret = -EINVAL;
+		return;
+	}
+	store_be64(v, ms);
+	member_key(k, net, node);
+	store_put(t, db->dbi[RDV_DB_NET_NODES], k, sizeof(k), v, sizeof(v));
+	node_net_key(k, node, net);
+	store_put(t, db->dbi[RDV_DB_NODE_NETS], k, sizeof(k), "", 0);
+}
+
+void rdv_member_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node)
+{
+	uint8_t k[6];
+
+	member_key(k, net, node);
+	store_del(t, db->dbi[RDV_DB_NET_NODES], k, sizeof(k));
+	node_net_key(k, node, net);
+	store_del(t, db->dbi[RDV_DB_NODE_NETS], k, sizeof(k));
+}
+
+static int member_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct id_iter *it = arg;
+
+	(void)v;
+	if (k->mv_size != 6)
+		return -EBADMSG;
+	return it->cb(it->arg, store_rd_be32((const uint8_t *)k->mv_data + 2));
+}
+
+int rdv_member_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_id_cb cb, void *arg)
+{
+	uint8_t p[2] = {(uint8_t)(net >> 8), (uint8_t)net};
+	struct id_iter it = {cb, arg};
+
+	return store_iter_prefix(t, db->dbi[RDV_DB_NET_NODES], p, sizeof(p), member_iter_cb, &it);
+}
+
+static int node_net_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct id_iter *it = arg;
+	(void)v;
+	if (k->mv_size != 6)
+		return -EBADMSG;
+	return it->cb(it->arg, rd_be16((const uint8_t *)k->mv_data + 4));
+}
+
+int rdv_node_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb,
+		      void *arg)
+{
+	uint8_t p[4];
+	struct id_iter it = {cb, arg};
+
+	store_be32(p, node);
+	return store_iter_prefix(t, db->dbi[RDV_DB_NODE_NETS], p, sizeof(p), node_net_iter_cb, &it);
+}
+
+/* ---------------------------------------------------------------- invites */
+
+int rdv_invite_used(struct store_txn *t, struct rdv_db *db, const uint8_t r[16])
+{
+	MDB_val v;
+
+	return store_get(t, db->dbi[RDV_DB_INVITES], r, 16, &v) == 0;
+}
+
+void rdv_invite_use(struct store_txn *t, struct rdv_db *db, const uint8_t r[16], uint64_t expiry_s,
+		    uint16_t net, uint32_t joiner, uint64_t now_ms)
+{
+	uint8_t v[22], x[24];
+
+	store_be64(v, expiry_s);
+	v[8] = (uint8_t)(net >> 8);
+	v[9] = (uint8_t)net;
+	store_be32(v + 10, joiner);
+	store_be64(v + 14, now_ms);
+	store_put(t, db->dbi[RDV_DB_INVITES], r, 16, v, sizeof(v));
+	/* Expiry-ordered index, so pruning reads only what it deletes. */
+	store_be64(x, expiry_s);
+	memcpy(x + 8, r, 16);
+	store_put(t, db->dbi[RDV_DB_INVITE_EXP], x, sizeof(x), "", 0);
 }
 
 /* ---------------------------------------------------------------- inbox */
@@ -582,6 +1011,43 @@ int rdv_nonce_prune(struct rdv_db *db, uint64_t now_ms)
 		for (size_t i = 0; i < b.n; i++) {
 			store_del(&t, db->dbi[RDV_DB_NONCE_EXP], b.keys[i], 28);
 			store_del(&t, db->dbi[RDV_DB_NONCES], b.keys[i] + 8, 20);
+		}
+		ret = store_txn_commit(&t);
+		if (ret == 0)
+			removed += (int)b.n;
+	} while (ret == 0 && b.n == b.max);
+	free(b.keys);
+	return ret < 0 ? ret : removed;
+}
+
+static int prune_invite_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct key_batch *b = arg;
+
+	(void)v;
+	if (k->mv_size != 24)
+		return -EBADMSG;
+	if (store_rd_be64(k->mv_data) >= b->limit || b->n >= b->max)
+		return 1;
+	return batch_add(b, k);
+}
+
+int rdv_invite_prune(struct rdv_db *db, uint64_t now_ms)
+{
+	struct key_batch b = {.max = 1024};
+	struct store_txn t;
+	int ret = 0, removed = 0;
+
+	if (now_ms <= RDV_INVITE_KEEP_MS)
+		return 0;
+	b.limit = (now_ms - RDV_INVITE_KEEP_MS) / 1000; /* expiry is in seconds */
+	do {
+		b.n = 0;
+		store_txn_begin(db->st, &t, 0);
+		store_iter_prefix(&t, db->dbi[RDV_DB_INVITE_EXP], NULL, 0, prune_invite_cb, &b);
+		for (size_t i = 0; i < b.n; i++) {
+			store_del(&t, db->dbi[RDV_DB_INVITE_EXP], b.keys[i], 24);
+			store_del(&t, db->dbi[RDV_DB_INVITES], b.keys[i] + 8, 16);
 		}
 		ret = store_txn_commit(&t);
 		if (ret == 0)

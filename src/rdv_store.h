@@ -4,13 +4,22 @@
  *   meta       "prefix" -> 6 bytes; "next_node_id" -> be32;
  *              "seq" be32(node) -> be64 last event seq of that node
  *   nodes      be32(id) -> node record (see rdv_store.c)
- *   keys       Ed25519 public key (32) -> be32(id)
+ *   keys       Ed25519 public key (32) -> be32(id), or be32(id) u8(1) once
+ *              rotate_key retired it
  *   hosts      hostname -> be32(id)
- *   trust      be32(a) be32(b) -> be64(since ms); stored in both orders
+ *   trust      be32(a) be32(b) -> be64(since ms) [be16(basis)]; stored in
+ *              both orders; basis 0 (or absent: older records) = approval,
+ *              else the network whose membership auto-approved the pair
  *   inbox      be32(target) be32(from) -> be64(ms) justification
  *   events     be32(node) be64(seq) -> one JSON line (no newline)
  *   nonces     be32(node) nonce(16) -> be64(ms seen)
  *   nonce_exp  be64(ms seen) be32(node) nonce(16) -> "" (pruning order)
+ *   networks   be16(id) -> network record (see rdv_store.c); never the
+ *              backbone (0), which every registered node is in implicitly
+ *   net_nodes  be16(net) be32(node) -> be64(joined ms)
+ *   node_nets  be32(node) be16(net) -> "" (the same memberships, by node)
+ *   invites    r(16) -> be64(expiry s) be16(net) be32(joiner) be64(used ms)
+ *   invite_exp be64(expiry s) r(16) -> "" (pruning order)
  *
  * Functions taking a struct store_txn follow its sticky-error rule: they
  * do nothing once the transaction has failed, and the failure surfaces at
@@ -29,6 +38,13 @@
 #define RDV_HOSTNAME_MAX 63
 #define RDV_ENDPOINT_MAX (INET6_ADDRSTRLEN + 8) /* "[v6]:65535" */
 #define RDV_JUSTIFICATION_MAX 256
+#define RDV_TAG_MAX 32
+#define RDV_TAGS_MAX 10
+#define RDV_NETNAME_MAX 63
+/* Used invites are remembered this long past their expiry: an expired
+ * invite is refused anyway, the margin covers a registry clock that is
+ * stepped back. */
+#define RDV_INVITE_KEEP_MS (24 * 3600 * 1000ull)
 /* A (node, nonce) is remembered this long: longer than a request can stay
  * fresh on either side of the registry's clock (2 x 60 s), so a replay is
  * always either remembered or stale. */
@@ -45,6 +61,11 @@ enum rdv_dbi {
 	RDV_DB_EVENTS,
 	RDV_DB_NONCES,
 	RDV_DB_NONCE_EXP,
+	RDV_DB_NETWORKS,
+	RDV_DB_NET_NODES,
+	RDV_DB_NODE_NETS,
+	RDV_DB_INVITES,
+	RDV_DB_INVITE_EXP,
 	RDV_DB_COUNT,
 };
 
@@ -68,6 +89,25 @@ struct rdv_node {
 	uint64_t created_ms, seen_ms;
 	char hostname[RDV_HOSTNAME_MAX + 1]; /* "" if none */
 	char endpoint[RDV_ENDPOINT_MAX + 1]; /* "IP:PORT" / "[V6]:PORT", "" if unknown */
+	size_t ntags;			     /* canonical: lower case, sorted, unique */
+	char tags[RDV_TAGS_MAX][RDV_TAG_MAX + 1];
+};
+
+/* Join rules stored in network records.  The values are stored: append
+ * only.  ca, oidc and spiffe are refused at creation until supported. */
+enum rdv_join_rule {
+	RDV_JOIN_OPEN = 1,
+	RDV_JOIN_TOKEN = 2,
+	RDV_JOIN_INVITE = 3,
+};
+
+struct rdv_network {
+	uint16_t id; /* never 0 */
+	uint8_t rule;
+	uint64_t created_ms;
+	uint32_t members;	/* kept with every membership change */
+	uint8_t token_hash[32]; /* SHA-256 of the join token (rule token) */
+	char name[RDV_NETNAME_MAX + 1];
 };
 
 struct rdv_inbox_entry {
@@ -82,13 +122,21 @@ struct rdv_inbox_entry {
 int rdv_db_open(struct rdv_db *db, const char *dir);
 void rdv_db_close(struct rdv_db *db);
 
+/* Node ID callbacks: 0 go on, 1 stop, <0 fail (made sticky). */
+typedef int (*rdv_id_cb)(void *arg, uint32_t id);
+
 /* Nodes */
 /** \retval 0, -ENOENT, -EBADMSG (corrupt record), or the sticky error. */
 int rdv_node_get(struct store_txn *t, struct rdv_db *db, uint32_t id, struct rdv_node *n);
 void rdv_node_put(struct store_txn *t, struct rdv_db *db, const struct rdv_node *n);
-/** \retval 0 with *id, or -ENOENT. */
+/** Call \p cb with every node ID that has a record, ascending. */
+int rdv_node_iter(struct store_txn *t, struct rdv_db *db, rdv_id_cb cb, void *arg);
+/** \retval 0 with *id, -EKEYREVOKED with *id (the key was retired by
+ *  rotate_key and authenticates nothing), -ENOENT, or the sticky error. */
 int rdv_key_get(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t *id);
 void rdv_key_put(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id);
+/** Mark \p pk (formerly node \p id's) as retired, for ever. */
+void rdv_key_retire(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id);
 /** Take the next node ID (IDs start at 1 and are never reused).
  *  \retval 0 or -ENOSPC (exhausted) / sticky error. */
 int rdv_node_id_alloc(struct store_txn *t, struct rdv_db *db, uint32_t *id);
@@ -99,19 +147,64 @@ void rdv_host_del(struct store_txn *t, struct rdv_db *db, const char *name);
 /* Trust pairs */
 /** \retval 1 if {a, b} is a trust pair, 0 if not (or the txn failed). */
 int rdv_trust_has(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b);
-void rdv_trust_put(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b, uint64_t ms);
+/** \retval 0 with *basis (0: made by approval, else the network that
+ *  auto-approved it), -ENOENT, -EBADMSG, or the sticky error. */
+int rdv_trust_get(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b, uint16_t *basis);
+void rdv_trust_put(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b, uint64_t ms,
+		   uint16_t basis);
 void rdv_trust_del(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b);
-typedef int (*rdv_id_cb)(void *arg, uint32_t id);
 /** Call \p cb for every peer of \p node (cb: 0 go on, 1 stop, <0 fail). */
 int rdv_trust_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb, void *arg);
+typedef int (*rdv_pair_cb)(void *arg, uint32_t peer, uint16_t basis);
+/** As rdv_trust_iter, with each pair's basis. */
+int rdv_trust_iter_basis(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_pair_cb cb,
+			 void *arg);
 
 /** \brief Visibility (doc/REGISTRY.md): is node \p tn visible to node \p s?
  *  A node sees itself; else \p tn must be active and public, in a trust
  *  pair with \p s, or share a non-backbone network with it. */
 int rdv_visible(struct store_txn *t, struct rdv_db *db, uint32_t s, const struct rdv_node *tn);
-/** Do \p a and \p b share a non-backbone network?  Networks are not kept
- *  yet: this is where they plug in.  \retval 1 or 0. */
+/** Do \p a and \p b share a non-backbone network?  \retval 1 or 0. */
 int rdv_share_network(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b);
+/** The non-backbone networks \p a and \p b share, ascending: at most \p max
+ *  IDs go to \p out.  \retval how many they share (may exceed \p max), or
+ *  the sticky error. */
+int rdv_shared_networks(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b,
+			uint16_t *out, size_t max);
+
+/* Networks (never the backbone: network 0 has no record and no stored
+ * memberships) */
+/** \retval 0, -ENOENT, -EBADMSG (corrupt record), or the sticky error. */
+int rdv_net_get(struct store_txn *t, struct rdv_db *db, uint16_t id, struct rdv_network *n);
+void rdv_net_put(struct store_txn *t, struct rdv_db *db, const struct rdv_network *n);
+void rdv_net_del(struct store_txn *t, struct rdv_db *db, uint16_t id);
+typedef int (*rdv_net_cb)(void *arg, const struct rdv_network *n);
+/** Every network record, by ascending ID. */
+int rdv_net_iter(struct store_txn *t, struct rdv_db *db, rdv_net_cb cb, void *arg);
+/** The lowest network ID >= 1 without a record.
+ *  \retval 0, -ENOSPC (all 65535 taken), or the sticky error. */
+int rdv_net_id_free(struct store_txn *t, struct rdv_db *db, uint16_t *id);
+/** \retval 1 if \p node is a member of \p net (never for net 0), else 0. */
+int rdv_member_has(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node);
+/** Record the membership both ways (net -> node, node -> net). */
+void rdv_member_put(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node,
+		    uint64_t ms);
+void rdv_member_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node);
+/** Call \p cb for every member of \p net, by ascending node ID. */
+int rdv_member_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_id_cb cb, void *arg);
+/** Call \p cb for every network of \p node, by ascending ID (the backbone
+ *  is not stored, so never 0). */
+int rdv_node_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb,
+		      void *arg);
+
+/* Used invites (single use) */
+/** \retval 1 if an invite with random part \p r was used, else 0. */
+int rdv_invite_used(struct store_txn *t, struct rdv_db *db, const uint8_t r[16]);
+void rdv_invite_use(struct store_txn *t, struct rdv_db *db, const uint8_t r[16], uint64_t expiry_s,
+		    uint16_t net, uint32_t joiner, uint64_t now_ms);
+/** Forget used invites that expired more than RDV_INVITE_KEEP_MS before
+ *  \p now_ms, in bounded transactions.  \retval number removed or -errno. */
+int rdv_invite_prune(struct rdv_db *db, uint64_t now_ms);
 
 /* Inbox: pending handshake requests addressed to a node */
 int rdv_inbox_get(struct store_txn *t, struct rdv_db *db, uint32_t target, uint32_t from,

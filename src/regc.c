@@ -73,7 +73,7 @@ out:
 	free(c);
 }
 
-static int regc_send(struct regc *r, const char *op, regc_add_fn add, void *add_arg,
+static int regc_send(struct regc *r, const char *op, uint64_t ts, regc_add_fn add, void *add_arg,
 		     httpc_done_cb done, httpc_line_cb line_cb, void *cbarg, long timeout_ms,
 		     struct httpc_req **out_req)
 {
@@ -87,7 +87,7 @@ static int regc_send(struct regc *r, const char *op, regc_add_fn add, void *add_
 
 	snprintf(path, sizeof(path), "/v1/node/%s", op);
 	snprintf(url, sizeof(url), "%s%s", r->base_url, path);
-	rc = regmsg_build(op, r->d->node_id, now_real_ms(), add, add_arg, &body, &len);
+	rc = regmsg_build(op, r->d->node_id, ts, add, add_arg, &body, &len);
 	if (rc < 0)
 		return rc;
 	rc = regmsg_sign(r->d->ed_sk, path, body, len, sig);
@@ -109,6 +109,12 @@ out:
 
 int regc_call(struct regc *r, const char *op, regc_add_fn add, void *add_arg, regc_cb cb, void *arg)
 {
+	return regc_call_ts(r, op, now_real_ms(), add, add_arg, cb, arg);
+}
+
+int regc_call_ts(struct regc *r, const char *op, uint64_t ts, regc_add_fn add, void *add_arg,
+		 regc_cb cb, void *arg)
+{
 	struct regc_call *c = calloc(1, sizeof(*c));
 	int rc;
 
@@ -118,9 +124,53 @@ int regc_call(struct regc *r, const char *op, regc_add_fn add, void *add_arg, re
 	c->cb = cb;
 	c->arg = arg;
 	snprintf(c->op, sizeof(c->op), "%s", op);
-	rc = regc_send(r, op, add, add_arg, call_done, NULL, c, REGC_TIMEOUT_MS, NULL);
+	rc = regc_send(r, op, ts, add, add_arg, call_done, NULL, c, REGC_TIMEOUT_MS, NULL);
 	if (rc < 0)
 		free(c);
+	return rc;
+}
+
+int regc_admin(struct regc *r, const char *op, const char *token, regc_add_fn add, void *add_arg,
+	       regc_cb cb, void *arg)
+{
+	char url[400], auth[600];
+	const char *headers[2] = {auth, NULL};
+	struct regc_call *c;
+	struct json_gen j;
+	const char *body;
+	size_t len;
+	int rc = -ENOMEM;
+
+	if (!token || !*token || strpbrk(token, "\r\n"))
+		return -EINVAL;
+	if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token) >= (int)sizeof(auth))
+		return -EINVAL;
+	snprintf(url, sizeof(url), "%s/v1/admin/%s", r->base_url, op);
+	if (json_gen_init(&j) < 0)
+		return -ENOMEM;
+	jg_map_open(&j);
+	if (add)
+		add(&j, add_arg);
+	jg_map_close(&j);
+	c = calloc(1, sizeof(*c));
+	if (!c || json_gen_finish(&j, &body, &len) < 0)
+		goto out;
+	c->r = r;
+	c->cb = cb;
+	c->arg = arg;
+	snprintf(c->op, sizeof(c->op), "%s", op);
+	{
+		struct httpc_opts o = r->opts;
+		o.timeout_ms = REGC_TIMEOUT_MS;
+		if (httpc_post(r->d->http, url, headers, body, len, &o, call_done, NULL, c)) {
+			c = NULL;
+			rc = 0;
+		}
+	}
+out:
+	sodium_memzero(auth, sizeof(auth));
+	free(c);
+	json_gen_free(&j);
 	return rc;
 }
 
@@ -147,9 +197,9 @@ static void add_register(struct json_gen *j, void *arg)
 	struct pilotd *d = arg;
 	jg_kb64(j, "public_key", d->ed_pk, 32);
 	jg_ku64(j, "listen_port", d->cfg.listen_port);
-	jg_kbool(j, "public", d->cfg.public_);
-	if (d->cfg.hostname && d->cfg.hostname[0])
-		jg_kstr(j, "hostname", d->cfg.hostname);
+	jg_kbool(j, "public", d->public_);
+	if (d->hostname[0])
+		jg_kstr(j, "hostname", d->hostname);
 }
 
 static void start_events(struct regc *r);
@@ -165,6 +215,28 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	struct timeval hb = {d->cfg.heartbeat_interval, 0};
 
 	(void)arg;
+	if (err < 0 && strcmp(code, "conflict") == 0 && d->hostname[0]) {
+		/* Someone else holds the name: come up without it rather than
+		 * not at all, and say so. */
+		log_errorx("hostname '%s' is taken in this deployment (%s); registering without a "
+			   "hostname",
+			   d->hostname, msg);
+		d->hostname[0] = '\0';
+		pilotd_meta_put(d, "hostname", "", 0);
+		do_register(r);
+		return;
+	}
+	if (err < 0 && strcmp(code, "forbidden") == 0 && d->ed_sk_next) {
+		/* A rotate-key was accepted but we died before switching: the
+		 * registry has retired the old key.  Take the new one. */
+		log_warnx(
+		    "the registry retired this node's old key: completing the interrupted key "
+		    "rotation");
+		if (pilotd_identity_replace(d, d->ed_sk_next) == 0) {
+			do_register(r);
+			return;
+		}
+	}
 	if (err < 0) {
 		uint32_t ms = next_backoff(&r->backoff_ms);
 		log_warnx("registration with %s failed (%s: %s); retrying in %u ms",
@@ -184,6 +256,8 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	}
 	r->backoff_ms = 0;
 	r->registered = 1;
+	if (d->ed_sk_next && !d->rotating)
+		pilotd_identity_drop_next(d); /* the registry never took it */
 	if (pilotd_registered(d, id, &px) < 0) {
 		schedule(r->ev_retry, next_backoff(&r->backoff_ms));
 		return;
@@ -191,6 +265,7 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	evtimer_add(r->ev_heartbeat, &hb);
 	start_events(r);
 	sync_trust(r);
+	pilotd_after_register(d);
 }
 
 static void do_register(struct regc *r)
@@ -317,8 +392,8 @@ static void start_events(struct regc *r)
 {
 	if (r->events_req)
 		return;
-	if (regc_send(r, "events", add_events, r, events_done, events_line, r, 0, &r->events_req) <
-	    0)
+	if (regc_send(r, "events", now_real_ms(), add_events, r, events_done, events_line, r, 0,
+		      &r->events_req) < 0)
 		schedule(r->ev_events_retry, next_backoff(&r->events_backoff_ms));
 }
 

@@ -45,4 +45,11 @@ typedef void (*regc_add_fn)(struct json_gen *j, void *arg);
 int regc_call(struct regc *r, const char *op, regc_add_fn add, void *add_arg, regc_cb cb,
 	      void *arg);
 
+/** The same with the envelope's timestamp given (rotate-key signs it). */
+int regc_call_ts(struct regc *r, const char *op, uint64_t ts, regc_add_fn add, void *add_arg,
+		 regc_cb cb, void *arg);
+/** An admin request (POST /v1/admin/OP, Authorization: Bearer \p token). */
+int regc_admin(struct regc *r, const char *op, const char *token, regc_add_fn add, void *add_arg,
+	       regc_cb cb, void *arg);
+
 #endif

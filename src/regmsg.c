@@ -111,13 +111,44 @@ static int no_duplicates(yajl_val obj, const char **dup)
 	return 0;
 }
 
+/* Parse \p body as a JSON object whose members are all in \p allowed and
+ * none given twice: the shape every registry request body must have. */
+static int parse_object(const char *body, size_t len, const char *const *allowed, yajl_val *root,
+			char *err, size_t errlen)
+{
+	const char *bad = NULL;
+	char jerr[128];
+
+	*root = json_parse(body, len, 0, jerr, sizeof(jerr));
+	if (!*root) {
+		snprintf(err, errlen, "body is not JSON: %s", jerr);
+		return -EINVAL;
+	}
+	if (!YAJL_IS_OBJECT(*root)) {
+		snprintf(err, errlen, "body is not a JSON object");
+		goto fail;
+	}
+	if (json_only_keys(*root, allowed, &bad) < 0) {
+		snprintf(err, errlen, "unknown member '%.64s'", bad ? bad : "?");
+		goto fail;
+	}
+	if (no_duplicates(*root, &bad) < 0) {
+		snprintf(err, errlen, "member '%.64s' given twice", bad);
+		goto fail;
+	}
+	return 0;
+fail:
+	yajl_tree_free(*root);
+	*root = NULL;
+	return -EINVAL;
+}
+
 int regmsg_parse(const char *op, const char *body, size_t len, const char *const *op_keys,
 		 struct regmsg_req *out, char *err, size_t errlen)
 {
 	const char *allowed[REGMSG_COMMON_KEYS + REGMSG_MAX_OP_KEYS + 1] = {"op", "node_id", "ts",
 									    "nonce"};
-	const char *s, *bad = NULL;
-	char jerr[128];
+	const char *s;
 	size_t na = REGMSG_COMMON_KEYS;
 	int ret = -EINVAL, rc;
 
@@ -143,23 +174,8 @@ int regmsg_parse(const char *op, const char *body, size_t len, const char *const
 	}
 	allowed[na] = NULL;
 
-	out->root = json_parse(body, len, 0, jerr, sizeof(jerr));
-	if (!out->root) {
-		snprintf(err, errlen, "body is not JSON: %s", jerr);
+	if (parse_object(body, len, allowed, &out->root, err, errlen) < 0)
 		goto out;
-	}
-	if (!YAJL_IS_OBJECT(out->root)) {
-		snprintf(err, errlen, "body is not a JSON object");
-		goto out;
-	}
-	if (json_only_keys(out->root, allowed, &bad) < 0) {
-		snprintf(err, errlen, "unknown member '%.64s'", bad ? bad : "?");
-		goto out;
-	}
-	if (no_duplicates(out->root, &bad) < 0) {
-		snprintf(err, errlen, "member '%.64s' given twice", bad);
-		goto out;
-	}
 	if (json_get_str(out->root, "op", &s) < 0 || strcmp(s, op) != 0) {
 		snprintf(err, errlen, "member 'op' must be \"%s\"", op);
 		goto out;
@@ -189,6 +205,28 @@ out:
 	if (ret < 0)
 		regmsg_req_free(out);
 	return ret;
+}
+
+int regmsg_parse_admin(const char *body, size_t len, const char *const *keys, yajl_val *root,
+		       char *err, size_t errlen)
+{
+	static const char *const none[] = {NULL};
+
+	*root = NULL;
+	if (!err)
+		errlen = 0;
+	else if (errlen)
+		err[0] = '\0';
+	if (len > REGMSG_MAX_BODY) {
+		snprintf(err, errlen, "body of %zu bytes is larger than %d", len, REGMSG_MAX_BODY);
+		return -E2BIG;
+	}
+	/* `curl -X POST` with no body is the natural way to ask for a list. */
+	if (len == 0) {
+		body = "{}";
+		len = 2;
+	}
+	return parse_object(body, len, keys ? keys : none, root, err, errlen);
 }
 
 int regmsg_check_fresh(uint64_t ts, uint64_t now_ms)
@@ -234,4 +272,150 @@ int regmsg_build(const char *op, uint32_t node_id, uint64_t now_ms, regmsg_add_f
 out:
 	json_gen_free(&j);
 	return ret;
+}
+
+/* ---------------------------------------------------------------- invites */
+
+#define INVITE_PREFIX "pilot-invite-v1"
+#define INVITE_B64URL sodium_base64_VARIANT_URLSAFE_NO_PADDING
+
+/* The signed bytes: a domain line, so that an invite signature is never
+ * valid as a registry request or anything else, then the payload. */
+static int invite_signed_bytes(const uint8_t *payload, size_t plen, uint8_t *m, size_t mlen)
+{
+	size_t dl = strlen(INVITE_PREFIX) + 1;
+
+	if (plen > RDV_INVITE_PAYLOAD_MAX || mlen < dl + plen)
+		return -EINVAL;
+	memcpy(m, INVITE_PREFIX "\n", dl);
+	memcpy(m + dl, payload, plen);
+	return (int)(dl + plen);
+}
+
+int rdv_invite_make(const uint8_t ed_sk[64], uint16_t net, uint32_t inviter, uint64_t expiry_unix,
+		    char *out, size_t outlen)
+{
+	uint8_t r[16], sig[crypto_sign_BYTES], m[sizeof(INVITE_PREFIX) + RDV_INVITE_PAYLOAD_MAX];
+	struct json_gen j;
+	const char *payload;
+	size_t plen, o, need;
+	int ret, mlen;
+
+	/* JSON integers beyond INT64_MAX do not parse back (yajl reads them
+	 * as signed): such an invite could never be accepted. */
+	if (net == 0 || inviter == 0 || expiry_unix == 0 || expiry_unix > INT64_MAX)
+		return -EINVAL;
+	ret = json_gen_init(&j);
+	if (ret < 0)
+		return ret;
+	randombytes_buf(r, sizeof(r));
+	jg_map_open(&j);
+	jg_ku64(&j, "n", net);
+	jg_ku64(&j, "i", inviter);
+	jg_ku64(&j, "e", expiry_unix);
+	jg_kb64(&j, "r", r, sizeof(r));
+	jg_map_close(&j);
+	ret = json_gen_finish(&j, &payload, &plen);
+	if (ret < 0) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	mlen = invite_signed_bytes((const uint8_t *)payload, plen, m, sizeof(m));
+	if (mlen < 0) {
+		ret = mlen;
+		goto out;
+	}
+	if (crypto_sign_detached(sig, NULL, m, (size_t)mlen, ed_sk) != 0) {
+		ret = -EINVAL;
+		goto out;
+	}
+	o = strlen(INVITE_PREFIX);
+	need = o + 1 + sodium_base64_ENCODED_LEN(plen, INVITE_B64URL) + 1 +
+	       sodium_base64_ENCODED_LEN(sizeof(sig), INVITE_B64URL);
+	if (outlen < need) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	memcpy(out, INVITE_PREFIX ".", o + 1);
+	o++;
+	sodium_bin2base64(out + o, outlen - o, (const uint8_t *)payload, plen, INVITE_B64URL);
+	o += strlen(out + o);
+	out[o++] = '.';
+	sodium_bin2base64(out + o, outlen - o, sig, sizeof(sig), INVITE_B64URL);
+	ret = 0;
+out:
+	json_gen_free(&j);
+	return ret;
+}
+
+/* Decode exactly [s, s + len) as unpadded base64url into at most \p max
+ * bytes.  \retval decoded length or -EINVAL. */
+static int b64url_decode(const char *s, size_t len, uint8_t *out, size_t max)
+{
+	size_t n = 0;
+
+	/* Without an end pointer libsodium insists on consuming all of it,
+	 * and it refuses non-zero trailing bits: one encoding per payload. */
+	if (len == 0 || sodium_base642bin(out, max, s, len, NULL, &n, NULL, INVITE_B64URL) != 0)
+		return -EINVAL;
+	return (int)n;
+}
+
+int rdv_invite_parse(const char *s, size_t len, struct rdv_invite *out)
+{
+	static const char *const keys[] = {"n", "i", "e", "r", NULL};
+	const size_t pl = strlen(INVITE_PREFIX);
+	const char *p, *dot;
+	yajl_val root = NULL;
+	char err[64];
+	uint32_t v32;
+	int n, ret = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (len >= RDV_INVITE_MAX || len < pl + 3 || memchr(s, '\0', len) ||
+	    memcmp(s, INVITE_PREFIX ".", pl + 1) != 0)
+		goto out;
+	p = s + pl + 1;
+	dot = memchr(p, '.', len - (size_t)(p - s));
+	if (!dot)
+		goto out;
+	n = b64url_decode(p, (size_t)(dot - p), out->payload, sizeof(out->payload));
+	if (n < 0)
+		goto out;
+	out->payload_len = (size_t)n;
+	p = dot + 1;
+	/* A third part would be a second dot: not in the base64url alphabet,
+	 * so the decoder refuses it below. */
+	if (b64url_decode(p, len - (size_t)(p - s), out->sig, sizeof(out->sig)) !=
+	    (int)sizeof(out->sig))
+		goto out;
+	if (parse_object((const char *)out->payload, out->payload_len, keys, &root, err,
+			 sizeof(err)) < 0)
+		goto out;
+	if (json_get_u32(root, "n", &v32) < 0 || v32 == 0 || v32 > UINT16_MAX)
+		goto out;
+	out->net = (uint16_t)v32;
+	if (json_get_u32(root, "i", &out->inviter) < 0 || out->inviter == 0)
+		goto out;
+	if (json_get_u64(root, "e", &out->expiry) < 0 || out->expiry == 0)
+		goto out;
+	if (json_get_b64(root, "r", out->r, sizeof(out->r)) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (root)
+		yajl_tree_free(root);
+	if (ret < 0)
+		memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+int rdv_invite_verify(const struct rdv_invite *inv, const uint8_t ed_pk[32])
+{
+	uint8_t m[sizeof(INVITE_PREFIX) + RDV_INVITE_PAYLOAD_MAX];
+	int mlen = invite_signed_bytes(inv->payload, inv->payload_len, m, sizeof(m));
+
+	if (mlen < 0 || crypto_sign_verify_detached(inv->sig, m, (size_t)mlen, ed_pk) != 0)
+		return -EBADMSG;
+	return 0;
 }

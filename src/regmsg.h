@@ -52,4 +52,44 @@ typedef void (*regmsg_add_fn)(struct json_gen *j, void *arg);
 int regmsg_build(const char *op, uint32_t node_id, uint64_t now_ms, regmsg_add_fn add, void *arg,
 		 char **out, size_t *outlen);
 
+/** Parse the body of an admin request (POST /v1/admin/OP): a JSON object
+ *  (an empty body counts as {}) with no member outside \p keys
+ *  (NULL-terminated) and none twice.  \p *root is owned by the caller
+ *  (yajl_tree_free).  \retval 0, -E2BIG, -EINVAL with \p err filled. */
+int regmsg_parse_admin(const char *body, size_t len, const char *const *keys, yajl_val *root,
+		       char *err, size_t errlen);
+
+/* Invites (doc/REGISTRY.md "Invites"):
+ *   pilot-invite-v1.<b64url(payload)>.<b64url(signature)>
+ * payload {"n":NET,"i":INVITER,"e":EXPIRY_UNIX_S,"r":"<b64 16 bytes>"},
+ * signed by the inviter over "pilot-invite-v1\n" || payload bytes. */
+#define RDV_INVITE_MAX 512	   /* longest invite accepted, with the NUL */
+#define RDV_INVITE_PAYLOAD_MAX 256 /* longest decoded payload accepted */
+#define RDV_INVITE_MAX_LIFE_S (7 * 24 * 3600)
+
+struct rdv_invite {
+	uint16_t net;	  /* 1..65535 */
+	uint32_t inviter; /* node ID, >= 1 */
+	uint64_t expiry;  /* Unix seconds */
+	uint8_t r[16];	  /* single-use random part */
+	uint8_t sig[64];
+	size_t payload_len;
+	uint8_t payload[RDV_INVITE_PAYLOAD_MAX]; /* the signed bytes, as received */
+};
+
+/** Make an invite to network \p net (not 0) from node \p inviter (not 0),
+ *  valid until \p expiry_unix (seconds, 1..INT64_MAX), signed with
+ *  \p ed_sk; \p out
+ *  gets it NUL-terminated (RDV_INVITE_MAX bytes always suffice).
+ *  \retval 0, -EINVAL, -ENOSPC or -ENOMEM. */
+int rdv_invite_make(const uint8_t ed_sk[64], uint16_t net, uint32_t inviter, uint64_t expiry_unix,
+		    char *out, size_t outlen);
+/** Parse the untrusted invite \p s (\p len bytes, need not be
+ *  NUL-terminated): format, payload members and their ranges.  Does not
+ *  check the signature (rdv_invite_verify), expiry or use.
+ *  \retval 0 or -EINVAL. */
+int rdv_invite_parse(const char *s, size_t len, struct rdv_invite *out);
+/** \retval 0 if \p inv's signature verifies with \p ed_pk, else -EBADMSG. */
+int rdv_invite_verify(const struct rdv_invite *inv, const uint8_t ed_pk[32]);
+
 #endif

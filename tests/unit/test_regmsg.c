@@ -912,6 +912,1276 @@ static void test_nonce_prune(void **state)
 	expect_error(v, "stale");
 }
 
+/* ------------------------------------------------------------ issue 3 */
+
+#define ADMIN_TOKEN "correct-horse-battery-staple"
+#define ADMIN_AUTH "Bearer " ADMIN_TOKEN
+
+/* An admin request; returns the status, *out the parsed reply. */
+static int admin_req(struct fixture *f, const char *token, const char *auth, const char *op,
+		     const char *body, yajl_val *out)
+{
+	struct rdv_reply rep;
+	char err[128];
+	int status;
+
+	assert_int_equal(rdv_admin_handle(&f->db, token, op, body, strlen(body), auth,
+					  "198.51.100.9", NOW, &rep),
+			 0);
+	status = rep.status;
+	if (out) {
+		*out = json_parse(rep.body, rep.len, 0, err, sizeof(err));
+		assert_non_null(*out);
+	}
+	rdv_reply_free(&rep);
+	return status;
+}
+
+static int admin(struct fixture *f, const char *op, const char *body, yajl_val *out)
+{
+	return admin_req(f, ADMIN_TOKEN, ADMIN_AUTH, op, body, out);
+}
+
+/* Create a network; returns its ID. */
+static uint32_t mk_net(struct fixture *f, const char *body)
+{
+	yajl_val v;
+	uint32_t id;
+
+	assert_int_equal(admin(f, "network_create", body, &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &id), 0);
+	yajl_tree_free(v);
+	return id;
+}
+
+static int join(struct fixture *f, struct tnode *n, uint32_t net, const char *more, yajl_val *out)
+{
+	char extra[1024];
+
+	snprintf(extra, sizeof(extra), "\"network_id\":%u%s%s", net, more ? "," : "",
+		 more ? more : "");
+	return req(f, n, "network_join", extra, out);
+}
+
+static void join_ok(struct fixture *f, struct tnode *n, uint32_t net, const char *more)
+{
+	yajl_val v;
+
+	assert_int_equal(join(f, n, net, more, &v), 200);
+	yajl_tree_free(v);
+}
+
+static char *net_extra(uint32_t net)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "\"network_id\":%u", net);
+	return buf;
+}
+
+static size_t arr_len(yajl_val v, const char *key)
+{
+	yajl_val a = json_get(v, key);
+
+	assert_non_null(a);
+	assert_true(YAJL_IS_ARRAY(a));
+	return a->u.array.len;
+}
+
+static uint32_t arr_u32(yajl_val v, const char *key, size_t i)
+{
+	yajl_val a = json_get(v, key);
+
+	assert_true(i < a->u.array.len);
+	return (uint32_t)YAJL_GET_INTEGER(a->u.array.values[i]);
+}
+
+/* The node record as stored. */
+static void stored(struct fixture *f, uint32_t id, struct rdv_node *n)
+{
+	struct store_txn t;
+
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_node_get(&t, &f->db, id, n), 0);
+	store_txn_abort(&t);
+}
+
+static int set_host(struct fixture *f, struct tnode *n, const char *h, yajl_val *out)
+{
+	char extra[256];
+
+	snprintf(extra, sizeof(extra), "\"hostname\":\"%s\"", h);
+	return req(f, n, "set_hostname", extra, out);
+}
+
+static void expect_msg(yajl_val v, const char *code, const char *needle)
+{
+	const char *m = NULL;
+
+	assert_string_equal(err_code(v), code);
+	assert_int_equal(json_get_str(json_get(v, "error"), "message", &m), 0);
+	if (!strstr(m, needle))
+		fail_msg("message '%s' does not mention '%s'", m, needle);
+	yajl_tree_free(v);
+}
+
+static void test_hostname_rules(void **state)
+{
+	static const struct {
+		const char *name, *why;
+	} bad[] = {
+	    {"", "1 to 63"},
+	    {"1234567", "all digits"},
+	    {"-abc", "start or end"},
+	    {"abc-", "start or end"},
+	    {"a_b", "letters, digits"},
+	    {"a.b", "letters, digits"},
+	    {"caf\\u00e9", "letters, digits"},
+	    {"a b", "letters, digits"},
+	    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "1 to 63"},
+	};
+	static const char *const reserved[] = {"localhost",  "LocalHost", "pilot", "registry",
+					       "rendezvous", "beacon",	  "admin", "root",
+					       "backbone",   "broadcast", "local", "all",
+					       "any",	     "none",	  "self",  "gateway"};
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0};
+	struct rdv_node n;
+	const char *s;
+	char name63[64];
+	yajl_val v;
+
+	do_register(f, &a, 1, NULL);
+	do_register(f, &b, 1, "bob");
+	for (size_t i = 0; i < nitems(bad); i++) {
+		assert_int_equal(set_host(f, &a, bad[i].name, &v), 400);
+		expect_msg(v, "bad_request", bad[i].why);
+	}
+	for (size_t i = 0; i < nitems(reserved); i++) {
+		assert_int_equal(set_host(f, &a, reserved[i], &v), 403);
+		expect_msg(v, "forbidden", "reserved");
+	}
+	/* register refuses reserved names too */
+	{
+		char extra[256], pkb[64];
+		crypto_sign_keypair(c.pk, c.sk);
+		b64_encode(pkb, sizeof(pkb), c.pk, 32);
+		snprintf(extra, sizeof(extra),
+			 "\"public_key\":\"%s\",\"listen_port\":1,\"public\":true,"
+			 "\"hostname\":\"gateway\"",
+			 pkb);
+		assert_int_equal(
+		    req_full(f, &c, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL), 403);
+		expect_error(v, "forbidden");
+	}
+	stored(f, a.id, &n);
+	assert_string_equal(n.hostname, ""); /* nothing above changed it */
+
+	/* canonical lower case; 63 characters fit; mixed digits are fine */
+	memset(name63, 'x', 63);
+	name63[63] = '\0';
+	name63[0] = 'Q';
+	assert_int_equal(set_host(f, &a, name63, &v), 200);
+	assert_int_equal(json_get_str(v, "hostname", &s), 0);
+	assert_int_equal(strlen(s), 63);
+	assert_int_equal(s[0], 'q');
+	yajl_tree_free(v);
+	assert_int_equal(set_host(f, &a, "Alice-2", &v), 200);
+	assert_int_equal(json_get_str(v, "hostname", &s), 0);
+	assert_string_equal(s, "alice-2");
+	yajl_tree_free(v);
+	stored(f, a.id, &n);
+	assert_string_equal(n.hostname, "alice-2");
+	/* the old name was given up */
+	assert_int_equal(set_host(f, &b, name63, &v), 200);
+	yajl_tree_free(v);
+	/* taken (in any case), and again by the owner is fine */
+	assert_int_equal(set_host(f, &b, "ALICE-2", &v), 409);
+	expect_error(v, "conflict");
+	assert_int_equal(set_host(f, &a, "alice-2", &v), 200);
+	yajl_tree_free(v);
+	/* find works with the new name */
+	assert_int_equal(req(f, &b, "find", "\"hostname\":\"alice-2.pilot\"", &v), 200);
+	yajl_tree_free(v);
+
+	/* clear: gone from find, and free for another node */
+	assert_int_equal(req(f, &a, "clear_hostname", "", &v), 200);
+	yajl_tree_free(v);
+	stored(f, a.id, &n);
+	assert_string_equal(n.hostname, "");
+	assert_int_equal(req(f, &b, "find", "\"hostname\":\"alice-2\"", &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(set_host(f, &b, "alice-2", &v), 200);
+	yajl_tree_free(v);
+	/* idempotent */
+	assert_int_equal(req(f, &a, "clear_hostname", "", &v), 200);
+	yajl_tree_free(v);
+	/* a deregistered owner gives its name up */
+	assert_int_equal(req(f, &b, "deregister", "", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(set_host(f, &a, "alice-2", &v), 200);
+	yajl_tree_free(v);
+	/* wrong type */
+	assert_int_equal(req(f, &a, "set_hostname", "\"hostname\":7", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &a, "set_hostname", "", &v), 400);
+	expect_error(v, "bad_request");
+}
+
+static void test_tags_and_visibility(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	struct rdv_node n;
+	const char *s;
+	yajl_val v, t;
+	int pub;
+
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	assert_int_equal(
+	    req(f, &a, "set_tags", "\"tags\":[\"Web\",\"db\",\"web\",\"a.b_c-9\",\"0x\"]", &v),
+	    200);
+	t = json_get(v, "tags");
+	assert_int_equal(arr_len(v, "tags"), 4);
+	assert_string_equal(t->u.array.values[0]->u.string, "0x");
+	assert_string_equal(t->u.array.values[1]->u.string, "a.b_c-9");
+	assert_string_equal(t->u.array.values[2]->u.string, "db");
+	assert_string_equal(t->u.array.values[3]->u.string, "web");
+	yajl_tree_free(v);
+	stored(f, a.id, &n);
+	assert_int_equal(n.ntags, 4);
+	assert_string_equal(n.tags[3], "web");
+
+	/* refused: too many, charset, start, length, types; nothing changes */
+	assert_int_equal(
+	    req(f, &a, "set_tags",
+		"\"tags\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\","
+		"\"k\"]",
+		&v),
+	    400);
+	expect_msg(v, "bad_request", "at most 10");
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"ok\",\"no way\"]", &v), 400);
+	expect_msg(v, "bad_request", "tag 2");
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"-x\"]", &v), 400);
+	expect_msg(v, "bad_request", "start with");
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"_x\"]", &v), 400);
+	expect_msg(v, "bad_request", "start with");
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"\"]", &v), 400);
+	expect_msg(v, "bad_request", "1 to 32");
+	assert_int_equal(
+	    req(f, &a, "set_tags", "\"tags\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]", &v), 400);
+	expect_msg(v, "bad_request", "1 to 32");
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"t:x\"]", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[1]", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":\"web\"", &v), 400);
+	expect_error(v, "bad_request");
+	stored(f, a.id, &n);
+	assert_int_equal(n.ntags, 4);
+	/* ten, with duplicates folding, and 32 characters fit */
+	assert_int_equal(
+	    req(f, &a, "set_tags",
+		"\"tags\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"b\",\"B\",\"c\",\"d\","
+		"\"e\",\"f\",\"g\",\"h\",\"i\"]",
+		&v),
+	    200);
+	assert_int_equal(arr_len(v, "tags"), 9);
+	yajl_tree_free(v);
+	/* empty clears; tags survive re-registration */
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"x\"]", &v), 200);
+	yajl_tree_free(v);
+	do_register(f, &a, 0, NULL);
+	stored(f, a.id, &n);
+	assert_int_equal(n.ntags, 1);
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[]", &v), 200);
+	assert_int_equal(arr_len(v, "tags"), 0);
+	yajl_tree_free(v);
+	stored(f, a.id, &n);
+	assert_int_equal(n.ntags, 0);
+
+	/* visibility */
+	assert_int_equal(req(f, &b, "lookup", target(a.id), &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(req(f, &a, "set_visibility", "\"public\":true", &v), 200);
+	assert_int_equal(json_get_bool(v, "public", &pub), 0);
+	assert_true(pub);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "lookup", target(a.id), &v), 200);
+	assert_int_equal(json_get_bool(v, "public", &pub), 0);
+	assert_true(pub);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "set_visibility", "\"public\":\"no\"", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &a, "set_visibility", "\"public\":false", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "lookup", target(a.id), &v), 404);
+	expect_error(v, "not_found");
+	(void)s;
+}
+
+/* The rotate_key proof by \p sk over the doc's exact bytes. */
+static void rotate_proof(const uint8_t sk[64], uint32_t id, const uint8_t oldpk[32],
+			 const uint8_t newpk[32], uint64_t ts, char *out, size_t outlen)
+{
+	char m[512], ob[64], nb[64];
+	uint8_t sig[64];
+	int n;
+
+	b64_encode(ob, sizeof(ob), oldpk, 32);
+	b64_encode(nb, sizeof(nb), newpk, 32);
+	n = snprintf(m, sizeof(m), "pilot-rotate-key-v1\n%u\n%s\n%s\n%llu", id, ob, nb,
+		     (unsigned long long)ts);
+	crypto_sign_detached(sig, NULL, (const uint8_t *)m, (size_t)n, sk);
+	b64_encode(out, outlen, sig, sizeof(sig));
+}
+
+static int rotate(struct fixture *f, struct tnode *n, const uint8_t newpk[32], const char *proof,
+		  yajl_val *out)
+{
+	char extra[512], nb[64];
+
+	b64_encode(nb, sizeof(nb), newpk, 32);
+	snprintf(extra, sizeof(extra), "\"new_public_key\":\"%s\",\"proof\":\"%s\"", nb, proof);
+	return req(f, n, "rotate_key", extra, out);
+}
+
+static void test_rotate_key(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0}, old;
+	uint8_t npk[32], nsk[64];
+	char proof[128], extra[256], pkb[64], *ev;
+	struct rdv_node n;
+	const char *s;
+	uint32_t net, id;
+	yajl_val v;
+
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	do_register(f, &d, 0, NULL);
+	/* B trusts A; C shares a network with A; D has nothing to do with A */
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "approve", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	net = mk_net(f, "{\"name\":\"lab\",\"join_rule\":\"open\"}");
+	join_ok(f, &a, net, NULL);
+	join_ok(f, &c, net, NULL);
+	crypto_sign_keypair(npk, nsk);
+
+	/* wrong proofs: by the old key, over another ts, for another node */
+	rotate_proof(a.sk, a.id, a.pk, npk, NOW, proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, npk, proof, &v), 401);
+	expect_msg(v, "bad_signature", "proof");
+	rotate_proof(nsk, a.id, a.pk, npk, NOW + 1, proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, npk, proof, &v), 401);
+	expect_error(v, "bad_signature");
+	rotate_proof(nsk, b.id, a.pk, npk, NOW, proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, npk, proof, &v), 401);
+	expect_error(v, "bad_signature");
+	assert_int_equal(rotate(f, &a, npk, "AAAA", &v), 400);
+	expect_error(v, "bad_request");
+	/* the same key, or one registered to another node */
+	rotate_proof(a.sk, a.id, a.pk, a.pk, NOW, proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, a.pk, proof, &v), 400);
+	expect_error(v, "bad_request");
+	rotate_proof(d.sk, a.id, a.pk, d.pk, NOW, proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, d.pk, proof, &v), 409);
+	expect_error(v, "conflict");
+	/* nothing changed: the old key still signs, nobody was told */
+	stored(f, a.id, &n);
+	assert_memory_equal(n.pk, a.pk, 32);
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":4000", &v), 200);
+	yajl_tree_free(v);
+	ev = events(f, &b, 0);
+	assert_null(strstr(ev, "key_rotated"));
+	free(ev);
+
+	/* the real thing */
+	f->nnotified = 0;
+	rotate_proof(nsk, a.id, a.pk, npk, NOW, proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, npk, proof, &v), 200);
+	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
+	assert_int_equal(id, a.id);
+	assert_int_equal(json_get_str(v, "public_key", &s), 0);
+	b64_encode(pkb, sizeof(pkb), npk, 32);
+	assert_string_equal(s, pkb);
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 2);
+	old = a;
+	memcpy(a.pk, npk, 32);
+	memcpy(a.sk, nsk, 64);
+	/* B (trust) and C (network) are told; D is not */
+	snprintf(extra, sizeof(extra),
+		 "\"event\":\"peer.key_rotated\",\"node_id\":%u,"
+		 "\"public_key\":\"%s\"}",
+		 a.id, pkb);
+	ev = events(f, &b, 0);
+	assert_non_null(strstr(ev, extra));
+	free(ev);
+	ev = events(f, &c, 0);
+	assert_non_null(strstr(ev, extra));
+	free(ev);
+	ev = events(f, &d, 0);
+	assert_null(strstr(ev, "key_rotated"));
+	free(ev);
+	/* the old key signs nothing and cannot register: key_retired */
+	assert_int_equal(req(f, &old, "heartbeat", "\"listen_port\":4000", &v), 401);
+	expect_error(v, "bad_signature");
+	b64_encode(pkb, sizeof(pkb), old.pk, 32);
+	snprintf(extra, sizeof(extra),
+		 "\"public_key\":\"%s\",\"listen_port\":4000,\"public\":false", pkb);
+	old.id = 0;
+	assert_int_equal(req_full(f, &old, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL),
+			 403);
+	expect_msg(v, "forbidden", "key_retired");
+	/* ...and lookups by it find nothing */
+	snprintf(extra, sizeof(extra), "\"public_key\":\"%s\"", pkb);
+	assert_int_equal(req(f, &b, "lookup", extra, &v), 404);
+	expect_error(v, "not_found");
+	/* the new key works; ID, hostname, trust, membership stay */
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":4000", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "lookup", target(a.id), &v), 200);
+	assert_int_equal(json_get_str(v, "hostname", &s), 0);
+	assert_string_equal(s, "alice");
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &c, "lookup", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	do_register(f, &a, 0, "alice");
+	assert_int_equal(a.id, 1);
+	assert_int_equal(req(f, &a, "trusts", "", &v), 200);
+	assert_int_equal(arr_len(v, "peers"), 1);
+	yajl_tree_free(v);
+	/* rotating back to the retired key is a conflict */
+	rotate_proof(old.sk, a.id, a.pk, old.pk, NOW, proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, old.pk, proof, &v), 409);
+	expect_msg(v, "conflict", "retired");
+}
+
+static void test_find(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0}, m = {0}, p = {0};
+	struct rdv_reply r1, r2;
+	const char *s;
+	uint32_t net, net2;
+	int tr;
+	yajl_val v;
+
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, "bob");
+	do_register(f, &c, 0, "carol");
+	do_register(f, &m, 0, "mallory");
+	do_register(f, &p, 1, "pub");
+	/* C shares nothing with A: alice answers exactly like nobody */
+	assert_int_equal(
+	    req_full(f, &c, "find", NOW, "\"hostname\":\"alice\"", 1, NULL, NULL, 0, NULL, &r1),
+	    404);
+	assert_int_equal(
+	    req_full(f, &c, "find", NOW, "\"hostname\":\"nobody\"", 1, NULL, NULL, 0, NULL, &r2),
+	    404);
+	assert_int_equal(r1.len, r2.len);
+	assert_memory_equal(r1.body, r2.body, r1.len);
+	rdv_reply_free(&r1);
+	/* a deregistered name too */
+	assert_int_equal(req(f, &m, "deregister", "", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req_full(f, &c, "find", NOW, "\"hostname\":\"mallory.pilot\"", 1, NULL,
+				  NULL, 0, NULL, &r1),
+			 404);
+	assert_int_equal(r1.len, r2.len);
+	assert_memory_equal(r1.body, r2.body, r1.len);
+	rdv_reply_free(&r1);
+	rdv_reply_free(&r2);
+	/* a public node is found by anyone, any case, with or without .pilot */
+	assert_int_equal(req(f, &c, "find", "\"hostname\":\"PUB.Pilot\"", &v), 200);
+	assert_int_equal(json_get_str(v, "hostname", &s), 0);
+	assert_string_equal(s, "pub");
+	assert_int_equal(arr_len(v, "networks"), 0);
+	assert_int_equal(json_get_bool(v, "trusted", &tr), 0);
+	assert_false(tr);
+	yajl_tree_free(v);
+	/* nonsense names are bad requests, not "not found" */
+	assert_int_equal(req(f, &c, "find", "\"hostname\":\"a_b\"", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &c, "find", "\"hostname\":\".pilot\"", &v), 400);
+	expect_error(v, "bad_request");
+
+	/* members of shared networks see each other (both networks listed) */
+	net = mk_net(f, "{\"name\":\"one\",\"join_rule\":\"open\"}");
+	net2 = mk_net(f, "{\"name\":\"two\",\"join_rule\":\"open\"}");
+	join_ok(f, &a, net2, NULL);
+	join_ok(f, &a, net, NULL);
+	join_ok(f, &b, net, NULL);
+	join_ok(f, &b, net2, NULL);
+	join_ok(f, &c, net2, NULL);
+	assert_int_equal(req(f, &b, "find", "\"hostname\":\"alice\"", &v), 200);
+	assert_int_equal(arr_len(v, "networks"), 2);
+	assert_int_equal(arr_u32(v, "networks", 0), net);
+	assert_int_equal(arr_u32(v, "networks", 1), net2);
+	assert_int_equal(json_get_bool(v, "trusted", &tr), 0);
+	assert_false(tr);
+	assert_null(json_get(v, "endpoint"));
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &c, "find", "\"hostname\":\"alice\"", &v), 200);
+	assert_int_equal(arr_len(v, "networks"), 1);
+	assert_int_equal(arr_u32(v, "networks", 0), net2);
+	yajl_tree_free(v);
+	/* resolve works through the network too */
+	assert_int_equal(req(f, &b, "resolve", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	/* trust shows */
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "find", "\"hostname\":\"alice\"", &v), 200);
+	assert_int_equal(json_get_bool(v, "trusted", &tr), 0);
+	assert_true(tr);
+	yajl_tree_free(v);
+}
+
+static void test_network_join_open_token(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0};
+	uint32_t open, tok, id;
+	const char *s;
+	char *ev;
+	int mem;
+	yajl_val v, nv;
+
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, "bob");
+	do_register(f, &c, 0, "carol");
+	open = mk_net(f, "{\"name\":\"open-net\",\"join_rule\":\"open\"}");
+	tok = mk_net(f, "{\"name\":\"tok.net\",\"join_rule\":\"token\","
+			"\"token\":\"0123456789abcdef\"}");
+	assert_int_equal(open, 1);
+	assert_int_equal(tok, 2);
+
+	/* A joins: alone */
+	assert_int_equal(join(f, &a, open, NULL, &v), 200);
+	nv = json_get(v, "network");
+	assert_int_equal(json_get_u32(nv, "network_id", &id), 0);
+	assert_int_equal(id, open);
+	assert_int_equal(json_get_str(nv, "name", &s), 0);
+	assert_string_equal(s, "open-net");
+	assert_int_equal(json_get_str(nv, "join_rule", &s), 0);
+	assert_string_equal(s, "open");
+	assert_int_equal(json_get_u32(nv, "members", &id), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(arr_len(v, "members"), 0);
+	yajl_tree_free(v);
+	/* B joins: sees A, A is told */
+	f->nnotified = 0;
+	assert_int_equal(join(f, &b, open, NULL, &v), 200);
+	assert_int_equal(arr_len(v, "members"), 1);
+	assert_int_equal(json_get_u32(json_get(v, "members")->u.array.values[0], "node_id", &id),
+			 0);
+	assert_int_equal(id, a.id);
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 1);
+	assert_int_equal(f->notified[0], a.id);
+	ev = events(f, &a, 0);
+	assert_non_null(strstr(ev, "\"event\":\"network.joined\",\"network_id\":1,"
+				   "\"peer\":{\"node_id\":2,"));
+	free(ev);
+	/* joining again: same answer, no event */
+	f->nnotified = 0;
+	assert_int_equal(join(f, &b, open, NULL, &v), 200);
+	assert_int_equal(json_get_u32(json_get(v, "network"), "members", &id), 0);
+	assert_int_equal(id, 2);
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 0);
+	/* register now lists the network after the backbone */
+	do_register(f, &b, 0, "bob");
+	/* (checked through network_list:) */
+	assert_int_equal(req(f, &b, "network_list", "", &v), 200);
+	assert_int_equal(arr_len(v, "networks"), 2);
+	nv = json_get(v, "networks")->u.array.values[0];
+	assert_int_equal(json_get_bool(nv, "member", &mem), 0);
+	assert_true(mem);
+	nv = json_get(v, "networks")->u.array.values[1];
+	assert_int_equal(json_get_bool(nv, "member", &mem), 0);
+	assert_false(mem);
+	assert_int_equal(json_get_str(nv, "join_rule", &s), 0);
+	assert_string_equal(s, "token");
+	yajl_tree_free(v);
+
+	/* members see each other; handshake auto-approves */
+	assert_int_equal(req(f, &a, "lookup", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &c, "lookup", target(b.id), &v), 404);
+	expect_error(v, "not_found");
+	f->nnotified = 0;
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	assert_int_equal(json_get_str(v, "status", &s), 0);
+	assert_string_equal(s, "approved");
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 2);
+	{
+		struct store_txn t;
+		uint16_t basis = 99;
+		store_txn_begin(f->db.st, &t, 1);
+		assert_int_equal(rdv_trust_get(&t, &f->db, a.id, b.id, &basis), 0);
+		assert_int_equal(basis, open);
+		assert_int_equal(rdv_trust_get(&t, &f->db, b.id, a.id, &basis), 0);
+		assert_int_equal(basis, open);
+		store_txn_abort(&t);
+	}
+	ev = events(f, &b, 0);
+	assert_int_equal(count_lines(ev, "trust.approved"), 1);
+	free(ev);
+
+	/* network_nodes: members only, never the backbone */
+	assert_int_equal(req(f, &a, "network_nodes", net_extra(open), &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 2);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &c, "network_nodes", net_extra(open), &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(req(f, &c, "network_nodes", net_extra(999), &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(req(f, &a, "network_nodes", net_extra(0), &v), 403);
+	expect_error(v, "forbidden");
+	/* join nonsense */
+	assert_int_equal(join(f, &c, 0, NULL, &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(join(f, &c, 70000, NULL, &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(join(f, &c, 77, NULL, &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(join(f, &c, open, "\"token\":\"0123456789abcdef\"", &v), 400);
+	expect_error(v, "bad_request");
+
+	/* token: missing, wrong, then right */
+	assert_int_equal(join(f, &c, tok, NULL, &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(join(f, &c, tok, "\"token\":\"0123456789abcdeF\"", &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(join(f, &c, tok, "\"token\":\"\"", &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(join(f, &c, tok, "\"invite\":\"x\"", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &c, "network_nodes", net_extra(tok), &v), 403);
+	expect_error(v, "forbidden"); /* the refusals made no member */
+	assert_int_equal(join(f, &c, tok, "\"token\":\"0123456789abcdef\"", &v), 200);
+	assert_int_equal(json_get_u32(json_get(v, "network"), "members", &id), 0);
+	assert_int_equal(id, 1);
+	yajl_tree_free(v);
+	/* the store keeps a hash, not the token */
+	{
+		struct store_txn t;
+		struct rdv_network rn;
+		uint8_t h[32];
+		store_txn_begin(f->db.st, &t, 1);
+		assert_int_equal(rdv_net_get(&t, &f->db, (uint16_t)tok, &rn), 0);
+		store_txn_abort(&t);
+		crypto_hash_sha256(h, (const uint8_t *)"0123456789abcdef", 16);
+		assert_memory_equal(rn.token_hash, h, 32);
+	}
+}
+
+/* Make C an invite network member through the admin, then use invites. */
+static void test_network_invite(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+	char inv[RDV_INVITE_MAX], more[RDV_INVITE_MAX + 32], body[128];
+	uint64_t now_s = NOW / 1000;
+	uint32_t net, other;
+	yajl_val v;
+
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, "bob");
+	do_register(f, &c, 0, "carol");
+	do_register(f, &d, 0, "dave");
+	do_register(f, &e, 0, "erin");
+	net = mk_net(f, "{\"name\":\"inv\",\"join_rule\":\"invite\"}");
+	other = mk_net(f, "{\"name\":\"inv2\",\"join_rule\":\"invite\"}");
+	/* the first member comes from the admin */
+	snprintf(body, sizeof(body), "{\"network_id\":%u,\"node_id\":%u}", net, a.id);
+	assert_int_equal(admin(f, "network_add", body, &v), 200);
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body), "{\"network_id\":%u,\"node_id\":999}", net);
+	assert_int_equal(admin(f, "network_add", body, &v), 404);
+	expect_error(v, "not_found");
+
+	/* no invite, or not an invite */
+	assert_int_equal(join(f, &b, net, NULL, &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(join(f, &b, net, "\"invite\":\"pilot-invite-v1.x.y\"", &v), 400);
+	expect_error(v, "bad_request");
+	/* valid */
+	assert_int_equal(rdv_invite_make(a.sk, (uint16_t)net, a.id, now_s + 3600, inv, sizeof(inv)),
+			 0);
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", inv);
+	assert_int_equal(join(f, &b, net, more, &v), 200);
+	assert_int_equal(arr_len(v, "members"), 1);
+	yajl_tree_free(v);
+	/* reused by another node: conflict, and C is not a member */
+	assert_int_equal(join(f, &c, net, more, &v), 409);
+	expect_msg(v, "conflict", "invite already used");
+	assert_int_equal(req(f, &c, "network_nodes", net_extra(net), &v), 403);
+	expect_error(v, "forbidden");
+	/* for another network */
+	assert_int_equal(
+	    rdv_invite_make(a.sk, (uint16_t)other, a.id, now_s + 3600, inv, sizeof(inv)), 0);
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", inv);
+	assert_int_equal(join(f, &c, net, more, &v), 400);
+	expect_error(v, "bad_request");
+	/* expired, and living too long */
+	assert_int_equal(rdv_invite_make(a.sk, (uint16_t)net, a.id, now_s, inv, sizeof(inv)), 0);
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", inv);
+	assert_int_equal(join(f, &c, net, more, &v), 403);
+	expect_msg(v, "forbidden", "expired");
+	assert_int_equal(
+	    rdv_invite_make(a.sk, (uint16_t)net, a.id,
+			    now_s + RDV_INVITE_MAX_LIFE_S + REGMSG_MAX_SKEW_MS / 1000 + 1, inv,
+			    sizeof(inv)),
+	    0);
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", inv);
+	assert_int_equal(join(f, &c, net, more, &v), 403);
+	expect_msg(v, "forbidden", "7 days");
+	/* 7 days on a maker's clock a minute ahead of ours is fine */
+	assert_int_equal(rdv_invite_make(a.sk, (uint16_t)net, a.id,
+					 now_s + RDV_INVITE_MAX_LIFE_S + REGMSG_MAX_SKEW_MS / 1000,
+					 inv, sizeof(inv)),
+			 0);
+	/* forged: signed by D, claiming to be from A */
+	{
+		char forged[RDV_INVITE_MAX];
+		assert_int_equal(rdv_invite_make(d.sk, (uint16_t)net, a.id, now_s + 3600, forged,
+						 sizeof(forged)),
+				 0);
+		snprintf(more, sizeof(more), "\"invite\":\"%s\"", forged);
+		assert_int_equal(join(f, &c, net, more, &v), 403);
+		expect_msg(v, "forbidden", "signature");
+		/* from a node that does not exist */
+		assert_int_equal(rdv_invite_make(d.sk, (uint16_t)net, 4000, now_s + 3600, forged,
+						 sizeof(forged)),
+				 0);
+		snprintf(more, sizeof(more), "\"invite\":\"%s\"", forged);
+		assert_int_equal(join(f, &c, net, more, &v), 403);
+		expect_error(v, "forbidden");
+	}
+	/* an inviter who is not a member (D signs its own, truthfully) */
+	{
+		char dinv[RDV_INVITE_MAX];
+		assert_int_equal(
+		    rdv_invite_make(d.sk, (uint16_t)net, d.id, now_s + 3600, dinv, sizeof(dinv)),
+		    0);
+		snprintf(more, sizeof(more), "\"invite\":\"%s\"", dinv);
+		assert_int_equal(join(f, &c, net, more, &v), 403);
+		expect_msg(v, "forbidden", "not a member");
+	}
+	/* the 7-day invite made above is fine; it is single use even after a
+	 * refused attempt with it */
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", inv);
+	assert_int_equal(join(f, &c, net, more, &v), 200);
+	assert_int_equal(arr_len(v, "members"), 2);
+	yajl_tree_free(v);
+	/* an inviter who left: its old invites stop working */
+	assert_int_equal(rdv_invite_make(b.sk, (uint16_t)net, b.id, now_s + 3600, inv, sizeof(inv)),
+			 0);
+	assert_int_equal(req(f, &b, "network_leave", net_extra(net), &v), 200);
+	yajl_tree_free(v);
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", inv);
+	assert_int_equal(join(f, &e, net, more, &v), 403);
+	expect_msg(v, "forbidden", "not a member");
+	/* an invite survives its inviter's key rotation?  No: current key */
+	assert_int_equal(rdv_invite_make(c.sk, (uint16_t)net, c.id, now_s + 3600, inv, sizeof(inv)),
+			 0);
+	{
+		uint8_t npk[32], nsk[64];
+		char proof[128];
+		crypto_sign_keypair(npk, nsk);
+		rotate_proof(nsk, c.id, c.pk, npk, NOW, proof, sizeof(proof));
+		assert_int_equal(rotate(f, &c, npk, proof, &v), 200);
+		yajl_tree_free(v);
+		memcpy(c.pk, npk, 32);
+		memcpy(c.sk, nsk, 64);
+	}
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", inv);
+	assert_int_equal(join(f, &e, net, more, &v), 403);
+	expect_msg(v, "forbidden", "signature");
+	/* a token to an invite network */
+	assert_int_equal(join(f, &e, net, "\"token\":\"0123456789abcdef\"", &v), 400);
+	expect_error(v, "bad_request");
+}
+
+static void test_network_leave(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0};
+	uint32_t net, id;
+	char *ev, want[128];
+	size_t c_revoked;
+	yajl_val v;
+
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	do_register(f, &d, 0, NULL);
+	net = mk_net(f, "{\"name\":\"n\",\"join_rule\":\"open\"}");
+	/* A-C by consent (both asked) before C joins: basis 0, survives */
+	assert_int_equal(req(f, &a, "handshake", target(c.id), &v), 200);
+	yajl_tree_free(v);
+	join_ok(f, &a, net, NULL);
+	join_ok(f, &b, net, NULL);
+	join_ok(f, &c, net, NULL);
+	assert_int_equal(req(f, &c, "handshake", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	/* A-B through the network; A-D by approval outside it */
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	{
+		struct store_txn t;
+		uint16_t basis = 99;
+		store_txn_begin(f->db.st, &t, 1);
+		assert_int_equal(rdv_trust_get(&t, &f->db, a.id, c.id, &basis), 0);
+		assert_int_equal(basis, 0); /* both asked wins over the network */
+		assert_int_equal(rdv_trust_get(&t, &f->db, a.id, b.id, &basis), 0);
+		assert_int_equal(basis, net);
+		store_txn_abort(&t);
+	}
+	assert_int_equal(req(f, &d, "handshake", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "approve", target(d.id), &v), 200);
+	yajl_tree_free(v);
+
+	ev = events(f, &c, 0);
+	c_revoked = count_lines(ev, "trust.revoked");
+	free(ev);
+	f->nnotified = 0;
+	assert_int_equal(req(f, &a, "network_leave", net_extra(net), &v), 200);
+	assert_int_equal(arr_len(v, "revoked"), 1);
+	assert_int_equal(arr_u32(v, "revoked", 0), b.id);
+	yajl_tree_free(v);
+	/* B: trust.revoked and network.left; C: network.left only */
+	ev = events(f, &b, 0);
+	snprintf(want, sizeof(want), "\"event\":\"trust.revoked\",\"node_id\":%u}", a.id);
+	assert_non_null(strstr(ev, want));
+	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":%u,\"node_id\":%u}",
+		 net, a.id);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	ev = events(f, &c, 0);
+	assert_non_null(strstr(ev, want));
+	assert_int_equal(count_lines(ev, "trust.revoked"), c_revoked);
+	free(ev);
+	ev = events(f, &d, 0);
+	assert_null(strstr(ev, "revoked"));
+	assert_null(strstr(ev, "network.left"));
+	free(ev);
+	/* A keeps C and D, loses B */
+	assert_int_equal(req(f, &a, "trusts", "", &v), 200);
+	assert_int_equal(arr_len(v, "peers"), 2);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "lookup", target(a.id), &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(req(f, &c, "lookup", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "network_nodes", net_extra(net), &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 2);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "network_list", "", &v), 200);
+	assert_int_equal(json_get_u32(json_get(v, "networks")->u.array.values[0], "members", &id),
+			 0);
+	assert_int_equal(id, 2);
+	yajl_tree_free(v);
+	/* again: nothing to do, nobody told */
+	f->nnotified = 0;
+	assert_int_equal(req(f, &a, "network_leave", net_extra(net), &v), 200);
+	assert_int_equal(arr_len(v, "revoked"), 0);
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 0);
+	assert_int_equal(req(f, &a, "network_leave", net_extra(0), &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &a, "network_leave", net_extra(55), &v), 404);
+	expect_error(v, "not_found");
+}
+
+static void test_admin_auth(void **state)
+{
+	struct fixture *f = *state;
+	struct rdv_reply rep;
+	yajl_val v;
+
+	/* no token configured: forbidden, whatever is sent */
+	assert_int_equal(admin_req(f, NULL, ADMIN_AUTH, "network_list", "", &v), 403);
+	expect_msg(v, "forbidden", "admin API disabled");
+	assert_int_equal(admin_req(f, NULL, NULL, "network_list", "", &v), 403);
+	expect_error(v, "forbidden");
+	/* missing, wrong, prefix of it, longer, another scheme */
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, NULL, "network_list", "", &v), 401);
+	expect_error(v, "unauthorized");
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Bearer nope", "network_list", "", &v), 401);
+	expect_error(v, "unauthorized");
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Bearer correct-horse", "network_list", "", &v),
+			 401);
+	expect_error(v, "unauthorized");
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, ADMIN_AUTH "x", "network_list", "", &v), 401);
+	expect_error(v, "unauthorized");
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Basic " ADMIN_TOKEN, "network_list", "", &v),
+			 401);
+	expect_error(v, "unauthorized");
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, ADMIN_TOKEN, "network_list", "", &v), 401);
+	expect_error(v, "unauthorized");
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Bearer", "network_list", "", &v), 401);
+	expect_error(v, "unauthorized");
+	/* a refused create made nothing */
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Bearer x", "network_create",
+				   "{\"name\":\"x\",\"join_rule\":\"open\"}", &v),
+			 401);
+	expect_error(v, "unauthorized");
+	/* right (scheme in any case, extra spaces) */
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "bearer  " ADMIN_TOKEN, "network_list", "", &v),
+			 200);
+	assert_int_equal(arr_len(v, "networks"), 0);
+	yajl_tree_free(v);
+	/* unknown op, bad bodies */
+	assert_int_equal(admin(f, "network_explode", "{}", &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(admin(f, "network_list", "{\"x\":1}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "network_list", "[]", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "network_create",
+			       "{\"name\":\"a\",\"name\":\"b\","
+			       "\"join_rule\":\"open\"}",
+			       &v),
+			 400);
+	expect_error(v, "bad_request");
+	/* too large */
+	{
+		char *big = calloc(1, REGMSG_MAX_BODY + 2);
+		memset(big, ' ', REGMSG_MAX_BODY + 1);
+		assert_int_equal(rdv_admin_handle(&f->db, ADMIN_TOKEN, "network_list", big,
+						  REGMSG_MAX_BODY + 1, ADMIN_AUTH, "::1", NOW,
+						  &rep),
+				 0);
+		assert_int_equal(rep.status, 413);
+		rdv_reply_free(&rep);
+		free(big);
+	}
+	/* node requests cannot reach admin ops */
+	{
+		struct tnode a = {0};
+		do_register(f, &a, 0, NULL);
+		assert_int_equal(req(f, &a, "network_create", "", &v), 404);
+		expect_error(v, "not_found");
+	}
+}
+
+static void test_admin_networks(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0};
+	char *ev, want[160];
+	const char *s;
+	uint32_t id, n1;
+	yajl_val v;
+
+	/* ID allocation: explicit, then the lowest free */
+	assert_int_equal(mk_net(f, "{\"name\":\"three\",\"join_rule\":\"open\",\"network_id\":3}"),
+			 3);
+	assert_int_equal(mk_net(f, "{\"name\":\"one\",\"join_rule\":\"open\"}"), 1);
+	assert_int_equal(mk_net(f, "{\"name\":\"two\",\"join_rule\":\"open\"}"), 2);
+	assert_int_equal(mk_net(f, "{\"name\":\"four\",\"join_rule\":\"open\"}"), 4);
+	assert_int_equal(
+	    mk_net(f, "{\"name\":\"max\",\"join_rule\":\"invite\",\"network_id\":65535}"), 65535);
+	assert_int_equal(admin(f, "network_create",
+			       "{\"name\":\"dup\",\"join_rule\":\"open\",\"network_id\":3}", &v),
+			 409);
+	expect_error(v, "conflict");
+	/* validation */
+	static const char *const bad[] = {
+	    "{\"join_rule\":\"open\"}",
+	    "{\"name\":\"\",\"join_rule\":\"open\"}",
+	    "{\"name\":\"Upper\",\"join_rule\":\"open\"}",
+	    "{\"name\":\"sp ace\",\"join_rule\":\"open\"}",
+	    /* a 64-character name (parenthesised: one element, two literals) */
+	    ("{\"join_rule\":\"open\",\"name\":"
+	     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}"),
+	    "{\"name\":\"x\"}",
+	    "{\"name\":\"x\",\"join_rule\":\"closed\"}",
+	    "{\"name\":\"x\",\"join_rule\":\"token\"}",
+	    "{\"name\":\"x\",\"join_rule\":\"token\",\"token\":\"short\"}",
+	    "{\"name\":\"x\",\"join_rule\":\"open\",\"token\":\"0123456789abcdef\"}",
+	    "{\"name\":\"x\",\"join_rule\":\"open\",\"network_id\":0}",
+	    "{\"name\":\"x\",\"join_rule\":\"open\",\"network_id\":65536}",
+	    "{\"name\":\"x\",\"join_rule\":\"open\",\"network_id\":\"5\"}",
+	    "{\"name\":\"x\",\"join_rule\":\"open\",\"members\":[]}",
+	};
+	for (size_t i = 0; i < nitems(bad); i++) {
+		assert_int_equal(admin(f, "network_create", bad[i], &v), 400);
+		expect_error(v, "bad_request");
+	}
+	assert_int_equal(admin(f, "network_create", "{\"name\":\"x\",\"join_rule\":\"oidc\"}", &v),
+			 400);
+	expect_msg(v, "bad_request", "join rule not supported yet");
+	assert_int_equal(admin(f, "network_list", "", &v), 200);
+	assert_int_equal(arr_len(v, "networks"), 5);
+	assert_null(json_get(json_get(v, "networks")->u.array.values[0], "member"));
+	yajl_tree_free(v);
+
+	/* delete: memberships go, basis pairs go, approval pairs stay */
+	n1 = 1;
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	do_register(f, &d, 0, NULL);
+	join_ok(f, &a, n1, NULL);
+	join_ok(f, &b, n1, NULL);
+	join_ok(f, &c, n1, NULL);
+	join_ok(f, &a, 2, NULL);
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200); /* basis 1 */
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &d, "handshake", target(c.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &c, "approve", target(d.id), &v), 200); /* basis 0 */
+	yajl_tree_free(v);
+	/* the admin sees the backbone and the network */
+	assert_int_equal(admin(f, "network_nodes", "{\"network_id\":0}", &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 4);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "network_nodes", "{\"network_id\":1}", &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 3);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "network_nodes", "{\"network_id\":9}", &v), 404);
+	expect_error(v, "not_found");
+
+	f->nnotified = 0;
+	assert_int_equal(admin(f, "network_delete", "{\"network_id\":1}", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 3);
+	ev = events(f, &a, 0);
+	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":1,\"node_id\":%u}",
+		 b.id);
+	assert_non_null(strstr(ev, want));
+	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":1,\"node_id\":%u}",
+		 c.id);
+	assert_non_null(strstr(ev, want));
+	assert_non_null(strstr(ev, "\"event\":\"network.deleted\",\"network_id\":1}"));
+	snprintf(want, sizeof(want), "\"event\":\"trust.revoked\",\"node_id\":%u}", b.id);
+	assert_non_null(strstr(ev, want));
+	assert_int_equal(count_lines(ev, "network.left"), 2);
+	free(ev);
+	ev = events(f, &c, 0);
+	assert_null(strstr(ev, "trust.revoked"));
+	assert_int_equal(count_lines(ev, "network.deleted"), 1);
+	free(ev);
+	assert_int_equal(req(f, &a, "trusts", "", &v), 200);
+	assert_int_equal(arr_len(v, "peers"), 0);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &c, "trusts", "", &v), 200);
+	assert_int_equal(arr_len(v, "peers"), 1);
+	yajl_tree_free(v);
+	/* memberships are gone both ways; A keeps network 2 */
+	{
+		struct store_txn t;
+		struct rdv_network rn;
+		store_txn_begin(f->db.st, &t, 1);
+		assert_int_equal(rdv_net_get(&t, &f->db, 1, &rn), -ENOENT);
+		assert_false(rdv_member_has(&t, &f->db, 1, a.id));
+		assert_false(rdv_share_network(&t, &f->db, a.id, b.id));
+		store_txn_abort(&t);
+	}
+	{
+		char extra[256], pkb[64];
+		b64_encode(pkb, sizeof(pkb), a.pk, 32);
+		snprintf(extra, sizeof(extra),
+			 "\"public_key\":\"%s\",\"listen_port\":1,\"public\":false", pkb);
+		assert_int_equal(
+		    req_full(f, &a, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL), 200);
+		assert_int_equal(arr_len(v, "networks"), 2);
+		assert_int_equal(arr_u32(v, "networks", 0), 0);
+		assert_int_equal(arr_u32(v, "networks", 1), 2);
+		yajl_tree_free(v);
+	}
+	assert_int_equal(req(f, &b, "lookup", target(a.id), &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(req(f, &b, "network_list", "", &v), 200);
+	assert_int_equal(arr_len(v, "networks"), 4);
+	yajl_tree_free(v);
+	/* the freed ID is the lowest free again */
+	assert_int_equal(mk_net(f, "{\"name\":\"again\",\"join_rule\":\"token\","
+				   "\"token\":\"aaaaaaaaaaaaaaaa\"}"),
+			 1);
+	assert_int_equal(admin(f, "network_list", "", &v), 200);
+	assert_int_equal(json_get_str(json_get(v, "networks")->u.array.values[0], "name", &s), 0);
+	assert_string_equal(s, "again");
+	assert_int_equal(json_get_u32(json_get(v, "networks")->u.array.values[0], "members", &id),
+			 0);
+	assert_int_equal(id, 0);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "network_delete", "{\"network_id\":0}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "network_delete", "{\"network_id\":77}", &v), 404);
+	expect_error(v, "not_found");
+}
+
+static void test_invite_format(void **state)
+{
+	uint8_t pk[32], sk[64], pk2[32], sk2[64];
+	char inv[RDV_INVITE_MAX], bad[RDV_INVITE_MAX + 64];
+	struct rdv_invite p;
+	char *dot;
+
+	(void)state;
+	crypto_sign_keypair(pk, sk);
+	crypto_sign_keypair(pk2, sk2);
+	assert_int_equal(rdv_invite_make(sk, 7, 42, 1700000000, inv, sizeof(inv)), 0);
+	assert_non_null(strstr(inv, "pilot-invite-v1."));
+	assert_null(strchr(inv, '='));
+	assert_null(strchr(inv, '+'));
+	assert_null(strchr(inv, '/'));
+	assert_int_equal(rdv_invite_parse(inv, strlen(inv), &p), 0);
+	assert_int_equal(p.net, 7);
+	assert_int_equal(p.inviter, 42);
+	assert_true(p.expiry == 1700000000);
+	assert_int_equal(rdv_invite_verify(&p, pk), 0);
+	assert_int_equal(rdv_invite_verify(&p, pk2), -EBADMSG);
+	/* the payload is exactly the documented JSON */
+	assert_non_null(strstr((char *)p.payload, "{\"n\":7,\"i\":42,\"e\":1700000000,\"r\":\""));
+	/* two invites differ in r */
+	{
+		struct rdv_invite q;
+		char inv2[RDV_INVITE_MAX];
+		assert_int_equal(rdv_invite_make(sk, 7, 42, 1700000000, inv2, sizeof(inv2)), 0);
+		assert_int_equal(rdv_invite_parse(inv2, strlen(inv2), &q), 0);
+		assert_memory_not_equal(p.r, q.r, 16);
+	}
+	/* make: bad arguments, small buffer */
+	assert_int_equal(rdv_invite_make(sk, 0, 42, 1, inv, sizeof(inv)), -EINVAL);
+	assert_int_equal(rdv_invite_make(sk, 7, 0, 1, inv, sizeof(inv)), -EINVAL);
+	assert_int_equal(rdv_invite_make(sk, 7, 42, 0, inv, sizeof(inv)), -EINVAL);
+	assert_int_equal(rdv_invite_make(sk, 7, 42, (uint64_t)INT64_MAX + 1, inv, sizeof(inv)),
+			 -EINVAL);
+	assert_int_equal(rdv_invite_make(sk, 7, 42, INT64_MAX, inv, sizeof(inv)), 0);
+	assert_int_equal(rdv_invite_parse(inv, strlen(inv), &p), 0);
+	assert_true(p.expiry == INT64_MAX);
+	assert_int_equal(rdv_invite_make(sk, 7, 42, 1, bad, 40), -ENOSPC);
+	assert_int_equal(rdv_invite_make(sk, 7, 42, 1, inv, sizeof(inv)), 0);
+
+	/* a signature over another payload (one byte of the payload flipped) */
+	snprintf(bad, sizeof(bad), "%s", inv);
+	dot = strchr(bad + 16, '.');
+	bad[20] = bad[20] == 'A' ? 'B' : 'A';
+	if (rdv_invite_parse(bad, strlen(bad), &p) == 0)
+		assert_int_equal(rdv_invite_verify(&p, pk), -EBADMSG);
+	/* formats */
+	{
+		static const char *const junk[] = {
+		    "",
+		    "pilot-invite-v1",
+		    "pilot-invite-v1.",
+		    "pilot-invite-v1..",
+		    "pilot-invite-v2.e30.AAAA",
+		    "PILOT-INVITE-V1.e30.AAAA",
+		    "pilot-invite-v1.e30",
+		    "pilot-invite-v1.e30.AAAA", /* {} and a short signature */
+		};
+		for (size_t i = 0; i < nitems(junk); i++)
+			assert_int_equal(rdv_invite_parse(junk[i], strlen(junk[i]), &p), -EINVAL);
+	}
+	/* a third part, padding, standard alphabet, trailing bytes */
+	snprintf(bad, sizeof(bad), "%s.AAAA", inv);
+	assert_int_equal(rdv_invite_parse(bad, strlen(bad), &p), -EINVAL);
+	snprintf(bad, sizeof(bad), "%s==", inv);
+	assert_int_equal(rdv_invite_parse(bad, strlen(bad), &p), -EINVAL);
+	snprintf(bad, sizeof(bad), "%s\n", inv);
+	assert_int_equal(rdv_invite_parse(bad, strlen(bad), &p), -EINVAL);
+	snprintf(bad, sizeof(bad), "%s", inv);
+	assert_int_equal(rdv_invite_parse(bad, strlen(bad) - 1, &p), -EINVAL);
+	/* a NUL inside */
+	snprintf(bad, sizeof(bad), "%s", inv);
+	bad[30] = '\0';
+	assert_int_equal(rdv_invite_parse(bad, strlen(inv), &p), -EINVAL);
+	(void)dot;
+	/* payloads that are signed but wrong: build by hand */
+	{
+		static const char *const payloads[] = {
+		    "{\"n\":0,\"i\":1,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+		    "{\"n\":65536,\"i\":1,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+		    "{\"n\":1,\"i\":0,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+		    "{\"n\":1,\"i\":1,\"e\":0,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+		    "{\"n\":1,\"i\":1,\"e\":5,\"r\":\"AAAA\"}",
+		    "{\"n\":1,\"i\":1,\"e\":5}",
+		    "{\"n\":1,\"i\":1,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\",\"x\":1}",
+		    "{\"n\":1,\"n\":2,\"i\":1,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+		    "{\"n\":\"1\",\"i\":1,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+		    "[1,2,3]",
+		};
+		uint8_t sig[64];
+		for (size_t i = 0; i < nitems(payloads); i++) {
+			char pb[256], sb[100], m[512];
+			size_t pl = strlen(payloads[i]);
+			snprintf(m, sizeof(m), "pilot-invite-v1\n%s", payloads[i]);
+			crypto_sign_detached(sig, NULL, (uint8_t *)m, strlen(m), sk);
+			sodium_bin2base64(pb, sizeof(pb), (const uint8_t *)payloads[i], pl,
+					  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			sodium_bin2base64(sb, sizeof(sb), sig, sizeof(sig),
+					  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			snprintf(bad, sizeof(bad), "pilot-invite-v1.%s.%s", pb, sb);
+			if (rdv_invite_parse(bad, strlen(bad), &p) != -EINVAL)
+				fail_msg("accepted payload %s", payloads[i]);
+		}
+		/* and the well-formed one passes, whitespace and all */
+		{
+			const char *ok = "{ \"r\":\"AAAAAAAAAAAAAAAAAAAAAA\", \"e\":5,\"i\":1,"
+					 "\"n\":65535 }";
+			char pb[256], sb[100], m[512];
+			snprintf(m, sizeof(m), "pilot-invite-v1\n%s", ok);
+			crypto_sign_detached(sig, NULL, (uint8_t *)m, strlen(m), sk);
+			sodium_bin2base64(pb, sizeof(pb), (const uint8_t *)ok, strlen(ok),
+					  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			sodium_bin2base64(sb, sizeof(sb), sig, sizeof(sig),
+					  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			snprintf(bad, sizeof(bad), "pilot-invite-v1.%s.%s", pb, sb);
+			assert_int_equal(rdv_invite_parse(bad, strlen(bad), &p), 0);
+			assert_int_equal(p.net, 65535);
+			assert_int_equal(rdv_invite_verify(&p, pk), 0);
+		}
+	}
+	/* too long */
+	memset(bad, 'A', sizeof(bad) - 1);
+	bad[sizeof(bad) - 1] = '\0';
+	memcpy(bad, "pilot-invite-v1.", 16);
+	assert_int_equal(rdv_invite_parse(bad, strlen(bad), &p), -EINVAL);
+}
+
+static void test_admin_parse(void **state)
+{
+	static const char *const keys[] = {"name", "network_id", NULL};
+	char err[160];
+	yajl_val root;
+
+	(void)state;
+	assert_int_equal(regmsg_parse_admin("", 0, keys, &root, err, sizeof(err)), 0);
+	assert_true(YAJL_IS_OBJECT(root));
+	yajl_tree_free(root);
+	assert_int_equal(regmsg_parse_admin("{\"name\":\"x\"}", 12, keys, &root, err, sizeof(err)),
+			 0);
+	yajl_tree_free(root);
+	assert_int_equal(regmsg_parse_admin("{\"nope\":1}", 10, keys, &root, err, sizeof(err)),
+			 -EINVAL);
+	assert_null(root);
+	assert_non_null(strstr(err, "nope"));
+	assert_int_equal(
+	    regmsg_parse_admin("{\"name\":1,\"name\":2}", 19, keys, &root, err, sizeof(err)),
+	    -EINVAL);
+	assert_int_equal(regmsg_parse_admin("{/**/}", 6, keys, &root, err, sizeof(err)), -EINVAL);
+	assert_int_equal(regmsg_parse_admin("   ", 3, keys, &root, err, sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    regmsg_parse_admin("{}", REGMSG_MAX_BODY + 1, keys, &root, err, sizeof(err)), -E2BIG);
+	assert_int_equal(regmsg_parse_admin("{}", 2, NULL, &root, NULL, 0), 0);
+	yajl_tree_free(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -927,6 +2197,17 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_trust_flow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_both_asked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nonce_prune, setup, teardown),
+	    cmocka_unit_test(test_invite_format),
+	    cmocka_unit_test(test_admin_parse),
+	    cmocka_unit_test_setup_teardown(test_hostname_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tags_and_visibility, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotate_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_find, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network_join_open_token, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network_invite, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network_leave, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_admin_auth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_admin_networks, setup, teardown),
 	};
 
 	if (sodium_init() < 0)

@@ -1,0 +1,50 @@
+/* pilotd_ipc.h - helpers shared by pilotd's control-socket command files
+ * (pilotd_ipc.c: identity, trust, status; pilotd_ipc_net.c: settings,
+ * names, networks). */
+#ifndef PILOT_PILOTD_IPC_H
+#define PILOT_PILOTD_IPC_H
+
+#include <stdint.h>
+#include <yajl/yajl_tree.h>
+
+#include "ipc.h"
+#include "regc.h"
+
+struct pilotd;
+struct json_gen;
+
+/** A request waiting on the registry. */
+struct pend {
+	struct ipc_req *req;
+	uint32_t node;
+	uint16_t net;
+	char text[300];
+	uint8_t *secret; /* sodium_malloc'd, for rotate-key */
+};
+
+void gen_addr(struct pilotd *d, struct json_gen *j, uint16_t net, uint32_t node);
+int need_registered(struct pilotd *d, struct ipc_req *req);
+int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *node);
+struct pend *pend_new(struct ipc_req *req, uint32_t node);
+void reply_registry_error(struct ipc_req *req, const char *code, const char *msg);
+void add_target(struct json_gen *j, void *arg);
+void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add, regc_cb cb);
+void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op, regc_cb cb);
+
+/* pilotd_ipc_net.c */
+void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_set_hostname(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_clear_hostname(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_set_public(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_set_private(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_set_tags(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_rotate_key(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_network_create(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_network_delete(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_network_invite(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_network_leave(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_network_list(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_network_nodes(struct pilotd *d, struct ipc_req *req, yajl_val args);
+
+#endif

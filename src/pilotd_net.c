@@ -1,0 +1,359 @@
+/* pilotd_net.c - networks and this node's registry-side settings:
+ * joining and leaving (addresses on pilot0, member lists for admission,
+ * cutting what a left network admitted), the registry's membership and
+ * key-rotation events, auto-join at start-up, and the settings (hostname,
+ * visibility, tags) the node re-asserts at every registration. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+#include "json.h"
+#include "log.h"
+#include "nl.h"
+#include "pilotd.h"
+#include "store.h"
+#include "util.h"
+
+int pilotd_meta_put(struct pilotd *d, const char *key, const void *val, size_t len)
+{
+	struct store_txn t;
+
+	store_txn_begin(d->st, &t, 0);
+	store_put(&t, d->db_meta, key, strlen(key), val, len);
+	return store_txn_commit(&t);
+}
+
+static int meta_get_str(struct pilotd *d, const char *key, char *out, size_t outlen)
+{
+	struct store_txn t;
+	MDB_val v;
+	int rc;
+
+	store_txn_begin(d->st, &t, 1);
+	rc = store_get(&t, d->db_meta, key, strlen(key), &v);
+	if (rc == 0) {
+		size_t n = MIN(v.mv_size, outlen - 1);
+		memcpy(out, v.mv_data, n);
+		out[n] = '\0';
+	}
+	store_txn_abort(&t);
+	return rc;
+}
+
+/* The node's settings live in its own LMDB and are sent at every
+ * registration.  A config value is applied when it differs from the one
+ * applied last time (an operator edited the file); otherwise a change made
+ * at run time (pilotctl set-hostname, set-public) stands. */
+void pilotd_settings_load(struct pilotd *d)
+{
+	char last[80], cur[80];
+	const char *cfg_host = d->cfg.hostname ? d->cfg.hostname : "";
+
+	meta_get_str(d, "hostname", d->hostname, sizeof(d->hostname));
+	if (meta_get_str(d, "cfg_hostname", last, sizeof(last)) < 0 ||
+	    strcmp(last, cfg_host) != 0) {
+		if (cfg_host[0])
+			snprintf(d->hostname, sizeof(d->hostname), "%s", cfg_host);
+		pilotd_meta_put(d, "hostname", d->hostname, strlen(d->hostname));
+		pilotd_meta_put(d, "cfg_hostname", cfg_host, strlen(cfg_host));
+	}
+	d->public_ = d->cfg.public_;
+	if (meta_get_str(d, "public", cur, sizeof(cur)) == 0)
+		d->public_ = cur[0] == '1';
+	snprintf(cur, sizeof(cur), "%d", d->cfg.public_);
+	if (meta_get_str(d, "cfg_public", last, sizeof(last)) < 0 || strcmp(last, cur) != 0) {
+		d->public_ = d->cfg.public_;
+		pilotd_meta_put(d, "public", cur, 1);
+		pilotd_meta_put(d, "cfg_public", cur, 1);
+	}
+	meta_get_str(d, "tags", d->tags, sizeof(d->tags));
+}
+
+/* ---- addresses ---- */
+
+static void net_addr(struct pilotd *d, uint16_t net, struct in6_addr *ip)
+{
+	struct pilot_addr a = {net, d->node_id};
+	addr_to_ipv6(&d->prefix, &a, ip);
+}
+
+static void net_addr_up(struct pilotd *d, struct member_net *n)
+{
+	struct in6_addr ip;
+	char buf[INET6_ADDRSTRLEN];
+	int rc;
+
+	if (!d->tun_up || n->addr_up)
+		return;
+	net_addr(d, n->id, &ip);
+	rc = nl_addr6_add(d->nl, d->tun.ifindex, &ip, 64);
+	if (rc < 0) {
+		log_warnx("adding %s for network %u: %s",
+			  inet_ntop(AF_INET6, &ip, buf, sizeof(buf)), n->id, strerror(-rc));
+		return;
+	}
+	n->addr_up = 1;
+}
+
+void pilotd_net_addrs_up(struct pilotd *d)
+{
+	for (unsigned i = 0; i < d->members.nnets; i++)
+		net_addr_up(d, &d->members.nets[i]);
+}
+
+/* ---- membership ---- */
+
+static void add_members(struct pilotd *d, uint16_t net, yajl_val arr)
+{
+	for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
+		yajl_val m = arr->u.array.values[i];
+		const char *hn = NULL;
+		uint32_t id;
+		uint8_t pk[32];
+		if (json_get_u32(m, "node_id", &id) < 0 ||
+		    json_get_b64(m, "public_key", pk, 32) < 0 || id == d->node_id)
+			continue;
+		json_get_str(m, "hostname", &hn);
+		member_add(&d->members, net, id, pk, hn);
+	}
+}
+
+int pilotd_net_joined(struct pilotd *d, uint16_t net, const char *name, const char *rule,
+		      yajl_val members)
+{
+	struct member_net *n;
+	int rc;
+
+	if (net == 0)
+		return -EINVAL;
+	rc = member_net_add(&d->members, net, name ? name : "", rule ? rule : "");
+	if (rc < 0) {
+		log_warnx("saving membership of network %u: %s", net, strerror(-rc));
+		return rc;
+	}
+	member_clear_net(&d->members, net);
+	add_members(d, net, members);
+	n = member_net_find(&d->members, net);
+	net_addr_up(d, n);
+	log_info("member of network %u (%s), %u other members known", net, n->name,
+		 (unsigned)(members && YAJL_IS_ARRAY(members) ? members->u.array.len : 0));
+	return 0;
+}
+
+struct revise_ctx {
+	uint32_t *nodes;
+	size_t n, cap;
+};
+
+void pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
+{
+	struct member_net *n = member_net_find(&d->members, net);
+	struct dp_cut_sel sel = {.basis = FLOW_BASIS_NETWORK, .net = net};
+	struct in6_addr ip;
+	uint32_t *former = NULL;
+	size_t nformer = 0;
+	unsigned cut;
+
+	if (!n)
+		return;
+	/* Who was reachable through it: re-check them once it is gone. */
+	former = calloc(d->members.count + 1, sizeof(*former));
+	for (uint32_t i = 0; former && i < d->members.cap; i++)
+		if (d->members.e[i].key && (uint16_t)(d->members.e[i].key >> 32) == net)
+			former[nformer++] = (uint32_t)d->members.e[i].key;
+	cut = dp_cut_flows(d, &sel);
+	if (n->addr_up && d->tun_up) {
+		net_addr(d, net, &ip);
+		nl_addr6_del(d->nl, d->tun.ifindex, &ip, 64);
+	}
+	if (member_net_remove(&d->members, net) < 0)
+		log_warnx("forgetting network %u failed", net);
+	for (size_t i = 0; i < nformer; i++)
+		pilotd_revise_peer(d, former[i]);
+	free(former);
+	log_info("left network %u (%s); %u flows cut", net, why, cut);
+}
+
+/* ---- refresh and auto-join after registration ---- */
+
+struct net_arg {
+	uint16_t net;
+	char token[200];
+};
+
+static void add_net_id(struct json_gen *j, void *arg)
+{
+	jg_ku64(j, "network_id", ((struct net_arg *)arg)->net);
+}
+
+static void on_nodes_refresh(struct pilotd *d, void *arg, int err, const char *code,
+			     const char *msg, yajl_val resp)
+{
+	struct net_arg *na = arg;
+
+	if (err < 0) {
+		if (strcmp(code, "forbidden") == 0 || strcmp(code, "not_found") == 0) {
+			/* No longer a member (removed or deleted while away). */
+			pilotd_net_left(d, na->net, "the registry no longer lists this node");
+		} else {
+			log_warnx("refreshing members of network %u: %s: %s", na->net, code, msg);
+		}
+	} else {
+		member_clear_net(&d->members, na->net);
+		add_members(d, na->net, json_get(resp, "nodes"));
+	}
+	free(na);
+}
+
+static void add_join(struct json_gen *j, void *arg)
+{
+	struct net_arg *na = arg;
+	jg_ku64(j, "network_id", na->net);
+	if (na->token[0])
+		jg_kstr(j, "token", na->token);
+}
+
+static void on_autojoin(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			yajl_val resp)
+{
+	struct net_arg *na = arg;
+	yajl_val nw = json_get(resp, "network");
+	const char *name = NULL, *rule = NULL;
+
+	if (err < 0) {
+		log_errorx("joining network %u (from the configuration) failed: %s: %s", na->net,
+			   code, msg);
+	} else {
+		json_get_str(nw, "name", &name);
+		json_get_str(nw, "join_rule", &rule);
+		pilotd_net_joined(d, na->net, name, rule, json_get(resp, "members"));
+	}
+	free(na);
+}
+
+/* "ID" or "ID:TOKEN" */
+static int parse_net_spec(const char *spec, struct net_arg *na)
+{
+	char *end;
+	unsigned long v = strtoul(spec, &end, 10);
+
+	if (end == spec || v == 0 || v > 65535 || (*end && *end != ':'))
+		return -EINVAL;
+	memset(na, 0, sizeof(*na));
+	na->net = (uint16_t)v;
+	if (*end == ':')
+		snprintf(na->token, sizeof(na->token), "%s", end + 1);
+	return 0;
+}
+
+int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen)
+{
+	struct net_arg na;
+	for (char **s = specs; s && *s; s++) {
+		if (parse_net_spec(*s, &na) < 0) {
+			snprintf(err, errlen,
+				 "networks: '%s': expected ID or ID:TOKEN (ID 1-65535)", *s);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void add_tags(struct json_gen *j, void *arg)
+{
+	struct pilotd *d = arg;
+	const char *p = d->tags;
+
+	jg_key(j, "tags");
+	jg_array_open(j);
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		if (n)
+			jg_strn(j, p, n);
+		p += n + (p[n] == ',');
+	}
+	jg_array_close(j);
+}
+
+void pilotd_after_register(struct pilotd *d)
+{
+	/* Tags are not part of registration: re-assert them. */
+	if (d->tags[0])
+		regc_call(&d->regc, "set_tags", add_tags, d, NULL, NULL);
+	for (unsigned i = 0; i < d->members.nnets; i++) {
+		struct net_arg *na = calloc(1, sizeof(*na));
+		if (!na)
+			continue;
+		na->net = d->members.nets[i].id;
+		if (regc_call(&d->regc, "network_nodes", add_net_id, na, on_nodes_refresh, na) < 0)
+			free(na);
+	}
+	for (char **s = d->cfg.networks; s && *s; s++) {
+		struct net_arg *na = calloc(1, sizeof(*na));
+		if (!na)
+			continue;
+		if (parse_net_spec(*s, na) < 0 || member_net_find(&d->members, na->net)) {
+			free(na); /* already a member: joining is idempotent */
+			continue;
+		}
+		if (regc_call(&d->regc, "network_join", add_join, na, on_autojoin, na) < 0)
+			free(na);
+	}
+}
+
+/* ---- events ---- */
+
+void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev)
+{
+	uint32_t net32 = 0, node = 0;
+	uint8_t pk[32];
+
+	json_get_u32(ev, "network_id", &net32);
+	if (strcmp(name, "network.joined") == 0) {
+		yajl_val pv = json_get(ev, "peer");
+		const char *hn = NULL;
+		if (net32 == 0 || net32 > 65535 || !member_net_find(&d->members, (uint16_t)net32) ||
+		    json_get_u32(pv, "node_id", &node) < 0 ||
+		    json_get_b64(pv, "public_key", pk, 32) < 0)
+			return;
+		json_get_str(pv, "hostname", &hn);
+		member_add(&d->members, (uint16_t)net32, node, pk, hn);
+		log_info("node %u joined network %u", node, net32);
+	} else if (strcmp(name, "network.left") == 0) {
+		struct dp_cut_sel sel = {.basis = FLOW_BASIS_NETWORK, .net = (uint16_t)net32};
+		if (net32 == 0 || net32 > 65535 || json_get_u32(ev, "node_id", &node) < 0)
+			return;
+		if (node == d->node_id) {
+			pilotd_net_left(d, (uint16_t)net32, "removed by the registry");
+			return;
+		}
+		member_remove(&d->members, (uint16_t)net32, node);
+		sel.node = node;
+		dp_cut_flows(d, &sel);
+		pilotd_revise_peer(d, node);
+		log_info("node %u left network %u", node, net32);
+	} else if (strcmp(name, "network.deleted") == 0) {
+		if (net32 && net32 <= 65535)
+			pilotd_net_left(d, (uint16_t)net32, "network deleted");
+	} else if (strcmp(name, "peer.key_rotated") == 0) {
+		struct trust_entry *te;
+		struct peer *p;
+		if (json_get_u32(ev, "node_id", &node) < 0 ||
+		    json_get_b64(ev, "public_key", pk, 32) < 0)
+			return;
+		te = trust_find(&d->trust, node);
+		if (te)
+			trust_add(&d->trust, node, pk, te->hostname);
+		member_set_pk(&d->members, node, pk);
+		/* Its sessions were made with the old key: start over. */
+		p = peer_find(&d->peers, node);
+		if (p)
+			peer_get(&d->peers, &d->id, node, pk);
+		log_info("node %u rotated its key", node);
+	}
+}
