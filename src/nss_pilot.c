@@ -2,17 +2,18 @@
  * IPv6 address, asked of pilotd's name service socket (doc/IPC.md, "Name
  * service socket"; SPEC section 3).
  *
- * Enabling it: `make install` puts libnss_pilot.so.2 in $(libdir) (run
- * ldconfig if that is not a directory the dynamic loader searches without
- * its cache); then add "pilot" to the hosts line of /etc/nsswitch.conf,
- * after files and before dns:
+ * Enabling it: `make install` puts libnss_pilot.so.2 in $(libdir) and, as
+ * root without DESTDIR, runs ldconfig (packagers: ship it in the multiarch
+ * libdir, e.g. --libdir=/usr/lib/x86_64-linux-gnu); then add "pilot" to the
+ * hosts line of /etc/nsswitch.conf, after files and before dns:
  *
  *     hosts: files pilot dns
  *
  * (or before "resolve [!UNAVAIL=return]" / "mdns4_minimal" where those
  * are used).  Names that do not end in ".pilot" are NOTFOUND at once, so the
  * next source answers them; when pilotd is not running the module is UNAVAIL
- * and the lookup goes on to dns as well.
+ * and the lookup goes on to dns as well.  Pilot names are IPv6 only: an
+ * IPv4 question (gethostbyname, AF_INET) is NOTFOUND here.
  *
  * This code runs inside every process that resolves a name: it links
  * nothing but libc, keeps no static state (thread-safe, fork-safe), never
@@ -44,7 +45,8 @@
 
 /* ------------------------------------------------------------ the reply */
 
-enum {		  /* p->st */
+/* p->st: what the next byte may be */
+enum {
 	ST_VALUE, /* a value (or ']' when may_close) */
 	ST_KEY,	  /* an object key (or '}' when may_close) */
 	ST_COLON,
@@ -582,7 +584,8 @@ static int read_reply(int fd, struct nss_pilot_parser *p, int64_t deadline)
 static enum nss_status pilot_find(const char *canon, struct in6_addr *addr, int *errnop,
 				  int *herrnop)
 {
-	const struct timeval tv = {NSS_PILOT_TIMEOUT_MS / 1000, (NSS_PILOT_TIMEOUT_MS % 1000) * 1000};
+	const struct timeval tv = {NSS_PILOT_TIMEOUT_MS / 1000,
+				   (NSS_PILOT_TIMEOUT_MS % 1000) * 1000};
 	int64_t deadline = mono_ms() + NSS_PILOT_TIMEOUT_MS;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct nss_pilot_parser p;
@@ -660,8 +663,8 @@ static size_t align_off(const char *buffer, size_t align)
 	return (size_t)(-(uintptr_t)buffer & (uintptr_t)(align - 1));
 }
 
-/* The checks every entry point makes before any work: the name, and room
- * for the answer.  Returns 0 to go on, else the status to return. */
+/* Whether the answer (NEED bytes) does not fit the caller's buffer; if so,
+ * says so the way glibc expects.  Checked before the socket is asked. */
 static int too_small(size_t need, size_t buflen, int *errnop, int *herrnop)
 {
 	if (need <= buflen)
@@ -672,8 +675,8 @@ static int too_small(size_t need, size_t buflen, int *errnop, int *herrnop)
 }
 
 enum nss_status _nss_pilot_gethostbyname4_r(const char *name, struct gaih_addrtuple **pat,
-					    char *buffer, size_t buflen, int *errnop,
-					    int *herrnop, int32_t *ttlp)
+					    char *buffer, size_t buflen, int *errnop, int *herrnop,
+					    int32_t *ttlp)
 {
 	char canon[NSS_PILOT_NAME_MAX + 1];
 	struct gaih_addrtuple *t;
@@ -712,8 +715,8 @@ enum nss_status _nss_pilot_gethostbyname4_r(const char *name, struct gaih_addrtu
 }
 
 enum nss_status _nss_pilot_gethostbyname3_r(const char *name, int af, struct hostent *host,
-					    char *buffer, size_t buflen, int *errnop,
-					    int *herrnop, int32_t *ttlp, char **canonp)
+					    char *buffer, size_t buflen, int *errnop, int *herrnop,
+					    int32_t *ttlp, char **canonp)
 {
 	char canon[NSS_PILOT_NAME_MAX + 1], **ptrs;
 	struct in6_addr addr;
@@ -756,8 +759,7 @@ enum nss_status _nss_pilot_gethostbyname3_r(const char *name, int af, struct hos
 }
 
 enum nss_status _nss_pilot_gethostbyname2_r(const char *name, int af, struct hostent *host,
-					    char *buffer, size_t buflen, int *errnop,
-					    int *herrnop)
+					    char *buffer, size_t buflen, int *errnop, int *herrnop)
 {
 	return _nss_pilot_gethostbyname3_r(name, af, host, buffer, buflen, errnop, herrnop, NULL,
 					   NULL);

@@ -13,12 +13,12 @@
 #ifndef NSS_PILOT_SOCKET
 #define NSS_PILOT_SOCKET "/run/pilot/resolve.sock" /* doc/IPC.md, "Name service socket" */
 #endif
-#define NSS_PILOT_LABEL_MAX 63			      /* a DNS label, like the registry's */
+#define NSS_PILOT_LABEL_MAX 63			     /* a DNS label, like the registry's */
 #define NSS_PILOT_NAME_MAX (NSS_PILOT_LABEL_MAX + 6) /* "label.pilot" */
-#define NSS_PILOT_REPLY_MAX 65536		      /* the IPC line limit */
-#define NSS_PILOT_TIMEOUT_MS 2000		      /* connect, send, and the whole reply */
-#define NSS_PILOT_TTL 10			      /* pilotd caches answers for 10 s */
-#define NSS_PILOT_DEPTH_MAX 16			      /* JSON nesting the parser follows */
+#define NSS_PILOT_REPLY_MAX 65536		     /* the IPC line limit */
+#define NSS_PILOT_TIMEOUT_MS 2000		     /* connect, send, and the whole reply */
+#define NSS_PILOT_TTL 10			     /* pilotd caches answers for 10 s */
+#define NSS_PILOT_DEPTH_MAX 16			     /* JSON nesting the parser follows */
 
 /** \brief What one reply line says. */
 enum nss_pilot_reply {
@@ -52,8 +52,7 @@ void nss_pilot_parser_init(struct nss_pilot_parser *p);
  * \retval NSS_PILOT_REPLY_MORE the line goes on: feed more, or call
  *	   nss_pilot_parser_end() at EOF
  * \retval other the verdict (also kept in p->result; later calls return it) */
-enum nss_pilot_reply nss_pilot_parser_feed(struct nss_pilot_parser *p, const void *buf,
-					   size_t len);
+enum nss_pilot_reply nss_pilot_parser_feed(struct nss_pilot_parser *p, const void *buf, size_t len);
 
 /** \brief The peer closed the connection: a complete JSON object without
  * its '\n' still counts; anything less is NSS_PILOT_REPLY_BAD. */
@@ -73,14 +72,13 @@ int nss_pilot_name(const char *name, char canon[NSS_PILOT_NAME_MAX + 1]);
 
 /* glibc's NSS hosts interface (see glibc nss/nss_files/files-hosts.c). */
 enum nss_status _nss_pilot_gethostbyname4_r(const char *name, struct gaih_addrtuple **pat,
-					    char *buffer, size_t buflen, int *errnop,
-					    int *herrnop, int32_t *ttlp);
+					    char *buffer, size_t buflen, int *errnop, int *herrnop,
+					    int32_t *ttlp);
 enum nss_status _nss_pilot_gethostbyname3_r(const char *name, int af, struct hostent *host,
-					    char *buffer, size_t buflen, int *errnop,
-					    int *herrnop, int32_t *ttlp, char **canonp);
+					    char *buffer, size_t buflen, int *errnop, int *herrnop,
+					    int32_t *ttlp, char **canonp);
 enum nss_status _nss_pilot_gethostbyname2_r(const char *name, int af, struct hostent *host,
-					    char *buffer, size_t buflen, int *errnop,
-					    int *herrnop);
+					    char *buffer, size_t buflen, int *errnop, int *herrnop);
 enum nss_status _nss_pilot_gethostbyname_r(const char *name, struct hostent *host, char *buffer,
 					   size_t buflen, int *errnop, int *herrnop);
 

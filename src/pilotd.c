@@ -18,6 +18,7 @@
 #include "httpc.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "nl.h"
 #include "pilotd.h"
 #include "sdnotify.h"
@@ -656,13 +657,127 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	dp_tick(arg);
 }
 
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* The loop turning is what we vouch for. */
+	sd_notify_send("WATCHDOG=1");
+}
+
+static int streq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int lists_eq(char **a, char **b)
+{
+	for (; a && b && *a && *b; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return 0;
+	return (!a || !*a) && (!b || !*b);
+}
+
+int pilotd_reload(struct pilotd *d)
+{
+	struct pilotd_cfg nc, *oc = &d->cfg;
+	enum log_level lvl;
+	enum log_format fmt;
+	const char *fixed = NULL;
+	char err[512];
+	int rc;
+
+	memset(&nc, 0, sizeof(nc));
+	rc = conf_load(pilotd_schema, &nc, SYSCONFDIR "/pilot/pilotd.json", d->argc, d->argv, err,
+		       sizeof(err));
+	if (rc == 0 && log_level_parse(nc.log_level, &lvl) < 0) {
+		snprintf(err, sizeof(err), "log_level '%s': expected debug, info, warn or error",
+			 nc.log_level);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && log_format_parse(nc.log_format, &fmt) < 0) {
+		snprintf(err, sizeof(err), "log_format '%s': expected text or json", nc.log_format);
+		rc = -EINVAL;
+	}
+	if (rc == 0)
+		rc = pilotd_check_networks_cfg(nc.networks, err, sizeof(err));
+	/* What the running daemon is built around needs a restart. */
+	if (rc == 0) {
+		if (!streq(nc.state_dir, oc->state_dir))
+			fixed = "state_dir";
+		else if (!streq(nc.registry, oc->registry))
+			fixed = "registry";
+		else if (!streq(nc.registry_pin, oc->registry_pin))
+			fixed = "registry_pin";
+		else if (!streq(nc.registry_ca, oc->registry_ca))
+			fixed = "registry_ca";
+		else if (!streq(nc.beacon, oc->beacon))
+			fixed = "beacon";
+		else if (!streq(nc.tun, oc->tun))
+			fixed = "tun";
+		else if (!streq(nc.socket, oc->socket))
+			fixed = "socket";
+		else if (nc.resolve_socket && !streq(nc.resolve_socket, oc->resolve_socket))
+			fixed = "resolve_socket";
+		else if (!streq(nc.identity, oc->identity))
+			fixed = "identity";
+		else if (!streq(nc.metrics_listen, oc->metrics_listen) ||
+			 nc.metrics_allow_remote != oc->metrics_allow_remote)
+			fixed = "metrics_listen";
+		else if (nc.listen_port != oc->listen_port)
+			fixed = "listen_port";
+		else if (nc.mtu != oc->mtu)
+			fixed = "mtu";
+		else if (nc.max_flows != oc->max_flows)
+			fixed = "max_flows";
+		if (fixed) {
+			snprintf(err, sizeof(err), "'%s' changed, which needs a restart", fixed);
+			rc = -EINVAL;
+		}
+	}
+	if (rc < 0) {
+		d->reload_failures++;
+		log_errorx("reload refused, the running configuration stays in force: %s", err);
+		conf_free(pilotd_schema, &nc);
+		return rc;
+	}
+	/* Apply, whole. */
+	{
+		int settings = !streq(nc.hostname, oc->hostname) || nc.public_ != oc->public_;
+		int nets = !lists_eq(nc.networks, oc->networks);
+		char *rs = oc->resolve_socket;
+		oc->resolve_socket = NULL;
+		if (!nc.resolve_socket)
+			nc.resolve_socket = rs;
+		else
+			free(rs);
+		conf_free(pilotd_schema, oc);
+		*oc = nc;
+		log_init("pilotd", lvl, fmt);
+		d->admit.syn_rate = oc->syn_rate;
+		d->admit.syn_rate_per_peer = oc->syn_rate_per_peer;
+		d->admit.max_flows_per_port = oc->max_flows_per_port;
+		d->rekey_ms = (uint64_t)oc->rekey_interval * 1000;
+		d->reject_ms = d->rekey_ms + 60000;
+		if (settings)
+			pilotd_settings_load(d);
+		if ((settings || nets) && d->regc.registered)
+			regc_reregister(&d->regc);
+	}
+	d->reloads++;
+	log_info("configuration reloaded%s%s", conf_loaded_path(oc)[0] ? " from " : "",
+		 conf_loaded_path(oc));
+	return 0;
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct pilotd *d = arg;
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: configuration reload is not supported yet; nothing changed");
+		pilotd_reload(d);
 		return;
 	}
 	log_info("signal %d: shutting down", (int)sig);
@@ -722,6 +837,22 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 		if (!d->ev_sig[i] || event_add(d->ev_sig[i], NULL) < 0)
 			return -ENOMEM;
 	}
+	{
+		uint64_t wd = sd_watchdog_usec();
+		if (wd) {
+			struct timeval tv = {(time_t)(wd / 2000000),
+					     (suseconds_t)(wd / 2 % 1000000)};
+			d->ev_watchdog = event_new(base, -1, EV_PERSIST, watchdog_cb, d);
+			if (!d->ev_watchdog || event_add(d->ev_watchdog, &tv) < 0)
+				return -ENOMEM;
+		}
+	}
+	if (d->cfg.metrics_listen) {
+		d->metrics = metrics_listen(base, d->cfg.metrics_listen,
+					    d->cfg.metrics_allow_remote, pilotd_metrics_fill, d);
+		if (!d->metrics)
+			return -EADDRNOTAVAIL;
+	}
 	d->http = httpc_new(base);
 	if (!d->http)
 		return -ENOMEM;
@@ -754,6 +885,9 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 
 void pilotd_free(struct pilotd *d)
 {
+	metrics_close(d->metrics);
+	if (d->ev_watchdog)
+		event_free(d->ev_watchdog);
 	ipc_close(d->ipc);
 	ipc_close(d->ipc_resolve);
 	free(d->finds);

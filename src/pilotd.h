@@ -32,6 +32,8 @@ struct pilotd_cfg {
 	char **networks;
 	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
 	uint32_t rekey_interval, heartbeat_interval;
+	char *metrics_listen;
+	int metrics_allow_remote;
 	int public_;
 	int help, version, check_config;
 };
@@ -122,6 +124,11 @@ struct pilotd {
 	struct httpc *http;
 	struct regc regc;
 	struct ipc_server *ipc, *ipc_resolve;
+	struct metrics *metrics;
+	struct event *ev_watchdog;
+	int argc; /* kept for SIGHUP: the same flags are parsed again */
+	char **argv;
+	uint64_t reloads, reload_failures;
 	int ready_notified;
 
 	/* this node's settings: the node is their source of truth and sends
@@ -183,6 +190,12 @@ int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk);
 void pilotd_identity_drop_next(struct pilotd *d);
 /** Persist and hold \p sk as the pending next key. \retval 0 or -errno. */
 int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk);
+/** SIGHUP: parse the configuration again and apply it whole, or keep the
+ *  running one and say why. \retval 0 or -errno. */
+int pilotd_reload(struct pilotd *d);
+/** The Prometheus page (pilotd_metrics.c). */
+struct evbuffer;
+void pilotd_metrics_fill(void *arg, struct evbuffer *out);
 /** Registry client hooks. */
 int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_prefix *px);
 void pilotd_sync_trust(struct pilotd *d, yajl_val peers);

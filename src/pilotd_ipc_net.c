@@ -625,15 +625,84 @@ out:
 	free(p);
 }
 
+static void add_net(struct json_gen *j, void *arg)
+{
+	jg_ku64(j, "network_id", ((struct pend *)arg)->net);
+}
+
+/* Joining with the admin token: the registry adds us (network_add), then
+ * we fetch the member list as any joiner gets it. */
+static void on_admin_added_nodes(struct pilotd *d, void *arg, int err, const char *code,
+				 const char *msg, yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val nodes = json_get(resp, "nodes");
+	struct json_gen *j;
+
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+		goto out;
+	}
+	flush_finds(d);
+	if (pilotd_net_joined(d, p->net, p->text, p->text + 100, nodes) < 0) {
+		ipc_reply_error(p->req, "internal", "joined, but could not save the membership",
+				"see the daemon log");
+		goto out;
+	}
+	j = ipc_reply_ok_begin(p->req);
+	jg_ku64(j, "network_id", p->net);
+	gen_addr(d, j, p->net, d->node_id);
+	jg_ku64(j, "members", nodes && YAJL_IS_ARRAY(nodes) ? nodes->u.array.len : 1);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+static void on_admin_added(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			   yajl_val resp)
+{
+	struct pend *p = arg;
+	const char *name = "", *rule = "";
+
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+		free(p);
+		return;
+	}
+	json_get_str(resp, "name", &name);
+	json_get_str(resp, "join_rule", &rule);
+	/* text holds name at 0 and rule at 100 until the member list comes */
+	snprintf(p->text, 100, "%.63s", name);
+	snprintf(p->text + 100, 100, "%.15s", rule);
+	pend_call(d, p, "network_nodes", add_net, on_admin_added_nodes);
+}
+
+static void add_admin_add(struct json_gen *j, void *arg)
+{
+	struct pend *p = arg;
+	jg_ku64(j, "network_id", p->net);
+	jg_ku64(j, "node_id", p->node);
+}
+
 void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
-	const char *tok = NULL, *inv = NULL;
+	const char *tok = NULL, *inv = NULL, *admin = NULL;
 	uint16_t net;
 	struct pend *p;
 
 	if (!net_arg(req, args, &net, 0) || !need_registered(d, req) || !(p = pend_new(req, 0)))
 		return;
 	p->net = net;
+	if (json_get_str(args, "admin_token", &admin) == 0 && *admin) {
+		p->node = d->node_id;
+		if (regc_admin(&d->regc, "network_add", admin, add_admin_add, p, on_admin_added,
+			       p) < 0) {
+			ipc_reply_error(req, "bad_request", "could not send the admin request",
+					NULL);
+			free(p);
+		}
+		return;
+	}
 	if (json_get_str(args, "token", &tok) == 0 && *tok) {
 		p->node = 1;
 		snprintf(p->text, sizeof(p->text), "%s", tok);
@@ -674,11 +743,6 @@ void cmd_network_invite(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_kstr(j, "invite", code);
 	jg_ku64(j, "expires", expiry);
 	ipc_reply_ok_end(req);
-}
-
-static void add_net(struct json_gen *j, void *arg)
-{
-	jg_ku64(j, "network_id", ((struct pend *)arg)->net);
 }
 
 static void on_leave(struct pilotd *d, void *arg, int err, const char *code, const char *msg,

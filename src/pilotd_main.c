@@ -75,6 +75,8 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	if (!base)
 		fatalx("event_base_new failed");
+	d.argc = argc;
+	d.argv = argv;
 	rc = pilotd_init(&d, base);
 	if (rc < 0) {
 		log_errorx("start-up failed: %s", strerror(-rc));

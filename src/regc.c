@@ -456,6 +456,11 @@ void regc_free(struct regc *r)
 	memset(r, 0, sizeof(*r));
 }
 
+void regc_reregister(struct regc *r)
+{
+	do_register(r);
+}
+
 void regc_start(struct regc *r)
 {
 	struct store_txn t;

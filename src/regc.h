@@ -39,6 +39,8 @@ int regc_init(struct regc *r, struct pilotd *d);
 void regc_free(struct regc *r);
 /** Start: register (retrying with backoff), then heartbeats, events, trust sync. */
 void regc_start(struct regc *r);
+/** Register again now (settings changed). */
+void regc_reregister(struct regc *r);
 
 /** A signed request.  \p add adds the op's members (may be NULL). */
 typedef void (*regc_add_fn)(struct json_gen *j, void *arg);

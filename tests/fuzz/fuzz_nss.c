@@ -21,8 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 			abort();                                                                   \
 	} while (0)
 
-static enum nss_pilot_reply chunked(const uint8_t *d, size_t n, size_t step,
-				    struct in6_addr *addr)
+static enum nss_pilot_reply chunked(const uint8_t *d, size_t n, size_t step, struct in6_addr *addr)
 {
 	struct nss_pilot_parser p;
 	enum nss_pilot_reply r = NSS_PILOT_REPLY_MORE;
@@ -54,8 +53,8 @@ static void check_name(const uint8_t *d, size_t n)
 	CHECK(len > 6 && len <= NSS_PILOT_NAME_MAX && (size_t)len == strlen(canon));
 	CHECK(strcmp(canon + len - 6, ".pilot") == 0);
 	for (int i = 0; i < len - 6; i++)
-		CHECK((canon[i] >= 'a' && canon[i] <= 'z') || (canon[i] >= '0' && canon[i] <= '9') ||
-		      canon[i] == '-');
+		CHECK((canon[i] >= 'a' && canon[i] <= 'z') ||
+		      (canon[i] >= '0' && canon[i] <= '9') || canon[i] == '-');
 	CHECK(nss_pilot_name(canon, again) == len && strcmp(canon, again) == 0);
 }
 

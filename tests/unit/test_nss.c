@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdalign.h>
@@ -27,18 +28,19 @@
 
 #include "nss_pilot.h"
 
-#define OK_ALICE "{\"status\":\"ok\",\"data\":{\"node_id\":42,\"address\":\"1:0001.0000.002A\"," \
-		 "\"ipv6\":\"fd4e:1c3a:9b20:1::2a\",\"hostname\":\"alice\",\"networks\":[1]," \
-		 "\"trusted\":true}}\n"
+#define OK_ALICE                                                                                   \
+	"{\"status\":\"ok\",\"data\":{\"node_id\":42,\"address\":\"1:0001.0000.002A\","            \
+	"\"ipv6\":\"fd4e:1c3a:9b20:1::2a\",\"hostname\":\"alice\",\"networks\":[1],"               \
+	"\"trusted\":true}}\n"
 #define ALICE6 "fd4e:1c3a:9b20:1::2a"
 #define NOT_FOUND "{\"status\":\"error\",\"code\":\"not_found\",\"message\":\"no such node\"}\n"
 
 enum fake_mode {
-	F_WHOLE,   /* the reply in one write */
-	F_BYTES,   /* one byte per write, with small pauses */
-	F_CLOSE,   /* read the request, close without a word */
-	F_SILENT,  /* read the request, then say nothing until the test ends */
-	F_NOREAD,  /* accept, then say nothing and read nothing */
+	F_WHOLE,  /* the reply in one write */
+	F_BYTES,  /* one byte per write, with small pauses */
+	F_CLOSE,  /* read the request, close without a word */
+	F_SILENT, /* read the request, then say nothing until the test ends */
+	F_NOREAD, /* accept, then say nothing and read nothing */
 };
 
 struct fake {
@@ -173,7 +175,8 @@ static int fake_stop(struct fake *f)
 	atomic_store(&f->stop, 1);
 	pthread_join(f->thr, NULL);
 	n = atomic_load(&f->conns);
-	while ((c = accept4(f->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+	fcntl(f->lfd, F_SETFL, fcntl(f->lfd, F_GETFL) | O_NONBLOCK);
+	while ((c = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
 		n++;
 		close(c);
 	}
@@ -198,8 +201,8 @@ static void lookup4(const char *name, struct res4 *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->ttl = -1;
-	r->st = _nss_pilot_gethostbyname4_r(name, &r->at, r->buf, sizeof(r->buf), &r->err,
-					    &r->herr, &r->ttl);
+	r->st = _nss_pilot_gethostbyname4_r(name, &r->at, r->buf, sizeof(r->buf), &r->err, &r->herr,
+					    &r->ttl);
 }
 
 static void assert_addr(const void *addr16, const char *want)
@@ -279,7 +282,8 @@ static void test_parser(void **state)
 	     NSS_PILOT_REPLY_OK},
 	    {"{\"st\\u0061tus\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"}}\n", NSS_PILOT_REPLY_OK},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"}}", NSS_PILOT_REPLY_OK}, /* EOF */
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"}}\ntrailing junk", NSS_PILOT_REPLY_OK},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"}}\ntrailing junk",
+	     NSS_PILOT_REPLY_OK},
 	    {NOT_FOUND, NSS_PILOT_REPLY_NOTFOUND},
 	    {"{\"status\":\"error\",\"code\":\"bad_request\"}\n", NSS_PILOT_REPLY_NOTFOUND},
 	    {"{\"status\":\"error\",\"code\":\"timeout\"}\n", NSS_PILOT_REPLY_AGAIN},
@@ -303,7 +307,8 @@ static void test_parser(void **state)
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"2001:db8::1\"}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"::ffff:10.0.0.1\"}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1 \"}}\n", NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00:0000:0000:0000:0000:0000:0000:0000:1\"}}\n",
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00:0000:0000:0000:0000:0000:0000:0000:1\"}}"
+	     "\n",
 	     NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::\\u0031\"}}\n", NSS_PILOT_REPLY_OK},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\\u0000\"}}\n", NSS_PILOT_REPLY_BAD},
@@ -314,21 +319,27 @@ static void test_parser(void **state)
 	     NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"ipv6\":\"fd00::2\"}}\n",
 	     NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"},\"data\":{}}\n", NSS_PILOT_REPLY_BAD},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"},\"data\":{}}\n",
+	     NSS_PILOT_REPLY_BAD},
 	    /* truncated or malformed JSON */
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"}}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"},}\n", NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":[1,]}}\n", NSS_PILOT_REPLY_BAD},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":[1,]}}\n",
+	     NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":01}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":1.}}\n", NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":tru}}\n", NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":\"a\\x\"}}\n", NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":\"a\tb\"}}\n", NSS_PILOT_REPLY_BAD},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":tru}}\n",
+	     NSS_PILOT_REPLY_BAD},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":\"a\\x\"}}\n",
+	     NSS_PILOT_REPLY_BAD},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":\"a\tb\"}}\n",
+	     NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\"}} x\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\n\"data\":{\"ipv6\":\"fd00::1\"}}\n", NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":\"\\u12\"}}\n", NSS_PILOT_REPLY_BAD},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"n\":\"\\u12\"}}\n",
+	     NSS_PILOT_REPLY_BAD},
 	    {"{\"status\" \"ok\"}\n", NSS_PILOT_REPLY_BAD},
 	    {"{status:\"ok\"}\n", NSS_PILOT_REPLY_BAD},
 	};
@@ -380,7 +391,8 @@ static void test_parser_limits(void **state)
 	assert_addr(&a, "fd00::1");
 
 	/* a long but valid line (many networks) passes; one past the limit not */
-	o = (size_t)sprintf(big, "{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"networks\":[");
+	o = (size_t)sprintf(big,
+			    "{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1\",\"networks\":[");
 	while (o < NSS_PILOT_REPLY_MAX - 100)
 		o += (size_t)sprintf(big + o, "65535,");
 	o += (size_t)sprintf(big + o, "1]}}\n");
@@ -504,7 +516,8 @@ static void test_not_found(void **state)
 	assert_int_equal(r.st, NSS_STATUS_NOTFOUND);
 	assert_int_equal(r.herr, HOST_NOT_FOUND);
 	assert_null(r.at);
-	assert_string_equal(f->req, "{\"cmd\":\"find\",\"args\":{\"hostname\":\"nobody.pilot\"}}\n");
+	assert_string_equal(f->req,
+			    "{\"cmd\":\"find\",\"args\":{\"hostname\":\"nobody.pilot\"}}\n");
 	assert_int_equal(_nss_pilot_gethostbyname3_r("nobody.pilot", AF_INET6, &h, buf, sizeof(buf),
 						     &err, &herr, NULL, NULL),
 			 NSS_STATUS_NOTFOUND);
@@ -584,7 +597,8 @@ static void test_silent(void **state)
 		assert_int_equal(r.st, NSS_STATUS_TRYAGAIN);
 		assert_int_equal(r.herr, TRY_AGAIN);
 		assert_int_not_equal(r.err, ERANGE);
-		if (dt < NSS_PILOT_TIMEOUT_MS / 1000.0 - 0.2 || dt > NSS_PILOT_TIMEOUT_MS / 1000.0 + 1.5)
+		if (dt < NSS_PILOT_TIMEOUT_MS / 1000.0 - 0.2 ||
+		    dt > NSS_PILOT_TIMEOUT_MS / 1000.0 + 1.5)
 			fail_msg("mode %zu: gave up after %.2f s", i, dt);
 		assert_int_equal(fake_stop(f), 1);
 	}
@@ -595,7 +609,7 @@ static void test_not_ours(void **state)
 {
 	static const char *const names[] = {
 	    "localhost", "example.com", "alice.pilot.com", "foo.alice.pilot", "-x.pilot",
-	    "a_b.pilot", "pilot",	    ".pilot",	       "12345.pilot",	  "",
+	    "a_b.pilot", "pilot",	".pilot",	   "12345.pilot",     "",
 	};
 	struct fake *f = fake_start(F_WHOLE, OK_ALICE, 0);
 	struct res4 r;
@@ -612,16 +626,16 @@ static void test_not_ours(void **state)
 							     sizeof(buf), &err, &herr, NULL, NULL),
 				 NSS_STATUS_NOTFOUND);
 	}
-	assert_int_equal(_nss_pilot_gethostbyname2_r("alice.pilot", AF_INET, &h, buf, sizeof(buf),
-						     &err, &herr),
-			 NSS_STATUS_NOTFOUND);
+	assert_int_equal(
+	    _nss_pilot_gethostbyname2_r("alice.pilot", AF_INET, &h, buf, sizeof(buf), &err, &herr),
+	    NSS_STATUS_NOTFOUND);
 	assert_int_equal(herr, HOST_NOT_FOUND);
 	assert_int_equal(
 	    _nss_pilot_gethostbyname_r("alice.pilot", &h, buf, sizeof(buf), &err, &herr),
 	    NSS_STATUS_NOTFOUND);
-	assert_int_equal(_nss_pilot_gethostbyname2_r("alice.pilot", AF_UNIX, &h, buf, sizeof(buf),
-						     &err, &herr),
-			 NSS_STATUS_UNAVAIL);
+	assert_int_equal(
+	    _nss_pilot_gethostbyname2_r("alice.pilot", AF_UNIX, &h, buf, sizeof(buf), &err, &herr),
+	    NSS_STATUS_UNAVAIL);
 	assert_int_equal(err, EAFNOSUPPORT);
 	assert_int_equal(fake_stop(f), 0);
 }
@@ -759,14 +773,16 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_name_rules), cmocka_unit_test(test_parser),
+	    cmocka_unit_test(test_name_rules),	  cmocka_unit_test(test_parser),
 	    cmocka_unit_test(test_parser_limits), cmocka_unit_test(test_ok),
-	    cmocka_unit_test(test_ok_bytewise), cmocka_unit_test(test_ok_hostent),
-	    cmocka_unit_test(test_nscd_tuple), cmocka_unit_test(test_not_found),
-	    cmocka_unit_test(test_try_again), cmocka_unit_test(test_garbage),
-	    cmocka_unit_test(test_silent), cmocka_unit_test(test_not_ours),
-	    cmocka_unit_test(test_small_buffer), cmocka_unit_test(test_absent),
+	    cmocka_unit_test(test_ok_bytewise),	  cmocka_unit_test(test_ok_hostent),
+	    cmocka_unit_test(test_nscd_tuple),	  cmocka_unit_test(test_not_found),
+	    cmocka_unit_test(test_try_again),	  cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_silent),	  cmocka_unit_test(test_not_ours),
+	    cmocka_unit_test(test_small_buffer),  cmocka_unit_test(test_absent),
 	    cmocka_unit_test(test_threads),
 	};
+	/* Sockets and threads: should anything ever hang, fail instead. */
+	alarm(120);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,107 @@
+/* pilotd_metrics.c - pilotd's Prometheus page: peers by path, flows,
+ * admissions and denials by reason, bytes and packets, handshakes, rekeys,
+ * drops, registry link, reloads. */
+#include "config.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+
+#include "metrics.h"
+#include "pilotd.h"
+#include "util.h"
+
+struct path_count {
+	uint64_t n[4];
+	uint64_t rx, tx;
+};
+
+static void count_peer(void *arg, struct peer *p)
+{
+	struct path_count *c = arg;
+	c->n[p->cur ? p->path : PATH_NONE]++;
+	c->rx += p->rx_bytes;
+	c->tx += p->tx_bytes;
+}
+
+#define COUNTER(name, help, v)                                                                     \
+	do {                                                                                       \
+		metrics_family(out, name, "counter", help);                                        \
+		metrics_sample(out, name, NULL, v);                                                \
+	} while (0)
+#define GAUGE(name, help, v)                                                                       \
+	do {                                                                                       \
+		metrics_family(out, name, "gauge", help);                                          \
+		metrics_sample(out, name, NULL, v);                                                \
+	} while (0)
+
+void pilotd_metrics_fill(void *arg, struct evbuffer *out)
+{
+	struct pilotd *d = arg;
+	struct path_count pc = {{0}, 0, 0};
+	char lab[64];
+
+	peer_foreach(&d->peers, count_peer, &pc);
+	metrics_family(out, "pilot_peers", "gauge", "Peers by tunnel path (none: no session).");
+	for (int i = 0; i < 4; i++) {
+		snprintf(lab, sizeof(lab), "path=\"%s\"", peer_path_name((enum peer_path)i));
+		metrics_sample(out, "pilot_peers", lab, pc.n[i]);
+	}
+	GAUGE("pilot_trusted_peers", "Nodes in a trust pair with this node.", d->trust.count);
+	GAUGE("pilot_networks", "Non-backbone networks this node belongs to.", d->members.nnets);
+	GAUGE("pilot_flows", "Live flows in the flow table.", d->flows.count);
+	COUNTER("pilot_flows_admitted_total", "Flows admitted on their first packet.",
+		d->ctr.flows_admitted);
+	metrics_family(out, "pilot_flows_denied_total", "counter",
+		       "Flows denied on their first packet, by the stage that decided.");
+	for (int r = 1; r < ADMIT_REASON_MAX; r++) {
+		snprintf(lab, sizeof(lab), "reason=\"%s\"",
+			 admit_reason_name((enum admit_reason)r));
+		metrics_sample(out, "pilot_flows_denied_total", lab, d->admit.denied[r]);
+	}
+	COUNTER("pilot_flows_cut_total", "Live flows cut because their basis went away.",
+		d->ctr.flows_cut);
+	metrics_family(out, "pilot_packets_total", "counter", "Packets by device and direction.");
+	metrics_sample(out, "pilot_packets_total", "dev=\"tun\",dir=\"rx\"", d->ctr.tun_rx_packets);
+	metrics_sample(out, "pilot_packets_total", "dev=\"tun\",dir=\"tx\"", d->ctr.tun_tx_packets);
+	metrics_sample(out, "pilot_packets_total", "dev=\"udp\",dir=\"rx\"", d->ctr.udp_rx_packets);
+	metrics_sample(out, "pilot_packets_total", "dev=\"udp\",dir=\"tx\"", d->ctr.udp_tx_packets);
+	metrics_family(out, "pilot_tunnel_bytes_total", "counter",
+		       "Plaintext bytes through tunnels, by direction.");
+	metrics_sample(out, "pilot_tunnel_bytes_total", "dir=\"rx\"", pc.rx);
+	metrics_sample(out, "pilot_tunnel_bytes_total", "dir=\"tx\"", pc.tx);
+	metrics_family(out, "pilot_rx_dropped_total", "counter",
+		       "Tunnel records dropped, by reason.");
+	metrics_sample(out, "pilot_rx_dropped_total", "reason=\"auth\"", d->ctr.rx_dropped_auth);
+	metrics_sample(out, "pilot_rx_dropped_total", "reason=\"replay\"",
+		       d->ctr.rx_dropped_replay);
+	metrics_sample(out, "pilot_rx_dropped_total", "reason=\"spoof\"", d->ctr.rx_dropped_spoof);
+	metrics_sample(out, "pilot_rx_dropped_total", "reason=\"malformed\"",
+		       d->ctr.rx_dropped_malformed);
+	metrics_sample(out, "pilot_rx_dropped_total", "reason=\"unknown_index\"",
+		       d->ctr.rx_dropped_unknown_index);
+	metrics_family(out, "pilot_handshakes_total", "counter", "Handshake messages, by kind.");
+	metrics_sample(out, "pilot_handshakes_total", "kind=\"init_sent\"",
+		       d->ctr.handshake_init_sent);
+	metrics_sample(out, "pilot_handshakes_total", "kind=\"init_received\"",
+		       d->ctr.handshake_init_rx);
+	metrics_sample(out, "pilot_handshakes_total", "kind=\"completed\"",
+		       d->ctr.handshake_completed);
+	metrics_sample(out, "pilot_handshakes_total", "kind=\"rejected\"",
+		       d->ctr.handshake_rejected_mac + d->ctr.handshake_rejected_peer +
+			   d->ctr.handshake_rejected_replay);
+	metrics_sample(out, "pilot_handshakes_total", "kind=\"rate_limited\"",
+		       d->ctr.handshake_rate_limited);
+	COUNTER("pilot_rekeys_total", "Sessions replaced by a rekey.", d->ctr.rekeys);
+	COUNTER("pilot_relay_packets_total", "Packets sent through the beacon's relay.", 0);
+	COUNTER("pilot_rst_sent_total", "TCP resets written to local sockets.", d->ctr.rst_sent);
+	COUNTER("pilot_icmp_prohibited_sent_total",
+		"ICMPv6 administratively-prohibited written to local sockets.",
+		d->ctr.icmp_prohibited_sent);
+	GAUGE("pilot_registry_connected", "1 when the last registry request got an answer.",
+	      (uint64_t)d->regc.connected);
+	COUNTER("pilot_config_reloads_total", "Configuration reloads applied.", d->reloads);
+	COUNTER("pilot_config_reload_failures_total", "Configuration reloads refused.",
+		d->reload_failures);
+	GAUGE("pilot_uptime_seconds", "Seconds since pilotd started.",
+	      (now_mono_ms() - d->started_ms) / 1000);
+}
