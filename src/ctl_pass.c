@@ -128,13 +128,14 @@ const struct ctl_pass ctl_pass_ca[] = {
 
 const struct ctl_pass ctl_pass_audit[] = {
 	{.ipc = "audit",
-	 .usage = "audit [--registry] [--since T] [--type T] [--node N] [--follow]",
+	 .usage = "audit [--registry] [--since T] [--type T] [--node N] [--limit N] [--follow] "
+		  "[--jsonl]",
 	 .summary = "the audit log (this node's, or the registry's)",
 	 .opts = {{"registry", "registry", CTL_ARG_BOOL}, {"since", "since", CTL_ARG_STR},
 		  {"type", "type", CTL_ARG_STR}, {"node", "node", CTL_ARG_STR},
-		  {"follow", "follow", CTL_ARG_BOOL}}},
+		  {"follow", "follow", CTL_ARG_BOOL}, {"limit", "limit", CTL_ARG_NUM}}},
 	{.sub = "verify", .ipc = "audit.verify", .usage = "audit verify [--registry]",
-	 .summary = "check the audit log's hash chain",
+	 .summary = "check the audit log's hash chain", .admin = 1,
 	 .opts = {{"registry", "registry", CTL_ARG_BOOL}}},
 	{0}};
 

@@ -397,6 +397,8 @@ static void handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct
 	p->hs = NULL;
 	if (p->cur)
 		d->ctr.rekeys++;
+	else
+		pilotd_audit_event(d, "tunnel.established", p->node_id, "{\"role\":\"initiator\"}");
 	peer_install_keypair(&d->peers, p, kp);
 	set_endpoint(p, src);
 	p->hs_wanted = 0;
@@ -836,6 +838,7 @@ void dp_tick(struct pilotd *d)
 	static const uint64_t sweep_every = 1000;
 
 	peer_foreach(&d->peers, peer_timers, d);
+	pilotd_audit_flush(d);
 	if (now_mono_ms() - d->last_sweep_ms >= sweep_every) {
 		d->last_sweep_ms = now_mono_ms();
 		flow_foreach(&d->flows, expire_visit, d);

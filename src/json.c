@@ -337,3 +337,58 @@ int json_gen_finish(struct json_gen *j, const char **out, size_t *len)
 	*len = l;
 	return 0;
 }
+
+void json_gen_value(struct json_gen *j, yajl_val v)
+{
+	if (!v) {
+		jg_null(j);
+	} else if (YAJL_IS_STRING(v)) {
+		jg_str(j, v->u.string);
+	} else if (YAJL_IS_NUMBER(v)) {
+		if (v->u.number.r)
+			jg_raw(j, v->u.number.r, strlen(v->u.number.r));
+		else
+			jg_null(j);
+	} else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
+		jg_bool(j, YAJL_IS_TRUE(v));
+	} else if (YAJL_IS_OBJECT(v)) {
+		jg_map_open(j);
+		for (size_t i = 0; i < v->u.object.len; i++) {
+			jg_key(j, v->u.object.keys[i]);
+			json_gen_value(j, v->u.object.values[i]);
+		}
+		jg_map_close(j);
+	} else if (YAJL_IS_ARRAY(v)) {
+		jg_array_open(j);
+		for (size_t i = 0; i < v->u.array.len; i++)
+			json_gen_value(j, v->u.array.values[i]);
+		jg_array_close(j);
+	} else {
+		jg_null(j);
+	}
+}
+
+int json_quote(char *out, size_t outlen, const char *s)
+{
+	size_t o = 0;
+
+	if (outlen < 3)
+		return -ENOSPC;
+	out[o++] = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (o + 8 >= outlen)
+			return -ENOSPC;
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return (int)o;
+}

@@ -53,6 +53,10 @@ void jg_kbool(struct json_gen *j, const char *k, int v);
 void jg_kb64(struct json_gen *j, const char *k, const uint8_t *b, size_t n);
 /** Embed an already-serialised JSON value verbatim (trusted input only). */
 void jg_raw(struct json_gen *j, const char *json, size_t len);
+/** Serialise a parsed tree (numbers keep their original text). */
+void json_gen_value(struct json_gen *j, yajl_val v);
+/** Write \p s as a quoted, escaped JSON string. \retval length or -ENOSPC. */
+int json_quote(char *out, size_t outlen, const char *s);
 /** \retval 0 and a pointer/length into the generator's buffer (valid until
  *  json_gen_free), or -EINVAL if any step failed. */
 int json_gen_finish(struct json_gen *j, const char **out, size_t *len);

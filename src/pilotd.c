@@ -17,6 +17,7 @@
 #include "dp.h"
 #include "httpc.h"
 #include "ipc.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "nl.h"
@@ -64,7 +65,8 @@ const struct conf_key pilotd_schema[] = {
     CONF_END,
 };
 
-static const char *const pilotd_dbs[] = {"meta", "trust", "asked", "networks", NULL};
+static const char *const pilotd_dbs[] = {"meta",  "trust",	"asked",   "networks",
+					 "audit", "audit_meta", "webhook", NULL};
 
 /* ---- identity ---- */
 
@@ -220,6 +222,7 @@ int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk)
 	/* Every session was keyed with the old static: start them over. */
 	peer_reset_all(&d->peers, &d->id);
 	log_info("identity key replaced; sessions will re-handshake");
+	pilotd_audit_event(d, "node.key_rotated", 0, NULL);
 out:
 	sodium_memzero(sk, sizeof(sk));
 	return rc;
@@ -321,6 +324,7 @@ int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_pre
 	d->prefix = *px;
 	d->have_prefix = 1;
 	log_info("registered with %s as node %u", d->cfg.registry, node_id);
+	pilotd_audit_event(d, "node.registered", 0, "{\"node_id\":%u}", node_id);
 	return pilotd_tun_setup(d);
 }
 
@@ -378,7 +382,7 @@ void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t no
 {
 	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
 
-	(void)d;
+	pilotd_audit_deny(d, pi, node, inbound, why);
 	if (!log_enabled(LOG_LVL_DEBUG))
 		return;
 	inet_ntop(AF_INET6, &pi->src, a, sizeof(a));
@@ -476,6 +480,7 @@ void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32], c
 	}
 	log_info("node %u%s%s%s is now trusted", node, hostname && *hostname ? " (" : "",
 		 hostname ? hostname : "", hostname && *hostname ? ")" : "");
+	pilotd_audit_event(d, "trust.approved", node, NULL);
 }
 
 void pilotd_revise_peer(struct pilotd *d, uint32_t node)
@@ -495,6 +500,12 @@ void pilotd_trust_revoked(struct pilotd *d, uint32_t node, const char *why)
 	cut = dp_cut_flows(d, &sel);
 	pilotd_revise_peer(d, node);
 	log_info("trust with node %u removed (%s); %u flows cut", node, why, cut);
+	{
+		char q[128];
+		json_quote(q, sizeof(q), why);
+		pilotd_audit_event(d, "trust.revoked", node, "{\"reason\":%s,\"flows_cut\":%u}", q,
+				   cut);
+	}
 }
 
 /* The registry said these nodes are in a trust pair with us. */
@@ -572,12 +583,20 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 		if (json_get_u32(ev, "node_id", &node) == 0) {
 			trust_clear_asked(&d->trust, node);
 			log_info("node %u rejected our handshake request", node);
+			pilotd_audit_event(d, "handshake.rejected", node, "{\"by\":\"peer\"}");
 		}
 	} else if (strcmp(name, "handshake.received") == 0) {
 		const char *why = "";
 		json_get_u32(ev, "node_id", &node);
 		json_get_str(ev, "justification", &why);
 		log_info("handshake request from node %u: %s", node, why);
+		{
+			char q[600];
+			if (json_quote(q, sizeof(q), why) < 0)
+				snprintf(q, sizeof(q), "\"\"");
+			pilotd_audit_event(d, "handshake.received", node, "{\"justification\":%s}",
+					   q);
+		}
 	} else if (strncmp(name, "network.", 8) == 0 || strcmp(name, "peer.key_rotated") == 0) {
 		pilotd_net_event(d, name, ev);
 	} else {
@@ -739,6 +758,12 @@ int pilotd_reload(struct pilotd *d)
 	if (rc < 0) {
 		d->reload_failures++;
 		log_errorx("reload refused, the running configuration stays in force: %s", err);
+		{
+			char q[600];
+			if (json_quote(q, sizeof(q), err) < 0)
+				snprintf(q, sizeof(q), "\"\"");
+			pilotd_audit_event(d, "config.reload_refused", 0, "{\"error\":%s}", q);
+		}
 		conf_free(pilotd_schema, &nc);
 		return rc;
 	}
@@ -766,6 +791,7 @@ int pilotd_reload(struct pilotd *d)
 			regc_reregister(&d->regc);
 	}
 	d->reloads++;
+	pilotd_audit_event(d, "config.reloaded", 0, NULL);
 	log_info("configuration reloaded%s%s", conf_loaded_path(oc)[0] ? " from " : "",
 		 conf_loaded_path(oc));
 	return 0;
@@ -801,7 +827,8 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	d->reject_ms = d->rekey_ms + 60000;
 	if (tnl_global_init() < 0)
 		return -EIO;
-	d->st = store_open(d->cfg.state_dir, pilotd_dbs, 64ull << 20);
+	/* The map is address space, not disk: room for a long audit log. */
+	d->st = store_open(d->cfg.state_dir, pilotd_dbs, 4ull << 30);
 	if (!d->st)
 		return -EIO;
 	d->db_meta = store_dbi(d->st, "meta");
@@ -856,6 +883,8 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	d->http = httpc_new(base);
 	if (!d->http)
 		return -ENOMEM;
+	if ((rc = pilotd_audit_init(d)) < 0)
+		return rc;
 	if ((rc = regc_init(&d->regc, d)) < 0)
 		return rc;
 	d->ipc = ipc_listen(d, d->cfg.socket, pilotd_ipc_cmds);
@@ -892,6 +921,7 @@ void pilotd_free(struct pilotd *d)
 	ipc_close(d->ipc_resolve);
 	free(d->finds);
 	regc_free(&d->regc);
+	pilotd_audit_free(d);
 	if (d->http)
 		httpc_free(d->http);
 	if (d->ev_tun)

@@ -28,7 +28,7 @@ struct pilotd_cfg {
 	struct conf_head head;
 	char *state_dir, *registry, *registry_pin, *registry_ca, *beacon, *tun, *socket;
 	char *hostname, *admin_token, *webhook, *identity, *log_level, *log_format;
-	char *resolve_socket;
+	char *resolve_socket, *webhook_secret_file;
 	char **networks;
 	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
 	uint32_t rekey_interval, heartbeat_interval;
@@ -125,6 +125,7 @@ struct pilotd {
 	struct regc regc;
 	struct ipc_server *ipc, *ipc_resolve;
 	struct metrics *metrics;
+	struct pilotd_audit *audit; /* pilotd_audit.c */
 	struct event *ev_watchdog;
 	int argc; /* kept for SIGHUP: the same flags are parsed again */
 	char **argv;
@@ -190,6 +191,20 @@ int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk);
 void pilotd_identity_drop_next(struct pilotd *d);
 /** Persist and hold \p sk as the pending next key. \retval 0 or -errno. */
 int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk);
+/* ---- audit (pilotd_audit.c) ---- */
+int pilotd_audit_init(struct pilotd *d);
+void pilotd_audit_free(struct pilotd *d);
+/** Record a control action durably (audit log + webhook outbox) before
+ *  it is acknowledged.  \p details_fmt makes a JSON object, or NULL.
+ *  \retval 0 or -errno (logged). */
+int pilotd_audit_event(struct pilotd *d, const char *type, uint32_t subject_node,
+		       const char *details_fmt, ...) __attribute__((format(printf, 4, 5)));
+/** Queue a flow denial; written in batches by pilotd_audit_flush(). */
+void pilotd_audit_deny(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
+		       enum admit_reason why);
+void pilotd_audit_flush(struct pilotd *d);
+void pilotd_audit_stats(struct pilotd *d, uint64_t *last_id, uint64_t *backlog,
+			uint64_t *dropped, uint64_t *failed);
 /** SIGHUP: parse the configuration again and apply it whole, or keep the
  *  running one and say why. \retval 0 or -errno. */
 int pilotd_reload(struct pilotd *d);

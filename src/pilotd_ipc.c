@@ -165,7 +165,6 @@ static void cmd_resolve(struct pilotd *d, struct ipc_req *req, yajl_val args)
 
 /* ---- registry-backed commands ---- */
 
-
 struct pend *pend_new(struct ipc_req *req, uint32_t node)
 {
 	struct pend *p = calloc(1, sizeof(*p));
@@ -210,8 +209,7 @@ void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add
 
 /* The common shape of a command on one target node, answered by the
  * registry: check, parse the target, send \p op with it. */
-void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op,
-			regc_cb cb)
+void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op, regc_cb cb)
 {
 	uint32_t node;
 	struct pend *p;
@@ -234,6 +232,8 @@ static void on_handshake(struct pilotd *d, void *arg, int err, const char *code,
 		reply_registry_error(p->req, code, msg);
 	} else {
 		json_get_str(resp, "status", &status);
+		pilotd_audit_event(d, "handshake.sent", p->node, "{\"status\":\"%s\"}",
+				   strcmp(status, "approved") == 0 ? "approved" : "pending");
 		j = ipc_reply_ok_begin(p->req);
 		jg_ku64(j, "node_id", p->node);
 		jg_kstr(j, "status", status);
@@ -354,8 +354,9 @@ static void on_simple(struct pilotd *d, void *arg, int err, const char *code, co
 	struct pend *p = arg;
 	struct json_gen *j;
 
-	(void)d;
 	(void)resp;
+	if (err == 0)
+		pilotd_audit_event(d, "handshake.rejected", p->node, "{\"by\":\"this node\"}");
 	if (err < 0) {
 		reply_registry_error(p->req, code, msg);
 	} else {
@@ -530,6 +531,11 @@ const struct ipc_cmd pilotd_ipc_cmds[] = {
 	{"network.leave", cmd_network_leave},
 	{"network.list", cmd_network_list},
 	{"network.nodes", cmd_network_nodes},
+	{"audit", cmd_audit},
+	{"audit.verify", cmd_audit_verify},
+	{"webhook.set", cmd_webhook_set},
+	{"webhook.clear", cmd_webhook_clear},
+	{"webhook.status", cmd_webhook_status},
 	{NULL, NULL},
 };
 /* clang-format on */

@@ -47,4 +47,11 @@ void cmd_network_leave(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_network_list(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_network_nodes(struct pilotd *d, struct ipc_req *req, yajl_val args);
 
+/* pilotd_audit.c */
+void cmd_audit(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_audit_verify(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_webhook_set(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_webhook_clear(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_webhook_status(struct pilotd *d, struct ipc_req *req, yajl_val args);
+
 #endif

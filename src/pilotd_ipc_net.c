@@ -204,6 +204,7 @@ static void on_set_hostname(struct pilotd *d, void *arg, int err, const char *co
 	json_get_str(resp, "hostname", &hn);
 	snprintf(d->hostname, sizeof(d->hostname), "%.63s", hn ? hn : p->text);
 	pilotd_meta_put(d, "hostname", d->hostname, strlen(d->hostname));
+	pilotd_audit_event(d, "node.hostname", 0, "{\"hostname\":\"%s\"}", d->hostname);
 	j = ipc_reply_ok_begin(p->req);
 	jg_kstr(j, "hostname", d->hostname);
 	ipc_reply_ok_end(p->req);
@@ -238,6 +239,7 @@ static void on_clear_hostname(struct pilotd *d, void *arg, int err, const char *
 	} else {
 		d->hostname[0] = '\0';
 		pilotd_meta_put(d, "hostname", "", 0);
+		pilotd_audit_event(d, "node.hostname", 0, "{\"hostname\":\"\"}");
 		ipc_reply_ok_begin(p->req);
 		ipc_reply_ok_end(p->req);
 	}
@@ -271,6 +273,8 @@ static void on_visibility(struct pilotd *d, void *arg, int err, const char *code
 	} else {
 		d->public_ = (int)p->node;
 		pilotd_meta_put(d, "public", d->public_ ? "1" : "0", 1);
+		pilotd_audit_event(d, "node.visibility", 0, "{\"public\":%s}",
+				   d->public_ ? "true" : "false");
 		j = ipc_reply_ok_begin(p->req);
 		jg_kstr(j, "visibility", d->public_ ? "public" : "private");
 		ipc_reply_ok_end(p->req);
@@ -334,6 +338,8 @@ static void on_set_tags(struct pilotd *d, void *arg, int err, const char *code, 
 					      o ? "," : "", t->u.string);
 	}
 	pilotd_meta_put(d, "tags", d->tags, strlen(d->tags));
+	pilotd_audit_event(d, "node.tags", 0, "{\"count\":%u}",
+			   (unsigned)(tags && YAJL_IS_ARRAY(tags) ? tags->u.array.len : 0));
 	j = ipc_reply_ok_begin(p->req);
 	jg_key(j, "tags");
 	if (tags)

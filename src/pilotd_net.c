@@ -140,6 +140,7 @@ int pilotd_net_joined(struct pilotd *d, uint16_t net, const char *name, const ch
 	add_members(d, net, members);
 	n = member_net_find(&d->members, net);
 	net_addr_up(d, n);
+	pilotd_audit_event(d, "network.joined", 0, "{\"network_id\":%u}", net);
 	log_info("member of network %u (%s), %u other members known", net, n->name,
 		 (unsigned)(members && YAJL_IS_ARRAY(members) ? members->u.array.len : 0));
 	return 0;
@@ -177,6 +178,7 @@ void pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
 		pilotd_revise_peer(d, former[i]);
 	free(former);
 	log_info("left network %u (%s); %u flows cut", net, why, cut);
+	pilotd_audit_event(d, "network.left", 0, "{\"network_id\":%u,\"flows_cut\":%u}", net, cut);
 }
 
 /* ---- refresh and auto-join after registration ---- */

@@ -1,0 +1,543 @@
+/* pilotd_audit.c - pilotd's audit log and webhook: recording control
+ * actions and flow denials (durably, before the action is acknowledged),
+ * and the control-socket commands audit, audit.verify and webhook.*.
+ *
+ * Flow denials come at packet rate: they are collected in memory and
+ * written in one transaction per tick (100 ms), bounded per tick, with a
+ * count of what was left out, so a flood of denied SYNs costs a few
+ * microseconds per packet instead of an fsync each. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "ipc.h"
+#include "json.h"
+#include "log.h"
+#include "pilotd.h"
+#include "pilotd_ipc.h"
+#include "store.h"
+#include "util.h"
+#include "webhook.h"
+
+#define DENY_BATCH 256
+
+struct deny_rec {
+	struct in6_addr src, dst;
+	uint32_t node;
+	uint16_t sport, dport;
+	uint8_t proto, inbound, reason;
+};
+
+struct pilotd_audit {
+	struct audit *log;
+	struct webhook *hook;
+	struct deny_rec deny[DENY_BATCH];
+	unsigned ndeny;
+	uint64_t deny_suppressed;
+	uint64_t recorded, failed, dropped;
+};
+
+int pilotd_audit_init(struct pilotd *d)
+{
+	struct pilotd_audit *pa = calloc(1, sizeof(*pa));
+	int rc;
+
+	if (!pa)
+		return -ENOMEM;
+	d->audit = pa;
+	if ((rc = audit_open(d->st, "audit", "audit_meta", &pa->log)) < 0) {
+		log_warnx("audit log: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = webhook_new(d->st, "webhook", d->base, d->http, NULL, &pa->hook)) < 0) {
+		log_warnx("webhook outbox: %s", strerror(-rc));
+		return rc;
+	}
+	if (d->cfg.webhook && d->cfg.webhook[0]) {
+		uint8_t secret[256];
+		size_t slen = 0;
+		if (d->cfg.webhook_secret_file &&
+		    (rc = webhook_secret_load(d->cfg.webhook_secret_file, secret, sizeof(secret),
+					      &slen)) < 0) {
+			log_warnx("webhook_secret_file %s: %s", d->cfg.webhook_secret_file,
+				  rc == -EPERM ? "readable by others; chmod 600 it"
+					       : strerror(-rc));
+			return rc;
+		}
+		rc = webhook_set_endpoint(pa->hook, d->cfg.webhook, slen ? secret : NULL, slen);
+		sodium_memzero(secret, sizeof(secret));
+		if (rc < 0) {
+			log_warnx("webhook %s: %s", d->cfg.webhook, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void pilotd_audit_free(struct pilotd *d)
+{
+	struct pilotd_audit *pa = d->audit;
+
+	if (!pa)
+		return;
+	pilotd_audit_flush(d);
+	webhook_free(pa->hook);
+	audit_close(pa->log);
+	free(pa);
+	d->audit = NULL;
+}
+
+/* One record (and its webhook event) in one durable transaction. */
+static int record(struct pilotd *d, struct store_txn *t, const char *type, const char *actor,
+		  const char *subject, uint32_t node, const char *details)
+{
+	struct pilotd_audit *pa = d->audit;
+	uint64_t id = 0;
+	int dropped = 0, rc;
+
+	rc = webhook_audit_txn(pa->log, pa->hook, t, type, actor, subject, node, details, &id,
+			       &dropped);
+	if (dropped)
+		pa->dropped++;
+	return rc;
+}
+
+int pilotd_audit_event(struct pilotd *d, const char *type, uint32_t subject_node,
+		       const char *details_fmt, ...)
+{
+	struct pilotd_audit *pa = d->audit;
+	struct store_txn t;
+	char actor[32], subject[32], details[1024];
+	va_list ap;
+	int rc;
+
+	if (!pa)
+		return -EINVAL;
+	snprintf(actor, sizeof(actor), "node:%u", d->node_id);
+	snprintf(subject, sizeof(subject), subject_node ? "node:%u" : "-", subject_node);
+	details[0] = '\0';
+	if (details_fmt) {
+		va_start(ap, details_fmt);
+		vsnprintf(details, sizeof(details), details_fmt, ap);
+		va_end(ap);
+	}
+	store_txn_begin(d->st, &t, 0);
+	record(d, &t, type, actor, subject, subject_node, details[0] ? details : NULL);
+	rc = store_txn_commit(&t);
+	if (rc < 0) {
+		audit_txn_aborted(pa->log);
+		pa->failed++;
+		log_warnx("audit: recording %s failed: %s", type, strerror(-rc));
+		return rc;
+	}
+	audit_txn_committed(pa->log);
+	webhook_kick(pa->hook);
+	pa->recorded++;
+	return 0;
+}
+
+void pilotd_audit_deny(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
+		       enum admit_reason why)
+{
+	struct pilotd_audit *pa = d->audit;
+	struct deny_rec *r;
+
+	if (!pa)
+		return;
+	if (pa->ndeny == DENY_BATCH) {
+		pa->deny_suppressed++;
+		return;
+	}
+	r = &pa->deny[pa->ndeny++];
+	r->src = pi->src;
+	r->dst = pi->dst;
+	r->node = node;
+	r->sport = pi->sport;
+	r->dport = pi->dport;
+	r->proto = pi->proto;
+	r->inbound = (uint8_t)inbound;
+	r->reason = (uint8_t)why;
+}
+
+void pilotd_audit_flush(struct pilotd *d)
+{
+	struct pilotd_audit *pa = d->audit;
+	struct store_txn t;
+	char actor[32], subject[32], details[400], a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int rc;
+
+	if (!pa || (!pa->ndeny && !pa->deny_suppressed))
+		return;
+	snprintf(actor, sizeof(actor), "node:%u", d->node_id);
+	store_txn_begin(d->st, &t, 0);
+	for (unsigned i = 0; i < pa->ndeny; i++) {
+		const struct deny_rec *r = &pa->deny[i];
+		snprintf(subject, sizeof(subject), "node:%u", r->node);
+		snprintf(details, sizeof(details),
+			 "{\"reason\":\"%s\",\"direction\":\"%s\",\"proto\":%u,\"src\":\"%s\","
+			 "\"sport\":%u,\"dst\":\"%s\",\"dport\":%u}",
+			 admit_reason_name((enum admit_reason)r->reason),
+			 r->inbound ? "inbound" : "outbound", r->proto,
+			 inet_ntop(AF_INET6, &r->src, a, sizeof(a)), r->sport,
+			 inet_ntop(AF_INET6, &r->dst, b, sizeof(b)), r->dport);
+		record(d, &t, "flow.denied", actor, subject, r->node, details);
+	}
+	if (pa->deny_suppressed) {
+		/* Over the per-tick bound: say how many, rather than nothing. */
+		snprintf(details, sizeof(details), "{\"suppressed\":%llu}",
+			 (unsigned long long)pa->deny_suppressed);
+		record(d, &t, "flow.denied_suppressed", actor, "-", 0, details);
+	}
+	rc = store_txn_commit(&t);
+	if (rc < 0) {
+		audit_txn_aborted(pa->log);
+		pa->failed++;
+		log_warnx("audit: recording %u flow denials failed: %s", pa->ndeny, strerror(-rc));
+	} else {
+		audit_txn_committed(pa->log);
+		webhook_kick(pa->hook);
+		pa->recorded += pa->ndeny;
+	}
+	pa->ndeny = 0;
+	pa->deny_suppressed = 0;
+}
+
+void pilotd_audit_stats(struct pilotd *d, uint64_t *last_id, uint64_t *backlog, uint64_t *dropped,
+			uint64_t *failed)
+{
+	struct pilotd_audit *pa = d->audit;
+	struct webhook_status ws;
+
+	*last_id = *backlog = *dropped = *failed = 0;
+	if (!pa)
+		return;
+	*last_id = audit_last_id(pa->log, NULL);
+	if (webhook_status(pa->hook, &ws) == 0)
+		*backlog = ws.backlog;
+	*dropped = pa->dropped;
+	*failed = pa->failed;
+}
+
+/* ---- IPC ---- */
+
+struct q_ctx {
+	struct json_gen *j;
+	uint64_t last;
+	char err[64];
+};
+
+static int q_cb(void *arg, uint64_t id, const char *rec, size_t len)
+{
+	struct q_ctx *q = arg;
+	jg_raw(q->j, rec, len);
+	q->last = id;
+	return 0;
+}
+
+/* --since: an event ID, or a time: Unix seconds with an "s" suffix, or a
+ * duration back from now ("90s", "15m", "2h", "7d"). */
+static int parse_since(const char *s, struct audit_filter *f)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return 0;
+	v = strtoull(s, &end, 10);
+	if (end == s)
+		return -EINVAL;
+	if (*end == '\0') {
+		f->since_id = v;
+		return 0;
+	}
+	if (end[1] != '\0')
+		return -EINVAL;
+	switch (*end) {
+	case 'm':
+		v *= 60;
+		break;
+	case 'h':
+		v *= 3600;
+		break;
+	case 'd':
+		v *= 86400;
+		break;
+	case 's':
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* A bare "NNNs" large enough to be a Unix time is one. */
+	if (*end == 's' && v > 1000000000ull)
+		f->since_ms = v * 1000;
+	else
+		f->since_ms = now_real_ms() - MIN(v * 1000, now_real_ms());
+	return 0;
+}
+
+static void on_registry_audit(struct pilotd *d, void *arg, int err, const char *code,
+			      const char *msg, yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val ev = json_get(resp, "events");
+	struct json_gen *j;
+	uint64_t last = 0;
+
+	(void)d;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+		goto out;
+	}
+	j = ipc_reply_ok_begin(p->req);
+	jg_key(j, "events");
+	jg_array_open(j);
+	for (size_t i = 0; ev && YAJL_IS_ARRAY(ev) && i < ev->u.array.len; i++) {
+		/* Re-emit the registry's records as they came. */
+		yajl_val r = ev->u.array.values[i];
+		struct json_gen tmp;
+		const char *s;
+		size_t n;
+		if (json_gen_init(&tmp) < 0)
+			continue;
+		json_gen_value(&tmp, r);
+		if (json_gen_finish(&tmp, &s, &n) == 0)
+			jg_raw(j, s, n);
+		json_gen_free(&tmp);
+	}
+	jg_array_close(j);
+	json_get_u64(resp, "last_id", &last);
+	jg_ku64(j, "last_id", last);
+	jg_kstr(j, "source", "registry");
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+struct reg_query {
+	struct audit_filter f;
+	char type[64], node[64];
+};
+
+static void add_reg_query(struct json_gen *j, void *arg)
+{
+	struct reg_query *q = arg;
+	if (q->f.since_id)
+		jg_ku64(j, "since_id", q->f.since_id);
+	if (q->f.since_ms)
+		jg_ku64(j, "since_ms", q->f.since_ms);
+	if (q->type[0])
+		jg_kstr(j, "type", q->type);
+	if (q->node[0])
+		jg_kstr(j, "node", q->node);
+	jg_ku64(j, "limit", q->f.limit);
+}
+
+static const char *admin_token(struct pilotd *d, yajl_val args)
+{
+	const char *tok = NULL;
+	if (json_get_str(args, "admin_token", &tok) < 0 || !*tok)
+		tok = d->cfg.admin_token;
+	return tok && *tok ? tok : NULL;
+}
+
+void cmd_audit(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct reg_query q;
+	const char *since = NULL, *type = NULL, *node = NULL;
+	int reg = 0;
+	uint32_t limit = 1000;
+	struct q_ctx c;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	json_get_str(args, "since", &since);
+	json_get_str(args, "type", &type);
+	json_get_str(args, "node", &node);
+	json_get_bool(args, "registry", &reg);
+	json_get_u32(args, "limit", &limit);
+	if (parse_since(since, &q.f) < 0) {
+		ipc_reply_error(req, "bad_request", "--since: expected an event ID or a time",
+				"e.g. 120 (event ID), 15m, 2h, 7d, or 1795660000s (Unix time)");
+		return;
+	}
+	q.f.limit = MIN(limit ? limit : 1000, 10000);
+	q.f.newest = 1;
+	snprintf(q.type, sizeof(q.type), "%s", type ? type : "");
+	snprintf(q.node, sizeof(q.node), "%s", node ? node : "");
+	if (reg) {
+		const char *tok = admin_token(d, args);
+		struct pend *p;
+		if (!tok) {
+			ipc_reply_error(req, "forbidden",
+					"the registry's log needs the admin token",
+					"pilotctl --admin-token T audit --registry");
+			return;
+		}
+		if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+			return;
+		if (regc_admin(&d->regc, "audit", tok, add_reg_query, &q, on_registry_audit, p) <
+		    0) {
+			ipc_reply_error(req, "internal", "could not send the request", NULL);
+			free(p);
+		}
+		return;
+	}
+	q.f.type = q.type[0] ? q.type : NULL;
+	q.f.node = q.node[0] ? q.node : NULL;
+	memset(&c, 0, sizeof(c));
+	c.j = ipc_reply_ok_begin(req);
+	jg_key(c.j, "events");
+	jg_array_open(c.j);
+	rc = audit_query(d->audit->log, &q.f, q_cb, &c);
+	jg_array_close(c.j);
+	jg_ku64(c.j, "last_id", c.last ? c.last : audit_last_id(d->audit->log, NULL));
+	jg_kstr(c.j, "source", "node");
+	if (rc < 0)
+		jg_kstr(c.j, "error", strerror(-rc));
+	ipc_reply_ok_end(req);
+}
+
+static void on_registry_verify(struct pilotd *d, void *arg, int err, const char *code,
+			       const char *msg, yajl_val resp)
+{
+	struct pend *p = arg;
+	struct json_gen *j, tmp;
+	const char *s;
+	size_t n;
+
+	(void)d;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+		goto out;
+	}
+	j = ipc_reply_ok_begin(p->req);
+	/* The registry's verdict, member for member. */
+	for (size_t i = 0; YAJL_IS_OBJECT(resp) && i < resp->u.object.len; i++) {
+		if (json_gen_init(&tmp) < 0)
+			continue;
+		json_gen_value(&tmp, resp->u.object.values[i]);
+		if (json_gen_finish(&tmp, &s, &n) == 0) {
+			jg_key(j, resp->u.object.keys[i]);
+			jg_raw(j, s, n);
+		}
+		json_gen_free(&tmp);
+	}
+	jg_kstr(j, "source", "registry");
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+void cmd_audit_verify(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct audit_verify_result res;
+	struct json_gen *j;
+	int reg = 0, rc;
+
+	json_get_bool(args, "registry", &reg);
+	if (reg) {
+		const char *tok = admin_token(d, args);
+		struct pend *p;
+		if (!tok) {
+			ipc_reply_error(req, "forbidden",
+					"the registry's log needs the admin token",
+					"pilotctl --admin-token T audit verify --registry");
+			return;
+		}
+		if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+			return;
+		if (regc_admin(&d->regc, "audit_verify", tok, NULL, NULL, on_registry_verify, p) <
+		    0) {
+			ipc_reply_error(req, "internal", "could not send the request", NULL);
+			free(p);
+		}
+		return;
+	}
+	pilotd_audit_flush(d);
+	rc = audit_verify(d->audit->log, d->ed_pk, &res);
+	if (rc < 0) {
+		ipc_reply_error(req, "internal", strerror(-rc), NULL);
+		return;
+	}
+	j = ipc_reply_ok_begin(req);
+	audit_verify_json(&res, j);
+	jg_kstr(j, "source", "node");
+	ipc_reply_ok_end(req);
+}
+
+static void gen_webhook_status(struct pilotd *d, struct ipc_req *req)
+{
+	struct webhook_status ws;
+	struct json_gen *j;
+
+	if (webhook_status(d->audit->hook, &ws) < 0) {
+		ipc_reply_error(req, "internal", "webhook status unavailable", NULL);
+		return;
+	}
+	j = ipc_reply_ok_begin(req);
+	webhook_status_json(&ws, j);
+	ipc_reply_ok_end(req);
+}
+
+void cmd_webhook_set(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	const char *url = NULL, *secret = NULL;
+	int rc;
+
+	if (json_get_str(args, "url", &url) < 0 || !*url) {
+		ipc_reply_error(req, "bad_request", "missing URL", NULL);
+		return;
+	}
+	json_get_str(args, "secret", &secret);
+	if (secret && strlen(secret) > 1024) {
+		ipc_reply_error(req, "bad_request", "secret longer than 1024 bytes", NULL);
+		return;
+	}
+	rc = webhook_set_endpoint(d->audit->hook, url, (const uint8_t *)secret,
+				  secret ? strlen(secret) : 0);
+	if (rc < 0) {
+		ipc_reply_error(req, "bad_request",
+				rc == -EINVAL ? "not an acceptable URL" : strerror(-rc),
+				"https://HOST/PATH (plain http only to a loopback address)");
+		return;
+	}
+	{
+		char q[600];
+		if (json_quote(q, sizeof(q), url) < 0)
+			snprintf(q, sizeof(q), "\"(long)\"");
+		pilotd_audit_event(d, "webhook.set", 0, "{\"url\":%s,\"signed\":%s}", q,
+				   secret && *secret ? "true" : "false");
+	}
+	gen_webhook_status(d, req);
+}
+
+void cmd_webhook_clear(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint64_t purged = 0;
+	struct json_gen *j;
+	int rc;
+
+	(void)args;
+	rc = webhook_clear(d->audit->hook, &purged);
+	if (rc < 0) {
+		ipc_reply_error(req, "internal", strerror(-rc), NULL);
+		return;
+	}
+	pilotd_audit_event(d, "webhook.cleared", 0, "{\"purged\":%llu}",
+			   (unsigned long long)purged);
+	j = ipc_reply_ok_begin(req);
+	jg_ku64(j, "purged", purged);
+	ipc_reply_ok_end(req);
+}
+
+void cmd_webhook_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	(void)args;
+	gen_webhook_status(d, req);
+}
