@@ -226,6 +226,20 @@ void pilotd_audit_stats(struct pilotd *d, uint64_t *last_id, uint64_t *backlog, 
 
 /* ---- IPC ---- */
 
+/* The modules write a whole object; the envelope wants its members inside
+ * "data": re-emit them from a parse of the object. */
+static void emit_members(struct json_gen *j, const char *obj, size_t len)
+{
+	yajl_val v = json_parse(obj, len, 0, NULL, 0);
+
+	for (size_t i = 0; v && YAJL_IS_OBJECT(v) && i < v->u.object.len; i++) {
+		jg_key(j, v->u.object.keys[i]);
+		json_gen_value(j, v->u.object.values[i]);
+	}
+	if (v)
+		yajl_tree_free(v);
+}
+
 struct q_ctx {
 	struct json_gen *j;
 	uint64_t last;
@@ -465,8 +479,20 @@ void cmd_audit_verify(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		ipc_reply_error(req, "internal", strerror(-rc), NULL);
 		return;
 	}
-	j = ipc_reply_ok_begin(req);
-	audit_verify_json(&res, j);
+	{
+		struct json_gen tmp;
+		const char *out;
+		size_t n;
+		if (json_gen_init(&tmp) < 0) {
+			ipc_reply_error(req, "internal", "out of memory", NULL);
+			return;
+		}
+		audit_verify_json(&res, &tmp);
+		j = ipc_reply_ok_begin(req);
+		if (json_gen_finish(&tmp, &out, &n) == 0)
+			emit_members(j, out, n);
+		json_gen_free(&tmp);
+	}
 	jg_kstr(j, "source", "node");
 	ipc_reply_ok_end(req);
 }
@@ -480,8 +506,20 @@ static void gen_webhook_status(struct pilotd *d, struct ipc_req *req)
 		ipc_reply_error(req, "internal", "webhook status unavailable", NULL);
 		return;
 	}
-	j = ipc_reply_ok_begin(req);
-	webhook_status_json(&ws, j);
+	{
+		struct json_gen tmp;
+		const char *out;
+		size_t n;
+		if (json_gen_init(&tmp) < 0) {
+			ipc_reply_error(req, "internal", "out of memory", NULL);
+			return;
+		}
+		webhook_status_json(&ws, &tmp);
+		j = ipc_reply_ok_begin(req);
+		if (json_gen_finish(&tmp, &out, &n) == 0)
+			emit_members(j, out, n);
+		json_gen_free(&tmp);
+	}
 	ipc_reply_ok_end(req);
 }
 

@@ -30,6 +30,14 @@
 #define RDV_STREAMS_PER_NODE 4		/* a 5th events stream closes the oldest */
 #define RDV_STREAM_MAX_BUFFER (1 << 20) /* unread output before a stream is cut */
 #define RDV_INBOX_MAX 1024		/* pending handshakes per target */
+#define RDV_AUDIT_PRUNE_INTERVAL_S 3600 /* audit retention (audit_max_*) */
+#define RDV_AUDIT_QUERY_DEFAULT 1000	/* records per admin `audit` answer */
+#define RDV_AUDIT_QUERY_MAX 10000
+
+/* Metrics: request counters by operation and outcome, a latency histogram. */
+#define RDV_OP_SLOTS 48	  /* node ops + admin ops + "unknown" (checked in rdv_reg.c) */
+#define RDV_OUTCOMES 13	  /* "ok" + the error codes (rdv_outcome_name) */
+#define RDV_LAT_BUCKETS 9 /* finite buckets of pilot_registry_request_seconds */
 
 struct rdv_config {
 	struct conf_head head; /* must be first (conf.h) */
@@ -42,6 +50,10 @@ struct rdv_config {
 	char *tls_key;
 	char *admin_token;
 	char *admin_token_file;
+	char *metrics_listen; /* NULL: no metrics */
+	int metrics_allow_remote;
+	uint32_t audit_max_records;  /* 0: no count limit */
+	uint32_t audit_max_age_days; /* 0: keep for ever */
 	int print_pin;
 	int check_config;
 	int help;
@@ -52,22 +64,41 @@ struct rdv_stream;
 struct rdv_bucket;
 struct event_base;
 struct event;
+struct evbuffer;
 struct evhttp;
 struct evhttp_bound_socket;
+struct metrics;
+
+/* Counters of the Prometheus page (rdv_http.c fills them, rdv.c shows them). */
+struct rdv_stats {
+	uint64_t requests[RDV_OP_SLOTS][RDV_OUTCOMES];
+	uint64_t lat_buckets[RDV_LAT_BUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
+	uint64_t lat_count;
+	double lat_sum;	       /* seconds */
+	uint64_t rate_limited; /* requests refused by the per-source token bucket */
+	uint64_t reloads, reload_failures;
+	uint64_t audit_pruned;
+};
 
 #define RDV_STREAM_BUCKETS 256
 #define RDV_RATE_BUCKETS 4096
 
 struct rdv {
 	struct rdv_config cfg;
+	int argc; /* kept for SIGHUP: the flags are parsed again, and win again */
+	char **argv;
 	struct rdv_db db;
 	struct rdv_tls tls;
 	char *admin_token; /* sodium_malloc'd; NULL if none (admin API disabled) */
+	uint8_t *audit_sk; /* sodium_malloc'd Ed25519 secret key (64), signs checkpoints */
 
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_ping, *ev_maint, *ev_watchdog;
+	struct event *ev_audit_prune;
+	struct metrics *metrics; /* NULL unless metrics_listen */
+	struct rdv_stats stats;
 	int ssl_conn_idx; /* SSL ex_data index whose free hook counts connections */
 	size_t nconns;
 	int listener_paused;
@@ -98,6 +129,8 @@ struct rdv_reply {
 	size_t len;
 	uint32_t stream_node;
 	uint64_t stream_seq; /* last seq in body (or already acknowledged) */
+	int op;		     /* metrics: rdv_op_label() index */
+	int outcome;	     /* metrics: rdv_outcome_name() index, 0 = ok */
 };
 
 /** \brief Handle one signed node request, POST /v1/node/\p op.
@@ -130,6 +163,11 @@ int rdv_admin_handle(struct rdv_db *db, const char *admin_token, const char *op,
  *  unavailable, -EPERM unauthorized, else internal).  \retval 0 or -ENOMEM. */
 int rdv_reply_error(struct rdv_reply *rep, int err, const char *msg);
 void rdv_reply_free(struct rdv_reply *rep);
+/** Metrics labels: operation \p i (0 .. RDV_OP_SLOTS-1) as its API
+ *  ("node" or "admin") and name; \retval 0, or -ENOENT past the last. */
+int rdv_op_label(int i, const char **api, const char **name);
+/** Metrics labels: outcome \p i ("ok", then the error codes), or NULL. */
+const char *rdv_outcome_name(int i);
 /** Format the endpoint "IP:PORT" / "[V6]:PORT". \retval 0 or -ENOSPC. */
 int rdv_endpoint_format(char *out, size_t len, const char *ip, uint16_t port);
 
@@ -143,5 +181,22 @@ void rdv_http_stop(struct rdv *r);
 void rdv_http_notify(void *arg, uint32_t node);
 /** Periodic housekeeping of the front end (rate table sweep). */
 void rdv_http_maint(struct rdv *r);
+
+/* ------------------------------------------------------------ rdv.c */
+
+/** \brief SIGHUP: read the configuration again (file and the original
+ *  flags) and apply it whole, or change nothing.  Reloadable: log_level,
+ *  log_format, admin_token / admin_token_file (the file is read again),
+ *  audit_max_records, audit_max_age_days.  A change to listen,
+ *  beacon_listen, state_dir, tls_cert, tls_key, metrics_listen or
+ *  metrics_allow_remote needs a restart and refuses the whole reload, as
+ *  does a configuration that does not parse or check.  \retval 0 or -errno
+ *  (logged either way). */
+int rdv_reload(struct rdv *r);
+/** Apply the audit retention (audit_max_records, audit_max_age_days) now.
+ *  \retval records pruned, or -errno (logged). */
+int rdv_audit_prune(struct rdv *r, uint64_t now_ms);
+/** The Prometheus page (metrics_fill_fn). */
+void rdv_metrics_fill(void *arg, struct evbuffer *out);
 
 #endif

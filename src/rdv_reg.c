@@ -2,9 +2,12 @@
  * registry store.
  *
  * Every request runs in one LMDB write transaction: the checks read, the
- * operation writes, the nonce is recorded, and all of it commits together
- * or not at all.  The daemon is single-threaded, so holding the one LMDB
- * writer for the length of a request costs nothing.
+ * operation writes, the nonce is recorded, the audit record is appended,
+ * and all of it commits together or not at all.  The daemon is
+ * single-threaded, so holding the one LMDB writer for the length of a
+ * request costs nothing.  Refusals that look like attacks (forged, stale
+ * or replayed requests, wrong admin tokens) change nothing, but are
+ * audited afterwards in a small transaction of their own.
  */
 #include "config.h"
 
@@ -19,6 +22,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "audit.h"
 #include "json.h"
 #include "log.h"
 #include "rdv.h"
@@ -56,6 +60,7 @@ struct reg_ctx {
 	size_t nlines, caplines;
 	uint64_t stream_seq;
 	struct idset notify; /* nodes with new events: woken after the commit */
+	uint32_t inviter;    /* network_join by invite: who made it (audit) */
 	char msg[192];
 };
 
@@ -101,6 +106,26 @@ static size_t err_index(int err)
 	return nitems(err_map);
 }
 
+/* Outcomes as metrics labels: success, then every code a reply can carry. */
+static const char *const outcome_names[RDV_OUTCOMES] = {
+    "ok",	 "bad_request",	 "bad_signature", "stale",	  "replay",
+    "too_large", "not_found",	 "forbidden",	  "conflict",	  "rate_limited",
+    "unavailable", "unauthorized", "internal",
+};
+
+const char *rdv_outcome_name(int i)
+{
+	return i >= 0 && i < RDV_OUTCOMES ? outcome_names[i] : NULL;
+}
+
+static int outcome_of(const char *code)
+{
+	for (int i = 1; i < RDV_OUTCOMES; i++)
+		if (strcmp(outcome_names[i], code) == 0)
+			return i;
+	return RDV_OUTCOMES - 1; /* internal */
+}
+
 static int reply_take(struct rdv_reply *rep, int status, struct json_gen *j)
 {
 	const char *s;
@@ -137,6 +162,7 @@ int rdv_reply_error(struct rdv_reply *rep, int err, const char *msg)
 	jg_map_close(&j);
 	jg_map_close(&j);
 	ret = reply_take(rep, i < nitems(err_map) ? err_map[i].status : 500, &j);
+	rep->outcome = outcome_of(i < nitems(err_map) ? err_map[i].code : "internal");
 	json_gen_free(&j);
 	return ret;
 }
@@ -433,6 +459,131 @@ static void queue_event(struct reg_ctx *c, uint32_t node, const char *event,
 	add_notify(c, node);
 }
 
+/* ---------------------------------------------------------------- audit */
+
+#define SUBJ_MAX 32 /* "network:65535", "node:4294967295" */
+
+static const char *node_subj(char buf[SUBJ_MAX], uint32_t id)
+{
+	snprintf(buf, SUBJ_MAX, "node:%u", id);
+	return buf;
+}
+
+static const char *net_subj(char buf[SUBJ_MAX], uint16_t id)
+{
+	snprintf(buf, SUBJ_MAX, "network:%u", id);
+	return buf;
+}
+
+/* Start the details object of an audit record.  \retval 0, or <0 when
+ * the transaction already failed (nothing to record: it will not commit). */
+static int audit_begin(struct reg_ctx *c, struct json_gen *d)
+{
+	if (c->t.ret < 0)
+		return c->t.ret;
+	if (json_gen_init(d) < 0) {
+		c->t.ret = -ENOMEM;
+		return -ENOMEM;
+	}
+	jg_map_open(d);
+	return 0;
+}
+
+/* Finish \p d and append the record in the request's transaction: the
+ * action commits with its record or not at all (audit_append_txn fails
+ * the transaction otherwise).  The actor is "node:ID" (the signer) or
+ * "admin:IP"; a node's source address goes into the details. */
+static void audit_end(struct reg_ctx *c, struct json_gen *d, const char *type, const char *subject)
+{
+	char actor[INET6_ADDRSTRLEN + 8], *det = NULL;
+	const char *s;
+	size_t len;
+
+	if (c->admin) {
+		snprintf(actor, sizeof(actor), "admin:%s", c->peer_ip);
+	} else {
+		snprintf(actor, sizeof(actor), "node:%u", c->self_id);
+		jg_kstr(d, "ip", c->peer_ip);
+	}
+	jg_map_close(d);
+	if (json_gen_finish(d, &s, &len) < 0 || !(det = strndup(s, len))) {
+		if (c->t.ret == 0)
+			c->t.ret = -ENOMEM;
+	} else if (audit_append_txn(c->db->audit, &c->t, type, actor, subject, det, NULL) < 0) {
+		log_warnx("audit %s: cannot append the record; the request fails", type);
+	}
+	free(det);
+	json_gen_free(d);
+}
+
+/* A record whose details are one network ID (or none: 0). */
+static void audit_simple(struct reg_ctx *c, const char *type, const char *subject, uint16_t net)
+{
+	struct json_gen d;
+
+	if (audit_begin(c, &d) < 0)
+		return;
+	if (net)
+		jg_ku64(&d, "network_id", net);
+	audit_end(c, &d, type, subject);
+}
+
+/* trust.approved for {self, peer}: basis "approval" (the peer asked and
+ * self approved), "mutual" (both asked) or "network" (a shared network
+ * approved on their behalf). */
+static void audit_trust_approved(struct reg_ctx *c, uint32_t peer, const char *basis, uint16_t net)
+{
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+
+	if (audit_begin(c, &d) < 0)
+		return;
+	jg_kstr(&d, "basis", basis);
+	if (net)
+		jg_ku64(&d, "network_id", net);
+	audit_end(c, &d, "trust.approved", node_subj(sb, peer));
+}
+
+/* trust.revoked of {a, b} for \p reason ("untrust", "network_left",
+ * "network_deleted"); the subject is \p a, the details name \p b. */
+static void audit_trust_revoked(struct reg_ctx *c, uint32_t a, uint32_t b, const char *reason,
+				uint16_t net)
+{
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+
+	if (audit_begin(c, &d) < 0)
+		return;
+	jg_ku64(&d, "peer", b);
+	jg_kstr(&d, "reason", reason);
+	if (net)
+		jg_ku64(&d, "network_id", net);
+	audit_end(c, &d, "trust.revoked", node_subj(sb, a));
+}
+
+static void audit_hostname(struct reg_ctx *c, const char *now, const char *before)
+{
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+
+	if (audit_begin(c, &d) < 0)
+		return;
+	jg_kstr(&d, "hostname", now);
+	jg_kstr(&d, "previous", before);
+	audit_end(c, &d, "node.hostname", node_subj(sb, c->self_id));
+}
+
+static void audit_visibility(struct reg_ctx *c, int pub)
+{
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+
+	if (audit_begin(c, &d) < 0)
+		return;
+	jg_kbool(&d, "public", pub);
+	audit_end(c, &d, "node.visibility", node_subj(sb, c->self_id));
+}
+
 /* Make {self, peer} a trust pair on \p basis (0: consent, else the shared
  * network that approved it): clear requests both ways and tell both. */
 static void make_pair(struct reg_ctx *c, const struct rdv_node *peer, uint16_t basis)
@@ -453,13 +604,17 @@ static int op_register(struct reg_ctx *c)
 	struct rdv_node *n = &c->self;
 	char host[RDV_HOSTNAME_MAX + 1] = "", pbuf[INET6_ADDRSTRLEN + 4], ibuf[INET6_ADDRSTRLEN],
 				     abuf[PILOT_ADDR_STRLEN];
+	char old_host[RDV_HOSTNAME_MAX + 1], sb[SUBJ_MAX];
 	struct idset nets = {0};
+	struct json_gen d;
 	const char *hs;
 	struct pilot_addr a;
 	struct in6_addr ip6;
 	uint16_t port = 0;
-	int pub, rc;
+	int pub, rc, is_new = !c->have_self, was_active = c->have_self && n->active,
+		      old_pub = n->public;
 
+	snprintf(old_host, sizeof(old_host), "%s", c->have_self ? n->hostname : "");
 	if ((rc = get_port(c, &port)) < 0)
 		return rc;
 	if (json_get_bool(c->req.root, "public", &pub) < 0)
@@ -497,6 +652,23 @@ static int op_register(struct reg_ctx *c)
 	if (host[0])
 		rdv_host_put(&c->t, c->db, host, n->id);
 	rdv_node_put(&c->t, c->db, n);
+	/* A node registers at every start: only a new key, or a return after
+	 * deregister, is an event; changed settings are recorded as such. */
+	if (is_new || !was_active) {
+		if (audit_begin(c, &d) == 0) {
+			jg_kbool(&d, "new", is_new);
+			jg_kb64(&d, "public_key", n->pk, sizeof(n->pk));
+			jg_kstr(&d, "hostname", n->hostname);
+			jg_kbool(&d, "public", n->public);
+			jg_ku64(&d, "listen_port", n->listen_port);
+			audit_end(c, &d, "node.registered", node_subj(sb, n->id));
+		}
+	} else {
+		if (strcmp(old_host, n->hostname) != 0)
+			audit_hostname(c, n->hostname, old_host);
+		if (old_pub != n->public)
+			audit_visibility(c, n->public);
+	}
 
 	a.net = 0;
 	a.node = n->id;
@@ -577,9 +749,16 @@ static int op_resolve(struct reg_ctx *c)
 
 static int op_deregister(struct reg_ctx *c)
 {
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+
 	release_hostname(c, &c->self);
 	c->self.active = 0;
 	rdv_node_put(&c->t, c->db, &c->self);
+	if (audit_begin(c, &d) == 0) {
+		jg_kstr(&d, "hostname", c->self.hostname);
+		audit_end(c, &d, "node.deregistered", node_subj(sb, c->self_id));
+	}
 	log_info("node %u: deregistered", c->self_id);
 	return 0;
 }
@@ -620,6 +799,7 @@ static int op_handshake(struct reg_ctx *c)
 	/* Both asked: consent is given, and the pair outlives any network. */
 	if (rdv_inbox_get(&c->t, c->db, c->self_id, tid, &e) == 0) {
 		make_pair(c, &tn, 0);
+		audit_trust_approved(c, tid, "mutual", 0);
 		log_info("node %u and node %u: trust pair made (both asked)", c->self_id, tid);
 		jg_kstr(&c->out, "status", "approved");
 		return 0;
@@ -631,6 +811,7 @@ static int op_handshake(struct reg_ctx *c)
 		return fail(c, -EIO, "registry store error");
 	if (rc > 0) {
 		make_pair(c, &tn, basis);
+		audit_trust_approved(c, tid, "network", basis);
 		log_info("node %u and node %u: trust pair made (shared network %u)", c->self_id,
 			 tid, basis);
 		jg_kstr(&c->out, "status", "approved");
@@ -649,6 +830,15 @@ static int op_handshake(struct reg_ctx *c)
 	if (rc == -ENOENT) {
 		struct ev_body b = {.node_id = c->self_id, .justification = e.justification};
 		queue_event(c, tid, "handshake.received", &b);
+	}
+	{
+		char sb[SUBJ_MAX];
+		struct json_gen d;
+		if (audit_begin(c, &d) == 0) {
+			jg_kstr(&d, "justification", e.justification);
+			jg_kbool(&d, "repeat", rc != -ENOENT);
+			audit_end(c, &d, "handshake.requested", node_subj(sb, tid));
+		}
 	}
 	jg_kstr(&c->out, "status", "pending");
 	return 0;
@@ -719,6 +909,7 @@ static int op_approve(struct reg_ctx *c)
 		rdv_inbox_del(&c->t, c->db, c->self_id, tid);
 		rdv_inbox_del(&c->t, c->db, tid, c->self_id);
 		queue_event(c, tid, "trust.approved", &b);
+		audit_trust_approved(c, tid, "approval", 0);
 		log_info("node %u approved node %u: trust pair made", c->self_id, tid);
 	}
 	jg_key(&c->out, "peer");
@@ -730,6 +921,7 @@ static int op_approve(struct reg_ctx *c)
 
 static int op_reject(struct reg_ctx *c)
 {
+	char sb[SUBJ_MAX];
 	struct rdv_inbox_entry e;
 	struct ev_body b = {0};
 	uint32_t tid;
@@ -745,6 +937,7 @@ static int op_reject(struct reg_ctx *c)
 	rdv_inbox_del(&c->t, c->db, c->self_id, tid);
 	b.node_id = c->self_id;
 	queue_event(c, tid, "handshake.rejected", &b);
+	audit_simple(c, "handshake.rejected", node_subj(sb, tid), 0);
 	return 0;
 }
 
@@ -762,6 +955,7 @@ static int op_untrust(struct reg_ctx *c)
 		rdv_trust_del(&c->t, c->db, c->self_id, tid);
 		b.node_id = c->self_id;
 		queue_event(c, tid, "trust.revoked", &b);
+		audit_trust_revoked(c, tid, c->self_id, "untrust", 0);
 		log_info("node %u untrusted node %u", c->self_id, tid);
 	}
 	return 0;
@@ -844,6 +1038,7 @@ static int op_set_hostname(struct reg_ctx *c)
 	if ((rc = hostname_take_check(c, hs, host)) < 0 || (rc = hostname_free_check(c, host)) < 0)
 		return rc;
 	if (strcmp(c->self.hostname, host) != 0) {
+		audit_hostname(c, host, c->self.hostname);
 		release_hostname(c, &c->self);
 		snprintf(c->self.hostname, sizeof(c->self.hostname), "%s", host);
 		rdv_node_put(&c->t, c->db, &c->self);
@@ -857,6 +1052,7 @@ static int op_set_hostname(struct reg_ctx *c)
 static int op_clear_hostname(struct reg_ctx *c)
 {
 	if (c->self.hostname[0]) {
+		audit_hostname(c, "", c->self.hostname);
 		release_hostname(c, &c->self);
 		c->self.hostname[0] = '\0';
 		rdv_node_put(&c->t, c->db, &c->self);
@@ -874,6 +1070,7 @@ static int op_set_visibility(struct reg_ctx *c)
 	if (c->self.public != pub) {
 		c->self.public = pub;
 		rdv_node_put(&c->t, c->db, &c->self);
+		audit_visibility(c, pub);
 		log_info("node %u: now %s", c->self_id, pub ? "public" : "private");
 	}
 	jg_kbool(&c->out, "public", pub);
@@ -907,9 +1104,11 @@ static int cmp_tag(const void *a, const void *b)
 
 static int op_set_tags(struct reg_ctx *c)
 {
-	char tags[RDV_TAGS_MAX][RDV_TAG_MAX + 1];
+	char tags[RDV_TAGS_MAX][RDV_TAG_MAX + 1], sb[SUBJ_MAX];
 	yajl_val arr = json_get(c->req.root, "tags");
+	struct json_gen d;
 	size_t n = 0;
+	int changed;
 
 	if (!arr || !YAJL_IS_ARRAY(arr))
 		return fail(c, -EINVAL, "member 'tags' must be an array of strings");
@@ -929,6 +1128,22 @@ static int op_set_tags(struct reg_ctx *c)
 	for (size_t i = 0; i < arr->u.array.len; i++)
 		if (n == 0 || strcmp(tags[n - 1], tags[i]) != 0)
 			memmove(tags[n++], tags[i], sizeof(tags[0]));
+	changed = n != c->self.ntags;
+	for (size_t i = 0; !changed && i < n; i++)
+		changed = strcmp(tags[i], c->self.tags[i]) != 0;
+	if (changed && audit_begin(c, &d) == 0) {
+		jg_key(&d, "tags");
+		jg_array_open(&d);
+		for (size_t i = 0; i < n; i++)
+			jg_str(&d, tags[i]);
+		jg_array_close(&d);
+		jg_key(&d, "previous");
+		jg_array_open(&d);
+		for (size_t i = 0; i < c->self.ntags; i++)
+			jg_str(&d, c->self.tags[i]);
+		jg_array_close(&d);
+		audit_end(c, &d, "node.tags", node_subj(sb, c->self_id));
+	}
 	c->self.ntags = n;
 	memcpy(c->self.tags, tags, n * sizeof(tags[0]));
 	rdv_node_put(&c->t, c->db, &c->self);
@@ -967,8 +1182,9 @@ static int audience(struct reg_ctx *c, uint32_t node, struct idset *out)
 
 static int op_rotate_key(struct reg_ctx *c)
 {
-	char oldb[64], newb[64], m[512];
+	char oldb[64], newb[64], m[512], sb[SUBJ_MAX];
 	uint8_t npk[32], proof[64];
+	struct json_gen d;
 	struct idset aud = {0};
 	struct ev_body b = {0};
 	uint32_t owner;
@@ -1009,6 +1225,12 @@ static int op_rotate_key(struct reg_ctx *c)
 	b.public_key = npk;
 	for (size_t i = 0; i < aud.n; i++)
 		queue_event(c, aud.v[i], "peer.key_rotated", &b);
+	if (audit_begin(c, &d) == 0) {
+		jg_kstr(&d, "old_public_key", oldb);
+		jg_kstr(&d, "new_public_key", newb);
+		jg_ku64(&d, "peers_told", aud.n);
+		audit_end(c, &d, "node.key_rotated", node_subj(sb, c->self_id));
+	}
 	log_info("node %u: rotated its key (%zu peers told)", c->self_id, aud.n);
 	jg_ku64(&c->out, "node_id", c->self_id);
 	jg_kstr(&c->out, "public_key", newb);
@@ -1172,6 +1394,7 @@ static int use_invite(struct reg_ctx *c, const struct rdv_network *net, const ch
 	if (rdv_invite_used(&c->t, c->db, inv.r))
 		return fail(c, -EEXIST, "invite already used");
 	rdv_invite_use(&c->t, c->db, inv.r, inv.expiry, net->id, c->self_id, c->now);
+	c->inviter = inv.inviter;
 	return 0;
 }
 
@@ -1230,6 +1453,8 @@ static int add_member(struct reg_ctx *c, struct rdv_network *net, const struct r
 
 static int op_network_join(struct reg_ctx *c)
 {
+	char sb[SUBJ_MAX];
+	struct json_gen d;
 	struct rdv_network net;
 	uint16_t id = 0;
 	int rc, already;
@@ -1245,6 +1470,12 @@ static int op_network_join(struct reg_ctx *c)
 			return rc;
 		if ((rc = add_member(c, &net, &c->self)) < 0)
 			return rc;
+		if (audit_begin(c, &d) == 0) {
+			jg_kstr(&d, "join_rule", join_rule_name(net.rule));
+			if (c->inviter)
+				jg_ku64(&d, "inviter", c->inviter);
+			audit_end(c, &d, "network.joined", net_subj(sb, id));
+		}
 		log_info("node %u joined network %u (%s)", c->self_id, id,
 			 join_rule_name(net.rule));
 	}
@@ -1269,6 +1500,8 @@ static int basis_cb(void *arg, uint32_t peer, uint16_t basis)
 
 static int op_network_leave(struct reg_ctx *c)
 {
+	char sb[SUBJ_MAX];
+	struct json_gen d;
 	struct rdv_network net;
 	struct idset revoked = {0}, m = {0};
 	struct basis_collect bc = {0, &revoked};
@@ -1289,6 +1522,7 @@ static int op_network_leave(struct reg_ctx *c)
 		for (size_t i = 0; i < revoked.n; i++) {
 			rdv_trust_del(&c->t, c->db, c->self_id, revoked.v[i]);
 			queue_event(c, revoked.v[i], "trust.revoked", &b);
+			audit_trust_revoked(c, revoked.v[i], c->self_id, "network_left", id);
 		}
 		rdv_member_del(&c->t, c->db, id, c->self_id);
 		net.members = net.members ? net.members - 1 : 0;
@@ -1300,6 +1534,10 @@ static int op_network_leave(struct reg_ctx *c)
 		b.network_id = id;
 		for (size_t i = 0; i < m.n; i++)
 			queue_event(c, m.v[i], "network.left", &b);
+		if (audit_begin(c, &d) == 0) {
+			jg_ku64(&d, "trust_pairs_revoked", revoked.n);
+			audit_end(c, &d, "network.left", net_subj(sb, id));
+		}
 		log_info("node %u left network %u (%zu trust pairs revoked)", c->self_id, id,
 			 revoked.n);
 	}
@@ -1428,6 +1666,8 @@ static int netname_ok(const char *s)
 static int admin_network_create(struct reg_ctx *c)
 {
 	static const char *const later[] = {"ca", "oidc", "spiffe"};
+	char sb[SUBJ_MAX];
+	struct json_gen d;
 	struct rdv_network net = {0}, other;
 	const char *name, *rule, *tok = NULL;
 	uint32_t want = 0;
@@ -1479,6 +1719,12 @@ static int admin_network_create(struct reg_ctx *c)
 		crypto_hash_sha256(net.token_hash, (const uint8_t *)tok, strlen(tok));
 	rdv_net_put(&c->t, c->db, &net);
 	put_network(&c->out, &net);
+	/* Never the token, not even its hash. */
+	if (audit_begin(c, &d) == 0) {
+		jg_kstr(&d, "name", net.name);
+		jg_kstr(&d, "join_rule", join_rule_name(net.rule));
+		audit_end(c, &d, "network.created", net_subj(sb, net.id));
+	}
 	log_info("admin from %s: created network %u '%s' (join rule %s)", c->peer_ip, net.id,
 		 net.name, rule);
 	return 0;
@@ -1519,6 +1765,8 @@ static int cmp_u64(const void *a, const void *b)
 
 static int admin_network_delete(struct reg_ctx *c)
 {
+	char sb[SUBJ_MAX];
+	struct json_gen d;
 	struct rdv_network net;
 	struct idset m = {0};
 	struct pair_collect pc = {0};
@@ -1551,6 +1799,7 @@ static int admin_network_delete(struct reg_ctx *c)
 		queue_event(c, a, "trust.revoked", &b);
 		b.node_id = a;
 		queue_event(c, bb, "trust.revoked", &b);
+		audit_trust_revoked(c, a, bb, "network_deleted", id);
 		np++;
 	}
 	b.network_id = id;
@@ -1566,6 +1815,12 @@ static int admin_network_delete(struct reg_ctx *c)
 		rdv_member_del(&c->t, c->db, id, m.v[i]);
 	}
 	rdv_net_del(&c->t, c->db, id);
+	if (audit_begin(c, &d) == 0) {
+		jg_kstr(&d, "name", net.name);
+		jg_ku64(&d, "members", m.n);
+		jg_ku64(&d, "trust_pairs_revoked", np);
+		audit_end(c, &d, "network.deleted", net_subj(sb, id));
+	}
 	log_info("admin from %s: deleted network %u '%s' (%zu members, %zu trust pairs revoked)",
 		 c->peer_ip, id, net.name, m.n, np);
 	rc = 0;
@@ -1583,6 +1838,7 @@ out:
  * Works for any join rule: the admin needs no token or invite. */
 static int admin_network_add(struct reg_ctx *c)
 {
+	char sb[SUBJ_MAX];
 	struct rdv_network net;
 	struct rdv_node n;
 	uint16_t id = 0;
@@ -1599,6 +1855,7 @@ static int admin_network_add(struct reg_ctx *c)
 	if (!rdv_member_has(&c->t, c->db, id, nid)) {
 		if ((rc = add_member(c, &net, &n)) < 0)
 			return rc;
+		audit_simple(c, "network.member_added", node_subj(sb, nid), id);
 		log_info("admin from %s: added node %u to network %u", c->peer_ip, nid, id);
 	}
 	put_network(&c->out, &net);
@@ -1619,8 +1876,196 @@ static int admin_network_nodes(struct reg_ctx *c)
 	return put_members(c, "nodes", id, 0);
 }
 
+/* ------------------------------------------------------------ admin: audit */
+
+struct audit_out {
+	struct json_gen *j;
+	size_t n, limit;
+	uint64_t last; /* event_id of the last record written */
+	int more;      /* a further match exists */
+	/* newest first: records are held back, the oldest may be one too many */
+	int hold;
+	char *buf;
+	size_t len, cap;
+	size_t *offs; /* record i is buf[offs[i]..offs[i+1]) */
+};
+
+static int audit_hold(struct audit_out *o, const char *rec, size_t len)
+{
+	if (o->n > o->limit)
+		return -EOVERFLOW; /* audit_query delivers at most limit + 1 */
+	if (o->len + len > o->cap) {
+		size_t ncap = MAX(o->cap * 2, o->len + len + 65536);
+		char *nb = realloc(o->buf, ncap);
+		if (!nb)
+			return -ENOMEM;
+		o->buf = nb;
+		o->cap = ncap;
+	}
+	if (!o->offs && !(o->offs = calloc(o->limit + 2, sizeof(*o->offs))))
+		return -ENOMEM;
+	memcpy(o->buf + o->len, rec, len);
+	o->offs[o->n++] = o->len;
+	o->len += len;
+	o->offs[o->n] = o->len;
+	return 0;
+}
+
+/* audit_rec_cb: records go out verbatim, the stored bytes (the hash chain
+ * is over exactly those, so a client can re-check it). */
+static int audit_out_cb(void *arg, uint64_t id, const char *rec, size_t len)
+{
+	struct audit_out *o = arg;
+
+	if (o->hold)
+		return audit_hold(o, rec, len);
+	if (o->n == o->limit) {
+		o->more = 1;
+		return 1;
+	}
+	jg_raw(o->j, rec, len);
+	o->n++;
+	o->last = id;
+	return 0;
+}
+
+/* The `node` member: a node ID (actor or subject "node:ID"), or an actor
+ * or subject as written ("admin:192.0.2.1", "network:3", "ip:...").  */
+static int audit_node_filter(struct reg_ctx *c, char *buf, size_t len, const char **out)
+{
+	yajl_val v = json_get(c->req.root, "node");
+	uint32_t id;
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (json_get_u32(c->req.root, "node", &id) == 0 && id != 0) {
+		snprintf(buf, len, "node:%u", id);
+		*out = buf;
+		return 0;
+	}
+	if (YAJL_IS_STRING(v) && v->u.string[0] && strlen(v->u.string) <= AUDIT_NAME_MAX) {
+		*out = v->u.string;
+		return 0;
+	}
+	return fail(c, -EINVAL, "member 'node' must be a node ID or an actor/subject string");
+}
+
+/* Read the audit log: {"events":[records],"last_id":N,"more":bool}.
+ * Continue with since_id = last_id + 1: that is the last record sent when
+ * the limit cut the answer short, else the newest record of the log. */
+static int admin_audit(struct reg_ctx *c)
+{
+	struct audit_filter f = {0};
+	struct audit_out o = {.j = &c->out};
+	char node[SUBJ_MAX];
+	uint32_t limit = RDV_AUDIT_QUERY_DEFAULT;
+	uint64_t head;
+	int rc, newest = 0;
+
+	rc = json_get_u64(c->req.root, "since_id", &f.since_id);
+	if (rc == -EINVAL)
+		return fail(c, -EINVAL, "member 'since_id' must be an event ID");
+	rc = json_get_u64(c->req.root, "since_ms", &f.since_ms);
+	if (rc == -EINVAL)
+		return fail(c, -EINVAL, "member 'since_ms' must be Unix milliseconds");
+	rc = json_get_str(c->req.root, "type", &f.type);
+	if (rc == -EINVAL || (rc == 0 && (!f.type[0] || strlen(f.type) >= AUDIT_TYPE_MAX)))
+		return fail(c, -EINVAL, "member 'type' must be an event type (\"area.what\", "
+					"\"area.\" or \"area.*\")");
+	if ((rc = audit_node_filter(c, node, sizeof(node), &f.node)) < 0)
+		return rc;
+	f.node_exact = 1;
+	rc = json_get_u32(c->req.root, "limit", &limit);
+	if (rc == -EINVAL || limit == 0 || limit > RDV_AUDIT_QUERY_MAX)
+		return fail(c, -EINVAL, "member 'limit' must be 1 to %d", RDV_AUDIT_QUERY_MAX);
+	if (json_get_bool(c->req.root, "newest", &newest) == -EINVAL)
+		return fail(c, -EINVAL, "member 'newest' must be true or false");
+	/* One more than asked for tells whether the answer is complete. */
+	f.limit = (size_t)limit + 1;
+	f.newest = newest;
+	o.limit = limit;
+	o.hold = newest;
+	head = audit_last_id(c->db->audit, NULL);
+	jg_key(&c->out, "events");
+	jg_array_open(&c->out);
+	rc = audit_query(c->db->audit, &f, audit_out_cb, &o);
+	if (rc == 0 && newest) {
+		/* Delivered oldest first: the surplus one is the oldest. */
+		size_t skip = o.n > limit ? 1 : 0;
+		o.more = skip;
+		for (size_t i = skip; i < o.n; i++)
+			jg_raw(&c->out, o.buf + o.offs[i], o.offs[i + 1] - o.offs[i]);
+	}
+	jg_array_close(&c->out);
+	free(o.buf);
+	free(o.offs);
+	if (rc < 0)
+		return fail(c, -EIO, "audit log: %s", strerror(-rc));
+	jg_ku64(&c->out, "last_id", !newest && o.more ? o.last : MAX(head, o.last));
+	jg_kbool(&c->out, "more", o.more);
+	return 0;
+}
+
+/* Emit the members of object \p v into the open object of \p j. */
+static void put_members_of(struct json_gen *j, yajl_val v)
+{
+	for (size_t i = 0; YAJL_IS_OBJECT(v) && i < v->u.object.len; i++) {
+		yajl_val m = v->u.object.values[i];
+		jg_key(j, v->u.object.keys[i]);
+		if (YAJL_IS_STRING(m))
+			jg_str(j, m->u.string);
+		else if (YAJL_IS_NUMBER(m) && m->u.number.r)
+			jg_raw(j, m->u.number.r, strlen(m->u.number.r));
+		else if (YAJL_IS_TRUE(m) || YAJL_IS_FALSE(m))
+			jg_bool(j, YAJL_IS_TRUE(m));
+		else
+			jg_null(j);
+	}
+}
+
+/* Verify the whole audit log: audit_verify_json's object plus the audit
+ * key's public half ("public_key", b64), which checkpoints are checked
+ * with.  A log that does not verify is still a 200: "ok" is the verdict. */
+static int admin_audit_verify(struct reg_ctx *c)
+{
+	struct audit_verify_result res;
+	struct json_gen j;
+	const char *s;
+	char err[128];
+	yajl_val v = NULL;
+	size_t len;
+	int rc;
+
+	rc = audit_verify(c->db->audit, c->db->have_audit_pk ? c->db->audit_pk : NULL, &res);
+	if (rc < 0)
+		return fail(c, -EIO, "audit log: %s", strerror(-rc));
+	if (json_gen_init(&j) < 0)
+		return fail(c, -EIO, "out of memory");
+	audit_verify_json(&res, &j);
+	if (json_gen_finish(&j, &s, &len) == 0)
+		v = json_parse(s, len, 0, err, sizeof(err));
+	json_gen_free(&j);
+	if (!v)
+		return fail(c, -EIO, "cannot build the verification result");
+	put_members_of(&c->out, v);
+	yajl_tree_free(v);
+	if (c->db->have_audit_pk)
+		jg_kb64(&c->out, "public_key", c->db->audit_pk, sizeof(c->db->audit_pk));
+	else
+		jg_kstr(&c->out, "public_key", "");
+	if (res.ok)
+		log_info("admin from %s: audit log verified (%llu records)", c->peer_ip,
+			 (unsigned long long)res.records);
+	else
+		log_warnx("admin from %s: audit log does NOT verify: %s", c->peer_ip, res.reason);
+	return 0;
+}
+
 static const char *const ka_create[] = {"name", "join_rule", "token", "network_id", NULL};
 static const char *const ka_add[] = {"network_id", "node_id", NULL};
+static const char *const ka_audit[] = {"since_id", "since_ms", "type", "node",
+				       "limit",	   "newest",   NULL};
 
 static const struct reg_op admin_ops[] = {
     {"network_create", ka_create, admin_network_create},
@@ -1628,7 +2073,29 @@ static const struct reg_op admin_ops[] = {
     {"network_list", k_none, op_network_list},
     {"network_nodes", k_net, admin_network_nodes},
     {"network_add", ka_add, admin_network_add},
+    {"audit", ka_audit, admin_audit},
+    {"audit_verify", k_none, admin_audit_verify},
 };
+
+/* Metrics slots: node ops, admin ops, then one "unknown" per API. */
+#define OP_UNKNOWN_NODE ((int)(nitems(reg_ops) + nitems(admin_ops)))
+#define OP_UNKNOWN_ADMIN (OP_UNKNOWN_NODE + 1)
+_Static_assert(nitems(reg_ops) + nitems(admin_ops) + 2 <= RDV_OP_SLOTS,
+	       "RDV_OP_SLOTS too small for the operations");
+
+int rdv_op_label(int i, const char **api, const char **name)
+{
+	if (i < 0 || i > OP_UNKNOWN_ADMIN)
+		return -ENOENT;
+	if (i < (int)nitems(reg_ops) || i == OP_UNKNOWN_NODE) {
+		*api = "node";
+		*name = i == OP_UNKNOWN_NODE ? "unknown" : reg_ops[i].name;
+	} else {
+		*api = "admin";
+		*name = i == OP_UNKNOWN_ADMIN ? "unknown" : admin_ops[i - nitems(reg_ops)].name;
+	}
+	return 0;
+}
 
 /* ---------------------------------------------------------------- entry */
 
@@ -1729,6 +2196,88 @@ static void log_refusal(const struct reg_ctx *c, const char *op, int err)
 		log_debug("%s from %s (node %u): %s: %s", op, c->peer_ip, c->self_id, code, c->msg);
 }
 
+/* The audit type of a refusal that looks like an attack, or NULL. */
+static const char *security_type(const struct reg_ctx *c, int err)
+{
+	if (c->admin)
+		return err == -EPERM ? "security.unauthorized" : NULL;
+	switch (err) {
+	case -EALREADY:
+		return "security.nonce_replay";
+	case -EBADMSG:
+		return "security.bad_signature";
+	case -ESTALE:
+		return "security.stale";
+	default:
+		return NULL;
+	}
+}
+
+/* Audit a refused request that looks like an attack, in a transaction of
+ * its own: the refusal itself changed nothing.  The claimed identity is
+ * not proven, so the actor is the source address ("ip:ADDR") and the
+ * claimed node the subject.  At most RDV_SEC_AUDIT_PER_SEC records a
+ * second, so that a flood of forgeries cannot fill the disk; the next
+ * record written counts those left out ("suppressed"). */
+static void security_audit(struct reg_ctx *c, const char *op, int err)
+{
+	struct rdv_sec_limit *l = &c->db->sec;
+	const char *type = security_type(c, err), *s;
+	char actor[INET6_ADDRSTRLEN + 8], sb[SUBJ_MAX], *det = NULL;
+	uint32_t claimed = c->self_id ? c->self_id : c->req.has_node_id ? c->req.node_id : 0;
+	struct store_txn t;
+	struct json_gen d;
+	size_t len;
+	int rc;
+
+	if (!type || !c->db->audit)
+		return;
+	if (c->now < l->window_ms || c->now - l->window_ms >= 1000) {
+		l->window_ms = c->now;
+		l->in_window = 0;
+	}
+	if (l->in_window >= RDV_SEC_AUDIT_PER_SEC) {
+		l->suppressed++;
+		l->suppressed_total++;
+		return;
+	}
+	l->in_window++;
+	if (json_gen_init(&d) < 0)
+		return;
+	jg_map_open(&d);
+	jg_kstr(&d, "ip", c->peer_ip);
+	jg_kstr(&d, "op", op);
+	if (claimed)
+		jg_ku64(&d, "claimed_node", claimed);
+	if (!c->admin && strcmp(op, "register") == 0)
+		jg_kb64(&d, "public_key", c->pk, sizeof(c->pk));
+	jg_kstr(&d, "reason", c->msg);
+	if (l->suppressed)
+		jg_ku64(&d, "suppressed", l->suppressed);
+	jg_map_close(&d);
+	snprintf(actor, sizeof(actor), "ip:%s", c->peer_ip);
+	rc = json_gen_finish(&d, &s, &len) < 0 || !(det = strndup(s, len)) ? -ENOMEM : 0;
+	if (rc == 0) {
+		store_txn_begin(c->db->st, &t, 0);
+		rc = audit_append_txn(c->db->audit, &t, type, actor,
+				      claimed ? node_subj(sb, claimed) : "", det, NULL);
+		if (rc == 0)
+			rc = store_txn_commit(&t);
+		store_txn_abort(&t);
+		if (rc == 0) {
+			audit_txn_committed(c->db->audit);
+			l->suppressed = 0;
+		} else {
+			audit_txn_aborted(c->db->audit);
+		}
+	}
+	if (rc < 0)
+		log_warnx("audit %s from %s: cannot record it: %s", type, c->peer_ip,
+			  strerror(-rc));
+	free(det);
+	json_gen_free(&d);
+}
+
 static struct reg_ctx *ctx_new(struct rdv_db *db, const char *peer_ip, uint64_t now_ms)
 {
 	struct reg_ctx *c = calloc(1, sizeof(*c));
@@ -1752,7 +2301,7 @@ static struct reg_ctx *ctx_new(struct rdv_db *db, const char *peer_ip, uint64_t 
 static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_reply *rep)
 {
 	struct rdv_db *db = c->db;
-	int ret;
+	int ret, committed = 0;
 
 	if (rc == 0 && !c->streaming) {
 		jg_map_close(&c->out);
@@ -1766,6 +2315,8 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 			fail(c, rc == -ENOSPC ? -ENOSPC : -EIO, "registry store: %s",
 			     strerror(-rc));
 			rc = rc == -ENOSPC ? -ENOSPC : -EIO;
+		} else {
+			committed = 1;
 		}
 	} else if (c->t.ret < 0) {
 		/* The store failed under the op: that, not the op's verdict,
@@ -1775,9 +2326,15 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 		rc = c->t.ret == -ENOSPC ? -ENOSPC : -EIO;
 	}
 	store_txn_abort(&c->t);
+	/* The audit module caches the chain head only once it is durable. */
+	if (committed)
+		audit_txn_committed(db->audit);
+	else
+		audit_txn_aborted(db->audit);
 
 	if (rc < 0) {
 		log_refusal(c, op, rc);
+		security_audit(c, op, rc);
 		ret = rdv_reply_error(rep, rc, c->msg); /* frees a reply built before */
 		goto out;
 	}
@@ -1809,19 +2366,23 @@ out:
 int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t len,
 		   const char *sig_b64, const char *peer_ip, uint64_t now_ms, struct rdv_reply *rep)
 {
+	const struct reg_op *o = find_op(reg_ops, nitems(reg_ops), op);
 	struct reg_ctx *c;
-	const struct reg_op *o;
+	int ret;
 
 	memset(rep, 0, sizeof(*rep));
-	if (len > REGMSG_MAX_BODY)
-		return rdv_reply_error(rep, -E2BIG, "body larger than 16 KiB");
-	o = find_op(reg_ops, nitems(reg_ops), op);
-	if (!o)
-		return rdv_reply_error(rep, -ENOENT, "no such operation");
-	c = ctx_new(db, peer_ip, now_ms);
-	if (!c)
-		return -ENOMEM;
-	return ctx_finish(c, handle(c, o, body, len, sig_b64), op, rep);
+	if (len > REGMSG_MAX_BODY) {
+		ret = rdv_reply_error(rep, -E2BIG, "body larger than 16 KiB");
+	} else if (!o) {
+		ret = rdv_reply_error(rep, -ENOENT, "no such operation");
+	} else {
+		c = ctx_new(db, peer_ip, now_ms);
+		if (!c)
+			return -ENOMEM;
+		ret = ctx_finish(c, handle(c, o, body, len, sig_b64), op, rep);
+	}
+	rep->op = o ? (int)(o - reg_ops) : OP_UNKNOWN_NODE;
+	return ret;
 }
 
 /* Is \p auth "Bearer <admin_token>"?  Both sides are hashed to a fixed
@@ -1874,6 +2435,7 @@ int rdv_admin_handle(struct rdv_db *db, const char *admin_token, const char *op,
 {
 	const struct reg_op *o = find_op(admin_ops, nitems(admin_ops), op);
 	struct reg_ctx *c;
+	int ret;
 
 	memset(rep, 0, sizeof(*rep));
 	c = ctx_new(db, peer_ip, now_ms);
@@ -1881,6 +2443,8 @@ int rdv_admin_handle(struct rdv_db *db, const char *admin_token, const char *op,
 		return -ENOMEM;
 	c->admin = 1;
 	/* Logs name only known operations: the path is the client's text. */
-	return ctx_finish(c, admin_handle(c, o, admin_token, auth, body, len),
-			  o ? o->name : "(unknown operation)", rep);
+	ret = ctx_finish(c, admin_handle(c, o, admin_token, auth, body, len),
+			 o ? o->name : "(unknown operation)", rep);
+	rep->op = o ? (int)(nitems(reg_ops) + (size_t)(o - admin_ops)) : OP_UNKNOWN_ADMIN;
+	return ret;
 }

@@ -2,9 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "log.h"
 #include "rdv_store.h"
 #include "util.h"
@@ -24,6 +28,8 @@ static const char *const db_names[RDV_DB_COUNT + 1] = {
     [RDV_DB_NODE_NETS] = "node_nets",
     [RDV_DB_INVITES] = "invites",
     [RDV_DB_INVITE_EXP] = "invite_exp",
+    [RDV_DB_AUDIT] = "audit",
+    [RDV_DB_AUDIT_META] = "audit_meta",
     [RDV_DB_COUNT] = NULL,
 };
 
@@ -64,6 +70,9 @@ int rdv_db_open(struct rdv_db *db, const char *dir)
 	} else {
 		store_txn_abort(&t);
 	}
+	if (ret == 0)
+		ret = audit_open(db->st, db_names[RDV_DB_AUDIT], db_names[RDV_DB_AUDIT_META],
+				 &db->audit);
 out:
 	if (ret < 0) {
 		log_warnx("registry state in %s: %s", dir, strerror(-ret));
@@ -74,8 +83,85 @@ out:
 
 void rdv_db_close(struct rdv_db *db)
 {
+	audit_close(db->audit);
+	db->audit = NULL;
 	store_close(db->st);
 	db->st = NULL;
+}
+
+/* ---------------------------------------------------------------- audit key */
+
+#define AUDIT_KEY_B64_MAX 128 /* 64 bytes are 88 characters */
+
+static int audit_key_create(const char *path, uint8_t sk[64], uint8_t pk[32])
+{
+	char b64[AUDIT_KEY_B64_MAX];
+	int n, ret;
+
+	crypto_sign_keypair(pk, sk);
+	n = b64_encode(b64, sizeof(b64) - 1, sk, 64);
+	if (n < 0)
+		return n;
+	b64[n++] = '\n';
+	ret = file_write_atomic(path, b64, (size_t)n, 0600);
+	sodium_memzero(b64, sizeof(b64));
+	if (ret < 0) {
+		errno = -ret;
+		log_warn("writing the audit key %s", path);
+		return ret;
+	}
+	log_info("created the audit key %s", path);
+	return 0;
+}
+
+int rdv_audit_key_load(const char *dir, uint8_t sk[64], uint8_t pk[32])
+{
+	uint8_t seed_pk[32], *check = NULL;
+	char path[PATH_MAX], *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, RDV_AUDIT_KEY_FILE) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	ret = file_check_secret(path);
+	if (ret == -ENOENT)
+		return audit_key_create(path, sk, pk);
+	if (ret == -EPERM) {
+		log_warnx("audit key %s: readable by group or others (chmod 600)", path);
+		goto out;
+	}
+	if (ret == 0)
+		ret = file_read_all(path, AUDIT_KEY_B64_MAX, &buf, &len);
+	if (ret < 0) {
+		log_warnx("audit key %s: %s", path, strerror(-ret));
+		goto out;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	check = sodium_malloc(64);
+	if (!check) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* A secret key is seed || public key: both halves must agree, or
+	 * checkpoints would be signed by a key verify does not know. */
+	if (b64_decode(sk, 64, buf) != 64 || crypto_sign_seed_keypair(seed_pk, check, sk) != 0 ||
+	    sodium_memcmp(check, sk, 64) != 0) {
+		log_warnx("audit key %s: not base64 of an Ed25519 secret key", path);
+		ret = -EBADMSG;
+		goto out;
+	}
+	memcpy(pk, seed_pk, 32);
+	ret = 0;
+out:
+	if (ret < 0)
+		sodium_memzero(sk, 64);
+	sodium_free(check);
+	if (buf) {
+		sodium_memzero(buf, len);
+		free(buf);
+	}
+	return ret;
 }
 
 /* ---------------------------------------------------------------- nodes */

@@ -20,6 +20,8 @@
  *   node_nets  be32(node) be16(net) -> "" (the same memberships, by node)
  *   invites    r(16) -> be64(expiry s) be16(net) be32(joiner) be64(used ms)
  *   invite_exp be64(expiry s) r(16) -> "" (pruning order)
+ *   audit      be64(event_id) -> one audit record (audit.h: hash-chained)
+ *   audit_meta the audit log's chain head and signed checkpoint (audit.h)
  *
  * Functions taking a struct store_txn follow its sticky-error rule: they
  * do nothing once the transaction has failed, and the failure surfaces at
@@ -49,7 +51,14 @@
  * fresh on either side of the registry's clock (2 x 60 s), so a replay is
  * always either remembered or stale. */
 #define RDV_NONCE_KEEP_MS 180000
-#define RDV_MAP_SIZE ((size_t)1 << 30)
+/* The map is address space, not disk: LMDB's file grows only as data is
+ * written.  The audit log (a million records by default, some 400 bytes
+ * each) is the bulk of it; 32-bit builds keep the old 1 GiB. */
+#define RDV_MAP_SIZE (sizeof(size_t) > 4 ? (size_t)8 << 30 : (size_t)1 << 30)
+#define RDV_AUDIT_KEY_FILE "audit.key"
+/* Security records (refused forgeries, replays, bad admin tokens) written
+ * per second at most; the rest are counted into the next one. */
+#define RDV_SEC_AUDIT_PER_SEC 50
 
 enum rdv_dbi {
 	RDV_DB_META,
@@ -66,11 +75,22 @@ enum rdv_dbi {
 	RDV_DB_NODE_NETS,
 	RDV_DB_INVITES,
 	RDV_DB_INVITE_EXP,
+	RDV_DB_AUDIT,
+	RDV_DB_AUDIT_META,
 	RDV_DB_COUNT,
 };
 
 /* Called after a commit that queued events for \p node (wakes its streams). */
 typedef void (*rdv_notify_fn)(void *arg, uint32_t node);
+
+/* Rate limit of the security records (a flood of forged requests must not
+ * fill the disk): a one-second window on the request clock. */
+struct rdv_sec_limit {
+	uint64_t window_ms;	   /* start of the current window */
+	uint32_t in_window;	   /* records written in it */
+	uint64_t suppressed;	   /* not written since the last one that was */
+	uint64_t suppressed_total; /* ever (metrics) */
+};
 
 struct rdv_db {
 	struct store *st;
@@ -78,6 +98,10 @@ struct rdv_db {
 	struct pilot_prefix prefix;
 	rdv_notify_fn notify; /* may be NULL (tests) */
 	void *notify_arg;
+	struct audit *audit;	  /* the registry's audit log (sub-databases audit*) */
+	uint8_t audit_pk[32];	  /* public half of the audit key (checkpoints) */
+	int have_audit_pk;	  /* 0 in tests that load no key */
+	struct rdv_sec_limit sec; /* security records */
 };
 
 struct rdv_node {
@@ -116,11 +140,18 @@ struct rdv_inbox_entry {
 	char justification[RDV_JUSTIFICATION_MAX + 1];
 };
 
-/** Open the environment in \p dir (created 0700) and load the deployment
- *  prefix, generating and storing it on first start.
- *  \retval 0 or -errno (logged). */
+/** Open the environment in \p dir (created 0700), load the deployment
+ *  prefix (generating and storing it on first start) and open the audit
+ *  log.  \retval 0 or -errno (logged). */
 int rdv_db_open(struct rdv_db *db, const char *dir);
 void rdv_db_close(struct rdv_db *db);
+/** \brief Load the registry's Ed25519 audit key from \p dir/audit.key
+ *  (base64 of the 64-byte secret key, mode 0600), or make and keep one
+ *  when there is none.  It signs the audit log's checkpoints; the TLS key
+ *  (ECDSA) is another one.  \p sk (64 bytes) should be guarded memory.
+ *  \retval 0, -EPERM (group or others can read the file), -EBADMSG (not
+ *  a key), or -errno; logged. */
+int rdv_audit_key_load(const char *dir, uint8_t sk[64], uint8_t pk[32]);
 
 /* Node ID callbacks: 0 go on, 1 stop, <0 fail (made sticky). */
 typedef int (*rdv_id_cb)(void *arg, uint32_t id);
