@@ -1,7 +1,11 @@
-/* rdv.c - pilot-rendezvous: configuration, start-up and the event loop. */
+/* rdv.c - pilot-rendezvous: configuration (and its reload on SIGHUP),
+ * start-up, the audit key and retention, the metrics page and the event
+ * loop. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stddef.h>
@@ -9,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "audit.h"
 #include "conf.h"
 #include "log.h"
+#include "metrics.h"
 #include "rdv.h"
 #include "sdnotify.h"
 #include "util.h"
@@ -36,6 +43,14 @@ static const struct conf_key rdv_schema[] = {
     {"admin_token", CONF_STR, OFF(admin_token), 0, 0, NULL, "token for admin requests", 1},
     {"admin_token_file", CONF_STR, OFF(admin_token_file), 0, 0, NULL,
      "file holding the admin token (mode 0600)", 0},
+    {"metrics_listen", CONF_HOSTPORT, OFF(metrics_listen), 0, 0, NULL,
+     "Prometheus /metrics address, plain HTTP (default: off)", 0},
+    {"metrics_allow_remote", CONF_BOOL, OFF(metrics_allow_remote), 0, 0, "false",
+     "let metrics_listen be a non-loopback address", 0},
+    {"audit_max_records", CONF_U32, OFF(audit_max_records), 0, UINT32_MAX, "1000000",
+     "audit records kept, the oldest pruned hourly (0 = no limit)", 0},
+    {"audit_max_age_days", CONF_U32, OFF(audit_max_age_days), 0, 36500, "365",
+     "days audit records are kept (0 = for ever)", 0},
     {"print_pin", CONF_ACTION, OFF(print_pin), 0, 0, NULL,
      "print the registry's SPKI pin (base64) and exit", 0},
     {"check_config", CONF_ACTION, OFF(check_config), 0, 0, NULL,
@@ -45,20 +60,27 @@ static const struct conf_key rdv_schema[] = {
     CONF_END,
 };
 
+/* What a configuration check hands over to be applied. */
+struct rdv_checked {
+	enum log_level lvl;
+	enum log_format fmt;
+	char *admin_token; /* sodium_malloc'd, or NULL */
+};
+
 /* Keep the admin token only in guarded memory, and wipe other copies. */
-static int admin_token_set(struct rdv *r, const char *tok, size_t len)
+static int admin_token_set(char **out, const char *tok, size_t len)
 {
 	if (len == 0)
 		return -EINVAL;
-	r->admin_token = sodium_malloc(len + 1);
-	if (!r->admin_token)
+	*out = sodium_malloc(len + 1);
+	if (!*out)
 		return -ENOMEM;
-	memcpy(r->admin_token, tok, len);
-	r->admin_token[len] = '\0';
+	memcpy(*out, tok, len);
+	(*out)[len] = '\0';
 	return 0;
 }
 
-static int admin_token_load(struct rdv *r, const char *path, char *err, size_t errlen)
+static int admin_token_load(char **out, const char *path, char *err, size_t errlen)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -78,7 +100,7 @@ static int admin_token_load(struct rdv *r, const char *path, char *err, size_t e
 	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
 		len--;
-	ret = admin_token_set(r, buf, len);
+	ret = admin_token_set(out, buf, len);
 	if (ret == -EINVAL)
 		snprintf(err, errlen, "admin_token_file %s: empty", path);
 	else if (ret < 0)
@@ -91,19 +113,35 @@ out:
 	return ret;
 }
 
-/* Everything a bad configuration can be refused for, before any state is
- * touched (SPEC §2). */
-static int config_check(struct rdv *r, enum log_level *lvl, enum log_format *fmt, char *err,
-			size_t errlen)
+/* The same rule as metrics_listen() applies, checked here so that
+ * --check-config and a reload catch it. */
+static int host_is_loopback(const char *host)
 {
-	struct rdv_config *c = &r->cfg;
+	struct in_addr a4;
+	struct in6_addr a6;
 
-	if (log_level_parse(c->log_level, lvl) < 0) {
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return strcmp(host, "localhost") == 0;
+}
+
+/* Everything a bad configuration can be refused for, before any state is
+ * touched (SPEC §2).  On success \p out holds what is to be applied (the
+ * caller owns out->admin_token). */
+static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err, size_t errlen)
+{
+	char host[256];
+	uint16_t port;
+
+	memset(out, 0, sizeof(*out));
+	if (log_level_parse(c->log_level, &out->lvl) < 0) {
 		snprintf(err, errlen, "log_level '%s': expected debug, info, warn or error",
 			 c->log_level);
 		return -EINVAL;
 	}
-	if (log_format_parse(c->log_format, fmt) < 0) {
+	if (log_format_parse(c->log_format, &out->fmt) < 0) {
 		snprintf(err, errlen, "log_format '%s': expected text or json", c->log_format);
 		return -EINVAL;
 	}
@@ -115,15 +153,24 @@ static int config_check(struct rdv *r, enum log_level *lvl, enum log_format *fmt
 		snprintf(err, errlen, "tls_cert and tls_key: give both or neither");
 		return -EINVAL;
 	}
+	if (c->metrics_listen && !c->metrics_allow_remote &&
+	    (conf_split_hostport(c->metrics_listen, host, sizeof(host), &port) < 0 ||
+	     !host_is_loopback(host))) {
+		snprintf(err, errlen,
+			 "metrics_listen '%s': not a loopback address (set metrics_allow_remote "
+			 "to serve other hosts)",
+			 c->metrics_listen);
+		return -EINVAL;
+	}
 	if (c->admin_token && c->admin_token_file) {
 		snprintf(err, errlen, "admin_token and admin_token_file: give one of them");
 		return -EINVAL;
 	}
 	if (c->admin_token_file)
-		return admin_token_load(r, c->admin_token_file, err, errlen);
+		return admin_token_load(&out->admin_token, c->admin_token_file, err, errlen);
 	if (c->admin_token) {
 		size_t n = strlen(c->admin_token);
-		int ret = admin_token_set(r, c->admin_token, n);
+		int ret = admin_token_set(&out->admin_token, c->admin_token, n);
 		sodium_memzero(c->admin_token, n);
 		if (ret == -EINVAL)
 			snprintf(err, errlen, "admin_token: must not be empty");
@@ -132,6 +179,211 @@ static int config_check(struct rdv *r, enum log_level *lvl, enum log_format *fmt
 		return ret;
 	}
 	return 0;
+}
+
+static int streq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int rdv_reload(struct rdv *r)
+{
+	struct rdv_config nc, *oc = &r->cfg;
+	struct rdv_checked ck = {0};
+	const char *fixed = NULL;
+	char err[512];
+	int rc;
+
+	memset(&nc, 0, sizeof(nc));
+	rc = conf_load(rdv_schema, &nc, RDV_DEFAULT_CONFIG, r->argc, r->argv, err, sizeof(err));
+	if (rc == 0)
+		rc = config_check(&nc, &ck, err, sizeof(err));
+	/* What the running server is built around needs a restart. */
+	if (rc == 0) {
+		if (!streq(nc.listen, oc->listen))
+			fixed = "listen";
+		else if (!streq(nc.beacon_listen, oc->beacon_listen))
+			fixed = "beacon_listen";
+		else if (!streq(nc.state_dir, oc->state_dir))
+			fixed = "state_dir";
+		else if (!streq(nc.tls_cert, oc->tls_cert))
+			fixed = "tls_cert";
+		else if (!streq(nc.tls_key, oc->tls_key))
+			fixed = "tls_key";
+		else if (!streq(nc.metrics_listen, oc->metrics_listen))
+			fixed = "metrics_listen";
+		else if (nc.metrics_allow_remote != oc->metrics_allow_remote)
+			fixed = "metrics_allow_remote";
+		if (fixed) {
+			snprintf(err, sizeof(err), "'%s' changed, which needs a restart", fixed);
+			rc = -EINVAL;
+		}
+	}
+	if (rc < 0) {
+		r->stats.reload_failures++;
+		log_errorx("SIGHUP: reload refused, the running configuration stays in force: %s",
+			   err);
+		sodium_free(ck.admin_token);
+		conf_free(rdv_schema, &nc);
+		return rc;
+	}
+	/* Apply, whole: nothing below can fail. */
+	if (!r->admin_token != !ck.admin_token)
+		log_info("admin API %s", ck.admin_token ? "enabled" : "disabled");
+	sodium_free(r->admin_token);
+	r->admin_token = ck.admin_token;
+	conf_free(rdv_schema, oc);
+	*oc = nc;
+	log_init(PROG, ck.lvl, ck.fmt);
+	r->stats.reloads++;
+	log_info("configuration reloaded%s%s", conf_loaded_path(oc)[0] ? " from " : "",
+		 conf_loaded_path(oc));
+	return 0;
+}
+
+/* ------------------------------------------------------------ audit key */
+
+int rdv_audit_prune(struct rdv *r, uint64_t now_ms)
+{
+	uint64_t pruned = 0;
+	int ret;
+
+	ret = audit_prune(r->db.audit, r->cfg.audit_max_records,
+			  (uint64_t)r->cfg.audit_max_age_days * 86400000ull, now_ms, r->audit_sk,
+			  &pruned);
+	r->stats.audit_pruned += pruned;
+	if (ret < 0 && ret != -EBADMSG) /* audit_prune logged that one */
+		log_warnx("audit retention: %s", strerror(-ret));
+	return ret < 0 ? ret : (int)MIN(pruned, (uint64_t)INT_MAX);
+}
+
+static int audit_key_init(struct rdv *r)
+{
+	char b64[64];
+	int ret;
+
+	r->audit_sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+	if (!r->audit_sk)
+		return -ENOMEM;
+	ret = rdv_audit_key_load(r->cfg.state_dir, r->audit_sk, r->db.audit_pk);
+	if (ret < 0)
+		return ret;
+	r->db.have_audit_pk = 1;
+	b64_encode(b64, sizeof(b64), r->db.audit_pk, sizeof(r->db.audit_pk));
+	log_info("audit log: %llu records, key %s",
+		 (unsigned long long)audit_last_id(r->db.audit, NULL), b64);
+	return 0;
+}
+
+static void on_audit_prune(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rdv_audit_prune(arg, now_real_ms());
+}
+
+/* ------------------------------------------------------------ metrics */
+
+struct node_count {
+	struct store_txn *t;
+	struct rdv_db *db;
+	uint64_t pub, priv, gone;
+};
+
+static int node_count_cb(void *arg, uint32_t id)
+{
+	struct node_count *nc = arg;
+	struct rdv_node n;
+
+	if (rdv_node_get(nc->t, nc->db, id, &n) < 0)
+		return 0; /* a corrupt record is logged, not counted */
+	if (!n.active)
+		nc->gone++;
+	else if (n.public)
+		nc->pub++;
+	else
+		nc->priv++;
+	return 0;
+}
+
+static int net_count_cb(void *arg, const struct rdv_network *n)
+{
+	(void)n;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+#define COUNTER(name, help, v)                                                                     \
+	do {                                                                                       \
+		metrics_family(out, name, "counter", help);                                        \
+		metrics_sample(out, name, NULL, v);                                                \
+	} while (0)
+#define GAUGE(name, help, v)                                                                       \
+	do {                                                                                       \
+		metrics_family(out, name, "gauge", help);                                          \
+		metrics_sample(out, name, NULL, v);                                                \
+	} while (0)
+
+void rdv_metrics_fill(void *arg, struct evbuffer *out)
+{
+	struct rdv *r = arg;
+	struct store_txn t;
+	struct node_count nc = {&t, &r->db, 0, 0, 0};
+	const char *api, *name;
+	uint64_t nets = 0, cum = 0;
+	char lab[160];
+
+	/* Counted at scrape time from one snapshot: exact, and nothing to
+	 * keep in step with every operation. */
+	store_txn_begin(r->db.st, &t, 1);
+	rdv_node_iter(&t, &r->db, node_count_cb, &nc);
+	rdv_net_iter(&t, &r->db, net_count_cb, &nets);
+	store_txn_abort(&t);
+	metrics_family(out, "pilot_registry_nodes", "gauge",
+		       "Registered nodes by visibility (their sum: all registered nodes).");
+	metrics_sample(out, "pilot_registry_nodes", "visibility=\"public\"", nc.pub);
+	metrics_sample(out, "pilot_registry_nodes", "visibility=\"private\"", nc.priv);
+	GAUGE("pilot_registry_nodes_deregistered",
+	      "Nodes that deregistered (their ID and key are kept).", nc.gone);
+	GAUGE("pilot_registry_networks", "Networks (the backbone not counted).", nets);
+	metrics_family(out, "pilot_registry_requests_total", "counter",
+		       "Requests handled, by API, operation and outcome (ok or the error code).");
+	for (int i = 0; rdv_op_label(i, &api, &name) == 0; i++)
+		for (int o = 0; o < RDV_OUTCOMES; o++) {
+			if (!r->stats.requests[i][o])
+				continue;
+			snprintf(lab, sizeof(lab), "api=\"%s\",op=\"%s\",outcome=\"%s\"", api,
+				 name, rdv_outcome_name(o));
+			metrics_sample(out, "pilot_registry_requests_total", lab,
+				       r->stats.requests[i][o]);
+		}
+	metrics_family(out, "pilot_registry_request_seconds", "histogram",
+		       "Time to handle a request (parse, checks, LMDB commit).");
+	for (int b = 0; b <= RDV_LAT_BUCKETS; b++) {
+		cum += r->stats.lat_buckets[b];
+		if (b < RDV_LAT_BUCKETS)
+			snprintf(lab, sizeof(lab), "le=\"%g\"", rdv_lat_bound(b));
+		else
+			snprintf(lab, sizeof(lab), "le=\"+Inf\"");
+		metrics_sample(out, "pilot_registry_request_seconds_bucket", lab, cum);
+	}
+	metrics_sample_f(out, "pilot_registry_request_seconds_sum", NULL, r->stats.lat_sum);
+	metrics_sample(out, "pilot_registry_request_seconds_count", NULL, r->stats.lat_count);
+	GAUGE("pilot_registry_event_streams", "Open events streams.", r->nstreams);
+	GAUGE("pilot_registry_connections", "Open TLS connections.", r->nconns);
+	GAUGE("pilot_registry_audit_last_id", "event_id of the newest audit record.",
+	      audit_last_id(r->db.audit, NULL));
+	COUNTER("pilot_registry_audit_pruned_total", "Audit records removed by retention.",
+		r->stats.audit_pruned);
+	COUNTER("pilot_registry_audit_security_suppressed_total",
+		"Security audit records left out by their rate limit (counted in the next one).",
+		r->db.sec.suppressed_total);
+	COUNTER("pilot_registry_rate_limited_total",
+		"Requests refused by the per-source rate limit.", r->stats.rate_limited);
+	COUNTER("pilot_registry_config_reloads_total", "Configuration reloads applied.",
+		r->stats.reloads);
+	COUNTER("pilot_registry_config_reload_failures_total", "Configuration reloads refused.",
+		r->stats.reload_failures);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -147,8 +399,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
-	log_info("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+	rdv_reload(arg);
 }
 
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
@@ -169,6 +420,7 @@ static int add_signal(struct rdv *r, struct event **ev, int sig, event_callback_
 
 static int run(struct rdv *r)
 {
+	struct timeval prune = {RDV_AUDIT_PRUNE_INTERVAL_S, 0};
 	char pbuf[INET6_ADDRSTRLEN + 4];
 	uint64_t wd;
 	int ret;
@@ -178,6 +430,11 @@ static int run(struct rdv *r)
 		goto out;
 	r->db.notify = rdv_http_notify;
 	r->db.notify_arg = r;
+	if ((ret = audit_key_init(r)) < 0)
+		goto out;
+	/* Retention once now (a log that outgrew a lowered limit while we
+	 * were down), then hourly.  A failure is logged, not fatal. */
+	rdv_audit_prune(r, now_real_ms());
 	ret = rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key, 1);
 	if (ret < 0)
 		goto out;
@@ -199,6 +456,19 @@ static int run(struct rdv *r)
 	ret = rdv_http_start(r);
 	if (ret < 0)
 		goto out;
+	r->ev_audit_prune = event_new(r->base, -1, EV_PERSIST, on_audit_prune, r);
+	if (!r->ev_audit_prune || event_add(r->ev_audit_prune, &prune) < 0) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (r->cfg.metrics_listen) {
+		r->metrics = metrics_listen(r->base, r->cfg.metrics_listen,
+					    r->cfg.metrics_allow_remote, rdv_metrics_fill, r);
+		if (!r->metrics) {
+			ret = -EADDRNOTAVAIL; /* logged */
+			goto out;
+		}
+	}
 	wd = sd_watchdog_usec();
 	if (wd) {
 		struct timeval tv = {(time_t)(wd / 2000000), (suseconds_t)(wd / 2 % 1000000)};
@@ -225,6 +495,7 @@ out:
 
 static void rdv_free(struct rdv *r)
 {
+	metrics_close(r->metrics);
 	rdv_http_stop(r);
 	if (r->ev_sigterm)
 		event_free(r->ev_sigterm);
@@ -234,6 +505,8 @@ static void rdv_free(struct rdv *r)
 		event_free(r->ev_sighup);
 	if (r->ev_watchdog)
 		event_free(r->ev_watchdog);
+	if (r->ev_audit_prune)
+		event_free(r->ev_audit_prune);
 	/* Last: connections freed above may finish freeing in here, and their
 	 * hooks still count on r. */
 	if (r->base)
@@ -242,6 +515,7 @@ static void rdv_free(struct rdv *r)
 	if (r->db.st)
 		rdv_db_close(&r->db);
 	sodium_free(r->admin_token);
+	sodium_free(r->audit_sk);
 	conf_free(rdv_schema, &r->cfg);
 	free(r);
 }
@@ -249,8 +523,7 @@ static void rdv_free(struct rdv *r)
 int rdv_main(int argc, char **argv)
 {
 	struct rdv *r;
-	enum log_level lvl;
-	enum log_format fmt;
+	struct rdv_checked ck;
 	char err[512];
 	int status = 1;
 
@@ -279,12 +552,15 @@ int rdv_main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
-	if (config_check(r, &lvl, &fmt, err, sizeof(err)) < 0) {
+	r->argc = argc;
+	r->argv = argv;
+	if (config_check(&r->cfg, &ck, err, sizeof(err)) < 0) {
 		log_errorx("%s", err);
 		status = 2;
 		goto out;
 	}
-	log_init(PROG, lvl, fmt);
+	r->admin_token = ck.admin_token;
+	log_init(PROG, ck.lvl, ck.fmt);
 	if (r->cfg.check_config) {
 		char *dump = conf_dump(rdv_schema, &r->cfg);
 		if (!dump)

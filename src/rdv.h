@@ -181,6 +181,8 @@ void rdv_http_stop(struct rdv *r);
 void rdv_http_notify(void *arg, uint32_t node);
 /** Periodic housekeeping of the front end (rate table sweep). */
 void rdv_http_maint(struct rdv *r);
+/** Upper bound in seconds of latency bucket \p i (0 .. RDV_LAT_BUCKETS-1). */
+double rdv_lat_bound(int i);
 
 /* ------------------------------------------------------------ rdv.c */
 

@@ -374,6 +374,31 @@ static void on_ping(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- requests */
 
+/* Upper bounds (seconds) of the latency histogram's finite buckets: a
+ * request is mostly one LMDB commit, i.e. one fsync. */
+static const double lat_bounds[RDV_LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+						   0.025,  0.05,  0.1,	  0.5};
+
+double rdv_lat_bound(int i)
+{
+	return i >= 0 && i < RDV_LAT_BUCKETS ? lat_bounds[i] : 0;
+}
+
+static void count_request(struct rdv *r, const struct rdv_reply *rep, uint64_t ns)
+{
+	double sec = (double)ns / 1e9;
+	int b = 0;
+
+	if (rep->op >= 0 && rep->op < RDV_OP_SLOTS && rep->outcome >= 0 &&
+	    rep->outcome < RDV_OUTCOMES)
+		r->stats.requests[rep->op][rep->outcome]++;
+	while (b < RDV_LAT_BUCKETS && sec > lat_bounds[b])
+		b++;
+	r->stats.lat_buckets[b]++;
+	r->stats.lat_count++;
+	r->stats.lat_sum += sec;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct rdv *r = arg;
@@ -385,6 +410,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	uint8_t key[RATE_KEY_LEN];
 	struct rdv_reply rep;
 	const char *path, *sig, *body;
+	uint64_t t0;
 	size_t len;
 	int one = 1, admin, rc;
 
@@ -402,6 +428,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!rate_take(r, key, now_mono_ms())) {
+		r->stats.rate_limited++;
 		send_error(req, -EBUSY, 0, "too many requests; slow down");
 		return;
 	}
@@ -426,6 +453,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_error(req, -EIO, 0, "out of memory");
 		return;
 	}
+	t0 = now_mono_ns();
 	if (admin) {
 		const char *auth =
 		    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -440,6 +468,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_error(req, -EIO, 0, "out of memory");
 		return;
 	}
+	count_request(r, &rep, now_mono_ns() - t0);
 	if (rep.stream_node && rep.status == 200)
 		stream_start(r, req, &rep);
 	else
