@@ -843,4 +843,11 @@ void dp_tick(struct pilotd *d)
 		d->last_sweep_ms = now_mono_ms();
 		flow_foreach(&d->flows, expire_visit, d);
 	}
+	/* Retention runs hourly, and once soon after start. */
+	if (!d->last_prune_ms || now_mono_ms() - d->last_prune_ms >= 3600000) {
+		if (d->last_prune_ms || now_mono_ms() - d->started_ms >= 10000) {
+			d->last_prune_ms = now_mono_ms();
+			pilotd_audit_prune(d);
+		}
+	}
 }

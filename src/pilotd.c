@@ -65,6 +65,10 @@ const struct conf_key pilotd_schema[] = {
      "seconds between session rekeys", 0},
     {"heartbeat_interval", CONF_U32, CFG(heartbeat_interval), 1, 3600, "25",
      "seconds between registry heartbeats", 0},
+    {"audit_max_records", CONF_U32, CFG(audit_max_records), 1000, 4000000000u, "1000000",
+     "audit records kept (older ones are pruned, leaving a signed checkpoint)", 0},
+    {"audit_max_age_days", CONF_U32, CFG(audit_max_age_days), 0, 36500, "365",
+     "days audit records are kept (0 = no age limit)", 0},
     {"metrics_listen", CONF_HOSTPORT, CFG(metrics_listen), 0, 0, NULL,
      "serve Prometheus metrics on HOST:PORT (loopback; off when unset)", 0},
     {"metrics_allow_remote", CONF_BOOL, CFG(metrics_allow_remote), 0, 0, "false",
@@ -223,8 +227,13 @@ int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk)
 		tnl_identity_wipe(&nid);
 		goto out;
 	}
-	memcpy(d->ed_sk, sk, 64);
-	crypto_sign_ed25519_sk_to_pk(d->ed_pk, d->ed_sk);
+	{
+		uint8_t old_pk[32];
+		memcpy(old_pk, d->ed_pk, 32);
+		memcpy(d->ed_sk, sk, 64);
+		crypto_sign_ed25519_sk_to_pk(d->ed_pk, d->ed_sk);
+		pilotd_audit_rekeyed(d, old_pk);
+	}
 	tnl_identity_wipe(&d->id);
 	d->id = nid;
 	if (d->ed_sk_next)

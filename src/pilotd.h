@@ -32,6 +32,7 @@ struct pilotd_cfg {
 	char **networks;
 	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
 	uint32_t rekey_interval, heartbeat_interval;
+	uint32_t audit_max_records, audit_max_age_days;
 	char *metrics_listen;
 	int metrics_allow_remote;
 	int public_;
@@ -117,7 +118,7 @@ struct pilotd {
 	uint64_t hs_window_start_ms;
 	uint32_t hs_in_window; /* handshakes processed in this second */
 	uint64_t rekey_ms, reject_ms;
-	uint64_t last_sweep_ms;
+	uint64_t last_sweep_ms, last_prune_ms;
 	struct flow flow_passthrough; /* marker: admitted without a flow entry */
 
 	/* control */
@@ -203,6 +204,10 @@ int pilotd_audit_event(struct pilotd *d, const char *type, uint32_t subject_node
 void pilotd_audit_deny(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
 		       enum admit_reason why);
 void pilotd_audit_flush(struct pilotd *d);
+/** Retention: prune by count and age, leaving a signed checkpoint. */
+void pilotd_audit_prune(struct pilotd *d);
+/** After a key rotation: re-sign the checkpoint with the new key. */
+void pilotd_audit_rekeyed(struct pilotd *d, const uint8_t old_pk[32]);
 void pilotd_audit_stats(struct pilotd *d, uint64_t *last_id, uint64_t *backlog,
 			uint64_t *dropped, uint64_t *failed);
 /** SIGHUP: parse the configuration again and apply it whole, or keep the

@@ -208,6 +208,38 @@ void pilotd_audit_flush(struct pilotd *d)
 	pa->deny_suppressed = 0;
 }
 
+void pilotd_audit_prune(struct pilotd *d)
+{
+	struct pilotd_audit *pa = d->audit;
+	uint64_t pruned = 0;
+	int rc;
+
+	if (!pa)
+		return;
+	pilotd_audit_flush(d);
+	rc = audit_prune(pa->log, d->cfg.audit_max_records,
+			 (uint64_t)d->cfg.audit_max_age_days * 86400000ull, now_real_ms(), d->ed_sk,
+			 &pruned);
+	if (rc < 0)
+		log_warnx("audit: pruning refused: %s (run `pilotctl audit verify`)",
+			  strerror(-rc));
+	else if (pruned)
+		log_info("audit: pruned %llu old records (signed checkpoint kept)",
+			 (unsigned long long)pruned);
+}
+
+void pilotd_audit_rekeyed(struct pilotd *d, const uint8_t old_pk[32])
+{
+	int rc;
+
+	if (!d->audit)
+		return;
+	rc = audit_checkpoint_resign(d->audit->log, old_pk, d->ed_sk);
+	if (rc < 0)
+		log_warnx("audit: re-signing the checkpoint with the new key failed: %s",
+			  strerror(-rc));
+}
+
 void pilotd_audit_stats(struct pilotd *d, uint64_t *last_id, uint64_t *backlog, uint64_t *dropped,
 			uint64_t *failed)
 {

@@ -98,6 +98,27 @@ res=$(try_connect c "${NODE_IP6[a]}" 8000); rc=$?
 check "C -> A (backbone address) connect fails ($res)" [ "$rc" != 0 ]
 check "A's server never saw C" eval '! grep -q "${HOST_IP[c]:-none}" "$E2E_WORK/a/srv8000.log" && [ "$(e2e_srv_count a 8000 accept)" -ge 1 ]'
 
+# ------------------------------------------------------------ names for unmodified programs (NSS)
+. "$(dirname "$0")/nss.sh" # its helpers only, when sourced
+if nss_find_module && nss_setup "$E2E_WORK/nss" && nss_usable; then
+	nss_in() { # NODE CMD...: CMD in NODE's namespace, resolving through libnss_pilot
+		local n=$1; shift
+		NSS_NETNS=${HOST_NS[$n]} PILOT_RESOLVE_SOCKET=${NODE_DIR[$n]}/resolve.sock nss_exec "$@"
+	}
+	out=$(nss_in b getent ahosts alice.pilot 2>&1)
+	info "B: getent ahosts alice.pilot: $(head -n 1 <<<"$out")"
+	check "B: getent ahosts alice.pilot gives A's network-7 address" \
+		eval '"$PY" -c "import ipaddress,sys; sys.exit(ipaddress.ip_address(sys.argv[1])!=ipaddress.ip_address(sys.argv[2]))" "$(awk "NR==1{print \$1}" <<<"$out")" "$A7"'
+	check "B: curl http://alice.pilot:8000/ works through the name service" \
+		nss_in b curl -sS --max-time 5 -o "$E2E_WORK/p-nss" http://alice.pilot:8000/
+	check "C: getent ahosts alice.pilot finds nothing (exit 2)" \
+		eval 'nss_in c getent ahosts alice.pilot >/dev/null 2>&1; [ $? = 2 ]'
+	check "C: ... exactly as for a name nobody has (exit 2)" \
+		eval 'nss_in c getent ahosts nobody-has-this.pilot >/dev/null 2>&1; [ $? = 2 ]'
+else
+	not_ok "NSS module usable for the name-service checks (${NSS_WHY:-libnss_pilot.so.2 not built})"
+fi
+
 # ------------------------------------------------------------ replay of a captured request
 if [ -x "$REGREQ" ]; then
 	out=$(ip netns exec "${HOST_NS[b]}" "$REGREQ" "${NODE_DIR[b]}/state" "$RDV_IP:$RDV_PORT" "$RDV_PIN" heartbeat '{"listen_port":4242}' 2>&1)
@@ -159,6 +180,24 @@ check "A's network-7 address is gone from pilot0" eval '! e2e_has_addr a pilot0 
 res=$(try_connect b "$A7" 8000); rc=$?
 check "after leaving: B -> A connect fails ($res)" [ "$rc" != 0 ]
 check "the backbone cannot be left" eval '! pctl_ok a network leave 0'
+
+# ------------------------------------------------------------ auto-join from the configuration
+e2e_stop_node c
+PILOTD_EXTRA_ARGS="--networks 7:$NETTOK"
+e2e_start_node c carol || fatal "pilotd carol restarted with --networks 7:TOKEN"
+PILOTD_EXTRA_ARGS=
+check "C joined network 7 at start-up from --networks" \
+	e2e_wait 10 eval 'pctl c network list | "$PY" -c "import json,sys; d=json.load(sys.stdin); sys.exit(not any(n[\"network_id\"]==7 and n[\"member\"] for n in d[\"data\"][\"networks\"]))"'
+C7=$(pctl c info | jget data.ipv6 | sed 's/::.*//'):7::$(printf %x "$C")
+check "C's pilot0 carries its network-7 address $C7" e2e_wait 5 e2e_has_addr c pilot0 "$C7"
+check "B -> C over network 7 (connect to a closed port is refused, not denied)" \
+	eval 'r=$(try_connect b "$C7" 8000); grep -q ConnectionRefused <<<"$r"'
+e2e_stop_node c
+PILOTD_EXTRA_ARGS="--networks 7:$NETTOK"
+e2e_start_node c carol || fatal "pilotd carol restarted again"
+PILOTD_EXTRA_ARGS=
+check "restarting with the same --networks is idempotent (still a member, no error logged)" \
+	eval '! grep -q "joining network 7 .* failed" "${NODE_DIR[c]}/pilotd.log"'
 
 check "all daemons still running" eval 'e2e_alive "${NODE_PID[a]}" && e2e_alive "${NODE_PID[b]}" && e2e_alive "${NODE_PID[c]}" && e2e_alive "$RDV_PID"'
 e2e_finish
