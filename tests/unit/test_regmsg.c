@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "audit.h"
 #include "json.h"
 #include "log.h"
 #include "rdv.h"
@@ -2182,6 +2184,561 @@ static void test_admin_parse(void **state)
 	yajl_tree_free(root);
 }
 
+/* ------------------------------------------------------------ audit log */
+
+/* The admin `audit` answer for \p body (status 200 expected). */
+static yajl_val audit_q(struct fixture *f, const char *body)
+{
+	yajl_val v;
+
+	assert_int_equal(admin(f, "audit", body, &v), 200);
+	assert_non_null(json_get(v, "events"));
+	assert_true(YAJL_IS_ARRAY(json_get(v, "events")));
+	return v;
+}
+
+static yajl_val ev_at(yajl_val v, size_t i)
+{
+	yajl_val a = json_get(v, "events");
+
+	assert_true(i < a->u.array.len);
+	return a->u.array.values[i];
+}
+
+static const char *ev_str(yajl_val e, const char *key)
+{
+	const char *s = NULL;
+
+	assert_int_equal(json_get_str(e, key, &s), 0);
+	return s;
+}
+
+static uint64_t ev_u64(yajl_val e, const char *key)
+{
+	uint64_t x = 0;
+
+	if (json_get_u64(e, key, &x) != 0)
+		fail_msg("no integer member '%s'", key);
+	return x;
+}
+
+static const char *ev_detail(yajl_val e, const char *key)
+{
+	return ev_str(json_get(e, "details"), key);
+}
+
+/* The types of the records matching \p body, comma-separated. */
+static const char *audit_types(struct fixture *f, const char *body)
+{
+	static char buf[4096];
+	yajl_val v = audit_q(f, body);
+	size_t o = 0, n = arr_len(v, "events");
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", i ? "," : "",
+				      ev_str(ev_at(v, i), "type"));
+	yajl_tree_free(v);
+	return buf;
+}
+
+static uint64_t audit_count(struct fixture *f)
+{
+	yajl_val v = audit_q(f, "{\"limit\":10000}");
+	uint64_t n = arr_len(v, "events");
+
+	yajl_tree_free(v);
+	return n;
+}
+
+/* The stored bytes of audit record \p id (malloc'd). */
+static char *audit_raw(struct fixture *f, uint64_t id, size_t *len)
+{
+	struct store_txn t;
+	uint8_t k[8];
+	MDB_val v;
+	char *s;
+
+	store_be64(k, id);
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(store_get(&t, f->db.dbi[RDV_DB_AUDIT], k, sizeof(k), &v), 0);
+	s = strndup(v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	store_txn_abort(&t);
+	return s;
+}
+
+static void test_audit_trust_sequence(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	yajl_val v, e;
+
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, NULL);
+	/* registering again at a restart, heartbeats, reads: no records */
+	do_register(f, &a, 0, "alice");
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":4000", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "trusts", "", &v), 200);
+	yajl_tree_free(v);
+	/* a refused request: no record */
+	assert_int_equal(req(f, &a, "handshake", target(a.id), &v), 400);
+	expect_error(v, "bad_request");
+	assert_string_equal(audit_types(f, "{}"), "node.registered,node.registered");
+
+	assert_int_equal(req(f, &a, "handshake", "\"target\":2,\"justification\":\"db access\"", &v),
+			 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "approve", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "untrust", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	/* untrust again: nothing changed, nothing recorded */
+	assert_int_equal(req(f, &a, "untrust", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_string_equal(audit_types(f, "{}"), "node.registered,node.registered,"
+						  "handshake.requested,trust.approved,trust.revoked");
+
+	v = audit_q(f, "{}");
+	e = ev_at(v, 0);
+	assert_int_equal(ev_u64(e, "event_id"), 1);
+	assert_string_equal(ev_str(e, "actor"), "node:1");
+	assert_string_equal(ev_str(e, "subject"), "node:1");
+	assert_string_equal(ev_detail(e, "hostname"), "alice");
+	assert_string_equal(ev_detail(e, "ip"), "192.0.2.7");
+	assert_true(YAJL_IS_TRUE(json_get(json_get(e, "details"), "new")));
+	e = ev_at(v, 2);
+	assert_string_equal(ev_str(e, "actor"), "node:1");
+	assert_string_equal(ev_str(e, "subject"), "node:2");
+	assert_string_equal(ev_detail(e, "justification"), "db access");
+	e = ev_at(v, 3);
+	assert_string_equal(ev_str(e, "type"), "trust.approved");
+	assert_string_equal(ev_str(e, "actor"), "node:2");
+	assert_string_equal(ev_str(e, "subject"), "node:1");
+	assert_string_equal(ev_detail(e, "basis"), "approval");
+	e = ev_at(v, 4);
+	assert_string_equal(ev_str(e, "actor"), "node:1");
+	assert_string_equal(ev_str(e, "subject"), "node:2");
+	assert_string_equal(ev_detail(e, "reason"), "untrust");
+	assert_int_equal(ev_u64(v, "last_id"), 5);
+	assert_true(YAJL_IS_FALSE(json_get(v, "more")));
+	/* records are chained: each names the hash of the one before */
+	for (size_t i = 1; i < 5; i++) {
+		uint8_t h[32];
+		char hex[65], *raw;
+		size_t len;
+		raw = audit_raw(f, i, &len);
+		crypto_hash_sha256(h, (const uint8_t *)raw, len);
+		hex_encode(hex, sizeof(hex), h, sizeof(h));
+		assert_string_equal(ev_str(ev_at(v, i), "prev"), hex);
+		free(raw);
+	}
+	yajl_tree_free(v);
+
+	/* both asked: trust.approved with basis mutual, recorded once */
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "handshake", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"since_id\":6}");
+	assert_int_equal(arr_len(v, "events"), 2);
+	assert_string_equal(ev_str(ev_at(v, 1), "type"), "trust.approved");
+	assert_string_equal(ev_detail(ev_at(v, 1), "basis"), "mutual");
+	yajl_tree_free(v);
+	/* a rejection */
+	assert_int_equal(req(f, &b, "untrust", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "reject", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	assert_string_equal(audit_types(f, "{\"since_id\":8}"),
+			    "trust.revoked,handshake.requested,handshake.rejected");
+}
+
+static void test_audit_node_and_network_ops(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	uint8_t npk[32], nsk[64];
+	char proof[128], extra[512], *raw;
+	uint32_t net, tnet;
+	uint64_t n;
+	yajl_val v;
+
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	assert_int_equal(set_host(f, &a, "alice", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(set_host(f, &a, "alice", &v), 200); /* unchanged */
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "set_visibility", "\"public\":true", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "set_visibility", "\"public\":true", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"Web\",\"db\"]", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"db\",\"web\"]", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "clear_hostname", "", &v), 200);
+	yajl_tree_free(v);
+	assert_string_equal(audit_types(f, "{\"since_id\":3}"),
+			    "node.hostname,node.visibility,node.tags,node.hostname");
+	v = audit_q(f, "{\"since_id\":5}");
+	assert_true(YAJL_IS_ARRAY(json_get(json_get(ev_at(v, 0), "details"), "tags")));
+	assert_string_equal(ev_detail(ev_at(v, 1), "previous"), "alice");
+	assert_string_equal(ev_detail(ev_at(v, 1), "hostname"), "");
+	yajl_tree_free(v);
+
+	/* rotate_key */
+	crypto_sign_keypair(npk, nsk);
+	rotate_proof(nsk, a.id, a.pk, npk, NOW, proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, npk, proof, &v), 200);
+	yajl_tree_free(v);
+	memcpy(a.pk, npk, 32);
+	memcpy(a.sk, nsk, 64);
+	v = audit_q(f, "{\"type\":\"node.key_rotated\"}");
+	assert_int_equal(arr_len(v, "events"), 1);
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "node:1");
+	yajl_tree_free(v);
+
+	/* networks: the admin's actions name the admin's address */
+	net = mk_net(f, "{\"name\":\"lab\",\"join_rule\":\"open\"}");
+	tnet = mk_net(f, "{\"name\":\"ops\",\"join_rule\":\"token\","
+			 "\"token\":\"sesame-sesame-sesame\"}");
+	join_ok(f, &a, net, NULL);
+	join_ok(f, &a, net, NULL); /* again: no record */
+	join_ok(f, &b, tnet, "\"token\":\"sesame-sesame-sesame\"");
+	assert_int_equal(admin(f, "network_add", "{\"network_id\":1,\"node_id\":2}", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "network_add", "{\"network_id\":1,\"node_id\":2}", &v), 200);
+	yajl_tree_free(v);
+	/* sharing a network: the handshake is approved by it */
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	snprintf(extra, sizeof(extra), "\"network_id\":%u", net);
+	assert_int_equal(req(f, &b, "network_leave", extra, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "network_delete", "{\"network_id\":2}", &v), 200);
+	yajl_tree_free(v);
+	assert_string_equal(audit_types(f, "{\"type\":\"network.\"}"),
+			    "network.created,network.created,network.joined,network.joined,"
+			    "network.member_added,network.left,network.deleted");
+	v = audit_q(f, "{\"type\":\"network.*\"}");
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.51.100.9");
+	assert_string_equal(ev_str(ev_at(v, 0), "subject"), "network:1");
+	assert_string_equal(ev_detail(ev_at(v, 0), "join_rule"), "open");
+	assert_string_equal(ev_str(ev_at(v, 3), "actor"), "node:2");
+	assert_string_equal(ev_detail(ev_at(v, 3), "join_rule"), "token");
+	assert_string_equal(ev_str(ev_at(v, 4), "subject"), "node:2");
+	assert_int_equal(ev_u64(json_get(ev_at(v, 4), "details"), "network_id"), 1);
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"type\":\"trust.\"}");
+	assert_int_equal(arr_len(v, "events"), 2);
+	assert_string_equal(ev_detail(ev_at(v, 0), "basis"), "network");
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "network_id"), net);
+	assert_string_equal(ev_detail(ev_at(v, 1), "reason"), "network_left");
+	yajl_tree_free(v);
+	/* deregister; then back (not new) */
+	assert_int_equal(req(f, &b, "deregister", "", &v), 200);
+	yajl_tree_free(v);
+	do_register(f, &b, 0, NULL);
+	v = audit_q(f, "{\"node\":2,\"newest\":true,\"limit\":2}");
+	assert_int_equal(arr_len(v, "events"), 2);
+	assert_string_equal(ev_str(ev_at(v, 0), "type"), "node.deregistered");
+	assert_string_equal(ev_str(ev_at(v, 1), "type"), "node.registered");
+	assert_true(YAJL_IS_FALSE(json_get(json_get(ev_at(v, 1), "details"), "new")));
+	yajl_tree_free(v);
+
+	/* secrets never reach the log: not the join token, not its hash */
+	n = audit_count(f);
+	for (uint64_t i = 1; i <= n; i++) {
+		size_t len;
+		raw = audit_raw(f, i, &len);
+		assert_null(strstr(raw, "sesame"));
+		assert_null(strstr(raw, "\"token\":"));
+		free(raw);
+	}
+}
+
+static void test_audit_security(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	struct rdv_node before, after;
+	char body[1024];
+	uint64_t n;
+	yajl_val v, e;
+
+	do_register(f, &a, 1, NULL);
+	do_register(f, &b, 0, NULL);
+	assert_int_equal(req_full(f, &a, "handshake", NOW, "\"target\":2", 1, &v, body,
+				  sizeof(body), NULL, NULL),
+			 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "reject", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	n = audit_count(f);
+	stored(f, a.id, &before);
+
+	/* the replayed handshake changes nothing but the audit log */
+	assert_int_equal(replay(f, &a, "handshake", body, NOW + 5000, &v), 409);
+	expect_error(v, "replay");
+	assert_int_equal(audit_count(f), n + 1);
+	v = audit_q(f, "{\"type\":\"security.\"}");
+	assert_int_equal(arr_len(v, "events"), 1);
+	e = ev_at(v, 0);
+	assert_string_equal(ev_str(e, "type"), "security.nonce_replay");
+	assert_string_equal(ev_str(e, "actor"), "ip:192.0.2.7");
+	assert_string_equal(ev_str(e, "subject"), "node:1");
+	assert_string_equal(ev_detail(e, "ip"), "192.0.2.7");
+	assert_string_equal(ev_detail(e, "op"), "handshake");
+	assert_int_equal(ev_u64(json_get(e, "details"), "claimed_node"), 1);
+	yajl_tree_free(v);
+	stored(f, a.id, &after);
+	assert_memory_equal(&before, &after, sizeof(before));
+	assert_int_equal(req(f, &b, "inbox", "", &v), 200);
+	assert_int_equal(arr_len(v, "requests"), 0);
+	yajl_tree_free(v);
+	{
+		char *ev = events(f, &b, 0);
+		assert_int_equal(count_lines(ev, "handshake.received"), 1); /* the original */
+		free(ev);
+	}
+
+	/* forged (another node's key), stale, wrong admin token */
+	b.id = a.id;
+	assert_int_equal(req(f, &b, "heartbeat", "\"listen_port\":1", &v), 401);
+	expect_error(v, "bad_signature");
+	b.id = 2;
+	assert_int_equal(req_full(f, &a, "heartbeat", NOW - 3600000, "\"listen_port\":1", 1, &v,
+				  NULL, 0, NULL, NULL),
+			 401);
+	expect_error(v, "stale");
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Bearer guess", "network_list", "", &v), 401);
+	expect_error(v, "unauthorized");
+	/* ordinary refusals are not security events */
+	assert_int_equal(req(f, &a, "lookup", "\"target\":77", &v), 404);
+	expect_error(v, "not_found");
+	assert_string_equal(audit_types(f, "{\"type\":\"security.*\"}"),
+			    "security.nonce_replay,security.bad_signature,security.stale,"
+			    "security.unauthorized");
+	v = audit_q(f, "{\"type\":\"security.unauthorized\"}");
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "ip:198.51.100.9");
+	assert_string_equal(ev_detail(ev_at(v, 0), "op"), "network_list");
+	yajl_tree_free(v);
+	/* nothing of the refused requests themselves */
+	stored(f, a.id, &after);
+	assert_memory_equal(&before, &after, sizeof(before));
+
+	/* a flood: at most RDV_SEC_AUDIT_PER_SEC records a second, the rest
+	 * counted in the next record */
+	n = audit_count(f);
+	f->db.sec.window_ms = 0;
+	b.id = a.id;
+	for (int i = 0; i < RDV_SEC_AUDIT_PER_SEC + 10; i++) {
+		assert_int_equal(req(f, &b, "heartbeat", "\"listen_port\":1", &v), 401);
+		yajl_tree_free(v);
+	}
+	assert_int_equal(audit_count(f), n + RDV_SEC_AUDIT_PER_SEC);
+	assert_true(f->db.sec.suppressed == 10);
+	/* a second later (the registry's clock) */
+	snprintf(body, sizeof(body),
+		 "{\"op\":\"heartbeat\",\"node_id\":%u,\"ts\":%llu," NONCE ",\"listen_port\":1}",
+		 a.id, (unsigned long long)(NOW + 1000));
+	assert_int_equal(replay(f, &b, "heartbeat", body, NOW + 1000, &v), 401);
+	expect_error(v, "bad_signature");
+	v = audit_q(f, "{\"newest\":true,\"limit\":1}");
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "suppressed"), 10);
+	assert_true(YAJL_IS_TRUE(json_get(v, "more")));
+	yajl_tree_free(v);
+	assert_true(f->db.sec.suppressed == 0);
+	assert_true(f->db.sec.suppressed_total == 10);
+}
+
+static void test_audit_query(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode n[4];
+	char body[128];
+	yajl_val v;
+
+	memset(n, 0, sizeof(n));
+	for (int i = 0; i < 4; i++)
+		do_register(f, &n[i], 1, NULL);
+	assert_int_equal(req(f, &n[0], "handshake", target(n[1].id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &n[2], "handshake", target(n[1].id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &n[1], "approve", target(n[2].id), &v), 200);
+	yajl_tree_free(v);
+	/* 1-4 registered, 5 1->2, 6 3->2, 7 2 approved 3 */
+
+	/* node: as actor or subject, by ID or as written */
+	assert_string_equal(audit_types(f, "{\"node\":2}"),
+			    "node.registered,handshake.requested,handshake.requested,trust.approved");
+	assert_string_equal(audit_types(f, "{\"node\":\"node:3\"}"),
+			    "node.registered,handshake.requested,trust.approved");
+	assert_string_equal(audit_types(f, "{\"node\":4}"), "node.registered");
+	assert_string_equal(audit_types(f, "{\"node\":\"node:\"}"), ""); /* exact only */
+	/* type, exact and by area */
+	assert_string_equal(audit_types(f, "{\"type\":\"handshake.requested\"}"),
+			    "handshake.requested,handshake.requested");
+	assert_string_equal(audit_types(f, "{\"type\":\"trust.\",\"node\":3}"), "trust.approved");
+	assert_string_equal(audit_types(f, "{\"type\":\"trust.approve\"}"), "");
+	/* since_id and since_ms (records carry the registry's wall clock) */
+	assert_string_equal(audit_types(f, "{\"since_id\":6}"), "handshake.requested,trust.approved");
+	assert_string_equal(audit_types(f, "{\"since_ms\":1}"),
+			    "node.registered,node.registered,node.registered,node.registered,"
+			    "handshake.requested,handshake.requested,trust.approved");
+	snprintf(body, sizeof(body), "{\"since_ms\":%llu}",
+		 (unsigned long long)(now_real_ms() + 3600000));
+	assert_string_equal(audit_types(f, body), "");
+	/* limit: oldest first, `more`, and last_id to go on from */
+	v = audit_q(f, "{\"limit\":3}");
+	assert_int_equal(arr_len(v, "events"), 3);
+	assert_true(YAJL_IS_TRUE(json_get(v, "more")));
+	assert_int_equal(ev_u64(v, "last_id"), 3);
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"limit\":3,\"since_id\":4}");
+	assert_int_equal(ev_u64(ev_at(v, 0), "event_id"), 4);
+	assert_int_equal(ev_u64(v, "last_id"), 6);
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"limit\":3,\"since_id\":7}");
+	assert_int_equal(arr_len(v, "events"), 1);
+	assert_true(YAJL_IS_FALSE(json_get(v, "more")));
+	assert_int_equal(ev_u64(v, "last_id"), 7);
+	yajl_tree_free(v);
+	/* nothing new: last_id is the log's newest */
+	v = audit_q(f, "{\"since_id\":8,\"type\":\"node.registered\"}");
+	assert_int_equal(arr_len(v, "events"), 0);
+	assert_int_equal(ev_u64(v, "last_id"), 7);
+	yajl_tree_free(v);
+	/* newest: the last matches, still oldest first */
+	v = audit_q(f, "{\"newest\":true,\"limit\":2,\"type\":\"node.registered\"}");
+	assert_int_equal(arr_len(v, "events"), 2);
+	assert_int_equal(ev_u64(ev_at(v, 0), "event_id"), 3);
+	assert_int_equal(ev_u64(ev_at(v, 1), "event_id"), 4);
+	assert_true(YAJL_IS_TRUE(json_get(v, "more")));
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"newest\":true,\"limit\":4,\"type\":\"node.registered\"}");
+	assert_int_equal(arr_len(v, "events"), 4);
+	assert_true(YAJL_IS_FALSE(json_get(v, "more")));
+	yajl_tree_free(v);
+	/* bad requests */
+	{
+		static const char *const bad[] = {
+		    "{\"limit\":0}",	     "{\"limit\":10001}",	"{\"limit\":\"5\"}",
+		    "{\"type\":\"\"}",	     "{\"type\":7}",		"{\"node\":0}",
+		    "{\"node\":\"\"}",	     "{\"node\":true}",		"{\"since_id\":-1}",
+		    "{\"since_ms\":\"x\"}", "{\"newest\":1}",		"{\"what\":1}",
+		};
+		for (size_t i = 0; i < nitems(bad); i++) {
+			if (admin(f, "audit", bad[i], &v) != 400)
+				fail_msg("accepted: %s", bad[i]);
+			expect_error(v, "bad_request");
+		}
+	}
+	assert_int_equal(admin(f, "audit", "{\"limit\":10000}", &v), 200);
+	yajl_tree_free(v);
+	/* the admin token is needed */
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Bearer x", "audit", "{}", &v), 401);
+	expect_error(v, "unauthorized");
+}
+
+static void test_audit_verify(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	uint8_t *sk = sodium_malloc(64), pk[32];
+	char pkb[64], path[128], *raw;
+	const char *s;
+	struct store_txn t;
+	uint8_t k[8];
+	size_t len;
+	uint64_t pruned = 0;
+	yajl_val v;
+
+	assert_int_equal(rdv_audit_key_load(f->dir, sk, f->db.audit_pk), 0);
+	f->db.have_audit_pk = 1;
+	do_register(f, &a, 1, NULL);
+	do_register(f, &b, 1, NULL);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(req(f, &a, "set_visibility", i % 2 ? "\"public\":true"
+								      : "\"public\":false",
+				     &v),
+				 200);
+		yajl_tree_free(v);
+	}
+	assert_int_equal(admin(f, "audit_verify", "{}", &v), 200);
+	assert_true(YAJL_IS_TRUE(json_get(v, "ok")));
+	assert_int_equal(ev_u64(v, "records"), 5);
+	assert_int_equal(ev_u64(v, "last_id"), 5);
+	assert_int_equal(ev_u64(v, "head_id"), 5);
+	assert_int_equal(ev_u64(v, "errors"), 0);
+	b64_encode(pkb, sizeof(pkb), f->db.audit_pk, 32);
+	assert_int_equal(json_get_str(v, "public_key", &s), 0);
+	assert_string_equal(s, pkb);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "audit_verify", "{\"x\":1}", &v), 400);
+	expect_error(v, "bad_request");
+
+	/* retention: a signed checkpoint, and the rest still verifies */
+	assert_int_equal(audit_prune(f->db.audit, 3, 0, now_real_ms(), sk, &pruned), 0);
+	assert_true(pruned == 2);
+	assert_int_equal(admin(f, "audit_verify", "{}", &v), 200);
+	assert_true(YAJL_IS_TRUE(json_get(v, "ok")));
+	assert_true(YAJL_IS_TRUE(json_get(v, "checkpoint")));
+	assert_int_equal(ev_u64(v, "pruned_through"), 2);
+	assert_int_equal(ev_u64(v, "first_id"), 3);
+	yajl_tree_free(v);
+	assert_string_equal(audit_types(f, "{}"), "node.visibility,node.visibility,node.visibility");
+
+	/* edit record 4 through the store: verify points at it */
+	raw = audit_raw(f, 4, &len);
+	assert_non_null(strstr(raw, "\"actor\":\"node:1\""));
+	memcpy(strstr(raw, "\"actor\":\"node:1\""), "\"actor\":\"node:2\"", 16);
+	store_be64(k, 4);
+	store_txn_begin(f->db.st, &t, 0);
+	store_put(&t, f->db.dbi[RDV_DB_AUDIT], k, sizeof(k), raw, len);
+	assert_int_equal(store_txn_commit(&t), 0);
+	free(raw);
+	assert_int_equal(admin(f, "audit_verify", "{}", &v), 200);
+	assert_true(YAJL_IS_FALSE(json_get(v, "ok")));
+	assert_int_equal(ev_u64(v, "bad_id"), 4);
+	assert_int_equal(json_get_str(v, "reason", &s), 0);
+	if (!strstr(s, "modified"))
+		fail_msg("reason: %s", s);
+	assert_int_equal(json_get_str(v, "public_key", &s), 0);
+	assert_string_equal(s, pkb);
+	yajl_tree_free(v);
+	/* a log that does not verify is not pruned (nor re-signed) */
+	assert_int_equal(audit_prune(f->db.audit, 1, 0, now_real_ms(), sk, &pruned), -EBADMSG);
+
+	/* the key: kept, private, and refused when others can read it */
+	snprintf(path, sizeof(path), "%s/audit.key", f->dir);
+	assert_int_equal(file_check_secret(path), 0);
+	assert_int_equal(rdv_audit_key_load(f->dir, sk, pk), 0);
+	assert_memory_equal(pk, f->db.audit_pk, 32);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(rdv_audit_key_load(f->dir, sk, pk), -EPERM);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(file_write_atomic(path, "AAAA\n", 5, 0600), 0);
+	assert_int_equal(rdv_audit_key_load(f->dir, sk, pk), -EBADMSG);
+	{
+		/* a secret key whose public half is not its seed's */
+		uint8_t bad[64];
+		char b64[100];
+		crypto_sign_keypair(pk, bad);
+		bad[40] ^= 1;
+		b64_encode(b64, sizeof(b64), bad, sizeof(bad));
+		assert_int_equal(file_write_atomic(path, b64, strlen(b64), 0600), 0);
+		assert_int_equal(rdv_audit_key_load(f->dir, sk, pk), -EBADMSG);
+	}
+	sodium_free(sk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2208,6 +2765,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_network_leave, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_auth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_networks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_trust_sequence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_node_and_network_ops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_security, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_query, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_verify, setup, teardown),
 	};
 
 	if (sodium_init() < 0)

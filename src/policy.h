@@ -1,0 +1,89 @@
+/* policy.h - network flow policy (pilot-policy(5)): the one parser of
+ * policy documents (admin input, fuzzed), the evaluator that explains a
+ * decision (`pilotctl policy test`, resolve-time checks in the registry),
+ * the compiler that turns a policy plus the members' tags into one node's
+ * *view*, and the view's data-path lookup in pilotd.
+ *
+ * Document: {"rules":[{"from":[SEL...],"to":[SEL...],"ports":[PORT...],
+ *            "name":"optional label"}, ...]}
+ *   SEL  = "*" | "tag:NAME" | "node:ID" (the registry normalises node IDs,
+ *          Pilot addresses and hostnames given by the admin to "node:ID")
+ *   PORT = "tcp/N" | "tcp/N-M" | "tcp/*" | "udp/..." (same forms) |
+ *          "icmp" (ICMPv6 echo) | "*" (any protocol, any port)
+ * A network with no policy, or an empty rule list, admits every flow
+ * between its members; a network with at least one rule is default-deny.
+ * Limits: at most POLICY_MAX_RULES rules, POLICY_MAX_SEL selectors and
+ * POLICY_MAX_PORTS port entries per rule.
+ *
+ * A view is what one node needs to decide its own flows in one network:
+ * for each other member and direction, the allowed (proto, port ranges).
+ * Its lookup is a hash of (peer, direction) then a binary search over
+ * merged ranges: the cost does not grow with the number of rules. */
+#ifndef PILOT_POLICY_H
+#define PILOT_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <yajl/yajl_tree.h>
+
+struct json_gen;
+
+#define POLICY_MAX_RULES 10000
+#define POLICY_MAX_SEL 64
+#define POLICY_MAX_PORTS 64
+#define POLICY_MAX_TAGS 10
+
+enum policy_proto { POLICY_P_ANY = 0, POLICY_P_TCP = 6, POLICY_P_UDP = 17, POLICY_P_ICMP = 58 };
+
+struct policy; /* a parsed, validated document */
+
+/** A member as the evaluator sees it. */
+struct policy_member {
+	uint32_t node;
+	const char *const *tags; /* canonical (lower case), NULL-terminated, may be NULL */
+};
+
+/** Parse and validate a document (JSON text; no comments).  Node selectors
+ *  must already be "node:ID" (see policy_normalize).  On error \p err gets
+ *  one line naming the rule index and field.  \retval 0 or -EINVAL/-E2BIG. */
+int policy_parse(const char *json, size_t len, struct policy **out, char *err, size_t errlen);
+void policy_free(struct policy *p);
+size_t policy_rule_count(const struct policy *p);
+/** Canonical JSON of the document (what the registry stores and shows). */
+int policy_gen(const struct policy *p, struct json_gen *j);
+
+/** Registry side: rewrite selectors that name a node another way (ID,
+ *  address "N:NNNN.HHHH.LLLL", hostname) into "node:ID" using \p resolve
+ *  (returns 0 and the ID, or -ENOENT); every other selector must already
+ *  be valid.  Works on the raw document before policy_parse; \p out is a
+ *  malloc'd canonical JSON.  \retval 0 or -EINVAL/-ENOENT with \p err. */
+typedef int (*policy_resolve_fn)(void *arg, const char *name, uint32_t *node);
+int policy_normalize(const char *json, size_t len, policy_resolve_fn resolve, void *arg,
+		     char **out, size_t *outlen, char *err, size_t errlen);
+
+/** Would \p from opening a \p proto / \p port flow to \p to pass?
+ *  \retval 1 allowed, 0 denied; *rule = index of the first allowing rule,
+ *  or -1 (default deny, or no rules: then allowed with -1). */
+int policy_eval(const struct policy *p, const struct policy_member *from,
+		const struct policy_member *to, uint8_t proto, uint16_t port, int *rule);
+
+/** Compile \p self's view of a network from the policy and all members
+ *  (self included) into JSON for the node:
+ *  {"default_deny":bool,"allow":[{"node":ID,"dir":"in"|"out","proto":6|17|58|0,
+ *                                 "ranges":[[lo,hi],...]}, ...]}
+ *  "in" = the peer opens to self; "out" = self opens to the peer.  \p p
+ *  may be NULL (no policy: default_deny false, no entries). */
+int policy_view_gen(const struct policy *p, const struct policy_member *members, size_t n,
+		    uint32_t self, struct json_gen *j);
+
+/* ---- pilotd: the compiled view and its O(1)-ish lookup ---- */
+struct policy_view;
+/** Parse a view (from the registry: treated as untrusted, bounded). */
+int policy_view_parse(yajl_val v, struct policy_view **out, char *err, size_t errlen);
+void policy_view_free(struct policy_view *v);
+/** \retval 1 allowed, 0 denied.  \p inbound: the peer opened the flow. */
+int policy_view_allows(const struct policy_view *v, uint32_t peer, int inbound, uint8_t proto,
+		       uint16_t port);
+int policy_view_default_deny(const struct policy_view *v);
+
+#endif
