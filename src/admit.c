@@ -69,6 +69,7 @@ static enum admit_reason stage_basis(struct admit *a, struct admit_req *r)
 	    a->ops->shares_network(a->ctx, r->peer_node, r->net)) {
 		r->basis = FLOW_BASIS_NETWORK;
 		r->basis_net = r->net;
+		r->shared = 1;
 		return ADMIT_OK;
 	}
 	if (a->ops->is_trusted && a->ops->is_trusted(a->ctx, r->peer_node)) {
@@ -79,13 +80,32 @@ static enum admit_reason stage_basis(struct admit *a, struct admit_req *r)
 	return ADMIT_NOT_TRUSTED;
 }
 
-/* Network policy (tags, protocol, ports) plugs in here with the policy
- * engine; networks without rules admit every member. */
+/* The port a policy speaks of: the responder's (destination) port. */
+static uint16_t policy_port(const struct admit_req *r)
+{
+	const struct pkt_info *pi = r->pi;
+	if (pi->kind == PKT_TCP || pi->kind == PKT_UDP)
+		return pi->dport;
+	return 0;
+}
+
+/* A flow a shared network admitted must also pass that network's policy
+ * (networks without rules admit every member).  A trust pair is the
+ * peers' own consent, so it still admits what the network's policy does
+ * not. */
 static enum admit_reason stage_policy(struct admit *a, struct admit_req *r)
 {
-	(void)a;
-	(void)r;
-	return ADMIT_OK;
+	if (r->basis != FLOW_BASIS_NETWORK || !a->ops->policy_allows)
+		return ADMIT_OK;
+	if (a->ops->policy_allows(a->ctx, r->peer_node, r->basis_net, r->inbound, r->pi->proto,
+				  policy_port(r)))
+		return ADMIT_OK;
+	if (a->ops->is_trusted && a->ops->is_trusted(a->ctx, r->peer_node)) {
+		r->basis = FLOW_BASIS_TRUST;
+		r->basis_net = 0;
+		return ADMIT_OK;
+	}
+	return ADMIT_POLICY;
 }
 
 static struct admit_peer_bucket *peer_bucket(struct admit *a, uint32_t node)

@@ -23,6 +23,7 @@ enum admit_reason {
 	ADMIT_RATE_PEER,
 	ADMIT_LIMIT_PORT,
 	ADMIT_LIMIT_TOTAL,
+	ADMIT_NOT_SYNCED, /* inbound, before the registry's revocations were heard */
 	ADMIT_REASON_MAX
 };
 
@@ -36,6 +37,7 @@ struct admit_req {
 	/* out: what admitted it */
 	uint8_t basis;
 	uint16_t basis_net;
+	int shared; /* the addresses' network is shared (even if policy denies) */
 };
 
 struct token_bucket {
@@ -63,6 +65,9 @@ struct admit_ops {
 	int (*is_trusted)(void *ctx, uint32_t node);
 	/* Non-backbone network both belong to, or 0. */
 	int (*shares_network)(void *ctx, uint32_t node, uint16_t net);
+	/* That network's policy allows this flow (1) or not (0). */
+	int (*policy_allows)(void *ctx, uint32_t node, uint16_t net, int inbound, uint8_t proto,
+			     uint16_t port);
 };
 
 struct admit {

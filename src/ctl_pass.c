@@ -68,7 +68,7 @@ const struct ctl_pass ctl_pass_network[] = {
 	 .summary = "create a network (admin)", .admin = 1, .any_opts = 1,
 	 .pos = {{"NAME", "name", CTL_ARG_STR}},
 	 .opts = {{"id", "network_id", CTL_ARG_NUM}, {"join-rule", "join_rule", CTL_ARG_STR},
-		  {"token", "token", CTL_ARG_STR}}},
+		  {"token", "token", CTL_ARG_STR}, {"org", "org_id", CTL_ARG_AUTO}}},
 	{.sub = "join", .ipc = "network.join", .usage = "network join NET [--token T | --invite CODE]",
 	 .summary = "join a network (with --admin-token: added by the admin, whatever the rule)",
 	 .admin = 1,
@@ -108,10 +108,12 @@ const struct ctl_pass ctl_pass_org[] = {
 	 .summary = "join an org and all of its networks",
 	 .pos = {{"ORG", "org_id", CTL_ARG_AUTO}}, .opts = {{"token", "token", CTL_ARG_STR}}},
 	{.sub = "members", .ipc = "org.members", .usage = "org members ORG",
-	 .summary = "members of an org", .pos = {{"ORG", "org_id", CTL_ARG_AUTO}}},
-	{.sub = "revoke", .ipc = "org.revoke", .usage = "org revoke NODE",
-	 .summary = "remove a node everywhere and cut it off (admin)", .admin = 1,
-	 .pos = {{"NODE", "target", CTL_ARG_STR}}},
+	 .summary = "members of an org (admin: deployment or org token)", .admin = 1,
+	 .pos = {{"ORG", "org_id", CTL_ARG_AUTO}}},
+	{.sub = "revoke", .ipc = "org.revoke", .usage = "org revoke NODE [--org ORG]",
+	 .summary = "remove a node everywhere and cut it off (admin: deployment or org token)",
+	 .admin = 1, .pos = {{"NODE", "target", CTL_ARG_STR}},
+	 .opts = {{"org", "org_id", CTL_ARG_AUTO}}},
 	{0}};
 
 const struct ctl_pass ctl_pass_ca[] = {

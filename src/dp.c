@@ -470,6 +470,12 @@ static struct flow *flow_admit(struct pilotd *d, const struct pkt_info *pi, uint
 	f = flow_lookup(&d->flows, &k);
 	if (f)
 		return f;
+	if (!from_local && !pilotd_inbound_open(d)) {
+		d->ctr.flows_denied++;
+		d->admit.denied[ADMIT_NOT_SYNCED]++;
+		pilotd_flow_denied(d, pi, peer_node, 1, ADMIT_NOT_SYNCED);
+		return NULL;
+	}
 	memset(&r, 0, sizeof(r));
 	r.peer_node = peer_node;
 	r.net = net;
@@ -713,7 +719,7 @@ struct cut_ctx {
 	unsigned cut;
 };
 
-static void cut_one(struct pilotd *d, struct flow *f)
+void dp_cut_one(struct pilotd *d, struct flow *f)
 {
 	uint8_t *out = d->batch->scratch;
 	int n = -1;
@@ -759,7 +765,7 @@ static int cut_visit(void *arg, struct flow *f)
 	    (c->sel.basis && f->basis != c->sel.basis) ||
 	    (c->sel.basis == FLOW_BASIS_NETWORK && f->basis_net != c->sel.net))
 		return 0;
-	cut_one(c->d, f);
+	dp_cut_one(c->d, f);
 	admit_flow_removed(&c->d->admit, f->key.lport);
 	c->cut++;
 	return 1;

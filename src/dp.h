@@ -36,6 +36,9 @@ struct dp_cut_sel {
 /** Cut the selected flows (RST or ICMPv6 to the local side).
  *  \retval flows cut. */
 unsigned dp_cut_flows(struct pilotd *d, const struct dp_cut_sel *sel);
+struct flow;
+/** Cut one flow: RST or ICMPv6 to the local side (the caller removes it). */
+void dp_cut_one(struct pilotd *d, struct flow *f);
 /** Parse "IP:PORT" / "[V6]:PORT" into a v4-mapped/v6 sockaddr_in6. */
 int dp_parse_endpoint(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 /** Format an endpoint as "IP:PORT" or "[V6]:PORT". */

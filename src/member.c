@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "member.h"
+#include "policy.h"
 #include "store.h"
 #include "util.h"
 
@@ -90,6 +91,8 @@ int member_init(struct member_table *m, struct store *st)
 
 void member_free(struct member_table *m)
 {
+	for (unsigned i = 0; i < m->nnets; i++)
+		policy_view_free(m->nets[i].view);
 	free(m->e);
 	m->e = NULL;
 	m->cap = m->count = 0;
@@ -140,8 +143,10 @@ int member_net_remove(struct member_table *m, uint16_t net)
 	if ((rc = store_txn_commit(&t)) < 0)
 		return rc;
 	member_clear_net(m, net);
-	if (n)
+	if (n) {
+		policy_view_free(n->view);
 		*n = m->nets[--m->nnets];
+	}
 	return 0;
 }
 

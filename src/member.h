@@ -12,11 +12,16 @@ struct store;
 
 #define MEMBER_MAX_NETS 256
 
+struct policy_view;
+
 struct member_net {
 	uint16_t id;
 	char name[64];
 	char rule[16];
-	int addr_up; /* our address in it is on pilot0 */
+	int addr_up;		  /* our address in it is on pilot0 */
+	struct policy_view *view; /* this node's compiled policy; NULL = none known */
+	uint64_t policy_version;
+	int view_pending; /* fetched, or being fetched: deny until it arrives */
 };
 
 struct member_entry {

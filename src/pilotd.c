@@ -80,8 +80,8 @@ const struct conf_key pilotd_schema[] = {
     CONF_END,
 };
 
-static const char *const pilotd_dbs[] = {"meta",  "trust",	"asked",   "networks",
-					 "audit", "audit_meta", "webhook", NULL};
+static const char *const pilotd_dbs[] = {"meta",       "trust",	  "asked",   "networks", "audit",
+					 "audit_meta", "webhook", "blocked", "revoked",	 NULL};
 
 /* ---- identity ---- */
 
@@ -362,13 +362,41 @@ static int op_shares_network(void *ctx, uint32_t node, uint16_t net)
 	return member_net_find(&d->members, net) && member_find(&d->members, net, node);
 }
 
+static int op_is_blocked(void *ctx, uint32_t node)
+{
+	return pilotd_is_blocked(ctx, node);
+}
+
+static int op_is_revoked(void *ctx, uint32_t node)
+{
+	return pilotd_is_revoked(ctx, node);
+}
+
+static int op_policy_allows(void *ctx, uint32_t node, uint16_t net, int inbound, uint8_t proto,
+			    uint16_t port)
+{
+	return pilotd_policy_allows(ctx, node, net, inbound, proto, port);
+}
+
 static const struct admit_ops admit_ops = {
+    .is_blocked = op_is_blocked,
+    .is_revoked = op_is_revoked,
     .is_trusted = op_is_trusted,
     .shares_network = op_shares_network,
+    .policy_allows = op_policy_allows,
 };
+
+int pilotd_inbound_open(struct pilotd *d)
+{
+	/* A registry that stays unreachable must not keep the node dark for
+	 * ever: after a grace period flows are admitted on what is known. */
+	return d->synced || (!d->regc.connected && now_mono_ms() - d->started_ms > 15000);
+}
 
 int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node)
 {
+	if (pilotd_is_blocked(d, node) || pilotd_is_revoked(d, node))
+		return 0;
 	return trust_find(&d->trust, node) != NULL || member_shared(&d->members, node) != 0;
 }
 
@@ -619,6 +647,9 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 		}
 	} else if (strncmp(name, "network.", 8) == 0 || strcmp(name, "peer.key_rotated") == 0) {
 		pilotd_net_event(d, name, ev);
+	} else if (strcmp(name, "node.revoked") == 0 || strcmp(name, "policy.changed") == 0 ||
+		   strcmp(name, "synced") == 0) {
+		pilotd_policy_event(d, name, ev);
 	} else {
 		log_debug("registry event %s", name);
 	}
@@ -806,7 +837,12 @@ int pilotd_reload(struct pilotd *d)
 		d->rekey_ms = (uint64_t)oc->rekey_interval * 1000;
 		d->reject_ms = d->rekey_ms + 60000;
 		if (settings)
-			pilotd_settings_load(d);
+			if ((rc = nodeset_init(&d->blocked, d->st, "blocked")) < 0 ||
+			    (rc = nodeset_init(&d->revoked, d->st, "revoked")) < 0) {
+				log_warnx("loading the block list: %s", strerror(-rc));
+				return rc;
+			}
+		pilotd_settings_load(d);
 		if ((settings || nets) && d->regc.registered)
 			regc_reregister(&d->regc);
 	}
@@ -861,6 +897,11 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	}
 	if ((rc = member_init(&d->members, d->st)) < 0) {
 		log_warnx("loading network memberships: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = nodeset_init(&d->blocked, d->st, "blocked")) < 0 ||
+	    (rc = nodeset_init(&d->revoked, d->st, "revoked")) < 0) {
+		log_warnx("loading the block list: %s", strerror(-rc));
 		return rc;
 	}
 	pilotd_settings_load(d);
@@ -959,6 +1000,8 @@ void pilotd_free(struct pilotd *d)
 	admit_free(&d->admit);
 	trust_free(&d->trust);
 	member_free(&d->members);
+	nodeset_free(&d->blocked);
+	nodeset_free(&d->revoked);
 	tun_close(&d->tun);
 	nl_close(d->nl);
 	tnl_identity_wipe(&d->id);

@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "flow.h"
 #include "member.h"
+#include "nodeset.h"
 #include "peer.h"
 #include "regc.h"
 #include "tnl.h"
@@ -113,6 +114,8 @@ struct pilotd {
 	struct admit admit;
 	struct trust_table trust;
 	struct member_table members;
+	struct nodeset blocked, revoked;
+	int synced; /* the registry's event backlog (revocations) has been heard */
 	struct tnl_cookie_checker cookies;
 	struct dp_batch *batch;
 	uint64_t hs_window_start_ms;
@@ -192,6 +195,19 @@ int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk);
 void pilotd_identity_drop_next(struct pilotd *d);
 /** Persist and hold \p sk as the pending next key. \retval 0 or -errno. */
 int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk);
+/* ---- block list, revocation, policy, orgs (pilotd_policy.c) ---- */
+int pilotd_is_blocked(struct pilotd *d, uint32_t node);
+int pilotd_is_revoked(struct pilotd *d, uint32_t node);
+int pilotd_policy_allows(struct pilotd *d, uint32_t node, uint16_t net, int inbound,
+			 uint8_t proto, uint16_t port);
+/** Fetch this node's policy view of \p net from the registry (async). */
+void pilotd_policy_fetch(struct pilotd *d, uint16_t net);
+void pilotd_node_revoked(struct pilotd *d, uint32_t node, const char *why);
+void pilotd_policy_event(struct pilotd *d, const char *name, yajl_val ev);
+/** Inbound flows are admitted only once the registry's backlog of
+ *  revocations has been heard (or it could not be reached for a while). */
+int pilotd_inbound_open(struct pilotd *d);
+
 /* ---- audit (pilotd_audit.c) ---- */
 int pilotd_audit_init(struct pilotd *d);
 void pilotd_audit_free(struct pilotd *d);

@@ -379,9 +379,15 @@ static void add_reg_query(struct json_gen *j, void *arg)
 		jg_ku64(j, "since_ms", q->f.since_ms);
 	if (q->type[0])
 		jg_kstr(j, "type", q->type);
-	if (q->node[0])
-		jg_kstr(j, "node", q->node);
+	if (q->node[0]) {
+		/* The registry matches a number as "node:N", a string exactly. */
+		if (strspn(q->node, "0123456789") == strlen(q->node))
+			jg_ku64(j, "node", strtoull(q->node, NULL, 10));
+		else
+			jg_kstr(j, "node", q->node);
+	}
 	jg_ku64(j, "limit", q->f.limit);
+	jg_kbool(j, "newest", 1); /* the latest records, as for the node's own log */
 }
 
 static const char *admin_token(struct pilotd *d, yajl_val args)
@@ -436,6 +442,13 @@ void cmd_audit(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	}
 	q.f.type = q.type[0] ? q.type : NULL;
 	q.f.node = q.node[0] ? q.node : NULL;
+	if (q.node[0] && strspn(q.node, "0123456789") == strlen(q.node)) {
+		/* --node 42: that node exactly (not node:142) */
+		char tmp[64];
+		snprintf(tmp, sizeof(tmp), "node:%.40s", q.node);
+		memcpy(q.node, tmp, sizeof(q.node));
+		q.f.node_exact = 1;
+	}
 	memset(&c, 0, sizeof(c));
 	c.j = ipc_reply_ok_begin(req);
 	jg_key(c.j, "events");
@@ -565,8 +578,8 @@ void cmd_webhook_set(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		return;
 	}
 	json_get_str(args, "secret", &secret);
-	if (secret && strlen(secret) > 1024) {
-		ipc_reply_error(req, "bad_request", "secret longer than 1024 bytes", NULL);
+	if (secret && strlen(secret) > 256) {
+		ipc_reply_error(req, "bad_request", "secret longer than 256 bytes", NULL);
 		return;
 	}
 	rc = webhook_set_endpoint(d->audit->hook, url, (const uint8_t *)secret,

@@ -47,6 +47,18 @@ void cmd_network_leave(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_network_list(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_network_nodes(struct pilotd *d, struct ipc_req *req, yajl_val args);
 
+/* pilotd_policy.c */
+void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_unblock(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_blocklist(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_policy_set(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_policy_show(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_policy_test(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_org_create(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_org_members(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_org_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_org_enroll(struct pilotd *d, struct ipc_req *req, yajl_val args);
+
 /* pilotd_audit.c */
 void cmd_audit(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_audit_verify(struct pilotd *d, struct ipc_req *req, yajl_val args);

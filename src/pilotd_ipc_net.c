@@ -525,7 +525,7 @@ struct admin_arg {
 static void add_admin_members(struct json_gen *j, void *arg)
 {
 	yajl_val a = arg;
-	static const char *const keys[] = {"name", "join_rule", "token", "network_id"};
+	static const char *const keys[] = {"name", "join_rule", "token", "network_id", "org_id"};
 
 	for (size_t i = 0; i < nitems(keys); i++) {
 		yajl_val v = json_get(a, keys[i]);

@@ -140,6 +140,7 @@ int pilotd_net_joined(struct pilotd *d, uint16_t net, const char *name, const ch
 	add_members(d, net, members);
 	n = member_net_find(&d->members, net);
 	net_addr_up(d, n);
+	pilotd_policy_fetch(d, net);
 	pilotd_audit_event(d, "network.joined", 0, "{\"network_id\":%u}", net);
 	log_info("member of network %u (%s), %u other members known", net, n->name,
 		 (unsigned)(members && YAJL_IS_ARRAY(members) ? members->u.array.len : 0));
@@ -208,6 +209,7 @@ static void on_nodes_refresh(struct pilotd *d, void *arg, int err, const char *c
 	} else {
 		member_clear_net(&d->members, na->net);
 		add_members(d, na->net, json_get(resp, "nodes"));
+		pilotd_policy_fetch(d, na->net);
 	}
 	free(na);
 }
@@ -326,6 +328,7 @@ void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev)
 		json_get_str(pv, "hostname", &hn);
 		member_add(&d->members, (uint16_t)net32, node, pk, hn);
 		log_info("node %u joined network %u", node, net32);
+		pilotd_policy_fetch(d, (uint16_t)net32);
 	} else if (strcmp(name, "network.left") == 0) {
 		struct dp_cut_sel sel = {.basis = FLOW_BASIS_NETWORK, .net = (uint16_t)net32};
 		if (net32 == 0 || net32 > 65535 || json_get_u32(ev, "node_id", &node) < 0)

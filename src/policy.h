@@ -8,7 +8,7 @@
  *            "name":"optional label"}, ...]}
  *   SEL  = "*" | "tag:NAME" | "node:ID" (the registry normalises node IDs,
  *          Pilot addresses and hostnames given by the admin to "node:ID")
- *   PORT = "tcp/N" | "tcp/N-M" | "tcp/*" | "udp/..." (same forms) |
+ *   PORT = "tcp/N", "tcp/N-M", "tcp/ *" (any port; written without the space), "udp/..." 
  *          "icmp" (ICMPv6 echo) | "*" (any protocol, any port)
  * A network with no policy, or an empty rule list, admits every flow
  * between its members; a network with at least one rule is default-deny.

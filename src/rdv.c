@@ -192,7 +192,7 @@ int rdv_reload(struct rdv *r)
 	struct rdv_checked ck = {0};
 	const char *fixed = NULL;
 	char err[512];
-	int rc;
+	int rc, retention;
 
 	memset(&nc, 0, sizeof(nc));
 	rc = conf_load(rdv_schema, &nc, RDV_DEFAULT_CONFIG, r->argc, r->argv, err, sizeof(err));
@@ -228,6 +228,8 @@ int rdv_reload(struct rdv *r)
 		return rc;
 	}
 	/* Apply, whole: nothing below can fail. */
+	retention = nc.audit_max_records != oc->audit_max_records ||
+		    nc.audit_max_age_days != oc->audit_max_age_days;
 	if (!r->admin_token != !ck.admin_token)
 		log_info("admin API %s", ck.admin_token ? "enabled" : "disabled");
 	sodium_free(r->admin_token);
@@ -238,6 +240,9 @@ int rdv_reload(struct rdv *r)
 	r->stats.reloads++;
 	log_info("configuration reloaded%s%s", conf_loaded_path(oc)[0] ? " from " : "",
 		 conf_loaded_path(oc));
+	/* New limits apply now, not at the next hourly run. */
+	if (retention)
+		rdv_audit_prune(r, now_real_ms());
 	return 0;
 }
 
@@ -270,7 +275,7 @@ static int audit_key_init(struct rdv *r)
 		return ret;
 	r->db.have_audit_pk = 1;
 	b64_encode(b64, sizeof(b64), r->db.audit_pk, sizeof(r->db.audit_pk));
-	log_info("audit log: %llu records, key %s",
+	log_info("audit log at event %llu; audit key (Ed25519, public) %s",
 		 (unsigned long long)audit_last_id(r->db.audit, NULL), b64);
 	return 0;
 }
@@ -352,8 +357,8 @@ void rdv_metrics_fill(void *arg, struct evbuffer *out)
 		for (int o = 0; o < RDV_OUTCOMES; o++) {
 			if (!r->stats.requests[i][o])
 				continue;
-			snprintf(lab, sizeof(lab), "api=\"%s\",op=\"%s\",outcome=\"%s\"", api,
-				 name, rdv_outcome_name(o));
+			snprintf(lab, sizeof(lab), "api=\"%s\",op=\"%s\",outcome=\"%s\"", api, name,
+				 rdv_outcome_name(o));
 			metrics_sample(out, "pilot_registry_requests_total", lab,
 				       r->stats.requests[i][o]);
 		}

@@ -269,12 +269,22 @@ static int stream_collect(void *arg, uint64_t seq, const char *line, size_t len)
 static void stream_push(struct rdv *r, struct rdv_stream *s)
 {
 	struct last_seq ls = {evbuffer_new(), s->seq};
+	struct rdv_node n;
 	struct store_txn t;
 	int rc;
 
 	if (!ls.buf)
 		return;
 	store_txn_begin(r->db.st, &t, 1);
+	/* A revoked node hears nothing more: its streams end (org_revoke
+	 * wakes them for this). */
+	if (rdv_node_get(&t, &r->db, s->node, &n) == 0 && n.revoked) {
+		store_txn_abort(&t);
+		evbuffer_free(ls.buf);
+		log_info("node %u: revoked; ending its events stream", s->node);
+		stream_end(s);
+		return;
+	}
 	rc = rdv_event_iter(&t, &r->db, s->node, s->seq, stream_collect, &ls);
 	store_txn_abort(&t);
 	if (rc < 0)

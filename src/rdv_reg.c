@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "json.h"
 #include "log.h"
+#include "policy.h"
 #include "rdv.h"
 #include "regmsg.h"
 #include "util.h"
@@ -34,6 +35,9 @@
 #define ROTATE_DOMAIN "pilot-rotate-key-v1\n"
 #define NET_TOKEN_MIN 16
 #define NET_TOKEN_MAX 1024
+#define SYNCED_LINE "{\"seq\":0,\"event\":\"synced\"}"
+#define ORG_TOKEN_BYTES 32
+#define AUDIT_LIST_MAX 256 /* IDs listed in one audit record's details */
 
 /* A growable set of node IDs (event audiences, revoked peers). */
 struct idset {
@@ -52,7 +56,12 @@ struct reg_ctx {
 	uint32_t self_id;    /* 0 until known: a key's first registration */
 	uint8_t pk[32];	     /* the signer's key */
 	int key_retired;     /* register: the body's key was retired */
+	int key_revoked;     /* register: the body's key belongs to a revoked node */
+	int refused_revoked; /* refused as "revoked": a security record */
 	int admin;	     /* an admin request: no signer */
+	uint32_t org_scope;  /* admin request with an org's admin token: that org */
+	const char *body;    /* the request body as received (admin requests) */
+	size_t body_len;
 	struct json_gen out; /* the response object, open */
 	/* events: the backlog, as JSON lines */
 	int streaming;
@@ -70,6 +79,7 @@ struct reg_op {
 	const char *name;
 	const char *const *keys; /* the op's own members */
 	reg_fn fn;
+	int org_ok; /* admin: an org's admin token may use it (the op checks scope) */
 };
 
 static int fail(struct reg_ctx *c, int err, const char *fmt, ...)
@@ -108,8 +118,8 @@ static size_t err_index(int err)
 
 /* Outcomes as metrics labels: success, then every code a reply can carry. */
 static const char *const outcome_names[RDV_OUTCOMES] = {
-    "ok",	 "bad_request",	 "bad_signature", "stale",	  "replay",
-    "too_large", "not_found",	 "forbidden",	  "conflict",	  "rate_limited",
+    "ok",	   "bad_request",  "bad_signature", "stale",	"replay",
+    "too_large",   "not_found",	   "forbidden",	    "conflict", "rate_limited",
     "unavailable", "unauthorized", "internal",
 };
 
@@ -415,6 +425,7 @@ struct ev_body {
 	uint32_t node_id;
 	const uint8_t *public_key;
 	const char *justification;
+	uint64_t version; /* policy.changed: the policy's version (0: none) */
 };
 
 /* Queue an event for \p node in the request's transaction: it becomes
@@ -450,6 +461,8 @@ static void queue_event(struct reg_ctx *c, uint32_t node, const char *event,
 		jg_kb64(&j, "public_key", b->public_key, 32);
 	if (b->justification)
 		jg_kstr(&j, "justification", b->justification);
+	if (b->version)
+		jg_ku64(&j, "version", b->version);
 	jg_map_close(&j);
 	if (json_gen_finish(&j, &s, &len) < 0)
 		c->t.ret = -ENOMEM;
@@ -457,6 +470,47 @@ static void queue_event(struct reg_ctx *c, uint32_t node, const char *event,
 		rdv_event_put(&c->t, c->db, node, seq, s, len);
 	json_gen_free(&j);
 	add_notify(c, node);
+}
+
+/* policy.changed {network_id, version} to every member of \p net. */
+static int policy_tell(struct reg_ctx *c, uint16_t net, uint64_t version)
+{
+	struct ev_body b = {.network_id = net, .version = version};
+	struct idset m = {0};
+	int rc = 0;
+
+	if (rdv_member_iter(&c->t, c->db, net, idset_cb, &m) < 0)
+		rc = fail(c, -EIO, "registry store error");
+	for (size_t i = 0; rc == 0 && i < m.n; i++)
+		queue_event(c, m.v[i], "policy.changed", &b);
+	idset_free(&m);
+	return rc;
+}
+
+/* The members or their tags changed in \p net: views depend on both, so
+ * when the network has rules every member is told to fetch its view
+ * again.  (Without rules a view is "admit everything", whoever is in.) */
+static int policy_touch(struct reg_ctx *c, uint16_t net)
+{
+	struct rdv_policy p;
+
+	if (rdv_policy_get(&c->t, c->db, net, &p, 0) < 0)
+		return fail(c, -EIO, "registry store error");
+	return p.rules ? policy_tell(c, net, p.version) : 0;
+}
+
+/* policy_touch for every network of \p node. */
+static int policy_touch_node(struct reg_ctx *c, uint32_t node)
+{
+	struct idset nets = {0};
+	int rc = 0;
+
+	if (rdv_node_net_iter(&c->t, c->db, node, idset_cb, &nets) < 0)
+		rc = fail(c, -EIO, "registry store error");
+	for (size_t i = 0; rc == 0 && i < nets.n; i++)
+		rc = policy_touch(c, (uint16_t)nets.v[i]);
+	idset_free(&nets);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- audit */
@@ -472,6 +526,12 @@ static const char *node_subj(char buf[SUBJ_MAX], uint32_t id)
 static const char *net_subj(char buf[SUBJ_MAX], uint16_t id)
 {
 	snprintf(buf, SUBJ_MAX, "network:%u", id);
+	return buf;
+}
+
+static const char *org_subj(char buf[SUBJ_MAX], uint32_t id)
+{
+	snprintf(buf, SUBJ_MAX, "org:%u", id);
 	return buf;
 }
 
@@ -501,6 +561,10 @@ static void audit_end(struct reg_ctx *c, struct json_gen *d, const char *type, c
 
 	if (c->admin) {
 		snprintf(actor, sizeof(actor), "admin:%s", c->peer_ip);
+		/* An org's admin acts from the same address space as the
+		 * deployment's: the details say which credential it was. */
+		if (c->org_scope)
+			jg_ku64(d, "org_admin", c->org_scope);
 	} else {
 		snprintf(actor, sizeof(actor), "node:%u", c->self_id);
 		jg_kstr(d, "ip", c->peer_ip);
@@ -612,7 +676,7 @@ static int op_register(struct reg_ctx *c)
 	struct in6_addr ip6;
 	uint16_t port = 0;
 	int pub, rc, is_new = !c->have_self, was_active = c->have_self && n->active,
-		      old_pub = n->public;
+		     old_pub = n->public;
 
 	snprintf(old_host, sizeof(old_host), "%s", c->have_self ? n->hostname : "");
 	if ((rc = get_port(c, &port)) < 0)
@@ -805,8 +869,11 @@ static int op_handshake(struct reg_ctx *c)
 		return 0;
 	}
 	/* A shared network approves on its members' behalf; the pair lasts
-	 * as long as that (the lowest shared) network does for both. */
-	rc = rdv_shared_networks(&c->t, c->db, c->self_id, tid, &basis, 1);
+	 * as long as that (the lowest shared) network does for both.  Only a
+	 * network whose policy lets the two talk speaks for them: one that
+	 * hides them from each other (resolve-time evaluation) must not hand
+	 * out a pair that would show them anyway. */
+	rc = rdv_connecting_network(&c->t, c->db, &c->self, &tn, &basis);
 	if (rc < 0)
 		return fail(c, -EIO, "registry store error");
 	if (rc > 0) {
@@ -861,6 +928,8 @@ static int inbox_item(void *arg, const struct rdv_inbox_entry *e)
 		return 0; /* node records are never deleted; be lenient anyway */
 	if (rc < 0)
 		return rc;
+	if (n.revoked)
+		return 0; /* its requests died with it */
 	jg_map_open(j);
 	jg_ku64(j, "node_id", n.id);
 	jg_kstr(j, "address", addr_format(&a, abuf));
@@ -900,7 +969,7 @@ static int op_approve(struct reg_ctx *c)
 	if (rc < 0 && rc != -ENOENT)
 		return fail(c, -EIO, "registry store error");
 	rc = load_node(c, tid, &tn);
-	if (rc == -ENOENT)
+	if (rc == -ENOENT || (rc == 0 && tn.revoked))
 		return fail(c, -ENOENT, "no pending request from node %u", tid);
 	if (rc < 0)
 		return rc;
@@ -987,10 +1056,8 @@ static int op_trusts(struct reg_ctx *c)
 	return 0;
 }
 
-static int backlog_line(void *arg, uint64_t seq, const char *line, size_t len)
+static int backlog_add(struct reg_ctx *c, const char *line, size_t len)
 {
-	struct reg_ctx *c = arg;
-
 	if (c->nlines + len + 1 > c->caplines) {
 		size_t ncap = MAX(c->caplines * 2, c->nlines + len + 1 + 4096);
 		char *nb = realloc(c->lines, ncap);
@@ -1002,8 +1069,17 @@ static int backlog_line(void *arg, uint64_t seq, const char *line, size_t len)
 	memcpy(c->lines + c->nlines, line, len);
 	c->lines[c->nlines + len] = '\n';
 	c->nlines += len + 1;
-	c->stream_seq = seq;
 	return 0;
+}
+
+static int backlog_line(void *arg, uint64_t seq, const char *line, size_t len)
+{
+	struct reg_ctx *c = arg;
+	int rc = backlog_add(c, line, len);
+
+	if (rc == 0)
+		c->stream_seq = seq;
+	return rc;
 }
 
 static int op_events(struct reg_ctx *c)
@@ -1021,6 +1097,10 @@ static int op_events(struct reg_ctx *c)
 	c->stream_seq = MIN(after, last);
 	if (rdv_event_iter(&c->t, c->db, c->self_id, after, backlog_line, c) < 0)
 		return fail(c, -EIO, "registry store error");
+	/* The backlog is complete: from here on the node has heard every
+	 * revocation queued for it (pilotd admits no inbound flow before). */
+	if (backlog_add(c, SYNCED_LINE, strlen(SYNCED_LINE)) < 0)
+		return fail(c, -EIO, "out of memory");
 	c->streaming = 1;
 	return 0;
 }
@@ -1147,6 +1227,8 @@ static int op_set_tags(struct reg_ctx *c)
 	c->self.ntags = n;
 	memcpy(c->self.tags, tags, n * sizeof(tags[0]));
 	rdv_node_put(&c->t, c->db, &c->self);
+	if (changed && policy_touch_node(c, c->self_id) < 0)
+		return -EIO;
 	jg_key(&c->out, "tags");
 	jg_array_open(&c->out);
 	for (size_t i = 0; i < n; i++)
@@ -1210,9 +1292,11 @@ static int op_rotate_key(struct reg_ctx *c)
 	/* Checked after the proof, so only the new key's holder learns
 	 * whether it is in use. */
 	rc = rdv_key_get(&c->t, c->db, npk, &owner);
-	if (rc == 0 || rc == -EKEYREVOKED)
+	if (rc == 0 || rc == -EKEYREVOKED || rc == -EKEYREJECTED)
 		return fail(c, -EEXIST, "the new key is %s",
-			    rc == 0 ? "registered to a node" : "retired");
+			    rc == 0		 ? "registered to a node"
+			    : rc == -EKEYREVOKED ? "retired"
+						 : "revoked");
 	if (rc != -ENOENT)
 		return fail(c, -EIO, "registry store error");
 	if ((rc = audience(c, c->self_id, &aud)) < 0)
@@ -1448,7 +1532,7 @@ static int add_member(struct reg_ctx *c, struct rdv_network *net, const struct r
 	for (size_t i = 0; i < m.n; i++)
 		queue_event(c, m.v[i], "network.joined", &b);
 	idset_free(&m);
-	return 0;
+	return policy_touch(c, net->id);
 }
 
 static int op_network_join(struct reg_ctx *c)
@@ -1534,6 +1618,8 @@ static int op_network_leave(struct reg_ctx *c)
 		b.network_id = id;
 		for (size_t i = 0; i < m.n; i++)
 			queue_event(c, m.v[i], "network.left", &b);
+		if ((rc = policy_touch(c, id)) < 0)
+			goto out;
 		if (audit_begin(c, &d) == 0) {
 			jg_ku64(&d, "trust_pairs_revoked", revoked.n);
 			audit_end(c, &d, "network.left", net_subj(sb, id));
@@ -1597,6 +1683,461 @@ static int op_network_nodes(struct reg_ctx *c)
 	return put_members(c, "nodes", id, 0);
 }
 
+/* ------------------------------------------------------------ orgs */
+
+/* Member `org_id`, optional: 0 when absent.  \retval 0 or -EINVAL. */
+static int get_org_opt(struct reg_ctx *c, uint32_t *org)
+{
+	int rc = json_get_u32(c->req.root, "org_id", org);
+
+	if (rc == -ENOENT) {
+		*org = 0;
+		return 0;
+	}
+	if (rc < 0 || *org == 0)
+		return fail(c, -EINVAL, "member 'org_id' must be an org ID (1 to 4294967295)");
+	return 0;
+}
+
+static int get_org(struct reg_ctx *c, uint32_t *org)
+{
+	int rc = get_org_opt(c, org);
+
+	if (rc == 0 && *org == 0)
+		return fail(c, -EINVAL, "member 'org_id' is required");
+	return rc;
+}
+
+static int load_org(struct reg_ctx *c, uint32_t id, struct rdv_org *o)
+{
+	int rc = rdv_org_get(&c->t, c->db, id, o);
+
+	if (rc == -ENOENT)
+		return fail(c, -ENOENT, "no such org");
+	if (rc < 0)
+		return fail(c, -EIO, "registry store error");
+	return 0;
+}
+
+/* Join every network org \p o owns, as network_join would (events, audit),
+ * and answer each with its members. */
+static int enroll_networks(struct reg_ctx *c, const struct rdv_org *o, struct idset *joined)
+{
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+	struct rdv_network net;
+	struct idset nets = {0};
+	int rc = 0;
+
+	if (rdv_org_net_iter(&c->t, c->db, o->id, idset_cb, &nets) < 0) {
+		rc = fail(c, -EIO, "registry store error");
+		goto out;
+	}
+	jg_key(&c->out, "joined");
+	jg_array_open(&c->out);
+	for (size_t i = 0; i < nets.n; i++) {
+		uint16_t id = (uint16_t)nets.v[i];
+		if ((rc = load_net(c, id, &net)) < 0) {
+			rc = fail(c, -EIO, "registry store error"); /* the index lies */
+			goto out;
+		}
+		if (!rdv_member_has(&c->t, c->db, id, c->self_id)) {
+			if ((rc = add_member(c, &net, &c->self)) < 0)
+				goto out;
+			if (audit_begin(c, &d) == 0) {
+				jg_kstr(&d, "join_rule", "org");
+				jg_ku64(&d, "org_id", o->id);
+				audit_end(c, &d, "network.joined", net_subj(sb, id));
+			}
+			if (idset_add(joined, id) < 0) {
+				rc = fail(c, -EIO, "out of memory");
+				goto out;
+			}
+		}
+		jg_map_open(&c->out);
+		jg_key(&c->out, "network");
+		jg_map_open(&c->out);
+		put_network(&c->out, &net);
+		jg_map_close(&c->out);
+		if ((rc = put_members(c, "members", id, c->self_id)) < 0)
+			goto out;
+		jg_map_close(&c->out);
+	}
+	jg_array_close(&c->out);
+out:
+	idset_free(&nets);
+	return rc;
+}
+
+static void put_id_list(struct json_gen *j, const char *key, const struct idset *s, size_t max)
+{
+	jg_key(j, key);
+	jg_array_open(j);
+	for (size_t i = 0; i < s->n && i < max; i++)
+		jg_u64(j, s->v[i]);
+	jg_array_close(j);
+}
+
+/* Enrol in an org with its enroll token: membership of the org and of
+ * every network it owns.  Idempotent: a member enrolling again gets the
+ * same answer, and only networks it is not in yet are joined. */
+static int op_org_enroll(struct reg_ctx *c)
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+	struct rdv_org o;
+	struct idset joined = {0};
+	const char *tok;
+	uint32_t id;
+	int rc, is_new, bad;
+
+	if ((rc = get_org(c, &id)) < 0)
+		return rc;
+	if (json_get_str(c->req.root, "token", &tok) < 0)
+		return fail(c, -EINVAL, "member 'token' must be the org's enroll token");
+	if ((rc = load_org(c, id, &o)) < 0)
+		return rc;
+	crypto_hash_sha256(h, (const uint8_t *)tok, strlen(tok));
+	bad = sodium_memcmp(h, o.enroll_hash, sizeof(h)) != 0;
+	sodium_memzero(h, sizeof(h));
+	if (bad)
+		return fail(c, -EACCES, "wrong enroll token for org %u", id);
+	is_new = !rdv_org_member_has(&c->t, c->db, id, c->self_id);
+	if (is_new)
+		rdv_org_member_put(&c->t, c->db, id, c->self_id, c->now);
+	jg_ku64(&c->out, "org_id", id);
+	if ((rc = enroll_networks(c, &o, &joined)) < 0)
+		goto out;
+	if ((is_new || joined.n) && audit_begin(c, &d) == 0) {
+		jg_kbool(&d, "new", is_new);
+		put_id_list(&d, "networks_joined", &joined, AUDIT_LIST_MAX);
+		audit_end(c, &d, "org.enrolled", org_subj(sb, id));
+	}
+	if (is_new || joined.n)
+		log_info("node %u enrolled in org %u (%zu networks joined)", c->self_id, id,
+			 joined.n);
+out:
+	idset_free(&joined);
+	return rc;
+}
+
+/* ------------------------------------------------------------ policy */
+
+/* Member `network_id` of a policy request: a network the caller may read
+ * the policy of.  A node must be a member (not a member and no such
+ * network are the same forbidden, as for network_nodes); the admin gets
+ * not_found for a network that does not exist. */
+static int policy_net(struct reg_ctx *c, uint16_t *id)
+{
+	struct rdv_network net;
+	int rc;
+
+	if ((rc = get_net(c, id, NULL)) < 0)
+		return rc;
+	if (!c->admin) {
+		if (*id == 0 || !rdv_member_has(&c->t, c->db, *id, c->self_id))
+			return fail(c, -EACCES, "not a member of network %u", *id);
+		return 0;
+	}
+	if (*id == 0)
+		return fail(c, -EINVAL, "the backbone (network 0) has no policy");
+	return load_net(c, *id, &net);
+}
+
+static int op_policy_show(struct reg_ctx *c)
+{
+	struct rdv_policy p;
+	uint16_t id = 0;
+	int rc;
+
+	if ((rc = policy_net(c, &id)) < 0)
+		return rc;
+	if (rdv_policy_get(&c->t, c->db, id, &p, 1) < 0)
+		return fail(c, -EIO, "registry store error");
+	jg_ku64(&c->out, "network_id", id);
+	jg_ku64(&c->out, "version", p.version);
+	jg_key(&c->out, "policy");
+	/* Stored canonical (policy_gen's output), so it goes out verbatim. */
+	if (p.json)
+		jg_raw(&c->out, p.json, p.len);
+	else
+		jg_raw(&c->out, "{\"rules\":[]}", strlen("{\"rules\":[]}"));
+	rdv_policy_free(&p);
+	return 0;
+}
+
+/* A policy_member for \p n: tags as a NULL-terminated pointer array. */
+struct pmember {
+	struct policy_member m;
+	const char *tags[RDV_TAGS_MAX + 1];
+};
+
+static void pmember_set(struct pmember *pm, const struct rdv_node *n)
+{
+	size_t k = 0;
+
+	for (; k < n->ntags && k < RDV_TAGS_MAX; k++)
+		pm->tags[k] = n->tags[k];
+	pm->tags[k] = NULL;
+	pm->m.node = n->id;
+	pm->m.tags = pm->tags;
+}
+
+/* Member \p key of policy_test: a node ID (number or digits), an address
+ * "N:NNNN.HHHH.LLLL" or a hostname (with or without ".pilot").  \p n gets
+ * the node with its tags when they count: for a node asking, those of
+ * members of \p net (anyone else is tested without tags); a hostname must
+ * name a member or a node the caller can see, else it is not_found like a
+ * name nobody has. */
+static int policy_party(struct reg_ctx *c, const char *key, uint16_t net, struct rdv_node *n)
+{
+	char host[RDV_HOSTNAME_MAX + 1], buf[RDV_HOSTNAME_MAX + sizeof(PILOT_SUFFIX)];
+	yajl_val v = json_get(c->req.root, key);
+	struct pilot_addr a;
+	struct rdv_node tmp;
+	const char *s, *why;
+	uint32_t id = 0;
+	int by_name = 0, rc;
+
+	memset(n, 0, sizeof(*n));
+	if (v && YAJL_IS_INTEGER(v)) {
+		if (json_get_u32(c->req.root, key, &id) < 0)
+			id = 0;
+	} else if (v && YAJL_IS_STRING(v)) {
+		s = v->u.string;
+		if (s[0] && strspn(s, "0123456789") == strlen(s)) {
+			unsigned long long x = strlen(s) <= 10 ? strtoull(s, NULL, 10) : 0;
+			id = x <= UINT32_MAX ? (uint32_t)x : 0;
+		} else if (addr_parse(s, &a) == 0) {
+			id = a.node;
+		} else {
+			size_t len = strlen(s);
+			if (len >= sizeof(buf))
+				return fail(c, -EINVAL, "member '%s': hostname %s", key,
+					    "must be 1 to 63 characters");
+			memcpy(buf, s, len + 1);
+			if (len > strlen(PILOT_SUFFIX) &&
+			    strcasecmp(buf + len - strlen(PILOT_SUFFIX), PILOT_SUFFIX) == 0)
+				buf[len - strlen(PILOT_SUFFIX)] = '\0';
+			if ((why = hostname_norm(buf, host)))
+				return fail(c, -EINVAL, "member '%s': hostname %s", key, why);
+			rc = rdv_host_get(&c->t, c->db, host, &id);
+			if (rc == -ENOENT)
+				return fail(c, -ENOENT, "no such node");
+			if (rc < 0)
+				return fail(c, -EIO, "registry store error");
+			by_name = 1;
+		}
+	} else {
+		return fail(c, -EINVAL, "member '%s' must be a node ID, address or hostname", key);
+	}
+	if (id == 0)
+		return fail(c, -EINVAL, "member '%s' must be a node ID, address or hostname", key);
+	n->id = id;
+	rc = load_node(c, id, &tmp);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (rc == 0 && (c->admin || id == c->self_id || rdv_member_has(&c->t, c->db, net, id))) {
+		*n = tmp;
+		return 0;
+	}
+	if (by_name && (rc < 0 || c->admin || !rdv_visible(&c->t, c->db, c->self_id, &tmp)))
+		return fail(c, -ENOENT, "no such node");
+	return 0;
+}
+
+/* "tcp/443", "udp/53", "icmp". */
+static int policy_port(struct reg_ctx *c, uint8_t *proto, uint16_t *port)
+{
+	const char *s, *num;
+	char *end;
+	unsigned long v;
+
+	if (json_get_str(c->req.root, "port", &s) < 0)
+		goto bad;
+	*port = 0;
+	if (strcmp(s, "icmp") == 0) {
+		*proto = POLICY_P_ICMP;
+		return 0;
+	}
+	if (strncmp(s, "tcp/", 4) == 0)
+		*proto = POLICY_P_TCP;
+	else if (strncmp(s, "udp/", 4) == 0)
+		*proto = POLICY_P_UDP;
+	else
+		goto bad;
+	num = s + 4;
+	if (num[0] < '1' || num[0] > '9' || strlen(num) > 5)
+		goto bad;
+	v = strtoul(num, &end, 10);
+	if (*end || v == 0 || v > 65535)
+		goto bad;
+	*port = (uint16_t)v;
+	return 0;
+bad:
+	return fail(c, -EINVAL, "member 'port' must be tcp/PORT, udp/PORT or icmp");
+}
+
+/* The optional name of rule \p idx in the canonical document. */
+static void put_rule_name(struct json_gen *j, const struct rdv_policy *p, int idx)
+{
+	yajl_val root = NULL, rules, name = NULL;
+	char err[64];
+
+	if (idx >= 0 && p->json)
+		root = json_parse(p->json, p->len, 0, err, sizeof(err));
+	rules = json_get(root, "rules");
+	if (YAJL_IS_ARRAY(rules) && (size_t)idx < rules->u.array.len)
+		name = json_get(rules->u.array.values[idx], "name");
+	jg_kstr(j, "rule_name", YAJL_IS_STRING(name) ? name->u.string : "");
+	if (root)
+		yajl_tree_free(root);
+}
+
+static int op_policy_test(struct reg_ctx *c)
+{
+	struct rdv_node from, to;
+	struct pmember pf, pt;
+	struct rdv_policy p;
+	struct policy *pol = NULL;
+	char err[160];
+	uint16_t id = 0, port = 0;
+	uint8_t proto = 0;
+	int rc, allowed, rule = -1;
+
+	if ((rc = policy_net(c, &id)) < 0 || (rc = policy_party(c, "from", id, &from)) < 0 ||
+	    (rc = policy_party(c, "to", id, &to)) < 0 || (rc = policy_port(c, &proto, &port)) < 0)
+		return rc;
+	if (rdv_policy_get(&c->t, c->db, id, &p, 1) < 0)
+		return fail(c, -EIO, "registry store error");
+	if (p.rules && policy_parse(p.json, p.len, &pol, err, sizeof(err)) < 0) {
+		rdv_policy_free(&p);
+		return fail(c, -EIO, "stored policy of network %u: %s", id, err);
+	}
+	pmember_set(&pf, &from);
+	pmember_set(&pt, &to);
+	allowed = policy_eval(pol, &pf.m, &pt.m, proto, port, &rule);
+	jg_kbool(&c->out, "allowed", allowed == 1);
+	jg_key(&c->out, "rule");
+	jg_i64(&c->out, rule);
+	put_rule_name(&c->out, &p, rule);
+	jg_kbool(&c->out, "default_deny", p.rules > 0);
+	jg_ku64(&c->out, "version", p.version);
+	policy_free(pol);
+	rdv_policy_free(&p);
+	return 0;
+}
+
+/* A member as policy_view_gen sees it: the tags are copied, since the
+ * node records they come from do not outlive the scan. */
+struct vnode {
+	uint32_t id;
+	size_t ntags;
+	char tags[RDV_TAGS_MAX][RDV_TAG_MAX + 1];
+	const char *ptrs[RDV_TAGS_MAX + 1];
+};
+
+struct view_members {
+	struct reg_ctx *c;
+	struct vnode *v;
+	size_t n, cap;
+};
+
+static int view_member_cb(void *arg, uint32_t id)
+{
+	struct view_members *vm = arg;
+	struct rdv_node n;
+	int rc = load_node(vm->c, id, &n);
+
+	if (rc == -ENOENT || (rc == 0 && n.revoked))
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (vm->n == vm->cap) {
+		size_t ncap = vm->cap ? vm->cap * 2 : 16;
+		struct vnode *nv = realloc(vm->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		vm->v = nv;
+		vm->cap = ncap;
+	}
+	vm->v[vm->n].id = n.id;
+	vm->v[vm->n].ntags = MIN(n.ntags, (size_t)RDV_TAGS_MAX);
+	memcpy(vm->v[vm->n].tags, n.tags, sizeof(n.tags));
+	vm->n++;
+	return 0;
+}
+
+/* The caller's view of a network's policy (policy_view_gen): what pilotd
+ * needs to decide its own flows there, and nothing about other pairs. */
+static int op_policy_view(struct reg_ctx *c)
+{
+	struct view_members vm = {.c = c};
+	struct policy_member *pm = NULL;
+	struct policy *pol = NULL;
+	struct rdv_policy p = {0};
+	struct json_gen j;
+	yajl_val view = NULL;
+	const char *s;
+	char err[160];
+	uint16_t id = 0;
+	size_t len;
+	int rc;
+
+	if ((rc = policy_net(c, &id)) < 0)
+		return rc;
+	if (json_gen_init(&j) < 0)
+		return fail(c, -EIO, "out of memory");
+	if (rdv_policy_get(&c->t, c->db, id, &p, 1) < 0 ||
+	    rdv_member_iter(&c->t, c->db, id, view_member_cb, &vm) < 0) {
+		rc = fail(c, -EIO, "registry store error");
+		goto out;
+	}
+	if (p.rules && policy_parse(p.json, p.len, &pol, err, sizeof(err)) < 0) {
+		rc = fail(c, -EIO, "stored policy of network %u: %s", id, err);
+		goto out;
+	}
+	pm = calloc(vm.n ? vm.n : 1, sizeof(*pm));
+	if (!pm) {
+		rc = fail(c, -EIO, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < vm.n; i++) {
+		struct vnode *v = &vm.v[i];
+		for (size_t k = 0; k < v->ntags; k++)
+			v->ptrs[k] = v->tags[k];
+		v->ptrs[v->ntags] = NULL;
+		pm[i].node = v->id;
+		pm[i].tags = v->ptrs;
+	}
+	/* Generated apart and merged member by member: the view's members
+	 * sit at the top level of the answer, beside network_id and
+	 * version. */
+	if (policy_view_gen(pol, pm, vm.n, c->self_id, &j) < 0 ||
+	    json_gen_finish(&j, &s, &len) < 0 ||
+	    !(view = json_parse(s, len, 0, err, sizeof(err)))) {
+		rc = fail(c, -EIO, "cannot compile the policy view of network %u", id);
+		goto out;
+	}
+	jg_ku64(&c->out, "network_id", id);
+	jg_ku64(&c->out, "version", p.version);
+	for (size_t i = 0; YAJL_IS_OBJECT(view) && i < view->u.object.len; i++) {
+		jg_key(&c->out, view->u.object.keys[i]);
+		json_gen_value(&c->out, view->u.object.values[i]);
+	}
+	rc = 0;
+out:
+	if (view)
+		yajl_tree_free(view);
+	json_gen_free(&j);
+	policy_free(pol);
+	rdv_policy_free(&p);
+	free(pm);
+	free(vm.v);
+	return rc;
+}
+
 static const char *const k_register[] = {"public_key", "listen_port", "public", "hostname", NULL};
 static const char *const k_heartbeat[] = {"listen_port", NULL};
 static const char *const k_lookup[] = {"target", "public_key", NULL};
@@ -1610,30 +2151,36 @@ static const char *const k_rotate[] = {"new_public_key", "proof", NULL};
 static const char *const k_join[] = {"network_id", "token", "invite", NULL};
 static const char *const k_net[] = {"network_id", NULL};
 static const char *const k_none[] = {NULL};
+static const char *const k_enroll[] = {"org_id", "token", NULL};
+static const char *const k_policy_test[] = {"network_id", "from", "to", "port", NULL};
 
 static const struct reg_op reg_ops[] = {
-    {"register", k_register, op_register},
-    {"heartbeat", k_heartbeat, op_heartbeat},
-    {"lookup", k_lookup, op_lookup},
-    {"resolve", k_target, op_resolve},
-    {"deregister", k_none, op_deregister},
-    {"handshake", k_handshake, op_handshake},
-    {"inbox", k_none, op_inbox},
-    {"approve", k_target, op_approve},
-    {"reject", k_target, op_reject},
-    {"untrust", k_target, op_untrust},
-    {"trusts", k_none, op_trusts},
-    {"events", k_events, op_events},
-    {"set_hostname", k_hostname, op_set_hostname},
-    {"clear_hostname", k_none, op_clear_hostname},
-    {"set_visibility", k_visibility, op_set_visibility},
-    {"set_tags", k_tags, op_set_tags},
-    {"rotate_key", k_rotate, op_rotate_key},
-    {"find", k_hostname, op_find},
-    {"network_join", k_join, op_network_join},
-    {"network_leave", k_net, op_network_leave},
-    {"network_list", k_none, op_network_list},
-    {"network_nodes", k_net, op_network_nodes},
+    {"register", k_register, op_register, 0},
+    {"heartbeat", k_heartbeat, op_heartbeat, 0},
+    {"lookup", k_lookup, op_lookup, 0},
+    {"resolve", k_target, op_resolve, 0},
+    {"deregister", k_none, op_deregister, 0},
+    {"handshake", k_handshake, op_handshake, 0},
+    {"inbox", k_none, op_inbox, 0},
+    {"approve", k_target, op_approve, 0},
+    {"reject", k_target, op_reject, 0},
+    {"untrust", k_target, op_untrust, 0},
+    {"trusts", k_none, op_trusts, 0},
+    {"events", k_events, op_events, 0},
+    {"set_hostname", k_hostname, op_set_hostname, 0},
+    {"clear_hostname", k_none, op_clear_hostname, 0},
+    {"set_visibility", k_visibility, op_set_visibility, 0},
+    {"set_tags", k_tags, op_set_tags, 0},
+    {"rotate_key", k_rotate, op_rotate_key, 0},
+    {"find", k_hostname, op_find, 0},
+    {"network_join", k_join, op_network_join, 0},
+    {"network_leave", k_net, op_network_leave, 0},
+    {"network_list", k_none, op_network_list, 0},
+    {"network_nodes", k_net, op_network_nodes, 0},
+    {"org_enroll", k_enroll, op_org_enroll, 0},
+    {"policy_show", k_net, op_policy_show, 0},
+    {"policy_test", k_policy_test, op_policy_test, 0},
+    {"policy_view", k_net, op_policy_view, 0},
 };
 
 static const struct reg_op *find_op(const struct reg_op *ops, size_t n, const char *name)
@@ -1669,10 +2216,18 @@ static int admin_network_create(struct reg_ctx *c)
 	char sb[SUBJ_MAX];
 	struct json_gen d;
 	struct rdv_network net = {0}, other;
+	struct rdv_org org;
 	const char *name, *rule, *tok = NULL;
 	uint32_t want = 0;
 	int rc;
 
+	/* An org's admin creates networks of its own org, nothing else. */
+	if ((rc = get_org_opt(c, &net.org)) < 0)
+		return rc;
+	if (c->org_scope && net.org != c->org_scope)
+		return fail(c, -EACCES,
+			    "an org's admin token creates only networks of its org (org_id %u)",
+			    c->org_scope);
 	if (json_get_str(c->req.root, "name", &name) < 0 || !netname_ok(name))
 		return fail(c, -EINVAL, "member 'name' must be 1 to 63 of [a-z0-9-_.]");
 	if (json_get_str(c->req.root, "join_rule", &rule) < 0)
@@ -1695,6 +2250,8 @@ static int admin_network_create(struct reg_ctx *c)
 			    NET_TOKEN_MIN, NET_TOKEN_MAX);
 	if (net.rule != RDV_JOIN_TOKEN && tok)
 		return fail(c, -EINVAL, "only join rule token takes a token");
+	if (net.org && (rc = load_org(c, net.org, &org)) < 0)
+		return rc;
 	rc = json_get_u32(c->req.root, "network_id", &want);
 	if (rc == -EINVAL || (rc == 0 && (want == 0 || want > UINT16_MAX)))
 		return fail(c, -EINVAL, "member 'network_id' must be 1 to 65535");
@@ -1723,10 +2280,12 @@ static int admin_network_create(struct reg_ctx *c)
 	if (audit_begin(c, &d) == 0) {
 		jg_kstr(&d, "name", net.name);
 		jg_kstr(&d, "join_rule", join_rule_name(net.rule));
+		if (net.org)
+			jg_ku64(&d, "org_id", net.org);
 		audit_end(c, &d, "network.created", net_subj(sb, net.id));
 	}
-	log_info("admin from %s: created network %u '%s' (join rule %s)", c->peer_ip, net.id,
-		 net.name, rule);
+	log_info("admin from %s: created network %u '%s' (join rule %s, org %u)", c->peer_ip,
+		 net.id, net.name, rule, net.org);
 	return 0;
 }
 
@@ -1971,8 +2530,9 @@ static int admin_audit(struct reg_ctx *c)
 		return fail(c, -EINVAL, "member 'since_ms' must be Unix milliseconds");
 	rc = json_get_str(c->req.root, "type", &f.type);
 	if (rc == -EINVAL || (rc == 0 && (!f.type[0] || strlen(f.type) >= AUDIT_TYPE_MAX)))
-		return fail(c, -EINVAL, "member 'type' must be an event type (\"area.what\", "
-					"\"area.\" or \"area.*\")");
+		return fail(c, -EINVAL,
+			    "member 'type' must be an event type (\"area.what\", "
+			    "\"area.\" or \"area.*\")");
 	if ((rc = audit_node_filter(c, node, sizeof(node), &f.node)) < 0)
 		return rc;
 	f.node_exact = 1;
@@ -2062,19 +2622,390 @@ static int admin_audit_verify(struct reg_ctx *c)
 	return 0;
 }
 
-static const char *const ka_create[] = {"name", "join_rule", "token", "network_id", NULL};
+/* ------------------------------------------------------------ admin: orgs */
+
+/* A fresh secret: 32 random bytes, base64url without padding.  Only its
+ * SHA-256 is kept. */
+static void new_secret(char out[64], uint8_t hash[crypto_hash_sha256_BYTES])
+{
+	uint8_t raw[ORG_TOKEN_BYTES];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(out, 64, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	crypto_hash_sha256(hash, (const uint8_t *)out, strlen(out));
+}
+
+static int admin_org_create(struct reg_ctx *c)
+{
+	char enroll[64], admin[64], sb[SUBJ_MAX];
+	struct rdv_org o = {0};
+	struct json_gen d;
+	const char *name;
+	int rc;
+
+	if (json_get_str(c->req.root, "name", &name) < 0 || !netname_ok(name))
+		return fail(c, -EINVAL, "member 'name' must be 1 to 63 of [a-z0-9-_.]");
+	rc = rdv_org_id_alloc(&c->t, c->db, &o.id);
+	if (rc == -ENOSPC)
+		return fail(c, -ENOSPC, "no org IDs left");
+	if (rc < 0)
+		return fail(c, -EIO, "registry store error");
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	o.created_ms = c->now;
+	new_secret(enroll, o.enroll_hash);
+	new_secret(admin, o.admin_hash);
+	rdv_org_put(&c->t, c->db, &o);
+	/* Shown once, here; the reply is sent only if this commits. */
+	jg_ku64(&c->out, "org_id", o.id);
+	jg_kstr(&c->out, "name", o.name);
+	jg_kstr(&c->out, "enroll_token", enroll);
+	jg_kstr(&c->out, "admin_token", admin);
+	sodium_memzero(enroll, sizeof(enroll));
+	sodium_memzero(admin, sizeof(admin));
+	if (audit_begin(c, &d) == 0) {
+		jg_kstr(&d, "name", o.name);
+		audit_end(c, &d, "org.created", org_subj(sb, o.id));
+	}
+	log_info("admin from %s: created org %u '%s'", c->peer_ip, o.id, o.name);
+	return 0;
+}
+
+/* The org an admin request names: an org's admin reaches only its own
+ * (forbidden otherwise, before anything about the other is read). */
+static int admin_org(struct reg_ctx *c, uint32_t id, struct rdv_org *o)
+{
+	if (c->org_scope && id != c->org_scope)
+		return fail(c, -EACCES, "an org's admin token acts only on org %u", c->org_scope);
+	return load_org(c, id, o);
+}
+
+static int org_member_out(void *arg, uint32_t id)
+{
+	struct reg_ctx *c = arg;
+	struct rdv_node n;
+	int rc = load_node(c, id, &n);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	/* A deregistered member is hidden, as in every member list. */
+	if (!n.active)
+		return 0;
+	jg_map_open(&c->out);
+	put_lookup(&c->out, &n);
+	jg_map_close(&c->out);
+	return 0;
+}
+
+static int admin_org_members(struct reg_ctx *c)
+{
+	struct rdv_org o;
+	uint32_t id;
+	int rc;
+
+	if ((rc = get_org(c, &id)) < 0 || (rc = admin_org(c, id, &o)) < 0)
+		return rc;
+	jg_key(&c->out, "nodes");
+	jg_array_open(&c->out);
+	if (rdv_org_member_iter(&c->t, c->db, id, org_member_out, c) < 0)
+		return fail(c, -EIO, "registry store error");
+	jg_array_close(&c->out);
+	return 0;
+}
+
+static int inbox_from_cb(void *arg, const struct rdv_inbox_entry *e)
+{
+	return idset_add(arg, e->from);
+}
+
+/* Take node \p n out of everything, in the request's transaction: every
+ * network (network.left to the rest, policy.changed where views change),
+ * every trust pair (trust.revoked to the peer), every org, its inbox and
+ * hostname; then mark it and its key revoked.  The lists of what it left
+ * go to \p nets and \p peers. */
+static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets,
+		       struct idset *peers)
+{
+	struct idset orgs = {0}, m = {0}, inbox = {0};
+	struct rdv_network net;
+	struct ev_body b = {.node_id = n->id};
+	int rc = 0;
+
+	/* Collect, then change: no writes under an open cursor. */
+	if (rdv_node_net_iter(&c->t, c->db, n->id, idset_cb, nets) < 0 ||
+	    rdv_trust_iter(&c->t, c->db, n->id, idset_cb, peers) < 0 ||
+	    rdv_node_org_iter(&c->t, c->db, n->id, idset_cb, &orgs) < 0 ||
+	    rdv_inbox_iter(&c->t, c->db, n->id, inbox_from_cb, &inbox) < 0) {
+		rc = fail(c, -EIO, "registry store error");
+		goto out;
+	}
+	for (size_t i = 0; i < nets->n; i++) {
+		uint16_t id = (uint16_t)nets->v[i];
+		if ((rc = load_net(c, id, &net)) < 0)
+			goto out;
+		rdv_member_del(&c->t, c->db, id, n->id);
+		net.members = net.members ? net.members - 1 : 0;
+		rdv_net_put(&c->t, c->db, &net);
+		m.n = 0;
+		if (rdv_member_iter(&c->t, c->db, id, idset_cb, &m) < 0) {
+			rc = fail(c, -EIO, "registry store error");
+			goto out;
+		}
+		b.network_id = id;
+		for (size_t k = 0; k < m.n; k++)
+			queue_event(c, m.v[k], "network.left", &b);
+		if ((rc = policy_touch(c, id)) < 0)
+			goto out;
+	}
+	b.network_id = 0;
+	for (size_t i = 0; i < peers->n; i++) {
+		rdv_trust_del(&c->t, c->db, n->id, peers->v[i]);
+		queue_event(c, peers->v[i], "trust.revoked", &b);
+	}
+	for (size_t i = 0; i < orgs.n; i++)
+		rdv_org_member_del(&c->t, c->db, orgs.v[i], n->id);
+	for (size_t i = 0; i < inbox.n; i++)
+		rdv_inbox_del(&c->t, c->db, n->id, inbox.v[i]);
+	release_hostname(c, n);
+	n->active = 0;
+	n->revoked = 1;
+	rdv_node_put(&c->t, c->db, n);
+	rdv_key_revoke(&c->t, c->db, n->pk, n->id);
+	/* Its open streams are woken, and ended (rdv_http.c). */
+	add_notify(c, n->id);
+out:
+	idset_free(&orgs);
+	idset_free(&m);
+	idset_free(&inbox);
+	return rc;
+}
+
+static void put_revoke_answer(struct reg_ctx *c, uint32_t node, const struct idset *nets,
+			      const struct idset *peers, size_t notified)
+{
+	jg_ku64(&c->out, "node_id", node);
+	put_id_list(&c->out, "networks_left", nets, SIZE_MAX);
+	put_id_list(&c->out, "trust_revoked", peers, SIZE_MAX);
+	jg_ku64(&c->out, "notified", notified);
+}
+
+/* Revoke a node (doc/REGISTRY.md "Revocation"): everywhere, for ever, in
+ * one transaction.  The deployment's admin may leave org_id out (a
+ * deployment-wide revocation); an org's admin revokes members of its org
+ * only (org_id defaults to its org).  Revoking a revoked node again
+ * changes nothing. */
+static int admin_org_revoke(struct reg_ctx *c)
+{
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+	struct rdv_org o;
+	struct rdv_node n;
+	struct idset aud = {0}, nets = {0}, peers = {0};
+	struct ev_body b = {0};
+	uint32_t nid, org;
+	int rc;
+
+	if (json_get_u32(c->req.root, "node_id", &nid) < 0 || nid == 0)
+		return fail(c, -EINVAL, "member 'node_id' must be a node ID");
+	if ((rc = get_org_opt(c, &org)) < 0)
+		return rc;
+	/* With an org's token the org is that one (naming it is optional:
+	 * `pilotctl org revoke NODE` sends none). */
+	if (org == 0)
+		org = c->org_scope;
+	if (org && (rc = admin_org(c, org, &o)) < 0)
+		return rc;
+	/* An org's admin must not reach beyond its members: anyone else is
+	 * answered alike, whether it exists or not.  (A revoked node is a
+	 * member of no org any more.) */
+	if (org && !rdv_org_member_has(&c->t, c->db, org, nid))
+		return fail(c, -ENOENT, "node %u is not a member of org %u", nid, org);
+	rc = load_node(c, nid, &n);
+	if (rc == -ENOENT)
+		return fail(c, -ENOENT, "no such node");
+	if (rc < 0)
+		return rc;
+	if (n.revoked) {
+		put_revoke_answer(c, nid, &nets, &peers, 0);
+		return 0;
+	}
+	/* Who hears of it is decided before anything is removed. */
+	if ((rc = audience(c, nid, &aud)) < 0)
+		goto out;
+	b.node_id = nid;
+	for (size_t i = 0; i < aud.n; i++)
+		queue_event(c, aud.v[i], "node.revoked", &b);
+	if ((rc = revoke_node(c, &n, &nets, &peers)) < 0)
+		goto out;
+	if (audit_begin(c, &d) == 0) {
+		if (org)
+			jg_ku64(&d, "org_id", org);
+		jg_ku64(&d, "networks_left_count", nets.n);
+		put_id_list(&d, "networks_left", &nets, AUDIT_LIST_MAX);
+		jg_ku64(&d, "trust_revoked_count", peers.n);
+		put_id_list(&d, "trust_revoked", &peers, AUDIT_LIST_MAX);
+		jg_ku64(&d, "notified", aud.n);
+		jg_kb64(&d, "public_key", n.pk, sizeof(n.pk));
+		audit_end(c, &d, "node.revoked", node_subj(sb, nid));
+	}
+	log_warnx("admin from %s: revoked node %u (%zu networks, %zu trust pairs, %zu nodes told)",
+		  c->peer_ip, nid, nets.n, peers.n, aud.n);
+	put_revoke_answer(c, nid, &nets, &peers, aud.n);
+	rc = 0;
+out:
+	idset_free(&aud);
+	idset_free(&nets);
+	idset_free(&peers);
+	return rc;
+}
+
+/* ------------------------------------------------------------ admin: policy */
+
+/* Does \p body hold a "\u0000" escape inside a string?  yajl's tree keeps
+ * strings NUL-terminated, so "tag:web\u0000x" would be read as "tag:web":
+ * a policy must not mean less than what the admin sent. */
+static int has_nul_escape(const char *body, size_t len)
+{
+	int in_str = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_str) {
+			in_str = body[i] == '"';
+		} else if (body[i] == '"') {
+			in_str = 0;
+		} else if (body[i] == '\\' && i + 1 < len) {
+			if (body[i + 1] == 'u' && i + 5 < len &&
+			    memcmp(body + i + 2, "0000", 4) == 0)
+				return 1;
+			i++;
+		}
+	}
+	return 0;
+}
+
+struct policy_resolver {
+	struct reg_ctx *c;
+	uint16_t net;
+};
+
+/* policy_resolve_fn: a hostname (canonical) to its node.  An org's admin
+ * names only members of its org or of the network. */
+static int policy_resolve(void *arg, const char *name, uint32_t *node)
+{
+	struct policy_resolver *pr = arg;
+	struct reg_ctx *c = pr->c;
+	struct rdv_node n;
+	uint32_t id;
+
+	if (rdv_host_get(&c->t, c->db, name, &id) < 0 || rdv_node_get(&c->t, c->db, id, &n) < 0 ||
+	    n.revoked || strcmp(n.hostname, name) != 0)
+		return -ENOENT;
+	if (c->org_scope && !rdv_org_member_has(&c->t, c->db, c->org_scope, id) &&
+	    !rdv_member_has(&c->t, c->db, pr->net, id))
+		return -ENOENT;
+	*node = id;
+	return 0;
+}
+
+static int admin_policy_set(struct reg_ctx *c)
+{
+	struct policy_resolver pr = {c, 0};
+	struct rdv_policy old, np = {0};
+	struct rdv_network net;
+	struct policy *pol = NULL;
+	struct json_gen j;
+	yajl_val v = json_get(c->req.root, "policy");
+	char err[192], sb[SUBJ_MAX], *canon = NULL;
+	struct json_gen d;
+	const char *text;
+	size_t tlen, clen;
+	int rc;
+
+	if ((rc = get_net(c, &pr.net, "the backbone (network 0) has no policy")) < 0)
+		return rc;
+	if (!v || !YAJL_IS_OBJECT(v))
+		return fail(c, -EINVAL, "member 'policy' must be a pilot-policy(5) object");
+	rc = rdv_net_get(&c->t, c->db, pr.net, &net);
+	if (rc < 0 && rc != -ENOENT)
+		return fail(c, -EIO, "registry store error");
+	/* An org's admin learns nothing of networks outside its org. */
+	if (c->org_scope && (rc == -ENOENT || net.org != c->org_scope))
+		return fail(c, -EACCES, "network %u does not belong to org %u", pr.net,
+			    c->org_scope);
+	if (rc == -ENOENT)
+		return fail(c, -ENOENT, "no such network");
+	if (has_nul_escape(c->body, c->body_len))
+		return fail(c, -EINVAL, "policy: a string holds a NUL character");
+	if (json_gen_init(&j) < 0)
+		return fail(c, -EIO, "out of memory");
+	json_gen_value(&j, v);
+	if (json_gen_finish(&j, &text, &tlen) < 0) {
+		rc = fail(c, -EIO, "out of memory");
+		goto out;
+	}
+	rc = policy_normalize(text, tlen, policy_resolve, &pr, &canon, &clen, err, sizeof(err));
+	if (rc == -EINVAL || rc == -ENOENT || rc == -E2BIG) {
+		rc = fail(c, -EINVAL, "policy: %s", err);
+		goto out;
+	}
+	if (rc < 0 || policy_parse(canon, clen, &pol, err, sizeof(err)) < 0) {
+		rc = fail(c, -EIO, "policy: %s", rc < 0 ? strerror(-rc) : err);
+		goto out;
+	}
+	if (rdv_policy_get(&c->t, c->db, pr.net, &old, 0) < 0) {
+		rc = fail(c, -EIO, "registry store error");
+		goto out;
+	}
+	np.version = old.version + 1;
+	np.rules = (uint32_t)policy_rule_count(pol);
+	np.json = canon;
+	np.len = clen;
+	rdv_policy_put(&c->t, c->db, pr.net, &np);
+	if ((rc = policy_tell(c, pr.net, np.version)) < 0)
+		goto out;
+	if (audit_begin(c, &d) == 0) {
+		jg_ku64(&d, "version", np.version);
+		jg_ku64(&d, "rules", np.rules);
+		audit_end(c, &d, "policy.changed", net_subj(sb, pr.net));
+	}
+	log_info("admin from %s: policy of network %u is version %llu (%u rules)", c->peer_ip,
+		 pr.net, (unsigned long long)np.version, np.rules);
+	jg_ku64(&c->out, "network_id", pr.net);
+	jg_ku64(&c->out, "version", np.version);
+	jg_ku64(&c->out, "rules", np.rules);
+	rc = 0;
+out:
+	policy_free(pol);
+	free(canon);
+	json_gen_free(&j);
+	return rc;
+}
+
+static const char *const ka_create[] = {"name", "join_rule", "token", "network_id", "org_id", NULL};
 static const char *const ka_add[] = {"network_id", "node_id", NULL};
+static const char *const ka_name[] = {"name", NULL};
+static const char *const ka_org[] = {"org_id", NULL};
+static const char *const ka_revoke[] = {"node_id", "org_id", NULL};
+static const char *const ka_policy_set[] = {"network_id", "policy", NULL};
 static const char *const ka_audit[] = {"since_id", "since_ms", "type", "node",
 				       "limit",	   "newest",   NULL};
 
 static const struct reg_op admin_ops[] = {
-    {"network_create", ka_create, admin_network_create},
-    {"network_delete", k_net, admin_network_delete},
-    {"network_list", k_none, op_network_list},
-    {"network_nodes", k_net, admin_network_nodes},
-    {"network_add", ka_add, admin_network_add},
-    {"audit", ka_audit, admin_audit},
-    {"audit_verify", k_none, admin_audit_verify},
+    {"network_create", ka_create, admin_network_create, 1},
+    {"network_delete", k_net, admin_network_delete, 0},
+    {"network_list", k_none, op_network_list, 0},
+    {"network_nodes", k_net, admin_network_nodes, 0},
+    {"network_add", ka_add, admin_network_add, 0},
+    {"audit", ka_audit, admin_audit, 0},
+    {"audit_verify", k_none, admin_audit_verify, 0},
+    {"org_create", ka_name, admin_org_create, 0},
+    {"org_members", ka_org, admin_org_members, 1},
+    {"org_revoke", ka_revoke, admin_org_revoke, 1},
+    {"policy_set", ka_policy_set, admin_policy_set, 1},
+    {"policy_show", k_net, op_policy_show, 0},
+    {"policy_test", k_policy_test, op_policy_test, 0},
 };
 
 /* Metrics slots: node ops, admin ops, then one "unknown" per API. */
@@ -2115,6 +3046,12 @@ static int find_signer(struct reg_ctx *c, int is_register)
 			 * that only the key's holder learns it was retired. */
 			c->key_retired = 1;
 			c->self_id = 0;
+			return 0;
+		}
+		if (rc == -EKEYREJECTED) {
+			/* Likewise; the revoked node is the claimed identity of
+			 * the security record. */
+			c->key_revoked = 1;
 			return 0;
 		}
 		if (rc == -ENOENT)
@@ -2159,6 +3096,12 @@ static int handle(struct reg_ctx *c, const struct reg_op *op, const char *body, 
 		return fail(c, -EALREADY, "nonce already used");
 	if (c->key_retired)
 		return fail(c, -EACCES, "key_retired: this key was replaced by rotate_key");
+	/* A revoked node is refused whatever it asks (register with its key
+	 * included: it cannot come back as a new node either). */
+	if (c->key_revoked || (c->have_self && c->self.revoked)) {
+		c->refused_revoked = 1;
+		return fail(c, -EACCES, "revoked");
+	}
 	if (!is_register && !c->self.active)
 		return fail(c, -ENOENT, "node %u is deregistered; register again", c->self_id);
 	rc = op->fn(c);
@@ -2187,7 +3130,7 @@ static void log_refusal(const struct reg_ctx *c, const char *op, int err)
 		log_info("admin %s from %s: %s: %s", op, c->peer_ip, code, c->msg);
 	/* Forgeries, replays and retired keys (perhaps a stolen one) are
 	 * worth an operator's attention; ordinary client mistakes are not. */
-	else if (err == -EBADMSG || err == -EALREADY || c->key_retired)
+	else if (err == -EBADMSG || err == -EALREADY || c->key_retired || c->refused_revoked)
 		log_warnx("%s from %s (node %u): %s: %s", op, c->peer_ip, c->self_id, code, c->msg);
 	else if (i == nitems(err_map) || err == -ENOSPC || err == -EAGAIN)
 		log_errorx("%s%s from %s (node %u): %s: %s", c->admin ? "admin " : "", op,
@@ -2201,6 +3144,8 @@ static const char *security_type(const struct reg_ctx *c, int err)
 {
 	if (c->admin)
 		return err == -EPERM ? "security.unauthorized" : NULL;
+	if (c->refused_revoked)
+		return "security.revoked";
 	switch (err) {
 	case -EALREADY:
 		return "security.nonce_replay";
@@ -2388,24 +3333,70 @@ int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t l
 /* Is \p auth "Bearer <admin_token>"?  Both sides are hashed to a fixed
  * length first, so the comparison's time says nothing about the token,
  * not even its length. */
-static int admin_auth(const char *admin_token, const char *auth)
+static const char *bearer_token(const char *auth)
 {
 	static const char scheme[] = "Bearer";
-	uint8_t want[crypto_hash_sha256_BYTES], got[crypto_hash_sha256_BYTES];
 	const char *tok;
-	int ok;
 
 	if (!auth || strncasecmp(auth, scheme, strlen(scheme)) != 0 || auth[strlen(scheme)] != ' ')
-		return -EPERM;
+		return NULL;
 	tok = auth + strlen(scheme);
 	while (*tok == ' ')
 		tok++;
+	return tok;
+}
+
+static int admin_auth(const char *admin_token, const char *auth)
+{
+	uint8_t want[crypto_hash_sha256_BYTES], got[crypto_hash_sha256_BYTES];
+	const char *tok = bearer_token(auth);
+	int ok;
+
+	if (!tok)
+		return -EPERM;
 	crypto_hash_sha256(want, (const uint8_t *)admin_token, strlen(admin_token));
 	crypto_hash_sha256(got, (const uint8_t *)tok, strlen(tok));
 	ok = sodium_memcmp(want, got, sizeof(want)) == 0;
 	sodium_memzero(want, sizeof(want));
 	sodium_memzero(got, sizeof(got));
 	return ok ? 0 : -EPERM;
+}
+
+struct org_auth {
+	uint8_t h[crypto_hash_sha256_BYTES];
+	uint32_t org;
+};
+
+static int org_auth_cb(void *arg, const struct rdv_org *o)
+{
+	struct org_auth *a = arg;
+
+	/* Every org is compared, in constant time, whether or not one
+	 * matched already. */
+	if (sodium_memcmp(a->h, o->admin_hash, sizeof(a->h)) == 0)
+		a->org = o->id;
+	return 0;
+}
+
+/* Is \p auth "Bearer <an org's admin token>"?  \retval 0 with
+ * c->org_scope set, -EPERM, or -EIO (store). */
+static int org_auth(struct reg_ctx *c, const char *auth)
+{
+	const char *tok = bearer_token(auth);
+	struct org_auth a = {.org = 0};
+	int rc;
+
+	if (!tok || !*tok)
+		return -EPERM;
+	crypto_hash_sha256(a.h, (const uint8_t *)tok, strlen(tok));
+	rc = rdv_org_iter(&c->t, c->db, org_auth_cb, &a);
+	sodium_memzero(a.h, sizeof(a.h));
+	if (rc < 0)
+		return fail(c, -EIO, "registry store error");
+	if (!a.org)
+		return -EPERM;
+	c->org_scope = a.org;
+	return 0;
 }
 
 static int admin_handle(struct reg_ctx *c, const struct reg_op *op, const char *admin_token,
@@ -2416,14 +3407,26 @@ static int admin_handle(struct reg_ctx *c, const struct reg_op *op, const char *
 
 	if (!admin_token)
 		return fail(c, -EACCES, "admin API disabled");
-	if (admin_auth(admin_token, auth) < 0)
-		return fail(c, -EPERM, "%s", auth ? "wrong admin token" : "missing admin token");
+	/* Begun before the token check: an org's token is found in the store.
+	 * A refusal aborts it, changing nothing. */
+	store_txn_begin(c->db->st, &c->t, 0);
+	if (admin_auth(admin_token, auth) < 0) {
+		rc = org_auth(c, auth);
+		if (rc == -EIO)
+			return rc;
+		if (rc < 0)
+			return fail(c, -EPERM, "%s",
+				    auth ? "wrong admin token" : "missing admin token");
+	}
 	if (!op)
 		return fail(c, -ENOENT, "no such operation");
+	if (c->org_scope && !op->org_ok)
+		return fail(c, -EACCES, "an org's admin token may not use '%s'", op->name);
 	rc = regmsg_parse_admin(body, len, op->keys, &c->req.root, err, sizeof(err));
 	if (rc < 0)
 		return fail(c, rc == -E2BIG ? -E2BIG : -EINVAL, "%s", err);
-	store_txn_begin(c->db->st, &c->t, 0);
+	c->body = body;
+	c->body_len = len;
 	if ((rc = op->fn(c)) < 0)
 		return rc;
 	return c->t.ret;

@@ -9,32 +9,28 @@
 #include <string.h>
 
 #include "audit.h"
+#include "json.h"
 #include "log.h"
 #include "rdv_store.h"
 #include "util.h"
 
 static const char *const db_names[RDV_DB_COUNT + 1] = {
-    [RDV_DB_META] = "meta",
-    [RDV_DB_NODES] = "nodes",
-    [RDV_DB_KEYS] = "keys",
-    [RDV_DB_HOSTS] = "hosts",
-    [RDV_DB_TRUST] = "trust",
-    [RDV_DB_INBOX] = "inbox",
-    [RDV_DB_EVENTS] = "events",
-    [RDV_DB_NONCES] = "nonces",
-    [RDV_DB_NONCE_EXP] = "nonce_exp",
-    [RDV_DB_NETWORKS] = "networks",
-    [RDV_DB_NET_NODES] = "net_nodes",
-    [RDV_DB_NODE_NETS] = "node_nets",
-    [RDV_DB_INVITES] = "invites",
-    [RDV_DB_INVITE_EXP] = "invite_exp",
-    [RDV_DB_AUDIT] = "audit",
-    [RDV_DB_AUDIT_META] = "audit_meta",
-    [RDV_DB_COUNT] = NULL,
+    [RDV_DB_META] = "meta",	      [RDV_DB_NODES] = "nodes",
+    [RDV_DB_KEYS] = "keys",	      [RDV_DB_HOSTS] = "hosts",
+    [RDV_DB_TRUST] = "trust",	      [RDV_DB_INBOX] = "inbox",
+    [RDV_DB_EVENTS] = "events",	      [RDV_DB_NONCES] = "nonces",
+    [RDV_DB_NONCE_EXP] = "nonce_exp", [RDV_DB_NETWORKS] = "networks",
+    [RDV_DB_NET_NODES] = "net_nodes", [RDV_DB_NODE_NETS] = "node_nets",
+    [RDV_DB_INVITES] = "invites",     [RDV_DB_INVITE_EXP] = "invite_exp",
+    [RDV_DB_AUDIT] = "audit",	      [RDV_DB_AUDIT_META] = "audit_meta",
+    [RDV_DB_ORGS] = "orgs",	      [RDV_DB_ORG_NODES] = "org_nodes",
+    [RDV_DB_NODE_ORGS] = "node_orgs", [RDV_DB_ORG_NETS] = "org_nets",
+    [RDV_DB_POLICIES] = "policies",   [RDV_DB_COUNT] = NULL,
 };
 
 #define META_PREFIX "prefix"
 #define META_NEXT_ID "next_node_id"
+#define META_NEXT_ORG "next_org_id"
 #define META_SEQ "seq"
 
 int rdv_db_open(struct rdv_db *db, const char *dir)
@@ -167,7 +163,7 @@ out:
 /* ---------------------------------------------------------------- nodes */
 
 /* Node record:
- *   u8 version | u8 flags (1 public, 2 active) | be16 listen_port |
+ *   u8 version | u8 flags (1 public, 2 active, 4 revoked) | be16 listen_port |
  *   be64 created_ms | be64 seen_ms | pk[32] |
  *   u8 hostname_len | hostname | u8 endpoint_len | endpoint
  * version 2 appends: u8 ntags | ntags x (u8 len | tag).
@@ -177,6 +173,7 @@ out:
 #define NODE_V2 2
 #define NODE_F_PUBLIC 1
 #define NODE_F_ACTIVE 2
+#define NODE_F_REVOKED 4
 #define NODE_FIXED 52
 #define NODE_MAX                                                                                   \
 	(NODE_FIXED + 1 + RDV_HOSTNAME_MAX + 1 + RDV_ENDPOINT_MAX + 1 +                            \
@@ -189,7 +186,8 @@ static size_t node_encode(const struct rdv_node *n, uint8_t out[NODE_MAX])
 	       nt = MIN(n->ntags, (size_t)RDV_TAGS_MAX);
 
 	out[0] = NODE_V2;
-	out[1] = (uint8_t)((n->public ? NODE_F_PUBLIC : 0) | (n->active ? NODE_F_ACTIVE : 0));
+	out[1] = (uint8_t)((n->public ? NODE_F_PUBLIC : 0) | (n->active ? NODE_F_ACTIVE : 0) |
+			   (n->revoked ? NODE_F_REVOKED : 0));
 	out[2] = (uint8_t)(n->listen_port >> 8);
 	out[3] = (uint8_t)n->listen_port;
 	store_be64(out + 4, n->created_ms);
@@ -221,6 +219,9 @@ static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_no
 	n->id = id;
 	n->public = !!(in[1] & NODE_F_PUBLIC);
 	n->active = !!(in[1] & NODE_F_ACTIVE);
+	n->revoked = !!(in[1] & NODE_F_REVOKED);
+	if (n->revoked)
+		n->active = 0; /* whatever a corrupt record says */
 	n->listen_port = (uint16_t)(in[2] << 8 | in[3]);
 	n->created_ms = store_rd_be64(in + 4);
 	n->seen_ms = store_rd_be64(in + 12);
@@ -304,10 +305,11 @@ int rdv_node_iter(struct store_txn *t, struct rdv_db *db, rdv_id_cb cb, void *ar
 	return store_iter_prefix(t, db->dbi[RDV_DB_NODES], NULL, 0, node_iter_cb, &it);
 }
 
-/* A key's value is its node ID (4 bytes); a retired key keeps the ID and
- * gains a marker byte, so the registry can say why it is refused and the
- * key can never be registered again as a new node. */
+/* A key's value is its node ID (4 bytes); a retired or revoked key keeps
+ * the ID and gains a marker byte, so the registry can say why it is
+ * refused and the key can never be registered again as a new node. */
 #define KEY_RETIRED 1
+#define KEY_REVOKED 2
 
 int rdv_key_get(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t *id)
 {
@@ -324,7 +326,20 @@ int rdv_key_get(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], ui
 		*id = store_rd_be32(v.mv_data);
 		return -EKEYREVOKED;
 	}
+	if (v.mv_size == 5 && ((const uint8_t *)v.mv_data)[4] == KEY_REVOKED) {
+		*id = store_rd_be32(v.mv_data);
+		return -EKEYREJECTED;
+	}
 	return -EBADMSG;
+}
+
+void rdv_key_revoke(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id)
+{
+	uint8_t v[5];
+
+	store_be32(v, id);
+	v[4] = KEY_REVOKED;
+	store_put(t, db->dbi[RDV_DB_KEYS], pk, 32, v, sizeof(v));
 }
 
 void rdv_key_retire(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id)
@@ -344,14 +359,14 @@ void rdv_key_put(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], u
 	store_put(t, db->dbi[RDV_DB_KEYS], pk, 32, v, sizeof(v));
 }
 
-int rdv_node_id_alloc(struct store_txn *t, struct rdv_db *db, uint32_t *id)
+/* A counter in meta: IDs from 1, never reused. */
+static int id_alloc(struct store_txn *t, struct rdv_db *db, const char *key, uint32_t *id)
 {
 	uint8_t v[4];
 	uint32_t next = 1;
 	int ret;
 
-	ret = store_get_fixed(t, db->dbi[RDV_DB_META], META_NEXT_ID, strlen(META_NEXT_ID), v,
-			      sizeof(v));
+	ret = store_get_fixed(t, db->dbi[RDV_DB_META], key, strlen(key), v, sizeof(v));
 	if (ret == 0)
 		next = store_rd_be32(v);
 	else if (ret != -ENOENT)
@@ -360,8 +375,13 @@ int rdv_node_id_alloc(struct store_txn *t, struct rdv_db *db, uint32_t *id)
 		return -ENOSPC;
 	*id = next;
 	store_be32(v, next + 1);
-	store_put(t, db->dbi[RDV_DB_META], META_NEXT_ID, strlen(META_NEXT_ID), v, sizeof(v));
+	store_put(t, db->dbi[RDV_DB_META], key, strlen(key), v, sizeof(v));
 	return t->ret;
+}
+
+int rdv_node_id_alloc(struct store_txn *t, struct rdv_db *db, uint32_t *id)
+{
+	return id_alloc(t, db, META_NEXT_ID, id);
 }
 
 int rdv_host_get(struct store_txn *t, struct rdv_db *db, const char *name, uint32_t *id)
@@ -548,8 +568,50 @@ int rdv_share_network(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32
 	return rdv_shared_networks(t, db, a, b, NULL, 0) > 0;
 }
 
+struct connect_iter {
+	struct store_txn *t;
+	struct rdv_db *db;
+	const struct rdv_node *a, *b;
+	uint16_t net;
+};
+
+static int connect_cb(void *arg, uint32_t net)
+{
+	struct connect_iter *it = arg;
+	int rc;
+
+	if (!rdv_member_has(it->t, it->db, (uint16_t)net, it->b->id))
+		return 0;
+	rc = rdv_policy_connects(it->t, it->db, (uint16_t)net, it->a, it->b);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return 0;
+	it->net = (uint16_t)net;
+	return 1;
+}
+
+int rdv_connecting_network(struct store_txn *t, struct rdv_db *db, const struct rdv_node *a,
+			   const struct rdv_node *b, uint16_t *net)
+{
+	struct connect_iter it = {t, db, a, b, 0};
+	int ret;
+
+	/* a's memberships ascending: the first that connects is the lowest. */
+	ret = rdv_node_net_iter(t, db, a->id, connect_cb, &it);
+	if (ret < 0)
+		return ret;
+	if (it.net == 0)
+		return 0;
+	*net = it.net;
+	return 1;
+}
+
 int rdv_visible(struct store_txn *t, struct rdv_db *db, uint32_t s, const struct rdv_node *tn)
 {
+	struct rdv_node sn;
+	uint16_t net;
+
 	if (tn->id == s)
 		return 1;
 	if (!tn->active)
@@ -558,7 +620,12 @@ int rdv_visible(struct store_txn *t, struct rdv_db *db, uint32_t s, const struct
 		return 1;
 	if (rdv_trust_has(t, db, s, tn->id))
 		return 1;
-	return rdv_share_network(t, db, s, tn->id);
+	/* A shared network shows a member only to those its policy lets
+	 * talk to it (resolve-time evaluation); the policy needs both
+	 * nodes' tags. */
+	if (!rdv_share_network(t, db, s, tn->id) || rdv_node_get(t, db, s, &sn) < 0)
+		return 0;
+	return rdv_connecting_network(t, db, &sn, tn, &net) == 1;
 }
 
 /* ---------------------------------------------------------------- networks */
@@ -572,10 +639,13 @@ static uint16_t rd_be16(const void *in)
 
 /* Network record, version 1:
  *   u8 version | u8 join rule | be64 created_ms | be32 members |
- *   token_hash[32] (zero unless rule token) | u8 name_len | name */
+ *   token_hash[32] (zero unless rule token) | u8 name_len | name
+ * version 2 appends be32 org (the owner).  A network without an owner is
+ * still written as version 1. */
 #define NET_V1 1
+#define NET_V2 2
 #define NET_FIXED 46
-#define NET_MAX (NET_FIXED + 1 + RDV_NETNAME_MAX)
+#define NET_MAX (NET_FIXED + 1 + RDV_NETNAME_MAX + 4)
 
 static int net_decode(const MDB_val *v, uint16_t id, struct rdv_network *n)
 {
@@ -583,11 +653,17 @@ static int net_decode(const MDB_val *v, uint16_t id, struct rdv_network *n)
 	size_t nl;
 
 	memset(n, 0, sizeof(*n));
-	if (v->mv_size < NET_FIXED + 1 || p[0] != NET_V1)
+	if (v->mv_size < NET_FIXED + 1 || (p[0] != NET_V1 && p[0] != NET_V2))
 		goto corrupt;
 	nl = p[NET_FIXED];
-	if (nl == 0 || nl > RDV_NETNAME_MAX || v->mv_size != NET_FIXED + 1 + nl)
+	if (nl == 0 || nl > RDV_NETNAME_MAX ||
+	    v->mv_size != NET_FIXED + 1 + nl + (p[0] == NET_V2 ? 4 : 0))
 		goto corrupt;
+	if (p[0] == NET_V2) {
+		n->org = store_rd_be32(p + NET_FIXED + 1 + nl);
+		if (n->org == 0)
+			goto corrupt;
+	}
 	n->id = id;
 	n->rule = p[1];
 	n->created_ms = store_rd_be64(p + 2);
@@ -615,27 +691,48 @@ int rdv_net_get(struct store_txn *t, struct rdv_db *db, uint16_t id, struct rdv_
 	return net_decode(&v, id, n);
 }
 
+static void org_net_key(uint8_t k[6], uint32_t org, uint16_t net)
+{
+	store_be32(k, org);
+	k[4] = (uint8_t)(net >> 8);
+	k[5] = (uint8_t)net;
+}
+
 void rdv_net_put(struct store_txn *t, struct rdv_db *db, const struct rdv_network *n)
 {
-	uint8_t k[2], v[NET_MAX];
-	size_t nl = strnlen(n->name, RDV_NETNAME_MAX);
+	uint8_t k[2], v[NET_MAX], ok[6];
+	size_t nl = strnlen(n->name, RDV_NETNAME_MAX), len = NET_FIXED + 1 + nl;
 
 	k[0] = (uint8_t)(n->id >> 8);
 	k[1] = (uint8_t)n->id;
-	v[0] = NET_V1;
+	v[0] = n->org ? NET_V2 : NET_V1;
 	v[1] = n->rule;
 	store_be64(v + 2, n->created_ms);
 	store_be32(v + 10, n->members);
 	memcpy(v + 14, n->token_hash, 32);
 	v[NET_FIXED] = (uint8_t)nl;
 	memcpy(v + NET_FIXED + 1, n->name, nl);
-	store_put(t, db->dbi[RDV_DB_NETWORKS], k, sizeof(k), v, NET_FIXED + 1 + nl);
+	if (n->org) {
+		store_be32(v + len, n->org);
+		len += 4;
+		/* The owner never changes: the index entry is written again
+		 * with every membership change, harmlessly. */
+		org_net_key(ok, n->org, n->id);
+		store_put(t, db->dbi[RDV_DB_ORG_NETS], ok, sizeof(ok), "", 0);
+	}
+	store_put(t, db->dbi[RDV_DB_NETWORKS], k, sizeof(k), v, len);
 }
 
 void rdv_net_del(struct store_txn *t, struct rdv_db *db, uint16_t id)
 {
-	uint8_t k[2] = {(uint8_t)(id >> 8), (uint8_t)id};
+	uint8_t k[2] = {(uint8_t)(id >> 8), (uint8_t)id}, ok[6];
+	struct rdv_network n;
 
+	if (rdv_net_get(t, db, id, &n) == 0 && n.org) {
+		org_net_key(ok, n.org, id);
+		store_del(t, db->dbi[RDV_DB_ORG_NETS], ok, sizeof(ok));
+	}
+	rdv_policy_del(t, db, id);
 	store_del(t, db->dbi[RDV_DB_NETWORKS], k, sizeof(k));
 }
 
@@ -788,6 +885,301 @@ int rdv_node_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv
 
 	store_be32(p, node);
 	return store_iter_prefix(t, db->dbi[RDV_DB_NODE_NETS], p, sizeof(p), node_net_iter_cb, &it);
+}
+
+/* ---------------------------------------------------------------- orgs */
+
+/* Org record, version 1:
+ *   u8 version | be64 created_ms | enroll_hash[32] | admin_hash[32] |
+ *   u8 name_len | name */
+#define ORG_V1 1
+#define ORG_FIXED 73
+#define ORG_MAX (ORG_FIXED + 1 + RDV_ORGNAME_MAX)
+
+static int org_decode(const MDB_val *v, uint32_t id, struct rdv_org *o)
+{
+	const uint8_t *p = v->mv_data;
+	size_t nl;
+
+	memset(o, 0, sizeof(*o));
+	if (v->mv_size < ORG_FIXED + 1 || p[0] != ORG_V1)
+		goto corrupt;
+	nl = p[ORG_FIXED];
+	if (nl == 0 || nl > RDV_ORGNAME_MAX || v->mv_size != ORG_FIXED + 1 + nl)
+		goto corrupt;
+	o->id = id;
+	o->created_ms = store_rd_be64(p + 1);
+	memcpy(o->enroll_hash, p + 9, 32);
+	memcpy(o->admin_hash, p + 41, 32);
+	memcpy(o->name, p + ORG_FIXED + 1, nl);
+	if (strlen(o->name) != nl)
+		goto corrupt;
+	return 0;
+corrupt:
+	log_warnx("org %u: corrupt record in the registry store", id);
+	return -EBADMSG;
+}
+
+int rdv_org_get(struct store_txn *t, struct rdv_db *db, uint32_t id, struct rdv_org *o)
+{
+	uint8_t k[4];
+	MDB_val v;
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	store_be32(k, id);
+	ret = store_get(t, db->dbi[RDV_DB_ORGS], k, sizeof(k), &v);
+	if (ret < 0)
+		return ret;
+	return org_decode(&v, id, o);
+}
+
+void rdv_org_put(struct store_txn *t, struct rdv_db *db, const struct rdv_org *o)
+{
+	uint8_t k[4], v[ORG_MAX];
+	size_t nl = strnlen(o->name, RDV_ORGNAME_MAX);
+
+	store_be32(k, o->id);
+	v[0] = ORG_V1;
+	store_be64(v + 1, o->created_ms);
+	memcpy(v + 9, o->enroll_hash, 32);
+	memcpy(v + 41, o->admin_hash, 32);
+	v[ORG_FIXED] = (uint8_t)nl;
+	memcpy(v + ORG_FIXED + 1, o->name, nl);
+	store_put(t, db->dbi[RDV_DB_ORGS], k, sizeof(k), v, ORG_FIXED + 1 + nl);
+}
+
+int rdv_org_id_alloc(struct store_txn *t, struct rdv_db *db, uint32_t *id)
+{
+	return id_alloc(t, db, META_NEXT_ORG, id);
+}
+
+struct org_iter {
+	rdv_org_cb cb;
+	void *arg;
+};
+
+static int org_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct org_iter *it = arg;
+	struct rdv_org o;
+	int ret;
+
+	if (k->mv_size != 4)
+		return -EBADMSG;
+	ret = org_decode(v, store_rd_be32(k->mv_data), &o);
+	if (ret < 0)
+		return ret;
+	return it->cb(it->arg, &o);
+}
+
+int rdv_org_iter(struct store_txn *t, struct rdv_db *db, rdv_org_cb cb, void *arg)
+{
+	struct org_iter it = {cb, arg};
+
+	return store_iter_prefix(t, db->dbi[RDV_DB_ORGS], NULL, 0, org_iter_cb, &it);
+}
+
+int rdv_org_member_has(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node)
+{
+	uint8_t k[8];
+	MDB_val v;
+
+	pair_key(k, org, node);
+	return store_get(t, db->dbi[RDV_DB_ORG_NODES], k, sizeof(k), &v) == 0;
+}
+
+void rdv_org_member_put(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node,
+			uint64_t ms)
+{
+	uint8_t k[8], v[8];
+
+	store_be64(v, ms);
+	pair_key(k, org, node);
+	store_put(t, db->dbi[RDV_DB_ORG_NODES], k, sizeof(k), v, sizeof(v));
+	pair_key(k, node, org);
+	store_put(t, db->dbi[RDV_DB_NODE_ORGS], k, sizeof(k), "", 0);
+}
+
+void rdv_org_member_del(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node)
+{
+	uint8_t k[8];
+
+	pair_key(k, org, node);
+	store_del(t, db->dbi[RDV_DB_ORG_NODES], k, sizeof(k));
+	pair_key(k, node, org);
+	store_del(t, db->dbi[RDV_DB_NODE_ORGS], k, sizeof(k));
+}
+
+int rdv_org_member_iter(struct store_txn *t, struct rdv_db *db, uint32_t org, rdv_id_cb cb,
+			void *arg)
+{
+	uint8_t p[4];
+	struct id_iter it = {cb, arg};
+
+	store_be32(p, org);
+	/* Same key shape as trust pairs: be32 be32, the second one wanted. */
+	return store_iter_prefix(t, db->dbi[RDV_DB_ORG_NODES], p, sizeof(p), trust_iter_cb, &it);
+}
+
+int rdv_node_org_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb,
+		      void *arg)
+{
+	uint8_t p[4];
+	struct id_iter it = {cb, arg};
+
+	store_be32(p, node);
+	return store_iter_prefix(t, db->dbi[RDV_DB_NODE_ORGS], p, sizeof(p), trust_iter_cb, &it);
+}
+
+int rdv_org_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t org, rdv_id_cb cb, void *arg)
+{
+	uint8_t p[4];
+	struct id_iter it = {cb, arg};
+
+	store_be32(p, org);
+	/* be32(org) be16(net): the shape of node_nets keys. */
+	return store_iter_prefix(t, db->dbi[RDV_DB_ORG_NETS], p, sizeof(p), node_net_iter_cb, &it);
+}
+
+/* ---------------------------------------------------------------- policies */
+
+#define POLICY_V1 1
+#define POLICY_FIXED 13 /* u8 version | be64 version | be32 rules */
+
+int rdv_policy_get(struct store_txn *t, struct rdv_db *db, uint16_t net, struct rdv_policy *p,
+		   int want_json)
+{
+	uint8_t k[2] = {(uint8_t)(net >> 8), (uint8_t)net};
+	const uint8_t *b;
+	MDB_val v;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	ret = store_get(t, db->dbi[RDV_DB_POLICIES], k, sizeof(k), &v);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	b = v.mv_data;
+	if (v.mv_size < POLICY_FIXED || b[0] != POLICY_V1 ||
+	    memchr(b + POLICY_FIXED, '\0', v.mv_size - POLICY_FIXED)) {
+		log_warnx("network %u: corrupt policy record in the registry store", net);
+		return -EBADMSG;
+	}
+	p->version = store_rd_be64(b + 1);
+	p->rules = store_rd_be32(b + 9);
+	if (!want_json)
+		return 0;
+	/* A copy: LMDB's pointer dies with the transaction's next write. */
+	p->len = v.mv_size - POLICY_FIXED;
+	p->json = malloc(p->len + 1);
+	if (!p->json)
+		return -ENOMEM;
+	memcpy(p->json, b + POLICY_FIXED, p->len);
+	p->json[p->len] = '\0';
+	return 0;
+}
+
+void rdv_policy_free(struct rdv_policy *p)
+{
+	free(p->json);
+	memset(p, 0, sizeof(*p));
+}
+
+void rdv_policy_put(struct store_txn *t, struct rdv_db *db, uint16_t net,
+		    const struct rdv_policy *p)
+{
+	uint8_t k[2] = {(uint8_t)(net >> 8), (uint8_t)net}, *v;
+	size_t len = POLICY_FIXED + p->len;
+
+	if (t->ret)
+		return;
+	v = malloc(len);
+	if (!v) {
+		t->ret = -ENOMEM;
+		return;
+	}
+	v[0] = POLICY_V1;
+	store_be64(v + 1, p->version);
+	store_be32(v + 9, p->rules);
+	if (p->len)
+		memcpy(v + POLICY_FIXED, p->json, p->len);
+	store_put(t, db->dbi[RDV_DB_POLICIES], k, sizeof(k), v, len);
+	free(v);
+}
+
+void rdv_policy_del(struct store_txn *t, struct rdv_db *db, uint16_t net)
+{
+	uint8_t k[2] = {(uint8_t)(net >> 8), (uint8_t)net};
+	MDB_val v;
+
+	if (store_get(t, db->dbi[RDV_DB_POLICIES], k, sizeof(k), &v) == 0)
+		store_del(t, db->dbi[RDV_DB_POLICIES], k, sizeof(k));
+}
+
+static int node_has_tag(const struct rdv_node *n, const char *tag)
+{
+	for (size_t i = 0; i < n->ntags && i < RDV_TAGS_MAX; i++)
+		if (strcmp(n->tags[i], tag) == 0)
+			return 1;
+	return 0;
+}
+
+/* Does one of the selectors in array \p sels pick \p n?  The document is
+ * canonical (policy_gen): "*", "tag:NAME" (lower case) or "node:ID". */
+static int sels_pick(yajl_val sels, const struct rdv_node *n)
+{
+	char id[16];
+
+	snprintf(id, sizeof(id), "%u", n->id);
+	for (size_t i = 0; YAJL_IS_ARRAY(sels) && i < sels->u.array.len; i++) {
+		const char *s = YAJL_GET_STRING(sels->u.array.values[i]);
+		if (!s)
+			continue;
+		if (strcmp(s, "*") == 0 || (strncmp(s, "tag:", 4) == 0 && node_has_tag(n, s + 4)) ||
+		    (strncmp(s, "node:", 5) == 0 && strcmp(s + 5, id) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+int rdv_policy_links(const char *json, size_t len, const struct rdv_node *a,
+		     const struct rdv_node *b)
+{
+	yajl_val root, rules;
+	char err[64];
+	int hit = 0;
+
+	root = json_parse(json, len, 0, err, sizeof(err));
+	rules = json_get(root, "rules");
+	for (size_t i = 0; !hit && YAJL_IS_ARRAY(rules) && i < rules->u.array.len; i++) {
+		yajl_val r = rules->u.array.values[i], from = json_get(r, "from"),
+			 to = json_get(r, "to");
+		hit = (sels_pick(from, a) && sels_pick(to, b)) ||
+		      (sels_pick(from, b) && sels_pick(to, a));
+	}
+	if (root)
+		yajl_tree_free(root);
+	return hit;
+}
+
+int rdv_policy_connects(struct store_txn *t, struct rdv_db *db, uint16_t net,
+			const struct rdv_node *a, const struct rdv_node *b)
+{
+	struct rdv_policy p;
+	int ret;
+
+	ret = rdv_policy_get(t, db, net, &p, 0);
+	if (ret < 0)
+		return ret;
+	if (p.rules == 0)
+		return 1;
+	ret = rdv_policy_get(t, db, net, &p, 1);
+	if (ret == 0)
+		ret = rdv_policy_links(p.json, p.len, a, b);
+	rdv_policy_free(&p);
+	return ret;
 }
 
 /* ---------------------------------------------------------------- invites */

@@ -22,6 +22,12 @@
  *   invite_exp be64(expiry s) r(16) -> "" (pruning order)
  *   audit      be64(event_id) -> one audit record (audit.h: hash-chained)
  *   audit_meta the audit log's chain head and signed checkpoint (audit.h)
+ *   orgs       be32(id) -> org record (see rdv_store.c); meta "next_org_id"
+ *   org_nodes  be32(org) be32(node) -> be64(enrolled ms)
+ *   node_orgs  be32(node) be32(org) -> "" (the same memberships, by node)
+ *   org_nets   be32(org) be16(net) -> "" (networks the org owns; the owner
+ *              is also in the network record)
+ *   policies   be16(net) -> u8(1) be64(version) be32(rules) canonical JSON
  *
  * Functions taking a struct store_txn follow its sticky-error rule: they
  * do nothing once the transaction has failed, and the failure surfaces at
@@ -77,6 +83,11 @@ enum rdv_dbi {
 	RDV_DB_INVITE_EXP,
 	RDV_DB_AUDIT,
 	RDV_DB_AUDIT_META,
+	RDV_DB_ORGS,
+	RDV_DB_ORG_NODES,
+	RDV_DB_NODE_ORGS,
+	RDV_DB_ORG_NETS,
+	RDV_DB_POLICIES,
 	RDV_DB_COUNT,
 };
 
@@ -109,7 +120,8 @@ struct rdv_node {
 	uint8_t pk[32];
 	uint16_t listen_port;
 	int public;
-	int active; /* 0 after deregister, until it registers again */
+	int active;  /* 0 after deregister, until it registers again */
+	int revoked; /* org_revoke: for ever (never active again) */
 	uint64_t created_ms, seen_ms;
 	char hostname[RDV_HOSTNAME_MAX + 1]; /* "" if none */
 	char endpoint[RDV_ENDPOINT_MAX + 1]; /* "IP:PORT" / "[V6]:PORT", "" if unknown */
@@ -131,7 +143,18 @@ struct rdv_network {
 	uint64_t created_ms;
 	uint32_t members;	/* kept with every membership change */
 	uint8_t token_hash[32]; /* SHA-256 of the join token (rule token) */
+	uint32_t org;		/* the owning org, 0 if none */
 	char name[RDV_NETNAME_MAX + 1];
+};
+
+#define RDV_ORGNAME_MAX 63
+
+struct rdv_org {
+	uint32_t id; /* never 0 */
+	uint64_t created_ms;
+	uint8_t enroll_hash[32]; /* SHA-256 of the enroll token */
+	uint8_t admin_hash[32];	 /* SHA-256 of the org's admin token */
+	char name[RDV_ORGNAME_MAX + 1];
 };
 
 struct rdv_inbox_entry {
@@ -163,11 +186,15 @@ void rdv_node_put(struct store_txn *t, struct rdv_db *db, const struct rdv_node 
 /** Call \p cb with every node ID that has a record, ascending. */
 int rdv_node_iter(struct store_txn *t, struct rdv_db *db, rdv_id_cb cb, void *arg);
 /** \retval 0 with *id, -EKEYREVOKED with *id (the key was retired by
- *  rotate_key and authenticates nothing), -ENOENT, or the sticky error. */
+ *  rotate_key and authenticates nothing), -EKEYREJECTED with *id (the
+ *  key's node was revoked: org_revoke), -ENOENT, or the sticky error. */
 int rdv_key_get(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t *id);
 void rdv_key_put(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id);
 /** Mark \p pk (formerly node \p id's) as retired, for ever. */
 void rdv_key_retire(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id);
+/** Mark \p pk (node \p id's) as revoked, for ever: it can never register
+ *  again, not even as a new node. */
+void rdv_key_revoke(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32], uint32_t id);
 /** Take the next node ID (IDs start at 1 and are never reused).
  *  \retval 0 or -ENOSPC (exhausted) / sticky error. */
 int rdv_node_id_alloc(struct store_txn *t, struct rdv_db *db, uint32_t *id);
@@ -193,8 +220,14 @@ int rdv_trust_iter_basis(struct store_txn *t, struct rdv_db *db, uint32_t node, 
 
 /** \brief Visibility (doc/REGISTRY.md): is node \p tn visible to node \p s?
  *  A node sees itself; else \p tn must be active and public, in a trust
- *  pair with \p s, or share a non-backbone network with it. */
+ *  pair with \p s, or share a non-backbone network with it whose policy
+ *  connects them (rdv_policy_connects). */
 int rdv_visible(struct store_txn *t, struct rdv_db *db, uint32_t s, const struct rdv_node *tn);
+/** The lowest non-backbone network \p a and \p b share whose policy
+ *  connects them (no rules, or a rule allows some flow between them either
+ *  way).  \retval 1 with *net, 0 if none, or the sticky error. */
+int rdv_connecting_network(struct store_txn *t, struct rdv_db *db, const struct rdv_node *a,
+			   const struct rdv_node *b, uint16_t *net);
 /** Do \p a and \p b share a non-backbone network?  \retval 1 or 0. */
 int rdv_share_network(struct store_txn *t, struct rdv_db *db, uint32_t a, uint32_t b);
 /** The non-backbone networks \p a and \p b share, ascending: at most \p max
@@ -227,6 +260,59 @@ int rdv_member_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_id
  *  is not stored, so never 0). */
 int rdv_node_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb,
 		      void *arg);
+
+/* Orgs */
+/** \retval 0, -ENOENT, -EBADMSG (corrupt record), or the sticky error. */
+int rdv_org_get(struct store_txn *t, struct rdv_db *db, uint32_t id, struct rdv_org *o);
+void rdv_org_put(struct store_txn *t, struct rdv_db *db, const struct rdv_org *o);
+/** Take the next org ID (from 1, never reused).  \retval 0, -ENOSPC, or
+ *  the sticky error. */
+int rdv_org_id_alloc(struct store_txn *t, struct rdv_db *db, uint32_t *id);
+typedef int (*rdv_org_cb)(void *arg, const struct rdv_org *o);
+/** Every org record, by ascending ID. */
+int rdv_org_iter(struct store_txn *t, struct rdv_db *db, rdv_org_cb cb, void *arg);
+/** \retval 1 if \p node is a member of org \p org, else 0. */
+int rdv_org_member_has(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node);
+/** Record the membership both ways (org -> node, node -> org). */
+void rdv_org_member_put(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node,
+			uint64_t ms);
+void rdv_org_member_del(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node);
+/** Call \p cb for every member of \p org, by ascending node ID. */
+int rdv_org_member_iter(struct store_txn *t, struct rdv_db *db, uint32_t org, rdv_id_cb cb,
+			void *arg);
+/** Call \p cb for every org \p node is a member of, by ascending ID. */
+int rdv_node_org_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb,
+		      void *arg);
+/** Call \p cb for every network \p org owns, by ascending ID. */
+int rdv_org_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t org, rdv_id_cb cb, void *arg);
+
+/* Policies (one per network; none for the backbone) */
+struct rdv_policy {
+	uint64_t version; /* 0: never set */
+	uint32_t rules;	  /* 0: no rules (every flow between members passes) */
+	char *json;	  /* malloc'd canonical document, NUL-terminated; NULL if none */
+	size_t len;
+};
+/** Read the policy of \p net into \p p (free with rdv_policy_free).  A
+ *  network without one gets version 0, no rules and json NULL.
+ *  \retval 0, -EBADMSG (corrupt record), -ENOMEM, or the sticky error. */
+int rdv_policy_get(struct store_txn *t, struct rdv_db *db, uint16_t net, struct rdv_policy *p,
+		   int want_json);
+void rdv_policy_free(struct rdv_policy *p);
+void rdv_policy_put(struct store_txn *t, struct rdv_db *db, uint16_t net,
+		    const struct rdv_policy *p);
+void rdv_policy_del(struct store_txn *t, struct rdv_db *db, uint16_t net);
+/** \brief Does the canonical policy \p json (as stored) let \p a and \p b
+ *  see each other: is there a rule whose `from` selects one and whose `to`
+ *  selects the other?  Every rule names at least one port, so such a rule
+ *  allows some flow.  \retval 1 or 0 (also for a document that does not
+ *  parse: fail closed). */
+int rdv_policy_links(const char *json, size_t len, const struct rdv_node *a,
+		     const struct rdv_node *b);
+/** Does network \p net's policy connect \p a and \p b (no policy, no
+ *  rules, or rdv_policy_links)?  \retval 1, 0, or the sticky error. */
+int rdv_policy_connects(struct store_txn *t, struct rdv_db *db, uint16_t net,
+			const struct rdv_node *a, const struct rdv_node *b);
 
 /* Used invites (single use) */
 /** \retval 1 if an invite with random part \p r was used, else 0. */

@@ -352,8 +352,13 @@ static void events_line(void *arg, const char *line, size_t len)
 		goto out;
 	}
 	r->events_backoff_ms = 0;
-	if (json_get_u64(ev, "seq", &seq) == 0 && seq == 0)
-		goto out; /* keepalive */
+	if (json_get_u64(ev, "seq", &seq) == 0 && seq == 0) {
+		const char *name = NULL;
+		/* seq 0: a keepalive, or the marker that the backlog is done. */
+		if (json_get_str(ev, "event", &name) == 0 && strcmp(name, "synced") == 0)
+			pilotd_registry_event(r->d, ev);
+		goto out;
+	}
 	pilotd_registry_event(r->d, ev);
 	if (seq > r->events_after) {
 		/* Remember it durably, so a restart does not replay events the

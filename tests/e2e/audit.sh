@@ -159,8 +159,8 @@ e2e_bg "${HOST_NS[rdv]}" "$E2E_WORK/rdv/rendezvous.log" "$RDV" --listen "$RDV_IP
 	--state-dir "$E2E_WORK/rdv/state" --log-level debug $RDV_EXTRA_ARGS
 RDV_PID=$LASTPID
 e2e_wait "$E2E_READY_S" e2e_rdv_ready || fatal "(c) rendezvous restarted"
-v=$(e2e_wait 10 pctl_ok b --admin-token "$TOKEN" audit verify --registry; echo "$PCTL_OUT")
-info "(c) registry verify: $v"
+e2e_wait 10 pctl_ok b --admin-token "$TOKEN" audit verify --registry
+info "(c) registry verify: $PCTL_OUT"
 check "(c) the registry's audit verify passes after the crash" \
 	eval '[ "$(jget data.ok <<<"$PCTL_OUT")" = True ] || [ "$(jget data.ok <<<"$PCTL_OUT")" = true ]'
 pctl b --admin-token "$TOKEN" audit --registry --type node.hostname --limit 10000 >"$E2E_WORK/r-hn.json"
@@ -184,10 +184,10 @@ tamper_check() { # NODE ACTION
 	e2e_start_node "$n" "${NODE_HOSTNAME[$n]}" || fatal "(d) pilotd $n restarted"
 	v=$(pctl "$n" audit verify)
 	info "(d) after $act of record $mid: $v"
-	check "(d) $act of record $mid in $n's LMDB file: audit verify fails" \
-		eval '[ "$(jget data.ok <<<"$v")" = False ] || [ "$(jget data.ok <<<"$v")" = false ]'
-	check "(d) ... and names the place (bad_id near $mid)" \
-		eval 'b=$(jget data.bad_id <<<"$v"); [ -n "$b" ] && [ "$b" -ge $((mid - 1)) ] && [ "$b" -le $((mid + 1)) ]'
+	check "(d) $act of record $mid in $n's LMDB file: audit verify fails (exit 1, audit_verify_failed)" \
+		eval '! pctl "$n" audit verify >/dev/null && [ "$(jget code <<<"$v")" = audit_verify_failed ]'
+	check "(d) ... and names the place (event near $mid)" \
+		eval 'b=$(jget message <<<"$v" | sed -n "s/.*(event \([0-9]*\);.*/\1/p"); [ -n "$b" ] && [ "$b" -ge $((mid - 1)) ] && [ "$b" -le $((mid + 1)) ]'
 }
 tamper_check a edit
 tamper_check c delete

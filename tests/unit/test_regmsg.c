@@ -2287,8 +2287,8 @@ static void test_audit_trust_sequence(void **state)
 	expect_error(v, "bad_request");
 	assert_string_equal(audit_types(f, "{}"), "node.registered,node.registered");
 
-	assert_int_equal(req(f, &a, "handshake", "\"target\":2,\"justification\":\"db access\"", &v),
-			 200);
+	assert_int_equal(
+	    req(f, &a, "handshake", "\"target\":2,\"justification\":\"db access\"", &v), 200);
 	yajl_tree_free(v);
 	assert_int_equal(req(f, &b, "approve", target(a.id), &v), 200);
 	yajl_tree_free(v);
@@ -2297,8 +2297,9 @@ static void test_audit_trust_sequence(void **state)
 	/* untrust again: nothing changed, nothing recorded */
 	assert_int_equal(req(f, &a, "untrust", target(b.id), &v), 200);
 	yajl_tree_free(v);
-	assert_string_equal(audit_types(f, "{}"), "node.registered,node.registered,"
-						  "handshake.requested,trust.approved,trust.revoked");
+	assert_string_equal(audit_types(f, "{}"),
+			    "node.registered,node.registered,"
+			    "handshake.requested,trust.approved,trust.revoked");
 
 	v = audit_q(f, "{}");
 	e = ev_at(v, 0);
@@ -2576,8 +2577,9 @@ static void test_audit_query(void **state)
 	/* 1-4 registered, 5 1->2, 6 3->2, 7 2 approved 3 */
 
 	/* node: as actor or subject, by ID or as written */
-	assert_string_equal(audit_types(f, "{\"node\":2}"),
-			    "node.registered,handshake.requested,handshake.requested,trust.approved");
+	assert_string_equal(
+	    audit_types(f, "{\"node\":2}"),
+	    "node.registered,handshake.requested,handshake.requested,trust.approved");
 	assert_string_equal(audit_types(f, "{\"node\":\"node:3\"}"),
 			    "node.registered,handshake.requested,trust.approved");
 	assert_string_equal(audit_types(f, "{\"node\":4}"), "node.registered");
@@ -2588,7 +2590,8 @@ static void test_audit_query(void **state)
 	assert_string_equal(audit_types(f, "{\"type\":\"trust.\",\"node\":3}"), "trust.approved");
 	assert_string_equal(audit_types(f, "{\"type\":\"trust.approve\"}"), "");
 	/* since_id and since_ms (records carry the registry's wall clock) */
-	assert_string_equal(audit_types(f, "{\"since_id\":6}"), "handshake.requested,trust.approved");
+	assert_string_equal(audit_types(f, "{\"since_id\":6}"),
+			    "handshake.requested,trust.approved");
 	assert_string_equal(audit_types(f, "{\"since_ms\":1}"),
 			    "node.registered,node.registered,node.registered,node.registered,"
 			    "handshake.requested,handshake.requested,trust.approved");
@@ -2629,10 +2632,10 @@ static void test_audit_query(void **state)
 	/* bad requests */
 	{
 		static const char *const bad[] = {
-		    "{\"limit\":0}",	     "{\"limit\":10001}",	"{\"limit\":\"5\"}",
-		    "{\"type\":\"\"}",	     "{\"type\":7}",		"{\"node\":0}",
-		    "{\"node\":\"\"}",	     "{\"node\":true}",		"{\"since_id\":-1}",
-		    "{\"since_ms\":\"x\"}", "{\"newest\":1}",		"{\"what\":1}",
+		    "{\"limit\":0}",	    "{\"limit\":10001}", "{\"limit\":\"5\"}",
+		    "{\"type\":\"\"}",	    "{\"type\":7}",	 "{\"node\":0}",
+		    "{\"node\":\"\"}",	    "{\"node\":true}",	 "{\"since_id\":-1}",
+		    "{\"since_ms\":\"x\"}", "{\"newest\":1}",	 "{\"what\":1}",
 		};
 		for (size_t i = 0; i < nitems(bad); i++) {
 			if (admin(f, "audit", bad[i], &v) != 400)
@@ -2665,9 +2668,8 @@ static void test_audit_verify(void **state)
 	do_register(f, &a, 1, NULL);
 	do_register(f, &b, 1, NULL);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(req(f, &a, "set_visibility", i % 2 ? "\"public\":true"
-								      : "\"public\":false",
-				     &v),
+		assert_int_equal(req(f, &a, "set_visibility",
+				     i % 2 ? "\"public\":true" : "\"public\":false", &v),
 				 200);
 		yajl_tree_free(v);
 	}
@@ -2693,7 +2695,8 @@ static void test_audit_verify(void **state)
 	assert_int_equal(ev_u64(v, "pruned_through"), 2);
 	assert_int_equal(ev_u64(v, "first_id"), 3);
 	yajl_tree_free(v);
-	assert_string_equal(audit_types(f, "{}"), "node.visibility,node.visibility,node.visibility");
+	assert_string_equal(audit_types(f, "{}"),
+			    "node.visibility,node.visibility,node.visibility");
 
 	/* edit record 4 through the store: verify points at it */
 	raw = audit_raw(f, 4, &len);
@@ -2739,6 +2742,1046 @@ static void test_audit_verify(void **state)
 	sodium_free(sk);
 }
 
+/* ------------------------------------------------------------ issue 6 */
+
+struct torg {
+	uint32_t id;
+	char enroll[64], admin[64], auth[80];
+};
+
+static void mk_org(struct fixture *f, const char *name, struct torg *o)
+{
+	char body[128];
+	const char *s;
+	yajl_val v;
+
+	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+	assert_int_equal(admin(f, "org_create", body, &v), 200);
+	assert_int_equal(json_get_u32(v, "org_id", &o->id), 0);
+	assert_int_equal(json_get_str(v, "name", &s), 0);
+	assert_string_equal(s, name);
+	assert_int_equal(json_get_str(v, "enroll_token", &s), 0);
+	snprintf(o->enroll, sizeof(o->enroll), "%s", s);
+	assert_int_equal(json_get_str(v, "admin_token", &s), 0);
+	snprintf(o->admin, sizeof(o->admin), "%s", s);
+	snprintf(o->auth, sizeof(o->auth), "Bearer %s", o->admin);
+	yajl_tree_free(v);
+}
+
+/* An admin request with org \p o's admin token. */
+static int org_admin(struct fixture *f, const struct torg *o, const char *op, const char *body,
+		     yajl_val *out)
+{
+	return admin_req(f, ADMIN_TOKEN, o->auth, op, body, out);
+}
+
+static int enroll(struct fixture *f, struct tnode *n, uint32_t org, const char *token,
+		  yajl_val *out)
+{
+	char extra[256];
+
+	snprintf(extra, sizeof(extra), "\"org_id\":%u,\"token\":\"%s\"", org, token);
+	return req(f, n, "org_enroll", extra, out);
+}
+
+/* The last event seq handed out for \p node: events after it are new. */
+static uint64_t seq_now(struct fixture *f, uint32_t node)
+{
+	struct store_txn t;
+	uint64_t seq;
+
+	store_txn_begin(f->db.st, &t, 1);
+	seq = rdv_event_last_seq(&t, &f->db, node);
+	store_txn_abort(&t);
+	return seq;
+}
+
+static int is_member(struct fixture *f, uint32_t net, uint32_t node)
+{
+	struct store_txn t;
+	int m;
+
+	store_txn_begin(f->db.st, &t, 1);
+	m = rdv_member_has(&t, &f->db, (uint16_t)net, node);
+	store_txn_abort(&t);
+	return m;
+}
+
+static int has_pair(struct fixture *f, uint32_t a, uint32_t b)
+{
+	struct store_txn t;
+	int m;
+
+	store_txn_begin(f->db.st, &t, 1);
+	m = rdv_trust_has(&t, &f->db, a, b);
+	store_txn_abort(&t);
+	return m;
+}
+
+static void test_org_create_enroll(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	struct torg o, o2;
+	char body[256], want[160], *ev;
+	uint32_t n1, n2, n3, id;
+	uint64_t records;
+	yajl_val v, j;
+
+	mk_org(f, "acme", &o);
+	assert_int_equal(o.id, 1);
+	/* two secrets, 32 random bytes each in base64url without padding */
+	assert_int_equal(strlen(o.enroll), 43);
+	assert_int_equal(strlen(o.admin), 43);
+	assert_string_not_equal(o.enroll, o.admin);
+	assert_int_equal(strspn(o.enroll, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					  "0123456789-_"),
+			 43);
+	mk_org(f, "other", &o2);
+	assert_int_equal(o2.id, 2);
+	assert_string_not_equal(o.enroll, o2.enroll);
+	/* validation */
+	assert_int_equal(admin(f, "org_create", "{\"name\":\"Bad Name\"}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "org_create", "{}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "org_create", "{\"name\":\"x\",\"org_id\":3}", &v), 400);
+	expect_error(v, "bad_request");
+
+	/* networks of the org, one of the other org, one of nobody */
+	snprintf(body, sizeof(body), "{\"name\":\"acme-web\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 o.id);
+	n1 = mk_net(f, body);
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"acme-db\",\"join_rule\":\"invite\",\"org_id\":%u}", o.id);
+	n2 = mk_net(f, body);
+	snprintf(body, sizeof(body), "{\"name\":\"o2\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 o2.id);
+	n3 = mk_net(f, body);
+	mk_net(f, "{\"name\":\"free\",\"join_rule\":\"open\"}");
+	assert_int_equal(
+	    admin(f, "network_create", "{\"name\":\"x\",\"join_rule\":\"open\",\"org_id\":77}", &v),
+	    404);
+	expect_error(v, "not_found");
+	assert_int_equal(
+	    admin(f, "network_create", "{\"name\":\"x\",\"join_rule\":\"open\",\"org_id\":0}", &v),
+	    400);
+	expect_error(v, "bad_request");
+
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, "bob");
+	join_ok(f, &b, n1, NULL);
+	records = audit_count(f);
+
+	/* a wrong token, an unknown org, a bad body: refused, nothing changed */
+	assert_int_equal(enroll(f, &a, o.id, o.admin, &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(enroll(f, &a, o.id, o2.enroll, &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(enroll(f, &a, 77, o.enroll, &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(req(f, &a, "org_enroll", "\"org_id\":1", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &a, "org_enroll", "\"org_id\":0,\"token\":\"x\"", &v), 400);
+	expect_error(v, "bad_request");
+	assert_false(is_member(f, n1, a.id));
+	assert_int_equal(audit_count(f), records);
+	ev = events(f, &b, 0);
+	assert_null(strstr(ev, "network.joined"));
+	free(ev);
+
+	/* the right token: every network of the org, none other */
+	f->nnotified = 0;
+	assert_int_equal(enroll(f, &a, o.id, o.enroll, &v), 200);
+	assert_int_equal(json_get_u32(v, "org_id", &id), 0);
+	assert_int_equal(id, o.id);
+	assert_int_equal(arr_len(v, "joined"), 2);
+	j = json_get(v, "joined")->u.array.values[0];
+	assert_int_equal(json_get_u32(json_get(j, "network"), "network_id", &id), 0);
+	assert_int_equal(id, n1);
+	assert_int_equal(json_get_u32(json_get(j, "network"), "members", &id), 0);
+	assert_int_equal(id, 2);
+	assert_int_equal(arr_len(j, "members"), 1);
+	assert_int_equal(json_get_u32(json_get(j, "members")->u.array.values[0], "node_id", &id),
+			 0);
+	assert_int_equal(id, b.id);
+	j = json_get(v, "joined")->u.array.values[1];
+	assert_int_equal(json_get_u32(json_get(j, "network"), "network_id", &id), 0);
+	assert_int_equal(id, n2);
+	assert_int_equal(arr_len(j, "members"), 0);
+	yajl_tree_free(v);
+	assert_true(is_member(f, n1, a.id));
+	assert_true(is_member(f, n2, a.id));
+	assert_false(is_member(f, n3, a.id));
+	assert_false(is_member(f, 4, a.id));
+	/* the same events as network_join */
+	ev = events(f, &b, 0);
+	snprintf(want, sizeof(want),
+		 "\"event\":\"network.joined\",\"network_id\":%u,\"peer\":{"
+		 "\"node_id\":%u",
+		 n1, a.id);
+	assert_non_null(strstr(ev, want));
+	assert_int_equal(count_lines(ev, "network.joined"), 1);
+	free(ev);
+	assert_int_equal(f->nnotified, 1);
+	/* sharing the network, A sees B */
+	assert_int_equal(req(f, &a, "lookup", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_string_equal(audit_types(f, "{\"since_id\":1,\"type\":\"org.\"}"),
+			    "org.created,org.created,org.enrolled");
+	assert_string_equal(audit_types(f, "{\"node\":1}"),
+			    "node.registered,network.joined,network.joined,org.enrolled");
+	v = audit_q(f, "{\"type\":\"org.enrolled\"}");
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "node:1");
+	assert_string_equal(ev_str(ev_at(v, 0), "subject"), "org:1");
+	assert_int_equal(arr_len(json_get(ev_at(v, 0), "details"), "networks_joined"), 2);
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"type\":\"network.joined\",\"node\":1}");
+	assert_string_equal(ev_detail(ev_at(v, 0), "join_rule"), "org");
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "org_id"), o.id);
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"type\":\"network.created\"}");
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "org_id"), o.id);
+	assert_null(json_get(json_get(ev_at(v, 3), "details"), "org_id"));
+	yajl_tree_free(v);
+
+	/* again: the same answer, no events, no records */
+	records = audit_count(f);
+	f->nnotified = 0;
+	assert_int_equal(enroll(f, &a, o.id, o.enroll, &v), 200);
+	assert_int_equal(arr_len(v, "joined"), 2);
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 0);
+	assert_int_equal(audit_count(f), records);
+	/* a network the org creates later is joined by enrolling again */
+	snprintf(body, sizeof(body), "{\"name\":\"acme-new\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 o.id);
+	id = mk_net(f, body);
+	assert_int_equal(enroll(f, &a, o.id, o.enroll, &v), 200);
+	assert_int_equal(arr_len(v, "joined"), 3);
+	yajl_tree_free(v);
+	assert_true(is_member(f, id, a.id));
+
+	/* the org's members */
+	assert_int_equal(admin(f, "org_members", "{\"org_id\":1}", &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 1);
+	assert_int_equal(json_get_u32(json_get(v, "nodes")->u.array.values[0], "node_id", &id), 0);
+	assert_int_equal(id, a.id);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "org_members", "{\"org_id\":2}", &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 0);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "org_members", "{\"org_id\":9}", &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(admin(f, "org_members", "{}", &v), 400);
+	expect_error(v, "bad_request");
+
+	/* the enroll token is no admin credential; no secret reaches the log */
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Bearer x", "org_members", "{\"org_id\":1}", &v),
+			 401);
+	expect_error(v, "unauthorized");
+	{
+		char auth[80];
+		snprintf(auth, sizeof(auth), "Bearer %s", o.enroll);
+		assert_int_equal(
+		    admin_req(f, ADMIN_TOKEN, auth, "org_members", "{\"org_id\":1}", &v), 401);
+		expect_error(v, "unauthorized");
+	}
+	for (uint64_t i = 1, n = audit_count(f); i <= n; i++) {
+		size_t len;
+		char *raw = audit_raw(f, i, &len);
+		assert_null(strstr(raw, o.enroll));
+		assert_null(strstr(raw, o.admin));
+		assert_null(strstr(raw, o2.admin));
+		free(raw);
+	}
+}
+
+static void test_org_scope(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0};
+	struct torg o, o2;
+	char body[256];
+	uint32_t mine, theirs, free_net, id;
+	yajl_val v;
+
+	mk_org(f, "one", &o);
+	mk_org(f, "two", &o2);
+	snprintf(body, sizeof(body), "{\"name\":\"theirs\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 o2.id);
+	theirs = mk_net(f, body);
+	free_net = mk_net(f, "{\"name\":\"free\",\"join_rule\":\"open\"}");
+
+	/* network_create: of its own org only, and org_id is required */
+	snprintf(body, sizeof(body), "{\"name\":\"mine\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 o.id);
+	assert_int_equal(org_admin(f, &o, "network_create", body, &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &mine), 0);
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body), "{\"name\":\"x\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 o2.id);
+	assert_int_equal(org_admin(f, &o, "network_create", body, &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(
+	    org_admin(f, &o, "network_create", "{\"name\":\"x\",\"join_rule\":\"open\"}", &v), 403);
+	expect_error(v, "forbidden");
+	/* the record says which credential it was */
+	v = audit_q(f, "{\"type\":\"network.created\",\"newest\":true,\"limit\":1}");
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "org_admin"), o.id);
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "org_id"), o.id);
+	yajl_tree_free(v);
+
+	/* everything outside its org, and every other operation: forbidden */
+	static const struct {
+		const char *op, *body;
+	} no[] = {
+	    {"org_members", "{\"org_id\":2}"},
+	    {"org_members", "{\"org_id\":99}"},
+	    {"org_revoke", "{\"node_id\":1,\"org_id\":2}"},
+	    {"org_create", "{\"name\":\"x\"}"},
+	    {"network_list", ""},
+	    {"network_nodes", "{\"network_id\":1}"},
+	    {"network_delete", "{\"network_id\":1}"},
+	    {"network_add", "{\"network_id\":2,\"node_id\":1}"},
+	    {"policy_show", "{\"network_id\":2}"},
+	    {"policy_test", "{\"network_id\":2,\"from\":1,\"to\":2,\"port\":\"icmp\"}"},
+	    {"audit", "{}"},
+	    {"audit_verify", "{}"},
+	    {"policy_set", "{\"network_id\":1,\"policy\":{\"rules\":[]}}"},
+	    {"policy_set", "{\"network_id\":2,\"policy\":{\"rules\":[]}}"},
+	    {"policy_set", "{\"network_id\":999,\"policy\":{\"rules\":[]}}"},
+	};
+	for (size_t i = 0; i < nitems(no); i++) {
+		if (org_admin(f, &o, no[i].op, no[i].body, &v) != 403)
+			fail_msg("%s %s was not forbidden", no[i].op, no[i].body);
+		expect_error(v, "forbidden");
+	}
+	(void)theirs;
+	(void)free_net;
+	/* unknown op: not_found, as for the deployment's token */
+	assert_int_equal(org_admin(f, &o, "network_explode", "{}", &v), 404);
+	expect_error(v, "not_found");
+
+	/* its own org */
+	assert_int_equal(org_admin(f, &o, "org_members", "{\"org_id\":1}", &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 0);
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body), "{\"network_id\":%u,\"policy\":{\"rules\":[]}}", mine);
+	assert_int_equal(org_admin(f, &o, "policy_set", body, &v), 200);
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"type\":\"policy.changed\"}");
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "org_admin"), o.id);
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.51.100.9");
+	yajl_tree_free(v);
+
+	/* org_revoke: its members only (org_id defaults to its org) */
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	assert_int_equal(enroll(f, &a, o.id, o.enroll, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(enroll(f, &b, o2.id, o2.enroll, &v), 200);
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body), "{\"node_id\":%u}", b.id);
+	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
+	expect_error(v, "not_found");
+	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":0}", a.id);
+	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 400);
+	expect_error(v, "bad_request");
+	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":%u}", b.id, o.id);
+	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
+	expect_error(v, "not_found");
+	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":%u}", c.id, o.id);
+	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
+	expect_error(v, "not_found");
+	snprintf(body, sizeof(body), "{\"node_id\":999,\"org_id\":%u}", o.id);
+	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
+	expect_error(v, "not_found");
+	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":%u}", b.id, o2.id);
+	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 403);
+	expect_error(v, "forbidden");
+	/* b and c are untouched */
+	assert_int_equal(req(f, &b, "heartbeat", "\"listen_port\":1", &v), 200);
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body), "{\"node_id\":%u}", a.id);
+	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 200);
+	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
+	assert_int_equal(id, a.id);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":1", &v), 403);
+	expect_msg(v, "forbidden", "revoked");
+	/* the org's token is no deployment token, and a wrong one is refused */
+	assert_int_equal(
+	    admin_req(f, ADMIN_TOKEN, "Bearer nope", "org_members", "{\"org_id\":1}", &v), 401);
+	expect_error(v, "unauthorized");
+	/* with the admin API disabled, org tokens are refused too */
+	assert_int_equal(admin_req(f, NULL, o.auth, "org_members", "{\"org_id\":1}", &v), 403);
+	expect_msg(v, "forbidden", "admin API disabled");
+}
+
+static void test_revoke(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0}, e = {0}, x = {0};
+	struct torg o;
+	struct rdv_reply r1, r2;
+	struct rdv_network rn;
+	struct store_txn t;
+	char body[256], want[160], extra[256], pkb[64], *ev;
+	const char *s;
+	uint32_t n1, n2, id;
+	uint64_t records, mb, mc, md, me;
+	yajl_val v, det;
+
+	mk_org(f, "acme", &o);
+	n1 = mk_net(f, "{\"name\":\"one\",\"join_rule\":\"open\"}");
+	n2 = mk_net(f, "{\"name\":\"two\",\"join_rule\":\"open\"}");
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, NULL); /* trust pair with A by approval */
+	do_register(f, &c, 0, NULL); /* shares network 1 with A, no pair */
+	do_register(f, &d, 0, NULL); /* nothing to do with A */
+	do_register(f, &e, 0, NULL); /* network 2 and a pair through it */
+	join_ok(f, &a, n1, NULL);
+	join_ok(f, &c, n1, NULL);
+	join_ok(f, &a, n2, NULL);
+	join_ok(f, &e, n2, NULL);
+	assert_int_equal(req(f, &b, "handshake", target(a.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "approve", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &e, "handshake", target(a.id), &v), 200); /* basis n2 */
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "handshake", target(d.id), &v), 200); /* pending at D */
+	assert_int_equal(json_get_str(v, "status", &s), 0);
+	assert_string_equal(s, "pending");
+	yajl_tree_free(v);
+	assert_int_equal(enroll(f, &a, o.id, o.enroll, &v), 200);
+	yajl_tree_free(v);
+	assert_true(has_pair(f, a.id, b.id));
+	assert_true(has_pair(f, a.id, e.id));
+	assert_false(has_pair(f, a.id, c.id));
+	mb = seq_now(f, b.id);
+	mc = seq_now(f, c.id);
+	md = seq_now(f, d.id);
+	me = seq_now(f, e.id);
+	records = audit_count(f);
+
+	assert_int_equal(admin(f, "org_revoke", "{\"node_id\":999}", &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(admin(f, "org_revoke", "{}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "org_revoke", "{\"node_id\":1,\"org_id\":9}", &v), 404);
+	expect_error(v, "not_found");
+	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":%u}", b.id, o.id);
+	assert_int_equal(admin(f, "org_revoke", body, &v), 404); /* B is no member */
+	expect_error(v, "not_found");
+	assert_int_equal(audit_count(f), records);
+
+	f->nnotified = 0;
+	snprintf(body, sizeof(body), "{\"node_id\":%u}", a.id);
+	assert_int_equal(admin(f, "org_revoke", body, &v), 200);
+	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
+	assert_int_equal(id, a.id);
+	assert_int_equal(arr_len(v, "networks_left"), 2);
+	assert_int_equal(arr_u32(v, "networks_left", 0), n1);
+	assert_int_equal(arr_u32(v, "networks_left", 1), n2);
+	assert_int_equal(arr_len(v, "trust_revoked"), 2);
+	assert_int_equal(arr_u32(v, "trust_revoked", 0), b.id);
+	assert_int_equal(arr_u32(v, "trust_revoked", 1), e.id);
+	assert_int_equal(json_get_u32(v, "notified", &id), 0);
+	assert_int_equal(id, 3); /* B, C, E: not D */
+	yajl_tree_free(v);
+
+	/* the events, to the right nodes */
+	snprintf(want, sizeof(want), "\"event\":\"node.revoked\",\"node_id\":%u}", a.id);
+	ev = events(f, &b, mb);
+	assert_non_null(strstr(ev, want));
+	assert_int_equal(count_lines(ev, "trust.revoked"), 1);
+	assert_null(strstr(ev, "network.left"));
+	free(ev);
+	ev = events(f, &c, mc); /* only shared a network */
+	assert_non_null(strstr(ev, want));
+	assert_int_equal(count_lines(ev, "network.left"), 1);
+	assert_null(strstr(ev, "trust.revoked"));
+	free(ev);
+	ev = events(f, &e, me);
+	assert_non_null(strstr(ev, want));
+	assert_int_equal(count_lines(ev, "network.left"), 1);
+	assert_int_equal(count_lines(ev, "trust.revoked"), 1);
+	free(ev);
+	ev = events(f, &d, md);
+	assert_string_equal(ev, "{\"seq\":0,\"event\":\"synced\"}\n");
+	free(ev);
+	/* and A's own streams are woken, to be ended */
+	{
+		int woke = 0;
+		for (size_t i = 0; i < f->nnotified; i++)
+			woke |= f->notified[i] == a.id;
+		assert_true(woke);
+	}
+
+	/* pairs, memberships, org membership gone; counts kept */
+	assert_false(has_pair(f, a.id, b.id));
+	assert_false(has_pair(f, a.id, e.id));
+	assert_false(is_member(f, n1, a.id));
+	assert_false(is_member(f, n2, a.id));
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_net_get(&t, &f->db, (uint16_t)n1, &rn), 0);
+	assert_int_equal(rn.members, 1);
+	assert_false(rdv_org_member_has(&t, &f->db, o.id, a.id));
+	store_txn_abort(&t);
+	assert_int_equal(req(f, &b, "trusts", "", &v), 200);
+	assert_int_equal(arr_len(v, "peers"), 0);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "org_members", "{\"org_id\":1}", &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 0);
+	yajl_tree_free(v);
+	/* its pending request is gone from D's inbox view, its ID is unseen */
+	assert_int_equal(req(f, &d, "inbox", "", &v), 200);
+	assert_int_equal(arr_len(v, "requests"), 0);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &d, "approve", target(a.id), &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(req_full(f, &c, "lookup", NOW, target(a.id), 1, NULL, NULL, 0, NULL, &r1),
+			 404);
+	assert_int_equal(req_full(f, &c, "lookup", NOW, target(777), 1, NULL, NULL, 0, NULL, &r2),
+			 404);
+	assert_int_equal(r1.len, r2.len);
+	assert_memory_equal(r1.body, r2.body, r1.len);
+	rdv_reply_free(&r1);
+	rdv_reply_free(&r2);
+	assert_int_equal(req(f, &c, "handshake", target(a.id), &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(admin(f, "network_add", "{\"network_id\":1,\"node_id\":1}", &v), 404);
+	expect_error(v, "not_found");
+	/* its hostname is free again */
+	assert_int_equal(set_host(f, &c, "alice", &v), 200);
+	yajl_tree_free(v);
+
+	/* one record, with the lists */
+	assert_string_equal(audit_types(f, "{\"since_id\":1,\"type\":\"node.revoked\"}"),
+			    "node.revoked");
+	v = audit_q(f, "{\"type\":\"node.revoked\"}");
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.51.100.9");
+	assert_string_equal(ev_str(ev_at(v, 0), "subject"), "node:1");
+	det = json_get(ev_at(v, 0), "details");
+	assert_int_equal(arr_len(det, "networks_left"), 2);
+	assert_int_equal(arr_len(det, "trust_revoked"), 2);
+	assert_int_equal(ev_u64(det, "notified"), 3);
+	yajl_tree_free(v);
+
+	/* the revoked node: every signed request, register with its key */
+	records = audit_count(f);
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":1", &v), 403);
+	expect_msg(v, "forbidden", "revoked");
+	assert_int_equal(join(f, &a, n1, NULL, &v), 403);
+	expect_msg(v, "forbidden", "revoked");
+	assert_int_equal(enroll(f, &a, o.id, o.enroll, &v), 403);
+	expect_msg(v, "forbidden", "revoked");
+	assert_int_equal(req(f, &a, "lookup", target(b.id), &v), 403);
+	expect_msg(v, "forbidden", "revoked");
+	{
+		struct rdv_reply rep;
+		assert_int_equal(
+		    req_full(f, &a, "events", NOW, "\"after\":0", 1, NULL, NULL, 0, NULL, &rep),
+		    403);
+		assert_int_equal(rep.stream_node, 0);
+		rdv_reply_free(&rep);
+	}
+	b64_encode(pkb, sizeof(pkb), a.pk, 32);
+	snprintf(extra, sizeof(extra), "\"public_key\":\"%s\",\"listen_port\":1,\"public\":true",
+		 pkb);
+	assert_int_equal(req_full(f, &a, "register", NOW, extra, 1, &v, NULL, 0, NULL, NULL), 403);
+	expect_msg(v, "forbidden", "revoked");
+	/* not even when it forgets its node ID (a "new" node) */
+	x = a;
+	x.id = 0;
+	assert_int_equal(req_full(f, &x, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL), 403);
+	expect_msg(v, "forbidden", "revoked");
+	/* and nobody can move to its key */
+	{
+		char proof[128];
+		rotate_proof(a.sk, c.id, c.pk, a.pk, NOW, proof, sizeof(proof));
+		assert_int_equal(rotate(f, &c, a.pk, proof, &v), 409);
+		expect_error(v, "conflict");
+	}
+	/* forged requests in its name are bad signatures, not "revoked" */
+	b.id = a.id;
+	assert_int_equal(req(f, &b, "heartbeat", "\"listen_port\":1", &v), 401);
+	expect_error(v, "bad_signature");
+	b.id = 2;
+	assert_string_equal(audit_types(f, "{\"type\":\"security.\"}"),
+			    "security.revoked,security.revoked,security.revoked,security.revoked,"
+			    "security.revoked,security.revoked,security.revoked,"
+			    "security.bad_signature");
+	v = audit_q(f, "{\"type\":\"security.revoked\",\"newest\":true,\"limit\":1}");
+	assert_string_equal(ev_str(ev_at(v, 0), "subject"), "node:1");
+	assert_string_equal(ev_detail(ev_at(v, 0), "op"), "register");
+	assert_string_equal(ev_detail(ev_at(v, 0), "reason"), "revoked");
+	yajl_tree_free(v);
+	assert_int_equal(audit_count(f), records + 8);
+
+	/* revoking again changes nothing */
+	f->nnotified = 0;
+	snprintf(body, sizeof(body), "{\"node_id\":%u}", a.id);
+	assert_int_equal(admin(f, "org_revoke", body, &v), 200);
+	assert_int_equal(arr_len(v, "networks_left"), 0);
+	assert_int_equal(arr_len(v, "trust_revoked"), 0);
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 0);
+	assert_int_equal(audit_count(f), records + 8);
+}
+
+/* A policy_set by the deployment's admin; returns the status. */
+static int pset(struct fixture *f, uint32_t net, const char *policy, yajl_val *out)
+{
+	char body[2048];
+
+	snprintf(body, sizeof(body), "{\"network_id\":%u,\"policy\":%s}", net, policy);
+	return admin(f, "policy_set", body, out);
+}
+
+static int ptest(struct fixture *f, struct tnode *n, uint32_t net, const char *from, const char *to,
+		 const char *port, yajl_val *out)
+{
+	char extra[512];
+
+	snprintf(extra, sizeof(extra), "\"network_id\":%u,\"from\":%s,\"to\":%s,\"port\":\"%s\"",
+		 net, from, to, port);
+	if (!n) {
+		char body[600];
+		snprintf(body, sizeof(body), "{%s}", extra);
+		return admin(f, "policy_test", body, out);
+	}
+	return req(f, n, "policy_test", extra, out);
+}
+
+static int allowed_of(yajl_val v)
+{
+	int b = -1;
+
+	assert_int_equal(json_get_bool(v, "allowed", &b), 0);
+	return b;
+}
+
+static void test_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode web = {0}, api = {0}, db = {0}, out = {0};
+	char pol[1024], want[200], *ev;
+	const char *s;
+	uint64_t ver, mark, mw, ma, mo;
+	uint32_t net, net2, id;
+	int b;
+	yajl_val v, a;
+
+	net = mk_net(f, "{\"name\":\"prod\",\"join_rule\":\"open\"}");
+	net2 = mk_net(f, "{\"name\":\"lab\",\"join_rule\":\"open\"}");
+	do_register(f, &web, 0, "web1");
+	do_register(f, &api, 0, "api1");
+	do_register(f, &db, 0, "db1");
+	do_register(f, &out, 0, "outsider");
+	join_ok(f, &web, net, NULL);
+	join_ok(f, &api, net, NULL);
+	join_ok(f, &db, net, NULL);
+	join_ok(f, &web, net2, NULL);
+	assert_int_equal(req(f, &api, "set_tags", "\"tags\":[\"API\"]", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &db, "set_tags", "\"tags\":[\"db\"]", &v), 200);
+	yajl_tree_free(v);
+
+	/* no policy yet */
+	assert_int_equal(req(f, &web, "policy_show", net_extra(net), &v), 200);
+	assert_int_equal(json_get_u64(v, "version", &ver), 0);
+	assert_true(ver == 0);
+	assert_int_equal(arr_len(json_get(v, "policy"), "rules"), 0);
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, &web, net, "\"db1\"", "\"api1\"", "udp/53", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	assert_int_equal(json_get_bool(v, "default_deny", &b), 0);
+	assert_false(b);
+	yajl_tree_free(v);
+
+	/* selectors by hostname (any case), address and ID */
+	mark = seq_now(f, db.id);
+	snprintf(pol, sizeof(pol),
+		 "{\"rules\":[{\"from\":[\"WEB1\",\"0:0000.0000.0003\"],"
+		 "\"to\":[\"tag:API\"],\"ports\":[\"tcp/443\",\"tcp/8000-8080\"],"
+		 "\"name\":\"web-api\"},"
+		 "{\"from\":[\"%u\"],\"to\":[\"api1\"],\"ports\":[\"icmp\"]}]}",
+		 web.id);
+	assert_int_equal(pset(f, net, pol, &v), 200);
+	assert_int_equal(json_get_u64(v, "version", &ver), 0);
+	assert_true(ver == 1);
+	assert_int_equal(json_get_u32(v, "rules", &id), 0);
+	assert_int_equal(id, 2);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &api, "policy_show", net_extra(net), &v), 200);
+	a = json_get(json_get(v, "policy"), "rules");
+	assert_int_equal(a->u.array.len, 2);
+	snprintf(want, sizeof(want), "node:%u", web.id);
+	assert_string_equal(
+	    YAJL_GET_STRING(json_get(a->u.array.values[0], "from")->u.array.values[0]), want);
+	snprintf(want, sizeof(want), "node:%u", db.id);
+	assert_string_equal(
+	    YAJL_GET_STRING(json_get(a->u.array.values[0], "from")->u.array.values[1]), want);
+	assert_string_equal(
+	    YAJL_GET_STRING(json_get(a->u.array.values[0], "to")->u.array.values[0]), "tag:api");
+	snprintf(want, sizeof(want), "node:%u", api.id);
+	assert_string_equal(
+	    YAJL_GET_STRING(json_get(a->u.array.values[1], "to")->u.array.values[0]), want);
+	yajl_tree_free(v);
+	/* every member heard of it */
+	snprintf(want, sizeof(want),
+		 "\"event\":\"policy.changed\",\"network_id\":%u,\"version\":1}", net);
+	ev = events(f, &db, mark);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	ev = events(f, &out, 0);
+	assert_null(strstr(ev, "policy.changed"));
+	free(ev);
+
+	/* refusals change nothing */
+	static const char *const bad[] = {
+	    "{\"rules\":[{\"from\":[\"nobody\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}",
+	    "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"tcp/0\"]}]}",
+	    "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"]}]}",
+	    "{\"rules\":[{\"from\":[\"tag:a\\u0000b\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}",
+	    "{\"rulez\":[]}",
+	    "[]",
+	    "\"{\\\"rules\\\":[]}\"",
+	};
+	for (size_t i = 0; i < nitems(bad); i++) {
+		if (pset(f, net, bad[i], &v) != 400)
+			fail_msg("accepted: %s", bad[i]);
+		expect_error(v, "bad_request");
+	}
+	assert_int_equal(pset(f, 0, "{\"rules\":[]}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(pset(f, 77, "{\"rules\":[]}", &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(admin(f, "policy_set", "{\"network_id\":1}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "policy_show", net_extra(net), &v), 400); /* not an object */
+	expect_error(v, "bad_request");
+
+	/* show and test: members and the admin */
+	assert_int_equal(req(f, &out, "policy_show", net_extra(net), &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(req(f, &out, "policy_show", net_extra(99), &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(req(f, &web, "policy_show", net_extra(0), &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(admin(f, "policy_show", "{\"network_id\":1}", &v), 200);
+	assert_int_equal(json_get_u64(v, "version", &ver), 0);
+	assert_true(ver == 1);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "policy_show", "{\"network_id\":99}", &v), 404);
+	expect_error(v, "not_found");
+
+	assert_int_equal(ptest(f, &web, net, "\"web1\"", "\"api1\"", "tcp/443", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	assert_int_equal(json_get_u64(v, "rule", &ver), 0);
+	assert_true(ver == 0);
+	assert_int_equal(json_get_str(v, "rule_name", &s), 0);
+	assert_string_equal(s, "web-api");
+	assert_int_equal(json_get_bool(v, "default_deny", &b), 0);
+	assert_true(b);
+	assert_int_equal(json_get_u64(v, "version", &ver), 0);
+	assert_true(ver == 1);
+	yajl_tree_free(v);
+	snprintf(want, sizeof(want), "%u", web.id);
+	assert_int_equal(ptest(f, &db, net, want, "\"0:0000.0000.0002\"", "tcp/80", &v), 200);
+	assert_int_equal(allowed_of(v), 0);
+	assert_int_equal(json_get(v, "rule")->u.number.i, -1);
+	assert_int_equal(json_get_str(v, "rule_name", &s), 0);
+	assert_string_equal(s, "");
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, NULL, net, "\"web1\"", "\"api1\"", "icmp", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	assert_int_equal(json_get(v, "rule")->u.number.i, 1);
+	yajl_tree_free(v);
+	/* the reverse direction is another flow */
+	assert_int_equal(ptest(f, &web, net, "\"api1\"", "\"web1\"", "tcp/443", &v), 200);
+	assert_int_equal(allowed_of(v), 0);
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, &web, net, "\"db1\"", "\"api1\"", "tcp/8080", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	yajl_tree_free(v);
+	/* bad ports and parties; a name the member cannot see is unknown */
+	static const char *const badport[] = {"tcp/0",	"tcp/65536", "sctp/1", "tcp/",
+					      "tcp/08", "icmp/1",    "*",      "udp/1x"};
+	for (size_t i = 0; i < nitems(badport); i++) {
+		assert_int_equal(ptest(f, &web, net, "\"web1\"", "\"api1\"", badport[i], &v), 400);
+		expect_error(v, "bad_request");
+	}
+	assert_int_equal(ptest(f, &web, net, "0", "\"api1\"", "icmp", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(ptest(f, &web, net, "\"-bad-\"", "\"api1\"", "icmp", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(ptest(f, &web, net, "true", "\"api1\"", "icmp", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(ptest(f, &web, net, "\"outsider\"", "\"api1\"", "icmp", &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(ptest(f, &web, net, "\"nobody\"", "\"api1\"", "icmp", &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(ptest(f, NULL, net, "\"outsider\"", "\"api1\"", "icmp", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, &out, net, "\"web1\"", "\"api1\"", "icmp", &v), 403);
+	expect_error(v, "forbidden");
+
+	/* the view: what web1 may open and accept, nothing about others */
+	assert_int_equal(req(f, &web, "policy_view", net_extra(net), &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &id), 0);
+	assert_int_equal(id, net);
+	assert_int_equal(json_get_u64(v, "version", &ver), 0);
+	assert_true(ver == 1);
+	assert_int_equal(json_get_bool(v, "default_deny", &b), 0);
+	assert_true(b);
+	a = json_get(v, "allow");
+	assert_true(YAJL_IS_ARRAY(a));
+	{
+		int tcp = 0, icmp = 0;
+		for (size_t i = 0; i < a->u.array.len; i++) {
+			yajl_val e = a->u.array.values[i];
+			uint32_t node = 0, proto = 0;
+			const char *dir = NULL;
+			assert_int_equal(json_get_u32(e, "node", &node), 0);
+			assert_int_equal(json_get_str(e, "dir", &dir), 0);
+			assert_int_equal(json_get_u32(e, "proto", &proto), 0);
+			assert_int_equal(node, api.id);
+			assert_string_equal(dir, "out");
+			if (proto == 6) {
+				yajl_val r = json_get(e, "ranges");
+				tcp++;
+				assert_int_equal(r->u.array.len, 2);
+				assert_int_equal(
+				    r->u.array.values[0]->u.array.values[0]->u.number.i, 443);
+				assert_int_equal(
+				    r->u.array.values[1]->u.array.values[1]->u.number.i, 8080);
+			} else {
+				assert_int_equal(proto, 58);
+				icmp++;
+			}
+		}
+		assert_int_equal(tcp, 1);
+		assert_int_equal(icmp, 1);
+	}
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &api, "policy_view", net_extra(net), &v), 200);
+	a = json_get(v, "allow");
+	for (size_t i = 0; i < a->u.array.len; i++)
+		assert_string_equal(YAJL_GET_STRING(json_get(a->u.array.values[i], "dir")), "in");
+	assert_true(a->u.array.len >= 2);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &out, "policy_view", net_extra(net), &v), 403);
+	expect_error(v, "forbidden");
+	assert_int_equal(req(f, &web, "policy_view", net_extra(net2), &v), 200);
+	assert_int_equal(json_get_bool(v, "default_deny", &b), 0);
+	assert_false(b);
+	assert_int_equal(arr_len(v, "allow"), 0);
+	yajl_tree_free(v);
+
+	/* tags and members change views: policy.changed to every member */
+	mw = seq_now(f, web.id);
+	mark = seq_now(f, db.id);
+	ma = seq_now(f, api.id);
+	mo = seq_now(f, out.id);
+	assert_int_equal(req(f, &db, "set_tags", "\"tags\":[\"db\",\"api\"]", &v), 200);
+	yajl_tree_free(v);
+	snprintf(want, sizeof(want),
+		 "\"event\":\"policy.changed\",\"network_id\":%u,\"version\":1}", net);
+	ev = events(f, &web, mw);
+	assert_int_equal(count_lines(ev, want), 1);
+	free(ev);
+	ev = events(f, &db, mark);
+	assert_int_equal(count_lines(ev, want), 1);
+	free(ev);
+	/* the same tags again: no change, no event */
+	assert_int_equal(req(f, &db, "set_tags", "\"tags\":[\"api\",\"db\"]", &v), 200);
+	yajl_tree_free(v);
+	ev = events(f, &web, mw);
+	assert_int_equal(count_lines(ev, want), 1);
+	free(ev);
+	/* a network without rules: no event */
+	assert_int_equal(req(f, &web, "set_tags", "\"tags\":[\"web\"]", &v), 200);
+	yajl_tree_free(v);
+	ev = events(f, &web, mw);
+	assert_int_equal(count_lines(ev, "policy.changed"), 2); /* net only, not net2 */
+	free(ev);
+	join_ok(f, &out, net, NULL);
+	ev = events(f, &api, ma);
+	assert_int_equal(count_lines(ev, want), 3);
+	free(ev);
+	ev = events(f, &out, mo);
+	assert_int_equal(count_lines(ev, want), 1);
+	free(ev);
+	assert_int_equal(req(f, &out, "network_leave", net_extra(net), &v), 200);
+	yajl_tree_free(v);
+	ev = events(f, &api, ma);
+	assert_int_equal(count_lines(ev, want), 4);
+	free(ev);
+
+	/* versions go up; no rules is allowed and means "no rules" */
+	assert_int_equal(pset(f, net, "{\"rules\":[]}", &v), 200);
+	assert_int_equal(json_get_u64(v, "version", &ver), 0);
+	assert_true(ver == 2);
+	assert_int_equal(json_get_u32(v, "rules", &id), 0);
+	assert_int_equal(id, 0);
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, &web, net, "\"api1\"", "\"web1\"", "udp/9", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	assert_int_equal(json_get_bool(v, "default_deny", &b), 0);
+	assert_false(b);
+	yajl_tree_free(v);
+	snprintf(want, sizeof(want),
+		 "\"event\":\"policy.changed\",\"network_id\":%u,\"version\":2}", net);
+	ev = events(f, &api, ma);
+	assert_int_equal(count_lines(ev, want), 1);
+	free(ev);
+	assert_string_equal(audit_types(f, "{\"type\":\"policy.\"}"),
+			    "policy.changed,policy.changed");
+	v = audit_q(f, "{\"type\":\"policy.changed\"}");
+	assert_string_equal(ev_str(ev_at(v, 0), "subject"), "network:1");
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "version"), 1);
+	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "rules"), 2);
+	yajl_tree_free(v);
+	/* a deleted network takes its policy along */
+	assert_int_equal(admin(f, "network_delete", "{\"network_id\":1}", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(mk_net(f, "{\"name\":\"again\",\"join_rule\":\"open\"}"), 1);
+	assert_int_equal(admin(f, "policy_show", "{\"network_id\":1}", &v), 200);
+	assert_int_equal(json_get_u64(v, "version", &ver), 0);
+	assert_true(ver == 0);
+	yajl_tree_free(v);
+}
+
+/* Byte-identical 404s for a hidden node and for one that does not exist. */
+static void expect_hidden(struct fixture *f, struct tnode *s, const char *op, const char *extra,
+			  const char *nobody)
+{
+	struct rdv_reply r1, r2;
+
+	assert_int_equal(req_full(f, s, op, NOW, extra, 1, NULL, NULL, 0, NULL, &r1), 404);
+	assert_int_equal(req_full(f, s, op, NOW, nobody, 1, NULL, NULL, 0, NULL, &r2), 404);
+	assert_int_equal(r1.len, r2.len);
+	assert_memory_equal(r1.body, r2.body, r1.len);
+	rdv_reply_free(&r1);
+	rdv_reply_free(&r2);
+}
+
+static void test_policy_visibility(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode web = {0}, api = {0}, db = {0};
+	const char *s;
+	uint32_t net;
+	yajl_val v;
+
+	net = mk_net(f, "{\"name\":\"prod\",\"join_rule\":\"open\"}");
+	do_register(f, &web, 0, "web1");
+	do_register(f, &api, 0, "api1");
+	do_register(f, &db, 0, "db1");
+	join_ok(f, &web, net, NULL);
+	join_ok(f, &api, net, NULL);
+	join_ok(f, &db, net, NULL);
+	assert_int_equal(req(f, &web, "set_tags", "\"tags\":[\"web\"]", &v), 200);
+	yajl_tree_free(v);
+	/* without rules everyone sees everyone */
+	assert_int_equal(req(f, &db, "resolve", target(web.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(pset(f, net,
+			      "{\"rules\":[{\"from\":[\"tag:web\"],\"to\":[\"api1\"],"
+			      "\"ports\":[\"tcp/8443\"]}]}",
+			      &v),
+			 200);
+	yajl_tree_free(v);
+
+	/* web -> api allowed: both see each other (either direction counts) */
+	assert_int_equal(req(f, &web, "resolve", target(api.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &api, "resolve", target(web.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &api, "find", "\"hostname\":\"web1\"", &v), 200);
+	yajl_tree_free(v);
+	/* db is allowed nothing: it sees neither, exactly as nobody */
+	expect_hidden(f, &db, "resolve", target(web.id), target(999));
+	expect_hidden(f, &db, "lookup", target(api.id), target(999));
+	expect_hidden(f, &db, "find", "\"hostname\":\"web1\"", "\"hostname\":\"nosuch\"");
+	expect_hidden(f, &web, "lookup", target(db.id), target(999));
+	/* network_nodes still lists the members (membership is not secret) */
+	assert_int_equal(req(f, &db, "network_nodes", net_extra(net), &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 3);
+	yajl_tree_free(v);
+	/* the network does not approve a handshake its policy would hide */
+	assert_int_equal(req(f, &db, "handshake", target(web.id), &v), 200);
+	assert_int_equal(json_get_str(v, "status", &s), 0);
+	assert_string_equal(s, "pending");
+	yajl_tree_free(v);
+	assert_false(has_pair(f, db.id, web.id));
+	assert_int_equal(req(f, &api, "handshake", target(web.id), &v), 200);
+	assert_int_equal(json_get_str(v, "status", &s), 0);
+	assert_string_equal(s, "approved");
+	yajl_tree_free(v);
+	/* trust pairs and public nodes are unaffected */
+	assert_int_equal(req(f, &web, "approve", target(db.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &db, "resolve", target(web.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &api, "set_visibility", "\"public\":true", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &db, "resolve", target(api.id), &v), 200);
+	yajl_tree_free(v);
+	/* a tag that now matches opens the way */
+	assert_int_equal(req(f, &api, "set_visibility", "\"public\":false", &v), 200);
+	yajl_tree_free(v);
+	expect_hidden(f, &db, "resolve", target(api.id), target(999));
+	assert_int_equal(req(f, &db, "set_tags", "\"tags\":[\"web\"]", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &db, "resolve", target(api.id), &v), 200);
+	yajl_tree_free(v);
+}
+
+static void test_events_synced(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	struct rdv_reply rep;
+	const char *nl;
+	char *ev;
+
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	/* nothing queued: only the marker */
+	ev = events(f, &a, 0);
+	assert_string_equal(ev, "{\"seq\":0,\"event\":\"synced\"}\n");
+	free(ev);
+	/* a backlog, then the marker, last */
+	assert_int_equal(req(f, &b, "handshake", target(a.id), NULL), 200);
+	assert_int_equal(req(f, &b, "untrust", target(a.id), NULL), 200);
+	assert_int_equal(req(f, &a, "approve", target(b.id), NULL), 200);
+	assert_int_equal(req(f, &b, "untrust", target(a.id), NULL), 200);
+	assert_int_equal(
+	    req_full(f, &a, "events", NOW, "\"after\":0", 1, NULL, NULL, 0, NULL, &rep), 200);
+	ev = strndup(rep.body, rep.len);
+	assert_int_equal(count_lines(ev, "\n"), 3);
+	assert_non_null(strstr(ev, "\"seq\":1,\"event\":\"handshake.received\""));
+	nl = strstr(ev, "\"seq\":2,\"event\":\"trust.revoked\"");
+	assert_non_null(nl);
+	assert_non_null(strstr(nl, "\n{\"seq\":0,\"event\":\"synced\"}\n"));
+	assert_string_equal(ev + strlen(ev) - strlen("{\"seq\":0,\"event\":\"synced\"}\n"),
+			    "{\"seq\":0,\"event\":\"synced\"}\n");
+	/* the stream goes on from the last real event */
+	assert_true(rep.stream_seq == 2);
+	free(ev);
+	rdv_reply_free(&rep);
+	/* acknowledged: again only the marker */
+	ev = events(f, &a, 2);
+	assert_string_equal(ev, "{\"seq\":0,\"event\":\"synced\"}\n");
+	free(ev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2770,6 +3813,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_audit_security, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_query, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_verify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_org_create_enroll, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_org_scope, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_policy_visibility, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_events_synced, setup, teardown),
 	};
 
 	if (sodium_init() < 0)
