@@ -272,6 +272,20 @@ static void emit_members(struct json_gen *j, const char *obj, size_t len)
 		yajl_tree_free(v);
 }
 
+/* Open the ok reply with the members of the object written into \p tmp
+ * (which is freed). */
+static struct json_gen *reply_members(struct ipc_req *req, struct json_gen *tmp)
+{
+	struct json_gen *j = ipc_reply_ok_begin(req);
+	const char *out;
+	size_t n;
+
+	if (json_gen_finish(tmp, &out, &n) == 0)
+		emit_members(j, out, n);
+	json_gen_free(tmp);
+	return j;
+}
+
 struct q_ctx {
 	struct json_gen *j;
 	uint64_t last;
@@ -390,7 +404,7 @@ static void add_reg_query(struct json_gen *j, void *arg)
 	jg_kbool(j, "newest", 1); /* the latest records, as for the node's own log */
 }
 
-static const char *admin_token(struct pilotd *d, yajl_val args)
+const char *pilotd_admin_token(struct pilotd *d, yajl_val args)
 {
 	const char *tok = NULL;
 	if (json_get_str(args, "admin_token", &tok) < 0 || !*tok)
@@ -423,7 +437,7 @@ void cmd_audit(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	snprintf(q.type, sizeof(q.type), "%s", type ? type : "");
 	snprintf(q.node, sizeof(q.node), "%s", node ? node : "");
 	if (reg) {
-		const char *tok = admin_token(d, args);
+		const char *tok = pilotd_admin_token(d, args);
 		struct pend *p;
 		if (!tok) {
 			ipc_reply_error(req, "forbidden",
@@ -496,12 +510,12 @@ out:
 void cmd_audit_verify(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	struct audit_verify_result res;
-	struct json_gen *j;
+	struct json_gen *j, tmp;
 	int reg = 0, rc;
 
 	json_get_bool(args, "registry", &reg);
 	if (reg) {
-		const char *tok = admin_token(d, args);
+		const char *tok = pilotd_admin_token(d, args);
 		struct pend *p;
 		if (!tok) {
 			ipc_reply_error(req, "forbidden",
@@ -524,20 +538,12 @@ void cmd_audit_verify(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		ipc_reply_error(req, "internal", strerror(-rc), NULL);
 		return;
 	}
-	{
-		struct json_gen tmp;
-		const char *out;
-		size_t n;
-		if (json_gen_init(&tmp) < 0) {
-			ipc_reply_error(req, "internal", "out of memory", NULL);
-			return;
-		}
-		audit_verify_json(&res, &tmp);
-		j = ipc_reply_ok_begin(req);
-		if (json_gen_finish(&tmp, &out, &n) == 0)
-			emit_members(j, out, n);
-		json_gen_free(&tmp);
+	if (json_gen_init(&tmp) < 0) {
+		ipc_reply_error(req, "internal", "out of memory", NULL);
+		return;
 	}
+	audit_verify_json(&res, &tmp);
+	j = reply_members(req, &tmp);
 	jg_kstr(j, "source", "node");
 	ipc_reply_ok_end(req);
 }
@@ -545,26 +551,18 @@ void cmd_audit_verify(struct pilotd *d, struct ipc_req *req, yajl_val args)
 static void gen_webhook_status(struct pilotd *d, struct ipc_req *req)
 {
 	struct webhook_status ws;
-	struct json_gen *j;
+	struct json_gen tmp;
 
 	if (webhook_status(d->audit->hook, &ws) < 0) {
 		ipc_reply_error(req, "internal", "webhook status unavailable", NULL);
 		return;
 	}
-	{
-		struct json_gen tmp;
-		const char *out;
-		size_t n;
-		if (json_gen_init(&tmp) < 0) {
-			ipc_reply_error(req, "internal", "out of memory", NULL);
-			return;
-		}
-		webhook_status_json(&ws, &tmp);
-		j = ipc_reply_ok_begin(req);
-		if (json_gen_finish(&tmp, &out, &n) == 0)
-			emit_members(j, out, n);
-		json_gen_free(&tmp);
+	if (json_gen_init(&tmp) < 0) {
+		ipc_reply_error(req, "internal", "out of memory", NULL);
+		return;
 	}
+	webhook_status_json(&ws, &tmp);
+	reply_members(req, &tmp);
 	ipc_reply_ok_end(req);
 }
 

@@ -22,6 +22,8 @@ struct pend {
 	uint8_t *secret; /* sodium_malloc'd, for rotate-key */
 };
 
+/** The admin token of a request (args.admin_token, else the config's), or NULL. */
+const char *pilotd_admin_token(struct pilotd *d, yajl_val args);
 void gen_addr(struct pilotd *d, struct json_gen *j, uint16_t net, uint32_t node);
 int need_registered(struct pilotd *d, struct ipc_req *req);
 int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *node);

@@ -562,9 +562,8 @@ static void admin_call(struct pilotd *d, struct ipc_req *req, yajl_val args, con
 	const char *tok = NULL;
 	struct pend *p;
 
-	if (json_get_str(args, "admin_token", &tok) < 0 || !*tok)
-		tok = d->cfg.admin_token;
-	if (!tok || !*tok) {
+	tok = pilotd_admin_token(d, args);
+	if (!tok) {
 		ipc_reply_error(req, "forbidden", "an admin token is needed",
 				"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
 		return;

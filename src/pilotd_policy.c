@@ -311,10 +311,8 @@ static void forward(struct pilotd *d, struct ipc_req *req, yajl_val args, const 
 	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
 		return;
 	if (admin) {
-		const char *tok = NULL;
-		if (json_get_str(args, "admin_token", &tok) < 0 || !*tok)
-			tok = d->cfg.admin_token;
-		if (!tok || !*tok) {
+		const char *tok = pilotd_admin_token(d, args);
+		if (!tok) {
 			ipc_reply_error(req, "forbidden", "an admin token is needed",
 					"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
 			free(p);
@@ -384,9 +382,8 @@ void cmd_org_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	if (!target_arg(d, req, args, &r.node))
 		return;
 	r.org = json_get(args, "org_id");
-	if (json_get_str(args, "admin_token", &tok) < 0 || !*tok)
-		tok = d->cfg.admin_token;
-	if (!tok || !*tok) {
+	tok = pilotd_admin_token(d, args);
+	if (!tok) {
 		ipc_reply_error(req, "forbidden", "an admin token is needed",
 				"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
 		return;
