@@ -615,9 +615,15 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 		    json_get_b64(pv, "public_key", pk, 32) < 0)
 			return;
 		json_get_str(pv, "hostname", &hn);
-		/* Only a peer we asked for (or already trust) becomes trusted:
-		 * the registry alone cannot make this node trust anyone. */
-		if (trust_find(&d->trust, node) || trust_was_asked(&d->trust, node))
+		/* Only a peer we asked for (or already trust), or one a network
+		 * we belong to approved on our behalf (SPEC section 4; checked
+		 * against our own member list), becomes trusted: the registry
+		 * alone cannot make this node trust anyone. */
+		uint32_t via = 0;
+		json_get_u32(ev, "network_id", &via);
+		if (trust_find(&d->trust, node) || trust_was_asked(&d->trust, node) ||
+		    (via && via <= 65535 && member_net_find(&d->members, (uint16_t)via) &&
+		     member_find(&d->members, (uint16_t)via, node)))
 			pilotd_trust_added(d, node, pk, hn);
 		else
 			log_warnx(

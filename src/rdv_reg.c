@@ -652,7 +652,10 @@ static void audit_visibility(struct reg_ctx *c, int pub)
  * network that approved it): clear requests both ways and tell both. */
 static void make_pair(struct reg_ctx *c, const struct rdv_node *peer, uint16_t basis)
 {
-	struct ev_body to_peer = {.peer = &c->self}, to_self = {.peer = peer};
+	/* network_id names the network that approved it (absent: consent),
+	 * so each node can check that basis for itself. */
+	struct ev_body to_peer = {.peer = &c->self, .network_id = basis},
+		       to_self = {.peer = peer, .network_id = basis};
 
 	rdv_trust_put(&c->t, c->db, c->self_id, peer->id, c->now, basis);
 	rdv_inbox_del(&c->t, c->db, c->self_id, peer->id);
