@@ -72,6 +72,34 @@ int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *n
 	return 1;
 }
 
+/* Peers with a session that are not trusted (reached through a shared
+ * network). */
+struct np_ctx {
+	struct pilotd *d;
+	struct json_gen *j; /* NULL: count only */
+	unsigned n;
+};
+
+static void gen_peer(struct pilotd *d, struct json_gen *j, uint32_t node, const uint8_t *pk,
+		     const char *hostname, int trusted);
+
+static void np_visit(void *arg, struct peer *p)
+{
+	struct np_ctx *c = arg;
+	if (trust_find(&c->d->trust, p->node_id))
+		return;
+	c->n++;
+	if (c->j)
+		gen_peer(c->d, c->j, p->node_id, p->ed_pk, p->hostname, 0);
+}
+
+static unsigned count_member_peers(struct pilotd *d)
+{
+	struct np_ctx c = {d, NULL, 0};
+	peer_foreach(&d->peers, np_visit, &c);
+	return c.n;
+}
+
 static void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	struct json_gen *j;
@@ -81,7 +109,7 @@ static void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	j = ipc_reply_ok_begin(req);
 	jg_ku64(j, "node_id", d->node_id);
 	gen_addr(d, j, 0, d->node_id);
-	jg_kstr(j, "hostname", d->cfg.hostname ? d->cfg.hostname : "");
+	jg_kstr(j, "hostname", d->hostname);
 	b64_encode(pk, sizeof(pk), d->ed_pk, 32);
 	jg_kstr(j, "public_key", pk);
 	jg_kstr(j, "prefix", d->have_prefix ? prefix_format(&d->prefix, px, sizeof(px)) : "");
@@ -91,9 +119,17 @@ static void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_ku64(j, "network_id", 0);
 	gen_addr(d, j, 0, d->node_id);
 	jg_map_close(j);
+	for (unsigned i = 0; i < d->members.nnets; i++) {
+		const struct member_net *n = &d->members.nets[i];
+		jg_map_open(j);
+		jg_ku64(j, "network_id", n->id);
+		gen_addr(d, j, n->id, d->node_id);
+		jg_kstr(j, "name", n->name);
+		jg_map_close(j);
+	}
 	jg_array_close(j);
-	jg_ku64(j, "peers", d->trust.count);
-	jg_kstr(j, "visibility", d->cfg.public_ ? "public" : "private");
+	jg_ku64(j, "peers", d->trust.count + count_member_peers(d));
+	jg_kstr(j, "visibility", d->public_ ? "public" : "private");
 	jg_kbool(j, "registered", d->regc.registered);
 	ipc_reply_ok_end(req);
 }
@@ -134,9 +170,12 @@ static void gen_peers(struct pilotd *d, struct json_gen *j)
 {
 	struct peers_ctx c = {d, j};
 
+	struct np_ctx nc = {d, j, 0};
+
 	jg_key(j, "peers");
 	jg_array_open(j);
 	trust_foreach(&d->trust, peers_visit, &c);
+	peer_foreach(&d->peers, np_visit, &nc);
 	jg_array_close(j);
 }
 

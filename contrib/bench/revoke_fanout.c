@@ -1,0 +1,958 @@
+/* contrib/bench/revoke_fanout.c - how fast an org_revoke reaches the open
+ * events streams of N peers (a benchmark: it prints figures and asserts
+ * nothing; make check does not run it).  contrib/bench/revoke_fanout.sh
+ * starts a throwaway pilot-rendezvous on 127.0.0.1, builds this and runs it.
+ *
+ *   1. make N+1 Ed25519 identities; `register` each (signed requests);
+ *   2. admin `org_create`, then `network_create` (join rule open, owned by
+ *      the org);
+ *   3. every node `org_enroll`s (and so joins the network);
+ *   4. nodes 1..N open an `events` stream each (libcurl multi interface,
+ *      one TLS connection per stream), with `after` = the node's current
+ *      seq, and every stream is waited for until it delivered its
+ *      `synced` marker: all N are then live;
+ *   5. t0; admin `org_revoke` of node 0 (org_id given); for each stream the
+ *      arrival of its `node.revoked` line is recorded.
+ * Printed: how long registrations, joins and stream set-up took, the time
+ * from t0 to the first / median / p99 / last delivery, and the org_revoke
+ * request's own latency.
+ *
+ * The current seq of a node is not asked for: each join queues one
+ * `network.joined` to every member already in the network, so a node whose
+ * join answer counted M members (itself included) has heard N+1-M events.
+ * A stream whose backlog is not empty before `synced` (the count was off)
+ * is counted and shown ("backlog lines"); it changes nothing else.
+ *
+ * Rate limit: the registry allows each source address 50 requests/s with
+ * bursts of 100 (RDV_RATE_PER_SEC / RDV_RATE_BURST, admin requests too).
+ * Each node makes 3 requests (register, org_enroll, events), so the nodes
+ * are spread over several loopback source addresses 127.0.0.2 ..
+ * 127.0.0.(1+S) (bound with CURLOPT_INTERFACE; all of 127/8 is on lo) —
+ * by default S = ceil((N+1)/30), i.e. at most 30 nodes per source — and
+ * admin requests come from 127.0.0.1.  On top, every source is paced by a
+ * client-side token bucket a little below the registry's (45/s, burst
+ * 90), and a `rate_limited` (429) answer is retried after a back-off and
+ * counted.  With -s 1 everything comes from one address and is paced.
+ * Only 127.0.0.1 is accepted as the registry address.
+ *
+ * Arrival times: the client reads all streams in one thread (epoll +
+ * curl_multi_socket_action).  A line's arrival is the time epoll_wait
+ * returned with its socket readable (so the client's own TLS and JSON
+ * work on the other 999 streams of the same wake-up does not count); the
+ * time the line was parsed is shown too ("parsed").
+ *
+ * Every wait is bounded (-w per set-up phase, -d for the deliveries, curl
+ * timeouts on each request); the program exits non-zero with a message
+ * when a phase fails or times out.
+ *
+ * Build from a configured build tree (here ./build):
+ *
+ *   cc -std=c11 -O2 -Ibuild -Isrc contrib/bench/revoke_fanout.c \
+ *      build/src/libpilot_common.a \
+ *      $(pkg-config --libs libsodium yajl lmdb libcurl libevent openssl) \
+ *      -o /tmp/revoke_fanout
+ *   /tmp/revoke_fanout -r 127.0.0.1:PORT -p PIN -t TOKEN_FILE [-n N]
+ *        [-s SOURCES] [-c CONCURRENCY] [-w PHASE_TIMEOUT_S] [-d DELIVERY_TIMEOUT_S]
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "regmsg.h"
+#include "util.h"
+
+#define REGISTRY_HOST "127.0.0.1"
+#define ADMIN_SOURCE "127.0.0.1"
+#define MAX_SOURCES 253		/* 127.0.0.2 .. 127.0.0.254 */
+#define NODES_PER_SOURCE 30	/* 3 requests each: well within a burst of 100 */
+#define PACE_PER_SEC 45.0	/* below the registry's 50/s ... */
+#define PACE_BURST 90.0		/* ... and its burst of 100 */
+#define MAX_RETRIES 20		/* per request, on 429 */
+#define MAX_N 30000
+#define RESP_MAX (64u << 20)	/* an org_enroll answer lists every member */
+#define LINE_MAX_LEN (1u << 20) /* one events line */
+#define REQ_TIMEOUT_S 60L
+#define CONNECT_TIMEOUT_S 10L
+
+enum kind { K_REGISTER, K_ENROLL, K_EVENTS, K_ADMIN };
+static const char *const kind_op[] = {"register", "org_enroll", "events", "admin"};
+
+struct xfer {
+	CURL *e;
+	enum kind kind;
+	int node; /* -1 for admin */
+	struct curl_slist *hdrs;
+	char *buf; /* response body (requests) or partial line (streams) */
+	size_t len, cap;
+	int overflow;
+	int finished; /* the transfer ended (CURLMSG_DONE) */
+	CURLcode res;
+	long status;
+	uint64_t t_start_ns, t_end_ns;
+	/* events streams */
+	int synced, backlog_lines, revoked_seen;
+	uint64_t t_synced_ns, t_rev_wake_ns, t_rev_parse_ns;
+};
+
+struct node {
+	uint8_t sk[64], pk[32];
+	uint32_t id;
+	uint64_t after;	 /* the seq the stream starts after */
+	int state;	 /* in the current phase: 0 pending, 1 in flight, 2 done */
+	int retries;
+	uint64_t not_before_ms;
+	uint64_t lat_ns; /* the successful request's latency in the current phase */
+	struct xfer *stream;
+};
+
+struct source {
+	char iface[48]; /* "host!127.0.0.K" */
+	double tokens;
+	uint64_t last_ms;
+};
+
+static struct {
+	int n;		/* peers; nodes are 0..n, node 0 is revoked */
+	int nsrc, conc;
+	unsigned phase_s, deliver_s;
+	uint16_t port;
+	char pin[160], token[512];
+	char auth_hdr[600];
+	struct node *nodes;
+	struct source *src;
+	struct source admin_src;
+	CURLM *multi;
+	int ep;
+	uint64_t timer_ms; /* libcurl's timer deadline (mono ms), 0 = none */
+	uint64_t wake_ns;  /* when the current epoll_wait returned */
+	int inflight;
+	int phase_done, phase_failed;
+	uint64_t retries_429;
+	uint32_t org_id, revoked_id;
+	uint64_t net_id;
+	char enroll_token[128];
+	int streams_synced;
+	int revoked_delivered;
+	int streams_ended;
+} B;
+
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("revoke_fanout: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static uint64_t pct(const uint64_t *v, size_t n, double p)
+{
+	size_t k;
+
+	if (n == 0)
+		return 0;
+	k = (size_t)((p / 100.0) * (double)n + 0.999999);
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return v[k - 1];
+}
+
+/* ------------------------------------------------------------ pacing */
+
+static void pace_init(struct source *s, const char *addr)
+{
+	snprintf(s->iface, sizeof(s->iface), "host!%s", addr);
+	s->tokens = PACE_BURST;
+	s->last_ms = now_mono_ms();
+}
+
+static int pace_take(struct source *s, uint64_t now)
+{
+	s->tokens += (double)(now - s->last_ms) * PACE_PER_SEC / 1000.0;
+	if (s->tokens > PACE_BURST)
+		s->tokens = PACE_BURST;
+	s->last_ms = now;
+	if (s->tokens < 1.0)
+		return 0;
+	s->tokens -= 1.0;
+	return 1;
+}
+
+/* ------------------------------------------------------------ libcurl glue */
+
+static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
+{
+	struct epoll_event ev = {.data.fd = s};
+
+	(void)e;
+	(void)userp;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(B.ep, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	if (!sockp) {
+		if (epoll_ctl(B.ep, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+			epoll_ctl(B.ep, EPOLL_CTL_MOD, s, &ev);
+		curl_multi_assign(B.multi, s, (void *)1);
+	} else if (epoll_ctl(B.ep, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT) {
+		epoll_ctl(B.ep, EPOLL_CTL_ADD, s, &ev);
+	}
+	return 0;
+}
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	(void)m;
+	(void)userp;
+	B.timer_ms = timeout_ms < 0 ? 0 : now_mono_ms() + (uint64_t)timeout_ms;
+	return 0;
+}
+
+static int buf_add(struct xfer *x, const char *p, size_t n, size_t max)
+{
+	if (x->len + n + 1 > max) {
+		x->overflow = 1;
+		return -1;
+	}
+	if (x->len + n + 1 > x->cap) {
+		size_t ncap = x->cap ? x->cap : 4096;
+		char *nb;
+		while (ncap < x->len + n + 1)
+			ncap *= 2;
+		nb = realloc(x->buf, ncap);
+		if (!nb)
+			die("out of memory");
+		x->buf = nb;
+		x->cap = ncap;
+	}
+	memcpy(x->buf + x->len, p, n);
+	x->len += n;
+	x->buf[x->len] = '\0';
+	return 0;
+}
+
+static void stream_line(struct xfer *x, const char *line, size_t len, uint64_t parsed_ns)
+{
+	char err[128];
+	const char *ev;
+	uint32_t id;
+	yajl_val v = json_parse(line, len, 0, err, sizeof(err));
+
+	if (!v) {
+		fprintf(stderr, "revoke_fanout: node %d: bad events line: %s\n", x->node, err);
+		return;
+	}
+	if (json_get_str(v, "event", &ev) == 0) {
+		if (strcmp(ev, "synced") == 0) {
+			if (!x->synced) {
+				x->synced = 1;
+				x->t_synced_ns = parsed_ns;
+				B.streams_synced++;
+			}
+		} else if (strcmp(ev, "ping") == 0) {
+			/* keep-alive */
+		} else if (!x->synced) {
+			x->backlog_lines++;
+		} else if (strcmp(ev, "node.revoked") == 0 && !x->revoked_seen &&
+			   json_get_u32(v, "node_id", &id) == 0 && id == B.revoked_id) {
+			x->revoked_seen = 1;
+			x->t_rev_wake_ns = B.wake_ns;
+			x->t_rev_parse_ns = parsed_ns;
+			B.revoked_delivered++;
+		}
+	}
+	yajl_tree_free(v);
+}
+
+static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = sz * nm;
+
+	if (x->kind != K_EVENTS) {
+		buf_add(x, p, n, RESP_MAX);
+		return n;
+	}
+	/* Split into lines; a line longer than LINE_MAX_LEN is dropped. */
+	while (n) {
+		char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) : n;
+		if (!x->overflow)
+			buf_add(x, p, take, LINE_MAX_LEN);
+		if (nl) {
+			if (!x->overflow && x->len)
+				stream_line(x, x->buf, x->len, now_mono_ns());
+			x->len = 0;
+			x->overflow = 0;
+			take++;
+		}
+		p += take;
+		n -= take;
+	}
+	return sz * nm;
+}
+
+static struct xfer *xfer_new(enum kind k, int node, const char *path, const char *body,
+			     size_t len, const char *hdr, const char *iface)
+{
+	char url[128];
+	struct xfer *x = calloc(1, sizeof(*x));
+
+	if (!x || !(x->e = curl_easy_init()))
+		die("out of memory");
+	x->kind = k;
+	x->node = node;
+	snprintf(url, sizeof(url), "https://%s:%u%s", REGISTRY_HOST, B.port, path);
+	x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
+	x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+	if (hdr)
+		x->hdrs = curl_slist_append(x->hdrs, hdr);
+	if (!x->hdrs)
+		die("out of memory");
+	curl_easy_setopt(x->e, CURLOPT_URL, url);
+	curl_easy_setopt(x->e, CURLOPT_POSTFIELDSIZE, (long)len);
+	curl_easy_setopt(x->e, CURLOPT_COPYPOSTFIELDS, body);
+	curl_easy_setopt(x->e, CURLOPT_HTTPHEADER, x->hdrs);
+	curl_easy_setopt(x->e, CURLOPT_INTERFACE, iface);
+	curl_easy_setopt(x->e, CURLOPT_PINNEDPUBLICKEY, B.pin);
+	curl_easy_setopt(x->e, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(x->e, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(x->e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+	curl_easy_setopt(x->e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(x->e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+	if (k != K_EVENTS)
+		curl_easy_setopt(x->e, CURLOPT_TIMEOUT, REQ_TIMEOUT_S);
+	curl_easy_setopt(x->e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(x->e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(x->e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->e, CURLOPT_PRIVATE, x);
+	x->t_start_ns = now_mono_ns();
+	if (curl_multi_add_handle(B.multi, x->e) != CURLM_OK)
+		die("curl_multi_add_handle failed");
+	B.inflight++;
+	return x;
+}
+
+static void xfer_free(struct xfer *x)
+{
+	if (!x)
+		return;
+	curl_multi_remove_handle(B.multi, x->e);
+	curl_easy_cleanup(x->e);
+	curl_slist_free_all(x->hdrs);
+	free(x->buf);
+	free(x);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void add_register(struct json_gen *j, void *arg)
+{
+	struct node *n = arg;
+
+	jg_kb64(j, "public_key", n->pk, sizeof(n->pk));
+	jg_ku64(j, "listen_port", 40000 + (uint64_t)(n - B.nodes) % 20000);
+	jg_kbool(j, "public", 0);
+}
+
+static void add_enroll(struct json_gen *j, void *arg)
+{
+	(void)arg;
+	jg_ku64(j, "org_id", B.org_id);
+	jg_kstr(j, "token", B.enroll_token);
+}
+
+static void add_events(struct json_gen *j, void *arg)
+{
+	struct node *n = arg;
+
+	jg_ku64(j, "after", n->after);
+}
+
+/* A signed node request (doc/REGISTRY.md "Node requests"). */
+static struct xfer *node_req(enum kind k, int i)
+{
+	static const regmsg_add_fn adders[] = {add_register, add_enroll, add_events};
+	struct node *n = &B.nodes[i];
+	char path[64], sig[REGMSG_SIG_B64_LEN], hdr[32 + REGMSG_SIG_B64_LEN];
+	char *body = NULL;
+	size_t len;
+	struct xfer *x;
+
+	snprintf(path, sizeof(path), "/v1/node/%s", kind_op[k]);
+	if (regmsg_build(kind_op[k], k == K_REGISTER ? 0 : n->id, now_real_ms(), adders[k], n,
+			 &body, &len) < 0 ||
+	    regmsg_sign(n->sk, path, body, len, sig) < 0)
+		die("cannot build a %s request", kind_op[k]);
+	snprintf(hdr, sizeof(hdr), "Pilot-Signature: %s", sig);
+	x = xfer_new(k, i, path, body, len, hdr, B.src[i % B.nsrc].iface);
+	free(body);
+	return x;
+}
+
+/* ------------------------------------------------------------ event loop */
+
+static void on_done(struct xfer *x);
+
+/* One round: wait at most \p max_ms for sockets or libcurl's timer, let
+ * libcurl work, and handle the transfers that ended. */
+static void pump(int max_ms)
+{
+	struct epoll_event evs[1024];
+	uint64_t now = now_mono_ms();
+	int wait = max_ms, n, running;
+	CURLMsg *msg;
+	int left;
+
+	if (B.timer_ms) {
+		int t = B.timer_ms <= now ? 0 : (int)(B.timer_ms - now);
+		if (t < wait)
+			wait = t;
+	}
+	n = epoll_wait(B.ep, evs, (int)nitems(evs), wait);
+	B.wake_ns = now_mono_ns();
+	if (n < 0 && errno != EINTR)
+		die("epoll_wait: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		int fl = 0;
+		if (evs[i].events & EPOLLIN)
+			fl |= CURL_CSELECT_IN;
+		if (evs[i].events & EPOLLOUT)
+			fl |= CURL_CSELECT_OUT;
+		if (evs[i].events & (EPOLLERR | EPOLLHUP))
+			fl |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(B.multi, evs[i].data.fd, fl, &running);
+	}
+	if (B.timer_ms && now_mono_ms() >= B.timer_ms) {
+		B.timer_ms = 0;
+		curl_multi_socket_action(B.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	while ((msg = curl_multi_info_read(B.multi, &left))) {
+		struct xfer *x = NULL;
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		x->res = msg->data.result;
+		curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &x->status);
+		x->t_end_ns = B.wake_ns;
+		x->finished = 1;
+		B.inflight--;
+		on_done(x);
+	}
+}
+
+/* Error code of a registry answer, for messages. */
+static const char *err_text(const struct xfer *x)
+{
+	return x->buf && x->len ? x->buf : (x->res != CURLE_OK ? curl_easy_strerror(x->res) : "");
+}
+
+static int is_rate_limited(const struct xfer *x)
+{
+	return x->res == CURLE_OK && x->status == 429;
+}
+
+static void retry_later(struct node *n)
+{
+	if (++n->retries > MAX_RETRIES)
+		die("still rate limited after %d retries", MAX_RETRIES);
+	B.retries_429++;
+	n->state = 0;
+	n->not_before_ms = now_mono_ms() + 100u * (unsigned)n->retries;
+}
+
+static void on_node_done(struct xfer *x)
+{
+	struct node *n = &B.nodes[x->node];
+	char err[128];
+	yajl_val v;
+
+	if (is_rate_limited(x)) {
+		retry_later(n);
+		xfer_free(x);
+		return;
+	}
+	if (x->res != CURLE_OK || x->status != 200 || x->overflow) {
+		fprintf(stderr, "revoke_fanout: node %d %s: %s (HTTP %ld) %s\n", x->node,
+			kind_op[x->kind], curl_easy_strerror(x->res), x->status, err_text(x));
+		B.phase_failed++;
+		n->state = 2;
+		xfer_free(x);
+		return;
+	}
+	v = json_parse(x->buf, x->len, 0, err, sizeof(err));
+	if (!v)
+		die("node %d %s: bad answer: %s", x->node, kind_op[x->kind], err);
+	if (x->kind == K_REGISTER) {
+		if (json_get_u32(v, "node_id", &n->id) < 0 || n->id == 0)
+			die("node %d register: no node_id in the answer", x->node);
+	} else {
+		/* {"org_id":..,"joined":[{"network":{..,"members":M},"members":[..]}]} */
+		yajl_val joined = json_get(v, "joined"), net;
+		uint64_t m = 0;
+		if (!joined || !YAJL_IS_ARRAY(joined) || joined->u.array.len != 1 ||
+		    !(net = json_get(joined->u.array.values[0], "network")) ||
+		    json_get_u64(net, "members", &m) < 0 || m < 1 || m > (uint64_t)B.n + 1)
+			die("node %d org_enroll: unexpected answer", x->node);
+		n->after = (uint64_t)B.n + 1 - m;
+	}
+	yajl_tree_free(v);
+	n->lat_ns = x->t_end_ns - x->t_start_ns;
+	n->state = 2;
+	B.phase_done++;
+	xfer_free(x);
+}
+
+static void on_done(struct xfer *x)
+{
+	struct node *n;
+
+	switch (x->kind) {
+	case K_REGISTER:
+	case K_ENROLL:
+		on_node_done(x);
+		break;
+	case K_EVENTS:
+		n = &B.nodes[x->node];
+		if (x->synced) { /* a live stream ended (registry side) */
+			B.streams_ended++;
+			break;
+		}
+		if (is_rate_limited(x)) {
+			n->stream = NULL;
+			retry_later(n);
+			xfer_free(x);
+			break;
+		}
+		fprintf(stderr, "revoke_fanout: node %d events: %s (HTTP %ld) %s\n", x->node,
+			curl_easy_strerror(x->res), x->status, err_text(x));
+		B.phase_failed++;
+		n->state = 2;
+		break;
+	case K_ADMIN:
+		break; /* the caller looks at it */
+	}
+}
+
+/* Run one kind of node request for nodes [first, n], at most B.conc in
+ * flight (streams count until they are synced), paced per source.
+ * \retval elapsed ns; dies on failure or timeout. */
+static uint64_t run_phase(enum kind k, int first)
+{
+	uint64_t t0 = now_mono_ns(), deadline = now_mono_ms() + B.phase_s * 1000ull;
+	int total = B.n + 1 - first, lo = first;
+
+	B.phase_done = B.phase_failed = 0;
+	B.streams_synced = 0;
+	for (int i = first; i <= B.n; i++) {
+		B.nodes[i].state = 0;
+		B.nodes[i].retries = 0;
+		B.nodes[i].not_before_ms = 0;
+	}
+	for (;;) {
+		uint64_t now = now_mono_ms();
+		int busy, done;
+
+		if (k == K_EVENTS) {
+			/* A stream is done once it delivered `synced`. */
+			for (int i = lo; i <= B.n; i++) {
+				struct node *n = &B.nodes[i];
+				if (n->state == 1 && n->stream && n->stream->synced) {
+					n->state = 2;
+					n->lat_ns = n->stream->t_synced_ns - n->stream->t_start_ns;
+					B.phase_done++;
+				}
+			}
+		}
+		done = B.phase_done + B.phase_failed;
+		if (B.phase_failed)
+			die("%d %s requests failed", B.phase_failed, kind_op[k]);
+		if (done == total)
+			break;
+		if (now > deadline)
+			die("%s: only %d of %d done after %u s", kind_op[k], done, total, B.phase_s);
+		busy = 0;
+		for (int i = first; i <= B.n; i++)
+			busy += B.nodes[i].state == 1;
+		while (lo <= B.n && B.nodes[lo].state == 2)
+			lo++;
+		for (int i = lo; i <= B.n && busy < B.conc; i++) {
+			struct node *n = &B.nodes[i];
+			if (n->state != 0 || n->not_before_ms > now || !pace_take(&B.src[i % B.nsrc], now))
+				continue;
+			n->state = 1;
+			busy++;
+			if (k == K_EVENTS)
+				n->stream = node_req(k, i);
+			else
+				node_req(k, i);
+		}
+		pump(5);
+	}
+	return now_mono_ns() - t0;
+}
+
+/* An admin request (doc/REGISTRY.md "Admin requests"), run to its end
+ * while the streams keep being read.  \retval the finished transfer. */
+static struct xfer *admin_start(const char *op, const char *body)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/v1/admin/%s", op);
+	if (!pace_take(&B.admin_src, now_mono_ms()))
+		die("admin source paced out");
+	return xfer_new(K_ADMIN, -1, path, body, strlen(body), B.auth_hdr, B.admin_src.iface);
+}
+
+static yajl_val admin_call(const char *op, const char *body, uint64_t *lat_ns)
+{
+	uint64_t deadline = now_mono_ms() + B.phase_s * 1000ull;
+	struct xfer *x = admin_start(op, body);
+	char err[128];
+	yajl_val v;
+
+	while (!x->finished) {
+		if (now_mono_ms() > deadline)
+			die("admin %s: no answer after %u s", op, B.phase_s);
+		pump(50);
+	}
+	if (x->res != CURLE_OK || x->status != 200)
+		die("admin %s: %s (HTTP %ld) %s", op, curl_easy_strerror(x->res), x->status,
+		    err_text(x));
+	v = json_parse(x->buf, x->len, 0, err, sizeof(err));
+	if (!v)
+		die("admin %s: bad answer: %s", op, err);
+	if (lat_ns)
+		*lat_ns = x->t_end_ns - x->t_start_ns;
+	xfer_free(x);
+	return v;
+}
+
+/* ------------------------------------------------------------ report */
+
+static void lat_line(const char *what, int first, uint64_t elapsed)
+{
+	size_t cnt = (size_t)(B.n + 1 - first);
+	uint64_t *v = malloc(cnt * sizeof(*v));
+
+	if (!v)
+		die("out of memory");
+	for (size_t i = 0; i < cnt; i++)
+		v[i] = B.nodes[first + (int)i].lat_ns;
+	qsort(v, cnt, sizeof(*v), cmp_u64);
+	printf("%-9s %6zu in %8.3f s = %7.1f/s; per request: median %.2f ms, p99 %.2f ms, "
+	       "max %.2f ms\n",
+	       what, cnt, (double)elapsed / 1e9, (double)cnt / ((double)elapsed / 1e9),
+	       ms(pct(v, cnt, 50)), ms(pct(v, cnt, 99)), ms(v[cnt - 1]));
+	free(v);
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s -r 127.0.0.1:PORT -p PIN -t TOKEN_FILE [-n PEERS] [-s SOURCES]\n"
+		"       [-c CONCURRENCY] [-w PHASE_TIMEOUT_S] [-d DELIVERY_TIMEOUT_S]\n",
+		prog);
+	exit(2);
+}
+
+static long num_arg(const char *s, long lo, long hi, char opt)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < lo || v > hi)
+		die("-%c: a number from %ld to %ld", opt, lo, hi);
+	return v;
+}
+
+static void read_token(const char *path)
+{
+	char *s = NULL;
+	size_t len;
+
+	if (file_read_all(path, sizeof(B.token) - 1, &s, &len) < 0)
+		die("cannot read the admin token from %s", path);
+	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' '))
+		s[--len] = '\0';
+	if (!len)
+		die("%s is empty", path);
+	memcpy(B.token, s, len + 1);
+	sodium_memzero(s, len);
+	free(s);
+	snprintf(B.auth_hdr, sizeof(B.auth_hdr), "Authorization: Bearer %s", B.token);
+}
+
+static void set_pin(const char *pin)
+{
+	uint8_t h[32];
+	char b64[64];
+
+	/* --print-pin prints base64; hex is accepted as well. */
+	if (strlen(pin) == 64 && hex_decode(h, sizeof(h), pin) == 32) {
+		if (b64_encode(b64, sizeof(b64), h, sizeof(h)) < 0)
+			die("bad pin");
+		pin = b64;
+	} else if (b64_decode(h, sizeof(h), pin) != 32) {
+		die("-p: the registry's SPKI pin (base64 or hex SHA-256)");
+	}
+	snprintf(B.pin, sizeof(B.pin), "sha256//%s", pin);
+}
+
+int main(int argc, char **argv)
+{
+	const char *reg = NULL, *pin = NULL, *tokfile = NULL;
+	char body[512], addr[32];
+	struct rlimit rl;
+	uint64_t t_keys, t_reg, t_enroll, t_events, lat_org, lat_net, lat_warm, t0, elapsed;
+	yajl_val v;
+	struct xfer *rev;
+	int opt, backlog = 0, backlog_streams = 0;
+	unsigned long port;
+	char *end;
+
+	B.n = 1000;
+	B.conc = 32;
+	B.phase_s = 300;
+	B.deliver_s = 30;
+	while ((opt = getopt(argc, argv, "r:p:t:n:s:c:w:d:h")) != -1) {
+		switch (opt) {
+		case 'r': reg = optarg; break;
+		case 'p': pin = optarg; break;
+		case 't': tokfile = optarg; break;
+		case 'n': B.n = (int)num_arg(optarg, 1, MAX_N, 'n'); break;
+		case 's': B.nsrc = (int)num_arg(optarg, 1, MAX_SOURCES, 's'); break;
+		case 'c': B.conc = (int)num_arg(optarg, 1, 1000, 'c'); break;
+		case 'w': B.phase_s = (unsigned)num_arg(optarg, 1, 3600, 'w'); break;
+		case 'd': B.deliver_s = (unsigned)num_arg(optarg, 1, 600, 'd'); break;
+		default: usage(argv[0]);
+		}
+	}
+	if (!reg || !pin || !tokfile || optind != argc)
+		usage(argv[0]);
+	/* Loopback only: the registry must be 127.0.0.1. */
+	if (strncmp(reg, REGISTRY_HOST ":", strlen(REGISTRY_HOST) + 1) != 0)
+		die("-r: only %s:PORT is accepted", REGISTRY_HOST);
+	errno = 0;
+	port = strtoul(reg + strlen(REGISTRY_HOST) + 1, &end, 10);
+	if (errno || *end || port == 0 || port > 65535)
+		die("-r: bad port");
+	B.port = (uint16_t)port;
+	set_pin(pin);
+	read_token(tokfile);
+	if (!B.nsrc)
+		B.nsrc = MIN(MAX_SOURCES, (B.n + 1 + NODES_PER_SOURCE - 1) / NODES_PER_SOURCE);
+
+	/* One socket per stream, plus a few. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)B.n + (rlim_t)B.conc + 64)
+		die("open-file limit %llu is too low for %d streams (ulimit -n)",
+		    (unsigned long long)rl.rlim_cur, B.n);
+	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		die("cannot initialise libsodium / libcurl");
+	B.nodes = calloc((size_t)B.n + 1, sizeof(*B.nodes));
+	B.src = calloc((size_t)B.nsrc, sizeof(*B.src));
+	if (!B.nodes || !B.src)
+		die("out of memory");
+	for (int i = 0; i < B.nsrc; i++) {
+		snprintf(addr, sizeof(addr), "127.0.0.%d", 2 + i);
+		pace_init(&B.src[i], addr);
+	}
+	pace_init(&B.admin_src, ADMIN_SOURCE);
+	B.ep = epoll_create1(EPOLL_CLOEXEC);
+	B.multi = curl_multi_init();
+	if (B.ep < 0 || !B.multi)
+		die("cannot set up epoll / libcurl multi");
+	curl_multi_setopt(B.multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(B.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(B.multi, CURLMOPT_MAXCONNECTS, (long)B.nsrc * B.conc + 8);
+
+	printf("revoke_fanout: %d peers + 1 node to revoke, registry %s:%u, %s, "
+	       "%d source address%s (127.0.0.2-127.0.0.%d, <= %d nodes each; admin from %s), "
+	       "%d requests in flight\n",
+	       B.n, REGISTRY_HOST, B.port, curl_version_info(CURLVERSION_NOW)->version, B.nsrc,
+	       B.nsrc == 1 ? "" : "es", 1 + B.nsrc, (B.n + B.nsrc) / B.nsrc, ADMIN_SOURCE,
+	       B.conc);
+	fflush(stdout);
+
+	t_keys = now_mono_ns();
+	for (int i = 0; i <= B.n; i++)
+		crypto_sign_keypair(B.nodes[i].pk, B.nodes[i].sk);
+	t_keys = now_mono_ns() - t_keys;
+
+	/* 1. register */
+	t_reg = run_phase(K_REGISTER, 0);
+	lat_line("register", 0, t_reg);
+	fflush(stdout);
+
+	/* 2. org and network */
+	v = admin_call("org_create", "{\"name\":\"bench-org\"}", &lat_org);
+	{
+		const char *tok;
+		if (json_get_u32(v, "org_id", &B.org_id) < 0 ||
+		    json_get_str(v, "enroll_token", &tok) < 0 ||
+		    strlen(tok) >= sizeof(B.enroll_token))
+			die("org_create: unexpected answer");
+		snprintf(B.enroll_token, sizeof(B.enroll_token), "%s", tok);
+	}
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"bench-net\",\"join_rule\":\"open\",\"org_id\":%" PRIu32 "}",
+		 B.org_id);
+	v = admin_call("network_create", body, &lat_net);
+	if (json_get_u64(v, "network_id", &B.net_id) < 0)
+		die("network_create: unexpected answer");
+	yajl_tree_free(v);
+	printf("admin     org_create %.2f ms (org %" PRIu32 "), network_create %.2f ms "
+	       "(network %" PRIu64 ", open, owned by the org)\n",
+	       ms(lat_org), B.org_id, ms(lat_net), B.net_id);
+
+	/* 3. everyone joins */
+	t_enroll = run_phase(K_ENROLL, 0);
+	lat_line("org_enroll", 0, t_enroll);
+	fflush(stdout);
+
+	/* 4. N live streams */
+	t_events = run_phase(K_EVENTS, 1);
+	for (int i = 1; i <= B.n; i++) {
+		backlog += B.nodes[i].stream->backlog_lines;
+		backlog_streams += B.nodes[i].stream->backlog_lines != 0;
+	}
+	lat_line("events", 1, t_events);
+	printf("          %d streams live (each delivered `synced`); backlog lines before "
+	       "`synced`: %d on %d streams; 429 retries so far: %" PRIu64 "\n",
+	       B.streams_synced, backlog, backlog_streams, B.retries_429);
+	fflush(stdout);
+
+	/* 5. warm the admin connection, let the registry settle, revoke */
+	v = admin_call("network_list", "{}", &lat_warm);
+	yajl_tree_free(v);
+	for (uint64_t until = now_mono_ms() + 300; now_mono_ms() < until;)
+		pump(20);
+	if (B.streams_ended)
+		die("%d streams ended before the revocation", B.streams_ended);
+	B.revoked_id = B.nodes[0].id;
+	B.revoked_delivered = 0;
+	snprintf(body, sizeof(body), "{\"node_id\":%" PRIu32 ",\"org_id\":%" PRIu32 "}",
+		 B.revoked_id, B.org_id);
+	t0 = now_mono_ns();
+	rev = admin_start("org_revoke", body);
+	{
+		uint64_t deadline = now_mono_ms() + B.deliver_s * 1000ull;
+		while ((B.revoked_delivered < B.n || !rev->finished) && now_mono_ms() < deadline)
+			pump(20);
+	}
+	elapsed = now_mono_ns() - t0;
+
+	/* report */
+	{
+		uint64_t *w = malloc((size_t)B.n * sizeof(*w)), *p = malloc((size_t)B.n * sizeof(*p));
+		uint64_t rev_ns = rev->finished ? rev->t_end_ns - t0 : 0;
+		curl_off_t total_us = 0;
+		long nconn = -1;
+		size_t k = 0, before_reply = 0;
+		uint64_t notified = 0;
+
+		if (!w || !p)
+			die("out of memory");
+		for (int i = 1; i <= B.n; i++) {
+			struct xfer *x = B.nodes[i].stream;
+			if (!x->revoked_seen)
+				continue;
+			w[k] = x->t_rev_wake_ns - t0;
+			p[k] = x->t_rev_parse_ns - t0;
+			before_reply += rev->finished && x->t_rev_wake_ns <= rev->t_end_ns;
+			k++;
+		}
+		qsort(w, k, sizeof(*w), cmp_u64);
+		qsort(p, k, sizeof(*p), cmp_u64);
+		if (rev->finished) {
+			char err[128];
+			curl_easy_getinfo(rev->e, CURLINFO_TOTAL_TIME_T, &total_us);
+			curl_easy_getinfo(rev->e, CURLINFO_NUM_CONNECTS, &nconn);
+			if ((v = json_parse(rev->buf ? rev->buf : "", rev->len, 0, err, sizeof(err)))) {
+				json_get_u64(v, "notified", &notified);
+				yajl_tree_free(v);
+			}
+		}
+		printf("keys      %d Ed25519 key pairs in %.1f ms\n", B.n + 1, ms(t_keys));
+		if (!rev->finished || rev->res != CURLE_OK || rev->status != 200)
+			printf("org_revoke: FAILED: %s (HTTP %ld) %s\n",
+			       rev->finished ? curl_easy_strerror(rev->res) : "no answer",
+			       rev->status, rev->finished ? err_text(rev) : "");
+		else
+			printf("org_revoke of node %" PRIu32 ": HTTP 200 after %.2f ms (libcurl total "
+			       "%.2f ms, %s connection%s), notified %" PRIu64 "\n",
+			       B.revoked_id, ms(rev_ns), (double)total_us / 1e3,
+			       nconn == 0 ? "reused keep-alive" : "new", nconn == 0 ? "" : " (TLS)",
+			       notified);
+		printf("node.revoked delivered to %zu of %d streams within %.1f s%s\n", k, B.n,
+		       (double)elapsed / 1e9, k < (size_t)B.n ? " (TIMED OUT for the rest)" : "");
+		if (k) {
+			printf("  from t0 (socket readable): first %.2f ms, median %.2f ms, p99 %.2f "
+			       "ms, last %.2f ms\n",
+			       ms(w[0]), ms(pct(w, k, 50)), ms(pct(w, k, 99)), ms(w[k - 1]));
+			printf("  from t0 (line parsed):     first %.2f ms, median %.2f ms, p99 %.2f "
+			       "ms, last %.2f ms\n",
+			       ms(p[0]), ms(pct(p, k, 50)), ms(pct(p, k, 99)), ms(p[k - 1]));
+			printf("  %zu of %zu deliveries were readable no later than the org_revoke "
+			       "answer\n",
+			       before_reply, k);
+		}
+		printf("429 (rate_limited) retries in the whole run: %" PRIu64 "\n", B.retries_429);
+		free(w);
+		free(p);
+	}
+
+	xfer_free(rev);
+	for (int i = 1; i <= B.n; i++)
+		xfer_free(B.nodes[i].stream);
+	curl_multi_cleanup(B.multi);
+	close(B.ep);
+	sodium_memzero(B.nodes, ((size_t)B.n + 1) * sizeof(*B.nodes));
+	sodium_memzero(B.token, sizeof(B.token));
+	free(B.nodes);
+	free(B.src);
+	curl_global_cleanup();
+	return 0;
+}
