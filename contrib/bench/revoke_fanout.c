@@ -53,6 +53,15 @@
  *      -o /tmp/revoke_fanout
  *   /tmp/revoke_fanout -r 127.0.0.1:PORT -p PIN -t TOKEN_FILE [-n N]
  *        [-s SOURCES] [-c CONCURRENCY] [-w PHASE_TIMEOUT_S] [-d DELIVERY_TIMEOUT_S]
+ *        [-m METRICS_PORT] [-q SETTLE_MS]
+ *
+ * -q: how long the live streams idle before t0 (default 300 ms); the
+ * admin connection is then warmed (network_list) so that org_revoke goes
+ * over a kept-alive connection (the registry closes idle ones after 30 s).
+ * With -m, the registry's /metrics (plain HTTP on 127.0.0.1:METRICS_PORT)
+ * is read around each phase (its mean handler time per request, from
+ * pilot_registry_request_seconds) and just before and after t0 (its count
+ * of open streams and connections, and org_revoke's own handler time).
  */
 #include "config.h"
 
@@ -61,6 +70,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,11 +86,11 @@
 
 #define REGISTRY_HOST "127.0.0.1"
 #define ADMIN_SOURCE "127.0.0.1"
-#define MAX_SOURCES 253		/* 127.0.0.2 .. 127.0.0.254 */
-#define NODES_PER_SOURCE 30	/* 3 requests each: well within a burst of 100 */
-#define PACE_PER_SEC 45.0	/* below the registry's 50/s ... */
-#define PACE_BURST 90.0		/* ... and its burst of 100 */
-#define MAX_RETRIES 20		/* per request, on 429 */
+#define MAX_SOURCES 253	    /* 127.0.0.2 .. 127.0.0.254 */
+#define NODES_PER_SOURCE 30 /* 3 requests each: well within a burst of 100 */
+#define PACE_PER_SEC 45.0   /* below the registry's 50/s ... */
+#define PACE_BURST 90.0	    /* ... and its burst of 100 */
+#define MAX_RETRIES 20	    /* per request, on 429 */
 #define MAX_N 30000
 #define RESP_MAX (64u << 20)	/* an org_enroll answer lists every member */
 #define LINE_MAX_LEN (1u << 20) /* one events line */
@@ -110,8 +120,8 @@ struct xfer {
 struct node {
 	uint8_t sk[64], pk[32];
 	uint32_t id;
-	uint64_t after;	 /* the seq the stream starts after */
-	int state;	 /* in the current phase: 0 pending, 1 in flight, 2 done */
+	uint64_t after; /* the seq the stream starts after */
+	int state;	/* in the current phase: 0 pending, 1 in flight, 2 done */
 	int retries;
 	uint64_t not_before_ms;
 	uint64_t lat_ns; /* the successful request's latency in the current phase */
@@ -125,10 +135,10 @@ struct source {
 };
 
 static struct {
-	int n;		/* peers; nodes are 0..n, node 0 is revoked */
+	int n; /* peers; nodes are 0..n, node 0 is revoked */
 	int nsrc, conc;
-	unsigned phase_s, deliver_s;
-	uint16_t port;
+	unsigned phase_s, deliver_s, settle_ms;
+	uint16_t port, metrics_port;
 	char pin[160], token[512];
 	char auth_hdr[600];
 	struct node *nodes;
@@ -138,7 +148,6 @@ static struct {
 	int ep;
 	uint64_t timer_ms; /* libcurl's timer deadline (mono ms), 0 = none */
 	uint64_t wake_ns;  /* when the current epoll_wait returned */
-	int inflight;
 	int phase_done, phase_failed;
 	uint64_t retries_429;
 	uint32_t org_id, revoked_id;
@@ -324,8 +333,8 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
 	return sz * nm;
 }
 
-static struct xfer *xfer_new(enum kind k, int node, const char *path, const char *body,
-			     size_t len, const char *hdr, const char *iface)
+static struct xfer *xfer_new(enum kind k, int node, const char *path, const char *body, size_t len,
+			     const char *hdr, const char *iface)
 {
 	char url[128];
 	struct xfer *x = calloc(1, sizeof(*x));
@@ -362,7 +371,6 @@ static struct xfer *xfer_new(enum kind k, int node, const char *path, const char
 	x->t_start_ns = now_mono_ns();
 	if (curl_multi_add_handle(B.multi, x->e) != CURLM_OK)
 		die("curl_multi_add_handle failed");
-	B.inflight++;
 	return x;
 }
 
@@ -469,7 +477,6 @@ static void pump(int max_ms)
 		curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &x->status);
 		x->t_end_ns = B.wake_ns;
 		x->finished = 1;
-		B.inflight--;
 		on_done(x);
 	}
 }
@@ -603,7 +610,8 @@ static uint64_t run_phase(enum kind k, int first)
 		if (done == total)
 			break;
 		if (now > deadline)
-			die("%s: only %d of %d done after %u s", kind_op[k], done, total, B.phase_s);
+			die("%s: only %d of %d done after %u s", kind_op[k], done, total,
+			    B.phase_s);
 		busy = 0;
 		for (int i = first; i <= B.n; i++)
 			busy += B.nodes[i].state == 1;
@@ -611,7 +619,8 @@ static uint64_t run_phase(enum kind k, int first)
 			lo++;
 		for (int i = lo; i <= B.n && busy < B.conc; i++) {
 			struct node *n = &B.nodes[i];
-			if (n->state != 0 || n->not_before_ms > now || !pace_take(&B.src[i % B.nsrc], now))
+			if (n->state != 0 || n->not_before_ms > now ||
+			    !pace_take(&B.src[i % B.nsrc], now))
 				continue;
 			n->state = 1;
 			busy++;
@@ -625,8 +634,8 @@ static uint64_t run_phase(enum kind k, int first)
 	return now_mono_ns() - t0;
 }
 
-/* An admin request (doc/REGISTRY.md "Admin requests"), run to its end
- * while the streams keep being read.  \retval the finished transfer. */
+/* Start an admin request (doc/REGISTRY.md "Admin requests"): Bearer
+ * token, no signature envelope; from ADMIN_SOURCE. */
 static struct xfer *admin_start(const char *op, const char *body)
 {
 	char path[64];
@@ -637,6 +646,8 @@ static struct xfer *admin_start(const char *op, const char *body)
 	return xfer_new(K_ADMIN, -1, path, body, strlen(body), B.auth_hdr, B.admin_src.iface);
 }
 
+/* Run an admin request to its end while the streams keep being read.
+ * \retval its parsed answer (yajl_tree_free); dies unless it is 200. */
 static yajl_val admin_call(const char *op, const char *body, uint64_t *lat_ns)
 {
 	uint64_t deadline = now_mono_ms() + B.phase_s * 1000ull;
@@ -659,6 +670,74 @@ static yajl_val admin_call(const char *op, const char *body, uint64_t *lat_ns)
 		*lat_ns = x->t_end_ns - x->t_start_ns;
 	xfer_free(x);
 	return v;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static size_t on_metrics(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct xfer *x = arg;
+
+	buf_add(x, p, sz * nm, 1u << 20);
+	return sz * nm;
+}
+
+struct mstat {
+	int ok;
+	double lat_sum; /* pilot_registry_request_seconds_sum */
+	uint64_t lat_count, streams, conns, rate_limited;
+};
+
+/* The registry's own view, from its loopback metrics page (-m). */
+static void metrics_read(struct mstat *m)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} want[] = {
+	    {"pilot_registry_request_seconds_count ", offsetof(struct mstat, lat_count)},
+	    {"pilot_registry_event_streams ", offsetof(struct mstat, streams)},
+	    {"pilot_registry_connections ", offsetof(struct mstat, conns)},
+	    {"pilot_registry_rate_limited_total ", offsetof(struct mstat, rate_limited)},
+	};
+	static const char sum[] = "pilot_registry_request_seconds_sum ";
+	char url[64];
+	struct xfer x = {0};
+	CURL *e;
+
+	memset(m, 0, sizeof(*m));
+	if (!B.metrics_port || !(e = curl_easy_init()))
+		return;
+	snprintf(url, sizeof(url), "http://%s:%u/metrics", REGISTRY_HOST, B.metrics_port);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 5L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_metrics);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &x);
+	if (curl_easy_perform(e) == CURLE_OK && x.buf) {
+		m->ok = 1;
+		for (const char *l = x.buf; *l; l += strcspn(l, "\n"), l += *l == '\n') {
+			if (strncmp(l, sum, strlen(sum)) == 0)
+				m->lat_sum = strtod(l + strlen(sum), NULL);
+			for (size_t i = 0; i < nitems(want); i++)
+				if (strncmp(l, want[i].name, strlen(want[i].name)) == 0)
+					*(uint64_t *)((char *)m + want[i].off) =
+					    strtoull(l + strlen(want[i].name), NULL, 10);
+		}
+	}
+	free(x.buf);
+	curl_easy_cleanup(e);
+}
+
+/* Mean registry handler time per request between two readings. */
+static void print_handler(const struct mstat *a, const struct mstat *b)
+{
+	if (a->ok && b->ok && b->lat_count > a->lat_count)
+		printf("          registry handler time (metrics): %" PRIu64
+		       " requests, mean %.3f ms\n",
+		       b->lat_count - a->lat_count,
+		       (b->lat_sum - a->lat_sum) * 1e3 / (double)(b->lat_count - a->lat_count));
 }
 
 /* ------------------------------------------------------------ report */
@@ -684,7 +763,8 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s -r 127.0.0.1:PORT -p PIN -t TOKEN_FILE [-n PEERS] [-s SOURCES]\n"
-		"       [-c CONCURRENCY] [-w PHASE_TIMEOUT_S] [-d DELIVERY_TIMEOUT_S]\n",
+		"       [-c CONCURRENCY] [-w PHASE_TIMEOUT_S] [-d DELIVERY_TIMEOUT_S]\n"
+		"       [-m METRICS_PORT] [-q SETTLE_MS]\n",
 		prog);
 	exit(2);
 }
@@ -739,7 +819,8 @@ int main(int argc, char **argv)
 	const char *reg = NULL, *pin = NULL, *tokfile = NULL;
 	char body[512], addr[32];
 	struct rlimit rl;
-	uint64_t t_keys, t_reg, t_enroll, t_events, lat_org, lat_net, lat_warm, t0, elapsed;
+	uint64_t t_keys, t_reg, t_enroll, t_events, lat_org, lat_net, t0, elapsed;
+	struct mstat m0, m1, m2, m3, m4, m5;
 	yajl_val v;
 	struct xfer *rev;
 	int opt, backlog = 0, backlog_streams = 0;
@@ -750,17 +831,41 @@ int main(int argc, char **argv)
 	B.conc = 32;
 	B.phase_s = 300;
 	B.deliver_s = 30;
-	while ((opt = getopt(argc, argv, "r:p:t:n:s:c:w:d:h")) != -1) {
+	B.settle_ms = 300;
+	while ((opt = getopt(argc, argv, "r:p:t:n:s:c:w:d:m:q:h")) != -1) {
 		switch (opt) {
-		case 'r': reg = optarg; break;
-		case 'p': pin = optarg; break;
-		case 't': tokfile = optarg; break;
-		case 'n': B.n = (int)num_arg(optarg, 1, MAX_N, 'n'); break;
-		case 's': B.nsrc = (int)num_arg(optarg, 1, MAX_SOURCES, 's'); break;
-		case 'c': B.conc = (int)num_arg(optarg, 1, 1000, 'c'); break;
-		case 'w': B.phase_s = (unsigned)num_arg(optarg, 1, 3600, 'w'); break;
-		case 'd': B.deliver_s = (unsigned)num_arg(optarg, 1, 600, 'd'); break;
-		default: usage(argv[0]);
+		case 'r':
+			reg = optarg;
+			break;
+		case 'p':
+			pin = optarg;
+			break;
+		case 't':
+			tokfile = optarg;
+			break;
+		case 'n':
+			B.n = (int)num_arg(optarg, 1, MAX_N, 'n');
+			break;
+		case 's':
+			B.nsrc = (int)num_arg(optarg, 1, MAX_SOURCES, 's');
+			break;
+		case 'c':
+			B.conc = (int)num_arg(optarg, 1, 1000, 'c');
+			break;
+		case 'w':
+			B.phase_s = (unsigned)num_arg(optarg, 1, 3600, 'w');
+			break;
+		case 'd':
+			B.deliver_s = (unsigned)num_arg(optarg, 1, 600, 'd');
+			break;
+		case 'm':
+			B.metrics_port = (uint16_t)num_arg(optarg, 1, 65535, 'm');
+			break;
+		case 'q':
+			B.settle_ms = (unsigned)num_arg(optarg, 0, 600000, 'q');
+			break;
+		default:
+			usage(argv[0]);
 		}
 	}
 	if (!reg || !pin || !tokfile || optind != argc)
@@ -787,6 +892,9 @@ int main(int argc, char **argv)
 	    rl.rlim_cur < (rlim_t)B.n + (rlim_t)B.conc + 64)
 		die("open-file limit %llu is too low for %d streams (ulimit -n)",
 		    (unsigned long long)rl.rlim_cur, B.n);
+	if (B.n + 1 > 4000)
+		fprintf(stderr, "revoke_fanout: warning: pilot-rendezvous serves at most 4096 "
+				"connections (RDV_MAX_CONNS) and every stream holds one\n");
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		die("cannot initialise libsodium / libcurl");
@@ -805,24 +913,29 @@ int main(int argc, char **argv)
 		die("cannot set up epoll / libcurl multi");
 	curl_multi_setopt(B.multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(B.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(B.multi, CURLMOPT_MAXCONNECTS, (long)B.nsrc * B.conc + 8);
+	/* The cache counts the streams' connections too: room for them, the
+	 * idle keep-alive connections of every source, and the admin's. */
+	curl_multi_setopt(B.multi, CURLMOPT_MAXCONNECTS, (long)B.n + (long)B.nsrc * B.conc + 16);
 
 	printf("revoke_fanout: %d peers + 1 node to revoke, registry %s:%u, %s, "
 	       "%d source address%s (127.0.0.2-127.0.0.%d, <= %d nodes each; admin from %s), "
 	       "%d requests in flight\n",
 	       B.n, REGISTRY_HOST, B.port, curl_version_info(CURLVERSION_NOW)->version, B.nsrc,
-	       B.nsrc == 1 ? "" : "es", 1 + B.nsrc, (B.n + B.nsrc) / B.nsrc, ADMIN_SOURCE,
-	       B.conc);
+	       B.nsrc == 1 ? "" : "es", 1 + B.nsrc, (B.n + B.nsrc) / B.nsrc, ADMIN_SOURCE, B.conc);
 	fflush(stdout);
 
 	t_keys = now_mono_ns();
 	for (int i = 0; i <= B.n; i++)
 		crypto_sign_keypair(B.nodes[i].pk, B.nodes[i].sk);
 	t_keys = now_mono_ns() - t_keys;
+	printf("keys      %d Ed25519 key pairs in %.1f ms\n", B.n + 1, ms(t_keys));
 
 	/* 1. register */
+	metrics_read(&m0);
 	t_reg = run_phase(K_REGISTER, 0);
 	lat_line("register", 0, t_reg);
+	metrics_read(&m1);
+	print_handler(&m0, &m1);
 	fflush(stdout);
 
 	/* 2. org and network */
@@ -848,8 +961,11 @@ int main(int argc, char **argv)
 	       ms(lat_org), B.org_id, ms(lat_net), B.net_id);
 
 	/* 3. everyone joins */
+	metrics_read(&m1);
 	t_enroll = run_phase(K_ENROLL, 0);
 	lat_line("org_enroll", 0, t_enroll);
+	metrics_read(&m2);
+	print_handler(&m1, &m2);
 	fflush(stdout);
 
 	/* 4. N live streams */
@@ -859,16 +975,26 @@ int main(int argc, char **argv)
 		backlog_streams += B.nodes[i].stream->backlog_lines != 0;
 	}
 	lat_line("events", 1, t_events);
+	metrics_read(&m3);
+	print_handler(&m2, &m3);
 	printf("          %d streams live (each delivered `synced`); backlog lines before "
 	       "`synced`: %d on %d streams; 429 retries so far: %" PRIu64 "\n",
 	       B.streams_synced, backlog, backlog_streams, B.retries_429);
 	fflush(stdout);
 
-	/* 5. warm the admin connection, let the registry settle, revoke */
-	v = admin_call("network_list", "{}", &lat_warm);
-	yajl_tree_free(v);
-	for (uint64_t until = now_mono_ms() + 300; now_mono_ms() < until;)
+	/* 5. let the registry settle, warm the admin connection (keep-alive:
+	 * the revocation is timed without a TLS handshake), revoke */
+	for (uint64_t until = now_mono_ms() + B.settle_ms; now_mono_ms() < until;)
 		pump(20);
+	v = admin_call("network_list", "{}", NULL);
+	yajl_tree_free(v);
+	for (uint64_t until = now_mono_ms() + 50; now_mono_ms() < until;)
+		pump(10);
+	metrics_read(&m4);
+	if (m4.ok)
+		printf("          registry before t0: %" PRIu64 " events streams, %" PRIu64
+		       " connections, %" PRIu64 " requests refused by the rate limit\n",
+		       m4.streams, m4.conns, m4.rate_limited);
 	if (B.streams_ended)
 		die("%d streams ended before the revocation", B.streams_ended);
 	B.revoked_id = B.nodes[0].id;
@@ -883,10 +1009,12 @@ int main(int argc, char **argv)
 			pump(20);
 	}
 	elapsed = now_mono_ns() - t0;
+	metrics_read(&m5);
 
 	/* report */
 	{
-		uint64_t *w = malloc((size_t)B.n * sizeof(*w)), *p = malloc((size_t)B.n * sizeof(*p));
+		uint64_t *w = malloc((size_t)B.n * sizeof(*w)),
+			 *p = malloc((size_t)B.n * sizeof(*p));
 		uint64_t rev_ns = rev->finished ? rev->t_end_ns - t0 : 0;
 		curl_off_t total_us = 0;
 		long nconn = -1;
@@ -910,35 +1038,43 @@ int main(int argc, char **argv)
 			char err[128];
 			curl_easy_getinfo(rev->e, CURLINFO_TOTAL_TIME_T, &total_us);
 			curl_easy_getinfo(rev->e, CURLINFO_NUM_CONNECTS, &nconn);
-			if ((v = json_parse(rev->buf ? rev->buf : "", rev->len, 0, err, sizeof(err)))) {
+			if ((v = json_parse(rev->buf ? rev->buf : "", rev->len, 0, err,
+					    sizeof(err)))) {
 				json_get_u64(v, "notified", &notified);
 				yajl_tree_free(v);
 			}
 		}
-		printf("keys      %d Ed25519 key pairs in %.1f ms\n", B.n + 1, ms(t_keys));
 		if (!rev->finished || rev->res != CURLE_OK || rev->status != 200)
 			printf("org_revoke: FAILED: %s (HTTP %ld) %s\n",
 			       rev->finished ? curl_easy_strerror(rev->res) : "no answer",
 			       rev->status, rev->finished ? err_text(rev) : "");
 		else
-			printf("org_revoke of node %" PRIu32 ": HTTP 200 after %.2f ms (libcurl total "
+			printf("org_revoke of node %" PRIu32
+			       ": HTTP 200 after %.2f ms (libcurl total "
 			       "%.2f ms, %s connection%s), notified %" PRIu64 "\n",
 			       B.revoked_id, ms(rev_ns), (double)total_us / 1e3,
 			       nconn == 0 ? "reused keep-alive" : "new", nconn == 0 ? "" : " (TLS)",
 			       notified);
-		printf("node.revoked delivered to %zu of %d streams within %.1f s%s\n", k, B.n,
-		       (double)elapsed / 1e9, k < (size_t)B.n ? " (TIMED OUT for the rest)" : "");
+		printf("node.revoked delivered to %zu of %d streams (waited %.1f ms)%s\n", k, B.n,
+		       ms(elapsed), k < (size_t)B.n ? " (TIMED OUT for the rest)" : "");
 		if (k) {
-			printf("  from t0 (socket readable): first %.2f ms, median %.2f ms, p99 %.2f "
-			       "ms, last %.2f ms\n",
-			       ms(w[0]), ms(pct(w, k, 50)), ms(pct(w, k, 99)), ms(w[k - 1]));
-			printf("  from t0 (line parsed):     first %.2f ms, median %.2f ms, p99 %.2f "
-			       "ms, last %.2f ms\n",
-			       ms(p[0]), ms(pct(p, k, 50)), ms(pct(p, k, 99)), ms(p[k - 1]));
+			printf(
+			    "  from t0 (socket readable): first %.2f ms, median %.2f ms, p99 %.2f "
+			    "ms, last %.2f ms\n",
+			    ms(w[0]), ms(pct(w, k, 50)), ms(pct(w, k, 99)), ms(w[k - 1]));
+			printf(
+			    "  from t0 (line parsed):     first %.2f ms, median %.2f ms, p99 %.2f "
+			    "ms, last %.2f ms\n",
+			    ms(p[0]), ms(pct(p, k, 50)), ms(pct(p, k, 99)), ms(p[k - 1]));
 			printf("  %zu of %zu deliveries were readable no later than the org_revoke "
 			       "answer\n",
 			       before_reply, k);
 		}
+		if (m4.ok && m5.ok && m5.lat_count == m4.lat_count + 1)
+			printf(
+			    "  registry handler time of org_revoke (metrics; transaction, commit "
+			    "and the pushes to the streams): %.3f ms\n",
+			    (m5.lat_sum - m4.lat_sum) * 1e3);
 		printf("429 (rate_limited) retries in the whole run: %" PRIu64 "\n", B.retries_429);
 		free(w);
 		free(p);

@@ -18,7 +18,9 @@
 #
 # Environment: BUILD_DIR (configured build tree, default ./build: its
 # src/libpilot_common.a and src/pilot-rendezvous are used), CC (default cc),
-# SOURCES, CONC (requests in flight, default 32), PHASE_TIMEOUT (s per
+# SOURCES (loopback source addresses; default: one per 30 nodes), SETTLE_MS
+# (idle time of the live streams before the revocation, default 300),
+# CONC (requests in flight, default 32), PHASE_TIMEOUT (s per
 # set-up phase, default 300), DELIVERY_TIMEOUT (s, default 30),
 # BENCH_TIMEOUT (s for the whole program, default 1200), RDV_LOG_LEVEL
 # (default info), KEEP=1 keeps the temp dir (registry log, state).
@@ -40,22 +42,25 @@ LIB=$BUILD_DIR/src/libpilot_common.a
 
 case $N in '' | *[!0-9]*) echo "usage: $0 [N]" >&2; exit 2 ;; esac
 [ -x "$RDV" ] || { echo "revoke_fanout: $RDV not built (BUILD_DIR?)" >&2; exit 1; }
-[ -f "$LIB" ] && [ -f "$BUILD_DIR/config.h" ] ||
-	{ echo "revoke_fanout: $LIB or $BUILD_DIR/config.h missing (BUILD_DIR?)" >&2; exit 1; }
+if [ ! -f "$LIB" ] || [ ! -f "$BUILD_DIR/config.h" ]; then
+	echo "revoke_fanout: $LIB or $BUILD_DIR/config.h missing (BUILD_DIR?)" >&2
+	exit 1
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pilot-revoke-fanout.XXXXXX") || exit 1
 RDV_PID="" BENCH_PID=""
 stop_pid() { # PID: TERM, up to 5 s, then KILL
-	local p=$1 i
+	local p=$1 _
 	[ -n "$p" ] || return 0
 	kill -TERM "$p" 2>/dev/null || return 0
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		kill -0 "$p" 2>/dev/null || break
 		sleep 0.1
 	done
 	kill -KILL "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
 }
+# shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
 	stop_pid "$BENCH_PID"
 	stop_pid "$RDV_PID"
@@ -77,8 +82,8 @@ log "open-file limit: $(ulimit -n)"
 
 port_free() { ! ss -Htan "sport = :$1" 2>/dev/null | grep -q .; }
 pick_port() {
-	local p i
-	for i in $(seq 100); do
+	local p _
+	for _ in $(seq 100); do
 		p=$((20000 + RANDOM % 40000))
 		port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && { echo "$p"; return 0; }
 	done
@@ -86,6 +91,9 @@ pick_port() {
 }
 listening() { ss -Htln "sport = :$1" 2>/dev/null | grep -q "127.0.0.1:$1"; }
 
+# An older pilot-rendezvous may have no metrics page: then none is read.
+HAVE_METRICS=0
+"$RDV" --help 2>&1 | grep -q -- '--metrics-listen' && HAVE_METRICS=1
 mkdir -m 0700 "$TMP/state"
 (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/admin.token")
 
@@ -93,8 +101,9 @@ for attempt in 1 2 3 4 5; do
 	PORT=$(pick_port) || { log "no free port"; exit 1; }
 	MPORT=$((PORT + 2))
 	ARGS=(--listen "127.0.0.1:$PORT" --beacon-listen "127.0.0.1:$((PORT + 1))"
-		--metrics-listen "127.0.0.1:$MPORT" --state-dir "$TMP/state"
-		--admin-token-file "$TMP/admin.token" --log-level "$RDV_LOG_LEVEL")
+		--state-dir "$TMP/state" --admin-token-file "$TMP/admin.token"
+		--log-level "$RDV_LOG_LEVEL")
+	[ "$HAVE_METRICS" = 1 ] && ARGS+=(--metrics-listen "127.0.0.1:$MPORT")
 	if [ -z "${PIN:-}" ]; then
 		PIN=$(timeout 20 "$RDV" "${ARGS[@]}" --print-pin 2>"$TMP/print-pin.err" |
 			awk 'NF{l=$0} END{print l}' | tr -d '[:space:]')
@@ -102,7 +111,7 @@ for attempt in 1 2 3 4 5; do
 	fi
 	"$RDV" "${ARGS[@]}" >"$TMP/rendezvous.log" 2>&1 &
 	RDV_PID=$!
-	for i in $(seq 100); do # 10 s
+	for _ in $(seq 100); do # 10 s
 		listening "$PORT" && break
 		kill -0 "$RDV_PID" 2>/dev/null || break
 		sleep 0.1
@@ -114,12 +123,14 @@ for attempt in 1 2 3 4 5; do
 	RDV_PID=""
 done
 [ -n "$RDV_PID" ] || exit 1
-log "pilot-rendezvous pid $RDV_PID on 127.0.0.1:$PORT (metrics :$MPORT), state $TMP/state"
+log "pilot-rendezvous pid $RDV_PID on 127.0.0.1:$PORT, state $TMP/state"
 log "$(df -h --output=source,fstype "$TMP" 2>/dev/null | tail -1)"
 
 BENCH_ARGS=(-r "127.0.0.1:$PORT" -p "$PIN" -t "$TMP/admin.token" -n "$N" -c "$CONC"
 	-w "$PHASE_TIMEOUT" -d "$DELIVERY_TIMEOUT")
+[ "$HAVE_METRICS" = 1 ] && BENCH_ARGS+=(-m "$MPORT")
 [ -n "${SOURCES:-}" ] && BENCH_ARGS+=(-s "$SOURCES")
+[ -n "${SETTLE_MS:-}" ] && BENCH_ARGS+=(-q "$SETTLE_MS")
 timeout -k 5 "$BENCH_TIMEOUT" "$TMP/revoke_fanout" "${BENCH_ARGS[@]}" &
 BENCH_PID=$!
 wait "$BENCH_PID"
@@ -128,16 +139,18 @@ BENCH_PID=""
 [ "$rc" = 0 ] || log "revoke_fanout exited with status $rc"
 
 # What the registry says about the run (loopback metrics page).
-metrics=$(timeout 10 curl -s --max-time 5 --noproxy '*' "http://127.0.0.1:$MPORT/metrics")
-echo "registry metrics after the run:"
-printf '%s\n' "$metrics" | grep -E '^pilot_registry_(rate_limited_total|event_streams|connections|nodes|requests_total\{.*outcome="(rate_limited|internal|unavailable)")' |
+metrics=""
+[ "$HAVE_METRICS" = 1 ] &&
+	metrics=$(timeout 10 curl -s --max-time 5 --noproxy '*' "http://127.0.0.1:$MPORT/metrics")
+[ -n "$metrics" ] && echo "registry metrics after the run:"
+printf '%s\n' "$metrics" | grep -E '^pilot_registry_(rate_limited_total|nodes|requests_total\{.*outcome="(rate_limited|internal|unavailable)")' |
 	sed 's/^/  /'
 printf '%s\n' "$metrics" | awk '/^pilot_registry_request_seconds_(sum|count)/ {v[$1]=$2}
 	END { if (v["pilot_registry_request_seconds_count"] > 0)
 		printf "  mean handler time over %d requests: %.3f ms\n",
 			v["pilot_registry_request_seconds_count"],
 			1000 * v["pilot_registry_request_seconds_sum"] / v["pilot_registry_request_seconds_count"] }'
-echo "registry log: $(grep -ciE 'warn|error' "$TMP/rendezvous.log") warning/error lines;" \
+echo "registry log: $(grep -ciE ': (warn|error):' "$TMP/rendezvous.log") warning/error lines (the revocation logs one);" \
 	"$(grep -c 'not accepting more' "$TMP/rendezvous.log") connection-cap pauses;" \
 	"$(grep -c 'is not read; closing' "$TMP/rendezvous.log") slow streams cut"
 exit "$rc"
