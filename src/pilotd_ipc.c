@@ -246,6 +246,16 @@ void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add
 	}
 }
 
+/* A command with no arguments, answered by the registry's \p op. */
+void registry_call(struct pilotd *d, struct ipc_req *req, const char *op, regc_cb cb)
+{
+	struct pend *p;
+
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	pend_call(d, p, op, NULL, cb);
+}
+
 /* The common shape of a command on one target node, answered by the
  * registry: check, parse the target, send \p op with it. */
 void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op, regc_cb cb)
@@ -347,12 +357,8 @@ static void on_inbox(struct pilotd *d, void *arg, int err, const char *code, con
 
 static void cmd_pending(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
-	struct pend *p;
-
 	(void)args;
-	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
-		return;
-	pend_call(d, p, "inbox", NULL, on_inbox);
+	registry_call(d, req, "inbox", on_inbox);
 }
 
 static void on_approve(struct pilotd *d, void *arg, int err, const char *code, const char *msg,

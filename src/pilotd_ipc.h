@@ -31,6 +31,7 @@ struct pend *pend_new(struct ipc_req *req, uint32_t node);
 void reply_registry_error(struct ipc_req *req, const char *code, const char *msg);
 void add_target(struct json_gen *j, void *arg);
 void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add, regc_cb cb);
+void registry_call(struct pilotd *d, struct ipc_req *req, const char *op, regc_cb cb);
 void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op, regc_cb cb);
 
 /* pilotd_ipc_net.c */

@@ -248,12 +248,8 @@ static void on_clear_hostname(struct pilotd *d, void *arg, int err, const char *
 
 void cmd_clear_hostname(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
-	struct pend *p;
-
 	(void)args;
-	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
-		return;
-	pend_call(d, p, "clear_hostname", NULL, on_clear_hostname);
+	registry_call(d, req, "clear_hostname", on_clear_hostname);
 }
 
 static void add_public(struct json_gen *j, void *arg)
@@ -837,12 +833,8 @@ out:
 
 void cmd_network_list(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
-	struct pend *p;
-
 	(void)args;
-	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
-		return;
-	pend_call(d, p, "network_list", NULL, on_list);
+	registry_call(d, req, "network_list", on_list);
 }
 
 static void on_nodes(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
