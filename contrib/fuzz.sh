@@ -3,19 +3,20 @@
 # clang-14 and ASan+UBSan, and run each for SECONDS (default 60) over a copy
 # of its corpus.  New crashes are left in build-fuzz/crash-*; add the input
 # to tests/fuzz/corpus/NAME/ once fixed, so `make check` replays it.
-#   usage: contrib/fuzz.sh [SECONDS] [NAME...]      (NAME: regmsg pkt tnl conf)
+#   usage: contrib/fuzz.sh [SECONDS] [NAME...]   (NAME: regmsg pkt tnl conf nss audit policy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(regmsg pkt tnl conf)
+[ ${#names[@]} -gt 0 ] || names=(regmsg pkt tnl conf nss audit policy)
 CC=${CC:-clang-14}
 out=build-fuzz
 mkdir -p "$out"
 [ -f "$out/config.h" ] || { [ -f build/config.h ] && cp build/config.h "$out/"; } ||
 	{ echo "run ./configure (or contrib/run-tests) first so config.h exists" >&2; exit 1; }
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$out -Isrc
+	-DSYSCONFDIR=\"/etc\" -DLOCALSTATEDIR=\"/var\" -DRUNSTATEDIR=\"/run\"
 	$(pkg-config --cflags libevent libmnl libsodium yajl lmdb openssl libcurl)"
 libs="$(pkg-config --libs libevent libevent_openssl libmnl libsodium yajl lmdb openssl libcurl)"
 srcs=$(ls src/*.c | grep -vE '/(pilotd_main|rdv_main|ctl[a-z_]*)\.c$')
