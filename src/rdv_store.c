@@ -1352,6 +1352,7 @@ struct key_batch {
 	uint8_t (*keys)[32];
 	size_t n, cap, max;
 	uint64_t limit;
+	size_t keylen; /* prune_expired: the expiry index's key length */
 };
 
 static int batch_add(struct key_batch *b, const MDB_val *k)
@@ -1459,36 +1460,35 @@ void rdv_nonce_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const 
 	store_put(t, db->dbi[RDV_DB_NONCE_EXP], x, sizeof(x), "", 0);
 }
 
-static int prune_nonce_cb(void *arg, const MDB_val *k, const MDB_val *v)
+/* An expiry index maps BE64 expiry || main key -> "": scan it in expiry
+ * order, stop at b->limit, and delete each entry and its main record. */
+static int prune_expired_cb(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct key_batch *b = arg;
 
 	(void)v;
-	if (k->mv_size != 28)
+	if (k->mv_size != b->keylen)
 		return -EBADMSG;
 	if (store_rd_be64(k->mv_data) >= b->limit || b->n >= b->max)
 		return 1;
 	return batch_add(b, k);
 }
 
-int rdv_nonce_prune(struct rdv_db *db, uint64_t now_ms)
+static int prune_expired(struct rdv_db *db, int exp_db, int main_db, size_t keylen, uint64_t limit)
 {
-	struct key_batch b = {.max = 1024};
+	struct key_batch b = {.max = 1024, .limit = limit, .keylen = keylen};
 	struct store_txn t;
 	int ret = 0, removed = 0;
 
-	if (now_ms <= RDV_NONCE_KEEP_MS)
-		return 0;
-	b.limit = now_ms - RDV_NONCE_KEEP_MS;
 	/* Bounded batches keep each write transaction (and the time the
 	 * event loop is blocked in it) short. */
 	do {
 		b.n = 0;
 		store_txn_begin(db->st, &t, 0);
-		store_iter_prefix(&t, db->dbi[RDV_DB_NONCE_EXP], NULL, 0, prune_nonce_cb, &b);
+		store_iter_prefix(&t, db->dbi[exp_db], NULL, 0, prune_expired_cb, &b);
 		for (size_t i = 0; i < b.n; i++) {
-			store_del(&t, db->dbi[RDV_DB_NONCE_EXP], b.keys[i], 28);
-			store_del(&t, db->dbi[RDV_DB_NONCES], b.keys[i] + 8, 20);
+			store_del(&t, db->dbi[exp_db], b.keys[i], keylen);
+			store_del(&t, db->dbi[main_db], b.keys[i] + 8, keylen - 8);
 		}
 		ret = store_txn_commit(&t);
 		if (ret == 0)
@@ -1498,39 +1498,18 @@ int rdv_nonce_prune(struct rdv_db *db, uint64_t now_ms)
 	return ret < 0 ? ret : removed;
 }
 
-static int prune_invite_cb(void *arg, const MDB_val *k, const MDB_val *v)
+int rdv_nonce_prune(struct rdv_db *db, uint64_t now_ms)
 {
-	struct key_batch *b = arg;
-
-	(void)v;
-	if (k->mv_size != 24)
-		return -EBADMSG;
-	if (store_rd_be64(k->mv_data) >= b->limit || b->n >= b->max)
-		return 1;
-	return batch_add(b, k);
+	if (now_ms <= RDV_NONCE_KEEP_MS)
+		return 0;
+	return prune_expired(db, RDV_DB_NONCE_EXP, RDV_DB_NONCES, 28, now_ms - RDV_NONCE_KEEP_MS);
 }
 
 int rdv_invite_prune(struct rdv_db *db, uint64_t now_ms)
 {
-	struct key_batch b = {.max = 1024};
-	struct store_txn t;
-	int ret = 0, removed = 0;
-
 	if (now_ms <= RDV_INVITE_KEEP_MS)
 		return 0;
-	b.limit = (now_ms - RDV_INVITE_KEEP_MS) / 1000; /* expiry is in seconds */
-	do {
-		b.n = 0;
-		store_txn_begin(db->st, &t, 0);
-		store_iter_prefix(&t, db->dbi[RDV_DB_INVITE_EXP], NULL, 0, prune_invite_cb, &b);
-		for (size_t i = 0; i < b.n; i++) {
-			store_del(&t, db->dbi[RDV_DB_INVITE_EXP], b.keys[i], 24);
-			store_del(&t, db->dbi[RDV_DB_INVITES], b.keys[i] + 8, 16);
-		}
-		ret = store_txn_commit(&t);
-		if (ret == 0)
-			removed += (int)b.n;
-	} while (ret == 0 && b.n == b.max);
-	free(b.keys);
-	return ret < 0 ? ret : removed;
+	/* invite expiry is in seconds */
+	return prune_expired(db, RDV_DB_INVITE_EXP, RDV_DB_INVITES, 24,
+			     (now_ms - RDV_INVITE_KEEP_MS) / 1000);
 }
