@@ -92,7 +92,7 @@ struct pilotd {
 	int db_meta;
 
 	/* identity */
-	uint8_t *ed_sk;      /* 64 bytes, sodium_malloc */
+	uint8_t *ed_sk;	     /* 64 bytes, sodium_malloc */
 	uint8_t *ed_sk_next; /* a rotation in progress (persisted), or NULL */
 	uint8_t ed_pk[32];
 	struct tnl_identity id;
@@ -141,7 +141,7 @@ struct pilotd {
 	char hostname[64];
 	int public_;
 	char tags[400]; /* comma-separated, canonical */
-	int rotating;   /* a rotate-key is in flight */
+	int rotating;	/* a rotate-key is in flight */
 	struct find_cache *finds;
 
 	struct pilotd_counters ctr;
@@ -182,7 +182,8 @@ void pilotd_revise_peer(struct pilotd *d, uint32_t node);
 /** Network membership changes. */
 int pilotd_net_joined(struct pilotd *d, uint16_t net, const char *name, const char *rule,
 		      yajl_val members);
-void pilotd_net_left(struct pilotd *d, uint16_t net, const char *why);
+/** \retval the flows it had admitted, now cut. */
+unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why);
 void pilotd_net_addrs_up(struct pilotd *d);
 void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
 void pilotd_settings_load(struct pilotd *d);
@@ -198,8 +199,8 @@ int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk);
 /* ---- block list, revocation, policy, orgs (pilotd_policy.c) ---- */
 int pilotd_is_blocked(struct pilotd *d, uint32_t node);
 int pilotd_is_revoked(struct pilotd *d, uint32_t node);
-int pilotd_policy_allows(struct pilotd *d, uint32_t node, uint16_t net, int inbound,
-			 uint8_t proto, uint16_t port);
+int pilotd_policy_allows(struct pilotd *d, uint32_t node, uint16_t net, int inbound, uint8_t proto,
+			 uint16_t port);
 /** Fetch this node's policy view of \p net from the registry (async). */
 void pilotd_policy_fetch(struct pilotd *d, uint16_t net);
 void pilotd_node_revoked(struct pilotd *d, uint32_t node, const char *why);
@@ -224,8 +225,8 @@ void pilotd_audit_flush(struct pilotd *d);
 void pilotd_audit_prune(struct pilotd *d);
 /** After a key rotation: re-sign the checkpoint with the new key. */
 void pilotd_audit_rekeyed(struct pilotd *d, const uint8_t old_pk[32]);
-void pilotd_audit_stats(struct pilotd *d, uint64_t *last_id, uint64_t *backlog,
-			uint64_t *dropped, uint64_t *failed);
+void pilotd_audit_stats(struct pilotd *d, uint64_t *last_id, uint64_t *backlog, uint64_t *dropped,
+			uint64_t *failed);
 /** SIGHUP: parse the configuration again and apply it whole, or keep the
  *  running one and say why. \retval 0 or -errno. */
 int pilotd_reload(struct pilotd *d);

@@ -751,16 +751,14 @@ static void on_leave(struct pilotd *d, void *arg, int err, const char *code, con
 {
 	struct pend *p = arg;
 	yajl_val revoked = json_get(resp, "revoked");
-	struct dp_cut_sel sel = {.basis = FLOW_BASIS_NETWORK, .net = p->net};
 	struct json_gen *j;
-	unsigned cut = 0;
+	unsigned cut;
 
 	if (err < 0 && strcmp(code, "forbidden") != 0 && strcmp(code, "not_found") != 0) {
 		reply_registry_error(p->req, code, msg);
 		goto out;
 	}
-	cut = dp_cut_flows(d, &sel);
-	pilotd_net_left(d, p->net, "left");
+	cut = pilotd_net_left(d, p->net, "left");
 	flush_finds(d);
 	/* Trust that was made through this network goes with it. */
 	for (size_t i = 0; revoked && YAJL_IS_ARRAY(revoked) && i < revoked->u.array.len; i++) {

@@ -152,7 +152,7 @@ struct revise_ctx {
 	size_t n, cap;
 };
 
-void pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
+unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
 {
 	struct member_net *n = member_net_find(&d->members, net);
 	struct dp_cut_sel sel = {.basis = FLOW_BASIS_NETWORK, .net = net};
@@ -162,7 +162,7 @@ void pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
 	unsigned cut;
 
 	if (!n)
-		return;
+		return 0;
 	/* Who was reachable through it: re-check them once it is gone. */
 	former = calloc(d->members.count + 1, sizeof(*former));
 	for (uint32_t i = 0; former && i < d->members.cap; i++)
@@ -180,6 +180,7 @@ void pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
 	free(former);
 	log_info("left network %u (%s); %u flows cut", net, why, cut);
 	pilotd_audit_event(d, "network.left", 0, "{\"network_id\":%u,\"flows_cut\":%u}", net, cut);
+	return cut;
 }
 
 /* ---- refresh and auto-join after registration ---- */

@@ -420,8 +420,8 @@ static void on_enroll(struct pilotd *d, void *arg, int err, const char *code, co
 			continue;
 		json_get_str(nw, "name", &name);
 		json_get_str(nw, "join_rule", &rule);
-		if (pilotd_net_joined(d, (uint16_t)id, name, rule, json_get(e, "members")) == 0)
-			pilotd_policy_fetch(d, (uint16_t)id);
+		/* (joining fetches the network's policy view) */
+		pilotd_net_joined(d, (uint16_t)id, name, rule, json_get(e, "members"));
 		jg_u64(j, id);
 	}
 	jg_array_close(j);
