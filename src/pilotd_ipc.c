@@ -456,6 +456,8 @@ static void cmd_untrust(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	cut = pilotd_cut_peer(d, node, 1);
 	trust_remove(&d->trust, node);
 	log_info("untrusted node %u; %u flows cut", node, cut);
+	pilotd_audit_event(d, "trust.revoked", node,
+			   "{\"reason\":\"untrusted by this node\",\"flows_cut\":%u}", cut);
 	snprintf(p->text, sizeof(p->text), "%u", cut);
 	pend_call(d, p, "untrust", add_target, on_untrust);
 }

@@ -161,6 +161,8 @@ else
 	not_ok "(c) A's server saw the connection cut within 1 s"
 fi
 check "(c) A's trust no longer lists B" eval '! pctl_has a trust "data.trusted[].node_id" "$B"'
+check "(c) A's audit log records the untrust (trust.revoked)" \
+	eval 'pctl a audit --type trust.revoked | grep -q "untrusted by this node"'
 check "(c) B's trust no longer lists A (within 5 s)" e2e_wait 5 eval '! pctl_has b trust "data.trusted[].node_id" "$A"'
 n0=$(e2e_srv_count a 8000 accept)
 res=$(try_connect b "$A6" 8000); rc=$?
