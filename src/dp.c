@@ -11,6 +11,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "bcn.h"
 #include "conf.h"
 #include "dp.h"
 #include "log.h"
@@ -23,6 +26,23 @@
 #define HS_LOAD_THRESHOLD 50
 #define HS_HARD_CAP 2000
 
+/* Path selection (doc/NAT.md); times in ms. */
+#define PUNCH_AFTER_MS 1000	  /* a handshake unanswered this long asks for a punch */
+#define RELAY_AFTER_MS 3000	  /* ... and this long goes through the relay */
+#define PUNCH_BURST 6		  /* sends to a punched endpoint ... */
+#define PUNCH_SPACING_MS 200	  /* ... this far apart */
+#define PUNCH_RECENT_MS 10000	  /* a path found this soon after a punch is "punched" */
+#define PUNCH_PROBE_MS 5000	  /* probes naming a punch are answered this long */
+#define UPGRADE_FIRST_MS 5000	  /* relayed: first punch retry, doubling ... */
+#define UPGRADE_MAX_MS 60000	  /* ... up to this */
+#define SUSPECT_MS 3000		  /* data unanswered this long: re-punch */
+#define FALLBACK_MS 6000	  /* ... this long: relay */
+#define DIRECT_STALE_MS 3000	  /* relayed records win only when direct ones stopped */
+#define PASSIVE_KEEPALIVE_MS 1000 /* answer received data this soon (path liveness) */
+#define NAT_KEEPALIVE_MS 25000	  /* hold NAT mappings of paths in use */
+#define NAT_KEEPALIVE_IDLE_MS 180000
+#define UNDERLAY_MTU 1500
+
 struct dp_batch {
 	uint8_t tx[DP_BATCH][DP_BUFSZ];
 	uint8_t rx[DP_BATCH][DP_BUFSZ];
@@ -31,53 +51,9 @@ struct dp_batch {
 	struct sockaddr_in6 txa[DP_BATCH], rxa[DP_BATCH];
 	struct peer *txp[DP_BATCH];
 	unsigned ntx;
-	uint8_t scratch[DP_BUFSZ]; /* control messages and synthesized replies */
+	uint8_t scratch[DP_BUFSZ];		      /* control messages and synthesized replies */
+	uint8_t relay[DP_BUFSZ + BCN_RELAY_OVERHEAD]; /* a record wrapped for the relay */
 };
-
-/* ---- endpoints ---- */
-
-int dp_parse_endpoint(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	char host[INET6_ADDRSTRLEN];
-	struct in_addr a4;
-	uint16_t port;
-
-	if (conf_split_hostport(s, host, sizeof(host), &port) < 0 || port == 0)
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	if (inet_pton(AF_INET, host, &a4) == 1) {
-		/* The socket is dual-stack: IPv4 peers are v4-mapped. */
-		sin6->sin6_addr.s6_addr[10] = 0xff;
-		sin6->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&sin6->sin6_addr.s6_addr[12], &a4, 4);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
-		return -EINVAL;
-	}
-	*len = sizeof(*sin6);
-	return 0;
-}
-
-char *dp_format_endpoint(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-	char a[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family != AF_INET6) {
-		snprintf(buf, len, "-");
-		return buf;
-	}
-	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s6->sin6_port));
-	} else {
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
-	}
-	return buf;
-}
 
 /* ---- init ---- */
 
@@ -125,17 +101,46 @@ void dp_free(struct pilotd *d)
 
 /* ---- sending ---- */
 
-static void send_one(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t len)
+static void send_to(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t len,
+		    const struct sockaddr_in6 *to)
 {
-	if (!p->eplen)
-		return;
-	if (sendto(d->udp_fd, buf, len, 0, (struct sockaddr *)&p->ep, p->eplen) < 0) {
+	if (sendto(d->udp_fd, buf, len, 0, (const struct sockaddr *)to, sizeof(*to)) < 0) {
 		if (errno != EAGAIN)
 			log_debug("send to node %u: %s", p->node_id, strerror(errno));
 		return;
 	}
 	d->ctr.udp_tx_packets++;
 	p->last_tx_ms = now_mono_ms();
+}
+
+static int relayed(const struct pilotd *d, const struct peer *p)
+{
+	return p->path == PATH_RELAYED && d->bcn.have_key;
+}
+
+/* Through the beacon: the record, as it is, inside a RELAY frame. */
+static void send_relayed(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t len)
+{
+	uint8_t *f = d->batch->relay;
+	int n;
+
+	if (len + BCN_RELAY_OVERHEAD > sizeof(d->batch->relay))
+		return;
+	memcpy(f + BCN_RELAY_HDR, buf, len);
+	n = pilotd_bcn_wrap(d, f, len, sizeof(d->batch->relay), p->node_id);
+	if (n < 0)
+		return;
+	d->ctr.relay_tx_packets++;
+	send_to(d, p, f, (size_t)n, &d->bcn.addr);
+}
+
+/* Send a record on \p p's path: its endpoint, or the relay. */
+static void send_one(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t len)
+{
+	if (relayed(d, p))
+		send_relayed(d, p, buf, len);
+	else if (p->eplen)
+		send_to(d, p, buf, len, (const struct sockaddr_in6 *)&p->ep);
 }
 
 static void tx_flush(struct pilotd *d)
@@ -167,43 +172,69 @@ static int tx_seal_slot(struct pilotd *d, struct peer *p, unsigned i, size_t ple
 
 	if (n < 0)
 		return n;
-	memcpy(&b->txa[i], &p->ep, sizeof(b->txa[i]));
+	if (relayed(d, p)) {
+		/* The slot has room for the frame around the record. */
+		memmove(b->tx[i] + BCN_RELAY_HDR, b->tx[i], (size_t)n);
+		n = pilotd_bcn_wrap(d, b->tx[i], (size_t)n, DP_BUFSZ, p->node_id);
+		if (n < 0)
+			return n;
+		memcpy(&b->txa[i], &d->bcn.addr, sizeof(b->txa[i]));
+		d->ctr.relay_tx_packets++;
+	} else {
+		memcpy(&b->txa[i], &p->ep, sizeof(b->txa[i]));
+	}
 	b->txv[i].iov_base = b->tx[i];
 	b->txv[i].iov_len = (size_t)n;
 	memset(&b->txm[i], 0, sizeof(b->txm[i]));
 	b->txm[i].msg_hdr.msg_name = &b->txa[i];
-	b->txm[i].msg_hdr.msg_namelen = p->eplen;
+	b->txm[i].msg_hdr.msg_namelen = sizeof(b->txa[i]);
 	b->txm[i].msg_hdr.msg_iov = &b->txv[i];
 	b->txm[i].msg_hdr.msg_iovlen = 1;
 	p->tx_bytes += plen;
-	p->last_tx_ms = now_mono_ms();
+	p->last_tx_ms = p->last_data_ms = now_mono_ms();
 	if (!p->unanswered_since_ms)
 		p->unanswered_since_ms = p->last_tx_ms;
 	return 0;
 }
 
 /* Seal \p pkt (copied into scratch) and send it straight away. */
-static void send_data_now(struct pilotd *d, struct peer *p, const uint8_t *pkt, size_t len)
+static int seal_now(struct pilotd *d, struct peer *p, const uint8_t *pkt, size_t len)
 {
 	uint8_t *buf = d->batch->scratch;
 	int n;
 
-	if (!p->cur || !p->eplen || len + TNL_DATA_OVERHEAD > DP_BUFSZ)
-		return;
+	if (!p->cur || len + TNL_DATA_OVERHEAD > DP_BUFSZ)
+		return -EINVAL;
 	if (len)
 		memmove(buf + TNL_DATA_HDR, pkt, len);
 	n = tnl_data_seal(p->cur, buf, len);
 	if (n < 0)
-		return;
+		return n;
 	p->tx_bytes += len;
-	if (len && !p->unanswered_since_ms)
-		p->unanswered_since_ms = now_mono_ms();
-	send_one(d, p, buf, (size_t)n);
+	if (len) {
+		p->last_data_ms = now_mono_ms();
+		if (!p->unanswered_since_ms)
+			p->unanswered_since_ms = p->last_data_ms;
+	}
+	return n;
+}
+
+/* Seal \p pkt (copied into scratch; NULL/0: a keepalive) and send it on
+ * \p p's path straight away. */
+static void send_data_now(struct pilotd *d, struct peer *p, const uint8_t *pkt, size_t len)
+{
+	int n;
+
+	if (!relayed(d, p) && !p->eplen)
+		return;
+	n = seal_now(d, p, pkt, len);
+	if (n > 0)
+		send_one(d, p, d->batch->scratch, (size_t)n);
 }
 
 static int session_ready(struct pilotd *d, struct peer *p, uint64_t now)
 {
-	return p->cur && p->eplen && now - p->cur->created_ms < d->reject_ms &&
+	return p->cur && (p->eplen || relayed(d, p)) && now - p->cur->created_ms < d->reject_ms &&
 	       p->cur->send_counter < TNL_REKEY_AFTER_MESSAGES;
 }
 
@@ -225,13 +256,14 @@ void dp_flush_queue(struct pilotd *d, struct peer *p)
 
 /* ---- handshakes ---- */
 
-void dp_send_init(struct pilotd *d, struct peer *p)
+/* A new initiation to \p to, or on \p p's path when NULL. */
+static void send_init_to(struct pilotd *d, struct peer *p, const struct sockaddr_in6 *to)
 {
-	uint8_t *msg = d->batch->scratch;
+	uint8_t *msg = p->init_msg;
 	uint64_t now = now_mono_ms();
 	uint32_t idx;
 
-	if (!p->eplen) {
+	if (!to && !p->eplen && !relayed(d, p)) {
 		pilotd_resolve_peer(d, p);
 		return;
 	}
@@ -255,7 +287,15 @@ void dp_send_init(struct pilotd *d, struct peer *p)
 		p->hs_first_ms = now;
 	p->hs_sent_ms = now;
 	d->ctr.handshake_init_sent++;
-	send_one(d, p, msg, TNL_INIT_LEN);
+	if (to)
+		send_to(d, p, msg, TNL_INIT_LEN, to);
+	else
+		send_one(d, p, msg, TNL_INIT_LEN);
+}
+
+void dp_send_init(struct pilotd *d, struct peer *p)
+{
+	send_init_to(d, p, NULL);
 }
 
 void dp_want_session(struct pilotd *d, struct peer *p)
@@ -271,7 +311,7 @@ void dp_want_session(struct pilotd *d, struct peer *p)
 }
 
 static int hs_admit_load(struct pilotd *d, const uint8_t *msg, size_t len,
-			 const struct sockaddr_in6 *src)
+			 const struct sockaddr_in6 *src, uint32_t via)
 {
 	uint64_t now = now_mono_ms();
 
@@ -285,6 +325,10 @@ static int hs_admit_load(struct pilotd *d, const uint8_t *msg, size_t len,
 		return 0;
 	}
 	if (d->hs_in_window <= HS_LOAD_THRESHOLD)
+		return 1;
+	/* Relayed: no address to prove (a cookie would go to the beacon),
+	 * but the beacon authenticated the sender and meters it. */
+	if (via)
 		return 1;
 	/* Under load: only sources that prove they receive at their address
 	 * (a valid mac2 from our cookie) get a DH out of us. */
@@ -301,16 +345,55 @@ static int hs_admit_load(struct pilotd *d, const uint8_t *msg, size_t len,
 	return 0;
 }
 
-static void set_endpoint(struct peer *p, const struct sockaddr_in6 *src)
+static void path_set(struct pilotd *d, struct peer *p, enum peer_path to, uint64_t now)
 {
-	/* Only called after a message authenticated as p's: roaming. */
-	memcpy(&p->ep, src, sizeof(*src));
-	p->eplen = sizeof(*src);
-	if (p->path == PATH_NONE)
-		p->path = PATH_DIRECT;
+	char eb[64];
+
+	if (p->path == to)
+		return;
+	log_info("path to node %u: %s -> %s%s%s", p->node_id, peer_path_name(p->path),
+		 peer_path_name(to), to == PATH_RELAYED ? "" : " ",
+		 to == PATH_RELAYED ? "" : bcn_ep_format(&p->ep, eb, sizeof(eb)));
+	p->path = to;
+	d->ctr.path_changes++;
+	if (to == PATH_RELAYED) {
+		p->punch_backoff_ms = UPGRADE_FIRST_MS;
+		p->next_punch_ms = now + UPGRADE_FIRST_MS;
+	}
 }
 
-static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct sockaddr_in6 *src)
+/* A record authenticated as \p p's arrived, from \p src or through the
+ * relay (\p via != 0).  Only this moves endpoints and paths (roaming): a
+ * forged or replayed datagram never gets here. */
+static void note_rx(struct pilotd *d, struct peer *p, const struct sockaddr_in6 *src, uint32_t via,
+		    uint64_t now)
+{
+	if (via) {
+		p->last_relay_rx_ms = now;
+		/* The peer relays because it stopped hearing us directly;
+		 * while its direct records still arrive, direct stays. */
+		if (p->path == PATH_NONE ||
+		    (p->path != PATH_RELAYED && now - p->last_direct_rx_ms > DIRECT_STALE_MS))
+			path_set(d, p, PATH_RELAYED, now);
+		return;
+	}
+	p->last_direct_rx_ms = now;
+	if (p->eplen != sizeof(*src) || memcmp(&p->ep, src, sizeof(*src)) != 0) {
+		memset(&p->ep, 0, sizeof(p->ep));
+		memcpy(&p->ep, src, sizeof(*src));
+		p->eplen = sizeof(*src);
+	}
+	if (p->path == PATH_RELAYED ||
+	    (p->path == PATH_NONE && p->punch_rx_ms && now - p->punch_rx_ms < PUNCH_RECENT_MS)) {
+		path_set(d, p, PATH_PUNCHED, now);
+		p->punch_left = 0;
+	} else if (p->path == PATH_NONE) {
+		path_set(d, p, PATH_DIRECT, now);
+	}
+}
+
+static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct sockaddr_in6 *src,
+			uint32_t via)
 {
 	uint8_t pk[32], ts[TNL_TIMESTAMP_LEN], *out = d->batch->scratch;
 	struct tnl_handshake *hs = NULL;
@@ -323,7 +406,7 @@ static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct
 		d->ctr.handshake_rejected_mac++;
 		return;
 	}
-	if (!hs_admit_load(d, msg, len, src))
+	if (!hs_admit_load(d, msg, len, src, via))
 		return;
 	d->ctr.handshake_init_rx++;
 	hs = tnl_hs_new();
@@ -336,7 +419,7 @@ static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct
 	/* Dark by default: only peers this node trusts or shares a network
 	 * with get an answer. */
 	node = pilotd_node_by_pk(d, pk);
-	if (!node || !pilotd_peer_may_tunnel(d, node)) {
+	if (!node || (via && via != node) || !pilotd_peer_may_tunnel(d, node)) {
 		d->ctr.handshake_rejected_peer++;
 		goto out;
 	}
@@ -359,15 +442,20 @@ static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct
 	memcpy(p->last_init_ts, ts, sizeof(ts));
 	p->have_init_ts = 1;
 	peer_install_keypair(&d->peers, p, kp);
-	set_endpoint(p, src);
+	note_rx(d, p, src, via, now);
 	p->last_handshake_real_ms = now_real_ms();
 	d->ctr.handshake_resp_sent++;
-	send_one(d, p, out, TNL_RESP_LEN);
+	/* The answer goes back the way the initiation came. */
+	if (via)
+		send_relayed(d, p, out, TNL_RESP_LEN);
+	else
+		send_to(d, p, out, TNL_RESP_LEN, src);
 out:
 	tnl_hs_free(hs);
 }
 
-static void handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct sockaddr_in6 *src)
+static void handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct sockaddr_in6 *src,
+			uint32_t via)
 {
 	struct tnl_keypair *kp;
 	struct peer *p;
@@ -377,11 +465,11 @@ static void handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct
 	if (len != TNL_RESP_LEN || tnl_msg_receiver_index(msg, len, &idx) < 0)
 		return;
 	p = peer_index_find(&d->peers, idx);
-	if (!p || !p->hs || p->hs->local_index != idx) {
+	if (!p || !p->hs || p->hs->local_index != idx || (via && via != p->node_id)) {
 		d->ctr.rx_dropped_unknown_index++;
 		return;
 	}
-	if (!hs_admit_load(d, msg, len, src))
+	if (!hs_admit_load(d, msg, len, src, via))
 		return;
 	if (tnl_hs_consume_resp(p->hs, &d->id, &p->ps, msg, len) < 0) {
 		d->ctr.handshake_rejected_mac++;
@@ -400,8 +488,9 @@ static void handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct
 	else
 		pilotd_audit_event(d, "tunnel.established", p->node_id, "{\"role\":\"initiator\"}");
 	peer_install_keypair(&d->peers, p, kp);
-	set_endpoint(p, src);
+	note_rx(d, p, src, via, now);
 	p->hs_wanted = 0;
+	p->punch_left = 0;
 	p->hs_first_ms = 0;
 	p->last_handshake_real_ms = now_real_ms();
 	d->ctr.handshake_completed++;
@@ -510,6 +599,14 @@ static struct flow *flow_admit(struct pilotd *d, const struct pkt_info *pi, uint
 
 /* ---- outbound: TUN -> tunnel ---- */
 
+/* The largest inner packet a relayed record carries in one underlay
+ * datagram (IPv4 or IPv6 headers to the beacon). */
+static size_t relay_mtu(const struct pilotd *d)
+{
+	size_t ip = IN6_IS_ADDR_V4MAPPED(&d->bcn.addr.sin6_addr) ? 20 : 40;
+	return UNDERLAY_MTU - ip - 8 - TNL_DATA_OVERHEAD - BCN_RELAY_OVERHEAD;
+}
+
 static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 {
 	struct dp_batch *b = d->batch;
@@ -536,6 +633,16 @@ static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 	p = pilotd_peer_for(d, dst.node);
 	if (!p) {
 		d->ctr.tx_dropped_no_peer++;
+		return;
+	}
+	if (relayed(d, p) && len > relay_mtu(d)) {
+		/* The relay's frame must fit the underlay: the sender learns a
+		 * smaller path MTU for this peer (TCP shrinks its segments). */
+		int n = pkt_make_icmp6_ptb(&pi.dst, (uint32_t)relay_mtu(d), pkt, len,
+					   d->batch->scratch, DP_BUFSZ);
+		if (n > 0)
+			tun_write_pkt(d, d->batch->scratch, (size_t)n);
+		d->ctr.relay_dropped_too_big++;
 		return;
 	}
 	if (!session_ready(d, p, now)) {
@@ -568,7 +675,7 @@ void dp_tun_readable(int fd, short what, void *arg)
 		b->ntx = 0;
 		for (i = 0; i < DP_BATCH; i++) {
 			ssize_t n = tun_read(&d->tun, b->tx[i] + TNL_DATA_HDR,
-					     DP_BUFSZ - TNL_DATA_OVERHEAD);
+					     DP_BUFSZ - TNL_DATA_OVERHEAD - BCN_RELAY_OVERHEAD);
 			if (n <= 0)
 				break;
 			got++;
@@ -583,7 +690,7 @@ void dp_tun_readable(int fd, short what, void *arg)
 /* ---- inbound: tunnel -> TUN ---- */
 
 static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
-			uint64_t now)
+			uint32_t via, uint64_t now)
 {
 	struct tnl_keypair *kp;
 	struct pkt_info pi;
@@ -600,7 +707,7 @@ static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct
 	}
 	p = peer_index_find(&d->peers, idx);
 	kp = p ? peer_keypair_by_index(p, idx) : NULL;
-	if (!kp || now - kp->created_ms > d->reject_ms) {
+	if (!kp || now - kp->created_ms > d->reject_ms || (via && via != p->node_id)) {
 		d->ctr.rx_dropped_unknown_index++;
 		return;
 	}
@@ -615,13 +722,13 @@ static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct
 	peer_confirm_keypair(&d->peers, p, kp);
 	p->last_rx_ms = now;
 	p->unanswered_since_ms = 0;
-	if (p->eplen != sizeof(*src) || memcmp(&p->ep, src, sizeof(*src)) != 0)
-		set_endpoint(p, src);
+	note_rx(d, p, src, via, now);
 	if (p->qcount && session_ready(d, p, now))
 		dp_flush_queue(d, p);
 	if (n == 0)
 		return; /* keepalive */
 	p->rx_bytes += (uint64_t)n;
+	p->last_data_ms = now;
 	/* No spoofing through a tunnel: the inner source must be the peer's
 	 * own address and the destination ours. */
 	if (pkt_parse(pkt, (size_t)n, &pi) < 0) {
@@ -662,16 +769,42 @@ static void inbound(struct pilotd *d, uint8_t *buf, size_t len, const struct soc
 	}
 	switch (buf[0]) {
 	case TNL_MSG_INIT:
-		handle_init(d, buf, len, src);
+		handle_init(d, buf, len, src, 0);
 		break;
 	case TNL_MSG_RESP:
-		handle_resp(d, buf, len, src);
+		handle_resp(d, buf, len, src, 0);
 		break;
 	case TNL_MSG_COOKIE:
 		handle_cookie(d, buf, len);
 		break;
 	case TNL_MSG_DATA:
-		handle_data(d, buf, len, src, now);
+		handle_data(d, buf, len, src, 0, now);
+		break;
+	default:
+		if (bcn_is_frame(buf[0]))
+			pilotd_bcn_input(d, buf, len, src, now);
+		else
+			d->ctr.rx_dropped_malformed++;
+	}
+}
+
+void dp_relayed_in(struct pilotd *d, uint8_t *rec, size_t len, uint32_t from, uint64_t now)
+{
+	/* The beacon vouches for the sender's node ID; the tunnel still
+	 * authenticates the record itself, and it must be that node's. */
+	if (len < 4 || !from) {
+		d->ctr.rx_dropped_malformed++;
+		return;
+	}
+	switch (rec[0]) {
+	case TNL_MSG_INIT:
+		handle_init(d, rec, len, &d->bcn.addr, from);
+		break;
+	case TNL_MSG_RESP:
+		handle_resp(d, rec, len, &d->bcn.addr, from);
+		break;
+	case TNL_MSG_DATA:
+		handle_data(d, rec, len, &d->bcn.addr, from, now);
 		break;
 	default:
 		d->ctr.rx_dropped_malformed++;
@@ -778,6 +911,116 @@ unsigned dp_cut_flows(struct pilotd *d, const struct dp_cut_sel *sel)
 	return c.cut;
 }
 
+/* ---- punching (doc/NAT.md) ---- */
+
+/* One send of a punch burst: a probe opens our NAT towards the peer's
+ * endpoint; the record (a keepalive, or our pending initiation) is what
+ * moves the peer's path once it arrives: it is authenticated. */
+static void punch_fire(struct pilotd *d, struct peer *p, uint64_t now)
+{
+	uint8_t probe[BCN_PROBE_LEN];
+	int n;
+
+	bcn_probe_make(probe, d->node_id, p->punch_nonce);
+	sendto(d->udp_fd, probe, sizeof(probe), 0, (const struct sockaddr *)&p->punch_ep,
+	       sizeof(p->punch_ep));
+	if (session_ready(d, p, now)) {
+		n = seal_now(d, p, NULL, 0);
+		if (n > 0)
+			send_to(d, p, d->batch->scratch, (size_t)n, &p->punch_ep);
+	} else if (p->hs && p->hs->state == TNL_HS_INIT_SENT) {
+		/* The same initiation again: a copy that got through is
+		 * answered, and the others are refused as replays. */
+		send_to(d, p, p->init_msg, TNL_INIT_LEN, &p->punch_ep);
+	} else if (p->hs_wanted) {
+		send_init_to(d, p, &p->punch_ep);
+	}
+	p->punch_sent_ms = now;
+	if (p->punch_left)
+		p->punch_left--;
+}
+
+void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
+	      const uint8_t nonce[8], uint64_t now)
+{
+	struct peer *p;
+
+	/* The beacon checked that we may meet; we check again. */
+	if (pilotd_is_blocked(d, node) || !(p = pilotd_peer_for(d, node)))
+		return;
+	p->punch_ep = *ep;
+	p->punch_rx_ms = now;
+	p->punch_left = PUNCH_BURST;
+	p->probe_answers = 0;
+	memcpy(p->punch_nonce, nonce, sizeof(p->punch_nonce));
+	punch_fire(d, p, now);
+}
+
+void dp_probe(struct pilotd *d, uint32_t node, const uint8_t nonce[8],
+	      const struct sockaddr_in6 *src, uint64_t now)
+{
+	struct peer *p = peer_find(&d->peers, node);
+
+	/* Only for the punch in progress, and a few times: at most that
+	 * many authenticated records go to the address a probe came from. */
+	if (!p || !p->punch_rx_ms || now - p->punch_rx_ms > PUNCH_PROBE_MS ||
+	    p->probe_answers >= PUNCH_BURST ||
+	    sodium_memcmp(nonce, p->punch_nonce, sizeof(p->punch_nonce)) != 0)
+		return;
+	p->probe_answers++;
+	if (memcmp(&p->punch_ep, src, sizeof(*src)) != 0) {
+		p->punch_ep = *src;
+		p->punch_left = PUNCH_BURST;
+	}
+	punch_fire(d, p, now);
+}
+
+static void punch_req(struct pilotd *d, struct peer *p, uint64_t now)
+{
+	pilotd_bcn_punch_req(d, p->node_id);
+	p->punch_req_ms = now;
+}
+
+/* Punch when a handshake goes unanswered, relay when that fails too; while
+ * relayed, keep trying to upgrade; on a path that stopped answering, punch
+ * again (the NAT mapping may have changed) and fall back to the relay. */
+static void path_timers(struct pilotd *d, struct peer *p, uint64_t now)
+{
+	if (p->punch_left && now - p->punch_sent_ms >= PUNCH_SPACING_MS)
+		punch_fire(d, p, now);
+	if (!pilotd_bcn_ready(d))
+		return;
+	if (p->hs_wanted && !session_ready(d, p, now)) {
+		uint64_t age = now - p->hs_first_ms;
+		if (age >= PUNCH_AFTER_MS && p->punch_req_ms < p->hs_first_ms)
+			punch_req(d, p, now);
+		if (age >= RELAY_AFTER_MS && p->path != PATH_RELAYED) {
+			path_set(d, p, PATH_RELAYED, now);
+			dp_send_init(d, p);
+		}
+		return;
+	}
+	if (!p->cur)
+		return;
+	if (p->path == PATH_RELAYED) {
+		if (now >= p->next_punch_ms) {
+			punch_req(d, p, now);
+			p->punch_backoff_ms = MIN(p->punch_backoff_ms * 2, UPGRADE_MAX_MS);
+			p->next_punch_ms = now + p->punch_backoff_ms;
+		}
+		return;
+	}
+	if (p->unanswered_since_ms) {
+		uint64_t u = now - p->unanswered_since_ms;
+		if (u >= FALLBACK_MS) {
+			path_set(d, p, PATH_RELAYED, now);
+			send_data_now(d, p, NULL, 0);
+		} else if (u >= SUSPECT_MS && now - p->punch_req_ms >= SUSPECT_MS) {
+			punch_req(d, p, now);
+		}
+	}
+}
+
 /* ---- timers ---- */
 
 static int expire_visit(void *arg, struct flow *f)
@@ -809,6 +1052,7 @@ static void peer_timers(void *arg, struct peer *p)
 	uint64_t now = now_mono_ms();
 
 	peer_expire_keypairs(&d->peers, p, now, d->reject_ms);
+	path_timers(d, p, now);
 	if (p->hs || (p->hs_wanted && !session_ready(d, p, now))) {
 		if (now - p->hs_first_ms > REKEY_ATTEMPT_MS)
 			give_up(d, p);
@@ -833,9 +1077,16 @@ static void peer_timers(void *arg, struct peer *p)
 		dp_send_init(d, p);
 		return;
 	}
-	/* Passive keepalive: we heard from the peer and said nothing back. */
-	if (p->last_rx_ms > p->last_tx_ms && now - p->last_tx_ms >= KEEPALIVE_MS &&
-	    now - p->last_rx_ms < KEEPALIVE_MS * 2)
+	/* Passive keepalive: we heard from the peer and said nothing back.
+	 * Soon, so a sender can tell a live path from a dead one in seconds. */
+	if (p->last_rx_ms > p->last_tx_ms && now - p->last_tx_ms >= PASSIVE_KEEPALIVE_MS &&
+	    now - p->last_rx_ms < KEEPALIVE_MS * 2) {
+		send_data_now(d, p, NULL, 0);
+		return;
+	}
+	/* Hold the NAT mappings of a direct path that is in use. */
+	if (p->path != PATH_RELAYED && now - p->last_tx_ms >= NAT_KEEPALIVE_MS &&
+	    now - p->last_data_ms < NAT_KEEPALIVE_IDLE_MS)
 		send_data_now(d, p, NULL, 0);
 }
 
@@ -843,6 +1094,7 @@ void dp_tick(struct pilotd *d)
 {
 	static const uint64_t sweep_every = 1000;
 
+	pilotd_bcn_tick(d, now_mono_ms());
 	peer_foreach(&d->peers, peer_timers, d);
 	pilotd_audit_flush(d);
 	if (now_mono_ms() - d->last_sweep_ms >= sweep_every) {

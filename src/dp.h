@@ -27,6 +27,14 @@ void dp_send_init(struct pilotd *d, struct peer *p);
 void dp_flush_queue(struct pilotd *d, struct peer *p);
 /** Make sure a session with \p p is being established. */
 void dp_want_session(struct pilotd *d, struct peer *p);
+/** The beacon says node \p node is at \p ep: punch towards it. */
+void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
+	      const uint8_t nonce[8], uint64_t now);
+/** A probe from \p src naming node \p node's punch \p nonce. */
+void dp_probe(struct pilotd *d, uint32_t node, const uint8_t nonce[8],
+	      const struct sockaddr_in6 *src, uint64_t now);
+/** A tunnel record node \p from sent us through the relay. */
+void dp_relayed_in(struct pilotd *d, uint8_t *rec, size_t len, uint32_t from, uint64_t now);
 /** Which flows to cut: every field that is set must match. */
 struct dp_cut_sel {
 	uint32_t node; /* peer node, 0 = any */
@@ -39,9 +47,5 @@ unsigned dp_cut_flows(struct pilotd *d, const struct dp_cut_sel *sel);
 struct flow;
 /** Cut one flow: RST or ICMPv6 to the local side (the caller removes it). */
 void dp_cut_one(struct pilotd *d, struct flow *f);
-/** Parse "IP:PORT" / "[V6]:PORT" into a v4-mapped/v6 sockaddr_in6. */
-int dp_parse_endpoint(const char *s, struct sockaddr_storage *ss, socklen_t *len);
-/** Format an endpoint as "IP:PORT" or "[V6]:PORT". */
-char *dp_format_endpoint(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 #endif

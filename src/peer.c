@@ -108,6 +108,8 @@ void peer_reset(struct peer_table *pt, struct peer *p)
 	}
 	p->hs_wanted = 0;
 	p->have_init_ts = 0;
+	p->path = PATH_NONE; /* the next session finds its own path */
+	p->punch_left = 0;
 	peer_queue_clear(p);
 }
 

@@ -46,6 +46,17 @@ struct peer {
 	uint16_t qlen[PEER_QUEUE_LEN];
 	unsigned qhead, qcount;
 
+	/* Path (dp.c, doc/NAT.md): ep is the direct endpoint; path says
+	 * whether records go there or through the beacon's relay. */
+	uint64_t last_direct_rx_ms, last_relay_rx_ms, last_data_ms;
+	uint64_t punch_req_ms, punch_rx_ms, punch_sent_ms, next_punch_ms;
+	uint32_t punch_backoff_ms;
+	struct sockaddr_in6 punch_ep;	/* where the last PUNCH said the peer is */
+	unsigned punch_left;		/* sends still due in this punch burst */
+	unsigned probe_answers;		/* probes answered in this punch */
+	uint8_t punch_nonce[8];		/* names this punch in probes */
+	uint8_t init_msg[TNL_INIT_LEN]; /* our handshake in flight, for punch resends */
+
 	uint64_t last_tx_ms, last_rx_ms; /* authenticated traffic, monotonic */
 	uint64_t unanswered_since_ms;	 /* first data sent since we last heard */
 	uint64_t last_handshake_real_ms;

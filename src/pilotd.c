@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bcn.h"
 #include "dp.h"
 #include "httpc.h"
 #include "ipc.h"
@@ -474,11 +475,11 @@ static void on_resolved(struct pilotd *d, void *arg, int err, const char *code, 
 		return;
 	}
 	if (json_get_str(resp, "endpoint", &ep) < 0 ||
-	    dp_parse_endpoint(ep, &p->ep, &p->eplen) < 0) {
+	    bcn_ep_parse(ep, &p->ep, &p->eplen) < 0) {
 		log_info("node %u has no reachable endpoint yet", p->node_id);
 		return;
 	}
-	p->path = PATH_DIRECT;
+	/* The path is known once a record from the peer is authenticated. */
 	if (p->hs_wanted)
 		dp_send_init(d, p);
 }

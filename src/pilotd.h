@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "admit.h"
+#include "bcn.h"
 #include "conf.h"
 #include "flow.h"
 #include "member.h"
@@ -70,7 +71,15 @@ extern const struct conf_key pilotd_schema[];
 	X(flows_denied)                                                                            \
 	X(flows_cut)                                                                               \
 	X(rst_sent)                                                                                \
-	X(icmp_prohibited_sent)
+	X(icmp_prohibited_sent)                                                                    \
+	X(rx_dropped_beacon)                                                                       \
+	X(probes_rx)                                                                               \
+	X(punch_requests_sent)                                                                     \
+	X(punches_received)                                                                        \
+	X(relay_tx_packets)                                                                        \
+	X(relay_rx_packets)                                                                        \
+	X(relay_dropped_too_big)                                                                   \
+	X(path_changes)
 
 struct pilotd_counters {
 #define X(n) uint64_t n;
@@ -82,6 +91,19 @@ struct pilotd_counters {
 #define DP_BUFSZ 2048
 
 struct dp_batch; /* dp.c */
+
+/* The beacon as this node knows it (pilotd_bcn.c). */
+struct pilotd_bcn {
+	int have_key;		  /* the registry announced a usable beacon */
+	struct sockaddr_in6 addr; /* frames from anywhere else are dropped */
+	uint8_t pk[32];
+	uint8_t key[32]; /* bcn_key: shared with the beacon only */
+	struct bcn_counter tx;
+	struct bcn_replay rx;
+	struct sockaddr_in6 reflexive; /* our endpoint as the beacon sees it */
+	int have_reflexive;
+	uint64_t bind_sent_ms, bind_ok_ms;
+};
 
 struct pilotd {
 	struct event_base *base;
@@ -123,6 +145,7 @@ struct pilotd {
 	uint64_t rekey_ms, reject_ms;
 	uint64_t last_sweep_ms, last_prune_ms;
 	struct flow flow_passthrough; /* marker: admitted without a flow entry */
+	struct pilotd_bcn bcn;
 
 	/* control */
 	struct httpc *http;
@@ -196,6 +219,24 @@ int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk);
 void pilotd_identity_drop_next(struct pilotd *d);
 /** Persist and hold \p sk as the pending next key. \retval 0 or -errno. */
 int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk);
+/* ---- the beacon (pilotd_bcn.c) ---- */
+struct json_gen;
+/** After each registration: take the beacon's key and address from the
+ *  register answer \p reg (none announced: NAT traversal is off). */
+void pilotd_bcn_configure(struct pilotd *d, yajl_val reg);
+/** Bound (a BIND_OK heard lately): punching and relaying are possible. */
+int pilotd_bcn_ready(const struct pilotd *d);
+/** Keep our binding (and the NAT mapping to the beacon) fresh. */
+void pilotd_bcn_tick(struct pilotd *d, uint64_t now);
+void pilotd_bcn_punch_req(struct pilotd *d, uint32_t node);
+/** Seal a RELAY frame to \p to around the record of \p reclen bytes at
+ *  \p frame + BCN_RELAY_HDR.  \retval frame length or -errno. */
+int pilotd_bcn_wrap(struct pilotd *d, uint8_t *frame, size_t reclen, size_t cap, uint32_t to);
+/** A datagram whose type byte is a beacon frame's (0x10-0x1f). */
+void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
+		      uint64_t now);
+void pilotd_bcn_status(struct pilotd *d, struct json_gen *j);
+
 /* ---- block list, revocation, policy, orgs (pilotd_policy.c) ---- */
 int pilotd_is_blocked(struct pilotd *d, uint32_t node);
 int pilotd_is_revoked(struct pilotd *d, uint32_t node);

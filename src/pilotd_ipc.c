@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bcn.h"
 #include "dp.h"
 #include "ipc.h"
 #include "log.h"
@@ -152,7 +153,17 @@ static void gen_peer(struct pilotd *d, struct json_gen *j, uint32_t node, const 
 	jg_kb64(j, "public_key", pk, 32);
 	jg_kbool(j, "trusted", trusted);
 	jg_kstr(j, "path", p && p->cur ? peer_path_name(p->path) : "none");
-	jg_kstr(j, "endpoint", p && p->eplen ? dp_format_endpoint(&p->ep, ep, sizeof(ep)) : "");
+	/* Where records go now (the beacon, when relayed), and the peer's
+	 * direct endpoint as last seen. */
+	if (p && p->cur && p->path == PATH_RELAYED && d->bcn.have_key) {
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof(ss));
+		memcpy(&ss, &d->bcn.addr, sizeof(d->bcn.addr));
+		jg_kstr(j, "endpoint", bcn_ep_format(&ss, ep, sizeof(ep)));
+	} else {
+		jg_kstr(j, "endpoint", p && p->eplen ? bcn_ep_format(&p->ep, ep, sizeof(ep)) : "");
+	}
+	jg_kstr(j, "direct_endpoint", p && p->eplen ? bcn_ep_format(&p->ep, ep, sizeof(ep)) : "");
 	jg_ku64(j, "last_handshake", p ? p->last_handshake_real_ms / 1000 : 0);
 	jg_ku64(j, "rx_bytes", p ? p->rx_bytes : 0);
 	jg_ku64(j, "tx_bytes", p ? p->tx_bytes : 0);
@@ -507,6 +518,7 @@ static void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_kstr(j, "last_error", d->regc.last_error);
 	jg_kbool(j, "events_stream", d->regc.events_req != NULL);
 	jg_map_close(j);
+	pilotd_bcn_status(d, j);
 	jg_key(j, "tun");
 	jg_map_open(j);
 	jg_kstr(j, "name", d->cfg.tun);

@@ -92,7 +92,17 @@ void pilotd_metrics_fill(void *arg, struct evbuffer *out)
 	metrics_sample(out, "pilot_handshakes_total", "kind=\"rate_limited\"",
 		       d->ctr.handshake_rate_limited);
 	COUNTER("pilot_rekeys_total", "Sessions replaced by a rekey.", d->ctr.rekeys);
-	COUNTER("pilot_relay_packets_total", "Packets sent through the beacon's relay.", 0);
+	COUNTER("pilot_relay_packets_total", "Packets sent through the beacon's relay.",
+		d->ctr.relay_tx_packets);
+	COUNTER("pilot_relay_received_packets_total",
+		"Packets received through the beacon's relay.", d->ctr.relay_rx_packets);
+	COUNTER("pilot_beacon_dropped_total",
+		"Beacon-type frames dropped (not from the beacon, bad MAC, stale or replayed).",
+		d->ctr.rx_dropped_beacon);
+	COUNTER("pilot_punch_requests_total", "Punch requests sent to the beacon.",
+		d->ctr.punch_requests_sent);
+	COUNTER("pilot_path_changes_total", "Changes of a peer's path (direct, punched, relayed).",
+		d->ctr.path_changes);
 	COUNTER("pilot_rst_sent_total", "TCP resets written to local sockets.", d->ctr.rst_sent);
 	COUNTER("pilot_icmp_prohibited_sent_total",
 		"ICMPv6 administratively-prohibited written to local sockets.",

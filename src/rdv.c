@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rdv.h"
+#include "rdv_bcn.h"
 #include "sdnotify.h"
 #include "util.h"
 
@@ -32,7 +33,9 @@ static const struct conf_key rdv_schema[] = {
     {"listen", CONF_HOSTPORT, OFF(listen), 0, 0, "0.0.0.0:9000",
      "registry address (HTTPS, TLS 1.3 only)", 0},
     {"beacon_listen", CONF_HOSTPORT, OFF(beacon_listen), 0, 0, "0.0.0.0:9001",
-     "beacon address (UDP; reserved, the beacon is not served yet)", 0},
+     "beacon address (UDP): endpoint discovery, hole punching, relay", 0},
+    {"relay_rate_mbit", CONF_U32, OFF(relay_rate_mbit), 0, 100000, "100",
+     "relay budget per node, Mbit/s (0 = no relaying)", 0},
     {"state_dir", CONF_STR, OFF(state_dir), 0, 0, RDV_DEFAULT_STATE_DIR,
      "state directory (LMDB, TLS certificate and key)", 0},
     {"log_level", CONF_STR, OFF(log_level), 0, 0, "info", "debug, info, warn or error", 0},
@@ -237,6 +240,8 @@ int rdv_reload(struct rdv *r)
 	conf_free(rdv_schema, oc);
 	*oc = nc;
 	log_init(PROG, ck.lvl, ck.fmt);
+	if (r->bcn)
+		rdv_bcn_set_rate(r->bcn, oc->relay_rate_mbit);
 	r->stats.reloads++;
 	log_info("configuration reloaded%s%s", conf_loaded_path(oc)[0] ? " from " : "",
 		 conf_loaded_path(oc));
@@ -329,6 +334,26 @@ static int net_count_cb(void *arg, const struct rdv_network *n)
 		metrics_sample(out, name, NULL, v);                                                \
 	} while (0)
 
+static void beacon_metrics(const struct rdv_bcn_stats *b, struct evbuffer *out)
+{
+	char lab[64];
+
+	GAUGE("pilot_beacon_nodes", "Nodes with a bound endpoint (at the last sweep).", b->nodes);
+	COUNTER("pilot_beacon_frames_total", "Frames received by the beacon.", b->rx_frames);
+	COUNTER("pilot_beacon_binds_total", "Endpoint bindings answered.", b->binds);
+	COUNTER("pilot_beacon_punch_requests_total", "Punch requests coordinated.", b->punch_reqs);
+	COUNTER("pilot_beacon_relayed_packets_total", "Tunnel records relayed.",
+		b->relayed_packets);
+	COUNTER("pilot_beacon_relayed_bytes_total", "Tunnel record bytes relayed.",
+		b->relayed_bytes);
+	metrics_family(out, "pilot_beacon_dropped_total", "counter",
+		       "Frames the beacon dropped, by reason.");
+	for (int i = 0; i < RDV_BCN_DROP_COUNT; i++) {
+		snprintf(lab, sizeof(lab), "reason=\"%s\"", rdv_bcn_drop_name(i));
+		metrics_sample(out, "pilot_beacon_dropped_total", lab, b->dropped[i]);
+	}
+}
+
 void rdv_metrics_fill(void *arg, struct evbuffer *out)
 {
 	struct rdv *r = arg;
@@ -389,6 +414,8 @@ void rdv_metrics_fill(void *arg, struct evbuffer *out)
 		r->stats.reloads);
 	COUNTER("pilot_registry_config_reload_failures_total", "Configuration reloads refused.",
 		r->stats.reload_failures);
+	if (r->bcn)
+		beacon_metrics(rdv_bcn_stats(r->bcn), out);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -458,6 +485,10 @@ static int run(struct rdv *r)
 		log_warnx("cannot set up signal handling");
 		goto out;
 	}
+	/* The beacon first: the register answer announces its key. */
+	ret = rdv_bcn_start(r);
+	if (ret < 0)
+		goto out;
 	ret = rdv_http_start(r);
 	if (ret < 0)
 		goto out;
@@ -486,8 +517,6 @@ static int run(struct rdv *r)
 	log_info("registry on %s (TLS 1.3), state in %s, deployment prefix %s, pin sha256//%s",
 		 r->cfg.listen, r->cfg.state_dir, prefix_format(&r->db.prefix, pbuf, sizeof(pbuf)),
 		 r->tls.pin);
-	log_debug("beacon_listen %s is reserved: the beacon is not served yet",
-		  r->cfg.beacon_listen);
 	ret = sd_notify_send("READY=1");
 	if (ret < 0)
 		log_warnx("telling systemd we are ready: %s", strerror(-ret));
@@ -502,6 +531,7 @@ static void rdv_free(struct rdv *r)
 {
 	metrics_close(r->metrics);
 	rdv_http_stop(r);
+	rdv_bcn_stop(r);
 	if (r->ev_sigterm)
 		event_free(r->ev_sigterm);
 	if (r->ev_sigint)

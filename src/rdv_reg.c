@@ -757,6 +757,11 @@ static int op_register(struct reg_ctx *c)
 		jg_u64(&c->out, nets.v[i]);
 	jg_array_close(&c->out);
 	idset_free(&nets);
+	/* The beacon, vouched for by this pinned TLS answer. */
+	if (c->db->have_beacon) {
+		jg_kb64(&c->out, "beacon_key", c->db->beacon_pk, 32);
+		jg_ku64(&c->out, "beacon_port", c->db->beacon_port);
+	}
 	return 0;
 }
 

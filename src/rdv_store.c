@@ -85,11 +85,11 @@ void rdv_db_close(struct rdv_db *db)
 	db->st = NULL;
 }
 
-/* ---------------------------------------------------------------- audit key */
+/* ------------------------------------------------- audit and beacon keys */
 
 #define AUDIT_KEY_B64_MAX 128 /* 64 bytes are 88 characters */
 
-static int audit_key_create(const char *path, uint8_t sk[64], uint8_t pk[32])
+static int key_create(const char *path, const char *what, uint8_t sk[64], uint8_t pk[32])
 {
 	char b64[AUDIT_KEY_B64_MAX];
 	int n, ret;
@@ -103,33 +103,34 @@ static int audit_key_create(const char *path, uint8_t sk[64], uint8_t pk[32])
 	sodium_memzero(b64, sizeof(b64));
 	if (ret < 0) {
 		errno = -ret;
-		log_warn("writing the audit key %s", path);
+		log_warn("writing the %s key %s", what, path);
 		return ret;
 	}
-	log_info("created the audit key %s", path);
+	log_info("created the %s key %s", what, path);
 	return 0;
 }
 
-int rdv_audit_key_load(const char *dir, uint8_t sk[64], uint8_t pk[32])
+int rdv_key_load(const char *dir, const char *file, const char *what, uint8_t sk[64],
+		 uint8_t pk[32])
 {
 	uint8_t seed_pk[32], *check = NULL;
 	char path[PATH_MAX], *buf = NULL;
 	size_t len = 0;
 	int ret;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, RDV_AUDIT_KEY_FILE) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	ret = file_check_secret(path);
 	if (ret == -ENOENT)
-		return audit_key_create(path, sk, pk);
+		return key_create(path, what, sk, pk);
 	if (ret == -EPERM) {
-		log_warnx("audit key %s: readable by group or others (chmod 600)", path);
+		log_warnx("%s key %s: readable by group or others (chmod 600)", what, path);
 		goto out;
 	}
 	if (ret == 0)
 		ret = file_read_all(path, AUDIT_KEY_B64_MAX, &buf, &len);
 	if (ret < 0) {
-		log_warnx("audit key %s: %s", path, strerror(-ret));
+		log_warnx("%s key %s: %s", what, path, strerror(-ret));
 		goto out;
 	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
@@ -143,7 +144,7 @@ int rdv_audit_key_load(const char *dir, uint8_t sk[64], uint8_t pk[32])
 	 * checkpoints would be signed by a key verify does not know. */
 	if (b64_decode(sk, 64, buf) != 64 || crypto_sign_seed_keypair(seed_pk, check, sk) != 0 ||
 	    sodium_memcmp(check, sk, 64) != 0) {
-		log_warnx("audit key %s: not base64 of an Ed25519 secret key", path);
+		log_warnx("%s key %s: not base64 of an Ed25519 secret key", what, path);
 		ret = -EBADMSG;
 		goto out;
 	}
@@ -158,6 +159,11 @@ out:
 		free(buf);
 	}
 	return ret;
+}
+
+int rdv_audit_key_load(const char *dir, uint8_t sk[64], uint8_t pk[32])
+{
+	return rdv_key_load(dir, RDV_AUDIT_KEY_FILE, "audit", sk, pk);
 }
 
 /* ---------------------------------------------------------------- nodes */

@@ -62,6 +62,7 @@
  * each) is the bulk of it; 32-bit builds keep the old 1 GiB. */
 #define RDV_MAP_SIZE (sizeof(size_t) > 4 ? (size_t)8 << 30 : (size_t)1 << 30)
 #define RDV_AUDIT_KEY_FILE "audit.key"
+#define RDV_BEACON_KEY_FILE "beacon.key"
 /* Security records (refused forgeries, replays, bad admin tokens) written
  * per second at most; the rest are counted into the next one. */
 #define RDV_SEC_AUDIT_PER_SEC 50
@@ -113,6 +114,9 @@ struct rdv_db {
 	uint8_t audit_pk[32];	  /* public half of the audit key (checkpoints) */
 	int have_audit_pk;	  /* 0 in tests that load no key */
 	struct rdv_sec_limit sec; /* security records */
+	uint8_t beacon_pk[32];	  /* the beacon's key and port, announced at register */
+	uint16_t beacon_port;
+	int have_beacon;
 };
 
 struct rdv_node {
@@ -175,6 +179,10 @@ void rdv_db_close(struct rdv_db *db);
  *  \retval 0, -EPERM (group or others can read the file), -EBADMSG (not
  *  a key), or -errno; logged. */
 int rdv_audit_key_load(const char *dir, uint8_t sk[64], uint8_t pk[32]);
+/** As rdv_audit_key_load, for the key in \p dir/\p file (\p what names
+ *  it in messages): the beacon key (RDV_BEACON_KEY_FILE) is one. */
+int rdv_key_load(const char *dir, const char *file, const char *what, uint8_t sk[64],
+		 uint8_t pk[32]);
 
 /* Node ID callbacks: 0 go on, 1 stop, <0 fail (made sticky). */
 typedef int (*rdv_id_cb)(void *arg, uint32_t id);

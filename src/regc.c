@@ -263,6 +263,7 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 		return;
 	}
 	evtimer_add(r->ev_heartbeat, &hb);
+	pilotd_bcn_configure(d, resp);
 	start_events(r);
 	sync_trust(r);
 	pilotd_after_register(d);
