@@ -86,7 +86,8 @@ size_t bcn_frame_len(uint8_t type, size_t plen)
 		return BCN_PUNCH_LEN;
 	case BCN_RELAY:
 	case BCN_RELAYED:
-		return BCN_RELAY_OVERHEAD + plen;
+		/* A record, never empty, never larger than a datagram. */
+		return plen && plen <= BCN_MAX_PAYLOAD ? BCN_RELAY_OVERHEAD + plen : 0;
 	default:
 		return 0;
 	}

@@ -37,6 +37,7 @@ enum bcn_type {
 #define BCN_PUNCH_LEN (BCN_HDR + 4 + BCN_EP_LEN + BCN_NONCE + BCN_MAC)
 #define BCN_RELAY_HDR (BCN_HDR + 4)
 #define BCN_RELAY_OVERHEAD (BCN_RELAY_HDR + BCN_MAC)
+#define BCN_MAX_PAYLOAD 65535
 /* PROBE: type(1) reserved(3) sender node(4) punch nonce(8); no MAC: it
  * only tells a peer where we are seen from, and is believed only with the
  * nonce of a punch the beacon just sent to both, and only to the extent of
@@ -87,7 +88,8 @@ int bcn_key(uint8_t key[BCN_KEY_LEN], const uint8_t my_x_sk[32], const uint8_t t
 /** The next counter value at wall-clock \p now_s. */
 uint64_t bcn_counter_next(struct bcn_counter *c, uint64_t now_s);
 
-/** Frame length for \p type with a \p plen payload (0 for an unknown type). */
+/** Frame length for \p type with a \p plen payload (0 for an unknown type,
+ *  or a RELAY/RELAYED payload that is empty or over BCN_MAX_PAYLOAD). */
 size_t bcn_frame_len(uint8_t type, size_t plen);
 
 /** Write the header and body of \p f (payload excepted: RELAY/RELAYED

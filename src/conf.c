@@ -58,8 +58,11 @@ int conf_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *por
 	if (s[0] == '[' && inet_pton(AF_INET6, host, &a6) != 1)
 		return -EINVAL;
 	errno = 0;
+	/* Digits only: strtoul alone would take " 80", "+80" and "-0". */
+	if (colon[1] < '0' || colon[1] > '9')
+		return -EINVAL;
 	p = strtoul(colon + 1, &end, 10);
-	if (errno || *end || colon[1] == '\0' || p > 65535 || colon[1] == '-' || colon[1] == '+')
+	if (errno || *end || p > 65535)
 		return -EINVAL;
 	*port = (uint16_t)p;
 	return 0;

@@ -379,8 +379,12 @@ static void note_rx(struct pilotd *d, struct peer *p, const struct sockaddr_in6 
 	}
 	p->last_direct_rx_ms = now;
 	if (p->eplen != sizeof(*src) || memcmp(&p->ep, src, sizeof(*src)) != 0) {
+		char eb[64];
 		memset(&p->ep, 0, sizeof(p->ep));
 		memcpy(&p->ep, src, sizeof(*src));
+		if (p->eplen && p->path != PATH_NONE)
+			log_info("node %u moved to %s", p->node_id,
+				 bcn_ep_format(&p->ep, eb, sizeof(eb)));
 		p->eplen = sizeof(*src);
 	}
 	if (p->path == PATH_RELAYED ||

@@ -34,6 +34,10 @@ static const struct conf_key rdv_schema[] = {
      "registry address (HTTPS, TLS 1.3 only)", 0},
     {"beacon_listen", CONF_HOSTPORT, OFF(beacon_listen), 0, 0, "0.0.0.0:9001",
      "beacon address (UDP): endpoint discovery, hole punching, relay", 0},
+    {"serve", CONF_STR, OFF(serve), 0, 0, "registry,beacon",
+     "what this process serves: registry, beacon, or both (one state dir may serve a "
+     "registry-only and a beacon-only process)",
+     0},
     {"relay_rate_mbit", CONF_U32, OFF(relay_rate_mbit), 0, 100000, "100",
      "relay budget per node, Mbit/s (0 = no relaying)", 0},
     {"state_dir", CONF_STR, OFF(state_dir), 0, 0, RDV_DEFAULT_STATE_DIR,
@@ -67,7 +71,8 @@ static const struct conf_key rdv_schema[] = {
 struct rdv_checked {
 	enum log_level lvl;
 	enum log_format fmt;
-	char *admin_token; /* sodium_malloc'd, or NULL */
+	int registry, beacon; /* what to serve */
+	char *admin_token;    /* sodium_malloc'd, or NULL */
 };
 
 /* Keep the admin token only in guarded memory, and wipe other copies. */
@@ -148,6 +153,15 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 		snprintf(err, errlen, "log_format '%s': expected text or json", c->log_format);
 		return -EINVAL;
 	}
+	out->registry = !strcmp(c->serve, "registry") || !strcmp(c->serve, "registry,beacon") ||
+			!strcmp(c->serve, "beacon,registry");
+	out->beacon = !strcmp(c->serve, "beacon") || !strcmp(c->serve, "registry,beacon") ||
+		      !strcmp(c->serve, "beacon,registry");
+	if (!out->registry && !out->beacon) {
+		snprintf(err, errlen, "serve '%s': expected registry, beacon or registry,beacon",
+			 c->serve);
+		return -EINVAL;
+	}
 	if (!c->state_dir || !c->state_dir[0]) {
 		snprintf(err, errlen, "state_dir: must not be empty");
 		return -EINVAL;
@@ -207,6 +221,8 @@ int rdv_reload(struct rdv *r)
 			fixed = "listen";
 		else if (!streq(nc.beacon_listen, oc->beacon_listen))
 			fixed = "beacon_listen";
+		else if (!streq(nc.serve, oc->serve))
+			fixed = "serve";
 		else if (!streq(nc.state_dir, oc->state_dir))
 			fixed = "state_dir";
 		else if (!streq(nc.tls_cert, oc->tls_cert))
@@ -462,14 +478,16 @@ static int run(struct rdv *r)
 		goto out;
 	r->db.notify = rdv_http_notify;
 	r->db.notify_arg = r;
-	if ((ret = audit_key_init(r)) < 0)
-		goto out;
-	/* Retention once now (a log that outgrew a lowered limit while we
-	 * were down), then hourly.  A failure is logged, not fatal. */
-	rdv_audit_prune(r, now_real_ms());
-	ret = rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key, 1);
-	if (ret < 0)
-		goto out;
+	if (r->serve_registry) {
+		if ((ret = audit_key_init(r)) < 0)
+			goto out;
+		/* Retention once now (a log that outgrew a lowered limit while
+		 * we were down), then hourly.  A failure is logged, not fatal. */
+		rdv_audit_prune(r, now_real_ms());
+		ret = rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key, 1);
+		if (ret < 0)
+			goto out;
+	}
 	/* Writes to a peer that went away must fail with EPIPE, not kill us
 	 * (OpenSSL's socket BIO does not pass MSG_NOSIGNAL). */
 	signal(SIGPIPE, SIG_IGN);
@@ -485,17 +503,21 @@ static int run(struct rdv *r)
 		log_warnx("cannot set up signal handling");
 		goto out;
 	}
-	/* The beacon first: the register answer announces its key. */
-	ret = rdv_bcn_start(r);
+	/* The beacon first: the register answer announces its key.  A
+	 * registry whose beacon runs in another process (serve: beacon, on
+	 * the same state dir) announces the key from the state dir. */
+	ret = r->serve_beacon ? rdv_bcn_start(r) : rdv_bcn_announce(r);
 	if (ret < 0)
 		goto out;
-	ret = rdv_http_start(r);
-	if (ret < 0)
-		goto out;
-	r->ev_audit_prune = event_new(r->base, -1, EV_PERSIST, on_audit_prune, r);
-	if (!r->ev_audit_prune || event_add(r->ev_audit_prune, &prune) < 0) {
-		ret = -ENOMEM;
-		goto out;
+	if (r->serve_registry) {
+		ret = rdv_http_start(r);
+		if (ret < 0)
+			goto out;
+		r->ev_audit_prune = event_new(r->base, -1, EV_PERSIST, on_audit_prune, r);
+		if (!r->ev_audit_prune || event_add(r->ev_audit_prune, &prune) < 0) {
+			ret = -ENOMEM;
+			goto out;
+		}
 	}
 	if (r->cfg.metrics_listen) {
 		r->metrics = metrics_listen(r->base, r->cfg.metrics_listen,
@@ -514,9 +536,14 @@ static int run(struct rdv *r)
 			goto out;
 		}
 	}
-	log_info("registry on %s (TLS 1.3), state in %s, deployment prefix %s, pin sha256//%s",
-		 r->cfg.listen, r->cfg.state_dir, prefix_format(&r->db.prefix, pbuf, sizeof(pbuf)),
-		 r->tls.pin);
+	if (r->serve_registry)
+		log_info("registry on %s (TLS 1.3), state in %s, deployment prefix %s, pin "
+			 "sha256//%s",
+			 r->cfg.listen, r->cfg.state_dir,
+			 prefix_format(&r->db.prefix, pbuf, sizeof(pbuf)), r->tls.pin);
+	else
+		log_info("beacon only, serving the nodes of the registry state in %s",
+			 r->cfg.state_dir);
 	ret = sd_notify_send("READY=1");
 	if (ret < 0)
 		log_warnx("telling systemd we are ready: %s", strerror(-ret));
@@ -595,6 +622,8 @@ int rdv_main(int argc, char **argv)
 		goto out;
 	}
 	r->admin_token = ck.admin_token;
+	r->serve_registry = ck.registry;
+	r->serve_beacon = ck.beacon;
 	log_init(PROG, ck.lvl, ck.fmt);
 	if (r->cfg.check_config) {
 		char *dump = conf_dump(rdv_schema, &r->cfg);

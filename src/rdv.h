@@ -43,6 +43,7 @@ struct rdv_config {
 	struct conf_head head; /* must be first (conf.h) */
 	char *listen;
 	char *beacon_listen;
+	char *serve; /* "registry", "beacon" or "registry,beacon" */
 	uint32_t relay_rate_mbit;
 	char *state_dir;
 	char *log_level;
@@ -99,7 +100,8 @@ struct rdv {
 	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_ping, *ev_maint, *ev_watchdog;
 	struct event *ev_audit_prune;
 	struct metrics *metrics; /* NULL unless metrics_listen */
-	struct rdv_bcn *bcn;	 /* the beacon (rdv_bcn.h) */
+	struct rdv_bcn *bcn;	 /* the beacon (rdv_bcn.h), NULL unless served here */
+	int serve_registry, serve_beacon;
 	struct rdv_stats stats;
 	int ssl_conn_idx; /* SSL ex_data index whose free hook counts connections */
 	size_t nconns;

@@ -594,6 +594,27 @@ void rdv_bcn_stop(struct rdv *r)
 	r->bcn = NULL;
 }
 
+int rdv_bcn_announce(struct rdv *r)
+{
+	uint8_t *sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+	char host[64];
+	uint16_t port;
+	int ret;
+
+	if (!sk)
+		return -ENOMEM;
+	ret = rdv_key_load(r->cfg.state_dir, RDV_BEACON_KEY_FILE, "beacon", sk, r->db.beacon_pk);
+	sodium_free(sk);
+	if (ret < 0)
+		return ret;
+	if (conf_split_hostport(r->cfg.beacon_listen, host, sizeof(host), &port) < 0)
+		return -EINVAL;
+	r->db.beacon_port = port;
+	r->db.have_beacon = 1;
+	log_info("beacon served by another process; announcing port %u", port);
+	return 0;
+}
+
 const struct rdv_bcn_stats *rdv_bcn_stats(const struct rdv_bcn *b)
 {
 	return &b->st;

@@ -44,6 +44,10 @@ struct rdv_bcn;
  *  register answer (r->db.beacon_*).  \retval 0 or -errno (logged). */
 int rdv_bcn_start(struct rdv *r);
 void rdv_bcn_stop(struct rdv *r);
+/** For a registry whose beacon is another process on the same state dir:
+ *  load (or make) the beacon key and announce it and beacon_listen's port,
+ *  serving nothing.  \retval 0 or -errno (logged). */
+int rdv_bcn_announce(struct rdv *r);
 /** A new relay budget (SIGHUP). */
 void rdv_bcn_set_rate(struct rdv_bcn *b, uint32_t mbit);
 const struct rdv_bcn_stats *rdv_bcn_stats(const struct rdv_bcn *b);

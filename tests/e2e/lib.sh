@@ -449,3 +449,125 @@ e2e_counter_delta() { # FILE0 FILE1 NAME -> delta, or NA if absent
 e2e_counter_deltas() { # FILE0 FILE1 -> "name+delta ..." for every counter that moved
 	awk 'FNR==NR { a[$1] = $2; next } { d = $2 - a[$1]; if (d != 0) printf "%s%+d ", $1, d }' "$1" "$2"
 }
+
+# ----------------------------------------------------------------- hosts behind NAT routers (nat.sh)
+# A NAT router is a namespace <pfx>ROUTER with eth0 = 198.18.0.IDX/24 on the
+# bridge (the "internet") and lan0 = LANNET.1/24 (LANNET like 198.18.1), a
+# veth to exactly one host.  nftables inside it:
+#   table ip nat  chain post        masquerade out of eth0 (the mode, below)
+#   table ip fw   chain blocked     forward, before the rest: empty (tests fill it)
+#                 chain forwarding  policy drop: lan0 -> eth0 and replies only
+#                 chain inbound     eth0 -> router: replies and ping only
+# so unsolicited inbound is dropped, never forwarded (no port forwards) and
+# never confirmed in conntrack (a dropped punch leaves no entry that would
+# make masquerade move the port).  Modes:
+#   eim        masquerade: endpoint-independent, port-preserving mapping
+#   symmetric  masquerade random,fully-random: a new random port per flow
+#   snat:IP    snat to IP (address change: add IP to eth0 first)
+# The router has no default route; its host's default route points at it, so
+# nothing leaves 198.18.0.0/15.  HOST_NS/HOST_IP[ROUTER] are the router's
+# namespace and public address; NAT_LAN[ROUTER] its LANNET.
+declare -A NAT_LAN NAT_OF
+
+e2e_nat_rules() { # ROUTER MODE -> the postrouting statement
+	case "$2" in
+	eim) echo 'oifname "eth0" masquerade' ;;
+	symmetric) echo 'oifname "eth0" masquerade random,fully-random' ;;
+	snat:*) echo "oifname \"eth0\" snat to ${2#snat:}" ;;
+	*) return 1 ;;
+	esac
+}
+
+# e2e_nat_router NAME IDX LANNET [eim|symmetric]: the router (default eim)
+e2e_nat_router() {
+	local n=$1 i=$2 lan=$3 mode=${4:-eim} ns=${E2E_PFX}$1 rule
+	rule=$(e2e_nat_rules "$n" "$mode") || fatal "e2e_nat_router $n: unknown mode $mode"
+	e2e_host "$n" "$i"
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 >/dev/null || fatal "sysctl in $ns"
+	ip netns exec "$ns" nft -f - <<NFT || fatal "nftables in router $n"
+table ip nat {
+	chain post { type nat hook postrouting priority srcnat; policy accept;
+		$rule
+	}
+}
+table ip fw {
+	chain blocked { type filter hook forward priority filter - 10; policy accept; }
+	chain forwarding { type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		iifname "lan0" oifname "eth0" accept
+	}
+	chain inbound { type filter hook input priority filter; policy accept;
+		iifname "eth0" ct state established,related accept
+		iifname "eth0" icmp type echo-request accept
+		iifname "eth0" drop
+	}
+}
+NFT
+	NAT_LAN[$n]=$lan
+}
+
+# e2e_nat_host NAME ROUTER: namespace <pfx>NAME, eth0 = LANNET.2/24 on ROUTER's
+# lan0, default route via LANNET.1; HOST_IP[NAME] is the private address, so
+# e2e_start_node / pctl / e2e_serve / e2e_curl work unchanged.
+e2e_nat_host() {
+	local n=$1 r=$2 ns=${E2E_PFX}$1 rns=${HOST_NS[$2]} lan=${NAT_LAN[$2]}
+	[ -n "$lan" ] || fatal "e2e_nat_host $n: $r is not a NAT router"
+	e2e_ns_add "$ns" || fatal "create namespace $ns"
+	ip link add lan0 netns "$rns" type veth peer name eth0 netns "$ns" || fatal "create lan veth $r <-> $n"
+	ip netns exec "$rns" sysctl -qw net.ipv6.conf.lan0.disable_ipv6=1 >/dev/null
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 >/dev/null
+	ip -n "$rns" addr add "$lan.1/24" dev lan0
+	ip -n "$rns" link set lan0 up
+	ip -n "$ns" addr add "$lan.2/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add default via "$lan.1" || fatal "default route of $n via $lan.1"
+	HOST_NS[$n]=$ns HOST_IP[$n]=$lan.2 NAT_OF[$n]=$r
+}
+
+# e2e_nat_mode ROUTER eim|symmetric|snat:IP: replace the mapping rule (existing
+# conntrack entries keep their mapping; `e2e_nat_flush ROUTER` drops them)
+e2e_nat_mode() {
+	local rule
+	rule=$(e2e_nat_rules "$1" "$2") || return 1
+	ip netns exec "${HOST_NS[$1]}" nft flush chain ip nat post &&
+		ip netns exec "${HOST_NS[$1]}" nft add rule ip nat post $rule
+}
+e2e_nat_flush() { ip netns exec "${HOST_NS[$1]}" conntrack -F >/dev/null 2>&1; }
+# e2e_nat_block ROUTER IP: drop forwarded UDP to and from IP; e2e_nat_unblock ROUTER
+e2e_nat_block() {
+	ip netns exec "${HOST_NS[$1]}" nft add rule ip fw blocked ip daddr "$2" meta l4proto udp drop &&
+		ip netns exec "${HOST_NS[$1]}" nft add rule ip fw blocked ip saddr "$2" meta l4proto udp drop
+}
+e2e_nat_unblock() { ip netns exec "${HOST_NS[$1]}" nft flush chain ip fw blocked; }
+
+# e2e_nat_mapped_ports ROUTER SRCIP SPORT: "DST:DPORT MAPPED-PORT" for each UDP
+# flow conntrack holds from SRCIP:SPORT (MAPPED-PORT: the public source port)
+e2e_nat_mapped_ports() {
+	ip netns exec "${HOST_NS[$1]}" conntrack -L -p udp -s "$2" --sport "$3" 2>/dev/null | awk '
+		{ n = 0; for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			if (kv[1] == "dst" && !d) d = kv[2]
+			if (kv[1] == "dport") { n++; if (n == 1) dp = kv[2]; else mp = kv[2] }
+		  }
+		  if (mp != "") print d ":" dp, mp; d = ""; dp = ""; mp = "" }'
+}
+
+# e2e_peer NODE PEER-NODE-ID FIELD: FIELD of PEER's entry in NODE's `peers`
+# (path, endpoint, direct_endpoint, last_handshake, session); 1 if absent
+e2e_peer() {
+	pctl "$1" peers 2>/dev/null | "$PY" -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    sys.exit(1)
+for p in (d.get("data") or {}).get("peers") or []:
+    if str(p.get("node_id")) == sys.argv[1] and sys.argv[2] in p:
+        v = p[sys.argv[2]]
+        print("true" if v is True else "false" if v is False else "null" if v is None else v)
+        sys.exit(0)
+sys.exit(1)' "$2" "$3"
+}
+# e2e_peer_path_is NODE PEER-NODE-ID PATH
+e2e_peer_path_is() { [ "$(e2e_peer "$1" "$2" path)" = "$3" ]; }

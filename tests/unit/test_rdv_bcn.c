@@ -1,0 +1,774 @@
+/* test_rdv_bcn.c - the beacon server (src/rdv_bcn.c) over real UDP on
+ * loopback: a registry in a temporary LMDB directory, the beacon on its
+ * own port and event base, and nodes as plain sockets that build and
+ * check frames with the shared codec (src/bcn.c).  Every refusal is
+ * checked by the drop counter it must move, and by the silence of the
+ * sockets it must not reach. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "bcn.h"
+#include "log.h"
+#include "rdv.h"
+#include "rdv_bcn.h"
+#include "rdv_store.h"
+
+#define NNODES 4 /* A, B, C (trusted by nobody), D (registered, never binds) */
+#define A 0
+#define B 1
+#define C 2
+#define D 3
+#define UNKNOWN_ID 999
+#define PUMP_ROUNDS 50
+#define BUFCAP 2048
+
+struct tnode {
+	uint8_t pk[32], sk[64];
+	uint32_t id;
+	uint8_t key[BCN_KEY_LEN];
+	int fd;
+	struct sockaddr_in6 ep; /* the socket's address as the beacon sees it */
+	struct bcn_counter tx;
+	struct bcn_replay rx; /* frames from the beacon */
+};
+
+struct fixture {
+	char dir[64];
+	char listen[32];
+	struct rdv *r;
+	struct sockaddr_in beacon;
+	struct tnode n[NNODES];
+};
+
+/* ------------------------------------------------------------ sockets */
+
+static int udp_socket(struct sockaddr_in6 *ep)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), bufsz = 1 << 20;
+
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	if (ep) {
+		/* The beacon's socket is dual-stack: IPv4 peers are v4-mapped. */
+		memset(ep, 0, sizeof(*ep));
+		ep->sin6_family = AF_INET6;
+		ep->sin6_addr.s6_addr[10] = 0xff;
+		ep->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&ep->sin6_addr.s6_addr[12], &sa.sin_addr, 4);
+		ep->sin6_port = sa.sin_port;
+	}
+	return fd;
+}
+
+static uint16_t free_udp_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ------------------------------------------------------------ fixture */
+
+static void node_put(struct fixture *f, const struct tnode *tn, int revoked)
+{
+	struct rdv_node rn;
+	struct store_txn t;
+
+	memset(&rn, 0, sizeof(rn));
+	rn.id = tn->id;
+	memcpy(rn.pk, tn->pk, 32);
+	rn.active = 1;
+	rn.public = 0;
+	rn.revoked = revoked;
+	store_txn_begin(f->r->db.st, &t, 0);
+	rdv_node_put(&t, &f->r->db, &rn);
+	assert_int_equal(store_txn_commit(&t), 0);
+}
+
+static int setup_rate(void **state, uint32_t mbit)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	uint8_t beacon_x_pk[32], x_sk[32];
+	struct store_txn t;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_rdv_bcn.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->r = calloc(1, sizeof(*f->r));
+	assert_non_null(f->r);
+	assert_int_equal(rdv_db_open(&f->r->db, f->dir), 0);
+	f->r->base = event_base_new();
+	assert_non_null(f->r->base);
+	snprintf(f->listen, sizeof(f->listen), "127.0.0.1:%u", free_udp_port());
+	f->r->cfg.state_dir = f->dir;
+	f->r->cfg.beacon_listen = f->listen;
+	f->r->cfg.relay_rate_mbit = mbit;
+	assert_int_equal(rdv_bcn_start(f->r), 0);
+	assert_non_null(f->r->bcn);
+	assert_true(f->r->db.have_beacon);
+
+	memset(&f->beacon, 0, sizeof(f->beacon));
+	f->beacon.sin_family = AF_INET;
+	f->beacon.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->beacon.sin_port = htons(f->r->db.beacon_port);
+
+	assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(beacon_x_pk, f->r->db.beacon_pk), 0);
+	for (int i = 0; i < NNODES; i++) {
+		struct tnode *tn = &f->n[i];
+		tn->id = (uint32_t)(i + 1);
+		assert_int_equal(crypto_sign_keypair(tn->pk, tn->sk), 0);
+		assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(x_sk, tn->sk), 0);
+		assert_int_equal(
+		    bcn_key(tn->key, x_sk, beacon_x_pk, tn->id, tn->pk, f->r->db.beacon_pk), 0);
+		tn->fd = udp_socket(&tn->ep);
+		node_put(f, tn, 0);
+	}
+	sodium_memzero(x_sk, sizeof(x_sk));
+	store_txn_begin(f->r->db.st, &t, 0);
+	rdv_trust_put(&t, &f->r->db, f->n[A].id, f->n[B].id, 1700000000000ull, 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_rate(state, 100);
+}
+
+static int setup_rate1(void **state)
+{
+	return setup_rate(state, 1);
+}
+
+static int setup_rate0(void **state)
+{
+	return setup_rate(state, 0);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	rdv_bcn_stop(f->r);
+	assert_null(f->r->bcn);
+	for (int i = 0; i < NNODES; i++)
+		close(f->n[i].fd);
+	event_base_free(f->r->base);
+	rdv_db_close(&f->r->db);
+	free(f->r);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	free(f);
+	return 0;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static const struct rdv_bcn_stats *stats(struct fixture *f)
+{
+	return rdv_bcn_stats(f->r->bcn);
+}
+
+/* Run the beacon's loop until it has taken in \p want frames in all. */
+static void pump(struct fixture *f, uint64_t want)
+{
+	for (int i = 0; i < PUMP_ROUNDS; i++) {
+		event_base_loop(f->r->base, EVLOOP_NONBLOCK);
+		if (stats(f)->rx_frames >= want)
+			return;
+		sleep_ms(2);
+	}
+	fail_msg("the beacon took in %llu frames, expected %llu",
+		 (unsigned long long)stats(f)->rx_frames, (unsigned long long)want);
+}
+
+static void send_raw(struct fixture *f, int fd, const uint8_t *buf, size_t len)
+{
+	assert_int_equal(
+	    sendto(fd, buf, len, 0, (const struct sockaddr *)&f->beacon, sizeof(f->beacon)),
+	    (ssize_t)len);
+}
+
+/* Send \p len bytes from \p fd and let the beacon handle them. */
+static void send_pump(struct fixture *f, int fd, const uint8_t *buf, size_t len)
+{
+	uint64_t want = stats(f)->rx_frames + 1;
+
+	send_raw(f, fd, buf, len);
+	pump(f, want);
+}
+
+/* Seal a node -> beacon frame of \p tn with \p counter; a RELAY carries
+ * \p payload.  \retval the frame length. */
+static size_t seal_with(const struct tnode *tn, uint8_t type, uint32_t peer, uint64_t counter,
+			const uint8_t *payload, size_t plen, uint8_t *buf, size_t cap)
+{
+	struct bcn_frame fr;
+	int len;
+
+	memset(&fr, 0, sizeof(fr));
+	fr.type = type;
+	fr.node = tn->id;
+	fr.counter = counter;
+	fr.peer = peer;
+	fr.plen = plen;
+	if (plen) {
+		assert_true(BCN_RELAY_OVERHEAD + plen <= cap);
+		memcpy(buf + BCN_RELAY_HDR, payload, plen);
+	}
+	len = bcn_seal(&fr, tn->key, buf, cap);
+	assert_true(len > 0);
+	return (size_t)len;
+}
+
+static size_t seal(struct tnode *tn, uint8_t type, uint32_t peer, const uint8_t *payload,
+		   size_t plen, uint8_t *buf, size_t cap)
+{
+	return seal_with(tn, type, peer, bcn_counter_next(&tn->tx, (uint64_t)time(NULL)), payload,
+			 plen, buf, cap);
+}
+
+/* A frame waiting at \p fd within \p ms.  \retval its length, or -1. */
+static ssize_t recv_wait(int fd, uint8_t *buf, size_t cap, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	if (poll(&p, 1, ms) != 1)
+		return -1;
+	return recv(fd, buf, cap, MSG_DONTWAIT);
+}
+
+/* The next frame at \p fd must be a \p type from the beacon for \p tn:
+ * valid under its key, addressed to it, with a fresh counter. */
+static void expect_at(struct tnode *tn, int fd, uint8_t type, struct bcn_frame *fr, uint8_t *buf)
+{
+	ssize_t len = recv_wait(fd, buf, BUFCAP, 500);
+
+	assert_true(len > 0);
+	assert_int_equal(bcn_open(buf, (size_t)len, tn->key, fr), 0);
+	assert_int_equal(fr->type, type);
+	assert_int_equal(fr->node, tn->id);
+	assert_true(bcn_replay_check(&tn->rx, fr->counter, (uint64_t)time(NULL)) >= 0);
+}
+
+static void expect(struct tnode *tn, uint8_t type, struct bcn_frame *fr, uint8_t *buf)
+{
+	expect_at(tn, tn->fd, type, fr, buf);
+}
+
+static void expect_none_at(int fd)
+{
+	uint8_t buf[BUFCAP];
+
+	assert_int_equal(recv_wait(fd, buf, sizeof(buf), 20), -1);
+}
+
+static void expect_none(const struct tnode *tn)
+{
+	expect_none_at(tn->fd);
+}
+
+static void assert_ep(const struct sockaddr_in6 *got, const struct sockaddr_in6 *want)
+{
+	assert_int_equal(got->sin6_family, AF_INET6);
+	assert_memory_equal(&got->sin6_addr, &want->sin6_addr, 16);
+	assert_int_equal(got->sin6_port, want->sin6_port);
+}
+
+/* Exactly one drop, for \p why, since \p before. */
+static void assert_dropped(struct fixture *f, const struct rdv_bcn_stats *before,
+			   enum rdv_bcn_drop why)
+{
+	const struct rdv_bcn_stats *now = stats(f);
+
+	for (int i = 0; i < RDV_BCN_DROP_COUNT; i++)
+		if (now->dropped[i] != before->dropped[i] + (i == (int)why))
+			fail_msg("dropped[%s] = %llu, was %llu (expected one %s drop)",
+				 rdv_bcn_drop_name((enum rdv_bcn_drop)i),
+				 (unsigned long long)now->dropped[i],
+				 (unsigned long long)before->dropped[i], rdv_bcn_drop_name(why));
+}
+
+static void assert_no_drops(struct fixture *f, const struct rdv_bcn_stats *before)
+{
+	assert_memory_equal(stats(f)->dropped, before->dropped, sizeof(before->dropped));
+}
+
+/* \p tn binds from \p fd (its own socket if -1); the answer must name
+ * \p ep and arrive there. */
+static void bind_from(struct fixture *f, struct tnode *tn, int fd, const struct sockaddr_in6 *ep)
+{
+	uint8_t buf[BUFCAP];
+	struct bcn_frame fr;
+	size_t len;
+
+	if (fd < 0) {
+		fd = tn->fd;
+		ep = &tn->ep;
+	}
+	len = seal(tn, BCN_BIND, 0, NULL, 0, buf, sizeof(buf));
+	send_pump(f, fd, buf, len);
+	expect_at(tn, fd, BCN_BIND_OK, &fr, buf);
+	assert_ep(&fr.ep, ep);
+}
+
+static void do_bind(struct fixture *f, struct tnode *tn)
+{
+	bind_from(f, tn, -1, NULL);
+}
+
+/* \p from asks for \p to; the punch pair must reach both, each naming the
+ * other's endpoint, with one nonce. */
+static void punch_ok(struct fixture *f, struct tnode *from, struct tnode *to)
+{
+	uint8_t buf[BUFCAP], nonce[BCN_NONCE];
+	struct bcn_frame fr;
+	size_t len;
+
+	len = seal(from, BCN_PUNCH_REQ, to->id, NULL, 0, buf, sizeof(buf));
+	send_pump(f, from->fd, buf, len);
+	expect(from, BCN_PUNCH, &fr, buf);
+	assert_int_equal(fr.peer, to->id);
+	assert_ep(&fr.ep, &to->ep);
+	memcpy(nonce, fr.nonce, sizeof(nonce));
+	expect(to, BCN_PUNCH, &fr, buf);
+	assert_int_equal(fr.peer, from->id);
+	assert_ep(&fr.ep, &from->ep);
+	assert_memory_equal(fr.nonce, nonce, sizeof(nonce));
+}
+
+/* ------------------------------------------------------------ cases */
+
+static void test_bind(void **state)
+{
+	struct fixture *f = *state;
+	struct rdv_bcn_stats before = *stats(f);
+	uint8_t buf[BUFCAP];
+	struct bcn_frame fr;
+	size_t len;
+	ssize_t got;
+
+	len = seal(&f->n[A], BCN_BIND, 0, NULL, 0, buf, sizeof(buf));
+	send_pump(f, f->n[A].fd, buf, len);
+	got = recv_wait(f->n[A].fd, buf, sizeof(buf), 500);
+	assert_int_equal(got, BCN_BIND_OK_LEN);
+	assert_int_equal(bcn_open(buf, (size_t)got, f->n[A].key, &fr), 0);
+	assert_int_equal(fr.type, BCN_BIND_OK);
+	assert_int_equal(fr.node, f->n[A].id);
+	assert_int_equal(bcn_replay_check(&f->n[A].rx, fr.counter, (uint64_t)time(NULL)), 1);
+	assert_ep(&fr.ep, &f->n[A].ep);
+	/* Under another node's key it is not valid. */
+	assert_int_equal(bcn_open(buf, (size_t)got, f->n[B].key, &fr), -EPERM);
+	assert_int_equal(stats(f)->binds, before.binds + 1);
+	assert_no_drops(f, &before);
+	expect_none(&f->n[B]);
+}
+
+static void test_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], stranger;
+	struct rdv_bcn_stats before;
+	uint8_t buf[BUFCAP], copy[BUFCAP];
+	struct bcn_frame fr;
+	size_t len;
+
+	/* A wrong MAC. */
+	before = *stats(f);
+	len = seal(a, BCN_BIND, 0, NULL, 0, buf, sizeof(buf));
+	buf[len - 1] ^= 0x01;
+	send_pump(f, a->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_MAC);
+	expect_none(a);
+
+	/* A node the registry does not know. */
+	before = *stats(f);
+	stranger = *a;
+	stranger.id = UNKNOWN_ID;
+	len = seal(&stranger, BCN_BIND, 0, NULL, 0, buf, sizeof(buf));
+	send_pump(f, a->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_UNKNOWN);
+	expect_none(a);
+
+	/* The same frame twice: the second is a replay. */
+	before = *stats(f);
+	len = seal(a, BCN_BIND, 0, NULL, 0, buf, sizeof(buf));
+	memcpy(copy, buf, len);
+	send_pump(f, a->fd, buf, len);
+	expect(a, BCN_BIND_OK, &fr, buf);
+	assert_no_drops(f, &before);
+	send_pump(f, a->fd, copy, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_REPLAY);
+	expect_none(a);
+
+	/* A stale counter (two minutes old), never seen before. */
+	before = *stats(f);
+	len = seal_with(a, BCN_BIND, 0, ((uint64_t)time(NULL) - 120) << 32, NULL, 0, buf,
+			sizeof(buf));
+	send_pump(f, a->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_REPLAY);
+	expect_none(a);
+
+	/* A beacon -> node frame reflected at the beacon. */
+	before = *stats(f);
+	{
+		struct bcn_frame ok;
+		int n;
+		memset(&ok, 0, sizeof(ok));
+		ok.type = BCN_BIND_OK;
+		ok.node = a->id;
+		ok.counter = bcn_counter_next(&a->tx, (uint64_t)time(NULL));
+		ok.ep = a->ep;
+		n = bcn_seal(&ok, a->key, buf, sizeof(buf));
+		assert_true(n > 0);
+		len = (size_t)n;
+	}
+	send_pump(f, a->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_MALFORMED);
+	expect_none(a);
+	assert_int_equal(stats(f)->binds, 1);
+}
+
+static void test_punch(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], *b = &f->n[B], *c = &f->n[C], *d = &f->n[D];
+	struct rdv_bcn_stats before;
+	uint8_t buf[BUFCAP];
+	size_t len;
+
+	do_bind(f, a);
+	do_bind(f, b);
+	do_bind(f, c);
+
+	before = *stats(f);
+	punch_ok(f, a, b);
+	assert_no_drops(f, &before);
+	assert_int_equal(stats(f)->punch_reqs, before.punch_reqs + 1);
+	assert_int_equal(stats(f)->punches_sent, before.punches_sent + 2);
+	expect_none(c);
+
+	/* C, trusted by nobody, may not learn where B is... */
+	before = *stats(f);
+	len = seal(c, BCN_PUNCH_REQ, b->id, NULL, 0, buf, sizeof(buf));
+	send_pump(f, c->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_DENIED);
+	expect_none(c);
+	expect_none(b);
+
+	/* ...nor be handed to A. */
+	before = *stats(f);
+	len = seal(a, BCN_PUNCH_REQ, c->id, NULL, 0, buf, sizeof(buf));
+	send_pump(f, a->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_DENIED);
+	expect_none(a);
+	expect_none(c);
+
+	/* D is registered but has never bound. */
+	before = *stats(f);
+	len = seal(a, BCN_PUNCH_REQ, d->id, NULL, 0, buf, sizeof(buf));
+	send_pump(f, a->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_UNBOUND);
+	expect_none(a);
+	expect_none(d);
+	assert_int_equal(stats(f)->punches_sent, 2);
+}
+
+static void test_relay(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], *b = &f->n[B], *c = &f->n[C];
+	struct rdv_bcn_stats before;
+	uint8_t buf[BUFCAP], payload[100];
+	struct bcn_frame fr;
+	size_t len;
+
+	do_bind(f, a);
+	do_bind(f, b);
+	do_bind(f, c);
+	randombytes_buf(payload, sizeof(payload));
+
+	before = *stats(f);
+	len = seal(a, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
+	send_pump(f, a->fd, buf, len);
+	expect(b, BCN_RELAYED, &fr, buf);
+	assert_int_equal(fr.peer, a->id);
+	assert_int_equal(fr.plen, sizeof(payload));
+	assert_memory_equal(fr.payload, payload, sizeof(payload));
+	assert_no_drops(f, &before);
+	assert_int_equal(stats(f)->relayed_packets, before.relayed_packets + 1);
+	assert_int_equal(stats(f)->relayed_bytes, before.relayed_bytes + sizeof(payload));
+	expect_none(a);
+	expect_none(c);
+
+	/* C may not reach B through the beacon. */
+	before = *stats(f);
+	len = seal(c, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
+	send_pump(f, c->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_DENIED);
+	expect_none(b);
+	expect_none(c);
+	assert_int_equal(stats(f)->relayed_packets, 1);
+}
+
+/* Count the valid RELAYED frames from A waiting at B. */
+static unsigned drain_relayed(struct fixture *f, const uint8_t *payload, size_t plen)
+{
+	uint8_t buf[BUFCAP];
+	struct bcn_frame fr;
+	unsigned n = 0;
+	ssize_t len;
+
+	while ((len = recv(f->n[B].fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		assert_int_equal(bcn_open(buf, (size_t)len, f->n[B].key, &fr), 0);
+		assert_int_equal(fr.type, BCN_RELAYED);
+		assert_int_equal(fr.peer, f->n[A].id);
+		assert_int_equal(fr.plen, plen);
+		assert_memory_equal(fr.payload, payload, plen);
+		assert_true(bcn_replay_check(&f->n[B].rx, fr.counter, (uint64_t)time(NULL)) >= 0);
+		n++;
+	}
+	return n;
+}
+
+static void test_relay_budget(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], *b = &f->n[B];
+	struct rdv_bcn_stats before;
+	uint8_t buf[BUFCAP], payload[1000];
+	unsigned got = 0;
+	size_t len;
+
+	do_bind(f, a);
+	do_bind(f, b);
+	randombytes_buf(payload, sizeof(payload));
+	before = *stats(f);
+	for (int i = 0; i < 200; i++) {
+		len = seal(a, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
+		send_raw(f, a->fd, buf, len);
+		event_base_loop(f->r->base, EVLOOP_NONBLOCK);
+		got += drain_relayed(f, payload, sizeof(payload));
+	}
+	pump(f, before.rx_frames + 200);
+	got += drain_relayed(f, payload, sizeof(payload));
+
+	/* A burst of 65536 bytes (65 records) passes, then the 1 Mbit/s rate. */
+	assert_true(got >= 65);
+	assert_true(got < 100);
+	assert_true(stats(f)->dropped[RDV_BCN_DROP_RATE] > 0);
+	assert_int_equal(stats(f)->relayed_packets, before.relayed_packets + got);
+	assert_int_equal(stats(f)->dropped[RDV_BCN_DROP_RATE], 200 - got);
+	for (int i = 0; i < RDV_BCN_DROP_COUNT; i++)
+		if (i != RDV_BCN_DROP_RATE)
+			assert_int_equal(stats(f)->dropped[i], before.dropped[i]);
+	expect_none(a);
+}
+
+static void test_relay_off(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], *b = &f->n[B];
+	struct rdv_bcn_stats before;
+	uint8_t buf[BUFCAP], payload[100];
+	size_t len;
+
+	do_bind(f, a);
+	do_bind(f, b);
+	randombytes_buf(payload, sizeof(payload));
+	for (int i = 0; i < 5; i++) {
+		before = *stats(f);
+		len = seal(a, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
+		send_pump(f, a->fd, buf, len);
+		assert_dropped(f, &before, RDV_BCN_DROP_RATE);
+	}
+	expect_none(b);
+	expect_none(a);
+	assert_int_equal(stats(f)->relayed_packets, 0);
+	/* Punching does not depend on the relay budget. */
+	punch_ok(f, a, b);
+}
+
+/* \p from asks for \p to, which roamed to \p to_fd (\p to_ep): the punch to
+ * \p from names \p to_ep, and \p to's half arrives at \p to_fd, not at
+ * \p other_fd. */
+static void punch_roamed(struct fixture *f, struct tnode *from, struct tnode *to, int to_fd,
+			 const struct sockaddr_in6 *to_ep, int other_fd)
+{
+	uint8_t buf[BUFCAP], nonce[BCN_NONCE];
+	struct bcn_frame fr;
+	size_t len;
+
+	len = seal(from, BCN_PUNCH_REQ, to->id, NULL, 0, buf, sizeof(buf));
+	send_pump(f, from->fd, buf, len);
+	expect(from, BCN_PUNCH, &fr, buf);
+	assert_int_equal(fr.peer, to->id);
+	assert_ep(&fr.ep, to_ep);
+	memcpy(nonce, fr.nonce, sizeof(nonce));
+	expect_at(to, to_fd, BCN_PUNCH, &fr, buf);
+	assert_int_equal(fr.peer, from->id);
+	assert_ep(&fr.ep, &from->ep);
+	assert_memory_equal(fr.nonce, nonce, sizeof(nonce));
+	expect_none_at(other_fd);
+}
+
+static void test_roaming(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], *b = &f->n[B];
+	struct rdv_bcn_stats before;
+	struct sockaddr_in6 ep2;
+	uint64_t c1, c2, c3, now_s = (uint64_t)time(NULL);
+	uint8_t buf[BUFCAP];
+	struct bcn_frame fr;
+	size_t len;
+	int s1 = a->fd, s2 = udp_socket(&ep2);
+
+	c1 = bcn_counter_next(&a->tx, now_s);
+	c2 = bcn_counter_next(&a->tx, now_s);
+	c3 = bcn_counter_next(&a->tx, now_s);
+	do_bind(f, b);
+
+	/* A binds from s1... */
+	before = *stats(f);
+	len = seal_with(a, BCN_BIND, 0, c1, NULL, 0, buf, sizeof(buf));
+	send_pump(f, s1, buf, len);
+	expect_at(a, s1, BCN_BIND_OK, &fr, buf);
+	assert_ep(&fr.ep, &a->ep);
+	punch_roamed(f, b, a, s1, &a->ep, s2);
+
+	/* ...then from s2 with a newer counter: A has moved. */
+	len = seal_with(a, BCN_BIND, 0, c3, NULL, 0, buf, sizeof(buf));
+	send_pump(f, s2, buf, len);
+	expect_at(a, s2, BCN_BIND_OK, &fr, buf);
+	assert_ep(&fr.ep, &ep2);
+	expect_none_at(s1);
+	punch_roamed(f, b, a, s2, &ep2, s1);
+	assert_no_drops(f, &before);
+
+	/* An older counter, in the window and not yet seen, from s1: accepted
+	 * (not a replay), but it cannot drag the endpoint back. */
+	before = *stats(f);
+	len = seal_with(a, BCN_BIND, 0, c2, NULL, 0, buf, sizeof(buf));
+	send_pump(f, s1, buf, len);
+	assert_no_drops(f, &before);
+	assert_int_equal(stats(f)->binds, before.binds + 1);
+	/* Its answer (wherever it went) names the source it came from. */
+	{
+		ssize_t got = recv_wait(s2, buf, sizeof(buf), 200);
+		if (got < 0)
+			got = recv_wait(s1, buf, sizeof(buf), 200);
+		assert_true(got > 0);
+		assert_int_equal(bcn_open(buf, (size_t)got, a->key, &fr), 0);
+		assert_int_equal(fr.type, BCN_BIND_OK);
+		assert_ep(&fr.ep, &a->ep);
+	}
+	punch_roamed(f, b, a, s2, &ep2, s1);
+	assert_no_drops(f, &before);
+	close(s2);
+}
+
+static void test_revoked(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], *b = &f->n[B];
+	struct rdv_bcn_stats before;
+	uint8_t buf[BUFCAP], payload[100];
+	struct bcn_frame fr;
+	struct rdv_node rn;
+	struct store_txn t;
+	size_t len;
+
+	do_bind(f, a);
+	do_bind(f, b);
+	randombytes_buf(payload, sizeof(payload));
+	len = seal(a, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
+	send_pump(f, a->fd, buf, len);
+	expect(b, BCN_RELAYED, &fr, buf);
+
+	/* The registry revokes B; within RDV_BCN_RECHECK_MS the beacon knows. */
+	store_txn_begin(f->r->db.st, &t, 0);
+	assert_int_equal(rdv_node_get(&t, &f->r->db, b->id, &rn), 0);
+	rn.revoked = 1;
+	rdv_node_put(&t, &f->r->db, &rn);
+	assert_int_equal(store_txn_commit(&t), 0);
+	sleep_ms(RDV_BCN_RECHECK_MS + 200);
+
+	before = *stats(f);
+	len = seal(a, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
+	send_pump(f, a->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_UNKNOWN);
+	expect_none(b);
+	expect_none(a);
+
+	before = *stats(f);
+	len = seal(b, BCN_BIND, 0, NULL, 0, buf, sizeof(buf));
+	send_pump(f, b->fd, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_UNKNOWN);
+	expect_none(b);
+	assert_int_equal(stats(f)->relayed_packets, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_bind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_punch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_budget, setup_rate1, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_off, setup_rate0, teardown),
+	    cmocka_unit_test_setup_teardown(test_roaming, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	log_init("test_rdv_bcn", LOG_LVL_ERROR, LOG_FMT_TEXT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
