@@ -460,7 +460,8 @@ e2e_counter_deltas() { # FILE0 FILE1 -> "name+delta ..." for every counter that 
 #                 chain inbound     eth0 -> router: replies and ping only
 # so unsolicited inbound is dropped, never forwarded (no port forwards) and
 # never confirmed in conntrack (a dropped punch leaves no entry that would
-# make masquerade move the port).  Modes:
+# make masquerade move the port).  UDP mappings expire after 30 s of
+# silence (a strict NAT; keepalives must hold them).  Modes:
 #   eim        masquerade: endpoint-independent, port-preserving mapping
 #   symmetric  masquerade random,fully-random: a new random port per flow
 #   snat:IP    snat to IP (address change: add IP to eth0 first)
@@ -504,6 +505,11 @@ table ip fw {
 	}
 }
 NFT
+	# A strict NAT: UDP mappings die after 30 s of silence, either way
+	# (Linux keeps a replied flow 120 s by default).
+	ip netns exec "$ns" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=30 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=30 >/dev/null ||
+		fatal "conntrack timeouts in $ns"
 	NAT_LAN[$n]=$lan
 }
 

@@ -28,6 +28,10 @@
 #       the public node e from evil, and from evil with the beacon's address
 #       spoofed (raw socket): all counted in rx_dropped_beacon; e's path and
 #       endpoint for b unchanged; e -> b still works
+#   (7) the routers forget UDP mappings after 30 s: a <-> b idle for 70 s,
+#       then a connection needs no new punch (keepalives held the mappings)
+#   (6) the registry and the beacon as two processes on one state dir
+#       (--serve registry / --serve beacon): c <-> b relayed again
 # Needs root, nft and conntrack; exit 77 (skip) otherwise.
 [ -z "${BASH_VERSION:-}" ] && { command -v bash >/dev/null 2>&1 || { echo "SKIP: no bash"; exit 77; }; exec bash "$0" "$@"; }
 E2E_TIMEOUT=${E2E_TIMEOUT:-420}
@@ -456,6 +460,32 @@ check "(5) e: beacon still ok ($(beacon e state))" beacon_ok e
 rm -f "$E2E_WORK/5b.html"
 e2e_curl e b 8080 /after-spoof "$E2E_WORK/5b.html" 5
 check "(5) curl e -> b still works" grep -qs "$MARK" "$E2E_WORK/5b.html"
+
+# ------------------------------------------------------------ (7) idle mappings held
+# The routers forget a UDP mapping after 30 s of silence.  a and b stay
+# idle for 70 s: pilotd's keepalives (25 s on a path used in the last
+# 3 minutes, and the BIND to the beacon) must hold both NATs' mappings, so
+# the next connection needs no new punch.
+e2e_counters a "$E2E_WORK/ctr7a.0"
+e2e_counters b "$E2E_WORK/ctr7b.0"
+ep7=$(e2e_peer a "$B" endpoint)
+info "(7) a <-> b idle for 70 s behind NATs with 30 s UDP timeouts"
+sleep 70
+t7=$(e2e_now)
+rm -f "$E2E_WORK/7.html"
+e2e_curl a b 8080 /after-idle "$E2E_WORK/7.html" 10
+el7=$(e2e_elapsed "$t7")
+check "(7) curl a -> b after 70 s idle (${el7}s)" grep -qs "$MARK" "$E2E_WORK/7.html"
+e2e_counters a "$E2E_WORK/ctr7a.1"
+e2e_counters b "$E2E_WORK/ctr7b.1"
+pa=$(e2e_counter_delta "$E2E_WORK/ctr7a.0" "$E2E_WORK/ctr7a.1" punch_requests_sent)
+pb=$(e2e_counter_delta "$E2E_WORK/ctr7b.0" "$E2E_WORK/ctr7b.1" punch_requests_sent)
+# (a's only peer is b; b also punches towards its relayed peer c.)
+check "(7) no new punch was needed (punch_requests_sent +$pa on a; b: +$pb, its relayed peer c included)" \
+	eval '[ "$pa" = 0 ]'
+check "(7) a's path to b unchanged ($ep7 -> $(path_shown a "$B"))" \
+	eval 'e2e_peer_path_is a "$B" punched && [ "$(e2e_peer a "$B" endpoint)" = "$ep7" ]'
+check "(7) a: beacon binding held ($(beacon a state))" beacon_ok a
 
 # ------------------------------------------------------------ (6) the beacon on its own
 # The registry and the beacon as two processes on one state dir (serve:
