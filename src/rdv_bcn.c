@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +479,80 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	b->st.nodes = bound;
 }
 
+/* ------------------------------------------------------------ bindings file */
+
+/* Bindings outlive a restart (an upgrade, or moving the beacon to its own
+ * process): without them a relayed pair would wait for the idle side's
+ * next BIND (up to 25 s).  One line per bound node, "ID ENDPOINT WALL_MS",
+ * written at a clean stop; entries older than a binding lives are skipped
+ * at start, and each node is checked against the registry again. */
+#define BINDINGS_FILE "beacon.bindings"
+#define BINDINGS_MAX (RDV_BCN_MAX_NODES * 72)
+
+static void bindings_path(const struct rdv_bcn *b, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", b->r->cfg.state_dir, BINDINGS_FILE);
+}
+
+static void bindings_save(struct rdv_bcn *b)
+{
+	uint64_t now = now_mono_ms(), wall = now_real_ms();
+	char path[PATH_MAX], eb[64], *buf;
+	size_t len = 0, cap = b->nnodes * 72 + 1;
+	int rc;
+
+	buf = malloc(cap);
+	if (!buf)
+		return;
+	for (unsigned i = 0; i < NODE_BUCKETS; i++)
+		for (struct bnode *n = b->nodes[i]; n; n = n->next) {
+			struct sockaddr_storage ss;
+			if (!fresh(n, now) || len + 72 > cap)
+				continue;
+			memset(&ss, 0, sizeof(ss));
+			memcpy(&ss, &n->ep, sizeof(n->ep));
+			len += (size_t)snprintf(buf + len, cap - len, "%u %s %llu\n", n->id,
+						bcn_ep_format(&ss, eb, sizeof(eb)),
+						(unsigned long long)(wall - (now - n->seen_ms)));
+		}
+	bindings_path(b, path, sizeof(path));
+	rc = file_write_atomic(path, buf, len, 0600);
+	free(buf);
+	if (rc < 0)
+		log_warnx("beacon: saving bindings to %s: %s", path, strerror(-rc));
+}
+
+static void bindings_load(struct rdv_bcn *b)
+{
+	uint64_t now = now_mono_ms(), wall = now_real_ms();
+	char path[PATH_MAX], *buf = NULL, *line, *save = NULL;
+	size_t len = 0, n = 0;
+
+	bindings_path(b, path, sizeof(path));
+	if (file_read_all(path, BINDINGS_MAX, &buf, &len) < 0)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long ms;
+		struct sockaddr_storage ss;
+		struct bnode *node;
+		char ep[64];
+		unsigned id;
+		socklen_t sl;
+
+		if (sscanf(line, "%u %63s %llu", &id, ep, &ms) != 3 || !id || ms > wall ||
+		    wall - ms >= RDV_BCN_BIND_TTL_MS || bcn_ep_parse(ep, &ss, &sl) < 0 ||
+		    !(node = node_get(b, id, now)))
+			continue;
+		memcpy(&node->ep, &ss, sizeof(node->ep));
+		node->bound = 1;
+		node->seen_ms = now - (wall - ms);
+		n++;
+	}
+	free(buf);
+	if (n)
+		log_info("beacon: %zu bindings kept from the last run", n);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 static int bind_socket(const char *hostport, int *out)
@@ -553,6 +629,7 @@ int rdv_bcn_start(struct rdv *r)
 		goto fail;
 	}
 	conf_split_hostport(r->cfg.beacon_listen, host, sizeof(host), &port);
+	bindings_load(b);
 	memcpy(r->db.beacon_pk, b->pk, 32);
 	r->db.beacon_port = port;
 	r->db.have_beacon = 1;
@@ -575,6 +652,8 @@ void rdv_bcn_stop(struct rdv *r)
 
 	if (!b)
 		return;
+	if (b->fd >= 0 && b->ev)
+		bindings_save(b); /* only a beacon that served */
 	if (b->ev)
 		event_free(b->ev);
 	if (b->ev_sweep)
