@@ -73,6 +73,14 @@ uint64_t bcn_counter_next(struct bcn_counter *c, uint64_t now_s)
 	return c->last;
 }
 
+void bcn_counter_start(struct bcn_counter *c, uint64_t now_s)
+{
+	uint64_t floor = (now_s + 1) << 32;
+
+	if (c->last < floor)
+		c->last = floor;
+}
+
 size_t bcn_frame_len(uint8_t type, size_t plen)
 {
 	switch (type) {

@@ -87,6 +87,10 @@ int bcn_key(uint8_t key[BCN_KEY_LEN], const uint8_t my_x_sk[32], const uint8_t t
 
 /** The next counter value at wall-clock \p now_s. */
 uint64_t bcn_counter_next(struct bcn_counter *c, uint64_t now_s);
+/** A sender (re)starts at wall-clock \p now_s: its next counters come
+ *  from the next second, so a restart within one second cannot reuse a
+ *  counter its previous run sent. */
+void bcn_counter_start(struct bcn_counter *c, uint64_t now_s);
 
 /** Frame length for \p type with a \p plen payload (0 for an unknown type,
  *  or a RELAY/RELAYED payload that is empty or over BCN_MAX_PAYLOAD). */

@@ -153,17 +153,23 @@ static int print_status(yajl_val d)
 	static const char *const st_keys[] = {"node_id",	 "hostname", "path",	 "endpoint",
 					      "@last_handshake", "rx_bytes", "tx_bytes", "flows"};
 	yajl_val reg = json_get(d, "registry"), tun = json_get(d, "tun"),
-		 counters = json_get(d, "counters");
-	char b[6][256], regline[600], tunline[300], up[64];
-	const char *pairs[12];
-	uint64_t uptime;
+		 counters = json_get(d, "counters"), bcn = json_get(d, "beacon");
+	char b[6][256], regline[600], tunline[300], bcnline[400], up[64];
+	const char *pairs[14];
+	uint64_t uptime, ago;
 	int connected = 0;
 
 	json_get_bool(reg, "connected", &connected);
+	/* pilotd reports the age of the last answer (0 also when none came). */
+	if (json_get_u64(reg, "last_ok_seconds_ago", &ago) == 0 && (connected || ago)) {
+		duration(ago, up, sizeof(up));
+		snprintf(b[1], sizeof(b[1]), "%s ago", up);
+	} else {
+		snprintf(b[1], sizeof(b[1]), "never");
+	}
 	snprintf(regline, sizeof(regline), "%s (%s, last ok %s)",
 		 ctl_mtext(reg, "address", b[0], sizeof(b[0])),
-		 connected ? "connected" : "disconnected",
-		 ctl_mage(reg, "last_ok", b[1], sizeof(b[1])));
+		 connected ? "connected" : "disconnected", b[1]);
 	snprintf(tunline, sizeof(tunline), "%s (mtu %s)",
 		 ctl_mtext(tun, "name", b[2], sizeof(b[2])),
 		 ctl_mtext(tun, "mtu", b[3], sizeof(b[3])));
@@ -179,7 +185,19 @@ static int print_status(yajl_val d)
 	pairs[9] = ctl_mtext(d, "listen_port", b[5], sizeof(b[5]));
 	pairs[10] = "flows";
 	pairs[11] = ctl_mtext(d, "flows", b[0], sizeof(b[0]));
-	ctl_kv(pairs, 6);
+	{
+		char ba[128], bs[32], br[128];
+		const char *st = ctl_mtext(bcn, "state", bs, sizeof(bs));
+		if (strcmp(st, "off") == 0 || strcmp(st, "-") == 0)
+			snprintf(bcnline, sizeof(bcnline), "off");
+		else
+			snprintf(bcnline, sizeof(bcnline), "%s (%s, seen as %s)",
+				 ctl_mtext(bcn, "address", ba, sizeof(ba)), st,
+				 ctl_mtext(bcn, "reflexive", br, sizeof(br)));
+	}
+	pairs[12] = "beacon";
+	pairs[13] = bcnline;
+	ctl_kv(pairs, 7);
 
 	if (YAJL_IS_OBJECT(counters) && counters->u.object.len) {
 		size_t n = counters->u.object.len;

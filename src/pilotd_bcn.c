@@ -84,6 +84,7 @@ void pilotd_bcn_configure(struct pilotd *d, yajl_val reg)
 		memset(&b->rx, 0, sizeof(b->rx));
 	memcpy(b->pk, pk, 32);
 	b->have_key = 1;
+	bcn_counter_start(&b->tx, now_real_ms() / 1000);
 	b->bind_sent_ms = 0; /* bind now */
 	{
 		struct sockaddr_storage ss;

@@ -602,6 +602,7 @@ int rdv_bcn_start(struct rdv *r)
 	b->r = r;
 	b->fd = -1;
 	crypto_shorthash_keygen(b->hash_key);
+	bcn_counter_start(&b->tx, now_real_ms() / 1000);
 	rdv_bcn_set_rate(b, r->cfg.relay_rate_mbit);
 	sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
 	b->x_sk = sodium_malloc(32);

@@ -852,6 +852,26 @@ static void test_counter_next(void **state)
 	assert_int_equal(v, ((T_NOW + 1) << 32) + 1);
 }
 
+/* A restarted sender never reuses a counter of its last second. */
+static void test_counter_start(void **state)
+{
+	struct bcn_counter c = {0}, prev = {0};
+	uint64_t s = 1795000000ull, v;
+
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		bcn_counter_next(&prev, s); /* the previous run, in second s */
+	bcn_counter_start(&c, s);	    /* restarted within the same second */
+	v = bcn_counter_next(&c, s);
+	assert_true(v > prev.last);
+	assert_int_equal(v >> 32, s + 1);
+	/* A later start never moves a counter back. */
+	c.last = (s + 5) << 32;
+	bcn_counter_start(&c, s);
+	assert_int_equal(c.last, (s + 5) << 32);
+	assert_true(bcn_counter_next(&c, s) > ((s + 5) << 32));
+}
+
 static void test_counter_monotonic(void **state)
 {
 	struct bcn_counter c = {0}, restarted = {0};
@@ -1318,35 +1338,21 @@ static void test_ep_put_get(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_key_agree),
-	    cmocka_unit_test(test_key_construction),
-	    cmocka_unit_test(test_key_low_order),
-	    cmocka_unit_test(test_frame_len),
-	    cmocka_unit_test(test_seal_open_bind),
-	    cmocka_unit_test(test_seal_open_bind_ok),
-	    cmocka_unit_test(test_seal_open_punch),
-	    cmocka_unit_test(test_seal_open_relay),
-	    cmocka_unit_test(test_seal_open_all),
-	    cmocka_unit_test(test_seal_errors),
-	    cmocka_unit_test(test_open_bit_flips),
-	    cmocka_unit_test(test_open_wrong_key),
-	    cmocka_unit_test(test_open_lengths),
-	    cmocka_unit_test(test_open_reserved),
-	    cmocka_unit_test(test_open_types),
-	    cmocka_unit_test(test_open_empty_relay),
-	    cmocka_unit_test(test_open_handmade),
-	    cmocka_unit_test(test_peek),
-	    cmocka_unit_test(test_is_frame),
-	    cmocka_unit_test(test_counter_next),
-	    cmocka_unit_test(test_counter_monotonic),
-	    cmocka_unit_test(test_replay_basic),
-	    cmocka_unit_test(test_replay_window_edge),
-	    cmocka_unit_test(test_replay_skew),
-	    cmocka_unit_test(test_replay_jumps),
-	    cmocka_unit_test(test_replay_model),
-	    cmocka_unit_test(test_probe),
-	    cmocka_unit_test(test_ep_parse_format),
-	    cmocka_unit_test(test_ep_parse_invalid),
+	    cmocka_unit_test(test_key_agree),	      cmocka_unit_test(test_key_construction),
+	    cmocka_unit_test(test_key_low_order),     cmocka_unit_test(test_frame_len),
+	    cmocka_unit_test(test_seal_open_bind),    cmocka_unit_test(test_seal_open_bind_ok),
+	    cmocka_unit_test(test_seal_open_punch),   cmocka_unit_test(test_seal_open_relay),
+	    cmocka_unit_test(test_seal_open_all),     cmocka_unit_test(test_seal_errors),
+	    cmocka_unit_test(test_open_bit_flips),    cmocka_unit_test(test_open_wrong_key),
+	    cmocka_unit_test(test_open_lengths),      cmocka_unit_test(test_open_reserved),
+	    cmocka_unit_test(test_open_types),	      cmocka_unit_test(test_open_empty_relay),
+	    cmocka_unit_test(test_open_handmade),     cmocka_unit_test(test_peek),
+	    cmocka_unit_test(test_is_frame),	      cmocka_unit_test(test_counter_next),
+	    cmocka_unit_test(test_counter_monotonic), cmocka_unit_test(test_counter_start),
+	    cmocka_unit_test(test_replay_basic),      cmocka_unit_test(test_replay_window_edge),
+	    cmocka_unit_test(test_replay_skew),	      cmocka_unit_test(test_replay_jumps),
+	    cmocka_unit_test(test_replay_model),      cmocka_unit_test(test_probe),
+	    cmocka_unit_test(test_ep_parse_format),   cmocka_unit_test(test_ep_parse_invalid),
 	    cmocka_unit_test(test_ep_put_get),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
