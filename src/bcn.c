@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <sodium.h>
 
@@ -158,6 +159,20 @@ char *bcn_ep_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
 	}
 	return buf;
+}
+
+void bcn_mmsg_rx_prepare(struct mmsghdr *m, struct iovec *v, struct sockaddr_in6 *a, uint8_t *bufs,
+			 size_t bufsz, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		v[i].iov_base = bufs + (size_t)i * bufsz;
+		v[i].iov_len = bufsz;
+		memset(&m[i], 0, sizeof(m[i]));
+		m[i].msg_hdr.msg_name = &a[i];
+		m[i].msg_hdr.msg_namelen = sizeof(a[i]);
+		m[i].msg_hdr.msg_iov = &v[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
 }
 
 static void mac(uint8_t out[BCN_MAC], const uint8_t *buf, size_t len,

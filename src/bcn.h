@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 enum bcn_type {
 	BCN_BIND = 0x10,      /* node -> beacon: here I am (also the keepalive) */
@@ -124,6 +125,11 @@ void bcn_ep_get(struct sockaddr_in6 *sa, const uint8_t in[BCN_EP_LEN]);
 /** Parse "IP:PORT" / "[V6]:PORT" into a v4-mapped/v6 sockaddr_in6 (all
  *  of Pilot's UDP sockets are dual-stack).  \retval 0 or -EINVAL. */
 int bcn_ep_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+/** Point \p n receive headers (and their iovecs and source addresses) at
+ *  \p n buffers of \p bufsz bytes laid out from \p bufs, for recvmmsg on
+ *  one of Pilot's dual-stack UDP sockets (the tunnel's and the beacon's). */
+void bcn_mmsg_rx_prepare(struct mmsghdr *m, struct iovec *v, struct sockaddr_in6 *a, uint8_t *bufs,
+			 size_t bufsz, unsigned n);
 /** Format an endpoint as "IP:PORT" or "[V6]:PORT" ("-" if not IPv6). */
 char *bcn_ep_format(const struct sockaddr_storage *ss, char *buf, size_t len);
 

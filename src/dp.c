@@ -824,15 +824,7 @@ void dp_udp_readable(int fd, short what, void *arg)
 	for (int rounds = 0; rounds < 4; rounds++) {
 		uint64_t now;
 		int n;
-		for (unsigned i = 0; i < DP_BATCH; i++) {
-			b->rxv[i].iov_base = b->rx[i];
-			b->rxv[i].iov_len = DP_BUFSZ;
-			memset(&b->rxm[i], 0, sizeof(b->rxm[i]));
-			b->rxm[i].msg_hdr.msg_name = &b->rxa[i];
-			b->rxm[i].msg_hdr.msg_namelen = sizeof(b->rxa[i]);
-			b->rxm[i].msg_hdr.msg_iov = &b->rxv[i];
-			b->rxm[i].msg_hdr.msg_iovlen = 1;
-		}
+		bcn_mmsg_rx_prepare(b->rxm, b->rxv, b->rxa, &b->rx[0][0], DP_BUFSZ, DP_BATCH);
 		n = recvmmsg(fd, b->rxm, DP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;

@@ -285,25 +285,36 @@ static void drop(struct rdv_bcn *b, enum rdv_bcn_drop why)
 	b->st.dropped[why]++;
 }
 
+/* The node \p n wants to reach: bound, and allowed to meet \p n; else the
+ * drop is counted and NULL returned. */
+static struct bnode *target(struct rdv_bcn *b, const struct bnode *n, uint32_t id, uint64_t now)
+{
+	struct bnode *t = id != n->id ? node_get(b, id, now) : NULL;
+
+	if (!t || !fresh(t, now)) {
+		drop(b, t ? RDV_BCN_DROP_UNBOUND : RDV_BCN_DROP_UNKNOWN);
+		return NULL;
+	}
+	if (!pair_allowed(b, n->id, t->id, now)) {
+		drop(b, RDV_BCN_DROP_DENIED);
+		return NULL;
+	}
+	return t;
+}
+
 static void on_punch_req(struct rdv_bcn *b, struct bnode *n, const struct bcn_frame *f,
 			 uint64_t now)
 {
-	struct bnode *t = f->peer != n->id ? node_get(b, f->peer, now) : NULL;
 	struct bcn_frame out;
+	struct bnode *t;
 
 	if (n->punch_tokens < 1) {
 		drop(b, RDV_BCN_DROP_RATE);
 		return;
 	}
 	n->punch_tokens -= 1;
-	if (!t || !fresh(t, now)) {
-		drop(b, t ? RDV_BCN_DROP_UNBOUND : RDV_BCN_DROP_UNKNOWN);
+	if (!(t = target(b, n, f->peer, now)))
 		return;
-	}
-	if (!pair_allowed(b, n->id, t->id, now)) {
-		drop(b, RDV_BCN_DROP_DENIED);
-		return;
-	}
 	b->st.punch_reqs++;
 	memset(&out, 0, sizeof(out));
 	out.type = BCN_PUNCH;
@@ -320,18 +331,12 @@ static void on_punch_req(struct rdv_bcn *b, struct bnode *n, const struct bcn_fr
 static void on_relay(struct rdv_bcn *b, struct bnode *n, uint8_t *buf, const struct bcn_frame *f,
 		     uint64_t now)
 {
-	struct bnode *t = f->peer != n->id ? node_get(b, f->peer, now) : NULL;
 	struct bcn_frame out;
+	struct bnode *t;
 	int len;
 
-	if (!t || !fresh(t, now)) {
-		drop(b, t ? RDV_BCN_DROP_UNBOUND : RDV_BCN_DROP_UNKNOWN);
+	if (!(t = target(b, n, f->peer, now)))
 		return;
-	}
-	if (!pair_allowed(b, n->id, t->id, now)) {
-		drop(b, RDV_BCN_DROP_DENIED);
-		return;
-	}
 	if (n->relay_tokens < (double)f->plen) {
 		drop(b, RDV_BCN_DROP_RATE);
 		return;
@@ -425,15 +430,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		uint64_t now, now_s;
 		int n;
 
-		for (unsigned i = 0; i < BATCH; i++) {
-			b->rxv[i].iov_base = b->rx[i];
-			b->rxv[i].iov_len = BUFSZ;
-			memset(&b->rxm[i], 0, sizeof(b->rxm[i]));
-			b->rxm[i].msg_hdr.msg_name = &b->rxa[i];
-			b->rxm[i].msg_hdr.msg_namelen = sizeof(b->rxa[i]);
-			b->rxm[i].msg_hdr.msg_iov = &b->rxv[i];
-			b->rxm[i].msg_hdr.msg_iovlen = 1;
-		}
+		bcn_mmsg_rx_prepare(b->rxm, b->rxv, b->rxa, &b->rx[0][0], BUFSZ, BATCH);
 		n = recvmmsg(fd, b->rxm, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
