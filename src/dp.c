@@ -1049,6 +1049,8 @@ static void peer_timers(void *arg, struct peer *p)
 
 	peer_expire_keypairs(&d->peers, p, now, d->reject_ms);
 	path_timers(d, p, now);
+	if (p->cur && p->path == PATH_RELAYED)
+		d->bcn.relayed_peers++;
 	if (p->hs || (p->hs_wanted && !session_ready(d, p, now))) {
 		if (now - p->hs_first_ms > REKEY_ATTEMPT_MS)
 			give_up(d, p);
@@ -1091,6 +1093,7 @@ void dp_tick(struct pilotd *d)
 	static const uint64_t sweep_every = 1000;
 
 	pilotd_bcn_tick(d, now_mono_ms());
+	d->bcn.relayed_peers = 0; /* counted again by peer_timers */
 	peer_foreach(&d->peers, peer_timers, d);
 	pilotd_audit_flush(d);
 	if (now_mono_ms() - d->last_sweep_ms >= sweep_every) {

@@ -103,6 +103,7 @@ struct pilotd_bcn {
 	struct sockaddr_in6 reflexive; /* our endpoint as the beacon sees it */
 	int have_reflexive;
 	uint64_t bind_sent_ms, bind_ok_ms;
+	unsigned relayed_peers; /* with a relayed session, as of the last tick */
 };
 
 struct pilotd {

@@ -20,7 +20,8 @@
 #include "pilotd.h"
 #include "util.h"
 
-#define BIND_EVERY_MS 25000 /* under every common NAT's UDP timeout */
+#define BIND_EVERY_MS 25000   /* under every common NAT's UDP timeout */
+#define BIND_RELAYED_MS 10000 /* with relayed peers: a restarted beacon learns us soon */
 #define BIND_RETRY_MS 2000
 #define BIND_STALE_MS 60000
 
@@ -122,7 +123,11 @@ void pilotd_bcn_tick(struct pilotd *d, uint64_t now)
 
 	if (!b->have_key || !d->node_id)
 		return;
-	every = pilotd_bcn_ready(d) ? BIND_EVERY_MS : BIND_RETRY_MS;
+	/* A relayed peer reaches us only while the beacon knows where we
+	 * are: after a beacon crash, our next BIND is what restores that. */
+	every = !pilotd_bcn_ready(d) ? BIND_RETRY_MS
+		: b->relayed_peers   ? BIND_RELAYED_MS
+				     : BIND_EVERY_MS;
 	if (b->bind_sent_ms && now - b->bind_sent_ms < every)
 		return;
 	memset(&f, 0, sizeof(f));

@@ -31,7 +31,9 @@
 #   (7) the routers forget UDP mappings after 30 s: a <-> b idle for 70 s,
 #       then a connection needs no new punch (keepalives held the mappings)
 #   (6) the registry and the beacon as two processes on one state dir
-#       (--serve registry / --serve beacon): c <-> b relayed again
+#       (--serve registry / --serve beacon): c <-> b relayed again at once
+#       (bindings saved at the clean stop), and again after kill -9 of the
+#       beacon (nodes with relayed peers bind every 10 s)
 # Needs root, nft and conntrack; exit 77 (skip) otherwise.
 [ -z "${BASH_VERSION:-}" ] && { command -v bash >/dev/null 2>&1 || { echo "SKIP: no bash"; exit 77; }; exec bash "$0" "$@"; }
 E2E_TIMEOUT=${E2E_TIMEOUT:-420}
@@ -520,6 +522,22 @@ check "(6) c: path to b is relayed ($(path_shown c "$B"))" e2e_peer_path_is c "$
 e2e_counters c "$E2E_WORK/ctr6.1"
 dr=$(e2e_counter_delta "$E2E_WORK/ctr6.0" "$E2E_WORK/ctr6.1" relay_rx_packets)
 check "(6) c received through the new beacon process (relay_rx_packets +$dr)" eval '[ "$dr" != NA ] && [ "$dr" -gt 0 ]'
+
+# A beacon that crashes saves nothing: nodes with relayed peers bind again
+# every 10 s, so the relayed pair is back within about that.
+kill -KILL "$BCN_PID" 2>/dev/null
+e2e_stop_pids "$BCN_PID"
+rm -f "$RD/state/beacon.bindings" # as if no clean stop had ever saved them
+e2e_bg "${HOST_NS[rdv]}" "$RD/beacon-only.log" "$RDV" --state-dir "$RD/state" --serve beacon \
+	--beacon-listen "$BEACON" --log-level debug
+BCN_PID=$LASTPID
+t6=$(e2e_now)
+rm -f "$E2E_WORK/6b.html"
+if e2e_curl_until 15 c b 8080 /after-crash "$E2E_WORK/6b.html"; then
+	ok "(6) after kill -9 and a restart of the beacon, curl c -> b works again ($(e2e_elapsed "$t6")s)"
+else
+	not_ok "(6) after kill -9 and a restart of the beacon, curl c -> b works again within 15 s"
+fi
 
 check "all pilotd still running" eval 'for n in a b c d e; do e2e_alive "${NODE_PID[$n]}" || exit 1; done'
 check "the registry-only and beacon-only processes still running" \
