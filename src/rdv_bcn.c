@@ -35,7 +35,7 @@ struct bnode {
 	struct sockaddr_in6 ep;
 	int bound;
 	uint64_t seen_ms, checked_ms; /* monotonic */
-	double relay_tokens, punch_tokens;
+	double relay_tokens, ctl_tokens;
 	uint64_t bucket_ms;
 };
 
@@ -160,8 +160,12 @@ static struct bnode *node_get(struct rdv_bcn *b, uint32_t id, uint64_t now)
 			return NULL;
 		}
 		n->bucket_ms = now;
+		/* Forgotten after a binding's lifetime unless it binds: frames
+		 * naming real nodes with bad MACs cost one X25519 per node
+		 * per RDV_BCN_BIND_TTL_MS, not one per sweep. */
+		n->seen_ms = now;
 		n->relay_tokens = b->relay_burst;
-		n->punch_tokens = RDV_BCN_PUNCH_PER_S;
+		n->ctl_tokens = RDV_BCN_CTL_PER_S;
 		n->next = b->nodes[bucket_of(b, id)];
 		b->nodes[bucket_of(b, id)] = n;
 		b->nnodes++;
@@ -220,9 +224,9 @@ static void refill(struct rdv_bcn *b, struct bnode *n, uint64_t now)
 	n->relay_tokens += dt * b->relay_rate;
 	if (n->relay_tokens > b->relay_burst)
 		n->relay_tokens = b->relay_burst;
-	n->punch_tokens += dt * RDV_BCN_PUNCH_PER_S;
-	if (n->punch_tokens > RDV_BCN_PUNCH_PER_S)
-		n->punch_tokens = RDV_BCN_PUNCH_PER_S;
+	n->ctl_tokens += dt * RDV_BCN_CTL_PER_S;
+	if (n->ctl_tokens > RDV_BCN_CTL_PER_S)
+		n->ctl_tokens = RDV_BCN_CTL_PER_S;
 }
 
 void rdv_bcn_set_rate(struct rdv_bcn *b, uint32_t mbit)
@@ -308,11 +312,11 @@ static void on_punch_req(struct rdv_bcn *b, struct bnode *n, const struct bcn_fr
 	struct bcn_frame out;
 	struct bnode *t;
 
-	if (n->punch_tokens < 1) {
+	if (n->ctl_tokens < 1) {
 		drop(b, RDV_BCN_DROP_RATE);
 		return;
 	}
-	n->punch_tokens -= 1;
+	n->ctl_tokens -= 1;
 	if (!(t = target(b, n, f->peer, now)))
 		return;
 	b->st.punch_reqs++;
@@ -405,6 +409,13 @@ static void frame_in(struct rdv_bcn *b, uint8_t *buf, size_t len, const struct s
 	switch (f.type) {
 	case BCN_BIND: {
 		struct bcn_frame out;
+		/* The binding moved above; the answer is metered (a BIND from
+		 * a spoofed source must not become a stream of answers). */
+		if (n->ctl_tokens < 1) {
+			drop(b, RDV_BCN_DROP_RATE);
+			break;
+		}
+		n->ctl_tokens -= 1;
 		memset(&out, 0, sizeof(out));
 		out.type = BCN_BIND_OK;
 		out.ep = *src;

@@ -17,7 +17,7 @@
 #define RDV_BCN_RECHECK_MS 2000	   /* node keys and pair visibility re-read */
 #define RDV_BCN_BIND_TTL_MS 180000 /* a bound endpoint is forgotten after this silence */
 #define RDV_BCN_MAX_NODES 262144
-#define RDV_BCN_PUNCH_PER_S 20 /* punch requests per node (burst the same) */
+#define RDV_BCN_CTL_PER_S 20 /* BIND answers + punch requests per node (burst the same) */
 
 enum rdv_bcn_drop {
 	RDV_BCN_DROP_MALFORMED,

@@ -636,6 +636,28 @@ static void test_bind(void **state)
 	expect_none(&f->n[B]);
 }
 
+/* BIND answers are metered with punch requests (RDV_BCN_CTL_PER_S): a
+ * burst of BINDs, say from a spoofed source, gets at most that many. */
+static void test_bind_rate(void **state)
+{
+	struct fixture *f = *state;
+	struct rdv_bcn_stats before = *stats(f);
+	uint8_t buf[BUFCAP];
+	unsigned answers = 0;
+	size_t len;
+
+	for (int i = 0; i < RDV_BCN_CTL_PER_S + 10; i++) {
+		len = seal(&f->n[A], BCN_BIND, 0, NULL, 0, buf, sizeof(buf));
+		send_pump(f, f->n[A].fd, buf, len);
+	}
+	while (recv_wait(f->n[A].fd, buf, sizeof(buf), 100) == BCN_BIND_OK_LEN)
+		answers++;
+	assert_true(answers >= RDV_BCN_CTL_PER_S && answers < RDV_BCN_CTL_PER_S + 10);
+	assert_int_equal(stats(f)->binds - before.binds, answers);
+	assert_int_equal(stats(f)->dropped[RDV_BCN_DROP_RATE] - before.dropped[RDV_BCN_DROP_RATE],
+			 RDV_BCN_CTL_PER_S + 10 - answers);
+}
+
 static void test_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1201,6 +1223,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_bind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bind_rate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_punch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay, setup, teardown),
