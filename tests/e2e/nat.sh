@@ -34,6 +34,11 @@
 #       (--serve registry / --serve beacon): c <-> b relayed again at once
 #       (bindings saved at the clean stop), and again after kill -9 of the
 #       beacon (nodes with relayed peers bind every 10 s)
+#   (8) a relay reaches nobody who would refuse: f (198.18.0.32, no NAT),
+#       trusted by nobody, with its own key sends relayed genuine handshake
+#       initiations to b (pilot-bcnsend): private, the beacon denies them;
+#       both public, they reach b, which refuses each, answers nothing and
+#       keeps no session
 # Needs root, nft and conntrack; exit 77 (skip) otherwise.
 [ -z "${BASH_VERSION:-}" ] && { command -v bash >/dev/null 2>&1 || { echo "SKIP: no bash"; exit 77; }; exec bash "$0" "$@"; }
 E2E_TIMEOUT=${E2E_TIMEOUT:-420}
@@ -537,6 +542,92 @@ if e2e_curl_until 15 c b 8080 /after-crash "$E2E_WORK/6b.html"; then
 	ok "(6) after kill -9 and a restart of the beacon, curl c -> b works again ($(e2e_elapsed "$t6")s)"
 else
 	not_ok "(6) after kill -9 and a restart of the beacon, curl c -> b works again within 15 s"
+fi
+
+# ------------------------------------------------------------ (8) a relay reaches nobody who would refuse
+# f: a public host (no NAT) running pilotd with an identity the test made
+# (pilot-bcnsend --gen-key, imported with --identity), trusted by nobody.
+# With f's key, pilot-bcnsend binds at the beacon as f and sends RELAY
+# frames to b, each carrying a genuine Noise IK initiation for b's key.
+# The beacon relays only between nodes that see each other (both ways);
+# b answers only peers it trusts or shares a network with.  b's
+# handshake_rejected_peer counts an initiation from f that reaches it: no
+# legitimate peer of b moves it, so it is exact even while b's real peers
+# (rekeys, the relayed c) move the other counters.
+BCNSEND=${BCNSEND:-$(dirname "$PILOTCTL")/../tests/tools/pilot-bcnsend}
+BKEY=$E2E_WORK/rdv/state/beacon.key
+K8=8
+if [ -x "$BCNSEND" ]; then
+	e2e_host f 32
+	e2e_underlay_ping f "$RDV_IP" || not_ok "(8) f (198.18.0.32) reaches the rendezvous"
+	FKEY=$E2E_WORK/f.identity
+	FPK=$("$BCNSEND" --gen-key "$FKEY")
+	check "(8) pilot-bcnsend --gen-key: identity file 0600, public key ${FPK:-none}" \
+		eval '[ -n "$FPK" ] && [ "$(stat -c %a "$FKEY")" = 600 ]'
+	PILOTD_EXTRA_ARGS="$PILOTD_ARGS_BEACON --identity $FKEY"
+	e2e_start_node f node-f || not_ok "(8) pilotd f ready within ${E2E_READY_S}s"
+	PILOTD_EXTRA_ARGS=$PILOTD_ARGS_BEACON
+	F=${NODE_ID[f]}
+	check "(8) f runs with the imported identity (public_key $FPK)" \
+		eval '[ "$(pctl f info | jget data.public_key)" = "$FPK" ]'
+	check "(8) f: beacon state ok ($(beacon f state))" e2e_wait 10 beacon_ok f
+	check "(8) b: beacon state ok ($(beacon b state))" e2e_wait 10 beacon_ok b
+	BPK=$(pctl b info | jget data.public_key)
+	# bcn8 TAG: K8 relayed initiations f -> b; b's counters around it in
+	# ctr8TAG.0/.1; the tool's output in $out8, its summary in $res8
+	bcn8() {
+		e2e_counters b "$E2E_WORK/ctr8$1.0"
+		out8=$(ip netns exec "${HOST_NS[f]}" timeout 10 "$BCNSEND" --identity "$FKEY" \
+			--node-id "$F" --beacon "$BEACON" --beacon-keyfile "$BKEY" --target-id "$B" \
+			--target-pk "$BPK" --what relay-init --count "$K8" 2>&1)
+		res8=$(tail -n 1 <<<"$out8")
+		sleep 0.5
+		e2e_counters b "$E2E_WORK/ctr8$1.1"
+		info "(8$1) pilot-bcnsend: $(tr '\n' ' ' <<<"$out8"); b's counters moved: $(e2e_counter_deltas "$E2E_WORK/ctr8$1.0" "$E2E_WORK/ctr8$1.1")"
+	}
+	d8() { e2e_counter_delta "$E2E_WORK/ctr8$1.0" "$E2E_WORK/ctr8$1.1" "$2"; }
+	r8() { jget "$1" <<<"$res8" 2>/dev/null; }
+	no_f_peer() { ! pctl_has b peers 'data.peers[].node_id' "$F"; }
+	sent_ok() { [ "$(r8 bound)" = true ] && [ "$(r8 sent)" = "$K8" ] && [ "$(r8 received)" = 0 ]; }
+	vis() { pctl_ok "$1" "set-$2" && [ "$(jget data.visibility <<<"$PCTL_OUT")" = "$2" ]; }
+
+	# (8a) f and b private: the beacon denies the pair
+	bcn8 a
+	check "(8a) the tool bound as f (BIND_OK MAC checked), sent $K8 relayed initiations, got nothing back ($res8)" sent_ok
+	rej=$(d8 a handshake_rejected_peer) rr=$(d8 a relay_rx_packets)
+	check "(8a) f and b private: nothing reached b (handshake_rejected_peer +$rej)" eval '[ "$rej" = 0 ]'
+	check "(8a) ... b's relay_rx_packets did not take the $K8 frames (+$rr: its relayed peer c only)" \
+		eval '[ "$rr" != NA ] && [ "$rr" -lt "$K8" ]'
+	check "(8a) b has no peer entry for f" no_f_peer
+
+	# (8a') b public, f still private: still denied (checked both ways)
+	check "(8a') b: set-public" vis b public
+	sleep 2.5 # the beacon caches a pair's visibility for 2 s
+	bcn8 a2
+	check "(8a') the tool bound as f and got nothing back ($res8)" sent_ok
+	rej=$(d8 a2 handshake_rejected_peer) rr=$(d8 a2 relay_rx_packets)
+	check "(8a') b public, f private: still nothing reached b (handshake_rejected_peer +$rej)" \
+		eval '[ "$rej" = 0 ]'
+	check "(8a') ... b's relay_rx_packets did not take the $K8 frames (+$rr)" \
+		eval '[ "$rr" != NA ] && [ "$rr" -lt "$K8" ]'
+
+	# (8b) both public: the beacon relays, b refuses every initiation
+	check "(8b) f: set-public" vis f public
+	sleep 2.5
+	bcn8 b
+	rej=$(d8 b handshake_rejected_peer) rr=$(d8 b relay_rx_packets) ini=$(d8 b handshake_init_rx)
+	check "(8b) f and b public: the beacon relayed all $K8 initiations to b (relay_rx_packets +$rr)" \
+		eval '[ "$rr" != NA ] && [ "$rr" -ge "$K8" ]'
+	check "(8b) ... b took them as handshake initiations (handshake_init_rx +$ini)" \
+		eval '[ "$ini" != NA ] && [ "$ini" -ge "$K8" ]'
+	check "(8b) ... and refused each one: f is neither trusted nor in a shared network (handshake_rejected_peer +$rej)" \
+		eval '[ "$rej" = "$K8" ]'
+	check "(8b) no answer came back through the relay ($res8)" sent_ok
+	check "(8b) b has no peer entry or session for f" no_f_peer
+	check "(8b) b: set-private again" vis b private
+	check "(8) pilotd f still running" e2e_alive "${NODE_PID[f]}"
+else
+	not_ok "(8) pilot-bcnsend test tool built ($BCNSEND)"
 fi
 
 check "all pilotd still running" eval 'for n in a b c d e; do e2e_alive "${NODE_PID[$n]}" || exit 1; done'
