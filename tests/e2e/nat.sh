@@ -538,10 +538,10 @@ e2e_bg "${HOST_NS[rdv]}" "$RD/beacon-only.log" "$RDV" --state-dir "$RD/state" --
 BCN_PID=$LASTPID
 t6=$(e2e_now)
 rm -f "$E2E_WORK/6b.html"
-if e2e_curl_until 15 c b 8080 /after-crash "$E2E_WORK/6b.html"; then
+if e2e_curl_until 20 c b 8080 /after-crash "$E2E_WORK/6b.html"; then
 	ok "(6) after kill -9 and a restart of the beacon, curl c -> b works again ($(e2e_elapsed "$t6")s)"
 else
-	not_ok "(6) after kill -9 and a restart of the beacon, curl c -> b works again within 15 s"
+	not_ok "(6) after kill -9 and a restart of the beacon, curl c -> b works again within 20 s"
 fi
 
 # ------------------------------------------------------------ (8) a relay reaches nobody who would refuse
