@@ -271,7 +271,11 @@ int main(int argc, char **argv)
 		perror("socket");
 		return 1;
 	}
-	bcn_counter_start(&ctr, now_real_ms() / 1000);
+	/* The identity is also a running pilotd's, which may have sent frames
+	 * stamped with the next second already (bcn_counter_start): start two
+	 * seconds ahead, so this BIND is the newest and moves the binding here
+	 * (the beacon accepts up to BCN_MAX_SKEW_S ahead). */
+	bcn_counter_start(&ctr, now_real_ms() / 1000 + 2);
 
 	/* BIND first: the beacon learns where node N is (this socket). */
 	memset(&f, 0, sizeof(f));
