@@ -144,13 +144,17 @@ int bcn_ep_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 
 char *bcn_ep_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-	char a[INET6_ADDRSTRLEN];
-
 	if (ss->ss_family != AF_INET6) {
 		snprintf(buf, len, "-");
 		return buf;
 	}
+	return bcn_ep_format6((const struct sockaddr_in6 *)ss, buf, len);
+}
+
+char *bcn_ep_format6(const struct sockaddr_in6 *s6, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
 	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
 		inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], a, sizeof(a));
 		snprintf(buf, len, "%s:%u", a, ntohs(s6->sin6_port));

@@ -132,5 +132,7 @@ void bcn_mmsg_rx_prepare(struct mmsghdr *m, struct iovec *v, struct sockaddr_in6
 			 size_t bufsz, unsigned n);
 /** Format an endpoint as "IP:PORT" or "[V6]:PORT" ("-" if not IPv6). */
 char *bcn_ep_format(const struct sockaddr_storage *ss, char *buf, size_t len);
+/** The same for an endpoint known to be IPv6 (or v4-mapped). */
+char *bcn_ep_format6(const struct sockaddr_in6 *s6, char *buf, size_t len);
 
 #endif

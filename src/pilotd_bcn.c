@@ -87,12 +87,7 @@ void pilotd_bcn_configure(struct pilotd *d, yajl_val reg)
 	b->have_key = 1;
 	bcn_counter_start(&b->tx, now_real_ms() / 1000);
 	b->bind_sent_ms = 0; /* bind now */
-	{
-		struct sockaddr_storage ss;
-		memset(&ss, 0, sizeof(ss));
-		memcpy(&ss, &b->addr, sizeof(b->addr));
-		log_info("beacon %s", bcn_ep_format(&ss, eb, sizeof(eb)));
-	}
+	log_info("beacon %s", bcn_ep_format6(&b->addr, eb, sizeof(eb)));
 	pilotd_bcn_tick(d, now_mono_ms());
 }
 
@@ -191,12 +186,9 @@ void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct s
 	switch (f.type) {
 	case BCN_BIND_OK:
 		if (!b->have_reflexive || memcmp(&b->reflexive, &f.ep, sizeof(f.ep)) != 0) {
-			struct sockaddr_storage ss;
 			char eb[64];
-			memset(&ss, 0, sizeof(ss));
-			memcpy(&ss, &f.ep, sizeof(f.ep));
 			log_info("beacon: this node is seen at %s",
-				 bcn_ep_format(&ss, eb, sizeof(eb)));
+				 bcn_ep_format6(&f.ep, eb, sizeof(eb)));
 		}
 		b->reflexive = f.ep;
 		b->have_reflexive = 1;
@@ -216,16 +208,13 @@ void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct s
 void pilotd_bcn_status(struct pilotd *d, struct json_gen *j)
 {
 	struct pilotd_bcn *b = &d->bcn;
-	struct sockaddr_storage ss;
 	char eb[64];
 
 	jg_key(j, "beacon");
 	jg_map_open(j);
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, &b->addr, sizeof(b->addr));
-	jg_kstr(j, "address", b->have_key ? bcn_ep_format(&ss, eb, sizeof(eb)) : "");
+	jg_kstr(j, "address", b->have_key ? bcn_ep_format6(&b->addr, eb, sizeof(eb)) : "");
 	jg_kstr(j, "state", !b->have_key ? "off" : pilotd_bcn_ready(d) ? "ok" : "unbound");
-	memcpy(&ss, &b->reflexive, sizeof(b->reflexive));
-	jg_kstr(j, "reflexive", b->have_reflexive ? bcn_ep_format(&ss, eb, sizeof(eb)) : "");
+	jg_kstr(j, "reflexive",
+		b->have_reflexive ? bcn_ep_format6(&b->reflexive, eb, sizeof(eb)) : "");
 	jg_map_close(j);
 }

@@ -156,10 +156,7 @@ static void gen_peer(struct pilotd *d, struct json_gen *j, uint32_t node, const 
 	/* Where records go now (the beacon, when relayed), and the peer's
 	 * direct endpoint as last seen. */
 	if (p && p->cur && p->path == PATH_RELAYED && d->bcn.have_key) {
-		struct sockaddr_storage ss;
-		memset(&ss, 0, sizeof(ss));
-		memcpy(&ss, &d->bcn.addr, sizeof(d->bcn.addr));
-		jg_kstr(j, "endpoint", bcn_ep_format(&ss, ep, sizeof(ep)));
+		jg_kstr(j, "endpoint", bcn_ep_format6(&d->bcn.addr, ep, sizeof(ep)));
 	} else {
 		jg_kstr(j, "endpoint", p && p->eplen ? bcn_ep_format(&p->ep, ep, sizeof(ep)) : "");
 	}

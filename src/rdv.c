@@ -142,6 +142,7 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 {
 	char host[256];
 	uint16_t port;
+	int both;
 
 	memset(out, 0, sizeof(*out));
 	if (log_level_parse(c->log_level, &out->lvl) < 0) {
@@ -153,10 +154,9 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 		snprintf(err, errlen, "log_format '%s': expected text or json", c->log_format);
 		return -EINVAL;
 	}
-	out->registry = !strcmp(c->serve, "registry") || !strcmp(c->serve, "registry,beacon") ||
-			!strcmp(c->serve, "beacon,registry");
-	out->beacon = !strcmp(c->serve, "beacon") || !strcmp(c->serve, "registry,beacon") ||
-		      !strcmp(c->serve, "beacon,registry");
+	both = !strcmp(c->serve, "registry,beacon") || !strcmp(c->serve, "beacon,registry");
+	out->registry = both || !strcmp(c->serve, "registry");
+	out->beacon = both || !strcmp(c->serve, "beacon");
 	if (!out->registry && !out->beacon) {
 		snprintf(err, errlen, "serve '%s': expected registry, beacon or registry,beacon",
 			 c->serve);

@@ -92,17 +92,24 @@ static struct bnode *node_find(struct rdv_bcn *b, uint32_t id)
 	return NULL;
 }
 
+/* Unlink *\p pp (its key is wiped). */
+static void node_unlink(struct rdv_bcn *b, struct bnode **pp)
+{
+	struct bnode *n = *pp;
+
+	*pp = n->next;
+	sodium_memzero(n, sizeof(*n));
+	free(n);
+	b->nnodes--;
+}
+
 static void node_drop(struct rdv_bcn *b, uint32_t id)
 {
 	struct bnode **pp = &b->nodes[bucket_of(b, id)];
 
 	for (; *pp; pp = &(*pp)->next)
 		if ((*pp)->id == id) {
-			struct bnode *n = *pp;
-			*pp = n->next;
-			sodium_memzero(n, sizeof(*n));
-			free(n);
-			b->nnodes--;
+			node_unlink(b, pp);
 			return;
 		}
 }
@@ -134,6 +141,33 @@ static int node_keyed(struct rdv_bcn *b, struct bnode *n, const uint8_t pk[32])
 	return 0;
 }
 
+/* A new, unbound entry for \p id with key \p pk, in the table. */
+static struct bnode *node_new(struct rdv_bcn *b, uint32_t id, const uint8_t pk[32], uint64_t now)
+{
+	struct bnode *n;
+	unsigned h;
+
+	if (b->nnodes >= RDV_BCN_MAX_NODES || !(n = calloc(1, sizeof(*n))))
+		return NULL;
+	n->id = id;
+	if (node_keyed(b, n, pk) < 0) {
+		free(n);
+		return NULL;
+	}
+	n->bucket_ms = now;
+	/* Forgotten after a binding's lifetime unless it binds: frames naming
+	 * real nodes with bad MACs cost one X25519 per node per
+	 * RDV_BCN_BIND_TTL_MS, not one per sweep. */
+	n->seen_ms = now;
+	n->relay_tokens = b->relay_burst;
+	n->ctl_tokens = RDV_BCN_CTL_PER_S;
+	h = bucket_of(b, id);
+	n->next = b->nodes[h];
+	b->nodes[h] = n;
+	b->nnodes++;
+	return n;
+}
+
 /* The entry of an active node, its key re-read every RDV_BCN_RECHECK_MS
  * (key rotation, deregistration, revocation).  NULL: unknown. */
 static struct bnode *node_get(struct rdv_bcn *b, uint32_t id, uint64_t now)
@@ -149,26 +183,8 @@ static struct bnode *node_get(struct rdv_bcn *b, uint32_t id, uint64_t now)
 		return NULL;
 	}
 	if (!n) {
-		if (b->nnodes >= RDV_BCN_MAX_NODES)
+		if (!(n = node_new(b, id, rn.pk, now)))
 			return NULL;
-		n = calloc(1, sizeof(*n));
-		if (!n)
-			return NULL;
-		n->id = id;
-		if (node_keyed(b, n, rn.pk) < 0) {
-			free(n);
-			return NULL;
-		}
-		n->bucket_ms = now;
-		/* Forgotten after a binding's lifetime unless it binds: frames
-		 * naming real nodes with bad MACs cost one X25519 per node
-		 * per RDV_BCN_BIND_TTL_MS, not one per sweep. */
-		n->seen_ms = now;
-		n->relay_tokens = b->relay_burst;
-		n->ctl_tokens = RDV_BCN_CTL_PER_S;
-		n->next = b->nodes[bucket_of(b, id)];
-		b->nodes[bucket_of(b, id)] = n;
-		b->nnodes++;
 	} else if (memcmp(n->pk, rn.pk, 32) != 0 && node_keyed(b, n, rn.pk) < 0) {
 		node_drop(b, id);
 		return NULL;
@@ -396,10 +412,7 @@ static void frame_in(struct rdv_bcn *b, uint8_t *buf, size_t len, const struct s
 	if (rc == 1) {
 		if (!n->bound || memcmp(&n->ep, src, sizeof(*src)) != 0) {
 			char eb[64];
-			struct sockaddr_storage ss;
-			memset(&ss, 0, sizeof(ss));
-			memcpy(&ss, src, sizeof(*src));
-			log_debug("beacon: node %u at %s", id, bcn_ep_format(&ss, eb, sizeof(eb)));
+			log_debug("beacon: node %u at %s", id, bcn_ep_format6(src, eb, sizeof(eb)));
 		}
 		n->ep = *src;
 		n->bound = 1;
@@ -474,10 +487,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 		while (*pp) {
 			struct bnode *n = *pp;
 			if (now - n->seen_ms >= RDV_BCN_BIND_TTL_MS) {
-				*pp = n->next;
-				sodium_memzero(n, sizeof(*n));
-				free(n);
-				b->nnodes--;
+				node_unlink(b, pp);
 				continue;
 			}
 			bound += n->bound;
@@ -514,13 +524,10 @@ static void bindings_save(struct rdv_bcn *b)
 		return;
 	for (unsigned i = 0; i < NODE_BUCKETS; i++)
 		for (struct bnode *n = b->nodes[i]; n; n = n->next) {
-			struct sockaddr_storage ss;
 			if (!fresh(n, now) || len + 72 > cap)
 				continue;
-			memset(&ss, 0, sizeof(ss));
-			memcpy(&ss, &n->ep, sizeof(n->ep));
 			len += (size_t)snprintf(buf + len, cap - len, "%u %s %llu\n", n->id,
-						bcn_ep_format(&ss, eb, sizeof(eb)),
+						bcn_ep_format6(&n->ep, eb, sizeof(eb)),
 						(unsigned long long)(wall - (now - n->seen_ms)));
 		}
 	bindings_path(b, path, sizeof(path));
@@ -670,12 +677,8 @@ void rdv_bcn_stop(struct rdv *r)
 	if (b->fd >= 0)
 		close(b->fd);
 	for (unsigned i = 0; i < NODE_BUCKETS; i++)
-		while (b->nodes[i]) {
-			struct bnode *n = b->nodes[i];
-			b->nodes[i] = n->next;
-			sodium_memzero(n, sizeof(*n));
-			free(n);
-		}
+		while (b->nodes[i])
+			node_unlink(b, &b->nodes[i]);
 	sodium_free(b->x_sk);
 	r->db.have_beacon = 0;
 	free(b);

@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 	struct tnl_peer_static ps;
 	struct bcn_counter ctr;
 	struct bcn_frame f;
-	struct sockaddr_storage bss, ess;
+	struct sockaddr_storage bss;
 	struct sockaddr_in6 ep;
 	socklen_t blen;
 	char eb[64];
@@ -292,9 +292,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (bound) {
-		memset(&ess, 0, sizeof(ess));
-		memcpy(&ess, &ep, sizeof(ep));
-		printf("bound %s\n", bcn_ep_format(&ess, eb, sizeof(eb)));
+		printf("bound %s\n", bcn_ep_format6(&ep, eb, sizeof(eb)));
 		fflush(stdout);
 	}
 

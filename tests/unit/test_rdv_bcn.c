@@ -517,19 +517,28 @@ static void relay_ok(struct fixture *f, struct tnode *from, struct tnode *to)
 	expect_none(from);
 }
 
-/* \p from relays a record to \p to, which is not bound: dropped. */
-static void relay_unbound(struct fixture *f, struct tnode *from, struct tnode *to)
+/* \p from sends a \p type frame (PUNCH_REQ or RELAY) for \p to: dropped
+ * for \p why, and neither side hears anything. */
+static void refused(struct fixture *f, struct tnode *from, uint8_t type, struct tnode *to,
+		    enum rdv_bcn_drop why)
 {
 	struct rdv_bcn_stats before = *stats(f);
 	uint8_t buf[BUFCAP], payload[100];
 	size_t len;
 
 	randombytes_buf(payload, sizeof(payload));
-	len = seal(from, BCN_RELAY, to->id, payload, sizeof(payload), buf, sizeof(buf));
+	len = seal(from, type, to->id, payload, type == BCN_RELAY ? sizeof(payload) : 0, buf,
+		   sizeof(buf));
 	send_pump(f, from->fd, buf, len);
-	assert_dropped(f, &before, RDV_BCN_DROP_UNBOUND);
+	assert_dropped(f, &before, why);
 	expect_none(to);
 	expect_none(from);
+}
+
+/* \p from relays a record to \p to, which is not bound: dropped. */
+static void relay_unbound(struct fixture *f, struct tnode *from, struct tnode *to)
+{
+	refused(f, from, BCN_RELAY, to, RDV_BCN_DROP_UNBOUND);
 }
 
 /* ------------------------------------------------------------ bindings file */
@@ -577,15 +586,6 @@ static void bindings_write(const struct fixture *f, const char *text, size_t len
 	assert_non_null(fp);
 	assert_int_equal(fwrite(text, 1, len, fp), len);
 	assert_int_equal(fclose(fp), 0);
-}
-
-static const char *ep_str(const struct sockaddr_in6 *ep, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, ep, sizeof(*ep));
-	return bcn_ep_format(&ss, buf, len);
 }
 
 /* Stop the beacon: a clean stop saves its bindings. */
@@ -728,8 +728,6 @@ static void test_punch(void **state)
 	struct fixture *f = *state;
 	struct tnode *a = &f->n[A], *b = &f->n[B], *c = &f->n[C], *d = &f->n[D];
 	struct rdv_bcn_stats before;
-	uint8_t buf[BUFCAP];
-	size_t len;
 
 	do_bind(f, a);
 	do_bind(f, b);
@@ -743,28 +741,11 @@ static void test_punch(void **state)
 	expect_none(c);
 
 	/* C, trusted by nobody, may not learn where B is... */
-	before = *stats(f);
-	len = seal(c, BCN_PUNCH_REQ, b->id, NULL, 0, buf, sizeof(buf));
-	send_pump(f, c->fd, buf, len);
-	assert_dropped(f, &before, RDV_BCN_DROP_DENIED);
-	expect_none(c);
-	expect_none(b);
-
+	refused(f, c, BCN_PUNCH_REQ, b, RDV_BCN_DROP_DENIED);
 	/* ...nor be handed to A. */
-	before = *stats(f);
-	len = seal(a, BCN_PUNCH_REQ, c->id, NULL, 0, buf, sizeof(buf));
-	send_pump(f, a->fd, buf, len);
-	assert_dropped(f, &before, RDV_BCN_DROP_DENIED);
-	expect_none(a);
-	expect_none(c);
-
+	refused(f, a, BCN_PUNCH_REQ, c, RDV_BCN_DROP_DENIED);
 	/* D is registered but has never bound. */
-	before = *stats(f);
-	len = seal(a, BCN_PUNCH_REQ, d->id, NULL, 0, buf, sizeof(buf));
-	send_pump(f, a->fd, buf, len);
-	assert_dropped(f, &before, RDV_BCN_DROP_UNBOUND);
-	expect_none(a);
-	expect_none(d);
+	refused(f, a, BCN_PUNCH_REQ, d, RDV_BCN_DROP_UNBOUND);
 	assert_int_equal(stats(f)->punches_sent, 2);
 }
 
@@ -796,12 +777,7 @@ static void test_relay(void **state)
 	expect_none(c);
 
 	/* C may not reach B through the beacon. */
-	before = *stats(f);
-	len = seal(c, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
-	send_pump(f, c->fd, buf, len);
-	assert_dropped(f, &before, RDV_BCN_DROP_DENIED);
-	expect_none(b);
-	expect_none(c);
+	refused(f, c, BCN_RELAY, b, RDV_BCN_DROP_DENIED);
 	assert_int_equal(stats(f)->relayed_packets, 1);
 }
 
@@ -1029,7 +1005,7 @@ static void test_bind6(void **state)
 	assert_memory_equal(&fr.ep.sin6_addr, &in6addr_loopback, 16);
 	assert_int_equal(fr.ep.sin6_port, me.sin6_port);
 	snprintf(want, sizeof(want), "[::1]:%u", ntohs(me.sin6_port));
-	assert_string_equal(ep_str(&fr.ep, eb, sizeof(eb)), want);
+	assert_string_equal(bcn_ep_format6(&fr.ep, eb, sizeof(eb)), want);
 	assert_int_equal(stats(f)->binds, before.binds + 1);
 	assert_no_drops(f, &before);
 	expect_none(&f->n[B]);
@@ -1109,7 +1085,7 @@ static void test_bindings_kept(void **state)
 	for (int i = 0; i < 2; i++) {
 		struct tnode *tn = l[i].id == a->id ? a : b;
 		assert_true(l[i].id == a->id || l[i].id == b->id);
-		assert_string_equal(l[i].ep, ep_str(&tn->ep, eb, sizeof(eb)));
+		assert_string_equal(l[i].ep, bcn_ep_format6(&tn->ep, eb, sizeof(eb)));
 		assert_true(l[i].ms + 1000 >= t0);
 		assert_true(l[i].ms <= wall_ms());
 	}
