@@ -395,6 +395,7 @@ int conf_load(const struct conf_key *schema, void *cfg, const char *default_path
 
 	err[0] = '\0';
 	((struct conf_head *)cfg)->loaded_path[0] = '\0';
+	((struct conf_head *)cfg)->from_flag = 0;
 	for (const struct conf_key *k = schema; k->name; k++) {
 		if (!k->def)
 			continue;
@@ -462,10 +463,12 @@ int conf_load(const struct conf_key *schema, void *cfg, const char *default_path
 		}
 		rc = set_from_text(k, cfg, val, &why);
 		if (rc < 0) {
-			snprintf(err, errlen, "--%.*s '%s': %s", (int)nlen, a, val,
-				 why ? why : strerror(-rc));
+			snprintf(err, errlen, "--%.*s '%s': %s", (int)nlen, a,
+				 k->secret ? "***" : val, why ? why : strerror(-rc));
 			return rc;
 		}
+		if (k - schema < 64)
+			((struct conf_head *)cfg)->from_flag |= UINT64_C(1) << (k - schema);
 	}
 	return 0;
 }
@@ -503,6 +506,28 @@ void conf_usage(const struct conf_key *schema, const char *prog, const char *syn
 	}
 }
 
+/* "*** (from WHERE)": the secret's place in a dump, with its source. */
+static void jg_secret(struct json_gen *j, const struct conf_key *schema, const struct conf_key *k,
+		      const void *cfg, const char *prefix, size_t prefixlen)
+{
+	const struct conf_head *h = cfg;
+	char where[300], flag[64], buf[400];
+	int by_flag = k - schema < 64 && (h->from_flag >> (k - schema) & 1);
+
+	if (by_flag) {
+		snprintf(flag, sizeof(flag), "--%s", k->name);
+		for (char *c = flag; *c; c++)
+			if (*c == '_')
+				*c = '-';
+		snprintf(where, sizeof(where), "%s", flag);
+	} else {
+		snprintf(where, sizeof(where), "%s",
+			 h->loaded_path[0] ? h->loaded_path : "defaults");
+	}
+	snprintf(buf, sizeof(buf), "%.*s*** (from %s)", (int)prefixlen, prefix, where);
+	jg_str(j, buf);
+}
+
 char *conf_dump(const struct conf_key *schema, const void *cfg)
 {
 	struct json_gen j;
@@ -519,8 +544,8 @@ char *conf_dump(const struct conf_key *schema, const void *cfg)
 		if (k->type == CONF_ACTION)
 			continue;
 		jg_key(&j, k->name);
-		if (k->secret && *(char *const *)m) {
-			jg_str(&j, "<redacted>");
+		if (k->secret == CONF_SECRET_ALL && *(char *const *)m) {
+			jg_secret(&j, schema, k, cfg, "", 0);
 			continue;
 		}
 		switch (k->type) {
@@ -537,8 +562,13 @@ char *conf_dump(const struct conf_key *schema, const void *cfg)
 		case CONF_STRLIST: {
 			char *const *l = *(char **const *)m;
 			jg_array_open(&j);
-			for (; l && *l; l++)
-				jg_str(&j, *l);
+			for (; l && *l; l++) {
+				const char *colon = strchr(*l, ':');
+				if (k->secret == CONF_SECRET_TAIL && colon)
+					jg_secret(&j, schema, k, cfg, *l, (size_t)(colon - *l + 1));
+				else
+					jg_str(&j, *l);
+			}
 			jg_array_close(&j);
 			break;
 		}

@@ -25,12 +25,21 @@ struct conf_key {
 	uint32_t min, max;
 	const char *def; /* default as text (NULL = none / empty) */
 	const char *help;
-	int secret; /* never printed in dumps */
+	int secret; /* enum conf_secret: never printed in dumps or errors */
+};
+
+/* What of a key's value is secret.  A dump prints "***" in its place and
+ * where the value came from, so the operator knows which file to guard. */
+enum conf_secret {
+	CONF_SECRET_NONE = 0,
+	CONF_SECRET_ALL = 1,  /* the whole value (a token) */
+	CONF_SECRET_TAIL = 2, /* in each list entry, what follows the first ':' ("7:TOKEN") */
 };
 
 /* Every config struct must begin with this member. */
 struct conf_head {
 	char loaded_path[256];
+	uint64_t from_flag; /* bit i: schema key i was set by a flag (i < 64) */
 };
 
 #define CONF_END                                                                                   \
@@ -50,7 +59,8 @@ int conf_load(const struct conf_key *schema, void *cfg, const char *default_path
 void conf_free(const struct conf_key *schema, void *cfg);
 /** Print --help text for the schema. */
 void conf_usage(const struct conf_key *schema, const char *prog, const char *synopsis);
-/** Canonical JSON dump (secrets as "<redacted>"); malloc'd. */
+/** Canonical JSON dump; secrets as "*** (from FILE)" or "*** (from --flag)",
+ *  list entries under CONF_SECRET_TAIL as "7:*** (from ...)"; malloc'd. */
 char *conf_dump(const struct conf_key *schema, const void *cfg);
 /** Path of the config file actually loaded ("" if none). */
 const char *conf_loaded_path(const void *cfg);

@@ -261,8 +261,10 @@ int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen)
 	struct net_arg na;
 	for (char **s = specs; s && *s; s++) {
 		if (parse_net_spec(*s, &na) < 0) {
+			/* Quote the ID only: what follows ':' is a token. */
 			snprintf(err, errlen,
-				 "networks: '%s': expected ID or ID:TOKEN (ID 1-65535)", *s);
+				 "networks: '%.*s%s': expected ID or ID:TOKEN (ID 1-65535)",
+				 (int)strcspn(*s, ":"), *s, strchr(*s, ':') ? ":***" : "");
 			return -EINVAL;
 		}
 	}

@@ -87,5 +87,15 @@ check "pilotd --check-config on an unknown key: exit 2 naming file, line and key
 printf '{ "syn_rate": 2000 }\n' >"$E2E_WORK/good.json"
 check "pilotd --check-config on a good file: exit 0 with the canonical dump" \
 	eval '"$PILOTD" --check-config --config "$E2E_WORK/good.json" --registry 198.18.0.1:9000 --registry-pin AAAA | grep -q "\"syn_rate\": 2000"'
+# Secrets never reach the screen: "***" and where they were set.
+printf '{ "admin_token": "adm-sekrit-1", "networks": ["3", "7:net-sekrit-2"] }\n' >"$E2E_WORK/sec.json"
+out=$("$PILOTD" --check-config --config "$E2E_WORK/sec.json" --registry 198.18.0.1:9000 --registry-pin AAAA 2>&1)
+info "check-config with secrets: $out"
+check "pilotd --check-config prints no token, only *** and the file they came from" \
+	eval '! grep -q sekrit <<<"$out" && grep -qF "\"*** (from $E2E_WORK/sec.json)\"" <<<"$out" &&
+		grep -qF "\"7:*** (from $E2E_WORK/sec.json)\"" <<<"$out"'
+out=$("$PILOTD" --check-config --registry 198.18.0.1:9000 --registry-pin AAAA --admin-token adm-sekrit-3 --networks 'x:net-sekrit-4' 2>&1)
+check "... nor a flag's token, nor one in an error message" \
+	eval '! grep -q sekrit <<<"$out" && grep -q "networks: .x:\*\*\*." <<<"$out"'
 check "both pilotd still running" eval 'e2e_alive "${NODE_PID[a]}" && e2e_alive "${NODE_PID[b]}"'
 e2e_finish

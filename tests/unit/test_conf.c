@@ -148,23 +148,51 @@ static void test_hostport(void **state)
 	assert_int_equal(conf_split_hostport("[zz]:80", h, sizeof(h), &p), -EINVAL);
 }
 
-static void test_dump_redacts(void **state)
+static const struct conf_key secret_schema[] = {
+    {"admin_token", CONF_STR, O(name), 0, 0, NULL, "", CONF_SECRET_ALL},
+    {"networks", CONF_STRLIST, O(list), 0, 0, NULL, "", CONF_SECRET_TAIL},
+    {"listen_port", CONF_U32, O(port), 1, 65535, "4242", "port", 0},
+    CONF_END,
+};
+
+static void test_dump_redacts_flag(void **state)
 {
-	static const struct conf_key s2[] = {
-	    {"token", CONF_STR, O(name), 0, 0, NULL, "", 1},
-	    CONF_END,
-	};
 	struct cfg c;
 	char err[256], *dump;
-	char *argv[] = {"prog", "--token", "sekrit", NULL};
+	char *argv[] = {"prog", "--admin-token", "sekrit", NULL};
 	(void)state;
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(conf_load(s2, &c, NULL, 3, argv, err, sizeof(err)), 0);
-	dump = conf_dump(s2, &c);
+	assert_int_equal(conf_load(secret_schema, &c, NULL, 3, argv, err, sizeof(err)), 0);
+	dump = conf_dump(secret_schema, &c);
 	assert_null(strstr(dump, "sekrit"));
-	assert_non_null(strstr(dump, "redacted"));
+	assert_non_null(strstr(dump, "\"*** (from --admin-token)\""));
 	free(dump);
-	conf_free(s2, &c);
+	conf_free(secret_schema, &c);
+}
+
+/* Tokens in the file: "***" and the file's name; "ID:TOKEN" list entries
+ * keep their ID. */
+static void test_dump_redacts_file(void **state)
+{
+	struct cfg c;
+	char err[256], want[160], *dump;
+	char *argv[] = {"prog", "--config", path, NULL};
+	(void)state;
+	write_file("{\"admin_token\": \"filesekrit\",\n"
+		   " \"networks\": [\"3\", \"7:lab-token-0123\"]}\n");
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(conf_load(secret_schema, &c, NULL, 3, argv, err, sizeof(err)), 0);
+	dump = conf_dump(secret_schema, &c);
+	assert_null(strstr(dump, "filesekrit"));
+	assert_null(strstr(dump, "lab-token"));
+	snprintf(want, sizeof(want), "\"*** (from %s)\"", path);
+	assert_non_null(strstr(dump, want));
+	snprintf(want, sizeof(want), "\"7:*** (from %s)\"", path);
+	assert_non_null(strstr(dump, want));
+	assert_non_null(strstr(dump, "\"3\""));
+	free(dump);
+	conf_free(secret_schema, &c);
+	unlink(path);
 }
 
 int main(void)
@@ -174,7 +202,8 @@ int main(void)
 	    cmocka_unit_test(test_errors_name_file_line_key),
 	    cmocka_unit_test(test_flag_errors),
 	    cmocka_unit_test(test_hostport),
-	    cmocka_unit_test(test_dump_redacts),
+	    cmocka_unit_test(test_dump_redacts_flag),
+	    cmocka_unit_test(test_dump_redacts_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
