@@ -75,8 +75,9 @@ const struct ctl_pass ctl_pass_network[] = {
 	 .pos = {{"NET", "network_id", CTL_ARG_NUM}},
 	 .opts = {{"token", "token", CTL_ARG_STR}, {"invite", "invite", CTL_ARG_STR}}},
 	{.sub = "invite", .ipc = "network.invite", .usage = "network invite NET [--ttl SECONDS]",
-	 .summary = "make a single-use invite code (members; signed by this node)",
-	 .pos = {{"NET", "network_id", CTL_ARG_NUM}},
+	 .summary = "make a single-use invite code (a member signs it; with --admin-token "
+		    "the registry does)",
+	 .admin = 1, .pos = {{"NET", "network_id", CTL_ARG_NUM}},
 	 .opts = {{"ttl", "ttl", CTL_ARG_NUM}}},
 	{.sub = "leave", .ipc = "network.leave", .usage = "network leave NET",
 	 .summary = "leave a network (drops the trust it gave)",

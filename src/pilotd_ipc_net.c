@@ -714,6 +714,55 @@ void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	pend_call(d, p, "network_join", add_join, on_join);
 }
 
+static void on_admin_invite(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			    yajl_val resp)
+{
+	struct pend *p = arg;
+	const char *inv = NULL;
+	uint64_t expiry = 0;
+	struct json_gen *j;
+
+	(void)d;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+	} else if (json_get_str(resp, "invite", &inv) < 0 ||
+		   json_get_u64(resp, "expires", &expiry) < 0) {
+		ipc_reply_error(p->req, "internal", "the registry's answer has no invite", NULL);
+	} else {
+		j = ipc_reply_ok_begin(p->req);
+		jg_ku64(j, "network_id", p->net);
+		jg_kstr(j, "invite", inv);
+		jg_ku64(j, "expires", expiry);
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+static void add_admin_invite(struct json_gen *j, void *arg)
+{
+	struct pend *p = arg;
+	jg_ku64(j, "network_id", p->net);
+	jg_ku64(j, "ttl", p->node);
+}
+
+/* An admin's invite is made and signed by the registry: the operator
+ * need not be a member of the network. */
+static void admin_invite(struct pilotd *d, struct ipc_req *req, const char *tok, uint16_t net,
+			 uint32_t ttl)
+{
+	struct pend *p = pend_new(req, 0);
+
+	if (!p)
+		return;
+	p->net = net;
+	p->node = ttl;
+	if (regc_admin(&d->regc, "network_invite", tok, add_admin_invite, p, on_admin_invite, p) <
+	    0) {
+		ipc_reply_error(req, "bad_request", "could not send the admin request", NULL);
+		free(p);
+	}
+}
+
 void cmd_network_invite(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	char code[512];
@@ -721,6 +770,7 @@ void cmd_network_invite(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	uint64_t expiry;
 	uint16_t net;
 	struct json_gen *j;
+	const char *admin = NULL;
 
 	if (!net_arg(req, args, &net, 0) || !need_registered(d, req))
 		return;
@@ -728,9 +778,19 @@ void cmd_network_invite(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		ipc_reply_error(req, "bad_request", "ttl must be 1 to 604800 seconds", NULL);
 		return;
 	}
+	/* --admin-token asks the registry; a member signs its own, and
+	 * falls back on the configured admin token only when not one. */
+	if (json_get_str(args, "admin_token", &admin) == 0 && *admin) {
+		admin_invite(d, req, admin, net, ttl);
+		return;
+	}
 	if (!member_net_find(&d->members, net)) {
-		ipc_reply_error(req, "forbidden", "only a member of a network can invite to it",
-				NULL);
+		if ((admin = pilotd_admin_token(d, args)) != NULL)
+			admin_invite(d, req, admin, net, ttl);
+		else
+			ipc_reply_error(req, "forbidden",
+					"only a member of a network, or an admin, can invite to it",
+					"pilotctl --admin-token T network invite NET");
 		return;
 	}
 	/* The invite is signed here, offline; the registry checks it. */

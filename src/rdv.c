@@ -299,6 +299,17 @@ static int audit_key_init(struct rdv *r)
 	b64_encode(b64, sizeof(b64), r->db.audit_pk, sizeof(r->db.audit_pk));
 	log_info("audit log at event %llu; audit key (Ed25519, public) %s",
 		 (unsigned long long)audit_last_id(r->db.audit, NULL), b64);
+	/* A key of its own for invites: a checkpoint signature and an invite
+	 * are different statements, and neither key can be made to sign the
+	 * other's (the invite's domain line aside). */
+	r->invite_sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+	if (!r->invite_sk)
+		return -ENOMEM;
+	ret = rdv_key_load(r->cfg.state_dir, RDV_INVITE_KEY_FILE, "invite", r->invite_sk,
+			   r->db.invite_pk);
+	if (ret < 0)
+		return ret;
+	r->db.invite_sk = r->invite_sk;
 	return 0;
 }
 
@@ -579,6 +590,7 @@ static void rdv_free(struct rdv *r)
 		rdv_db_close(&r->db);
 	sodium_free(r->admin_token);
 	sodium_free(r->audit_sk);
+	sodium_free(r->invite_sk);
 	conf_free(rdv_schema, &r->cfg);
 	free(r);
 }

@@ -91,8 +91,9 @@ struct rdv {
 	char **argv;
 	struct rdv_db db;
 	struct rdv_tls tls;
-	char *admin_token; /* sodium_malloc'd; NULL if none (admin API disabled) */
-	uint8_t *audit_sk; /* sodium_malloc'd Ed25519 secret key (64), signs checkpoints */
+	char *admin_token;  /* sodium_malloc'd; NULL if none (admin API disabled) */
+	uint8_t *audit_sk;  /* sodium_malloc'd Ed25519 secret key (64), signs checkpoints */
+	uint8_t *invite_sk; /* sodium_malloc'd Ed25519 secret key (64), signs admin invites */
 
 	struct event_base *base;
 	struct evhttp *http;

@@ -70,6 +70,7 @@ struct reg_ctx {
 	uint64_t stream_seq;
 	struct idset notify; /* nodes with new events: woken after the commit */
 	uint32_t inviter;    /* network_join by invite: who made it (audit) */
+	int invited;	     /* ... by invite (inviter 0: an admin's) */
 	char msg[192];
 };
 
@@ -1470,13 +1471,20 @@ static int use_invite(struct reg_ctx *c, const struct rdv_network *net, const ch
 		return fail(c, -EINVAL, "member 'invite' is not a pilot-invite-v1 invite");
 	if (inv.net != net->id)
 		return fail(c, -EINVAL, "the invite is for network %u", inv.net);
-	rc = load_node(c, inv.inviter, &inviter);
-	if (rc < 0 && rc != -ENOENT)
-		return rc;
-	if (rc == -ENOENT || rdv_invite_verify(&inv, inviter.pk) < 0)
-		return fail(c, -EACCES, "the invite's signature does not verify");
-	if (!rdv_member_has(&c->t, c->db, net->id, inv.inviter))
-		return fail(c, -EACCES, "the inviter is not a member of network %u", net->id);
+	if (inv.inviter == RDV_INVITER_REGISTRY) {
+		/* An admin's invite: signed with the registry's own key. */
+		if (!c->db->invite_sk || rdv_invite_verify(&inv, c->db->invite_pk) < 0)
+			return fail(c, -EACCES, "the invite's signature does not verify");
+	} else {
+		rc = load_node(c, inv.inviter, &inviter);
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+		if (rc == -ENOENT || rdv_invite_verify(&inv, inviter.pk) < 0)
+			return fail(c, -EACCES, "the invite's signature does not verify");
+		if (!rdv_member_has(&c->t, c->db, net->id, inv.inviter))
+			return fail(c, -EACCES, "the inviter is not a member of network %u",
+				    net->id);
+	}
 	if (inv.expiry <= now_s)
 		return fail(c, -EACCES, "the invite expired");
 	/* The maker's clock may run ahead of ours by as much as a request's
@@ -1487,6 +1495,7 @@ static int use_invite(struct reg_ctx *c, const struct rdv_network *net, const ch
 		return fail(c, -EEXIST, "invite already used");
 	rdv_invite_use(&c->t, c->db, inv.r, inv.expiry, net->id, c->self_id, c->now);
 	c->inviter = inv.inviter;
+	c->invited = 1;
 	return 0;
 }
 
@@ -1564,8 +1573,10 @@ static int op_network_join(struct reg_ctx *c)
 			return rc;
 		if (audit_begin(c, &d) == 0) {
 			jg_kstr(&d, "join_rule", join_rule_name(net.rule));
-			if (c->inviter)
+			if (c->invited && c->inviter != RDV_INVITER_REGISTRY)
 				jg_ku64(&d, "inviter", c->inviter);
+			else if (c->invited)
+				jg_kstr(&d, "inviter", "admin");
 			audit_end(c, &d, "network.joined", net_subj(sb, id));
 		}
 		log_info("node %u joined network %u (%s)", c->self_id, id,
@@ -2429,6 +2440,55 @@ static int admin_network_add(struct reg_ctx *c)
 	return 0;
 }
 
+/* An invite signed by the registry for the admin: how an operator enrols
+ * nodes of an invite network without being a member himself.  Single use
+ * and at most 7 days, as a member's (doc/REGISTRY.md "Invites"). */
+static int admin_network_invite(struct reg_ctx *c)
+{
+	char code[RDV_INVITE_MAX], sb[SUBJ_MAX];
+	struct rdv_network net;
+	struct json_gen d;
+	uint64_t expiry;
+	uint32_t ttl = 86400;
+	uint16_t id = 0;
+	int rc;
+
+	if ((rc = get_net(c, &id, "the backbone (network 0) takes no invites")) < 0)
+		return rc;
+	rc = rdv_net_get(&c->t, c->db, id, &net);
+	if (rc < 0 && rc != -ENOENT)
+		return fail(c, -EIO, "registry store error");
+	if (c->org_scope && (rc == -ENOENT || net.org != c->org_scope))
+		return fail(c, -EACCES, "network %u does not belong to org %u", id, c->org_scope);
+	if (rc == -ENOENT)
+		return fail(c, -ENOENT, "no such network");
+	if (net.rule != RDV_JOIN_INVITE)
+		return fail(c, -EINVAL, "network %u does not take an invite (join rule %s)", id,
+			    join_rule_name(net.rule));
+	if (json_get_u32(c->req.root, "ttl", &ttl) == -EINVAL || ttl == 0 ||
+	    ttl > RDV_INVITE_MAX_LIFE_S)
+		return fail(c, -EINVAL, "member 'ttl' must be 1 to %u seconds",
+			    RDV_INVITE_MAX_LIFE_S);
+	if (!c->db->invite_sk)
+		return fail(c, -EIO, "the registry has no invite key");
+	expiry = c->now / 1000 + ttl;
+	if (rdv_invite_make(c->db->invite_sk, id, RDV_INVITER_REGISTRY, expiry, code,
+			    sizeof(code)) < 0)
+		return fail(c, -EIO, "could not make the invite");
+	if (audit_begin(c, &d) == 0) {
+		jg_ku64(&d, "network_id", id);
+		jg_ku64(&d, "expires", expiry);
+		audit_end(c, &d, "network.invite_made", net_subj(sb, id));
+	}
+	jg_ku64(&c->out, "network_id", id);
+	jg_kstr(&c->out, "invite", code);
+	jg_ku64(&c->out, "expires", expiry);
+	sodium_memzero(code, sizeof(code));
+	log_info("admin from %s: made an invite to network %u (expires in %u s)", c->peer_ip, id,
+		 ttl);
+	return 0;
+}
+
 static int admin_network_nodes(struct reg_ctx *c)
 {
 	struct rdv_network net;
@@ -2993,6 +3053,7 @@ out:
 
 static const char *const ka_create[] = {"name", "join_rule", "token", "network_id", "org_id", NULL};
 static const char *const ka_add[] = {"network_id", "node_id", NULL};
+static const char *const ka_invite[] = {"network_id", "ttl", NULL};
 static const char *const ka_name[] = {"name", NULL};
 static const char *const ka_org[] = {"org_id", NULL};
 static const char *const ka_revoke[] = {"node_id", "org_id", NULL};
@@ -3006,6 +3067,7 @@ static const struct reg_op admin_ops[] = {
     {"network_list", k_none, op_network_list, 0},
     {"network_nodes", k_net, admin_network_nodes, 0},
     {"network_add", ka_add, admin_network_add, 0},
+    {"network_invite", ka_invite, admin_network_invite, 1},
     {"audit", ka_audit, admin_audit, 0},
     {"audit_verify", k_none, admin_audit_verify, 0},
     {"org_create", ka_name, admin_org_create, 0},

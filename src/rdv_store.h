@@ -63,6 +63,7 @@
 #define RDV_MAP_SIZE (sizeof(size_t) > 4 ? (size_t)8 << 30 : (size_t)1 << 30)
 #define RDV_AUDIT_KEY_FILE "audit.key"
 #define RDV_BEACON_KEY_FILE "beacon.key"
+#define RDV_INVITE_KEY_FILE "invite.key" /* signs invites made for an admin */
 /* Security records (refused forgeries, replays, bad admin tokens) written
  * per second at most; the rest are counted into the next one. */
 #define RDV_SEC_AUDIT_PER_SEC 50
@@ -117,6 +118,10 @@ struct rdv_db {
 	uint8_t beacon_pk[32];	  /* the beacon's key and port, announced at register */
 	uint16_t beacon_port;
 	int have_beacon;
+	/* The registry's invite key (admin network_invite); NULL in tests
+	 * that load none.  Owned by struct rdv (guarded memory). */
+	const uint8_t *invite_sk;
+	uint8_t invite_pk[32];
 };
 
 struct rdv_node {

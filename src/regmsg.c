@@ -303,7 +303,7 @@ int rdv_invite_make(const uint8_t ed_sk[64], uint16_t net, uint32_t inviter, uin
 
 	/* JSON integers beyond INT64_MAX do not parse back (yajl reads them
 	 * as signed): such an invite could never be accepted. */
-	if (net == 0 || inviter == 0 || expiry_unix == 0 || expiry_unix > INT64_MAX)
+	if (net == 0 || expiry_unix == 0 || expiry_unix > INT64_MAX)
 		return -EINVAL;
 	ret = json_gen_init(&j);
 	if (ret < 0)
@@ -395,7 +395,7 @@ int rdv_invite_parse(const char *s, size_t len, struct rdv_invite *out)
 	if (json_get_u32(root, "n", &v32) < 0 || v32 == 0 || v32 > UINT16_MAX)
 		goto out;
 	out->net = (uint16_t)v32;
-	if (json_get_u32(root, "i", &out->inviter) < 0 || out->inviter == 0)
+	if (json_get_u32(root, "i", &out->inviter) < 0)
 		goto out;
 	if (json_get_u64(root, "e", &out->expiry) < 0 || out->expiry == 0)
 		goto out;

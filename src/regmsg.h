@@ -62,14 +62,17 @@ int regmsg_parse_admin(const char *body, size_t len, const char *const *keys, ya
 /* Invites (doc/REGISTRY.md "Invites"):
  *   pilot-invite-v1.<b64url(payload)>.<b64url(signature)>
  * payload {"n":NET,"i":INVITER,"e":EXPIRY_UNIX_S,"r":"<b64 16 bytes>"},
- * signed by the inviter over "pilot-invite-v1\n" || payload bytes. */
+ * signed by the inviter over "pilot-invite-v1\n" || payload bytes.
+ * INVITER 0 (RDV_INVITER_REGISTRY) is the registry itself: an admin's
+ * invite, signed with the registry's invite key. */
 #define RDV_INVITE_MAX 512	   /* longest invite accepted, with the NUL */
 #define RDV_INVITE_PAYLOAD_MAX 256 /* longest decoded payload accepted */
 #define RDV_INVITE_MAX_LIFE_S (7 * 24 * 3600)
+#define RDV_INVITER_REGISTRY 0 /* "i" of an invite the registry made for an admin */
 
 struct rdv_invite {
 	uint16_t net;	  /* 1..65535 */
-	uint32_t inviter; /* node ID, >= 1 */
+	uint32_t inviter; /* node ID, or RDV_INVITER_REGISTRY */
 	uint64_t expiry;  /* Unix seconds */
 	uint8_t r[16];	  /* single-use random part */
 	uint8_t sig[64];
@@ -77,7 +80,8 @@ struct rdv_invite {
 	uint8_t payload[RDV_INVITE_PAYLOAD_MAX]; /* the signed bytes, as received */
 };
 
-/** Make an invite to network \p net (not 0) from node \p inviter (not 0),
+/** Make an invite to network \p net (not 0) from node \p inviter (or
+ *  RDV_INVITER_REGISTRY, signed with the registry's invite key),
  *  valid until \p expiry_unix (seconds, 1..INT64_MAX), signed with
  *  \p ed_sk; \p out
  *  gets it NUL-terminated (RDV_INVITE_MAX bytes always suffice).

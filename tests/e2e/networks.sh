@@ -144,6 +144,20 @@ check "C: join 9 with A's invite" pctl_ok c network join 9 --invite "$INV" || in
 check "B: join 9 with the same invite is refused (single use)" eval '! pctl_ok b network join 9 --invite "$INV"'
 info "reply: $PCTL_OUT"
 check "B: ... and a forged invite is refused" eval '! pctl_ok b network join 9 --invite "${INV%?}A"'
+# An operator enrols the first node of an invite-only network without
+# joining it: the registry signs the admin's invite (issue 12).
+check "admin: network invite 8 (nobody is a member) answers data.invite" \
+	pctl_ok b --registry "$RDV_IP:$RDV_PORT" --admin-token "$TOKEN" network invite 8 --ttl 600 ||
+	info "reply: $PCTL_OUT"
+AINV=$(jget data.invite <<<"$PCTL_OUT")
+check "... a pilot-invite-v1 code expiring in 600 s" \
+	eval '[ "${AINV#pilot-invite-v1.}" != "$AINV" ] &&
+		[ $(( $(jget data.expires <<<"$PCTL_OUT") - $(date +%s) )) -le 600 ]'
+check "B: join 8 with the admin's invite" pctl_ok b network join 8 --invite "$AINV" ||
+	info "reply: $PCTL_OUT"
+check "C: the admin's invite is single use too" eval '! pctl_ok c network join 8 --invite "$AINV"'
+check "C: without the admin token, a non-member still cannot invite" \
+	eval '! pctl_ok c network invite 8 && grep -q "or an admin" <<<"$PCTL_OUT"'
 
 # ------------------------------------------------------------ rotate-key: same address
 old_pk=$(pctl a info | jget data.public_key)

@@ -2059,7 +2059,10 @@ static void test_invite_format(void **state)
 	}
 	/* make: bad arguments, small buffer */
 	assert_int_equal(rdv_invite_make(sk, 0, 42, 1, inv, sizeof(inv)), -EINVAL);
-	assert_int_equal(rdv_invite_make(sk, 7, 0, 1, inv, sizeof(inv)), -EINVAL);
+	/* inviter 0 is the registry (an admin's invite) */
+	assert_int_equal(rdv_invite_make(sk, 7, RDV_INVITER_REGISTRY, 1, inv, sizeof(inv)), 0);
+	assert_int_equal(rdv_invite_parse(inv, strlen(inv), &p), 0);
+	assert_int_equal(p.inviter, 0);
 	assert_int_equal(rdv_invite_make(sk, 7, 42, 0, inv, sizeof(inv)), -EINVAL);
 	assert_int_equal(rdv_invite_make(sk, 7, 42, (uint64_t)INT64_MAX + 1, inv, sizeof(inv)),
 			 -EINVAL);
@@ -2109,7 +2112,7 @@ static void test_invite_format(void **state)
 		static const char *const payloads[] = {
 		    "{\"n\":0,\"i\":1,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
 		    "{\"n\":65536,\"i\":1,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
-		    "{\"n\":1,\"i\":0,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+		    "{\"n\":1,\"i\":-1,\"e\":5,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
 		    "{\"n\":1,\"i\":1,\"e\":0,\"r\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
 		    "{\"n\":1,\"i\":1,\"e\":5,\"r\":\"AAAA\"}",
 		    "{\"n\":1,\"i\":1,\"e\":5}",
@@ -3782,6 +3785,97 @@ static void test_events_synced(void **state)
 	free(ev);
 }
 
+/* An admin's invite (issue 12): the registry signs it; the operator need
+ * not be a member; single use like a member's; an org's admin invites only
+ * to its org's networks; an "i":0 invite signed by anyone else is refused. */
+static void test_admin_invite(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t isk[64];
+	uint8_t ipk[32], fpk[32], fsk[64];
+	struct tnode a = {0}, b = {0};
+	struct torg o;
+	char body[160], more[RDV_INVITE_MAX + 32], forged[RDV_INVITE_MAX];
+	const char *inv = NULL, *type;
+	uint32_t net, open, onet;
+	uint64_t exp;
+	yajl_val v, e;
+
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, "bob");
+	net = mk_net(f, "{\"name\":\"inv\",\"join_rule\":\"invite\"}");
+	open = mk_net(f, "{\"name\":\"op\",\"join_rule\":\"open\"}");
+	snprintf(body, sizeof(body), "{\"network_id\":%u}", net);
+	/* no invite key loaded: a clear error, no invite */
+	assert_int_equal(admin(f, "network_invite", body, &v), 500);
+	expect_msg(v, "internal", "invite key");
+	crypto_sign_keypair(ipk, isk);
+	f->db.invite_sk = isk;
+	memcpy(f->db.invite_pk, ipk, 32);
+
+	assert_int_equal(admin(f, "network_invite", body, &v), 200);
+	assert_int_equal(json_get_str(v, "invite", &inv), 0);
+	assert_int_equal(json_get_u64(v, "expires", &exp), 0);
+	assert_true(exp == NOW / 1000 + 86400);
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", inv);
+	yajl_tree_free(v);
+	/* nobody is a member yet; the invite admits the first one, once */
+	join_ok(f, &a, net, more);
+	assert_int_equal(join(f, &b, net, more, &v), 409);
+	expect_msg(v, "conflict", "invite already used");
+	/* the join is audited with the admin as its inviter */
+	v = audit_q(f, "{\"type\":\"network.joined\"}");
+	e = ev_at(v, 0);
+	assert_string_equal(ev_str(json_get(e, "details"), "inviter"), "admin");
+	yajl_tree_free(v);
+	v = audit_q(f, "{\"type\":\"network.invite_made\"}");
+	e = ev_at(v, 0);
+	type = ev_str(e, "actor");
+	assert_non_null(strstr(type, "admin:"));
+	yajl_tree_free(v);
+
+	/* ttl bounds, and only invite networks */
+	snprintf(body, sizeof(body), "{\"network_id\":%u,\"ttl\":604801}", net);
+	assert_int_equal(admin(f, "network_invite", body, &v), 400);
+	expect_error(v, "bad_request");
+	snprintf(body, sizeof(body), "{\"network_id\":%u,\"ttl\":60}", net);
+	assert_int_equal(admin(f, "network_invite", body, &v), 200);
+	assert_int_equal(json_get_u64(v, "expires", &exp), 0);
+	assert_true(exp == NOW / 1000 + 60);
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body), "{\"network_id\":%u}", open);
+	assert_int_equal(admin(f, "network_invite", body, &v), 400);
+	expect_msg(v, "bad_request", "does not take an invite");
+	assert_int_equal(admin(f, "network_invite", "{\"network_id\":4242}", &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(admin(f, "network_invite", "{\"network_id\":0}", &v), 400);
+	expect_error(v, "bad_request");
+
+	/* "i":0 signed by another key */
+	crypto_sign_keypair(fpk, fsk);
+	assert_int_equal(rdv_invite_make(fsk, (uint16_t)net, RDV_INVITER_REGISTRY,
+					 NOW / 1000 + 3600, forged, sizeof(forged)),
+			 0);
+	snprintf(more, sizeof(more), "\"invite\":\"%s\"", forged);
+	assert_int_equal(join(f, &b, net, more, &v), 403);
+	expect_msg(v, "forbidden", "signature");
+
+	/* an org's admin: its own networks only */
+	mk_org(f, "acme", &o);
+	snprintf(body, sizeof(body), "{\"name\":\"oi\",\"join_rule\":\"invite\",\"org_id\":%u}",
+		 o.id);
+	assert_int_equal(org_admin(f, &o, "network_create", body, &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &onet), 0);
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body), "{\"network_id\":%u}", onet);
+	assert_int_equal(org_admin(f, &o, "network_invite", body, &v), 200);
+	yajl_tree_free(v);
+	snprintf(body, sizeof(body), "{\"network_id\":%u}", net);
+	assert_int_equal(org_admin(f, &o, "network_invite", body, &v), 403);
+	expect_error(v, "forbidden");
+	f->db.invite_sk = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3805,6 +3899,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_network_join_open_token, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_network_invite, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_admin_invite, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_network_leave, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_auth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_networks, setup, teardown),
