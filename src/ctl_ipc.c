@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "policy.h"
 #include "util.h"
 
-#define IPC_MAX_REQUEST (64 * 1024)	    /* doc/IPC.md: a request line is at most 64 KiB */
+/* doc/IPC.md: a request line is at most a policy in its envelope */
+#define IPC_MAX_REQUEST (POLICY_MAX_BYTES + POLICY_ENVELOPE_MAX)
 #define IPC_MAX_RESPONSE (16 * 1024 * 1024) /* a big peer list, but not unbounded */
 #define IPC_TIMEOUT_MS 30000		    /* the daemon may wait on the registry (handshake) */
 
@@ -219,8 +221,8 @@ int ctl_call(struct ctl *c, struct json_gen *g, yajl_val *tree, yajl_val *data)
 	}
 	if (reqlen + 1 > IPC_MAX_REQUEST) {
 		ret =
-		    ctl_fail(c, -EMSGSIZE, "bad_request", "",
-			     "request too large (%zu bytes, max %d)", reqlen, IPC_MAX_REQUEST - 1);
+		    ctl_fail(c, -EMSGSIZE, "too_large", "", "request too large (%zu bytes, max %d)",
+			     reqlen, IPC_MAX_REQUEST - 1);
 		goto out;
 	}
 	ret = ipc_connect(c);

@@ -16,9 +16,13 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "policy.h"
 #include "util.h"
 
-#define FILE_MAX (60 * 1024) /* the whole request must stay under 64 KiB */
+#define FILE_MAX (60 * 1024) /* a secret; the whole request stays under 64 KiB */
+/* A JSON file (a policy) may be indented and commented: twice what its
+ * compact form may be (POLICY_MAX_BYTES), which is checked after parsing. */
+#define JSONFILE_MAX (2 * POLICY_MAX_BYTES)
 
 /* clang-format off */
 const struct ctl_pass ctl_pass_find[] = {
@@ -306,16 +310,49 @@ static int is_decimal(const char *s)
 	return 1;
 }
 
-static int gen_file(struct pass_run *r, struct json_gen *g, const struct pass_val *v)
+/* A policy as the daemon gets it: compact, and at most POLICY_MAX_BYTES. */
+static int gen_json(struct pass_run *r, struct json_gen *g, const char *path, yajl_val tree)
 {
-	char *buf = NULL, err[128];
-	size_t len = 0;
-	yajl_val tree;
-	int ret = file_read_all(v->val, FILE_MAX, &buf, &len);
+	struct json_gen t;
+	const char *text;
+	size_t len;
+	int ret = json_gen_init(&t);
 
 	if (ret)
+		return ctl_fail(r->c, ret, "internal", "", "out of memory");
+	ctl_gen_val(&t, tree);
+	ret = json_gen_finish(&t, &text, &len);
+	if (ret)
+		ret = ctl_fail(r->c, ret, "bad_request", "strings must be valid UTF-8",
+			       "%s: cannot encode it as JSON", path);
+	else if (len > POLICY_MAX_BYTES)
+		ret = ctl_fail(r->c, -E2BIG, "too_large",
+			       "split the rules, or shorten names and selector lists",
+			       "%s: %zu bytes of JSON (without spaces and comments), more than "
+			       "the %d (%d MiB) a policy may have",
+			       path, len, POLICY_MAX_BYTES, POLICY_MAX_BYTES >> 20);
+	else
+		jg_raw(g, text, len);
+	json_gen_free(&t);
+	return ret;
+}
+
+static int gen_file(struct pass_run *r, struct json_gen *g, const struct pass_val *v)
+{
+	int json = !(v->kind & CTL_ARG_FILE);
+	size_t max = json ? JSONFILE_MAX : FILE_MAX, len = 0;
+	char *buf = NULL, err[128];
+	yajl_val tree;
+	int ret = file_read_all(v->val, max, &buf, &len);
+
+	if (ret == -EFBIG)
+		return ctl_fail(
+		    r->c, ret, "too_large",
+		    json ? "a policy is at most 4 MiB of JSON; see pilot-policy(5)" : "",
+		    "cannot read %s: larger than %zu bytes (%zu KiB)", v->val, max, max >> 10);
+	if (ret)
 		return ctl_fail(r->c, ret, "bad_request", "", "cannot read %s: %s", v->val,
-				ret == -EFBIG ? "larger than 60 KiB" : strerror(-ret));
+				strerror(-ret));
 	jg_key(g, v->key);
 	if (v->kind & CTL_ARG_FILE) {
 		/* A secret file usually ends in a newline that is not part of it. */
@@ -331,9 +368,9 @@ static int gen_file(struct pass_run *r, struct json_gen *g, const struct pass_va
 	if (!tree)
 		return ctl_fail(r->c, -EINVAL, "bad_request", "see pilot-policy(5)", "%s: %s",
 				v->val, err);
-	ctl_gen_val(g, tree);
+	ret = gen_json(r, g, v->val, tree);
 	yajl_tree_free(tree);
-	return 0;
+	return ret;
 }
 
 static int build(struct pass_run *r, struct json_gen *g)

@@ -27,7 +27,6 @@
 #include "log.h"
 #include "util.h"
 
-#define HTTPC_BODY_MAX (1024 * 1024) /* bytes held per request (undelivered, for streams) */
 #define PIN_PREFIX "sha256//"
 
 struct hsock {
@@ -46,6 +45,7 @@ struct httpc_req {
 	unsigned added : 1;	/* in the multi handle */
 	unsigned cancelled : 1; /* no more callbacks; freed once curl lets go */
 	unsigned overflow : 1;
+	size_t max; /* bytes held at most (undelivered, for streams) */
 	httpc_done_cb done;
 	httpc_line_cb line_cb;
 	void *arg;
@@ -153,7 +153,9 @@ static void finish(struct httpc_req *r, CURLcode rc)
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (r->overflow) {
 		err = -EFBIG;
-		msg = "response body larger than 1 MiB";
+		snprintf(r->errbuf, sizeof(r->errbuf), "response body larger than %zu bytes",
+			 r->max);
+		msg = r->errbuf;
 	}
 	if (err == 0)
 		msg = NULL;
@@ -307,17 +309,17 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
 
 	if (r->cancelled || r->h->dead)
 		return 0; /* aborts the transfer; it is reaped after curl returns */
-	if (r->len + n > HTTPC_BODY_MAX) {
+	if (r->len + n > r->max) {
 		r->overflow = 1;
 		return 0;
 	}
 	if (r->len + n + 1 > r->cap) {
-		size_t ncap = MAX(r->cap * 2, r->len + n + 1);
-		char *nb = realloc(r->buf, MIN(ncap, (size_t)HTTPC_BODY_MAX + 1));
+		size_t ncap = MIN(MAX(r->cap * 2, r->len + n + 1), r->max + 1);
+		char *nb = realloc(r->buf, ncap);
 		if (!nb)
 			return 0;
 		r->buf = nb;
-		r->cap = MIN(ncap, (size_t)HTTPC_BODY_MAX + 1);
+		r->cap = ncap;
 	}
 	memcpy(r->buf + r->len, data, n);
 	r->len += n;
@@ -479,6 +481,7 @@ struct httpc_req *httpc_post(struct httpc *h, const char *url, const char *const
 	r->done = done;
 	r->line_cb = line_cb;
 	r->arg = arg;
+	r->max = o && o->max_body ? o->max_body : HTTPC_BODY_MAX;
 	r->cap = 4096;
 	r->buf = malloc(r->cap);
 	r->easy = e = curl_easy_init();

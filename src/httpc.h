@@ -17,7 +17,10 @@ struct httpc_opts {
 	long timeout_ms;    /* whole-transfer timeout; 0 = none (streams) */
 	long connect_timeout_ms;
 	int tls13_only; /* refuse anything below TLS 1.3 */
+	size_t max_body; /* bytes of response held at most; 0 = HTTPC_BODY_MAX */
 };
+
+#define HTTPC_BODY_MAX (1024 * 1024) /* the default max_body */
 
 /** Called exactly once per request (unless cancelled): \p err is 0 when an
  *  HTTP response arrived (any status), else -errno-like and \p errmsg says

@@ -16,8 +16,13 @@
 #include "ipc.h"
 #include "log.h"
 #include "pilotd.h"
+#include "policy.h"
 
-#define IPC_MAX_LINE (64 * 1024)
+/* A request line: a policy set (POLICY_MAX_BYTES) in its envelope on the
+ * control socket; a name on the name service socket, which anyone may
+ * use.  A longer line is answered too_large and skipped. */
+#define IPC_MAX_LINE (POLICY_MAX_BYTES + POLICY_ENVELOPE_MAX)
+#define IPC_MAX_LINE_PUBLIC (64 * 1024)
 
 struct ipc_conn;
 
@@ -30,6 +35,8 @@ struct ipc_conn {
 	struct ipc_server *srv;
 	struct bufferevent *bev;
 	struct ipc_req *pending; /* one request at a time per connection */
+	size_t scanned;		 /* bytes of input known to hold no newline */
+	int skipping;		 /* dropping the rest of a too long line */
 	int closing;
 };
 
@@ -37,6 +44,7 @@ struct ipc_server {
 	struct pilotd *d;
 	struct evconnlistener *lis;
 	const struct ipc_cmd *cmds;
+	size_t max_line;
 	int public_;
 	char path[108];
 };
@@ -117,6 +125,22 @@ void ipc_reply_error(struct ipc_req *req, const char *code, const char *msg, con
 	json_gen_free(&j);
 }
 
+/* The connection's one request in flight; NULL (and closing) without memory. */
+static struct ipc_req *req_new(struct ipc_conn *c)
+{
+	struct ipc_req *req = calloc(1, sizeof(*req));
+
+	if (!req || json_gen_init(&req->gen) < 0) {
+		free(req);
+		c->closing = 1;
+		return NULL;
+	}
+	req->conn = c;
+	c->pending = req;
+	bufferevent_disable(c->bev, EV_READ);
+	return req;
+}
+
 static void dispatch(struct ipc_conn *c, const char *line, size_t len)
 {
 	struct ipc_server *s = c->srv;
@@ -125,15 +149,8 @@ static void dispatch(struct ipc_conn *c, const char *line, size_t len)
 	const char *cmd = NULL;
 	yajl_val root, args;
 
-	req = calloc(1, sizeof(*req));
-	if (!req || json_gen_init(&req->gen) < 0) {
-		free(req);
-		c->closing = 1;
+	if (!(req = req_new(c)))
 		return;
-	}
-	req->conn = c;
-	c->pending = req;
-	bufferevent_disable(c->bev, EV_READ);
 
 	root = json_parse(line, len, 0, err, sizeof(err));
 	if (!root || !YAJL_IS_OBJECT(root) || json_get_str(root, "cmd", &cmd) < 0) {
@@ -164,25 +181,83 @@ out:
 		yajl_tree_free(root);
 }
 
+/* A line over the limit: say so at once (the client may still be
+ * sending), then drop its bytes up to the newline. */
+static void too_large(struct ipc_conn *c)
+{
+	struct ipc_req *req = req_new(c);
+	char msg[96];
+
+	if (!req)
+		return;
+	snprintf(msg, sizeof(msg), "request line larger than %zu bytes (%zu KiB)", c->srv->max_line,
+		 c->srv->max_line >> 10);
+	c->skipping = 1;
+	ipc_reply_error(req, "too_large", msg,
+			c->srv->public_ ? "this socket answers name lookups only"
+					: "a policy is at most 4 MiB of JSON; see pilot-policy(5)");
+}
+
+/* Where the next newline is, searching only bytes not searched before
+ * (a long line arrives in many reads).  \retval its offset or -1. */
+static ssize_t find_eol(struct ipc_conn *c, struct evbuffer *in)
+{
+	struct evbuffer_ptr from, eol;
+
+	if (evbuffer_ptr_set(in, &from, c->scanned, EVBUFFER_PTR_SET) < 0)
+		return -1;
+	eol = evbuffer_search_eol(in, &from, NULL, EVBUFFER_EOL_LF);
+	if (eol.pos < 0) {
+		c->scanned = evbuffer_get_length(in);
+		return -1;
+	}
+	c->scanned = 0;
+	return eol.pos;
+}
+
+/* One line out of \p in; \retval 1 (handled), 0 (wait for more). */
+static int read_line(struct ipc_conn *c, struct evbuffer *in)
+{
+	ssize_t eol = find_eol(c, in);
+	char *line;
+
+	if (eol < 0) {
+		if (c->skipping) {
+			evbuffer_drain(in, evbuffer_get_length(in));
+			c->scanned = 0;
+		} else if (evbuffer_get_length(in) > c->srv->max_line) {
+			too_large(c);
+		}
+		return 0;
+	}
+	if (c->skipping || (size_t)eol > c->srv->max_line) {
+		evbuffer_drain(in, (size_t)eol + 1);
+		if (!c->skipping)
+			too_large(c);
+		c->skipping = 0;
+		return 1;
+	}
+	line = malloc((size_t)eol + 1);
+	if (!line) {
+		c->closing = 1;
+		return 0;
+	}
+	evbuffer_remove(in, line, (size_t)eol);
+	evbuffer_drain(in, 1);
+	line[eol] = '\0';
+	if (eol > 0)
+		dispatch(c, line, (size_t)eol);
+	free(line);
+	return 1;
+}
+
 static void conn_read(struct bufferevent *bev, void *arg)
 {
 	struct ipc_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	while (!c->pending && !c->closing) {
-		size_t n;
-		char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
-		if (!line) {
-			if (evbuffer_get_length(in) > IPC_MAX_LINE)
-				c->closing = 1;
-			break;
-		}
-		if (n > IPC_MAX_LINE)
-			c->closing = 1;
-		else if (n > 0)
-			dispatch(c, line, n);
-		free(line);
-	}
+	while (!c->pending && !c->closing && read_line(c, in))
+		;
 	if (c->closing)
 		conn_free(c);
 }
@@ -257,6 +332,7 @@ static struct ipc_server *listen_mode(struct pilotd *d, const char *path,
 	s->d = d;
 	s->cmds = cmds;
 	s->public_ = public_;
+	s->max_line = public_ ? IPC_MAX_LINE_PUBLIC : IPC_MAX_LINE;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;

@@ -589,6 +589,10 @@ static int parse_common(const char *json, size_t len, policy_resolve_fn resolve,
 		err[0] = '\0';
 	if (!json)
 		return fail(err, errlen, -EINVAL, "no policy text");
+	/* Bounded before yajl builds a tree of it (several times its size). */
+	if (len > POLICY_MAX_BYTES)
+		return fail(err, errlen, -E2BIG, "%zu bytes of JSON, more than %d (%d MiB)", len,
+			    POLICY_MAX_BYTES, POLICY_MAX_BYTES >> 20);
 	c.p = calloc(1, sizeof(*c.p));
 	if (!c.p)
 		return fail(err, errlen, -ENOMEM, "out of memory");

@@ -8,12 +8,14 @@
  *            "name":"optional label"}, ...]}
  *   SEL  = "*" | "tag:NAME" | "node:ID" (the registry normalises node IDs,
  *          Pilot addresses and hostnames given by the admin to "node:ID")
- *   PORT = "tcp/N", "tcp/N-M", "tcp/ *" (any port; written without the space), "udp/..." 
+ *   PORT = "tcp/N", "tcp/N-M", "tcp/ *" (any port; written without the space), "udp/..."
  *          "icmp" (ICMPv6 echo) | "*" (any protocol, any port)
  * A network with no policy, or an empty rule list, admits every flow
  * between its members; a network with at least one rule is default-deny.
  * Limits: at most POLICY_MAX_RULES rules, POLICY_MAX_SEL selectors and
- * POLICY_MAX_PORTS port entries per rule.
+ * POLICY_MAX_PORTS port entries per rule, POLICY_MAX_BYTES of JSON text.
+ * Every hop that carries a policy (pilotctl -> pilotd -> registry and
+ * back) takes POLICY_MAX_BYTES plus POLICY_ENVELOPE_MAX of its own.
  *
  * A view is what one node needs to decide its own flows in one network:
  * for each other member and direction, the allowed (proto, port ranges).
@@ -32,6 +34,13 @@ struct json_gen;
 #define POLICY_MAX_SEL 64
 #define POLICY_MAX_PORTS 64
 #define POLICY_MAX_TAGS 10
+/* A policy's JSON text, as sent (compact) or as stored (canonical).  An
+ * ordinary 10,000-rule policy is 1-2 MiB; the rest is headroom for long
+ * names and selector lists. */
+#define POLICY_MAX_BYTES (4 * 1024 * 1024)
+/* What a request or reply around a policy adds to it (command, IDs,
+ * signature envelope, JSON escaping of names is counted in the policy). */
+#define POLICY_ENVELOPE_MAX (64 * 1024)
 
 enum policy_proto { POLICY_P_ANY = 0, POLICY_P_TCP = 6, POLICY_P_UDP = 17, POLICY_P_ICMP = 58 };
 

@@ -106,6 +106,7 @@ struct rdv {
 	struct rdv_stats stats;
 	int ssl_conn_idx; /* SSL ex_data index whose free hook counts connections */
 	size_t nconns;
+	int replying; /* inside on_request: output written now is ours, not evhttp's */
 	int listener_paused;
 	int stopping;
 

@@ -44,6 +44,16 @@ struct rdv_stream {
 	struct rdv_stream *next, **pprev;
 };
 
+/* One TLS connection (the SSL object's ex_data). */
+struct rdv_conn {
+	struct rdv *r;
+	struct evbuffer *held; /* an error page of evhttp's being replaced */
+	int state;	       /* PAGE_* */
+	int busy;	       /* our own changes to the output buffer */
+};
+
+enum { PAGE_PASS, PAGE_HOLD, PAGE_DONE };
+
 struct rdv_bucket {
 	struct rdv_bucket *next;
 	uint64_t last_ms;
@@ -76,6 +86,146 @@ static void send_error(struct evhttp_request *req, int err, int status, const ch
 		rep.status = status;
 	send_reply(req, &rep);
 	rdv_reply_free(&rep);
+}
+
+/* ------------------------------------------------ evhttp's own error pages
+ *
+ * libevent 2.1 answers some requests itself, before our callback sees
+ * them: a body over evhttp_set_max_body_size (413), a malformed request
+ * line or header (400), a method it does not know (501).  Its answer is an
+ * HTML page and there is no hook for it.  So the output buffer of every
+ * connection is watched: bytes added while we are not replying are
+ * evhttp's; an error page among them is held back and replaced by our JSON
+ * error envelope with the same status (clients parse every error the same
+ * way, and a too_large says the limit).  evhttp writes such a page in one
+ * synchronous burst (status line, headers, body with a Content-Length) and
+ * closes the connection after it, so the page is complete when its last
+ * byte is added and nothing of ours follows it.  Our callback was added
+ * after bufferevent_openssl's, so it runs first and the page never
+ * reaches TLS. */
+
+static int page_err(int status, const char **msg)
+{
+	static char big[96];
+
+	switch (status) {
+	case 413:
+		snprintf(big, sizeof(big), "request body larger than %d bytes (%d MiB)",
+			 REGMSG_MAX_POLICY_BODY, REGMSG_MAX_POLICY_BODY >> 20);
+		*msg = big;
+		return -E2BIG;
+	case 404:
+		*msg = "no such resource";
+		return -ENOENT;
+	case 400:
+		*msg = "malformed HTTP request";
+		return -EINVAL;
+	default:
+		*msg = status >= 500 && status != 501 ? "internal error" : "request not served";
+		return status >= 500 && status != 501 ? -EIO : -EINVAL;
+	}
+}
+
+/* Our envelope in place of the held page; \p hdr_len bytes of it are the
+ * status line and headers. */
+static void page_replace(struct rdv_conn *k, struct evbuffer *out, size_t hdr_len)
+{
+	char *head = (char *)evbuffer_pullup(k->held, (ev_ssize_t)hdr_len);
+	struct rdv_reply rep = {0};
+	const char *msg = NULL, *eol;
+	int status = head ? atoi(head + 9) : 500;
+
+	int err = page_err(status, &msg);
+
+	if (rdv_reply_error(&rep, err, msg) == 0) {
+		eol = head ? memchr(head, '\r', hdr_len) : NULL;
+		/* The status line as evhttp made it, then our headers. */
+		if (eol)
+			evbuffer_add(out, head, (size_t)(eol - head));
+		else
+			evbuffer_add_printf(out, "HTTP/1.1 %d Error", status);
+		evbuffer_add_printf(out,
+				    "\r\nContent-Type: application/json\r\nCache-Control: no-store"
+				    "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+				    rep.len);
+		evbuffer_add(out, rep.body, rep.len);
+		rdv_reply_free(&rep);
+	}
+	evbuffer_drain(k->held, evbuffer_get_length(k->held));
+	k->state = PAGE_DONE;
+}
+
+/* Is the held page complete?  Then its header length, else 0. */
+static size_t page_complete(struct evbuffer *held)
+{
+	struct evbuffer_ptr end = evbuffer_search(held, "\r\n\r\n", 4, NULL);
+	struct evbuffer_ptr cl;
+	size_t hdr_len, body = 0;
+	char num[24] = "";
+
+	if (end.pos < 0)
+		return 0;
+	hdr_len = (size_t)end.pos + 4;
+	cl = evbuffer_search_range(held, "Content-Length: ", 16, NULL, &end);
+	if (cl.pos >= 0 && evbuffer_ptr_set(held, &cl, 16, EVBUFFER_PTR_ADD) == 0 &&
+	    evbuffer_copyout_from(held, &cl, num, sizeof(num) - 1) > 0)
+		body = strtoul(num, NULL, 10);
+	return evbuffer_get_length(held) >= hdr_len + body ? hdr_len : 0;
+}
+
+/* Move the last \p n bytes of \p out to the held page. */
+static void page_take(struct rdv_conn *k, struct evbuffer *out, size_t n)
+{
+	size_t keep = evbuffer_get_length(out) - n;
+	struct evbuffer *front;
+
+	if (keep == 0) {
+		evbuffer_remove_buffer(out, k->held, n);
+		return;
+	}
+	front = evbuffer_new();
+	if (!front)
+		return;
+	evbuffer_remove_buffer(out, front, keep);
+	evbuffer_remove_buffer(out, k->held, n);
+	evbuffer_prepend_buffer(out, front);
+	evbuffer_free(front);
+}
+
+/* Does what was just added start an error page (status 400-599)? */
+static int page_starts(struct evbuffer *out, size_t at)
+{
+	struct evbuffer_ptr p;
+	char line[13] = "";
+
+	if (evbuffer_ptr_set(out, &p, at, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(out, &p, line, 12) != 12)
+		return 0;
+	return strncmp(line, "HTTP/1.", 7) == 0 && line[8] == ' ' &&
+	       (line[9] == '4' || line[9] == '5');
+}
+
+static void on_output(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct rdv_conn *k = arg;
+	size_t hdr_len;
+
+	if (!info->n_added || k->busy || k->r->replying)
+		return;
+	if (k->state == PAGE_PASS && !page_starts(out, evbuffer_get_length(out) - info->n_added))
+		return;
+	k->busy = 1;
+	if (k->state == PAGE_DONE) {
+		/* The connection closes after the page: nothing may follow ours. */
+		page_take(k, out, info->n_added);
+		evbuffer_drain(k->held, evbuffer_get_length(k->held));
+	} else {
+		k->state = PAGE_HOLD;
+		page_take(k, out, info->n_added);
+		if ((hdr_len = page_complete(k->held)) > 0)
+			page_replace(k, out, hdr_len);
+	}
+	k->busy = 0;
 }
 
 /* ---------------------------------------------------------------- peers */
@@ -409,9 +559,21 @@ static void count_request(struct rdv *r, const struct rdv_reply *rep, uint64_t n
 	r->stats.lat_sum += sec;
 }
 
+static void handle_request(struct rdv *r, struct evhttp_request *req);
+
+/* Everything written to a connection's output from here on is ours
+ * (on_output leaves it alone). */
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct rdv *r = arg;
+
+	r->replying++;
+	handle_request(r, req);
+	r->replying--;
+}
+
+static void handle_request(struct rdv *r, struct evhttp_request *req)
+{
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -454,8 +616,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	len = evbuffer_get_length(in);
-	if (len > REGMSG_MAX_BODY) {
-		send_error(req, -E2BIG, 0, "body larger than 16 KiB");
+	/* Only an admin request may be large (policy_set; rdv_admin_handle
+	 * holds every other op to REGMSG_MAX_BODY). */
+	if (len > (admin ? (size_t)REGMSG_MAX_POLICY_BODY : (size_t)REGMSG_MAX_BODY)) {
+		char m[96];
+		snprintf(m, sizeof(m), "body of %zu bytes is larger than %d (%s)", len,
+			 admin ? REGMSG_MAX_POLICY_BODY : REGMSG_MAX_BODY,
+			 admin ? "an admin request" : "16 KiB: a node request");
+		send_error(req, -E2BIG, 0, m);
 		return;
 	}
 	body = len ? (const char *)evbuffer_pullup(in, -1) : "";
@@ -493,15 +661,19 @@ static void on_request(struct evhttp_request *req, void *arg)
  * evhttp owns, including those that never finished a handshake. */
 static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
-	struct rdv *r = ptr;
+	struct rdv_conn *k = ptr;
+	struct rdv *r;
 
 	(void)parent;
 	(void)ad;
 	(void)idx;
 	(void)argl;
 	(void)argp;
-	if (!r)
+	if (!k)
 		return;
+	r = k->r;
+	evbuffer_free(k->held);
+	free(k);
 	r->nconns--;
 	if (r->listener_paused && !r->stopping && r->nconns < RDV_MAX_CONNS) {
 		evconnlistener_enable(evhttp_bound_socket_get_listener(r->bound));
@@ -514,13 +686,20 @@ static struct bufferevent *new_conn(struct event_base *base, void *arg)
 {
 	struct rdv *r = arg;
 	struct bufferevent *bev;
-	SSL *ssl = SSL_new(r->tls.ctx);
+	struct rdv_conn *k = calloc(1, sizeof(*k));
+	SSL *ssl = k ? SSL_new(r->tls.ctx) : NULL;
 
-	if (!ssl) {
+	if (ssl)
+		k->held = evbuffer_new();
+	if (!ssl || !k->held) {
 		log_warnx("cannot set up TLS for a new connection");
+		if (ssl)
+			SSL_free(ssl);
+		free(k);
 		return NULL;
 	}
-	SSL_set_ex_data(ssl, r->ssl_conn_idx, r);
+	k->r = r;
+	SSL_set_ex_data(ssl, r->ssl_conn_idx, k);
 	r->nconns++;
 	/* Deferred callbacks: a failed write never re-enters our code (and
 	 * frees a stream) in the middle of a walk over the streams. */
@@ -528,6 +707,12 @@ static struct bufferevent *new_conn(struct event_base *base, void *arg)
 					     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!bev) {
 		SSL_free(ssl); /* conn_gone undoes the count */
+		log_warnx("cannot set up a connection");
+		return NULL;
+	}
+	/* After bufferevent_openssl's own: callbacks run newest first. */
+	if (!evbuffer_add_cb(bufferevent_get_output(bev), on_output, k)) {
+		bufferevent_free(bev);
 		log_warnx("cannot set up a connection");
 		return NULL;
 	}
@@ -586,8 +771,10 @@ int rdv_http_start(struct rdv *r)
 	evhttp_set_gencb(r->http, on_request, r);
 	evhttp_set_timeout(r->http, RDV_HTTP_TIMEOUT_S);
 	/* evhttp refuses a larger body with 413 before reading it into
-	 * memory; lingering close lets the client see that answer. */
-	evhttp_set_max_body_size(r->http, REGMSG_MAX_BODY);
+	 * memory (on_output turns its page into our JSON); lingering close
+	 * lets the client see that answer.  handle_request holds node
+	 * requests to REGMSG_MAX_BODY. */
+	evhttp_set_max_body_size(r->http, REGMSG_MAX_POLICY_BODY);
 	evhttp_set_max_headers_size(r->http, 8192);
 	evhttp_set_flags(r->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	r->bound = evhttp_bind_socket_with_handle(r->http, host, port);

@@ -3015,7 +3015,14 @@ static int admin_policy_set(struct reg_ctx *c)
 	}
 	rc = policy_normalize(text, tlen, policy_resolve, &pr, &canon, &clen, err, sizeof(err));
 	if (rc == -EINVAL || rc == -ENOENT || rc == -E2BIG) {
-		rc = fail(c, -EINVAL, "policy: %s", err);
+		rc = fail(c, rc == -E2BIG ? -E2BIG : -EINVAL, "policy: %s", err);
+		goto out;
+	}
+	/* Names become "node:ID": the stored form may be the longer one, and
+	 * it is what policy_show and every view are made from. */
+	if (clen > POLICY_MAX_BYTES) {
+		rc = fail(c, -E2BIG, "policy: %zu bytes in canonical form, more than %d (%d MiB)",
+			  clen, POLICY_MAX_BYTES, POLICY_MAX_BYTES >> 20);
 		goto out;
 	}
 	if (rc < 0 || policy_parse(canon, clen, &pol, err, sizeof(err)) < 0) {
@@ -3492,9 +3499,12 @@ static int admin_handle(struct reg_ctx *c, const struct reg_op *op, const char *
 		return fail(c, -ENOENT, "no such operation");
 	if (c->org_scope && !op->org_ok)
 		return fail(c, -EACCES, "an org's admin token may not use '%s'", op->name);
-	rc = regmsg_parse_admin(body, len, op->keys, &c->req.root, err, sizeof(err));
+	/* Only policy_set carries a document; the rest stay small. */
+	rc = regmsg_parse_admin_max(
+	    body, len, op->fn == admin_policy_set ? REGMSG_MAX_POLICY_BODY : REGMSG_MAX_BODY,
+	    op->keys, &c->req.root, err, sizeof(err));
 	if (rc < 0)
-		return fail(c, rc == -E2BIG ? -E2BIG : -EINVAL, "%s", err);
+		return fail(c, rc == -E2BIG ? -E2BIG : -EINVAL, "%s: %s", op->name, err);
 	c->body = body;
 	c->body_len = len;
 	if ((rc = op->fn(c)) < 0)

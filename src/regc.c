@@ -17,6 +17,11 @@
 #include "util.h"
 
 #define REGC_TIMEOUT_MS 10000
+/* The largest answer: a policy view, which policy_view_gen bounds (its
+ * VIEW_MAX_* come to about 44 MiB of JSON); policy_show is at most
+ * POLICY_MAX_BYTES plus its envelope.  The registry is pinned: this is a
+ * bound, not a defence. */
+#define REGC_RESPONSE_MAX (64 * 1024 * 1024)
 #define REGC_BACKOFF_MIN_MS 500
 #define REGC_BACKOFF_MAX_MS 30000
 
@@ -95,6 +100,8 @@ static int regc_send(struct regc *r, const char *op, uint64_t ts, regc_add_fn ad
 		goto out;
 	snprintf(hdr, sizeof(hdr), "Pilot-Signature: %s", sig);
 	o.timeout_ms = timeout_ms;
+	if (line_cb)
+		o.max_body = 0; /* a stream holds only a partial line */
 	req = httpc_post(r->d->http, url, headers, body, len, &o, done, line_cb, cbarg);
 	if (!req) {
 		rc = -ENOMEM;
@@ -440,6 +447,7 @@ int regc_init(struct regc *r, struct pilotd *d)
 		return -EINVAL;
 	}
 	r->opts.tls13_only = 1;
+	r->opts.max_body = REGC_RESPONSE_MAX;
 	r->opts.connect_timeout_ms = 5000;
 	r->ev_heartbeat = evtimer_new(d->base, heartbeat_cb, r);
 	r->ev_retry = evtimer_new(d->base, retry_cb, r);

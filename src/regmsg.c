@@ -210,6 +210,12 @@ out:
 int regmsg_parse_admin(const char *body, size_t len, const char *const *keys, yajl_val *root,
 		       char *err, size_t errlen)
 {
+	return regmsg_parse_admin_max(body, len, REGMSG_MAX_BODY, keys, root, err, errlen);
+}
+
+int regmsg_parse_admin_max(const char *body, size_t len, size_t max, const char *const *keys,
+			   yajl_val *root, char *err, size_t errlen)
+{
 	static const char *const none[] = {NULL};
 
 	*root = NULL;
@@ -217,8 +223,8 @@ int regmsg_parse_admin(const char *body, size_t len, const char *const *keys, ya
 		errlen = 0;
 	else if (errlen)
 		err[0] = '\0';
-	if (len > REGMSG_MAX_BODY) {
-		snprintf(err, errlen, "body of %zu bytes is larger than %d", len, REGMSG_MAX_BODY);
+	if (len > max) {
+		snprintf(err, errlen, "body of %zu bytes is larger than %zu", len, max);
 		return -E2BIG;
 	}
 	/* `curl -X POST` with no body is the natural way to ask for a list. */

@@ -8,7 +8,14 @@
 #include <stdint.h>
 #include <yajl/yajl_tree.h>
 
+#include "policy.h"
+
+/* Request bodies: every request at most REGMSG_MAX_BODY, except the admin
+ * policy_set, which carries a whole policy (POLICY_MAX_BYTES) in its
+ * envelope.  The HTTP layer reads no more than REGMSG_MAX_POLICY_BODY of
+ * any request; the handlers hold each op to its own limit. */
 #define REGMSG_MAX_BODY (16 * 1024)
+#define REGMSG_MAX_POLICY_BODY (POLICY_MAX_BYTES + POLICY_ENVELOPE_MAX)
 #define REGMSG_MAX_SKEW_MS 60000
 #define REGMSG_NONCE_LEN 16
 #define REGMSG_SIG_B64_LEN 89 /* 64 bytes base64 + NUL */
@@ -56,6 +63,9 @@ int regmsg_build(const char *op, uint32_t node_id, uint64_t now_ms, regmsg_add_f
  *  (an empty body counts as {}) with no member outside \p keys
  *  (NULL-terminated) and none twice.  \p *root is owned by the caller
  *  (yajl_tree_free).  \retval 0, -E2BIG, -EINVAL with \p err filled. */
+int regmsg_parse_admin_max(const char *body, size_t len, size_t max, const char *const *keys,
+			   yajl_val *root, char *err, size_t errlen);
+/** regmsg_parse_admin_max with \p max REGMSG_MAX_BODY. */
 int regmsg_parse_admin(const char *body, size_t len, const char *const *keys, yajl_val *root,
 		       char *err, size_t errlen);
 
