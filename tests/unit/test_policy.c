@@ -300,6 +300,27 @@ static void test_parse_error_line(void **state)
 	assert_int_equal(policy_parse(doc, strlen(doc), &p, NULL, 0), -EINVAL);
 }
 
+/* POLICY_MAX_BYTES of text pass (spaces count), one byte more is
+ * refused before it is parsed. */
+static void test_parse_max_bytes(void **state)
+{
+	static const char doc[] = "{\"rules\":[]}";
+	char *big = malloc(POLICY_MAX_BYTES + 2), err[256];
+	struct policy *p;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, ' ', POLICY_MAX_BYTES + 1);
+	memcpy(big, doc, strlen(doc));
+	assert_int_equal(policy_parse(big, POLICY_MAX_BYTES, &p, err, sizeof(err)), 0);
+	assert_int_equal(policy_rule_count(p), 0);
+	policy_free(p);
+	assert_int_equal(policy_parse(big, POLICY_MAX_BYTES + 1, &p, err, sizeof(err)), -E2BIG);
+	assert_null(p);
+	assert_non_null(strstr(err, "4194305 bytes of JSON, more than 4194304 (4 MiB)"));
+	free(big);
+}
+
 static void test_parse_limits(void **state)
 {
 	struct policy *p;
@@ -1030,12 +1051,12 @@ static void test_view_matches_eval(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_table),	      cmocka_unit_test(test_parse_error_line),
-	    cmocka_unit_test(test_parse_limits),      cmocka_unit_test(test_canonical),
-	    cmocka_unit_test(test_normalize),	      cmocka_unit_test(test_eval),
-	    cmocka_unit_test(test_default_allow),     cmocka_unit_test(test_view_exact),
-	    cmocka_unit_test(test_view_parse_table),  cmocka_unit_test(test_view_size),
-	    cmocka_unit_test(test_view_matches_eval),
+	    cmocka_unit_test(test_parse_table),	 cmocka_unit_test(test_parse_error_line),
+	    cmocka_unit_test(test_parse_limits), cmocka_unit_test(test_parse_max_bytes),
+	    cmocka_unit_test(test_canonical),	 cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_eval),	 cmocka_unit_test(test_default_allow),
+	    cmocka_unit_test(test_view_exact),	 cmocka_unit_test(test_view_parse_table),
+	    cmocka_unit_test(test_view_size),	 cmocka_unit_test(test_view_matches_eval),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
