@@ -25,6 +25,14 @@
 #define RDV_RATE_TABLE_MAX 65536	/* tracked source addresses */
 #define RDV_MAX_CONNS 4096		/* concurrent TLS connections */
 #define RDV_HTTP_TIMEOUT_S 30		/* idle / handshake / slow request */
+/* A request buffered beyond RDV_BODY_SMALL (whatever its path: evhttp
+ * reads up to REGMSG_MAX_POLICY_BODY of any) must be complete within
+ * RDV_BODY_DEADLINE_S, and all such bodies together may hold at most
+ * RDV_BODY_BUDGET: a slow or crowded client cannot pin 4 MiB per
+ * connection for ever. */
+#define RDV_BODY_SMALL (64 * 1024)
+#define RDV_BODY_DEADLINE_S 60
+#define RDV_BODY_BUDGET (256u * 1024 * 1024)
 #define RDV_PING_INTERVAL_S 15		/* events stream keep-alive */
 #define RDV_MAINT_INTERVAL_S 60		/* nonce/invite pruning, rate table sweep */
 #define RDV_STREAMS_PER_NODE 4		/* a 5th events stream closes the oldest */
@@ -107,6 +115,7 @@ struct rdv {
 	int ssl_conn_idx; /* SSL ex_data index whose free hook counts connections */
 	size_t nconns;
 	int replying; /* inside on_request: output written now is ours, not evhttp's */
+	size_t body_bytes; /* input buffered beyond RDV_BODY_SMALL, all connections */
 	int listener_paused;
 	int stopping;
 

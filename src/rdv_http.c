@@ -47,9 +47,12 @@ struct rdv_stream {
 /* One TLS connection (the SSL object's ex_data). */
 struct rdv_conn {
 	struct rdv *r;
+	struct bufferevent *bev;
 	struct evbuffer *held; /* an error page of evhttp's being replaced */
 	int state;	       /* PAGE_* */
 	int busy;	       /* our own changes to the output buffer */
+	size_t big;	       /* input beyond RDV_BODY_SMALL (counted in body_bytes) */
+	struct event *deadline; /* armed while big */
 };
 
 enum { PAGE_PASS, PAGE_HOLD, PAGE_DONE };
@@ -226,6 +229,55 @@ static void on_output(struct evbuffer *out, const struct evbuffer_cb_info *info,
 			page_replace(k, out, hdr_len);
 	}
 	k->busy = 0;
+}
+
+/* ------------------------------------------------ large request bodies
+ *
+ * evhttp keeps a request body in the connection's input buffer until the
+ * whole of it (Content-Length) is there.  Watching that buffer is how the
+ * large ones are bounded in time and in total. */
+
+/* Cut the connection: evhttp sees the end of the stream and frees it. */
+static void conn_cut(struct rdv_conn *k, const char *why)
+{
+	evutil_socket_t fd = bufferevent_getfd(k->bev);
+
+	log_info("dropping a connection: %s (limits: %d s, %u bytes in all)", why,
+		 RDV_BODY_DEADLINE_S, RDV_BODY_BUDGET);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+static void on_body_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_cut(arg, "a large request body not complete in time");
+}
+
+static void on_input(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct rdv_conn *k = arg;
+	struct rdv *r = k->r;
+	size_t len = evbuffer_get_length(in);
+	size_t big = len > RDV_BODY_SMALL ? len - RDV_BODY_SMALL : 0;
+	struct timeval tv = {RDV_BODY_DEADLINE_S, 0};
+
+	r->body_bytes = r->body_bytes - k->big + big;
+	k->big = big;
+	if (!big) {
+		event_del(k->deadline);
+		return;
+	}
+	if (!event_pending(k->deadline, EV_TIMEOUT, NULL))
+		event_add(k->deadline, &tv);
+	if (info->n_added && r->body_bytes > RDV_BODY_BUDGET) {
+		/* Take it back now: the connection goes, its bytes with it. */
+		r->body_bytes -= k->big;
+		k->big = 0;
+		evbuffer_drain(in, len);
+		conn_cut(k, "too many large request bodies in flight");
+	}
 }
 
 /* ---------------------------------------------------------------- peers */
@@ -672,6 +724,9 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 	if (!k)
 		return;
 	r = k->r;
+	r->body_bytes -= k->big;
+	if (k->deadline)
+		event_free(k->deadline);
 	evbuffer_free(k->held);
 	free(k);
 	r->nconns--;
@@ -689,12 +744,18 @@ static struct bufferevent *new_conn(struct event_base *base, void *arg)
 	struct rdv_conn *k = calloc(1, sizeof(*k));
 	SSL *ssl = k ? SSL_new(r->tls.ctx) : NULL;
 
-	if (ssl)
+	if (ssl) {
 		k->held = evbuffer_new();
-	if (!ssl || !k->held) {
+		k->deadline = evtimer_new(base, on_body_deadline, k);
+	}
+	if (!ssl || !k->held || !k->deadline) {
 		log_warnx("cannot set up TLS for a new connection");
 		if (ssl)
 			SSL_free(ssl);
+		if (k && k->deadline)
+			event_free(k->deadline);
+		if (k && k->held)
+			evbuffer_free(k->held);
 		free(k);
 		return NULL;
 	}
@@ -710,8 +771,10 @@ static struct bufferevent *new_conn(struct event_base *base, void *arg)
 		log_warnx("cannot set up a connection");
 		return NULL;
 	}
+	k->bev = bev;
 	/* After bufferevent_openssl's own: callbacks run newest first. */
-	if (!evbuffer_add_cb(bufferevent_get_output(bev), on_output, k)) {
+	if (!evbuffer_add_cb(bufferevent_get_output(bev), on_output, k) ||
+	    !evbuffer_add_cb(bufferevent_get_input(bev), on_input, k)) {
 		bufferevent_free(bev);
 		log_warnx("cannot set up a connection");
 		return NULL;
