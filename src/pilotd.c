@@ -609,6 +609,8 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 
 	if (json_get_str(ev, "event", &name) < 0)
 		return;
+	/* Whatever the event, a name answer may have changed with it. */
+	pilotd_finds_flush(d);
 	if (strcmp(name, "trust.approved") == 0) {
 		yajl_val pv = json_get(ev, "peer");
 		uint8_t pk[32];
@@ -653,6 +655,8 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 			pilotd_audit_event(d, "handshake.received", node, "{\"justification\":%s}",
 					   q);
 		}
+	} else if (strcmp(name, "peer.updated") == 0) {
+		log_debug("registry: a peer's hostname or visibility changed");
 	} else if (strncmp(name, "network.", 8) == 0 || strcmp(name, "peer.key_rotated") == 0) {
 		pilotd_net_event(d, name, ev);
 	} else if (strcmp(name, "node.revoked") == 0 || strcmp(name, "policy.changed") == 0 ||

@@ -280,4 +280,8 @@ int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_pre
 void pilotd_sync_trust(struct pilotd *d, yajl_val peers);
 void pilotd_registry_event(struct pilotd *d, yajl_val ev);
 
+/** Drop every cached name answer (any registry event may change them;
+ *  pilotd_ipc_net.c). */
+void pilotd_finds_flush(struct pilotd *d);
+
 #endif

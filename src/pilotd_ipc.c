@@ -556,7 +556,7 @@ static void cmd_prefix(struct pilotd *d, struct ipc_req *req, yajl_val args)
 
 /* The name service socket answers only this (doc/IPC.md). */
 const struct ipc_cmd pilotd_resolve_cmds[] = {
-    {"find", cmd_find},
+    {"find", cmd_find_cached},
     {NULL, NULL},
 };
 

@@ -36,6 +36,9 @@ void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const cha
 
 /* pilotd_ipc_net.c */
 void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args);
+/** find for the name service socket: answered from a short-lived cache. */
+void cmd_find_cached(struct pilotd *d, struct ipc_req *req, yajl_val args);
+
 void cmd_set_hostname(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_clear_hostname(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_set_public(struct pilotd *d, struct ipc_req *req, yajl_val args);

@@ -18,10 +18,18 @@
 #include "regmsg.h"
 #include "util.h"
 
-/* ---- find, with a small cache (getaddrinfo asks often) ---- */
+/* ---- find ----
+ * `pilotctl find` asks the registry every time.  Programs' lookups (the
+ * name service socket) go through a small cache, because getaddrinfo asks
+ * twice or more per connect: a found name is kept briefly, a missing one
+ * at most a second (a node that turns public must become visible at
+ * once), and every registry event drops the whole cache (pilotd_finds_flush):
+ * trust, revocation, policy, membership, hostname and visibility changes
+ * all reach us as events. */
 
 #define FIND_CACHE 64
-#define FIND_TTL_MS 10000
+#define FIND_POS_TTL_MS 5000
+#define FIND_NEG_TTL_MS 1000
 
 struct find_entry {
 	char name[64];
@@ -86,7 +94,6 @@ static struct find_entry *cache_put(struct pilotd *d, const char *name)
 	e = &d->finds->e[d->finds->next++ % FIND_CACHE];
 	memset(e, 0, sizeof(*e));
 	snprintf(e->name, sizeof(e->name), "%.63s", name);
-	e->expires_ms = now_mono_ms() + FIND_TTL_MS;
 	return e;
 }
 
@@ -152,12 +159,14 @@ static void on_find(struct pilotd *d, void *arg, int err, const char *code, cons
 		/* Prefer the address a shared network admits; else the
 		 * backbone address (trust or a public node). */
 	}
+	e->expires_ms = now_mono_ms() + (e->found ? FIND_POS_TTL_MS : FIND_NEG_TTL_MS);
 	reply_find(d, p->req, e);
 out:
 	free(p);
 }
 
-void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args)
+/* \p cached: the name service's question (a cached answer will do). */
+static void find(struct pilotd *d, struct ipc_req *req, yajl_val args, int cached)
 {
 	const char *name = NULL;
 	char canon[64];
@@ -171,8 +180,7 @@ void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	}
 	if (!need_registered(d, req))
 		return;
-	e = cache_get(d, canon);
-	if (e) {
+	if (cached && (e = cache_get(d, canon)) != NULL) {
 		reply_find(d, req, e);
 		return;
 	}
@@ -182,12 +190,27 @@ void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	pend_call(d, p, "find", add_hostname, on_find);
 }
 
+void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	find(d, req, args, 0);
+}
+
+void cmd_find_cached(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	find(d, req, args, 1);
+}
+
+void pilotd_finds_flush(struct pilotd *d)
+{
+	if (d->finds)
+		memset(d->finds, 0, sizeof(*d->finds));
+}
+
 /* ---- settings ---- */
 
 static void flush_finds(struct pilotd *d)
 {
-	if (d->finds)
-		memset(d->finds, 0, sizeof(*d->finds));
+	pilotd_finds_flush(d);
 }
 
 static void on_set_hostname(struct pilotd *d, void *arg, int err, const char *code, const char *msg,

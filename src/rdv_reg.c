@@ -1116,6 +1116,23 @@ static int op_events(struct reg_ctx *c)
 
 /* ------------------------------------------------------ node settings */
 
+static int audience(struct reg_ctx *c, uint32_t node, struct idset *out);
+
+/* The signer's hostname or visibility changed: everyone who may see it
+ * hears "peer.updated" (its lookup object), so that their name caches
+ * drop the old answer at once. */
+static int tell_updated(struct reg_ctx *c)
+{
+	struct idset aud = {0};
+	struct ev_body b = {.peer = &c->self};
+	int rc = audience(c, c->self_id, &aud);
+
+	for (size_t i = 0; rc == 0 && i < aud.n; i++)
+		queue_event(c, aud.v[i], "peer.updated", &b);
+	idset_free(&aud);
+	return rc;
+}
+
 static int op_set_hostname(struct reg_ctx *c)
 {
 	char host[RDV_HOSTNAME_MAX + 1];
@@ -1132,6 +1149,8 @@ static int op_set_hostname(struct reg_ctx *c)
 		snprintf(c->self.hostname, sizeof(c->self.hostname), "%s", host);
 		rdv_node_put(&c->t, c->db, &c->self);
 		log_info("node %u: hostname is now '%s'", c->self_id, host);
+		if ((rc = tell_updated(c)) < 0)
+			return rc;
 	}
 	rdv_host_put(&c->t, c->db, host, c->self_id);
 	jg_kstr(&c->out, "hostname", host);
@@ -1146,13 +1165,14 @@ static int op_clear_hostname(struct reg_ctx *c)
 		c->self.hostname[0] = '\0';
 		rdv_node_put(&c->t, c->db, &c->self);
 		log_info("node %u: hostname cleared", c->self_id);
+		return tell_updated(c);
 	}
 	return 0;
 }
 
 static int op_set_visibility(struct reg_ctx *c)
 {
-	int pub;
+	int pub, rc;
 
 	if (json_get_bool(c->req.root, "public", &pub) < 0)
 		return fail(c, -EINVAL, "member 'public' must be true or false");
@@ -1161,6 +1181,8 @@ static int op_set_visibility(struct reg_ctx *c)
 		rdv_node_put(&c->t, c->db, &c->self);
 		audit_visibility(c, pub);
 		log_info("node %u: now %s", c->self_id, pub ? "public" : "private");
+		if ((rc = tell_updated(c)) < 0)
+			return rc;
 	}
 	jg_kbool(&c->out, "public", pub);
 	return 0;

@@ -115,6 +115,28 @@ if nss_find_module && nss_setup "$E2E_WORK/nss" && nss_usable; then
 		eval 'nss_in c getent ahosts alice.pilot >/dev/null 2>&1; [ $? = 2 ]'
 	check "C: ... exactly as for a name nobody has (exit 2)" \
 		eval 'nss_in c getent ahosts nobody-has-this.pilot >/dev/null 2>&1; [ $? = 2 ]'
+	# Fresh answers (issue 12): pilotctl find asks the registry every time;
+	# the name service keeps a miss at most 1 s, and a change the registry
+	# pushes (here A's hostname, to B who shares network 7) drops a hit.
+	check "A: set-public" pctl_ok a set-public
+	t0=$(date +%s%N)
+	check "C: find alice answers at once after A's set-public (no stale miss)" \
+		eval 'pctl_ok c find alice && [ "$(jget data.node_id <<<"$PCTL_OUT")" = "$A" ]'
+	check "C: getent ahosts alice.pilot resolves within 1.5 s of it" \
+		e2e_wait 1.5 eval 'nss_in c getent ahosts alice.pilot >/dev/null 2>&1'
+	info "C resolved alice.pilot $(( ($(date +%s%N) - t0) / 1000000 )) ms after set-public"
+	check "A: set-private" pctl_ok a set-private
+	check "C: find alice is not_found at once after A's set-private" \
+		eval '! pctl_ok c find alice && [ "$(jget code <<<"$PCTL_OUT")" = not_found ]'
+	check "B: getent ahosts alice.pilot hits (cached)" eval 'nss_in b getent ahosts alice.pilot >/dev/null 2>&1'
+	check "A: set-hostname alice3" pctl_ok a set-hostname alice3
+	t0=$(date +%s%N)
+	check "B: alice.pilot is gone within 1 s (peer.updated dropped the cached hit)" \
+		e2e_wait 1 eval '! nss_in b getent ahosts alice.pilot >/dev/null 2>&1'
+	check "B: alice3.pilot resolves within 1 s" \
+		e2e_wait 1 eval 'nss_in b getent ahosts alice3.pilot >/dev/null 2>&1'
+	info "B saw the rename in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+	check "A: set-hostname alice again" pctl_ok a set-hostname alice
 else
 	not_ok "NSS module usable for the name-service checks (${NSS_WHY:-libnss_pilot.so.2 not built})"
 fi

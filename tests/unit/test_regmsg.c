@@ -1362,6 +1362,35 @@ static void test_rotate_key(void **state)
 	rotate_proof(old.sk, a.id, a.pk, old.pk, NOW, proof, sizeof(proof));
 	assert_int_equal(rotate(f, &a, old.pk, proof, &v), 409);
 	expect_msg(v, "conflict", "retired");
+
+	/* A's hostname and visibility changes reach the same audience as
+	 * "peer.updated", so their name caches drop A at once; a request
+	 * that changes nothing tells nobody */
+	{
+		static const char *const changes[][2] = {
+		    {"set_hostname", "\"hostname\":\"alicia\""},
+		    {"set_hostname", "\"hostname\":\"alicia\""},
+		    {"set_visibility", "\"public\":true"},
+		    {"clear_hostname", ""},
+		};
+		static const size_t want[] = {1, 1, 2, 3};
+		char needle[96];
+		snprintf(needle, sizeof(needle),
+			 "\"event\":\"peer.updated\",\"peer\":{\"node_id\":%u", a.id);
+		for (size_t i = 0; i < nitems(changes); i++) {
+			assert_int_equal(req(f, &a, changes[i][0], changes[i][1], &v), 200);
+			yajl_tree_free(v);
+			ev = events(f, &b, 0);
+			assert_int_equal(count_lines(ev, needle), want[i]);
+			free(ev);
+			ev = events(f, &c, 0);
+			assert_int_equal(count_lines(ev, needle), want[i]);
+			free(ev);
+			ev = events(f, &d, 0);
+			assert_null(strstr(ev, "peer.updated"));
+			free(ev);
+		}
+	}
 }
 
 static void test_find(void **state)
