@@ -108,7 +108,14 @@ static int print_info(yajl_val d)
 	static const char *const net_keys[] = {"network_id", "address", "ipv6"};
 	const char *pairs[2 * nitems(keys)];
 	char bufs[nitems(keys)][256];
+	int registered = 1;
 
+	/* A report, not a failure: say why the node has no ID yet. */
+	if (json_get_bool(d, "registered", &registered) == 0 && !registered) {
+		char r[64], m[300];
+		printf("registered: no (%s: %s)\n", ctl_mtext(d, "reason", r, sizeof(r)),
+		       ctl_mtext(d, "message", m, sizeof(m)));
+	}
 	for (size_t i = 0; i < nitems(keys); i++) {
 		pairs[2 * i] = keys[i];
 		pairs[2 * i + 1] = ctl_mtext(d, keys[i], bufs[i], sizeof(bufs[i]));
@@ -170,6 +177,15 @@ static int print_status(yajl_val d)
 	snprintf(regline, sizeof(regline), "%s (%s, last ok %s)",
 		 ctl_mtext(reg, "address", b[0], sizeof(b[0])),
 		 connected ? "connected" : "disconnected", b[1]);
+	{
+		int registered = 1;
+		char r[64], m[300];
+		size_t n = strlen(regline);
+		if (json_get_bool(reg, "registered", &registered) == 0 && !registered)
+			snprintf(regline + n, sizeof(regline) - n, "; not registered: %s: %s",
+				 ctl_mtext(reg, "reason", r, sizeof(r)),
+				 ctl_mtext(reg, "message", m, sizeof(m)));
+	}
 	snprintf(tunline, sizeof(tunline), "%s (mtu %s)",
 		 ctl_mtext(tun, "name", b[2], sizeof(b[2])),
 		 ctl_mtext(tun, "mtu", b[3], sizeof(b[3])));

@@ -108,19 +108,30 @@ static void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
 
 	(void)args;
 	j = ipc_reply_ok_begin(req);
-	jg_ku64(j, "node_id", d->node_id);
-	gen_addr(d, j, 0, d->node_id);
+	/* Before registration there may be no ID yet: say why, never
+	 * "node 0".  An ID kept from an earlier run is still this node's. */
+	jg_kbool(j, "registered", d->regc.registered);
+	if (!d->regc.registered) {
+		jg_kstr(j, "reason", d->regc.reg_reason);
+		jg_kstr(j, "message", d->regc.reg_message);
+	}
+	if (d->node_id && d->have_prefix) {
+		jg_ku64(j, "node_id", d->node_id);
+		gen_addr(d, j, 0, d->node_id);
+	}
 	jg_kstr(j, "hostname", d->hostname);
 	b64_encode(pk, sizeof(pk), d->ed_pk, 32);
 	jg_kstr(j, "public_key", pk);
 	jg_kstr(j, "prefix", d->have_prefix ? prefix_format(&d->prefix, px, sizeof(px)) : "");
 	jg_key(j, "networks");
 	jg_array_open(j);
-	jg_map_open(j);
-	jg_ku64(j, "network_id", 0);
-	gen_addr(d, j, 0, d->node_id);
-	jg_map_close(j);
-	for (unsigned i = 0; i < d->members.nnets; i++) {
+	if (d->node_id && d->have_prefix) {
+		jg_map_open(j);
+		jg_ku64(j, "network_id", 0);
+		gen_addr(d, j, 0, d->node_id);
+		jg_map_close(j);
+	}
+	for (unsigned i = 0; d->node_id && d->have_prefix && i < d->members.nnets; i++) {
 		const struct member_net *n = &d->members.nets[i];
 		jg_map_open(j);
 		jg_ku64(j, "network_id", n->id);
@@ -131,7 +142,6 @@ static void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_array_close(j);
 	jg_ku64(j, "peers", d->trust.count + count_member_peers(d));
 	jg_kstr(j, "visibility", d->public_ ? "public" : "private");
-	jg_kbool(j, "registered", d->regc.registered);
 	ipc_reply_ok_end(req);
 }
 
@@ -504,11 +514,16 @@ static void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	j = ipc_reply_ok_begin(req);
 	jg_kstr(j, "version", PACKAGE_VERSION);
 	jg_ku64(j, "uptime", (now_mono_ms() - d->started_ms) / 1000);
-	jg_ku64(j, "node_id", d->node_id);
+	if (d->node_id)
+		jg_ku64(j, "node_id", d->node_id);
 	jg_key(j, "registry");
 	jg_map_open(j);
 	jg_kstr(j, "address", d->cfg.registry);
 	jg_kbool(j, "registered", d->regc.registered);
+	if (!d->regc.registered) {
+		jg_kstr(j, "reason", d->regc.reg_reason);
+		jg_kstr(j, "message", d->regc.reg_message);
+	}
 	jg_kbool(j, "connected", d->regc.connected);
 	jg_ku64(j, "last_ok_seconds_ago",
 		d->regc.last_ok_ms ? (now_mono_ms() - d->regc.last_ok_ms) / 1000 : 0);

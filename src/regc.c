@@ -48,12 +48,14 @@ static void call_done(void *arg, int err, long status, const char *body, size_t 
 
 	if (err < 0) {
 		r->connected = 0;
+		r->last_errno = err;
 		snprintf(r->last_error, sizeof(r->last_error), "%s", errmsg ? errmsg : "failed");
 		log_debug("registry %s: %s", c->op, r->last_error);
 		fail_cb(c, -EHOSTUNREACH, "registry_unavailable", r->last_error);
 		goto out;
 	}
 	r->connected = 1;
+	r->last_errno = 0;
 	r->last_ok_ms = now_mono_ms();
 	root = json_parse(body, len, 0, perr, sizeof(perr));
 	if (!root || !YAJL_IS_OBJECT(root)) {
@@ -212,6 +214,20 @@ static void add_register(struct json_gen *j, void *arg)
 static void start_events(struct regc *r);
 static void sync_trust(struct regc *r);
 
+/* Say why registration failed, in words an operator can act on: a TLS
+ * failure with a pin configured is almost always the wrong pin. */
+static void set_reason(struct regc *r, const char *code, const char *msg)
+{
+	if (strcmp(code, "registry_unavailable") != 0)
+		snprintf(r->reg_reason, sizeof(r->reg_reason), "%s", code);
+	else if (r->last_errno == -EACCES)
+		snprintf(r->reg_reason, sizeof(r->reg_reason), "%s",
+			 r->pin[0] ? "pin_mismatch" : "tls_failed");
+	else
+		snprintf(r->reg_reason, sizeof(r->reg_reason), "unreachable");
+	snprintf(r->reg_message, sizeof(r->reg_message), "%s", msg ? msg : "");
+}
+
 static void on_registered(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
 			  yajl_val resp)
 {
@@ -246,13 +262,15 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	}
 	if (err < 0) {
 		uint32_t ms = next_backoff(&r->backoff_ms);
+		set_reason(r, code, msg);
 		log_warnx("registration with %s failed (%s: %s); retrying in %u ms",
-			  d->cfg.registry, code, msg, ms);
+			  d->cfg.registry, r->reg_reason, msg, ms);
 		schedule(r->ev_retry, ms);
 		return;
 	}
 	if (json_get_u32(resp, "node_id", &id) < 0 || id == 0 ||
 	    json_get_str(resp, "prefix", &prefix) < 0 || prefix_parse(prefix, &px) < 0) {
+		set_reason(r, "bad_reply", "the registry sent a malformed registration reply");
 		log_warnx("registry sent a malformed registration reply; retrying");
 		schedule(r->ev_retry, next_backoff(&r->backoff_ms));
 		return;
@@ -263,6 +281,7 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	}
 	r->backoff_ms = 0;
 	r->registered = 1;
+	r->reg_reason[0] = r->reg_message[0] = '\0';
 	if (d->ed_sk_next && !d->rotating)
 		pilotd_identity_drop_next(d); /* the registry never took it */
 	if (pilotd_registered(d, id, &px) < 0) {
@@ -306,6 +325,7 @@ static void on_heartbeat(struct pilotd *d, void *arg, int err, const char *code,
 		/* The registry forgot us (state lost or we were deregistered). */
 		log_warnx("registry no longer knows this node (%s); registering again", msg);
 		d->regc.registered = 0;
+		set_reason(&d->regc, "registering", "the registry no longer knew this node");
 		do_register(&d->regc);
 	}
 }
@@ -484,5 +504,6 @@ void regc_start(struct regc *r)
 	if (store_get_fixed(&t, r->d->db_meta, "events_after", 12, v, 8) == 0)
 		r->events_after = store_rd_be64(v);
 	store_txn_abort(&t);
+	set_reason(r, "registering", "the first registration is under way");
 	do_register(r);
 }

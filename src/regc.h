@@ -33,6 +33,13 @@ struct regc {
 	int connected; /* last request reached the registry */
 	uint64_t last_ok_ms;
 	char last_error[256];
+	int last_errno; /* the last transport failure (httpc's -errno), 0 after an answer */
+	/* Why this node is not registered (pilotctl info/status): a code
+	 * ("registering", "pin_mismatch", "tls_failed", "unreachable", or
+	 * the registry's own error code such as "forbidden") and a message;
+	 * both "" once registered. */
+	char reg_reason[32];
+	char reg_message[256];
 };
 
 int regc_init(struct regc *r, struct pilotd *d);

@@ -26,6 +26,7 @@ e2e_underlay
 e2e_host rdv 1
 e2e_host a 2
 e2e_host b 3
+e2e_host c 4
 e2e_start_rdv
 PILOTD_EXTRA_ARGS="--config $CONF --metrics-listen 127.0.0.1:9101"
 e2e_start_node a alice || fatal "pilotd alice ready (with --config and --metrics-listen)"
@@ -87,6 +88,37 @@ check "pilotd --check-config on an unknown key: exit 2 naming file, line and key
 printf '{ "syn_rate": 2000 }\n' >"$E2E_WORK/good.json"
 check "pilotd --check-config on a good file: exit 0 with the canonical dump" \
 	eval '"$PILOTD" --check-config --config "$E2E_WORK/good.json" --registry 198.18.0.1:9000 --registry-pin AAAA | grep -q "\"syn_rate\": 2000"'
+# ------------------------------------------------------------ info before registration
+# A wrong pin: info is a report (exit 0), registered false with the reason,
+# never node 0; status says the same.  Then the registry goes away
+# entirely for a second node: "unreachable".
+badpin=$(printf 'sha256//%s' "$(head -c 32 /dev/urandom | base64)")
+mkdir -p -m 0700 "$E2E_WORK/c/state"
+e2e_bg "${HOST_NS[c]}" "$E2E_WORK/c/pilotd.log" "$PILOTD" --registry "$RDV_IP:$RDV_PORT" \
+	--registry-pin "$badpin" --state-dir "$E2E_WORK/c/state" --socket "$E2E_WORK/c/pilotd.sock" \
+	--listen-port "$NODE_PORT" --tun pilot0 --log-level debug
+CPID=$LASTPID
+NODE_SOCK[c]=$E2E_WORK/c/pilotd.sock
+e2e_add_log pilotd-c "$E2E_WORK/c/pilotd.log"
+cinfo() { pctl c info >"$E2E_WORK/c/info.json" 2>&1; rc=$?; PCTL_OUT=$(cat "$E2E_WORK/c/info.json"); return $rc; }
+reason_is() { cinfo && [ "$(jget data.reason <<<"$PCTL_OUT")" = "$1" ]; }
+check "C (wrong pin): info says registered false, reason pin_mismatch" e2e_wait 10 reason_is pin_mismatch
+info "C info: $PCTL_OUT"
+check "... exit status 0, status ok, and no node 0 anywhere" \
+	eval 'cinfo && [ "$(jget status <<<"$PCTL_OUT")" = ok ] && [ "$(jget data.registered <<<"$PCTL_OUT")" = false ] &&
+		! grep -q "\"node_id\"\|0:0000.0000.0000" <<<"$PCTL_OUT"'
+check "... status shows registered false with the same reason" \
+	eval 'out=$(pctl c status) && [ "$(jget data.registry.reason <<<"$out")" = pin_mismatch ]'
+check "... and text info names the reason" \
+	eval 'ip netns exec "${HOST_NS[c]}" "$PILOTCTL" --socket "${NODE_SOCK[c]}" info | grep -q "^registered: no (pin_mismatch"'
+e2e_stop_pids "$CPID"
+e2e_bg "${HOST_NS[c]}" "$E2E_WORK/c/pilotd.log" "$PILOTD" --registry "$RDV_IP:1" \
+	--registry-pin "$RDV_PIN" --state-dir "$E2E_WORK/c/state" --socket "$E2E_WORK/c/pilotd.sock" \
+	--listen-port "$NODE_PORT" --tun pilot0 --log-level debug
+CPID=$LASTPID
+check "C (no registry at that port): reason unreachable" e2e_wait 10 reason_is unreachable
+e2e_stop_pids "$CPID"
+
 # Secrets never reach the screen: "***" and where they were set.
 printf '{ "admin_token": "adm-sekrit-1", "networks": ["3", "7:net-sekrit-2"] }\n' >"$E2E_WORK/sec.json"
 out=$("$PILOTD" --check-config --config "$E2E_WORK/sec.json" --registry 198.18.0.1:9000 --registry-pin AAAA 2>&1)
