@@ -108,12 +108,12 @@ static enum admit_reason stage_policy(struct admit *a, struct admit_req *r)
 	return ADMIT_POLICY;
 }
 
-static struct admit_peer_bucket *peer_bucket(struct admit *a, uint32_t node)
+static struct admit_peer_bucket *bucket_of(struct admit_peer_bucket *tbl, uint32_t node)
 {
 	uint32_t i = (node * 2654435761u) % ADMIT_PEER_BUCKETS;
 
 	for (uint32_t n = 0; n < 16; n++, i = (i + 1) % ADMIT_PEER_BUCKETS) {
-		struct admit_peer_bucket *b = &a->peer_tb[i];
+		struct admit_peer_bucket *b = &tbl[i];
 		if (b->node == node)
 			return b;
 		if (b->node == 0) {
@@ -125,9 +125,14 @@ static struct admit_peer_bucket *peer_bucket(struct admit *a, uint32_t node)
 	/* Neighbourhood full: recycle the home slot (a fresh, full bucket is
 	 * generous, but the global bucket still bounds the total). */
 	i = (node * 2654435761u) % ADMIT_PEER_BUCKETS;
-	a->peer_tb[i].node = node;
-	memset(&a->peer_tb[i].tb, 0, sizeof(a->peer_tb[i].tb));
-	return &a->peer_tb[i];
+	tbl[i].node = node;
+	memset(&tbl[i].tb, 0, sizeof(tbl[i].tb));
+	return &tbl[i];
+}
+
+static struct admit_peer_bucket *peer_bucket(struct admit *a, uint32_t node)
+{
+	return bucket_of(a->peer_tb, node);
 }
 
 static enum admit_reason stage_limits(struct admit *a, struct admit_req *r)
@@ -162,8 +167,10 @@ int admit_init(struct admit *a, const struct admit_ops *ops, void *ctx)
 	a->ops = ops;
 	a->ctx = ctx;
 	a->peer_tb = calloc(ADMIT_PEER_BUCKETS, sizeof(*a->peer_tb));
+	a->refuse_tb = calloc(ADMIT_PEER_BUCKETS, sizeof(*a->refuse_tb));
+	a->refuse_rate = ADMIT_REFUSE_RATE;
 	a->port_flows = calloc(ADMIT_PORT_SLOTS, sizeof(*a->port_flows));
-	if (!a->peer_tb || !a->port_flows) {
+	if (!a->peer_tb || !a->refuse_tb || !a->port_flows) {
 		admit_free(a);
 		return -ENOMEM;
 	}
@@ -173,8 +180,10 @@ int admit_init(struct admit *a, const struct admit_ops *ops, void *ctx)
 void admit_free(struct admit *a)
 {
 	free(a->peer_tb);
+	free(a->refuse_tb);
 	free(a->port_flows);
 	a->peer_tb = NULL;
+	a->refuse_tb = NULL;
 	a->port_flows = NULL;
 }
 
@@ -203,4 +212,27 @@ void admit_flow_removed(struct admit *a, uint16_t lport)
 		a->flows--;
 	if (a->port_flows[lport])
 		a->port_flows[lport]--;
+}
+
+int admit_reason_answered(enum admit_reason r)
+{
+	switch (r) {
+	case ADMIT_BLOCKED:
+	case ADMIT_REVOKED:
+	case ADMIT_NOT_TRUSTED:
+	case ADMIT_POLICY:
+	case ADMIT_LIMIT_PORT:
+	case ADMIT_LIMIT_TOTAL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int admit_refusal_ok(struct admit *a, uint32_t node, uint64_t now_ms)
+{
+	/* tb_take reads last_ms 0 as a bucket never used: keep 0 a real time. */
+	if (!a->refuse_rate || !a->refuse_tb || !node)
+		return 0;
+	return tb_take(&bucket_of(a->refuse_tb, node)->tb, a->refuse_rate, now_ms + 1);
 }

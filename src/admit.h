@@ -54,6 +54,11 @@ struct admit_peer_bucket {
 
 #define ADMIT_PORT_SLOTS 65536
 
+/* Answers (TCP RST, ICMPv6 "administratively prohibited") to a peer's
+ * refused first packets, through its tunnel: per peer and second, with a
+ * burst of twice that.  A peer that keeps knocking costs at most this. */
+#define ADMIT_REFUSE_RATE 20
+
 struct admit;
 /** A stage: returns ADMIT_OK or a deny reason. */
 typedef enum admit_reason (*admit_stage_fn)(struct admit *a, struct admit_req *r);
@@ -79,7 +84,9 @@ struct admit {
 	uint32_t max_flows_per_port;
 	uint32_t max_flows;
 	struct token_bucket global_tb;
-	struct admit_peer_bucket *peer_tb; /* ADMIT_PEER_BUCKETS */
+	struct admit_peer_bucket *peer_tb;   /* ADMIT_PEER_BUCKETS */
+	struct admit_peer_bucket *refuse_tb; /* ADMIT_PEER_BUCKETS: answers to refusals */
+	uint32_t refuse_rate;		     /* per peer and second; 0 = never answer */
 	uint32_t *port_flows;		   /* ADMIT_PORT_SLOTS: live flows per local port */
 	uint32_t flows;			   /* live admitted flows */
 	uint64_t denied[ADMIT_REASON_MAX];
@@ -94,5 +101,13 @@ enum admit_reason admit_check(struct admit *a, struct admit_req *r);
 void admit_flow_added(struct admit *a, uint16_t lport);
 void admit_flow_removed(struct admit *a, uint16_t lport);
 const char *admit_reason_name(enum admit_reason r);
+/** A refusal for \p r is worth telling the peer (1): a decision that stands
+ *  (block list, trust, policy, a connection limit).  Transient ones - the
+ *  node has not heard the registry yet, a SYN rate was exceeded - stay
+ *  silent (0), so the initiator's retransmission can still succeed. */
+int admit_reason_answered(enum admit_reason r);
+/** Take one answer from \p node's refusal budget (ADMIT_REFUSE_RATE).
+ *  \retval 1 answer, 0 over budget (stay silent). */
+int admit_refusal_ok(struct admit *a, uint32_t node, uint64_t now_ms);
 
 #endif

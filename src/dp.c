@@ -550,23 +550,46 @@ static void deny_local(struct pilotd *d, const uint8_t *pkt, size_t len, const s
 	}
 }
 
-/* Find or admit the flow of \p pi.  \retval flow, or NULL when denied. */
-static struct flow *flow_admit(struct pilotd *d, const struct pkt_info *pi, uint32_t peer_node,
-			       uint16_t net, int from_local, uint64_t now)
+/* The flow an ICMPv6 error \p pi (from \p pkt) quotes, if this node has
+ * it: the error then belongs to that flow (a peer's refusal of our first
+ * packet, a packet too big) whatever the policy says of ICMPv6. */
+static struct flow *quoted_flow(struct pilotd *d, const uint8_t *pkt, const struct pkt_info *pi,
+				int from_local)
+{
+	struct pkt_info q;
+	struct flow_key k;
+
+	if (pkt_icmp6_quoted(pkt, pi, &q) < 0)
+		return NULL;
+	/* The quoted packet went the other way. */
+	flow_key_from_pkt(&k, &q, !from_local);
+	return flow_lookup(&d->flows, &k);
+}
+
+/* Find or admit the flow of \p pi (the packet \p pkt).  \retval flow, or
+ * NULL when denied, with the reason in \p why. */
+static struct flow *flow_admit(struct pilotd *d, const uint8_t *pkt, const struct pkt_info *pi,
+			       uint32_t peer_node, uint16_t net, int from_local, uint64_t now,
+			       enum admit_reason *why_out)
 {
 	struct flow_key k;
 	struct flow *f;
 	struct admit_req r;
 	enum admit_reason why;
 
+	*why_out = ADMIT_OK;
 	flow_key_from_pkt(&k, pi, from_local);
 	f = flow_lookup(&d->flows, &k);
 	if (f)
 		return f;
+	if (pi->kind == PKT_ICMP6_ERROR && (f = quoted_flow(d, pkt, pi, from_local)) &&
+	    f->peer_node == peer_node)
+		return &d->flow_passthrough;
 	if (!from_local && !pilotd_inbound_open(d)) {
 		d->ctr.flows_denied++;
 		d->admit.denied[ADMIT_NOT_SYNCED]++;
 		pilotd_flow_denied(d, pi, peer_node, 1, ADMIT_NOT_SYNCED);
+		*why_out = ADMIT_NOT_SYNCED;
 		return NULL;
 	}
 	memset(&r, 0, sizeof(r));
@@ -579,6 +602,7 @@ static struct flow *flow_admit(struct pilotd *d, const struct pkt_info *pi, uint
 	if (why != ADMIT_OK) {
 		d->ctr.flows_denied++;
 		pilotd_flow_denied(d, pi, peer_node, !from_local, why);
+		*why_out = why;
 		return NULL;
 	}
 	/* ICMPv6 errors belong to the flow they quote; they pass on the
@@ -589,6 +613,7 @@ static struct flow *flow_admit(struct pilotd *d, const struct pkt_info *pi, uint
 	if (!f) {
 		d->ctr.flows_denied++;
 		d->admit.denied[ADMIT_LIMIT_TOTAL]++;
+		*why_out = ADMIT_LIMIT_TOTAL;
 		return NULL;
 	}
 	f->peer_node = peer_node;
@@ -619,6 +644,7 @@ static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 	struct pilot_addr src, dst;
 	struct flow *f;
 	struct peer *p;
+	enum admit_reason why;
 
 	d->ctr.tun_rx_packets++;
 	if (pkt_parse(pkt, len, &pi) < 0 || addr_from_ipv6(&d->prefix, &pi.dst, &dst) < 0 ||
@@ -627,7 +653,7 @@ static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 		d->ctr.tx_dropped_malformed++;
 		return;
 	}
-	f = flow_admit(d, &pi, dst.node, dst.net, 1, now);
+	f = flow_admit(d, pkt, &pi, dst.node, dst.net, 1, now, &why);
 	if (!f) {
 		deny_local(d, pkt, len, &pi);
 		return;
@@ -693,6 +719,34 @@ void dp_tun_readable(int fd, short what, void *arg)
 
 /* ---- inbound: tunnel -> TUN ---- */
 
+/* The authenticated peer \p p sent the first packet of a flow this node
+ * refused (\p why): tell its program at once, through the tunnel, instead
+ * of letting it time out (SPEC section 5).  Within a per-peer budget, for
+ * decisions that stand, and never to an answer of the same kind. */
+static void refuse_remote(struct pilotd *d, struct peer *p, const uint8_t *pkt,
+			  const struct pkt_info *pi, enum admit_reason why, uint64_t now)
+{
+	/* Built in scratch: seal_now moves it into place (memmove). */
+	uint8_t *out = d->batch->scratch;
+	int n;
+
+	if (!admit_reason_answered(why) || (pi->kind == PKT_TCP && (pi->tcp_flags & PKT_TCP_RST)) ||
+	    pi->kind == PKT_ICMP6_ERROR || !session_ready(d, p, now))
+		return;
+	if (!admit_refusal_ok(&d->admit, p->node_id, now)) {
+		d->ctr.refusals_rate_limited++;
+		return;
+	}
+	n = pkt_make_refusal(pkt, pi, out, DP_BUFSZ - TNL_DATA_OVERHEAD);
+	if (n <= 0)
+		return;
+	send_data_now(d, p, out, (size_t)n);
+	if (pi->kind == PKT_TCP)
+		d->ctr.refusals_rst_sent++;
+	else
+		d->ctr.refusals_icmp_sent++;
+}
+
 static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
 			uint32_t via, uint64_t now)
 {
@@ -701,6 +755,7 @@ static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct
 	struct pilot_addr sa, da;
 	struct peer *p;
 	struct flow *f;
+	enum admit_reason why;
 	uint32_t idx;
 	uint8_t *pkt = buf + TNL_DATA_HDR;
 	int n;
@@ -745,17 +800,9 @@ static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct
 		d->ctr.rx_dropped_spoof++;
 		return;
 	}
-	f = flow_admit(d, &pi, p->node_id, da.net, 0, now);
+	f = flow_admit(d, pkt, &pi, p->node_id, da.net, 0, now, &why);
 	if (!f) {
-		/* Tell the remote program at once (RST for a TCP SYN). */
-		if (pi.kind == PKT_TCP && !(pi.tcp_flags & PKT_TCP_RST)) {
-			uint8_t rst[128];
-			int rl = pkt_make_rst_reply(&pi, rst, sizeof(rst));
-			if (rl > 0 && session_ready(d, p, now)) {
-				send_data_now(d, p, rst, (size_t)rl);
-				d->ctr.rst_sent++;
-			}
-		}
+		refuse_remote(d, p, pkt, &pi, why, now);
 		return;
 	}
 	if (f != &d->flow_passthrough)

@@ -397,7 +397,11 @@ int pilotd_inbound_open(struct pilotd *d)
 
 int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node)
 {
-	if (pilotd_is_blocked(d, node) || pilotd_is_revoked(d, node))
+	/* A blocked node keeps its tunnel (it is still who it says): every
+	 * flow on it is refused, and the refusal goes back through it so its
+	 * programs fail at once instead of timing out (SPEC section 5).  A
+	 * revoked identity proves nothing any more: no tunnel. */
+	if (pilotd_is_revoked(d, node))
 		return 0;
 	return trust_find(&d->trust, node) != NULL || member_shared(&d->members, node) != 0;
 }

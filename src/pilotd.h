@@ -72,6 +72,9 @@ extern const struct conf_key pilotd_schema[];
 	X(flows_cut)                                                                               \
 	X(rst_sent)                                                                                \
 	X(icmp_prohibited_sent)                                                                    \
+	X(refusals_rst_sent)                                                                       \
+	X(refusals_icmp_sent)                                                                      \
+	X(refusals_rate_limited)                                                                   \
 	X(rx_dropped_beacon)                                                                       \
 	X(probes_rx)                                                                               \
 	X(punch_requests_sent)                                                                     \

@@ -107,6 +107,14 @@ void pilotd_metrics_fill(void *arg, struct evbuffer *out)
 	COUNTER("pilot_icmp_prohibited_sent_total",
 		"ICMPv6 administratively-prohibited written to local sockets.",
 		d->ctr.icmp_prohibited_sent);
+	metrics_family(out, "pilot_refusals_sent_total", "counter",
+		       "Answers to a peer's refused first packet, sent through its tunnel.");
+	metrics_sample(out, "pilot_refusals_sent_total", "kind=\"rst\"", d->ctr.refusals_rst_sent);
+	metrics_sample(out, "pilot_refusals_sent_total", "kind=\"icmp_prohibited\"",
+		       d->ctr.refusals_icmp_sent);
+	COUNTER("pilot_refusals_rate_limited_total",
+		"Refused first packets left unanswered: over the peer's answer budget.",
+		d->ctr.refusals_rate_limited);
 	GAUGE("pilot_registry_connected", "1 when the last registry request got an answer.",
 	      (uint64_t)d->regc.connected);
 	COUNTER("pilot_config_reloads_total", "Configuration reloads applied.", d->reloads);

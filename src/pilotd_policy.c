@@ -202,8 +202,12 @@ void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		ipc_reply_error(req, "internal", strerror(-rc), NULL);
 		return;
 	}
-	/* Refused before everything else from now on, including live flows. */
-	cut = pilotd_cut_peer(d, node, 1);
+	/* Refused before everything else from now on, including live flows;
+	 * the tunnel stays to carry the refusals (pilotd_peer_may_tunnel). */
+	{
+		struct dp_cut_sel sel = {.node = node};
+		cut = dp_cut_flows(d, &sel);
+	}
 	pilotd_audit_event(d, "node.blocked", node, "{\"flows_cut\":%u}", cut);
 	j = ipc_reply_ok_begin(req);
 	jg_ku64(j, "node_id", node);

@@ -426,3 +426,53 @@ int pkt_make_icmp6_ptb(const struct in6_addr *src, uint32_t mtu, const uint8_t *
 {
 	return pkt_make_icmp6_err(src, ICMP6_PACKET_TOO_BIG, 0, mtu, orig, origlen, out, outlen);
 }
+
+int pkt_icmp6_quoted(const uint8_t *pkt, const struct pkt_info *pi, struct pkt_info *quoted)
+{
+	const uint8_t *q;
+	size_t qlen;
+
+	if (!pkt || !pi || !quoted || pi->kind != PKT_ICMP6_ERROR ||
+	    pi->len < pi->l4_off + ICMP6_HLEN + IP6_HLEN)
+		return -EINVAL;
+	q = pkt + pi->l4_off + ICMP6_HLEN;
+	qlen = pi->len - pi->l4_off - ICMP6_HLEN;
+	if ((q[0] >> 4) != 6)
+		return -EINVAL;
+	memset(quoted, 0, sizeof(*quoted));
+	memcpy(&quoted->src, q + 8, sizeof(quoted->src));
+	memcpy(&quoted->dst, q + 24, sizeof(quoted->dst));
+	if (memcmp(&quoted->src, &pi->dst, sizeof(pi->dst)) != 0 ||
+	    memcmp(&quoted->dst, &pi->src, sizeof(pi->src)) != 0)
+		return -EINVAL;
+	quoted->proto = q[6];
+	quoted->kind = PKT_OTHER;
+	quoted->l4_off = IP6_HLEN;
+	quoted->len = qlen;
+	q += IP6_HLEN;
+	qlen -= IP6_HLEN;
+	if ((quoted->proto == NH_TCP || quoted->proto == NH_UDP) && qlen >= 4) {
+		quoted->kind = quoted->proto == NH_TCP ? PKT_TCP : PKT_UDP;
+		quoted->sport = rd16(q);
+		quoted->dport = rd16(q + 2);
+	} else if (quoted->proto == NH_ICMP6 && qlen >= ICMP6_HLEN &&
+		   (q[0] == ICMP6_ECHO_REQUEST || q[0] == ICMP6_ECHO_REPLY)) {
+		quoted->kind = q[0] == ICMP6_ECHO_REQUEST ? PKT_ICMP6_ECHO_REQ : PKT_ICMP6_ECHO_REP;
+		quoted->sport = rd16(q + 4);
+		quoted->dport = quoted->sport;
+	}
+	return 0;
+}
+
+int pkt_make_refusal(const uint8_t *pkt, const struct pkt_info *pi, uint8_t *out, size_t outlen)
+{
+	if (!pkt || !pi || !out)
+		return -EINVAL;
+	/* A refused TCP segment gets what a closed port answers: the
+	 * initiator's connect() fails with ECONNREFUSED at once. */
+	if (pi->kind == PKT_TCP)
+		return pkt_make_rst_reply(pi, out, outlen);
+	/* Everything else: EACCES for a connected UDP socket, "administratively
+	 * prohibited" for ping.  The builder refuses to answer errors. */
+	return pkt_make_icmp6_unreach(&pi->dst, 1, pkt, pi->len, out, outlen);
+}

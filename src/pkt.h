@@ -65,6 +65,22 @@ int pkt_make_icmp6_unreach(const struct in6_addr *src, uint8_t code, const uint8
 int pkt_make_icmp6_ptb(const struct in6_addr *src, uint32_t mtu, const uint8_t *orig,
 		       size_t origlen, uint8_t *out, size_t outlen);
 
+/** The packet an ICMPv6 error \p pkt (parsed as \p pi, kind
+ *  PKT_ICMP6_ERROR) quotes: addresses, protocol and ports (or the echo
+ *  identifier) of its first bytes, which may be truncated; extension
+ *  headers are not followed (the quote's proto is then theirs).  The quote
+ *  must be of a packet between the error's two ends, in the other
+ *  direction (its source is the error's destination and the reverse):
+ *  an error can only speak of a flow of the node it goes to.
+ *  \retval 0, or -EINVAL (not an error, too short, or another pair). */
+int pkt_icmp6_quoted(const uint8_t *pkt, const struct pkt_info *pi, struct pkt_info *quoted);
+/** Build the answer to \p pkt (parsed as \p pi), the first packet of a
+ *  flow that was refused, as if from its destination: a RST for TCP, ICMPv6
+ *  "administratively prohibited" (type 1 code 1) otherwise.  \retval
+ *  length, -ENOSPC, or -EINVAL where no answer is due (a RST, an ICMPv6
+ *  error, what RFC 4443 2.4(e) forbids). */
+int pkt_make_refusal(const uint8_t *pkt, const struct pkt_info *pi, uint8_t *out, size_t outlen);
+
 /** Internet checksum over the IPv6 pseudo-header and \p l4 (\p len bytes).
  *  \retval the value for the checksum field in host order (store it
  *  big-endian); over data that includes a correct checksum it is 0. */

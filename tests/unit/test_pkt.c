@@ -782,6 +782,121 @@ static void test_icmp6_unreach(void **state)
 	assert_l4_csum_ok(out, (size_t)n, 40, IPPROTO_ICMPV6);
 }
 
+/* A refused first packet is answered as if from its destination: RST for
+ * a SYN, "administratively prohibited" for UDP and echo, nothing for a RST
+ * or an ICMPv6 error. */
+static void test_refusal(void **state)
+{
+	struct pb pb;
+	struct pkt_info pi, ri;
+	struct in6_addr peer = a6("fd00:1:2:0::9"), me = a6("fd00:1:2:0::5");
+	uint8_t out[1500];
+	int n;
+
+	(void)state;
+	pb_ip6(&pb, "fd00:1:2:0::9", "fd00:1:2:0::5");
+	pb_tcp(&pb, 40000, 22, 1000, 0, PKT_TCP_SYN, 5, 0);
+	assert_int_equal(pkt_parse(pb.b, pb.len, &pi), 0);
+	n = pkt_make_refusal(pb.b, &pi, out, sizeof(out));
+	assert_true(n > 0);
+	assert_int_equal(pkt_parse(out, (size_t)n, &ri), 0);
+	assert_int_equal(ri.kind, PKT_TCP);
+	assert_true(ri.tcp_flags & PKT_TCP_RST);
+	assert_true(ri.tcp_flags & PKT_TCP_ACK);
+	assert_int_equal(ri.tcp_ack, 1001);
+	assert_int_equal(ri.sport, 22);
+	assert_int_equal(ri.dport, 40000);
+	assert_memory_equal(&ri.src, &me, 16);
+	assert_memory_equal(&ri.dst, &peer, 16);
+
+	/* A RST is never answered. */
+	pb_ip6(&pb, "fd00:1:2:0::9", "fd00:1:2:0::5");
+	pb_tcp(&pb, 40000, 22, 1000, 0, PKT_TCP_RST, 5, 0);
+	assert_int_equal(pkt_parse(pb.b, pb.len, &pi), 0);
+	assert_int_equal(pkt_make_refusal(pb.b, &pi, out, sizeof(out)), -EINVAL);
+
+	/* UDP and echo: ICMPv6 type 1 code 1 quoting the packet. */
+	pb_ip6(&pb, "fd00:1:2:0::9", "fd00:1:2:0::5");
+	pb_udp(&pb, 5000, 5353, 5);
+	assert_int_equal(pkt_parse(pb.b, pb.len, &pi), 0);
+	n = pkt_make_refusal(pb.b, &pi, out, sizeof(out));
+	assert_int_equal(n, 48 + (int)pb.len);
+	assert_int_equal(out[40], 1);
+	assert_int_equal(out[41], 1);
+	assert_memory_equal(out + 8, &me, 16);
+	assert_memory_equal(out + 24, &peer, 16);
+	assert_l4_csum_ok(out, (size_t)n, 40, IPPROTO_ICMPV6);
+
+	pb_ip6(&pb, "fd00:1:2:0::9", "fd00:1:2:0::5");
+	pb_icmp6(&pb, 128, 77, 1, 16);
+	assert_int_equal(pkt_parse(pb.b, pb.len, &pi), 0);
+	n = pkt_make_refusal(pb.b, &pi, out, sizeof(out));
+	assert_true(n > 0);
+	assert_int_equal(out[40], 1);
+	assert_int_equal(out[41], 1);
+
+	/* An error about an error: no. */
+	assert_int_equal(pkt_parse(out, (size_t)n, &ri), 0);
+	assert_int_equal(pkt_make_refusal(out, &ri, pb.b, sizeof(pb.b)), -EINVAL);
+}
+
+/* The flow an ICMPv6 error quotes, from the side the error goes to. */
+static void test_icmp6_quoted(void **state)
+{
+	struct pb pb;
+	struct pkt_info pi, ei, q;
+	struct in6_addr me = a6("fd00:1:2:0::5"), peer = a6("fd00:1:2:0::9");
+	uint8_t out[1500];
+	int n;
+
+	(void)state;
+	/* Our UDP datagram to the peer, refused by it. */
+	pb_ip6(&pb, "fd00:1:2:0::5", "fd00:1:2:0::9");
+	pb_udp(&pb, 41000, 5353, 3);
+	assert_int_equal(pkt_parse(pb.b, pb.len, &pi), 0);
+	n = pkt_make_icmp6_unreach(&peer, 1, pb.b, pb.len, out, sizeof(out));
+	assert_true(n > 0);
+	assert_int_equal(pkt_parse(out, (size_t)n, &ei), 0);
+	assert_int_equal(ei.kind, PKT_ICMP6_ERROR);
+	assert_int_equal(pkt_icmp6_quoted(out, &ei, &q), 0);
+	assert_int_equal(q.kind, PKT_UDP);
+	assert_int_equal(q.proto, IPPROTO_UDP);
+	assert_int_equal(q.sport, 41000);
+	assert_int_equal(q.dport, 5353);
+	assert_memory_equal(&q.src, &me, 16);
+	assert_memory_equal(&q.dst, &peer, 16);
+
+	/* An echo request: the identifier in both ports. */
+	pb_ip6(&pb, "fd00:1:2:0::5", "fd00:1:2:0::9");
+	pb_icmp6(&pb, 128, 4242, 1, 8);
+	assert_int_equal(pkt_parse(pb.b, pb.len, &pi), 0);
+	n = pkt_make_icmp6_unreach(&peer, 1, pb.b, pb.len, out, sizeof(out));
+	assert_int_equal(pkt_parse(out, (size_t)n, &ei), 0);
+	assert_int_equal(pkt_icmp6_quoted(out, &ei, &q), 0);
+	assert_int_equal(q.kind, PKT_ICMP6_ECHO_REQ);
+	assert_int_equal(q.sport, 4242);
+	assert_int_equal(q.dport, 4242);
+
+	/* A quote of a packet between two other nodes speaks of no flow of
+	 * ours: refused. */
+	pb_ip6(&pb, "fd00:1:2:0::7", "fd00:1:2:0::9");
+	pb_udp(&pb, 41000, 5353, 3);
+	n = pkt_make_icmp6_unreach(&peer, 1, pb.b, pb.len, out, sizeof(out));
+	assert_true(n > 0);
+	/* (addressed to ::7; pretend it came to us) */
+	memcpy(out + 24, &me, 16);
+	assert_int_equal(pkt_parse(out, (size_t)n, &ei), 0);
+	assert_int_equal(pkt_icmp6_quoted(out, &ei, &q), -EINVAL);
+
+	/* Not an error, or a truncated quote. */
+	assert_int_equal(pkt_parse(pb.b, pb.len, &pi), 0);
+	assert_int_equal(pkt_icmp6_quoted(pb.b, &pi, &q), -EINVAL);
+	pb_ip6(&pb, "fd00:1:2:0::9", "fd00:1:2:0::5");
+	pb_icmp6(&pb, 1, 0, 0, 20);
+	assert_int_equal(pkt_parse(pb.b, pb.len, &ei), 0);
+	assert_int_equal(pkt_icmp6_quoted(pb.b, &ei, &q), -EINVAL);
+}
+
 static void test_icmp6_unreach_big(void **state)
 {
 	struct pb pb;
@@ -1224,7 +1339,8 @@ int main(void)
 	    cmocka_unit_test(test_rst_reply_to_ack),  cmocka_unit_test(test_rst_refused),
 	    cmocka_unit_test(test_rst_direct),	      cmocka_unit_test(test_icmp6_unreach),
 	    cmocka_unit_test(test_icmp6_unreach_big), cmocka_unit_test(test_icmp6_refused),
-	    cmocka_unit_test(test_icmp6_ptb),	      cmocka_unit_test(test_tun_dummy),
+	    cmocka_unit_test(test_icmp6_ptb),	      cmocka_unit_test(test_refusal),
+	    cmocka_unit_test(test_icmp6_quoted),      cmocka_unit_test(test_tun_dummy),
 	    cmocka_unit_test(test_kernel_netns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
