@@ -107,7 +107,9 @@ void peer_reset(struct peer_table *pt, struct peer *p)
 		p->hs = NULL;
 	}
 	p->hs_wanted = 0;
-	p->have_init_ts = 0;
+	/* have_init_ts stays: the peer's timestamps are wall-clock and keep
+	 * rising across its restarts, so a captured old initiation must stay
+	 * refused after we drop the sessions. Only a new key clears it. */
 	p->path = PATH_NONE; /* the next session finds its own path */
 	p->punch_left = 0;
 	peer_queue_clear(p);
@@ -125,6 +127,7 @@ struct peer *peer_get(struct peer_table *pt, const struct tnl_identity *self, ui
 			if (tnl_peer_static_init(&ps, self, ed_pk) < 0)
 				return NULL;
 			peer_reset(pt, p);
+			p->have_init_ts = 0;
 			p->ps = ps;
 			memcpy(p->ed_pk, ed_pk, 32);
 			sodium_memzero(&ps, sizeof(ps));

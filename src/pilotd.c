@@ -552,6 +552,15 @@ void pilotd_trust_revoked(struct pilotd *d, uint32_t node, const char *why)
 		return;
 	/* Flows a shared network admitted stay; the rest go now. */
 	cut = dp_cut_flows(d, &sel);
+	/* The peer that untrusted us dropped the tunnel and its keys at once
+	 * (SPEC 4), so ours are dead too: drop them now rather than after a
+	 * rekey timeout, so a flow a shared network still allows handshakes
+	 * afresh on its next packet. */
+	if (pilotd_peer_may_tunnel(d, node)) {
+		struct peer *p = peer_find(&d->peers, node);
+		if (p)
+			peer_reset(&d->peers, p);
+	}
 	pilotd_revise_peer(d, node);
 	log_info("trust with node %u removed (%s); %u flows cut", node, why, cut);
 	{
