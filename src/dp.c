@@ -27,19 +27,23 @@
 #define HS_HARD_CAP 2000
 
 /* Path selection (doc/NAT.md); times in ms. */
-#define PUNCH_AFTER_MS 1000	  /* a handshake unanswered this long asks for a punch */
-#define RELAY_AFTER_MS 3000	  /* ... and this long goes through the relay */
-#define PUNCH_BURST 6		  /* sends to a punched endpoint ... */
-#define PUNCH_SPACING_MS 200	  /* ... this far apart */
-#define PUNCH_RECENT_MS 10000	  /* a path found this soon after a punch is "punched" */
-#define PUNCH_PROBE_MS 5000	  /* probes naming a punch are answered this long */
-#define UPGRADE_FIRST_MS 5000	  /* relayed: first punch retry, doubling ... */
-#define UPGRADE_MAX_MS 60000	  /* ... up to this */
-#define SUSPECT_MS 3000		  /* data unanswered this long: re-punch */
-#define FALLBACK_MS 6000	  /* ... this long: relay */
-#define DIRECT_STALE_MS 3000	  /* relayed records win only when direct ones stopped */
-#define PASSIVE_KEEPALIVE_MS 1000 /* answer received data this soon (path liveness) */
-#define NAT_KEEPALIVE_MS 25000	  /* hold NAT mappings of paths in use */
+#define PUNCH_AFTER_MS 1000	   /* a handshake unanswered this long asks for a punch */
+#define RELAY_AFTER_MS 3000	   /* ... and this long goes through the relay */
+#define PUNCH_BURST 6		   /* sends to a punched endpoint ... */
+#define PUNCH_SPACING_MS 200	   /* ... this far apart */
+#define PUNCH_RECENT_MS 10000	   /* a path found this soon after a punch is "punched" */
+#define PUNCH_PROBE_MS 5000	   /* probes naming a punch are answered this long */
+#define UPGRADE_FIRST_MS 5000	   /* relayed: first punch retry, doubling ... */
+#define UPGRADE_MAX_MS 60000	   /* ... up to this */
+#define SUSPECT_MS 3000		   /* data unanswered this long: re-punch */
+#define FALLBACK_MS 6000	   /* ... this long: relay */
+#define DIRECT_STALE_MS 3000	   /* relayed records win only when direct ones stopped */
+#define DIRECT_PROBE_FIRST_MS 2000 /* relayed, ep known good: keepalive there, doubling ... */
+#define DIRECT_PROBE_MAX_MS 16000  /* ... up to this */
+#define DIRECT_ANSWER_MS 5000	   /* a direct record this soon after ours answers it */
+#define DIRECT_REPLY_MS 1000	   /* answer unasked direct records at most this often */
+#define PASSIVE_KEEPALIVE_MS 1000  /* answer received data this soon (path liveness) */
+#define NAT_KEEPALIVE_MS 25000	   /* hold NAT mappings of paths in use */
 #define NAT_KEEPALIVE_IDLE_MS 180000
 #define UNDERLAY_MTU 1500
 
@@ -111,6 +115,8 @@ static void send_to(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t
 	}
 	d->ctr.udp_tx_packets++;
 	p->last_tx_ms = now_mono_ms();
+	if (to != &d->bcn.addr)
+		p->direct_tx_ms = p->last_tx_ms;
 }
 
 static int relayed(const struct pilotd *d, const struct peer *p)
@@ -359,7 +365,20 @@ static void path_set(struct pilotd *d, struct peer *p, enum peer_path to, uint64
 	if (to == PATH_RELAYED) {
 		p->punch_backoff_ms = UPGRADE_FIRST_MS;
 		p->next_punch_ms = now + UPGRADE_FIRST_MS;
+		p->direct_backoff_ms = DIRECT_PROBE_FIRST_MS;
+		p->next_direct_ms = now + DIRECT_PROBE_FIRST_MS;
+	} else if (to == PATH_DIRECT) {
+		p->ep_direct_ok = 1;
 	}
+}
+
+/* A keepalive straight to \p p's endpoint (no-op without a session). */
+static void direct_keepalive(struct pilotd *d, struct peer *p)
+{
+	int n = seal_now(d, p, NULL, 0);
+
+	if (n > 0 && p->eplen)
+		send_to(d, p, d->batch->scratch, (size_t)n, (const struct sockaddr_in6 *)&p->ep);
 }
 
 /* A record authenticated as \p p's arrived, from \p src or through the
@@ -368,6 +387,8 @@ static void path_set(struct pilotd *d, struct peer *p, enum peer_path to, uint64
 static void note_rx(struct pilotd *d, struct peer *p, const struct sockaddr_in6 *src, uint32_t via,
 		    uint64_t now)
 {
+	int punch_recent;
+
 	if (via) {
 		p->last_relay_rx_ms = now;
 		/* The peer relays because it stopped hearing us directly;
@@ -386,13 +407,25 @@ static void note_rx(struct pilotd *d, struct peer *p, const struct sockaddr_in6 
 			log_info("node %u moved to %s", p->node_id,
 				 bcn_ep_format(&p->ep, eb, sizeof(eb)));
 		p->eplen = sizeof(*src);
+		p->ep_direct_ok = 0; /* not known to work unpunched */
 	}
-	if (p->path == PATH_RELAYED ||
-	    (p->path == PATH_NONE && p->punch_rx_ms && now - p->punch_rx_ms < PUNCH_RECENT_MS)) {
-		path_set(d, p, PATH_PUNCHED, now);
+	punch_recent = p->punch_rx_ms && now - p->punch_rx_ms < PUNCH_RECENT_MS;
+	if (p->path == PATH_RELAYED && !punch_recent && now - p->direct_tx_ms >= DIRECT_ANSWER_MS) {
+		/* Heard directly, unasked, while relayed: perhaps only this
+		 * direction works.  Answer there, and move only once a direct
+		 * record answers ours: both directions then work. */
+		if (now - p->direct_reply_ms >= DIRECT_REPLY_MS) {
+			p->direct_reply_ms = now;
+			direct_keepalive(d, p);
+		}
+		return;
+	}
+	/* "punched" only when the punch made the path: an endpoint that
+	 * worked unpunched before (a LAN neighbour back from a restart) is
+	 * direct even if a punch ran meanwhile. */
+	if (p->path == PATH_RELAYED || p->path == PATH_NONE) {
+		path_set(d, p, punch_recent && !p->ep_direct_ok ? PATH_PUNCHED : PATH_DIRECT, now);
 		p->punch_left = 0;
-	} else if (p->path == PATH_NONE) {
-		path_set(d, p, PATH_DIRECT, now);
 	}
 }
 
@@ -1018,6 +1051,27 @@ void dp_probe(struct pilotd *d, uint32_t node, const uint8_t nonce[8],
 	punch_fire(d, p, now);
 }
 
+void dp_peer_restarted(struct pilotd *d, struct peer *p)
+{
+	/* Straight to its endpoint when that cannot spoil a NAT's mapping:
+	 * the path is direct or punched now, or the endpoint answered us
+	 * directly unpunched before. */
+	int direct =
+	    p->eplen && (p->path == PATH_DIRECT || p->path == PATH_PUNCHED || p->ep_direct_ok);
+
+	/* Nothing held for it: its next packet handshakes anyway. */
+	if (!p->cur && !p->hs && !p->hs_wanted)
+		return;
+	log_info("node %u restarted: handshaking again now", p->node_id);
+	p->unanswered_since_ms = 0;
+	p->hs_first_ms = now_mono_ms();
+	send_init_to(d, p, direct ? (const struct sockaddr_in6 *)&p->ep : NULL);
+	/* The same initiation through the relay too: whichever copy arrives
+	 * first is answered, the other is refused as a replay. */
+	if (p->hs && direct && relayed(d, p))
+		send_relayed(d, p, p->init_msg, TNL_INIT_LEN);
+}
+
 static void punch_req(struct pilotd *d, struct peer *p, uint64_t now)
 {
 	pilotd_bcn_punch_req(d, p->node_id);
@@ -1046,6 +1100,14 @@ static void path_timers(struct pilotd *d, struct peer *p, uint64_t now)
 	if (!p->cur)
 		return;
 	if (p->path == PATH_RELAYED) {
+		/* An endpoint that answered us directly before (a restarted
+		 * peer on our LAN, a public one) is tried again directly, as
+		 * often as the punch retries or more: no beacon needed. */
+		if (p->ep_direct_ok && p->eplen && now >= p->next_direct_ms) {
+			direct_keepalive(d, p);
+			p->direct_backoff_ms = MIN(p->direct_backoff_ms * 2, DIRECT_PROBE_MAX_MS);
+			p->next_direct_ms = now + p->direct_backoff_ms;
+		}
 		if (now >= p->next_punch_ms) {
 			punch_req(d, p, now);
 			p->punch_backoff_ms = MIN(p->punch_backoff_ms * 2, UPGRADE_MAX_MS);

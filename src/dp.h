@@ -27,6 +27,9 @@ void dp_send_init(struct pilotd *d, struct peer *p);
 void dp_flush_queue(struct pilotd *d, struct peer *p);
 /** Make sure a session with \p p is being established. */
 void dp_want_session(struct pilotd *d, struct peer *p);
+/** \p p restarted (the registry said so): handshake again at once,
+ *  directly where that is safe and through the relay while relayed. */
+void dp_peer_restarted(struct pilotd *d, struct peer *p);
 /** The beacon says node \p node is at \p ep: punch towards it. */
 void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
 	      const uint8_t nonce[8], uint64_t now);

@@ -56,6 +56,15 @@ struct peer {
 	unsigned probe_answers;		/* probes answered in this punch */
 	uint8_t punch_nonce[8];		/* names this punch in probes */
 	uint8_t init_msg[TNL_INIT_LEN]; /* our handshake in flight, for punch resends */
+	/* Upgrading a relayed path without the beacon (dp.c): ep_direct_ok
+	 * says ep answered us directly without a punch (public, or on our
+	 * LAN), so sending there unasked cannot spoil a NAT's mapping. */
+	int ep_direct_ok;
+	uint64_t direct_tx_ms;	  /* last record sent to ep or punch_ep ourselves */
+	uint64_t direct_reply_ms; /* last answer to a direct record while relayed */
+	uint64_t next_direct_ms;  /* relayed: next keepalive straight to ep ... */
+	uint32_t direct_backoff_ms;
+	int restart_pending; /* peer.restarted heard: handshake once resolved */
 
 	uint64_t last_tx_ms, last_rx_ms; /* authenticated traffic, monotonic */
 	uint64_t unanswered_since_ms;	 /* first data sent since we last heard */

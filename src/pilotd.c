@@ -457,6 +457,22 @@ static void add_target(struct json_gen *j, void *arg)
 	jg_ku64(j, "target", *(uint32_t *)arg);
 }
 
+/* Take the endpoint the registry gave; one that differs from what we
+ * had has not yet answered us directly. */
+static int resolved_ep(struct peer *p, const char *s)
+{
+	struct sockaddr_storage ep;
+	socklen_t len;
+
+	if (bcn_ep_parse(s, &ep, &len) < 0)
+		return -EINVAL;
+	if (len != p->eplen || memcmp(&ep, &p->ep, len) != 0)
+		p->ep_direct_ok = 0;
+	p->ep = ep;
+	p->eplen = len;
+	return 0;
+}
+
 static void on_resolved(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
 			yajl_val resp)
 {
@@ -471,22 +487,37 @@ static void on_resolved(struct pilotd *d, void *arg, int err, const char *code, 
 	p->resolving = 0;
 	if (err < 0) {
 		log_info("cannot resolve node %u: %s: %s", p->node_id, code, msg);
-		return;
-	}
-	if (json_get_b64(resp, "public_key", pk, 32) < 0 || memcmp(pk, p->ed_pk, 32) != 0) {
+	} else if (json_get_b64(resp, "public_key", pk, 32) < 0 || memcmp(pk, p->ed_pk, 32) != 0) {
 		/* The key we consented to is the one that counts. */
 		log_warnx("registry returned another key for node %u than the trusted one",
 			  p->node_id);
-		return;
-	}
-	if (json_get_str(resp, "endpoint", &ep) < 0 ||
-	    bcn_ep_parse(ep, &p->ep, &p->eplen) < 0) {
+	} else if (json_get_str(resp, "endpoint", &ep) < 0 || resolved_ep(p, ep) < 0) {
 		log_info("node %u has no reachable endpoint yet", p->node_id);
-		return;
-	}
-	/* The path is known once a record from the peer is authenticated. */
-	if (p->hs_wanted)
+	} else if (!p->restart_pending && p->hs_wanted) {
+		/* The path is known once a record from the peer is authenticated. */
 		dp_send_init(d, p);
+	}
+	if (p->restart_pending) {
+		p->restart_pending = 0;
+		dp_peer_restarted(d, p);
+	}
+}
+
+/* A peer said to have restarted: the registry has its endpoint (which
+ * may be new), and then the handshake goes out (dp_peer_restarted). */
+void pilotd_peer_restarted(struct pilotd *d, uint32_t node)
+{
+	struct peer *p = peer_find(&d->peers, node);
+
+	if (!p)
+		return;
+	p->restart_pending = 1;
+	p->resolve_ms = 0;
+	pilotd_resolve_peer(d, p);
+	if (!p->resolving) {
+		p->restart_pending = 0;
+		dp_peer_restarted(d, p);
+	}
 }
 
 void pilotd_resolve_peer(struct pilotd *d, struct peer *p)
@@ -668,6 +699,9 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 			pilotd_audit_event(d, "handshake.received", node, "{\"justification\":%s}",
 					   q);
 		}
+	} else if (strcmp(name, "peer.restarted") == 0) {
+		if (json_get_u32(ev, "node_id", &node) == 0)
+			pilotd_peer_restarted(d, node);
 	} else if (strcmp(name, "peer.updated") == 0) {
 		log_debug("registry: a peer's hostname or visibility changed");
 	} else if (strncmp(name, "network.", 8) == 0 || strcmp(name, "peer.key_rotated") == 0) {

@@ -197,6 +197,8 @@ int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node);
 struct peer *pilotd_peer_for(struct pilotd *d, uint32_t node);
 /** Ask the registry for \p p's endpoint (async), then handshake. */
 void pilotd_resolve_peer(struct pilotd *d, struct peer *p);
+/** The registry said \p node restarted: resolve it and handshake again. */
+void pilotd_peer_restarted(struct pilotd *d, uint32_t node);
 /** May a tunnel with \p node exist at all (trust or shared network)? */
 int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node);
 void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,

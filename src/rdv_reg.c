@@ -667,6 +667,25 @@ static void make_pair(struct reg_ctx *c, const struct rdv_node *peer, uint16_t b
 
 /* ---------------------------------------------------------------- ops */
 
+static int audience(struct reg_ctx *c, uint32_t node, struct idset *out);
+
+/* The signer's process restarted (its first registration since): the
+ * sessions its peers hold with it are dead.  Everyone who may hold one
+ * hears "peer.restarted" and handshakes again at once.  The event names
+ * the node only; a peer that wants the new endpoint resolves it, so the
+ * visibility rules stay in resolve. */
+static int tell_restarted(struct reg_ctx *c)
+{
+	struct idset aud = {0};
+	struct ev_body b = {.node_id = c->self_id};
+	int rc = audience(c, c->self_id, &aud);
+
+	for (size_t i = 0; rc == 0 && i < aud.n; i++)
+		queue_event(c, aud.v[i], "peer.restarted", &b);
+	idset_free(&aud);
+	return rc;
+}
+
 static int op_register(struct reg_ctx *c)
 {
 	struct rdv_node *n = &c->self;
@@ -679,14 +698,17 @@ static int op_register(struct reg_ctx *c)
 	struct pilot_addr a;
 	struct in6_addr ip6;
 	uint16_t port = 0;
-	int pub, rc, is_new = !c->have_self, was_active = c->have_self && n->active,
-		     old_pub = n->public;
+	int pub, restarted = 0, rc, is_new = !c->have_self, was_active = c->have_self && n->active,
+		 old_pub = n->public;
 
 	snprintf(old_host, sizeof(old_host), "%s", c->have_self ? n->hostname : "");
 	if ((rc = get_port(c, &port)) < 0)
 		return rc;
 	if (json_get_bool(c->req.root, "public", &pub) < 0)
 		return fail(c, -EINVAL, "member 'public' must be true or false");
+	rc = json_get_bool(c->req.root, "restarted", &restarted);
+	if (rc == -EINVAL)
+		return fail(c, -EINVAL, "member 'restarted' must be true or false");
 	rc = json_get_str(c->req.root, "hostname", &hs);
 	if (rc == -EINVAL)
 		return fail(c, -EINVAL, "member 'hostname' must be a string");
@@ -737,6 +759,8 @@ static int op_register(struct reg_ctx *c)
 		if (old_pub != n->public)
 			audit_visibility(c, n->public);
 	}
+	if (!is_new && restarted && (rc = tell_restarted(c)) < 0)
+		return rc;
 
 	a.net = 0;
 	a.node = n->id;
@@ -1115,8 +1139,6 @@ static int op_events(struct reg_ctx *c)
 }
 
 /* ------------------------------------------------------ node settings */
-
-static int audience(struct reg_ctx *c, uint32_t node, struct idset *out);
 
 /* The signer's hostname or visibility changed: everyone who may see it
  * hears "peer.updated" (its lookup object), so that their name caches
@@ -2179,7 +2201,8 @@ out:
 	return rc;
 }
 
-static const char *const k_register[] = {"public_key", "listen_port", "public", "hostname", NULL};
+static const char *const k_register[] = {"public_key", "listen_port", "public",
+					 "hostname",   "restarted",   NULL};
 static const char *const k_heartbeat[] = {"listen_port", NULL};
 static const char *const k_lookup[] = {"target", "public_key", NULL};
 static const char *const k_target[] = {"target", NULL};

@@ -209,6 +209,12 @@ static void add_register(struct json_gen *j, void *arg)
 	jg_kbool(j, "public", d->public_);
 	if (d->hostname[0])
 		jg_kstr(j, "hostname", d->hostname);
+	/* The first registration of this process: every session our peers
+	 * hold with us died with the last one, and the registry tells them
+	 * so (peer.restarted) rather than letting them find out after 15 s
+	 * of unanswered data. */
+	if (!d->regc.ever_registered)
+		jg_kbool(j, "restarted", 1);
 }
 
 static void start_events(struct regc *r);
@@ -281,6 +287,7 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	}
 	r->backoff_ms = 0;
 	r->registered = 1;
+	r->ever_registered = 1;
 	r->reg_reason[0] = r->reg_message[0] = '\0';
 	if (d->ed_sk_next && !d->rotating)
 		pilotd_identity_drop_next(d); /* the registry never took it */

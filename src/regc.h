@@ -30,7 +30,8 @@ struct regc {
 	uint64_t events_after;
 	uint32_t backoff_ms, events_backoff_ms;
 	int registered;
-	int connected; /* last request reached the registry */
+	int ever_registered; /* this process has registered once (see add_register) */
+	int connected;	     /* last request reached the registry */
 	uint64_t last_ok_ms;
 	char last_error[256];
 	int last_errno; /* the last transport failure (httpc's -errno), 0 after an answer */

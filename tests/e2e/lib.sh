@@ -366,21 +366,28 @@ e2e_rdv_ready() { e2e_alive "$RDV_PID" && e2e_tcp_open "${HOST_NS[rdv]}" "$RDV_I
 # e2e_start_node NAME HOSTNAME: pilotd in <pfx>NAME; waits until `info` answers
 # with an overlay address; fills NODE_ID/ADDR/IP6[NAME].  Same state dir on a restart.
 e2e_start_node() {
+	local n=$1
+	e2e_spawn_node "$@"
+	e2e_wait "$E2E_READY_S" e2e_node_ready "$n" || return 1
+	NODE_ID[$n]=$(jget data.node_id <<<"$PCTL_OUT")
+	NODE_ADDR[$n]=$(jget data.address <<<"$PCTL_OUT")
+	NODE_IP6[$n]=$(jget data.ipv6 <<<"$PCTL_OUT")
+	info "$n: pid ${NODE_PID[$n]} node_id ${NODE_ID[$n]} address ${NODE_ADDR[$n]} ipv6 ${NODE_IP6[$n]}"
+}
+# e2e_spawn_node NAME HOSTNAME: start it and return at once (it may not be
+# registered yet); NODE_PID[NAME], E2E_SPAWNED (e2e_now just before)
+e2e_spawn_node() {
 	local n=$1 hn=$2 ns=${HOST_NS[$1]} d=$E2E_WORK/$1
 	mkdir -p "$d" && mkdir -p -m 0700 "$d/state"
 	NODE_DIR[$n]=$d NODE_SOCK[$n]=$d/pilotd.sock NODE_HOSTNAME[$n]=$hn
 	echo "=== start $(date -u +%FT%TZ)" >>"$d/pilotd.log"
+	E2E_SPAWNED=$(e2e_now)
 	# shellcheck disable=SC2086
 	e2e_bg "$ns" "$d/pilotd.log" "$PILOTD" --registry "$RDV_IP:$RDV_PORT" --registry-pin "$RDV_PIN" \
 		--state-dir "$d/state" --socket "$d/pilotd.sock" --listen-port "$NODE_PORT" \
 		--tun pilot0 --hostname "$hn" --log-level debug ${PILOTD_EXTRA_ARGS:-}
 	NODE_PID[$n]=$LASTPID
 	case " $E2E_LOGS " in *" pilotd-$n="*) ;; *) e2e_add_log "pilotd-$n" "$d/pilotd.log" ;; esac
-	e2e_wait "$E2E_READY_S" e2e_node_ready "$n" || return 1
-	NODE_ID[$n]=$(jget data.node_id <<<"$PCTL_OUT")
-	NODE_ADDR[$n]=$(jget data.address <<<"$PCTL_OUT")
-	NODE_IP6[$n]=$(jget data.ipv6 <<<"$PCTL_OUT")
-	info "$n: pid ${NODE_PID[$n]} node_id ${NODE_ID[$n]} address ${NODE_ADDR[$n]} ipv6 ${NODE_IP6[$n]}"
 }
 e2e_node_ready() {
 	local v
@@ -399,6 +406,20 @@ e2e_establish_trust() {
 	pctl_ok "$a" approve "${NODE_ID[$r]}" || { info "approve: $PCTL_OUT"; return 1; }
 	e2e_wait 10 pctl_has "$a" trust 'data.trusted[].node_id' "${NODE_ID[$r]}" || { info "$r not in $a's trust"; return 1; }
 	e2e_wait 10 pctl_has "$r" trust 'data.trusted[].node_id' "${NODE_ID[$a]}" || { info "$a not in $r's trust"; return 1; }
+}
+
+# e2e_lan_pair REQUESTER APPROVER: the common two-node setup on one LAN:
+# rendezvous (.1), pilotd alice in a (.2) and bob in b (.3), trusted
+# (REQUESTER asks, APPROVER approves); fatal if any step fails
+e2e_lan_pair() {
+	e2e_underlay
+	e2e_host rdv 1
+	e2e_host a 2
+	e2e_host b 3
+	e2e_start_rdv
+	e2e_start_node a alice || fatal "pilotd alice ready"
+	e2e_start_node b bob || fatal "pilotd bob ready"
+	e2e_establish_trust "$1" "$2" || fatal "$1 and $2 trust each other"
 }
 
 # ----------------------------------------------------------------- traffic helpers

@@ -10,14 +10,7 @@ e2e_init
 e2e_require iperf3
 PILOTD_EXTRA_ARGS="--rekey-interval 10"
 
-e2e_underlay
-e2e_host rdv 1
-e2e_host a 2
-e2e_host b 3
-e2e_start_rdv
-e2e_start_node a alice || fatal "pilotd alice ready"
-e2e_start_node b bob || fatal "pilotd bob ready"
-e2e_establish_trust a b || fatal "A and B trust each other"
+e2e_lan_pair a b
 ok "setup: A and B trust each other"
 A6=${NODE_IP6[a]}
 

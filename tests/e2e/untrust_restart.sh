@@ -19,14 +19,7 @@ E2E_TIMEOUT=${E2E_TIMEOUT:-$((60 + N * 20))}
 e2e_init
 e2e_require
 
-e2e_underlay
-e2e_host rdv 1
-e2e_host a 2
-e2e_host b 3
-e2e_start_rdv
-e2e_start_node a alice || fatal "pilotd alice ready"
-e2e_start_node b bob || fatal "pilotd bob ready"
-e2e_establish_trust b a || fatal "B and A trust each other"
+e2e_lan_pair b a
 ok "rendezvous, A and B up, trusted"
 
 other() { [ "$1" = a ] && echo b || echo a; }
@@ -50,17 +43,6 @@ for n in a b; do
 	e2e_bg "${HOST_NS[$n]}" "$E2E_WORK/ping-$n.out" ping -6 -q -i 0.2 -w "$E2E_TIMEOUT" "${NODE_IP6[$o]}"
 done
 
-# start_early NODE: restart NODE's pilotd without waiting for registration
-start_early() {
-	local r=$1 d=$E2E_WORK/$1
-	echo "=== start $(date -u +%FT%TZ) (early)" >>"$d/pilotd.log"
-	# shellcheck disable=SC2086
-	e2e_bg "${HOST_NS[$r]}" "$d/pilotd.log" "$PILOTD" --registry "$RDV_IP:$RDV_PORT" \
-		--registry-pin "$RDV_PIN" --state-dir "$d/state" --socket "$d/pilotd.sock" \
-		--listen-port "$NODE_PORT" --tun pilot0 --hostname "${NODE_HOSTNAME[$r]}" \
-		--log-level debug ${PILOTD_EXTRA_ARGS:-}
-	NODE_PID[$r]=$LASTPID
-}
 # untrust_now FROM TO I: untrust at the first moment FROM's socket takes it
 untrust_now() {
 	pctl "$1" untrust "${NODE_ID[$2]}" >"$E2E_WORK/untrust.$3" 2>&1
@@ -88,10 +70,10 @@ for i in $(seq 1 "$N"); do
 	case $when in
 	offline)
 		e2e_wait 10 untrust_now "$from" "$to" "$i"
-		start_early "$r"
+		e2e_spawn_node "$r" "${NODE_HOSTNAME[$r]}"
 		;;
 	early)
-		start_early "$r"
+		e2e_spawn_node "$r" "${NODE_HOSTNAME[$r]}"
 		e2e_wait "$E2E_READY_S" untrust_now "$from" "$to" "$i"
 		;;
 	ready)
