@@ -30,6 +30,8 @@
 #define PUNCH_AFTER_MS 1000	   /* a handshake unanswered this long asks for a punch */
 #define RELAY_AFTER_MS 3000	   /* ... and this long goes through the relay */
 #define PUNCH_BURST 6		   /* sends to a punched endpoint ... */
+#define PUNCH_LOW_TTL_SENDS 3	   /* ... the first ones with PUNCH_LOW_TTL ... */
+#define PUNCH_LOW_TTL 2		   /* ... past our own NAT, short of the peer's */
 #define PUNCH_SPACING_MS 200	   /* ... this far apart */
 #define PUNCH_RECENT_MS 10000	   /* a path found this soon after a punch is "punched" */
 #define PUNCH_PROBE_MS 5000	   /* probes naming a punch are answered this long */
@@ -105,10 +107,45 @@ void dp_free(struct pilotd *d)
 
 /* ---- sending ---- */
 
-static void send_to(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t len,
-		    const struct sockaddr_in6 *to)
+/* Send with the hop limit \p ttl (0: the socket's default).  IPv4 peers
+ * are v4-mapped on our dual-stack socket and take IP_TTL; IPv6 ones
+ * IPV6_HOPLIMIT. */
+static ssize_t sendto_ttl(int fd, const uint8_t *buf, size_t len, const struct sockaddr_in6 *to,
+			  int ttl)
 {
-	if (sendto(d->udp_fd, buf, len, 0, (const struct sockaddr *)to, sizeof(*to)) < 0) {
+	union {
+		struct cmsghdr h;
+		uint8_t b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr mh = {.msg_name = (void *)to,
+			    .msg_namelen = sizeof(*to),
+			    .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cm.b,
+			    .msg_controllen = sizeof(cm.b)};
+	struct cmsghdr *c;
+
+	if (ttl <= 0)
+		return sendto(fd, buf, len, 0, (const struct sockaddr *)to, sizeof(*to));
+	memset(&cm, 0, sizeof(cm));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	if (IN6_IS_ADDR_V4MAPPED(&to->sin6_addr)) {
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_TTL;
+	} else {
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_HOPLIMIT;
+	}
+	memcpy(CMSG_DATA(c), &ttl, sizeof(ttl));
+	return sendmsg(fd, &mh, 0);
+}
+
+static void send_to_ttl(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t len,
+			const struct sockaddr_in6 *to, int ttl)
+{
+	if (sendto_ttl(d->udp_fd, buf, len, to, ttl) < 0) {
 		if (errno != EAGAIN)
 			log_debug("send to node %u: %s", p->node_id, strerror(errno));
 		return;
@@ -117,6 +154,12 @@ static void send_to(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t
 	p->last_tx_ms = now_mono_ms();
 	if (to != &d->bcn.addr)
 		p->direct_tx_ms = p->last_tx_ms;
+}
+
+static void send_to(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t len,
+		    const struct sockaddr_in6 *to)
+{
+	send_to_ttl(d, p, buf, len, to, 0);
 }
 
 static int relayed(const struct pilotd *d, const struct peer *p)
@@ -262,8 +305,9 @@ void dp_flush_queue(struct pilotd *d, struct peer *p)
 
 /* ---- handshakes ---- */
 
-/* A new initiation to \p to, or on \p p's path when NULL. */
-static void send_init_to(struct pilotd *d, struct peer *p, const struct sockaddr_in6 *to)
+/* A new initiation to \p to (hop limit \p ttl, 0: default), or on \p p's
+ * path when NULL. */
+static void send_init_ttl(struct pilotd *d, struct peer *p, const struct sockaddr_in6 *to, int ttl)
 {
 	uint8_t *msg = p->init_msg;
 	uint64_t now = now_mono_ms();
@@ -294,9 +338,14 @@ static void send_init_to(struct pilotd *d, struct peer *p, const struct sockaddr
 	p->hs_sent_ms = now;
 	d->ctr.handshake_init_sent++;
 	if (to)
-		send_to(d, p, msg, TNL_INIT_LEN, to);
+		send_to_ttl(d, p, msg, TNL_INIT_LEN, to, ttl);
 	else
 		send_one(d, p, msg, TNL_INIT_LEN);
+}
+
+static void send_init_to(struct pilotd *d, struct peer *p, const struct sockaddr_in6 *to)
+{
+	send_init_ttl(d, p, to, 0);
 }
 
 void dp_send_init(struct pilotd *d, struct peer *p)
@@ -995,21 +1044,26 @@ unsigned dp_cut_flows(struct pilotd *d, const struct dp_cut_sel *sel)
 static void punch_fire(struct pilotd *d, struct peer *p, uint64_t now)
 {
 	uint8_t probe[BCN_PROBE_LEN];
+	/* The first sends of a burst open our own NAT but must not reach the
+	 * peer's before the peer's own sends have opened it: a NAT that does
+	 * not filter inbound keeps an entry for a datagram that arrives
+	 * first, and then moves the peer's port when it sends (conntrack's
+	 * clash).  They die a hop past our NAT; the rest go all the way. */
+	int ttl = p->punch_left > PUNCH_BURST - PUNCH_LOW_TTL_SENDS ? PUNCH_LOW_TTL : 0;
 	int n;
 
 	bcn_probe_make(probe, d->node_id, p->punch_nonce);
-	sendto(d->udp_fd, probe, sizeof(probe), 0, (const struct sockaddr *)&p->punch_ep,
-	       sizeof(p->punch_ep));
+	sendto_ttl(d->udp_fd, probe, sizeof(probe), &p->punch_ep, ttl);
 	if (session_ready(d, p, now)) {
 		n = seal_now(d, p, NULL, 0);
 		if (n > 0)
-			send_to(d, p, d->batch->scratch, (size_t)n, &p->punch_ep);
+			send_to_ttl(d, p, d->batch->scratch, (size_t)n, &p->punch_ep, ttl);
 	} else if (p->hs && p->hs->state == TNL_HS_INIT_SENT) {
 		/* The same initiation again: a copy that got through is
 		 * answered, and the others are refused as replays. */
-		send_to(d, p, p->init_msg, TNL_INIT_LEN, &p->punch_ep);
+		send_to_ttl(d, p, p->init_msg, TNL_INIT_LEN, &p->punch_ep, ttl);
 	} else if (p->hs_wanted) {
-		send_init_to(d, p, &p->punch_ep);
+		send_init_ttl(d, p, &p->punch_ep, ttl);
 	}
 	p->punch_sent_ms = now;
 	if (p->punch_left)
@@ -1076,6 +1130,15 @@ static void punch_req(struct pilotd *d, struct peer *p, uint64_t now)
 {
 	pilotd_bcn_punch_req(d, p->node_id);
 	p->punch_req_ms = now;
+}
+
+void dp_punch_now(struct pilotd *d, struct peer *p)
+{
+	uint64_t now = now_mono_ms();
+
+	if (p->hs_wanted && !session_ready(d, p, now) && pilotd_bcn_ready(d) &&
+	    p->punch_req_ms < p->hs_first_ms)
+		punch_req(d, p, now);
 }
 
 /* Punch when a handshake goes unanswered, relay when that fails too; while

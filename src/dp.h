@@ -30,6 +30,9 @@ void dp_want_session(struct pilotd *d, struct peer *p);
 /** \p p restarted (the registry said so): handshake again at once,
  *  directly where that is safe and through the relay while relayed. */
 void dp_peer_restarted(struct pilotd *d, struct peer *p);
+/** \p p has no endpoint to try (it is behind a NAT): if a session is
+ *  wanted, ask the beacon for a punch now rather than after a second. */
+void dp_punch_now(struct pilotd *d, struct peer *p);
 /** The beacon says node \p node is at \p ep: punch towards it. */
 void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
 	      const uint8_t nonce[8], uint64_t now);

@@ -492,7 +492,12 @@ static void on_resolved(struct pilotd *d, void *arg, int err, const char *code, 
 		log_warnx("registry returned another key for node %u than the trusted one",
 			  p->node_id);
 	} else if (json_get_str(resp, "endpoint", &ep) < 0 || resolved_ep(p, ep) < 0) {
-		log_info("node %u has no reachable endpoint yet", p->node_id);
+		int nat = 0;
+		json_get_bool(resp, "behind_nat", &nat);
+		log_info("node %u has no endpoint to try%s", p->node_id,
+			 nat ? ": it is behind a NAT (punch or relay)" : " yet");
+		if (nat)
+			dp_punch_now(d, p);
 	} else if (!p->restart_pending && p->hs_wanted) {
 		/* The path is known once a record from the peer is authenticated. */
 		dp_send_init(d, p);

@@ -105,6 +105,10 @@ struct pilotd_bcn {
 	struct bcn_replay rx;
 	struct sockaddr_in6 reflexive; /* our endpoint as the beacon sees it */
 	int have_reflexive;
+	/* The reflexive endpoint is not one of ours: a NAT is in between,
+	 * and the registry must not hand out our address for unsolicited
+	 * sends (they would spoil the NAT's mapping; doc/NAT.md). */
+	int behind_nat;
 	uint64_t bind_sent_ms, bind_ok_ms;
 	unsigned relayed_peers; /* with a relayed session, as of the last tick */
 };

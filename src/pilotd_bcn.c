@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,29 @@
 #define BIND_RELAYED_MS 10000 /* with relayed peers: a restarted beacon learns us soon */
 #define BIND_RETRY_MS 2000
 #define BIND_STALE_MS 60000
+
+/* Is \p ep one of this host's own addresses at our listen port?  If not,
+ * a NAT sits between us and the beacon. */
+static int ep_is_ours(const struct pilotd *d, const struct sockaddr_in6 *ep)
+{
+	struct ifaddrs *ifa, *i;
+	int ours = 0;
+
+	if (ntohs(ep->sin6_port) != d->cfg.listen_port || getifaddrs(&ifa) < 0)
+		return 0;
+	for (i = ifa; i && !ours; i = i->ifa_next) {
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET && IN6_IS_ADDR_V4MAPPED(&ep->sin6_addr))
+			ours = memcmp(&((const struct sockaddr_in *)i->ifa_addr)->sin_addr,
+				      &ep->sin6_addr.s6_addr[12], 4) == 0;
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			ours = memcmp(&((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+				      &ep->sin6_addr, 16) == 0;
+	}
+	freeifaddrs(ifa);
+	return ours;
+}
 
 /* --beacon, else the registry's host at the port the registry announced.
  * A name is resolved once per registration; IPv4 is v4-mapped for our
@@ -187,11 +211,17 @@ void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct s
 	case BCN_BIND_OK:
 		if (!b->have_reflexive || memcmp(&b->reflexive, &f.ep, sizeof(f.ep)) != 0) {
 			char eb[64];
-			log_info("beacon: this node is seen at %s",
-				 bcn_ep_format6(&f.ep, eb, sizeof(eb)));
+			int nat = !ep_is_ours(d, &f.ep),
+			    changed = !b->have_reflexive || nat != b->behind_nat;
+			log_info("beacon: this node is seen at %s%s",
+				 bcn_ep_format6(&f.ep, eb, sizeof(eb)),
+				 nat ? " (behind a NAT)" : "");
+			b->reflexive = f.ep;
+			b->have_reflexive = 1;
+			b->behind_nat = nat;
+			if (changed)
+				regc_heartbeat_now(&d->regc);
 		}
-		b->reflexive = f.ep;
-		b->have_reflexive = 1;
 		b->bind_ok_ms = now;
 		break;
 	case BCN_PUNCH:

@@ -686,6 +686,20 @@ static int tell_restarted(struct reg_ctx *c)
 	return rc;
 }
 
+/* Optional "behind_nat" (register, heartbeat): the node found a NAT
+ * between it and the beacon.  \p out is -1 when absent (keep what is
+ * stored: a new process says it again once its beacon answers). */
+static int get_behind_nat(struct reg_ctx *c, int *out)
+{
+	int rc = json_get_bool(c->req.root, "behind_nat", out);
+
+	if (rc == -EINVAL)
+		return fail(c, -EINVAL, "member 'behind_nat' must be true or false");
+	if (rc < 0)
+		*out = -1;
+	return 0;
+}
+
 static int op_register(struct reg_ctx *c)
 {
 	struct rdv_node *n = &c->self;
@@ -698,8 +712,8 @@ static int op_register(struct reg_ctx *c)
 	struct pilot_addr a;
 	struct in6_addr ip6;
 	uint16_t port = 0;
-	int pub, restarted = 0, rc, is_new = !c->have_self, was_active = c->have_self && n->active,
-		 old_pub = n->public;
+	int pub, restarted = 0, nat, rc, is_new = !c->have_self,
+		 was_active = c->have_self && n->active, old_pub = n->public;
 
 	snprintf(old_host, sizeof(old_host), "%s", c->have_self ? n->hostname : "");
 	if ((rc = get_port(c, &port)) < 0)
@@ -709,6 +723,8 @@ static int op_register(struct reg_ctx *c)
 	rc = json_get_bool(c->req.root, "restarted", &restarted);
 	if (rc == -EINVAL)
 		return fail(c, -EINVAL, "member 'restarted' must be true or false");
+	if ((rc = get_behind_nat(c, &nat)) < 0)
+		return rc;
 	rc = json_get_str(c->req.root, "hostname", &hs);
 	if (rc == -EINVAL)
 		return fail(c, -EINVAL, "member 'hostname' must be a string");
@@ -734,6 +750,8 @@ static int op_register(struct reg_ctx *c)
 	}
 	n->listen_port = port;
 	n->public = pub;
+	if (nat >= 0)
+		n->behind_nat = nat;
 	n->active = 1;
 	n->seen_ms = c->now;
 	snprintf(n->hostname, sizeof(n->hostname), "%s", host);
@@ -793,10 +811,12 @@ static int op_register(struct reg_ctx *c)
 static int op_heartbeat(struct reg_ctx *c)
 {
 	uint16_t port = 0;
-	int rc;
+	int nat, rc;
 
-	if ((rc = get_port(c, &port)) < 0)
+	if ((rc = get_port(c, &port)) < 0 || (rc = get_behind_nat(c, &nat)) < 0)
 		return rc;
+	if (nat >= 0)
+		c->self.behind_nat = nat;
 	c->self.listen_port = port;
 	c->self.seen_ms = c->now;
 	if (rdv_endpoint_format(c->self.endpoint, sizeof(c->self.endpoint), c->peer_ip, port) < 0)
@@ -840,7 +860,13 @@ static int op_resolve(struct reg_ctx *c)
 	if ((rc = get_target(c, &id)) < 0 || (rc = visible_node(c, id, &n)) < 0)
 		return rc;
 	put_lookup(&c->out, &n);
-	jg_kstr(&c->out, "endpoint", n.endpoint);
+	/* Behind a NAT, the address the registry saw is the NAT's, and a
+	 * datagram sent there unasked, before the node's own mapping exists,
+	 * would leave an entry on a NAT that does not filter inbound, which
+	 * moves the node's port once it sends (doc/NAT.md).  Such a node is
+	 * reached by a punch or through the relay, never by a guess. */
+	jg_kstr(&c->out, "endpoint", n.behind_nat ? "" : n.endpoint);
+	jg_kbool(&c->out, "behind_nat", n.behind_nat);
 	return 0;
 }
 
@@ -2201,9 +2227,9 @@ out:
 	return rc;
 }
 
-static const char *const k_register[] = {"public_key", "listen_port", "public",
-					 "hostname",   "restarted",   NULL};
-static const char *const k_heartbeat[] = {"listen_port", NULL};
+static const char *const k_register[] = {"public_key", "listen_port", "public", "hostname",
+					 "restarted",  "behind_nat",  NULL};
+static const char *const k_heartbeat[] = {"listen_port", "behind_nat", NULL};
 static const char *const k_lookup[] = {"target", "public_key", NULL};
 static const char *const k_target[] = {"target", NULL};
 static const char *const k_handshake[] = {"target", "justification", NULL};

@@ -180,6 +180,7 @@ int rdv_audit_key_load(const char *dir, uint8_t sk[64], uint8_t pk[32])
 #define NODE_F_PUBLIC 1
 #define NODE_F_ACTIVE 2
 #define NODE_F_REVOKED 4
+#define NODE_F_BEHIND_NAT 8
 #define NODE_FIXED 52
 #define NODE_MAX                                                                                   \
 	(NODE_FIXED + 1 + RDV_HOSTNAME_MAX + 1 + RDV_ENDPOINT_MAX + 1 +                            \
@@ -192,8 +193,9 @@ static size_t node_encode(const struct rdv_node *n, uint8_t out[NODE_MAX])
 	       nt = MIN(n->ntags, (size_t)RDV_TAGS_MAX);
 
 	out[0] = NODE_V2;
-	out[1] = (uint8_t)((n->public ? NODE_F_PUBLIC : 0) | (n->active ? NODE_F_ACTIVE : 0) |
-			   (n->revoked ? NODE_F_REVOKED : 0));
+	out[1] =
+	    (uint8_t)((n->public ? NODE_F_PUBLIC : 0) | (n->active ? NODE_F_ACTIVE : 0) |
+		      (n->revoked ? NODE_F_REVOKED : 0) | (n->behind_nat ? NODE_F_BEHIND_NAT : 0));
 	out[2] = (uint8_t)(n->listen_port >> 8);
 	out[3] = (uint8_t)n->listen_port;
 	store_be64(out + 4, n->created_ms);
@@ -226,6 +228,7 @@ static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_no
 	n->public = !!(in[1] & NODE_F_PUBLIC);
 	n->active = !!(in[1] & NODE_F_ACTIVE);
 	n->revoked = !!(in[1] & NODE_F_REVOKED);
+	n->behind_nat = !!(in[1] & NODE_F_BEHIND_NAT);
 	if (n->revoked)
 		n->active = 0; /* whatever a corrupt record says */
 	n->listen_port = (uint16_t)(in[2] << 8 | in[3]);

@@ -129,8 +129,9 @@ struct rdv_node {
 	uint8_t pk[32];
 	uint16_t listen_port;
 	int public;
-	int active;  /* 0 after deregister, until it registers again */
-	int revoked; /* org_revoke: for ever (never active again) */
+	int active;	/* 0 after deregister, until it registers again */
+	int revoked;	/* org_revoke: for ever (never active again) */
+	int behind_nat; /* the node's beacon-reflexive address is not its own */
 	uint64_t created_ms, seen_ms;
 	char hostname[RDV_HOSTNAME_MAX + 1]; /* "" if none */
 	char endpoint[RDV_ENDPOINT_MAX + 1]; /* "IP:PORT" / "[V6]:PORT", "" if unknown */

@@ -215,6 +215,8 @@ static void add_register(struct json_gen *j, void *arg)
 	 * of unanswered data. */
 	if (!d->regc.ever_registered)
 		jg_kbool(j, "restarted", 1);
+	if (d->bcn.have_reflexive)
+		jg_kbool(j, "behind_nat", d->bcn.behind_nat);
 }
 
 static void start_events(struct regc *r);
@@ -321,6 +323,8 @@ static void add_heartbeat(struct json_gen *j, void *arg)
 {
 	struct pilotd *d = arg;
 	jg_ku64(j, "listen_port", d->cfg.listen_port);
+	if (d->bcn.have_reflexive)
+		jg_kbool(j, "behind_nat", d->bcn.behind_nat);
 }
 
 static void on_heartbeat(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -500,6 +504,12 @@ void regc_free(struct regc *r)
 void regc_reregister(struct regc *r)
 {
 	do_register(r);
+}
+
+void regc_heartbeat_now(struct regc *r)
+{
+	if (r->registered)
+		regc_call(r, "heartbeat", add_heartbeat, r->d, on_heartbeat, NULL);
 }
 
 void regc_start(struct regc *r)

@@ -49,6 +49,8 @@ void regc_free(struct regc *r);
 void regc_start(struct regc *r);
 /** Register again now (settings changed). */
 void regc_reregister(struct regc *r);
+/** Send a heartbeat now (what it reports changed), if registered. */
+void regc_heartbeat_now(struct regc *r);
 
 /** A signed request.  \p add adds the op's members (may be NULL). */
 typedef void (*regc_add_fn)(struct json_gen *j, void *arg);

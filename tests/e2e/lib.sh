@@ -500,10 +500,14 @@ e2e_nat_rules() { # ROUTER MODE -> the postrouting statement
 	esac
 }
 
-# e2e_nat_router NAME IDX LANNET [eim|symmetric]: the router (default eim)
+# e2e_nat_router NAME IDX LANNET [eim|symmetric] [open]: the router (default
+# eim); "open" leaves out the inbound drop (plain masquerade, as most Linux
+# boxes run it: unsolicited datagrams to the router reach its own stack,
+# and conntrack keeps an entry for them)
 e2e_nat_router() {
-	local n=$1 i=$2 lan=$3 mode=${4:-eim} ns=${E2E_PFX}$1 rule
+	local n=$1 i=$2 lan=$3 mode=${4:-eim} ns=${E2E_PFX}$1 rule indrop='iifname "eth0" drop'
 	rule=$(e2e_nat_rules "$n" "$mode") || fatal "e2e_nat_router $n: unknown mode $mode"
+	[ "${5:-}" = open ] && indrop=
 	e2e_host "$n" "$i"
 	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.disable_ipv6=1 \
 		net.ipv6.conf.default.disable_ipv6=1 >/dev/null || fatal "sysctl in $ns"
@@ -522,7 +526,7 @@ table ip fw {
 	chain inbound { type filter hook input priority filter; policy accept;
 		iifname "eth0" ct state established,related accept
 		iifname "eth0" icmp type echo-request accept
-		iifname "eth0" drop
+		$indrop
 	}
 }
 NFT

@@ -12,6 +12,8 @@
 #     e    198.18.0.31  a public node (no NAT)
 #     evil 198.18.0.66  an attacker on the internet (no pilotd)
 #
+#   (The routers here filter unsolicited inbound, as gateways usually do;
+#   tests/e2e/nat_open.sh covers plain masquerade without that filter.)
 #   (0) the topology itself: NAT'd nodes reach the internet, unsolicited
 #       inbound UDP is dropped and replies pass; natA maps one source port to
 #       the same public port for every destination (EIM), natC to a different

@@ -1393,6 +1393,106 @@ static void test_rotate_key(void **state)
 	}
 }
 
+/* A process's first registration says "restarted": everyone who may hold
+ * a session with it hears "peer.restarted"; a new key or a later
+ * registration tells nobody.  "behind_nat" (register or heartbeat) hides
+ * the endpoint from resolve, and absent keeps what was said. */
+/* \p from resolves \p id: the endpoint and behind_nat it is told. */
+static void expect_resolve(struct fixture *f, struct tnode *from, uint32_t id, const char *ep,
+			   int nat)
+{
+	const char *s;
+	yajl_val v;
+	int got;
+
+	assert_int_equal(req(f, from, "resolve", target(id), &v), 200);
+	assert_int_equal(json_get_str(v, "endpoint", &s), 0);
+	assert_string_equal(s, ep);
+	assert_int_equal(json_get_bool(v, "behind_nat", &got), 0);
+	assert_int_equal(got, nat);
+	yajl_tree_free(v);
+}
+
+/* \p n sends a heartbeat with \p extra; \retval its HTTP status. */
+static int heartbeat(struct fixture *f, struct tnode *n, const char *extra)
+{
+	char body[128];
+	yajl_val v;
+	int st;
+
+	snprintf(body, sizeof(body), "\"listen_port\":4000%s", extra);
+	st = req(f, n, "heartbeat", body, &v);
+	if (st != 200)
+		expect_error(v, "bad_request");
+	else
+		yajl_tree_free(v);
+	return st;
+}
+
+static void test_restarted_and_behind_nat(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0};
+	char extra[512], pkb[64], needle[96];
+	char *ev;
+	yajl_val v;
+
+	do_register(f, &a, 1, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 1, NULL);
+	/* a and b: a trust pair (both asked) */
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &b, "handshake", target(a.id), &v), 200);
+	yajl_tree_free(v);
+
+	b64_encode(pkb, sizeof(pkb), a.pk, 32);
+	snprintf(extra, sizeof(extra),
+		 "\"public_key\":\"%s\",\"listen_port\":4000,\"public\":true,\"restarted\":true",
+		 pkb);
+	assert_int_equal(req_full(f, &a, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL), 200);
+	yajl_tree_free(v);
+	snprintf(needle, sizeof(needle), "\"event\":\"peer.restarted\",\"node_id\":%u", a.id);
+	ev = events(f, &b, 0);
+	assert_int_equal(count_lines(ev, needle), 1);
+	free(ev);
+	ev = events(f, &c, 0);
+	assert_null(strstr(ev, "peer.restarted"));
+	free(ev);
+	/* a re-registration that is not a restart tells nobody */
+	do_register(f, &a, 1, NULL);
+	ev = events(f, &b, 0);
+	assert_int_equal(count_lines(ev, needle), 1);
+	free(ev);
+	/* a new key with "restarted": nobody knows it yet */
+	crypto_sign_keypair(d.pk, d.sk);
+	b64_encode(pkb, sizeof(pkb), d.pk, 32);
+	snprintf(extra, sizeof(extra),
+		 "\"public_key\":\"%s\",\"listen_port\":4000,\"public\":true,\"restarted\":true",
+		 pkb);
+	assert_int_equal(req_full(f, &d, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL), 200);
+	yajl_tree_free(v);
+	ev = events(f, &b, 0);
+	assert_int_equal(count_lines(ev, "peer.restarted"), 1);
+	free(ev);
+	/* a wrong type is refused */
+	snprintf(extra, sizeof(extra),
+		 "\"public_key\":\"%s\",\"listen_port\":4000,\"public\":true,\"restarted\":1", pkb);
+	assert_int_equal(req_full(f, &d, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL), 400);
+	expect_error(v, "bad_request");
+
+	/* behind a NAT: no endpoint to send to unasked */
+	assert_int_equal(heartbeat(f, &c, ",\"behind_nat\":true"), 200);
+	expect_resolve(f, &a, c.id, "", 1);
+	/* absent keeps it (a heartbeat before the beacon answered) */
+	do_register(f, &c, 1, NULL);
+	assert_int_equal(heartbeat(f, &c, ""), 200);
+	expect_resolve(f, &a, c.id, "", 1);
+	assert_int_equal(heartbeat(f, &c, ",\"behind_nat\":\"no\""), 400);
+	assert_int_equal(heartbeat(f, &c, ",\"behind_nat\":false"), 200);
+	expect_resolve(f, &a, c.id, "192.0.2.7:4000", 0);
+}
+
 static void test_find(void **state)
 {
 	struct fixture *f = *state;
@@ -3925,6 +4025,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hostname_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tags_and_visibility, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotate_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restarted_and_behind_nat, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_network_join_open_token, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_network_invite, setup, teardown),
