@@ -34,7 +34,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces and TUN devices need it): sudo $0 $*"
 
 export E2E_PREFIX=pdemo- E2E_WORK=$DEMO_WORK E2E_TIMEOUT=900 E2E_KEEP=$KEEP
-export PILOT_BINDIR=${PILOT_BINDIR:-$ROOT/build/src}
+export PILOT_BINDIR=${PILOT_BINDIR:-$ROOT/build}
 # shellcheck source=tests/e2e/lib.sh
 . "$ROOT/tests/e2e/lib.sh"
 
@@ -69,7 +69,7 @@ else
 	fi
 	say "make -j$(nproc)"
 	make -j"$(nproc)" >make.log 2>&1 || { grep -E 'error|Error' make.log | head -n 30; die "make failed (build/make.log)"; }
-	say "built: $(ls src/pilotd src/pilot-rendezvous src/pilotctl | tr '\n' ' ')"
+	say "built: $(ls pilotd pilot-rendezvous pilotctl | tr '\n' ' ')"
 	cd "$ROOT" || exit 1
 fi
 

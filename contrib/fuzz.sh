@@ -15,11 +15,11 @@ out=build-fuzz
 mkdir -p "$out"
 [ -f "$out/config.h" ] || { [ -f build/config.h ] && cp build/config.h "$out/"; } ||
 	{ echo "run ./configure (or contrib/run-tests) first so config.h exists" >&2; exit 1; }
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$out -Isrc
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$out -Isrc/lib -Isrc/pilotd -Isrc/rendezvous -Isrc/nss
 	-DSYSCONFDIR=\"/etc\" -DLOCALSTATEDIR=\"/var\" -DRUNSTATEDIR=\"/run\"
 	$(pkg-config --cflags libevent libmnl libsodium yajl lmdb openssl libcurl)"
 libs="$(pkg-config --libs libevent libevent_openssl libmnl libsodium yajl lmdb openssl libcurl)"
-srcs=$(ls src/*.c | grep -vE '/(pilotd_main|rdv_main|ctl[a-z_]*)\.c$')
+srcs=$(ls src/lib/*.c src/pilotd/*.c src/rendezvous/*.c src/nss/*.c | grep -vE '/(pilotd_main|rdv_main)\.c$')
 for n in "${names[@]}"; do
 	echo "== fuzz_$n: building"
 	# shellcheck disable=SC2086

@@ -12,8 +12,8 @@
  *
  * Build from a configured build tree (here ./build) and run:
  *
- *   cc -std=c11 -O2 -Ibuild -Isrc contrib/bench/audit_bench.c \
- *      build/src/libpilot_common.a build/src/libpilotd.a build/src/libpilot_common.a \
+ *   cc -std=c11 -O2 -Ibuild -Isrc/lib contrib/bench/audit_bench.c \
+ *      build/src/lib/libpilot.a \
  *      -lsodium -lyajl -llmdb -lcurl -levent -o /tmp/audit_bench
  *   /tmp/audit_bench [DIR] [N_DURABLE] [N_BATCHED]
  *

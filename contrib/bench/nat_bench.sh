@@ -14,7 +14,7 @@
 #   relayed: natA drops UDP to/from natB, both pilotd restart (a fresh path
 #            has to go through the beacon), wait for path "relayed", the same
 # Environment: T (seconds of iperf3, default 10), NPING (default 20), OUT_DIR,
-# PILOT_BINDIR (default ./build/src).
+# PILOT_BINDIR (default ./build).
 # Every load is bounded (iperf3 -t under timeout); namespaces have no route
 # out of 198.18.0.0/15; only this run's namespaces and processes are touched
 # (the EXIT trap of lib.sh removes them).
@@ -32,7 +32,7 @@ esac
 mkdir -p "$OUT_DIR"
 
 export E2E_PREFIX=pbn$$- E2E_TIMEOUT=$((2 * (T + 60) + 300))
-export PILOT_BINDIR=${PILOT_BINDIR:-$ROOT/build/src}
+export PILOT_BINDIR=${PILOT_BINDIR:-$ROOT/build}
 # shellcheck source=tests/e2e/lib.sh
 . "$ROOT/tests/e2e/lib.sh"
 blog() { echo "[bench] $*" >&2; }

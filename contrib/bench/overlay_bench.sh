@@ -17,7 +17,7 @@
 # Environment: T (seconds per iperf3 run, default 10), REPS (rounds, medians;
 # default 1), NPING (default 50), BENCH_PEERS (default "wireguard-go"),
 # PEERS_SH (default ../shared/bench/peers.sh from the repo root), OUT_DIR,
-# PILOT_BINDIR (default ./build/src).
+# PILOT_BINDIR (default ./build).
 # Every load is bounded (iperf3 -t under timeout); namespaces have no default
 # route; only this run's namespaces and processes are touched.
 set -u
@@ -39,7 +39,7 @@ esac
 mkdir -p "$OUT_DIR"
 
 export E2E_PREFIX=pbo$$- E2E_TIMEOUT=$((REPS * (8 * T + 120) + 300 + RUN_PEERS * 1800))
-export PILOT_BINDIR=${PILOT_BINDIR:-$ROOT/build/src}
+export PILOT_BINDIR=${PILOT_BINDIR:-$ROOT/build}
 # shellcheck source=tests/e2e/lib.sh
 . "$ROOT/tests/e2e/lib.sh"
 blog() { echo "[bench] $*" >&2; }

@@ -19,8 +19,8 @@
  *
  * Build from a configured build tree (here ./build) and run:
  *
- *   cc -std=c11 -O2 -Ibuild -Isrc contrib/bench/policy_bench.c \
- *      build/src/libpilot_common.a -lsodium -lyajl -o /tmp/policy_bench
+ *   cc -std=c11 -O2 -Ibuild -Isrc/lib contrib/bench/policy_bench.c \
+ *      build/src/lib/libpilot.a -lsodium -lyajl -o /tmp/policy_bench
  *   /tmp/policy_bench [MEMBERS] [DECISIONS]
  */
 #include "config.h"

@@ -17,7 +17,7 @@
 # Afterwards the registry's metrics show whether it refused anything.
 #
 # Environment: BUILD_DIR (configured build tree, default ./build: its
-# src/libpilot_common.a and src/pilot-rendezvous are used), CC (default cc),
+# src/lib/libpilot.a and pilot-rendezvous are used), CC (default cc),
 # SOURCES (loopback source addresses; default: one per 30 nodes), SETTLE_MS
 # (idle time of the live streams before the revocation, default 300),
 # CONC (requests in flight, default 32), PHASE_TIMEOUT (s per
@@ -37,8 +37,8 @@ PHASE_TIMEOUT=${PHASE_TIMEOUT:-300}
 DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-30}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-1200}
 RDV_LOG_LEVEL=${RDV_LOG_LEVEL:-info}
-RDV=$BUILD_DIR/src/pilot-rendezvous
-LIB=$BUILD_DIR/src/libpilot_common.a
+RDV=$BUILD_DIR/pilot-rendezvous
+LIB=$BUILD_DIR/src/lib/libpilot.a
 
 case $N in '' | *[!0-9]*) echo "usage: $0 [N]" >&2; exit 2 ;; esac
 [ -x "$RDV" ] || { echo "revoke_fanout: $RDV not built (BUILD_DIR?)" >&2; exit 1; }
@@ -76,7 +76,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 log "open-file limit: $(ulimit -n)"
 
 # shellcheck disable=SC2046
-"$CC" -std=c11 -O2 -I"$BUILD_DIR" -I"$ROOT/src" "$ROOT/contrib/bench/revoke_fanout.c" "$LIB" \
+"$CC" -std=c11 -O2 -I"$BUILD_DIR" -I"$ROOT/src/lib" "$ROOT/contrib/bench/revoke_fanout.c" "$LIB" \
 	$(pkg-config --cflags --libs libsodium yajl lmdb libcurl libevent openssl) \
 	-o "$TMP/revoke_fanout" || { log "build failed"; exit 1; }
 

@@ -7,7 +7,7 @@
 # without it).  Needs no root.  Exit 77 (skip) when pilotctl is not built.
 set -u
 
-CTL=${top_builddir:-.}/src/pilotctl
+CTL=${top_builddir:-.}/pilotctl
 [ -x "$CTL" ] || { echo "SKIP: $CTL not built"; exit 77; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ctl_usage.XXXXXX") || exit 99

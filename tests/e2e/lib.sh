@@ -21,7 +21,7 @@
 # notes; the exit status is what counts (0 pass, 1 fail, 77 skip).
 #
 # Environment knobs:
-#   top_builddir   build tree (make check sets it); binaries from $top_builddir/src
+#   top_builddir   build tree (make check sets it); binaries from $top_builddir
 #   PILOT_BINDIR   directory holding pilotd, pilot-rendezvous, pilotctl (overrides)
 #   E2E_PREFIX     namespace name prefix (default pt$$-)
 #   E2E_WORK       work dir (default: mktemp -d /tmp/pilot-e2e.XXXXXX)
@@ -236,11 +236,11 @@ e2e_init() {
 	fi
 }
 
-# e2e_find_bins: PILOTD, RDV, PILOTCTL from PILOT_BINDIR, $top_builddir/src,
-# ./src (run from a build dir), the source tree's src, then PATH.
+# e2e_find_bins: PILOTD, RDV, PILOTCTL from PILOT_BINDIR, $top_builddir,
+# . (run from a build dir), the source tree's build/, then PATH.
 e2e_find_bins() {
 	local d
-	for d in "${PILOT_BINDIR:-}" "${top_builddir:+$top_builddir/src}" "$PWD/src" "$E2E_DIR/../../src"; do
+	for d in "${PILOT_BINDIR:-}" "${top_builddir:-}" "$PWD" "$E2E_DIR/../../build"; do
 		[ -n "$d" ] || continue
 		if [ -x "$d/pilotd" ] && [ -x "$d/pilot-rendezvous" ] && [ -x "$d/pilotctl" ]; then
 			PILOTD=$(cd "$d" && pwd)/pilotd RDV=$(cd "$d" && pwd)/pilot-rendezvous

@@ -22,7 +22,7 @@ skip_all() {
 }
 
 SRC=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-BIN=${PILOT_BINDIR:-${top_builddir:-.}/src}
+BIN=${PILOT_BINDIR:-${top_builddir:-.}}
 MANDOC=${MANDOC:-mandoc}
 command -v "$MANDOC" >/dev/null 2>&1 || skip_all "no mandoc (apt-get install mandoc)"
 

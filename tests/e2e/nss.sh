@@ -28,14 +28,14 @@
 # ------------------------------------------------------------ helpers
 
 # nss_find_module: NSS_MODULE = the libnss_pilot.so.2 to test: $NSS_MODULE if
-# set, else the build tree's (libtool keeps it in src/.libs).
+# set, else the build tree's (libtool keeps it in src/nss/.libs).
 nss_find_module() {
 	local d
 	if [ -n "${NSS_MODULE:-}" ]; then
 		[ -f "$NSS_MODULE" ] && return 0
 		return 1
 	fi
-	for d in "${top_builddir:+$top_builddir/src/.libs}" "$PWD/src/.libs"; do
+	for d in "${top_builddir:+$top_builddir/src/nss/.libs}" "$PWD/src/nss/.libs"; do
 		if [ -n "$d" ] && [ -f "$d/libnss_pilot.so.2" ]; then
 			NSS_MODULE=$(cd "$d" && pwd)/libnss_pilot.so.2
 			return 0

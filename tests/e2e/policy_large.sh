@@ -22,8 +22,8 @@ NETTOK="net-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 RDV_EXTRA_ARGS="--admin-token $TOKEN"
 REGREQ=${REGREQ:-$(dirname "$PILOTCTL")/../tests/tools/pilot-regreq}
 NRULES=10000
-POLICY_MAX_BYTES=4194304 # src/policy.h
-HTTP_MAX=$((POLICY_MAX_BYTES + 65536)) # REGMSG_MAX_POLICY_BODY, src/regmsg.h
+POLICY_MAX_BYTES=4194304 # src/lib/policy.h
+HTTP_MAX=$((POLICY_MAX_BYTES + 65536)) # REGMSG_MAX_POLICY_BODY, src/lib/regmsg.h
 
 e2e_underlay
 e2e_host rdv 1

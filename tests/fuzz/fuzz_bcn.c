@@ -1,4 +1,4 @@
-/* fuzz_bcn.c - the beacon frame codec (src/bcn.c), fed the same bytes as a
+/* fuzz_bcn.c - the beacon frame codec (src/lib/bcn.c), fed the same bytes as a
  * frame (peek, open under a fixed key, and again with the MAC made right so
  * the decoder sees hostile bodies), as the fields of a frame to seal, open
  * and corrupt, as a PROBE, as a series of counters for the replay window

@@ -1,5 +1,5 @@
 /* fuzz_nss.c - libFuzzer harness for the NSS module's reply parser, the
- * one piece of src/nss_pilot.c that reads bytes from elsewhere (a line
+ * one piece of src/nss/nss_pilot.c that reads bytes from elsewhere (a line
  * from the resolve socket), and for its hostname check.
  *
  * Beyond "does not crash": the verdict must not depend on how the line was

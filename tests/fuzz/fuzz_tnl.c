@@ -1,4 +1,4 @@
-/* fuzz_tnl.c - every parser of tunnel wire input (src/tnl.c), fed the same
+/* fuzz_tnl.c - every parser of tunnel wire input (src/pilotd/tnl.c), fed the same
  * bytes: mac1/mac2 checks, message 1 and 2 consumption, receiver-index
  * demux, data record opening (both ciphers) and cookie replies.
  *

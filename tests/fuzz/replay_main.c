@@ -1,6 +1,8 @@
 /* replay_main.c - run every file of a fuzz corpus through the harness's
  * LLVMFuzzerTestOneInput, so ordinary builds (make check) exercise the
- * corpus and crashes found by libFuzzer stay fixed.  Prints TAP. */
+ * corpus and crashes found by libFuzzer stay fixed.  Prints TAP.  The
+ * corpus is argv[1], else CORPUS_ROOT/NAME for a program called
+ * replay_NAME. */
 #include "config.h"
 
 #include <dirent.h>
@@ -15,9 +17,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int main(int argc, char **argv)
 {
-	const char *dir = argc > 1 ? argv[1] : CORPUS_DIR;
+	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	char def[2048];
+	const char *dir = def;
 	struct dirent **names = NULL;
 	int n, ran = 0;
+
+	if (strncmp(base, "lt-", 3) == 0)
+		base += 3;
+	if (strncmp(base, "replay_", 7) == 0)
+		base += 7;
+	snprintf(def, sizeof(def), "%s/%s", CORPUS_ROOT, base);
+	if (argc > 1)
+		dir = argv[1];
 
 	n = scandir(dir, &names, NULL, alphasort);
 	if (n < 0) {

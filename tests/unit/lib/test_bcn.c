@@ -1,4 +1,4 @@
-/* test_bcn.c - the beacon frame codec (src/bcn.c): keys, sealing and
+/* test_bcn.c - the beacon frame codec (src/lib/bcn.c): keys, sealing and
  * opening every frame type, counters and the replay window, PROBE frames
  * and endpoints. */
 #include "config.h"

@@ -1,4 +1,4 @@
-/* nss_pilot.h - the NSS hosts module's internals (src/nss_pilot.c), shared
+/* nss_pilot.h - the NSS hosts module's internals (src/nss/nss_pilot.c), shared
  * with its unit test and fuzz harness.  Not installed: the module exports
  * only the _nss_pilot_* entry points (libtool -export-symbols-regex). */
 #ifndef PILOT_NSS_PILOT_H

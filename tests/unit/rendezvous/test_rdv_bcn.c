@@ -1,7 +1,7 @@
-/* test_rdv_bcn.c - the beacon server (src/rdv_bcn.c) over real UDP on
+/* test_rdv_bcn.c - the beacon server (src/rendezvous/rdv_bcn.c) over real UDP on
  * loopback: a registry in a temporary LMDB directory, the beacon on its
  * own port and event base, and nodes as plain sockets that build and
- * check frames with the shared codec (src/bcn.c).  Every refusal is
+ * check frames with the shared codec (src/lib/bcn.c).  Every refusal is
  * checked by the drop counter it must move, and by the silence of the
  * sockets it must not reach.  The underlay is IPv4 (127.0.0.1), IPv6 (::1)
  * or both at once (a dual-stack beacon with nodes of either family); the

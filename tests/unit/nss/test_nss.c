@@ -1,4 +1,4 @@
-/* test_nss.c - the NSS hosts module (src/nss_pilot.c) against a fake
+/* test_nss.c - the NSS hosts module (src/nss/nss_pilot.c) against a fake
  * resolve socket: a thread listening on a temporary Unix socket
  * ($PILOT_RESOLVE_SOCKET) answers each connection with a canned reply, the
  * way it is told (whole, byte by byte, not at all, ...), and counts the

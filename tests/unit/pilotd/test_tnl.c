@@ -1,4 +1,4 @@
-/* test_tnl.c - the tunnel handshake, cookies and data records (src/tnl.c). */
+/* test_tnl.c - the tunnel handshake, cookies and data records (src/pilotd/tnl.c). */
 #include "config.h"
 
 #include <errno.h>
