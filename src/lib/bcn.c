@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "bytes.h"
 #include "bcn.h"
 #include "conf.h"
 
@@ -18,30 +19,6 @@
 _Static_assert((WORDS & (WORDS - 1)) == 0, "window words a power of two");
 
 static const char key_label[] = "pilot beacon v1";
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
 
 int bcn_key(uint8_t key[BCN_KEY_LEN], const uint8_t my_x_sk[32], const uint8_t their_x_pk[32],
 	    uint32_t node_id, const uint8_t node_ed_pk[32], const uint8_t beacon_ed_pk[32])

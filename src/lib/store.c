@@ -274,28 +274,3 @@ int store_last(struct store_txn *t, int db, MDB_val *key, MDB_val *val)
 		t->ret = mdb_to_errno(rc);
 	return t->ret;
 }
-
-void store_be64(uint8_t out[8], uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		out[i] = (uint8_t)v;
-}
-
-uint64_t store_rd_be64(const uint8_t in[8])
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | in[i];
-	return v;
-}
-
-void store_be32(uint8_t out[4], uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		out[i] = (uint8_t)v;
-}
-
-uint32_t store_rd_be32(const uint8_t in[4])
-{
-	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
-}

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytes.h"
+
 struct store;
 
 struct store_txn {
@@ -51,9 +53,21 @@ int store_iter_prefix(struct store_txn *t, int db, const void *prefix, size_t pl
 int store_last(struct store_txn *t, int db, MDB_val *key, MDB_val *val);
 
 /* Big-endian helpers for ordered integer keys. */
-void store_be64(uint8_t out[8], uint64_t v);
-uint64_t store_rd_be64(const uint8_t in[8]);
-void store_be32(uint8_t out[4], uint32_t v);
-uint32_t store_rd_be32(const uint8_t in[4]);
+static inline void store_be64(uint8_t out[8], uint64_t v)
+{
+	put_be64(out, v);
+}
+static inline uint64_t store_rd_be64(const uint8_t in[8])
+{
+	return get_be64(in);
+}
+static inline void store_be32(uint8_t out[4], uint32_t v)
+{
+	put_be32(out, v);
+}
+static inline uint32_t store_rd_be32(const uint8_t in[4])
+{
+	return get_be32(in);
+}
 
 #endif

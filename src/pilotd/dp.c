@@ -1264,19 +1264,10 @@ void dp_tick(struct pilotd *d)
 {
 	static const uint64_t sweep_every = 1000;
 
-	pilotd_bcn_tick(d, now_mono_ms());
 	d->bcn.relayed_peers = 0; /* counted again by peer_timers */
 	peer_foreach(&d->peers, peer_timers, d);
-	pilotd_audit_flush(d);
 	if (now_mono_ms() - d->last_sweep_ms >= sweep_every) {
 		d->last_sweep_ms = now_mono_ms();
 		flow_foreach(&d->flows, expire_visit, d);
-	}
-	/* Retention runs hourly, and once soon after start. */
-	if (!d->last_prune_ms || now_mono_ms() - d->last_prune_ms >= 3600000) {
-		if (d->last_prune_ms || now_mono_ms() - d->started_ms >= 10000) {
-			d->last_prune_ms = now_mono_ms();
-			pilotd_audit_prune(d);
-		}
 	}
 }

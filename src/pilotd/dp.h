@@ -18,7 +18,8 @@ void dp_free(struct pilotd *d);
 /** Event callbacks. */
 void dp_tun_readable(int fd, short what, void *arg);
 void dp_udp_readable(int fd, short what, void *arg);
-/** Periodic work: handshake retransmit/rekey/keepalive, flow expiry. */
+/** The data path's periodic work: handshake retransmit/rekey/keepalive,
+ *  path timers, flow expiry (the daemon's tick does the rest). */
 void dp_tick(struct pilotd *d);
 
 /** Begin (or retransmit) a handshake with \p p now. */

@@ -15,7 +15,6 @@
 
 #include "ipc.h"
 #include "log.h"
-#include "pilotd.h"
 #include "policy.h"
 
 /* A request line: a policy set (POLICY_MAX_BYTES) in its envelope on the
@@ -41,7 +40,8 @@ struct ipc_conn {
 };
 
 struct ipc_server {
-	struct pilotd *d;
+	struct event_base *base;
+	struct pilotd *d; /* opaque here: handed to the handlers */
 	struct evconnlistener *lis;
 	const struct ipc_cmd *cmds;
 	size_t max_line;
@@ -283,7 +283,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 		return;
 	}
 	c->srv = s;
-	c->bev = bufferevent_socket_new(s->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
 		free(c);
 		close(fd);
@@ -293,20 +293,22 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-static struct ipc_server *listen_mode(struct pilotd *d, const char *path,
+static struct ipc_server *listen_mode(struct event_base *base, struct pilotd *d, const char *path,
 				      const struct ipc_cmd *cmds, int public_);
 
-struct ipc_server *ipc_listen(struct pilotd *d, const char *path, const struct ipc_cmd *cmds)
+struct ipc_server *ipc_listen(struct event_base *base, struct pilotd *d, const char *path,
+			      const struct ipc_cmd *cmds)
 {
-	return listen_mode(d, path, cmds, 0);
+	return listen_mode(base, d, path, cmds, 0);
 }
 
-struct ipc_server *ipc_listen_public(struct pilotd *d, const char *path, const struct ipc_cmd *cmds)
+struct ipc_server *ipc_listen_public(struct event_base *base, struct pilotd *d, const char *path,
+				     const struct ipc_cmd *cmds)
 {
-	return listen_mode(d, path, cmds, 1);
+	return listen_mode(base, d, path, cmds, 1);
 }
 
-static struct ipc_server *listen_mode(struct pilotd *d, const char *path,
+static struct ipc_server *listen_mode(struct event_base *base, struct pilotd *d, const char *path,
 				      const struct ipc_cmd *cmds, int public_)
 {
 	struct ipc_server *s;
@@ -329,6 +331,7 @@ static struct ipc_server *listen_mode(struct pilotd *d, const char *path,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	s->base = base;
 	s->d = d;
 	s->cmds = cmds;
 	s->public_ = public_;
@@ -339,7 +342,7 @@ static struct ipc_server *listen_mode(struct pilotd *d, const char *path,
 	memcpy(sun.sun_path, path, strlen(path));
 	/* A socket left by a crashed daemon would make bind fail. */
 	unlink(path);
-	s->lis = evconnlistener_new_bind(d->base, on_accept, s,
+	s->lis = evconnlistener_new_bind(base, on_accept, s,
 					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
 					 (struct sockaddr *)&sun, sizeof(sun));
 	if (!s->lis) {

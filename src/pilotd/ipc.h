@@ -8,7 +8,8 @@
 
 #include "json.h"
 
-struct pilotd;
+struct event_base;
+struct pilotd; /* opaque to the socket server: passed to the handlers */
 struct ipc_server;
 struct ipc_req;
 
@@ -21,10 +22,11 @@ struct ipc_cmd {
 
 /** Listen on \p path (replacing a stale socket; mode 0660, group "pilot"
  *  when it exists). \retval server or NULL (logged). */
-struct ipc_server *ipc_listen(struct pilotd *d, const char *path, const struct ipc_cmd *cmds);
+struct ipc_server *ipc_listen(struct event_base *base, struct pilotd *d, const char *path,
+			      const struct ipc_cmd *cmds);
 /** A public socket (mode 0666) that answers only \p cmds; anything else
  *  is "forbidden" rather than "unknown_command". */
-struct ipc_server *ipc_listen_public(struct pilotd *d, const char *path,
+struct ipc_server *ipc_listen_public(struct event_base *base, struct pilotd *d, const char *path,
 				     const struct ipc_cmd *cmds);
 void ipc_close(struct ipc_server *s);
 

@@ -784,11 +784,24 @@ int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node)
 
 /* ---- events ---- */
 
+/* The daemon's tick: the beacon binding (it reads the relayed-peer count
+ * the last data-path tick left), the data path's timers, the audit
+ * batch, and retention hourly (once soon after start). */
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct pilotd *d = arg;
+
 	(void)fd;
 	(void)what;
-	dp_tick(arg);
+	pilotd_bcn_tick(d, now_mono_ms());
+	dp_tick(d);
+	pilotd_audit_flush(d);
+	if (!d->last_prune_ms || now_mono_ms() - d->last_prune_ms >= 3600000) {
+		if (d->last_prune_ms || now_mono_ms() - d->started_ms >= 10000) {
+			d->last_prune_ms = now_mono_ms();
+			pilotd_audit_prune(d);
+		}
+	}
 }
 
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
@@ -1012,7 +1025,7 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 		return rc;
 	if ((rc = regc_init(&d->regc, d)) < 0)
 		return rc;
-	d->ipc = ipc_listen(d, d->cfg.socket, pilotd_ipc_cmds);
+	d->ipc = ipc_listen(d->base, d, d->cfg.socket, pilotd_ipc_cmds);
 	if (!d->ipc)
 		return -EADDRINUSE;
 	if (!d->cfg.resolve_socket) {
@@ -1025,7 +1038,8 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 			return -ENOMEM;
 	}
 	if (d->cfg.resolve_socket[0]) {
-		d->ipc_resolve = ipc_listen_public(d, d->cfg.resolve_socket, pilotd_resolve_cmds);
+		d->ipc_resolve =
+		    ipc_listen_public(d->base, d, d->cfg.resolve_socket, pilotd_resolve_cmds);
 		if (!d->ipc_resolve)
 			return -EADDRINUSE;
 	}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "pkt.h"
 #include "util.h"
 
@@ -38,30 +39,6 @@
 #define ICMP6_ECHO_REQUEST 128
 #define ICMP6_ECHO_REPLY 129
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 enum frag_state {
 	FRAG_NONE = 0, /* no fragment header, or an atomic one (RFC 6946) */
 	FRAG_FIRST,    /* offset 0, more fragments follow */
@@ -89,10 +66,10 @@ static int pkt_parse_tcp(const uint8_t *p, size_t rem, enum frag_state frag, str
 	if (rem < doff)
 		goto partial;
 	pi->kind = PKT_TCP;
-	pi->sport = rd16(p);
-	pi->dport = rd16(p + 2);
-	pi->tcp_seq = rd32(p + 4);
-	pi->tcp_ack = rd32(p + 8);
+	pi->sport = get_be16(p);
+	pi->dport = get_be16(p + 2);
+	pi->tcp_seq = get_be32(p + 4);
+	pi->tcp_ack = get_be32(p + 8);
 	pi->tcp_flags = p[13];
 	/* In a first fragment this counts only the part present: the rest
 	 * of the segment is in later fragments we do not see here. */
@@ -119,14 +96,14 @@ static int pkt_parse_udp(const uint8_t *p, size_t rem, enum frag_state frag, str
 		pkt_as_fragment(pi);
 		return 0;
 	}
-	ulen = rd16(p + 4);
+	ulen = get_be16(p + 4);
 	/* Length 0 only means "jumbogram" (RFC 2675), which we refuse.  In a
 	 * first fragment the datagram must extend past this fragment. */
 	if (frag == FRAG_FIRST ? ulen <= rem : ulen != rem)
 		return -EINVAL;
 	pi->kind = PKT_UDP;
-	pi->sport = rd16(p);
-	pi->dport = rd16(p + 2);
+	pi->sport = get_be16(p);
+	pi->dport = get_be16(p + 2);
 	return 0;
 }
 
@@ -144,7 +121,7 @@ static int pkt_parse_icmp6(const uint8_t *p, size_t rem, enum frag_state frag, s
 			goto partial;
 		pi->kind = type == ICMP6_ECHO_REQUEST ? PKT_ICMP6_ECHO_REQ : PKT_ICMP6_ECHO_REP;
 		/* The identifier plays the role of both ports. */
-		pi->sport = rd16(p + 4);
+		pi->sport = get_be16(p + 4);
 		pi->dport = pi->sport;
 		break;
 	case ICMP6_DST_UNREACH:
@@ -181,7 +158,7 @@ int pkt_parse(const uint8_t *p, size_t len, struct pkt_info *out)
 	/* Exact length: trailing bytes would be data no one checked, and a
 	 * payload length of 0 (jumbogram, RFC 2675) fails here unless the
 	 * packet really is a bare header. */
-	if (len != IP6_HLEN + (size_t)rd16(p + 4))
+	if (len != IP6_HLEN + (size_t)get_be16(p + 4))
 		goto out;
 	memset(&pi, 0, sizeof(pi));
 	memcpy(&pi.src, p + 8, sizeof(pi.src));
@@ -203,7 +180,7 @@ int pkt_parse(const uint8_t *p, size_t len, struct pkt_info *out)
 				goto out;
 			seen_frag = 1;
 			nh = p[off];
-			fo = rd16(p + off + 2);
+			fo = get_be16(p + off + 2);
 			off += 8;
 			/* RFC 8200 4.5: all but the last fragment carry a
 			 * multiple of 8 bytes. */
@@ -296,7 +273,7 @@ static void ip6_put_hdr(uint8_t *o, const struct in6_addr *src, const struct in6
 	o[1] = 0;
 	o[2] = 0;
 	o[3] = 0;
-	wr16(o + 4, (uint16_t)plen);
+	put_be16(o + 4, (uint16_t)plen);
 	o[6] = nh;
 	o[7] = PKT_HOPLIMIT;
 	memcpy(o + 8, src, 16);
@@ -331,14 +308,14 @@ int pkt_make_rst(const struct in6_addr *src, uint16_t sport, const struct in6_ad
 	ip6_put_hdr(out, &s, &d, TCP_HLEN, NH_TCP);
 	t = out + IP6_HLEN;
 	memset(t, 0, TCP_HLEN);
-	wr16(t, sport);
-	wr16(t + 2, dport);
-	wr32(t + 4, seq);
-	wr32(t + 8, with_ack ? ack : 0);
+	put_be16(t, sport);
+	put_be16(t + 2, dport);
+	put_be32(t + 4, seq);
+	put_be32(t + 8, with_ack ? ack : 0);
 	t[12] = (TCP_HLEN / 4) << 4;
 	t[13] = PKT_TCP_RST | (with_ack ? PKT_TCP_ACK : 0);
 	/* Window 0 and urgent pointer 0 are already set by the memset. */
-	wr16(t + 16, pkt_l4_csum(&s, &d, NH_TCP, t, TCP_HLEN));
+	put_be16(t + 16, pkt_l4_csum(&s, &d, NH_TCP, t, TCP_HLEN));
 	rc = IP6_HLEN + TCP_HLEN;
 out:
 	return rc;
@@ -407,9 +384,9 @@ static int pkt_make_icmp6_err(const struct in6_addr *src, uint8_t type, uint8_t 
 	ip6_put_hdr(out, &s, &oi.src, ICMP6_HLEN + quote, NH_ICMP6);
 	icmp[0] = type;
 	icmp[1] = code;
-	wr16(icmp + 2, 0);
-	wr32(icmp + 4, word);
-	wr16(icmp + 2, pkt_l4_csum(&s, &oi.src, NH_ICMP6, icmp, ICMP6_HLEN + quote));
+	put_be16(icmp + 2, 0);
+	put_be32(icmp + 4, word);
+	put_be16(icmp + 2, pkt_l4_csum(&s, &oi.src, NH_ICMP6, icmp, ICMP6_HLEN + quote));
 	rc = (int)total;
 out:
 	return rc;
@@ -453,12 +430,12 @@ int pkt_icmp6_quoted(const uint8_t *pkt, const struct pkt_info *pi, struct pkt_i
 	qlen -= IP6_HLEN;
 	if ((quoted->proto == NH_TCP || quoted->proto == NH_UDP) && qlen >= 4) {
 		quoted->kind = quoted->proto == NH_TCP ? PKT_TCP : PKT_UDP;
-		quoted->sport = rd16(q);
-		quoted->dport = rd16(q + 2);
+		quoted->sport = get_be16(q);
+		quoted->dport = get_be16(q + 2);
 	} else if (quoted->proto == NH_ICMP6 && qlen >= ICMP6_HLEN &&
 		   (q[0] == ICMP6_ECHO_REQUEST || q[0] == ICMP6_ECHO_REPLY)) {
 		quoted->kind = q[0] == ICMP6_ECHO_REQUEST ? PKT_ICMP6_ECHO_REQ : PKT_ICMP6_ECHO_REP;
-		quoted->sport = rd16(q + 4);
+		quoted->sport = get_be16(q + 4);
 		quoted->dport = quoted->sport;
 	}
 	return 0;

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "tnl.h"
 
 /* Exactly 32 bytes, so per the Noise spec h starts as the name itself (no
@@ -83,48 +84,6 @@ _Static_assert(COOKIE_OFF_BOX - COOKIE_OFF_NONCE == crypto_aead_xchacha20poly130
 #define REPLAY_WORDS (TNL_REPLAY_WINDOW / 64)
 #define REPLAY_WINDOW_USABLE (TNL_REPLAY_WINDOW - 64)
 _Static_assert((REPLAY_WORDS & (REPLAY_WORDS - 1)) == 0, "replay words a power of two");
-
-/* ------------------------------------------------------------------ bytes */
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
 
 /* Noise's 96-bit nonce for ChaChaPoly: 32 zero bits then LE64(n).  The data
  * records use the same shape for both of their AEADs. */

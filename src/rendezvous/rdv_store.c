@@ -639,13 +639,6 @@ int rdv_visible(struct store_txn *t, struct rdv_db *db, uint32_t s, const struct
 
 /* ---------------------------------------------------------------- networks */
 
-static uint16_t rd_be16(const void *in)
-{
-	const uint8_t *p = in;
-
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 /* Network record, version 1:
  *   u8 version | u8 join rule | be64 created_ms | be32 members |
  *   token_hash[32] (zero unless rule token) | u8 name_len | name
@@ -759,7 +752,7 @@ static int net_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
 
 	if (k->mv_size != 2)
 		return -EBADMSG;
-	ret = net_decode(v, rd_be16(k->mv_data), &n);
+	ret = net_decode(v, get_be16((const uint8_t *)k->mv_data), &n);
 	if (ret < 0)
 		return ret;
 	return it->cb(it->arg, &n);
@@ -780,7 +773,7 @@ static int free_id_cb(void *arg, const MDB_val *k, const MDB_val *v)
 	(void)v;
 	if (k->mv_size != 2)
 		return -EBADMSG;
-	id = rd_be16(k->mv_data);
+	id = get_be16((const uint8_t *)k->mv_data);
 	if (id == 0)
 		return 0;
 	if (id != it->expect)
@@ -883,7 +876,7 @@ static int node_net_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
 	(void)v;
 	if (k->mv_size != 6)
 		return -EBADMSG;
-	return it->cb(it->arg, rd_be16((const uint8_t *)k->mv_data + 4));
+	return it->cb(it->arg, get_be16((const uint8_t *)k->mv_data + 4));
 }
 
 int rdv_node_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv_id_cb cb,
