@@ -20,7 +20,7 @@ e2e_require
 TOKEN="e2e-admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 SECRET="hook-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 RDV_EXTRA_ARGS="--admin-token $TOKEN"
-TOOLS=$(dirname "$PILOTCTL")/../tests/tools
+TOOLS=$(dirname "$PILOTCTL")/tests/tools
 TAMPER=$TOOLS/pilot-lmdb-tamper
 RX="$(dirname "$0")/webhook_rx.py"
 RXLOG=$E2E_WORK/webhook.log

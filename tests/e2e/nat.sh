@@ -556,7 +556,7 @@ fi
 # handshake_rejected_peer counts an initiation from f that reaches it: no
 # legitimate peer of b moves it, so it is exact even while b's real peers
 # (rekeys, the relayed c) move the other counters.
-BCNSEND=${BCNSEND:-$(dirname "$PILOTCTL")/../tests/tools/pilot-bcnsend}
+BCNSEND=${BCNSEND:-$(dirname "$PILOTCTL")/tests/tools/pilot-bcnsend}
 BKEY=$E2E_WORK/rdv/state/beacon.key
 K8=8
 if [ -x "$BCNSEND" ]; then

@@ -19,7 +19,7 @@ e2e_require curl
 TOKEN="e2e-admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 NETTOK="net7-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 RDV_EXTRA_ARGS="--admin-token $TOKEN"
-REGREQ=${REGREQ:-$(dirname "$PILOTCTL")/../tests/tools/pilot-regreq}
+REGREQ=${REGREQ:-$(dirname "$PILOTCTL")/tests/tools/pilot-regreq}
 
 e2e_underlay
 e2e_host rdv 1

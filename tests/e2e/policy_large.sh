@@ -20,7 +20,7 @@ e2e_require curl
 TOKEN="e2e-admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 NETTOK="net-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 RDV_EXTRA_ARGS="--admin-token $TOKEN"
-REGREQ=${REGREQ:-$(dirname "$PILOTCTL")/../tests/tools/pilot-regreq}
+REGREQ=${REGREQ:-$(dirname "$PILOTCTL")/tests/tools/pilot-regreq}
 NRULES=10000
 POLICY_MAX_BYTES=4194304 # src/lib/policy.h
 HTTP_MAX=$((POLICY_MAX_BYTES + 65536)) # REGMSG_MAX_POLICY_BODY, src/lib/regmsg.h
