@@ -350,10 +350,8 @@ static void on_registry_audit(struct pilotd *d, void *arg, int err, const char *
 	uint64_t last = 0;
 
 	(void)d;
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	j = ipc_reply_ok_begin(p->req);
 	jg_key(j, "events");
 	jg_array_open(j);
@@ -485,10 +483,8 @@ static void on_registry_verify(struct pilotd *d, void *arg, int err, const char 
 	size_t n;
 
 	(void)d;
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	j = ipc_reply_ok_begin(p->req);
 	/* The registry's verdict, member for member. */
 	for (size_t i = 0; YAJL_IS_OBJECT(resp) && i < resp->u.object.len; i++) {

@@ -234,6 +234,14 @@ struct pend *pend_new(struct ipc_req *req, uint32_t node)
 	return p;
 }
 
+int registry_failed(struct ipc_req *req, int err, const char *code, const char *msg)
+{
+	if (err >= 0)
+		return 0;
+	reply_registry_error(req, code, msg);
+	return 1;
+}
+
 void reply_registry_error(struct ipc_req *req, const char *code, const char *msg)
 {
 	const char *hint = NULL;
@@ -388,10 +396,8 @@ static void on_approve(struct pilotd *d, void *arg, int err, const char *code, c
 	uint8_t pk[32];
 	struct json_gen *j;
 
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	if (json_get_b64(pv, "public_key", pk, 32) < 0) {
 		ipc_reply_error(p->req, "internal", "registry reply lacks the peer's key", NULL);
 		goto out;

@@ -29,6 +29,9 @@ int need_registered(struct pilotd *d, struct ipc_req *req);
 int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *node);
 struct pend *pend_new(struct ipc_req *req, uint32_t node);
 void reply_registry_error(struct ipc_req *req, const char *code, const char *msg);
+/** A registry answer's opening: on \p err < 0 reply with the registry's
+ *  error and \retval 1 (the caller is done), else 0. */
+int registry_failed(struct ipc_req *req, int err, const char *code, const char *msg);
 void add_target(struct json_gen *j, void *arg);
 void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add, regc_cb cb);
 void registry_call(struct pilotd *d, struct ipc_req *req, const char *op, regc_cb cb);

@@ -220,10 +220,8 @@ static void on_set_hostname(struct pilotd *d, void *arg, int err, const char *co
 	const char *hn = NULL;
 	struct json_gen *j;
 
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	json_get_str(resp, "hostname", &hn);
 	snprintf(d->hostname, sizeof(d->hostname), "%.63s", hn ? hn : p->text);
 	pilotd_meta_put(d, "hostname", d->hostname, strlen(d->hostname));
@@ -345,10 +343,8 @@ static void on_set_tags(struct pilotd *d, void *arg, int err, const char *code, 
 	struct json_gen *j;
 	size_t o = 0;
 
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	d->tags[0] = '\0';
 	for (size_t i = 0; tags && YAJL_IS_ARRAY(tags) && i < tags->u.array.len; i++) {
 		yajl_val t = tags->u.array.values[i];
@@ -628,10 +624,8 @@ static void on_join(struct pilotd *d, void *arg, int err, const char *code, cons
 	const char *name = NULL, *rule = NULL;
 	struct json_gen *j;
 
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	json_get_str(nw, "name", &name);
 	json_get_str(nw, "join_rule", &rule);
 	flush_finds(d);
@@ -663,10 +657,8 @@ static void on_admin_added_nodes(struct pilotd *d, void *arg, int err, const cha
 	yajl_val nodes = json_get(resp, "nodes");
 	struct json_gen *j;
 
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	flush_finds(d);
 	if (pilotd_net_joined(d, p->net, p->text, p->text + 100, nodes) < 0) {
 		ipc_reply_error(p->req, "internal", "joined, but could not save the membership",
@@ -890,10 +882,8 @@ static void on_list(struct pilotd *d, void *arg, int err, const char *code, cons
 	struct json_gen *j;
 
 	(void)d;
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	j = ipc_reply_ok_begin(p->req);
 	jg_key(j, "networks");
 	jg_array_open(j);
@@ -925,10 +915,8 @@ static void on_nodes(struct pilotd *d, void *arg, int err, const char *code, con
 	yajl_val nodes = json_get(resp, "nodes");
 	struct json_gen *j;
 
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	j = ipc_reply_ok_begin(p->req);
 	jg_ku64(j, "network_id", p->net);
 	jg_key(j, "nodes");

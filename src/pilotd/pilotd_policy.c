@@ -407,10 +407,8 @@ static void on_enroll(struct pilotd *d, void *arg, int err, const char *code, co
 	yajl_val joined = json_get(resp, "joined");
 	struct json_gen *j;
 
-	if (err < 0) {
-		reply_registry_error(p->req, code, msg);
+	if (registry_failed(p->req, err, code, msg))
 		goto out;
-	}
 	j = ipc_reply_ok_begin(p->req);
 	jg_key(j, "org_id");
 	json_gen_value(j, json_get(resp, "org_id"));
