@@ -45,7 +45,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	evbuffer_free(out);
 }
 
-static int is_loopback(const char *host)
+int metrics_host_is_loopback(const char *host)
 {
 	struct in_addr a4;
 	struct in6_addr a6;
@@ -70,7 +70,7 @@ struct metrics *metrics_listen(struct event_base *base, const char *hostport, in
 	}
 	/* Counters describe peers and traffic: keep them local unless the
 	 * operator says otherwise. */
-	if (!allow_remote && !is_loopback(host)) {
+	if (!allow_remote && !metrics_host_is_loopback(host)) {
 		log_warnx("metrics_listen '%s': not a loopback address (set metrics_allow_remote)",
 			  hostport);
 		return NULL;

@@ -18,6 +18,9 @@ typedef void (*metrics_fill_fn)(void *arg, struct evbuffer *out);
 struct metrics *metrics_listen(struct event_base *base, const char *hostport, int allow_remote,
 			       metrics_fill_fn fill, void *arg);
 void metrics_close(struct metrics *m);
+/** The rule metrics_listen() applies without allow_remote (127/8, ::1,
+ *  "localhost"); configuration checks use it to refuse a bad file early. */
+int metrics_host_is_loopback(const char *host);
 
 /* Exposition helpers: HELP/TYPE once per family, then samples. */
 void metrics_family(struct evbuffer *out, const char *name, const char *type, const char *help);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 #ifndef MIN
@@ -18,6 +19,11 @@ uint64_t now_mono_ns(void);
 uint64_t now_real_ms(void);
 
 /** Standard base64 (with padding).  \retval length written, or -ENOSPC. */
+/** Both NULL, or both strings and equal. */
+static inline int str_eq_null(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
 int b64_encode(char *out, size_t outlen, const uint8_t *in, size_t inlen);
 /** Accepts standard base64, with or without padding.
  *  \retval decoded length, -EINVAL on bad input, -ENOSPC if it does not fit. */

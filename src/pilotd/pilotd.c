@@ -813,11 +813,6 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	sd_notify_send("WATCHDOG=1");
 }
 
-static int streq(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 static int lists_eq(char **a, char **b)
 {
 	for (; a && b && *a && *b; a++, b++)
@@ -851,25 +846,25 @@ int pilotd_reload(struct pilotd *d)
 		rc = pilotd_check_networks_cfg(nc.networks, err, sizeof(err));
 	/* What the running daemon is built around needs a restart. */
 	if (rc == 0) {
-		if (!streq(nc.state_dir, oc->state_dir))
+		if (!str_eq_null(nc.state_dir, oc->state_dir))
 			fixed = "state_dir";
-		else if (!streq(nc.registry, oc->registry))
+		else if (!str_eq_null(nc.registry, oc->registry))
 			fixed = "registry";
-		else if (!streq(nc.registry_pin, oc->registry_pin))
+		else if (!str_eq_null(nc.registry_pin, oc->registry_pin))
 			fixed = "registry_pin";
-		else if (!streq(nc.registry_ca, oc->registry_ca))
+		else if (!str_eq_null(nc.registry_ca, oc->registry_ca))
 			fixed = "registry_ca";
-		else if (!streq(nc.beacon, oc->beacon))
+		else if (!str_eq_null(nc.beacon, oc->beacon))
 			fixed = "beacon";
-		else if (!streq(nc.tun, oc->tun))
+		else if (!str_eq_null(nc.tun, oc->tun))
 			fixed = "tun";
-		else if (!streq(nc.socket, oc->socket))
+		else if (!str_eq_null(nc.socket, oc->socket))
 			fixed = "socket";
-		else if (nc.resolve_socket && !streq(nc.resolve_socket, oc->resolve_socket))
+		else if (nc.resolve_socket && !str_eq_null(nc.resolve_socket, oc->resolve_socket))
 			fixed = "resolve_socket";
-		else if (!streq(nc.identity, oc->identity))
+		else if (!str_eq_null(nc.identity, oc->identity))
 			fixed = "identity";
-		else if (!streq(nc.metrics_listen, oc->metrics_listen) ||
+		else if (!str_eq_null(nc.metrics_listen, oc->metrics_listen) ||
 			 nc.metrics_allow_remote != oc->metrics_allow_remote)
 			fixed = "metrics_listen";
 		else if (nc.listen_port != oc->listen_port)
@@ -897,7 +892,7 @@ int pilotd_reload(struct pilotd *d)
 	}
 	/* Apply, whole. */
 	{
-		int settings = !streq(nc.hostname, oc->hostname) || nc.public_ != oc->public_;
+		int settings = !str_eq_null(nc.hostname, oc->hostname) || nc.public_ != oc->public_;
 		int nets = !lists_eq(nc.networks, oc->networks);
 		char *rs = oc->resolve_socket;
 		oc->resolve_socket = NULL;

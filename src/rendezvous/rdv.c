@@ -122,20 +122,6 @@ out:
 	return ret;
 }
 
-/* The same rule as metrics_listen() applies, checked here so that
- * --check-config and a reload catch it. */
-static int host_is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return strcmp(host, "localhost") == 0;
-}
-
 /* Everything a bad configuration can be refused for, before any state is
  * touched (SPEC §2).  On success \p out holds what is to be applied (the
  * caller owns out->admin_token). */
@@ -173,7 +159,7 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 	}
 	if (c->metrics_listen && !c->metrics_allow_remote &&
 	    (conf_split_hostport(c->metrics_listen, host, sizeof(host), &port) < 0 ||
-	     !host_is_loopback(host))) {
+	     !metrics_host_is_loopback(host))) {
 		snprintf(err, errlen,
 			 "metrics_listen '%s': not a loopback address (set metrics_allow_remote "
 			 "to serve other hosts)",
@@ -199,11 +185,6 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 	return 0;
 }
 
-static int streq(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 int rdv_reload(struct rdv *r)
 {
 	struct rdv_config nc, *oc = &r->cfg;
@@ -218,19 +199,19 @@ int rdv_reload(struct rdv *r)
 		rc = config_check(&nc, &ck, err, sizeof(err));
 	/* What the running server is built around needs a restart. */
 	if (rc == 0) {
-		if (!streq(nc.listen, oc->listen))
+		if (!str_eq_null(nc.listen, oc->listen))
 			fixed = "listen";
-		else if (!streq(nc.beacon_listen, oc->beacon_listen))
+		else if (!str_eq_null(nc.beacon_listen, oc->beacon_listen))
 			fixed = "beacon_listen";
-		else if (!streq(nc.serve, oc->serve))
+		else if (!str_eq_null(nc.serve, oc->serve))
 			fixed = "serve";
-		else if (!streq(nc.state_dir, oc->state_dir))
+		else if (!str_eq_null(nc.state_dir, oc->state_dir))
 			fixed = "state_dir";
-		else if (!streq(nc.tls_cert, oc->tls_cert))
+		else if (!str_eq_null(nc.tls_cert, oc->tls_cert))
 			fixed = "tls_cert";
-		else if (!streq(nc.tls_key, oc->tls_key))
+		else if (!str_eq_null(nc.tls_key, oc->tls_key))
 			fixed = "tls_key";
-		else if (!streq(nc.metrics_listen, oc->metrics_listen))
+		else if (!str_eq_null(nc.metrics_listen, oc->metrics_listen))
 			fixed = "metrics_listen";
 		else if (nc.metrics_allow_remote != oc->metrics_allow_remote)
 			fixed = "metrics_allow_remote";
