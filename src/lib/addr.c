@@ -181,3 +181,26 @@ void prefix_generate(struct pilot_prefix *out)
 	out->b[0] = 0xfd;
 	randombytes_buf(out->b + 1, 5);
 }
+
+const char *addr_hostname_norm(const char *in, char out[PILOT_HOSTNAME_MAX + 1])
+{
+	size_t n = strlen(in), digits = 0;
+
+	if (n == 0 || n > PILOT_HOSTNAME_MAX)
+		return "must be 1 to 63 characters";
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch - 'A' + 'a');
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+			return "may hold only letters, digits and '-'";
+		digits += ch >= '0' && ch <= '9';
+		out[i] = ch;
+	}
+	out[n] = '\0';
+	if (in[0] == '-' || in[n - 1] == '-')
+		return "must not start or end with '-'";
+	if (digits == n)
+		return "must not be all digits (it would read as a node ID)";
+	return NULL;
+}

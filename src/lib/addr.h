@@ -39,6 +39,14 @@ void addr_to_ipv6(const struct pilot_prefix *p, const struct pilot_addr *a, stru
  *  \retval 0 or -EINVAL. */
 int addr_from_ipv6(const struct pilot_prefix *p, const struct in6_addr *in, struct pilot_addr *out);
 
+/* A node's hostname (NAME.pilot): one DNS label of letters, digits and
+ * '-', not at either end, kept in lower case.  All-digit names are refused:
+ * they would read as node IDs wherever a TARGET may be either. */
+#define PILOT_HOSTNAME_MAX 63
+/** \retval NULL with \p out the canonical (lower-case) form of \p in, or the
+ *  rule \p in breaks (a phrase to follow the name in an error line). */
+const char *addr_hostname_norm(const char *in, char out[PILOT_HOSTNAME_MAX + 1]);
+
 /** Parse "fdxx:xxxx:xxxx::/48" or "fdxx:xxxx:xxxx::" (must be in fc00::/7).
  *  \retval 0 or -EINVAL. */
 int prefix_parse(const char *s, struct pilot_prefix *out);

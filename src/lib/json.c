@@ -113,6 +113,24 @@ yajl_val json_parse(const char *buf, size_t len, int allow_comments, char *err, 
 	return v;
 }
 
+bool json_has_nul_escape(const char *buf, size_t len)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_str) {
+			in_str = buf[i] == '"';
+		} else if (buf[i] == '"') {
+			in_str = false;
+		} else if (buf[i] == '\\' && i + 1 < len) {
+			if (buf[i + 1] == 'u' && i + 5 < len && memcmp(buf + i + 2, "0000", 4) == 0)
+				return true;
+			i++;
+		}
+	}
+	return false;
+}
+
 yajl_val json_get(yajl_val obj, const char *key)
 {
 	if (!obj || !YAJL_IS_OBJECT(obj))

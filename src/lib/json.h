@@ -3,6 +3,7 @@
 #ifndef PILOT_JSON_H
 #define PILOT_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <yajl/yajl_gen.h>
@@ -12,6 +13,11 @@
  *  are allowed only when \p allow_comments.  Depth is limited to 32.
  *  \retval tree (free with yajl_tree_free) or NULL with \p err filled. */
 yajl_val json_parse(const char *buf, size_t len, int allow_comments, char *err, size_t errlen);
+/** Does \p buf hold a "\u0000" escape inside a string?  yajl's tree keeps
+ *  strings NUL-terminated without their length, so "tag:web\u0000x" would
+ *  be read as "tag:web": refuse such text before json_parse where a value
+ *  must not mean less than what was sent. */
+bool json_has_nul_escape(const char *buf, size_t len);
 
 /** Object member by key (NULL if absent or \p obj not an object). */
 yajl_val json_get(yajl_val obj, const char *key);

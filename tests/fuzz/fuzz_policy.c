@@ -10,7 +10,8 @@
  *
  * By hand (no build-system change needed), from a configured build tree:
  *   clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
- *     -Ibuild -Isrc tests/fuzz/fuzz_policy.c src/lib/policy.c src/lib/json.c \
+ *     -Ibuild -Isrc/lib tests/fuzz/fuzz_policy.c src/lib/policy.c src/lib/policy_parse.c \
+ *     src/lib/policy_view.c src/lib/json.c \
  *     src/lib/addr.c src/lib/util.c -lyajl -lsodium -o /tmp/fuzz_policy
  *   /tmp/fuzz_policy -max_total_time=60 tests/fuzz/corpus/policy */
 #include "config.h"
