@@ -122,3 +122,15 @@ void metrics_sample_f(struct evbuffer *out, const char *name, const char *labels
 	else
 		evbuffer_add_printf(out, "%s %.6f\n", name, v);
 }
+
+void metrics_counter(struct evbuffer *out, const char *name, const char *help, uint64_t v)
+{
+	metrics_family(out, name, "counter", help);
+	metrics_sample(out, name, NULL, v);
+}
+
+void metrics_gauge(struct evbuffer *out, const char *name, const char *help, uint64_t v)
+{
+	metrics_family(out, name, "gauge", help);
+	metrics_sample(out, name, NULL, v);
+}

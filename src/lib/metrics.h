@@ -26,5 +26,8 @@ int metrics_host_is_loopback(const char *host);
 void metrics_family(struct evbuffer *out, const char *name, const char *type, const char *help);
 void metrics_sample(struct evbuffer *out, const char *name, const char *labels, uint64_t v);
 void metrics_sample_f(struct evbuffer *out, const char *name, const char *labels, double v);
+/** A family of one unlabelled sample: HELP/TYPE, then \p v. */
+void metrics_counter(struct evbuffer *out, const char *name, const char *help, uint64_t v);
+void metrics_gauge(struct evbuffer *out, const char *name, const char *help, uint64_t v);
 
 #endif

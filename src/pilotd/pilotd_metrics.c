@@ -23,17 +23,6 @@ static void count_peer(void *arg, struct peer *p)
 	c->tx += p->tx_bytes;
 }
 
-#define COUNTER(name, help, v)                                                                     \
-	do {                                                                                       \
-		metrics_family(out, name, "counter", help);                                        \
-		metrics_sample(out, name, NULL, v);                                                \
-	} while (0)
-#define GAUGE(name, help, v)                                                                       \
-	do {                                                                                       \
-		metrics_family(out, name, "gauge", help);                                          \
-		metrics_sample(out, name, NULL, v);                                                \
-	} while (0)
-
 void pilotd_metrics_fill(void *arg, struct evbuffer *out)
 {
 	struct pilotd *d = arg;
@@ -46,11 +35,13 @@ void pilotd_metrics_fill(void *arg, struct evbuffer *out)
 		snprintf(lab, sizeof(lab), "path=\"%s\"", peer_path_name((enum peer_path)i));
 		metrics_sample(out, "pilot_peers", lab, pc.n[i]);
 	}
-	GAUGE("pilot_trusted_peers", "Nodes in a trust pair with this node.", d->trust.count);
-	GAUGE("pilot_networks", "Non-backbone networks this node belongs to.", d->members.nnets);
-	GAUGE("pilot_flows", "Live flows in the flow table.", d->flows.count);
-	COUNTER("pilot_flows_admitted_total", "Flows admitted on their first packet.",
-		d->ctr.flows_admitted);
+	metrics_gauge(out, "pilot_trusted_peers", "Nodes in a trust pair with this node.",
+		      d->trust.count);
+	metrics_gauge(out, "pilot_networks", "Non-backbone networks this node belongs to.",
+		      d->members.nnets);
+	metrics_gauge(out, "pilot_flows", "Live flows in the flow table.", d->flows.count);
+	metrics_counter(out, "pilot_flows_admitted_total", "Flows admitted on their first packet.",
+			d->ctr.flows_admitted);
 	metrics_family(out, "pilot_flows_denied_total", "counter",
 		       "Flows denied on their first packet, by the stage that decided.");
 	for (int r = 1; r < ADMIT_REASON_MAX; r++) {
@@ -58,8 +49,8 @@ void pilotd_metrics_fill(void *arg, struct evbuffer *out)
 			 admit_reason_name((enum admit_reason)r));
 		metrics_sample(out, "pilot_flows_denied_total", lab, d->admit.denied[r]);
 	}
-	COUNTER("pilot_flows_cut_total", "Live flows cut because their basis went away.",
-		d->ctr.flows_cut);
+	metrics_counter(out, "pilot_flows_cut_total",
+			"Live flows cut because their basis went away.", d->ctr.flows_cut);
 	metrics_family(out, "pilot_packets_total", "counter", "Packets by device and direction.");
 	metrics_sample(out, "pilot_packets_total", "dev=\"tun\",dir=\"rx\"", d->ctr.tun_rx_packets);
 	metrics_sample(out, "pilot_packets_total", "dev=\"tun\",dir=\"tx\"", d->ctr.tun_tx_packets);
@@ -91,35 +82,40 @@ void pilotd_metrics_fill(void *arg, struct evbuffer *out)
 			   d->ctr.handshake_rejected_replay);
 	metrics_sample(out, "pilot_handshakes_total", "kind=\"rate_limited\"",
 		       d->ctr.handshake_rate_limited);
-	COUNTER("pilot_rekeys_total", "Sessions replaced by a rekey.", d->ctr.rekeys);
-	COUNTER("pilot_relay_packets_total", "Packets sent through the beacon's relay.",
-		d->ctr.relay_tx_packets);
-	COUNTER("pilot_relay_received_packets_total",
-		"Packets received through the beacon's relay.", d->ctr.relay_rx_packets);
-	COUNTER("pilot_beacon_dropped_total",
-		"Beacon-type frames dropped (not from the beacon, bad MAC, stale or replayed).",
-		d->ctr.rx_dropped_beacon);
-	COUNTER("pilot_punch_requests_total", "Punch requests sent to the beacon.",
-		d->ctr.punch_requests_sent);
-	COUNTER("pilot_path_changes_total", "Changes of a peer's path (direct, punched, relayed).",
-		d->ctr.path_changes);
-	COUNTER("pilot_rst_sent_total", "TCP resets written to local sockets.", d->ctr.rst_sent);
-	COUNTER("pilot_icmp_prohibited_sent_total",
-		"ICMPv6 administratively-prohibited written to local sockets.",
-		d->ctr.icmp_prohibited_sent);
+	metrics_counter(out, "pilot_rekeys_total", "Sessions replaced by a rekey.", d->ctr.rekeys);
+	metrics_counter(out, "pilot_relay_packets_total",
+			"Packets sent through the beacon's relay.", d->ctr.relay_tx_packets);
+	metrics_counter(out, "pilot_relay_received_packets_total",
+			"Packets received through the beacon's relay.", d->ctr.relay_rx_packets);
+	metrics_counter(
+	    out, "pilot_beacon_dropped_total",
+	    "Beacon-type frames dropped (not from the beacon, bad MAC, stale or replayed).",
+	    d->ctr.rx_dropped_beacon);
+	metrics_counter(out, "pilot_punch_requests_total", "Punch requests sent to the beacon.",
+			d->ctr.punch_requests_sent);
+	metrics_counter(out, "pilot_path_changes_total",
+			"Changes of a peer's path (direct, punched, relayed).",
+			d->ctr.path_changes);
+	metrics_counter(out, "pilot_rst_sent_total", "TCP resets written to local sockets.",
+			d->ctr.rst_sent);
+	metrics_counter(out, "pilot_icmp_prohibited_sent_total",
+			"ICMPv6 administratively-prohibited written to local sockets.",
+			d->ctr.icmp_prohibited_sent);
 	metrics_family(out, "pilot_refusals_sent_total", "counter",
 		       "Answers to a peer's refused first packet, sent through its tunnel.");
 	metrics_sample(out, "pilot_refusals_sent_total", "kind=\"rst\"", d->ctr.refusals_rst_sent);
 	metrics_sample(out, "pilot_refusals_sent_total", "kind=\"icmp_prohibited\"",
 		       d->ctr.refusals_icmp_sent);
-	COUNTER("pilot_refusals_rate_limited_total",
-		"Refused first packets left unanswered: over the peer's answer budget.",
-		d->ctr.refusals_rate_limited);
-	GAUGE("pilot_registry_connected", "1 when the last registry request got an answer.",
-	      (uint64_t)d->regc.connected);
-	COUNTER("pilot_config_reloads_total", "Configuration reloads applied.", d->reloads);
-	COUNTER("pilot_config_reload_failures_total", "Configuration reloads refused.",
-		d->reload_failures);
-	GAUGE("pilot_uptime_seconds", "Seconds since pilotd started.",
-	      (now_mono_ms() - d->started_ms) / 1000);
+	metrics_counter(out, "pilot_refusals_rate_limited_total",
+			"Refused first packets left unanswered: over the peer's answer budget.",
+			d->ctr.refusals_rate_limited);
+	metrics_gauge(out, "pilot_registry_connected",
+		      "1 when the last registry request got an answer.",
+		      (uint64_t)d->regc.connected);
+	metrics_counter(out, "pilot_config_reloads_total", "Configuration reloads applied.",
+			d->reloads);
+	metrics_counter(out, "pilot_config_reload_failures_total", "Configuration reloads refused.",
+			d->reload_failures);
+	metrics_gauge(out, "pilot_uptime_seconds", "Seconds since pilotd started.",
+		      (now_mono_ms() - d->started_ms) / 1000);
 }

@@ -332,29 +332,21 @@ static int net_count_cb(void *arg, const struct rdv_network *n)
 	return 0;
 }
 
-#define COUNTER(name, help, v)                                                                     \
-	do {                                                                                       \
-		metrics_family(out, name, "counter", help);                                        \
-		metrics_sample(out, name, NULL, v);                                                \
-	} while (0)
-#define GAUGE(name, help, v)                                                                       \
-	do {                                                                                       \
-		metrics_family(out, name, "gauge", help);                                          \
-		metrics_sample(out, name, NULL, v);                                                \
-	} while (0)
-
 static void beacon_metrics(const struct rdv_bcn_stats *b, struct evbuffer *out)
 {
 	char lab[64];
 
-	GAUGE("pilot_beacon_nodes", "Nodes with a bound endpoint (at the last sweep).", b->nodes);
-	COUNTER("pilot_beacon_frames_total", "Frames received by the beacon.", b->rx_frames);
-	COUNTER("pilot_beacon_binds_total", "Endpoint bindings answered.", b->binds);
-	COUNTER("pilot_beacon_punch_requests_total", "Punch requests coordinated.", b->punch_reqs);
-	COUNTER("pilot_beacon_relayed_packets_total", "Tunnel records relayed.",
-		b->relayed_packets);
-	COUNTER("pilot_beacon_relayed_bytes_total", "Tunnel record bytes relayed.",
-		b->relayed_bytes);
+	metrics_gauge(out, "pilot_beacon_nodes", "Nodes with a bound endpoint (at the last sweep).",
+		      b->nodes);
+	metrics_counter(out, "pilot_beacon_frames_total", "Frames received by the beacon.",
+			b->rx_frames);
+	metrics_counter(out, "pilot_beacon_binds_total", "Endpoint bindings answered.", b->binds);
+	metrics_counter(out, "pilot_beacon_punch_requests_total", "Punch requests coordinated.",
+			b->punch_reqs);
+	metrics_counter(out, "pilot_beacon_relayed_packets_total", "Tunnel records relayed.",
+			b->relayed_packets);
+	metrics_counter(out, "pilot_beacon_relayed_bytes_total", "Tunnel record bytes relayed.",
+			b->relayed_bytes);
 	metrics_family(out, "pilot_beacon_dropped_total", "counter",
 		       "Frames the beacon dropped, by reason.");
 	for (int i = 0; i < RDV_BCN_DROP_COUNT; i++) {
@@ -382,9 +374,9 @@ void rdv_metrics_fill(void *arg, struct evbuffer *out)
 		       "Registered nodes by visibility (their sum: all registered nodes).");
 	metrics_sample(out, "pilot_registry_nodes", "visibility=\"public\"", nc.pub);
 	metrics_sample(out, "pilot_registry_nodes", "visibility=\"private\"", nc.priv);
-	GAUGE("pilot_registry_nodes_deregistered",
-	      "Nodes that deregistered (their ID and key are kept).", nc.gone);
-	GAUGE("pilot_registry_networks", "Networks (the backbone not counted).", nets);
+	metrics_gauge(out, "pilot_registry_nodes_deregistered",
+		      "Nodes that deregistered (their ID and key are kept).", nc.gone);
+	metrics_gauge(out, "pilot_registry_networks", "Networks (the backbone not counted).", nets);
 	metrics_family(out, "pilot_registry_requests_total", "counter",
 		       "Requests handled, by API, operation and outcome (ok or the error code).");
 	for (int i = 0; rdv_op_label(i, &api, &name) == 0; i++)
@@ -408,21 +400,22 @@ void rdv_metrics_fill(void *arg, struct evbuffer *out)
 	}
 	metrics_sample_f(out, "pilot_registry_request_seconds_sum", NULL, r->stats.lat_sum);
 	metrics_sample(out, "pilot_registry_request_seconds_count", NULL, r->stats.lat_count);
-	GAUGE("pilot_registry_event_streams", "Open events streams.", r->nstreams);
-	GAUGE("pilot_registry_connections", "Open TLS connections.", r->nconns);
-	GAUGE("pilot_registry_audit_last_id", "event_id of the newest audit record.",
-	      audit_last_id(r->db.audit, NULL));
-	COUNTER("pilot_registry_audit_pruned_total", "Audit records removed by retention.",
-		r->stats.audit_pruned);
-	COUNTER("pilot_registry_audit_security_suppressed_total",
-		"Security audit records left out by their rate limit (counted in the next one).",
-		r->db.sec.suppressed_total);
-	COUNTER("pilot_registry_rate_limited_total",
-		"Requests refused by the per-source rate limit.", r->stats.rate_limited);
-	COUNTER("pilot_registry_config_reloads_total", "Configuration reloads applied.",
-		r->stats.reloads);
-	COUNTER("pilot_registry_config_reload_failures_total", "Configuration reloads refused.",
-		r->stats.reload_failures);
+	metrics_gauge(out, "pilot_registry_event_streams", "Open events streams.", r->nstreams);
+	metrics_gauge(out, "pilot_registry_connections", "Open TLS connections.", r->nconns);
+	metrics_gauge(out, "pilot_registry_audit_last_id", "event_id of the newest audit record.",
+		      audit_last_id(r->db.audit, NULL));
+	metrics_counter(out, "pilot_registry_audit_pruned_total",
+			"Audit records removed by retention.", r->stats.audit_pruned);
+	metrics_counter(
+	    out, "pilot_registry_audit_security_suppressed_total",
+	    "Security audit records left out by their rate limit (counted in the next one).",
+	    r->db.sec.suppressed_total);
+	metrics_counter(out, "pilot_registry_rate_limited_total",
+			"Requests refused by the per-source rate limit.", r->stats.rate_limited);
+	metrics_counter(out, "pilot_registry_config_reloads_total",
+			"Configuration reloads applied.", r->stats.reloads);
+	metrics_counter(out, "pilot_registry_config_reload_failures_total",
+			"Configuration reloads refused.", r->stats.reload_failures);
 	if (r->bcn)
 		beacon_metrics(rdv_bcn_stats(r->bcn), out);
 }
