@@ -126,6 +126,9 @@ void ctl_gen_val(struct json_gen *g, yajl_val v);
 const char *ctl_text(yajl_val v, char *buf, size_t len);
 /** Member as text (see ctl_text). */
 const char *ctl_mtext(yajl_val obj, const char *key, char *buf, size_t len);
+/** \p s seconds as "42s", "3m 5s", "2h 10m" or "4d 1h", then \p suffix.
+ *  Returns \p buf. */
+const char *ctl_duration(uint64_t s, const char *suffix, char *buf, size_t len);
 /** Unix seconds member rendered as "12s ago"/"3h ago"/"never". */
 const char *ctl_mage(yajl_val obj, const char *key, char *buf, size_t len);
 

@@ -82,22 +82,6 @@ static int print_list(yajl_val data, const char *member, size_t ncols, const cha
 	return ret;
 }
 
-static const char *duration(uint64_t s, char *buf, size_t len)
-{
-	if (s < 60)
-		snprintf(buf, len, "%llus", (unsigned long long)s);
-	else if (s < 3600)
-		snprintf(buf, len, "%llum %llus", (unsigned long long)(s / 60),
-			 (unsigned long long)(s % 60));
-	else if (s < 86400)
-		snprintf(buf, len, "%lluh %llum", (unsigned long long)(s / 3600),
-			 (unsigned long long)(s % 3600 / 60));
-	else
-		snprintf(buf, len, "%llud %lluh", (unsigned long long)(s / 86400),
-			 (unsigned long long)(s % 86400 / 3600));
-	return buf;
-}
-
 /* ---------------------------------------------------------------- info */
 
 static int print_info(yajl_val d)
@@ -169,7 +153,7 @@ static int print_status(yajl_val d)
 	json_get_bool(reg, "connected", &connected);
 	/* pilotd reports the age of the last answer (0 also when none came). */
 	if (json_get_u64(reg, "last_ok_seconds_ago", &ago) == 0 && (connected || ago)) {
-		duration(ago, up, sizeof(up));
+		ctl_duration(ago, "", up, sizeof(up));
 		snprintf(b[1], sizeof(b[1]), "%s ago", up);
 	} else {
 		snprintf(b[1], sizeof(b[1]), "never");
@@ -192,7 +176,9 @@ static int print_status(yajl_val d)
 	pairs[0] = "version";
 	pairs[1] = ctl_mtext(d, "version", b[4], sizeof(b[4]));
 	pairs[2] = "uptime";
-	pairs[3] = json_get_u64(d, "uptime", &uptime) == 0 ? duration(uptime, up, sizeof(up)) : "-";
+	pairs[3] = json_get_u64(d, "uptime", &uptime) == 0
+		       ? ctl_duration(uptime, "", up, sizeof(up))
+		       : "-";
 	pairs[4] = "registry";
 	pairs[5] = regline;
 	pairs[6] = "tun";

@@ -233,6 +233,22 @@ const char *ctl_mtext(yajl_val obj, const char *key, char *buf, size_t len)
 	return ctl_text(json_get(obj, key), buf, len);
 }
 
+const char *ctl_duration(uint64_t s, const char *suffix, char *buf, size_t len)
+{
+	if (s < 60)
+		snprintf(buf, len, "%llus%s", (unsigned long long)s, suffix);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum %llus%s", (unsigned long long)(s / 60),
+			 (unsigned long long)(s % 60), suffix);
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh %llum%s", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60), suffix);
+	else
+		snprintf(buf, len, "%llud %lluh%s", (unsigned long long)(s / 86400),
+			 (unsigned long long)(s % 86400 / 3600), suffix);
+	return buf;
+}
+
 const char *ctl_mage(yajl_val obj, const char *key, char *buf, size_t len)
 {
 	uint64_t t, now = (uint64_t)time(NULL), d;
@@ -240,18 +256,7 @@ const char *ctl_mage(yajl_val obj, const char *key, char *buf, size_t len)
 	if (json_get_u64(obj, key, &t) != 0 || t == 0)
 		return "never";
 	d = now > t ? now - t : 0;
-	if (d < 60)
-		snprintf(buf, len, "%llus ago", (unsigned long long)d);
-	else if (d < 3600)
-		snprintf(buf, len, "%llum %llus ago", (unsigned long long)(d / 60),
-			 (unsigned long long)(d % 60));
-	else if (d < 86400)
-		snprintf(buf, len, "%lluh %llum ago", (unsigned long long)(d / 3600),
-			 (unsigned long long)(d % 3600 / 60));
-	else
-		snprintf(buf, len, "%llud %lluh ago", (unsigned long long)(d / 86400),
-			 (unsigned long long)(d % 86400 / 3600));
-	return buf;
+	return ctl_duration(d, " ago", buf, len);
 }
 
 struct ctl_table {
