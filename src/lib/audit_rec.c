@@ -103,34 +103,6 @@ void audit_utf8_sanitize(char *out, const char *in, size_t max)
 	out[o] = '\0';
 }
 
-static void gen_tree(struct json_gen *j, yajl_val v)
-{
-	if (YAJL_IS_STRING(v)) {
-		jg_str(j, v->u.string);
-	} else if (YAJL_IS_NUMBER(v)) {
-		/* The parser's own text of the number: already validated. */
-		jg_raw(j, v->u.number.r, strlen(v->u.number.r));
-	} else if (YAJL_IS_OBJECT(v)) {
-		jg_map_open(j);
-		for (size_t i = 0; i < v->u.object.len; i++) {
-			jg_key(j, v->u.object.keys[i]);
-			gen_tree(j, v->u.object.values[i]);
-		}
-		jg_map_close(j);
-	} else if (YAJL_IS_ARRAY(v)) {
-		jg_array_open(j);
-		for (size_t i = 0; i < v->u.array.len; i++)
-			gen_tree(j, v->u.array.values[i]);
-		jg_array_close(j);
-	} else if (YAJL_IS_TRUE(v)) {
-		jg_bool(j, 1);
-	} else if (YAJL_IS_FALSE(v)) {
-		jg_bool(j, 0);
-	} else {
-		jg_null(j);
-	}
-}
-
 int audit_gen_details(struct json_gen *j, const char *details)
 {
 	char err[128];
@@ -160,7 +132,7 @@ int audit_gen_details(struct json_gen *j, const char *details)
 	}
 	/* Re-emitting (rather than copying the text) guarantees one compact
 	 * line whatever the caller's formatting, so JSON Lines stay lines. */
-	gen_tree(j, v);
+	json_gen_value(j, v);
 	yajl_tree_free(v);
 	return j->err ? -EINVAL : 0;
 }

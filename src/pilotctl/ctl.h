@@ -117,9 +117,6 @@ int ctl_emit_ok_val(struct ctl *c, yajl_val data);
  *  data map; the caller adds members; ctl_emit_end closes and prints. */
 int ctl_emit_begin(struct json_gen *g);
 int ctl_emit_end(struct ctl *c, struct json_gen *g);
-/** Serialise a parsed value into a generator. */
-void ctl_gen_val(struct json_gen *g, yajl_val v);
-
 /** Text form of a scalar for human output: strings sanitised (a peer's
  *  hostname or justification must not drive the terminal), numbers as
  *  written, true/false, "-" for null/absent/containers. */

@@ -93,7 +93,7 @@ static void print_line(yajl_val rec)
 
 	if (json_gen_init(&g) < 0)
 		return;
-	ctl_gen_val(&g, rec);
+	json_gen_value(&g, rec);
 	if (json_gen_finish(&g, &s, &n) == 0)
 		printf("%.*s\n", (int)n, s);
 	json_gen_free(&g);

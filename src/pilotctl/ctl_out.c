@@ -84,35 +84,6 @@ int ctl_report_error(struct ctl *c, int err)
 	return c->err.exit_status ? c->err.exit_status : CTL_EXIT_FAIL;
 }
 
-void ctl_gen_val(struct json_gen *g, yajl_val v)
-{
-	if (!v) {
-		jg_null(g);
-	} else if (YAJL_IS_STRING(v)) {
-		jg_str(g, v->u.string);
-	} else if (YAJL_IS_NUMBER(v)) {
-		jg_raw(g, v->u.number.r, strlen(v->u.number.r));
-	} else if (YAJL_IS_TRUE(v)) {
-		jg_bool(g, 1);
-	} else if (YAJL_IS_FALSE(v)) {
-		jg_bool(g, 0);
-	} else if (YAJL_IS_OBJECT(v)) {
-		jg_map_open(g);
-		for (size_t i = 0; i < v->u.object.len; i++) {
-			jg_key(g, v->u.object.keys[i]);
-			ctl_gen_val(g, v->u.object.values[i]);
-		}
-		jg_map_close(g);
-	} else if (YAJL_IS_ARRAY(v)) {
-		jg_array_open(g);
-		for (size_t i = 0; i < v->u.array.len; i++)
-			ctl_gen_val(g, v->u.array.values[i]);
-		jg_array_close(g);
-	} else {
-		jg_null(g);
-	}
-}
-
 int ctl_emit_begin(struct json_gen *g)
 {
 	int ret = json_gen_init(g);
@@ -153,7 +124,7 @@ int ctl_emit_ok_val(struct ctl *c, yajl_val data)
 	jg_kstr(&g, "status", "ok");
 	jg_key(&g, "data");
 	if (YAJL_IS_OBJECT(data)) {
-		ctl_gen_val(&g, data);
+		json_gen_value(&g, data);
 	} else {
 		/* The envelope promises an object even if a daemon sent none. */
 		jg_map_open(&g);
@@ -199,7 +170,7 @@ static const char *compact(yajl_val v, char *buf, size_t len)
 
 	if (json_gen_init(&g))
 		return "-";
-	ctl_gen_val(&g, v);
+	json_gen_value(&g, v);
 	if (json_gen_finish(&g, &out, &n) == 0) {
 		char tmp[4096];
 		n = MIN(n, sizeof(tmp) - 1);

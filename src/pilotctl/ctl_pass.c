@@ -320,7 +320,7 @@ static int gen_json(struct pass_run *r, struct json_gen *g, const char *path, ya
 
 	if (ret)
 		return ctl_fail(r->c, ret, "internal", "", "out of memory");
-	ctl_gen_val(&t, tree);
+	json_gen_value(&t, tree);
 	ret = json_gen_finish(&t, &text, &len);
 	if (ret)
 		ret = ctl_fail(r->c, ret, "bad_request", "strings must be valid UTF-8",
