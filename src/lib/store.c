@@ -220,6 +220,19 @@ void store_del(struct store_txn *t, int db, const void *key, size_t klen)
 		t->ret = mdb_to_errno(rc);
 }
 
+/* A cursor on \p db in \p t.  \retval 0, or t->ret (now set). */
+static int cursor_open(struct store_txn *t, int db, MDB_cursor **cur)
+{
+	int rc;
+
+	if (!db_ok(t, db))
+		return t->ret;
+	rc = mdb_cursor_open(t->txn, t->st->dbi[db], cur);
+	if (rc != 0)
+		t->ret = mdb_to_errno(rc);
+	return t->ret;
+}
+
 int store_iter_prefix(struct store_txn *t, int db, const void *prefix, size_t plen,
 		      store_iter_cb cb, void *arg)
 {
@@ -227,13 +240,8 @@ int store_iter_prefix(struct store_txn *t, int db, const void *prefix, size_t pl
 	MDB_val k = {plen, (void *)prefix}, v;
 	int rc;
 
-	if (!db_ok(t, db))
+	if (cursor_open(t, db, &cur))
 		return t->ret;
-	rc = mdb_cursor_open(t->txn, t->st->dbi[db], &cur);
-	if (rc != 0) {
-		t->ret = mdb_to_errno(rc);
-		return t->ret;
-	}
 	rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
 	while (rc == 0) {
 		int r;
@@ -259,13 +267,8 @@ int store_last(struct store_txn *t, int db, MDB_val *key, MDB_val *val)
 	MDB_cursor *cur = NULL;
 	int rc;
 
-	if (!db_ok(t, db))
+	if (cursor_open(t, db, &cur))
 		return t->ret;
-	rc = mdb_cursor_open(t->txn, t->st->dbi[db], &cur);
-	if (rc != 0) {
-		t->ret = mdb_to_errno(rc);
-		return t->ret;
-	}
 	rc = mdb_cursor_get(cur, key, val, MDB_LAST);
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND)
