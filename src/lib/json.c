@@ -386,6 +386,25 @@ void json_gen_value(struct json_gen *j, yajl_val v)
 	}
 }
 
+size_t json_escape_byte(char out[6], unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '"' || c == '\\') {
+		out[0] = '\\';
+		out[1] = (char)c;
+		return 2;
+	}
+	if (c < 0x20) {
+		memcpy(out, "\\u00", 4);
+		out[4] = hex[c >> 4];
+		out[5] = hex[c & 0xf];
+		return 6;
+	}
+	out[0] = (char)c;
+	return 1;
+}
+
 int json_quote(char *out, size_t outlen, const char *s)
 {
 	size_t o = 0;
@@ -397,14 +416,7 @@ int json_quote(char *out, size_t outlen, const char *s)
 		unsigned char c = (unsigned char)*s;
 		if (o + 8 >= outlen)
 			return -ENOSPC;
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", c);
-		} else {
-			out[o++] = (char)c;
-		}
+		o += json_escape_byte(out + o, c);
 	}
 	out[o++] = '"';
 	out[o] = '\0';

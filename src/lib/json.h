@@ -61,6 +61,10 @@ void jg_kb64(struct json_gen *j, const char *k, const uint8_t *b, size_t n);
 void jg_raw(struct json_gen *j, const char *json, size_t len);
 /** Serialise a parsed tree (numbers keep their original text). */
 void json_gen_value(struct json_gen *j, yajl_val v);
+/** One byte of a JSON string as written: '"' and '\\' escaped, control
+ *  characters as \u00xx, anything else as is (no NUL added).
+ *  \retval bytes written to \p out: 1, 2 or 6. */
+size_t json_escape_byte(char out[6], unsigned char c);
 /** Write \p s as a quoted, escaped JSON string. \retval length or -ENOSPC. */
 int json_quote(char *out, size_t outlen, const char *s);
 /** \retval 0 and a pointer/length into the generator's buffer (valid until

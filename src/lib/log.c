@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "log.h"
 
 /* The logger is configured once in main() before any event loop runs. */
@@ -61,17 +62,8 @@ int log_enabled(enum log_level level)
 static void json_escape(char *out, size_t outlen, const char *s)
 {
 	size_t o = 0;
-	for (; *s && o + 7 < outlen; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", c);
-		} else {
-			out[o++] = (char)c;
-		}
-	}
+	for (; *s && o + 7 < outlen; s++)
+		o += json_escape_byte(out + o, (unsigned char)*s);
 	out[o] = '\0';
 }
 
