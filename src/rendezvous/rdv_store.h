@@ -3,7 +3,7 @@
  * Sub-databases (all keys big-endian so that prefix iteration is ordered):
  *   meta       "prefix" -> 6 bytes; "next_node_id" -> be32;
  *              "seq" be32(node) -> be64 last event seq of that node
- *   nodes      be32(id) -> node record (see rdv_store.c)
+ *   nodes      be32(id) -> node record (see rdv_store_node.c)
  *   keys       Ed25519 public key (32) -> be32(id), or be32(id) u8(1) once
  *              rotate_key retired it
  *   hosts      hostname -> be32(id)
@@ -14,7 +14,7 @@
  *   events     be32(node) be64(seq) -> one JSON line (no newline)
  *   nonces     be32(node) nonce(16) -> be64(ms seen)
  *   nonce_exp  be64(ms seen) be32(node) nonce(16) -> "" (pruning order)
- *   networks   be16(id) -> network record (see rdv_store.c); never the
+ *   networks   be16(id) -> network record (see rdv_store_net.c); never the
  *              backbone (0), which every registered node is in implicitly
  *   net_nodes  be16(net) be32(node) -> be64(joined ms)
  *   node_nets  be32(node) be16(net) -> "" (the same memberships, by node)
@@ -22,7 +22,7 @@
  *   invite_exp be64(expiry s) r(16) -> "" (pruning order)
  *   audit      be64(event_id) -> one audit record (audit.h: hash-chained)
  *   audit_meta the audit log's chain head and signed checkpoint (audit.h)
- *   orgs       be32(id) -> org record (see rdv_store.c); meta "next_org_id"
+ *   orgs       be32(id) -> org record (see rdv_store_org.c); meta "next_org_id"
  *   org_nodes  be32(org) be32(node) -> be64(enrolled ms)
  *   node_orgs  be32(node) be32(org) -> "" (the same memberships, by node)
  *   org_nets   be32(org) be16(net) -> "" (networks the org owns; the owner

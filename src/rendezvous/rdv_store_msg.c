@@ -1,0 +1,238 @@
+/* rdv_store_msg.c - see rdv_store.h: what is queued for a node (pending
+ * handshake requests, its durable event queue) and the nonces it has
+ * used. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rdv_store_int.h"
+
+/* ---------------------------------------------------------------- inbox */
+
+int rdv_inbox_get(struct store_txn *t, struct rdv_db *db, uint32_t target, uint32_t from,
+		  struct rdv_inbox_entry *e)
+{
+	MDB_val v;
+	size_t jl;
+	int ret;
+
+	ret = pair_get(t, db->dbi[RDV_DB_INBOX], target, from, &v);
+	if (ret < 0)
+		return ret;
+	if (v.mv_size < 8 || v.mv_size - 8 > RDV_JUSTIFICATION_MAX)
+		return -EBADMSG;
+	jl = v.mv_size - 8;
+	e->from = from;
+	e->ms = store_rd_be64(v.mv_data);
+	memcpy(e->justification, (const uint8_t *)v.mv_data + 8, jl);
+	e->justification[jl] = '\0';
+	return 0;
+}
+
+void rdv_inbox_put(struct store_txn *t, struct rdv_db *db, uint32_t target,
+		   const struct rdv_inbox_entry *e)
+{
+	uint8_t k[8], v[8 + RDV_JUSTIFICATION_MAX];
+	size_t jl = strnlen(e->justification, RDV_JUSTIFICATION_MAX);
+
+	pair_key(k, target, e->from);
+	store_be64(v, e->ms);
+	memcpy(v + 8, e->justification, jl);
+	store_put(t, db->dbi[RDV_DB_INBOX], k, sizeof(k), v, 8 + jl);
+}
+
+void rdv_inbox_del(struct store_txn *t, struct rdv_db *db, uint32_t target, uint32_t from)
+{
+	uint8_t k[8];
+
+	pair_key(k, target, from);
+	store_del(t, db->dbi[RDV_DB_INBOX], k, sizeof(k));
+}
+
+struct inbox_iter {
+	rdv_inbox_cb cb;
+	void *arg;
+	size_t n;
+};
+
+static int inbox_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct inbox_iter *it = arg;
+	struct rdv_inbox_entry e;
+	size_t jl;
+
+	if (v->mv_size < 8 || v->mv_size - 8 > RDV_JUSTIFICATION_MAX)
+		return -EBADMSG;
+	it->n++;
+	if (!it->cb)
+		return 0;
+	jl = v->mv_size - 8;
+	e.from = store_rd_be32((const uint8_t *)k->mv_data + 4);
+	e.ms = store_rd_be64(v->mv_data);
+	memcpy(e.justification, (const uint8_t *)v->mv_data + 8, jl);
+	e.justification[jl] = '\0';
+	return it->cb(it->arg, &e);
+}
+
+int rdv_inbox_iter(struct store_txn *t, struct rdv_db *db, uint32_t target, rdv_inbox_cb cb,
+		   void *arg)
+{
+	uint8_t p[4];
+	struct inbox_iter it = {cb, arg, 0};
+
+	store_be32(p, target);
+	return rdv_st_each(t, db->dbi[RDV_DB_INBOX], p, sizeof(p), 8, inbox_iter_cb, &it);
+}
+
+size_t rdv_inbox_count(struct store_txn *t, struct rdv_db *db, uint32_t target)
+{
+	uint8_t p[4];
+	struct inbox_iter it = {NULL, NULL, 0};
+
+	store_be32(p, target);
+	if (rdv_st_each(t, db->dbi[RDV_DB_INBOX], p, sizeof(p), 8, inbox_iter_cb, &it) < 0)
+		return 0;
+	return it.n;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void seq_key(uint8_t k[sizeof(META_SEQ) - 1 + 4], uint32_t node)
+{
+	memcpy(k, META_SEQ, sizeof(META_SEQ) - 1);
+	store_be32(k + sizeof(META_SEQ) - 1, node);
+}
+
+uint64_t rdv_event_last_seq(struct store_txn *t, struct rdv_db *db, uint32_t node)
+{
+	uint8_t k[sizeof(META_SEQ) - 1 + 4], v[8];
+
+	seq_key(k, node);
+	if (store_get_fixed(t, db->dbi[RDV_DB_META], k, sizeof(k), v, sizeof(v)) < 0)
+		return 0;
+	return store_rd_be64(v);
+}
+
+uint64_t rdv_event_next_seq(struct store_txn *t, struct rdv_db *db, uint32_t node)
+{
+	uint8_t k[sizeof(META_SEQ) - 1 + 4], v[8];
+	uint64_t seq = 0;
+	int ret;
+
+	/* The counter lives apart from the queue: pruning must never let a
+	 * sequence number be handed out twice. */
+	seq_key(k, node);
+	ret = store_get_fixed(t, db->dbi[RDV_DB_META], k, sizeof(k), v, sizeof(v));
+	if (ret == 0)
+		seq = store_rd_be64(v);
+	else if (ret != -ENOENT)
+		return 0;
+	seq++;
+	store_be64(v, seq);
+	store_put(t, db->dbi[RDV_DB_META], k, sizeof(k), v, sizeof(v));
+	return t->ret ? 0 : seq;
+}
+
+void rdv_event_put(struct store_txn *t, struct rdv_db *db, uint32_t node, uint64_t seq,
+		   const char *line, size_t len)
+{
+	uint8_t k[12];
+
+	store_be32(k, node);
+	store_be64(k + 4, seq);
+	store_put(t, db->dbi[RDV_DB_EVENTS], k, sizeof(k), line, len);
+}
+
+static int prune_event_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct rdv_st_batch *b = arg;
+
+	(void)v;
+	if (store_rd_be64((const uint8_t *)k->mv_data + 4) > b->limit)
+		return 1;
+	return rdv_st_batch_add(b, k);
+}
+
+int rdv_event_prune(struct store_txn *t, struct rdv_db *db, uint32_t node, uint64_t upto)
+{
+	uint8_t p[4];
+	struct rdv_st_batch b = {.limit = upto};
+	int ret;
+
+	store_be32(p, node);
+	ret = rdv_st_each(t, db->dbi[RDV_DB_EVENTS], p, sizeof(p), 12, prune_event_cb, &b);
+	for (size_t i = 0; ret == 0 && i < b.n; i++)
+		store_del(t, db->dbi[RDV_DB_EVENTS], b.keys[i], 12);
+	free(b.keys);
+	return ret ? ret : t->ret;
+}
+
+struct event_iter {
+	rdv_event_cb cb;
+	void *arg;
+	uint64_t after;
+};
+
+static int event_iter_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct event_iter *it = arg;
+	uint64_t seq;
+
+	seq = store_rd_be64((const uint8_t *)k->mv_data + 4);
+	if (seq <= it->after)
+		return 0;
+	return it->cb(it->arg, seq, v->mv_data, v->mv_size);
+}
+
+int rdv_event_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, uint64_t after,
+		   rdv_event_cb cb, void *arg)
+{
+	uint8_t p[4];
+	struct event_iter it = {cb, arg, after};
+
+	/* Seen events are pruned by the events request that acknowledges
+	 * them, so the skip in event_iter_cb is rarely taken. */
+	store_be32(p, node);
+	return rdv_st_each(t, db->dbi[RDV_DB_EVENTS], p, sizeof(p), 12, event_iter_cb, &it);
+}
+
+/* ---------------------------------------------------------------- nonces */
+
+static void nonce_key(uint8_t k[4 + 16], uint32_t node, const uint8_t nonce[16])
+{
+	store_be32(k, node);
+	memcpy(k + 4, nonce, 16);
+}
+
+int rdv_nonce_seen(struct store_txn *t, struct rdv_db *db, uint32_t node, const uint8_t nonce[16])
+{
+	uint8_t k[20];
+	MDB_val v;
+
+	nonce_key(k, node, nonce);
+	return store_get(t, db->dbi[RDV_DB_NONCES], k, sizeof(k), &v) == 0;
+}
+
+void rdv_nonce_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const uint8_t nonce[16],
+		   uint64_t now_ms)
+{
+	uint8_t k[20], v[8], x[28];
+
+	nonce_key(k, node, nonce);
+	store_be64(v, now_ms);
+	store_put(t, db->dbi[RDV_DB_NONCES], k, sizeof(k), v, sizeof(v));
+	/* Time-ordered index, so pruning reads only what it deletes. */
+	memcpy(x, v, 8);
+	memcpy(x + 8, k, sizeof(k));
+	store_put(t, db->dbi[RDV_DB_NONCE_EXP], x, sizeof(x), "", 0);
+}
+
+int rdv_nonce_prune(struct rdv_db *db, uint64_t now_ms)
+{
+	if (now_ms <= RDV_NONCE_KEEP_MS)
+		return 0;
+	return rdv_st_prune_expired(db, RDV_DB_NONCE_EXP, RDV_DB_NONCES, 28,
+				    now_ms - RDV_NONCE_KEEP_MS);
+}
