@@ -3,7 +3,7 @@
  * One context (struct rdv) owns everything: configuration, the LMDB state
  * (rdv_store.h), the TLS identity (rdv_tls.h), the event loop and the
  * HTTP server (rdv_http.c) with its event streams and rate limiter.
- * Request semantics (rdv_reg.c) are a pure function of the store and the
+ * Request semantics (rdv_reg*.c) are a pure function of the store and the
  * request bytes, so tests drive them without a network.
  */
 #ifndef PILOT_RDV_H

@@ -1,5 +1,5 @@
-/* test_regmsg.c - the registry request envelope (regmsg.c) and the
- * registry's request handling (rdv_reg.c, rdv_store.c) against a
+/* test_rdv_reg.c - the registry request envelope (regmsg.c) and the
+ * registry's request handling (rdv_reg*.c, rdv_store.c) against a
  * temporary LMDB directory, without a network. */
 #include "config.h"
 

@@ -1,0 +1,221 @@
+/* rdv_reg_int.h - internals of the registry's request handlers, shared by
+ * rdv_reg.c (the dispatcher: the tables of operations, the envelope checks,
+ * the transaction and the reply) and the handlers of each resource:
+ * rdv_reg_node.c, rdv_reg_trust.c, rdv_reg_net.c, rdv_reg_org.c,
+ * rdv_reg_policy.c and rdv_reg_admin.c.  Not for use outside them.
+ *
+ * A handler gets the request's context: the parsed body, the signer (node
+ * requests) or the admin's scope, and the one write transaction that all
+ * of the request's reads and writes go through.  It answers into c->out
+ * and returns 0, or <0 with reg_fail()'s message for the reply.
+ */
+#ifndef PILOT_RDV_REG_INT_H
+#define PILOT_RDV_REG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+#include "rdv.h"
+#include "regmsg.h"
+
+/* A growable set of node IDs (event audiences, revoked peers). */
+struct idset {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+struct reg_ctx {
+	struct rdv_db *db;
+	struct store_txn t;
+	struct regmsg_req req;
+	const char *peer_ip;
+	uint64_t now;
+	struct rdv_node self; /* the signer's record, if have_self */
+	int have_self;
+	uint32_t self_id;    /* 0 until known: a key's first registration */
+	uint8_t pk[32];	     /* the signer's key */
+	int key_retired;     /* register: the body's key was retired */
+	int key_revoked;     /* register: the body's key belongs to a revoked node */
+	int refused_revoked; /* refused as "revoked": a security record */
+	int admin;	     /* an admin request: no signer */
+	uint32_t org_scope;  /* admin request with an org's admin token: that org */
+	const char *body;    /* the request body as received (admin requests) */
+	size_t body_len;
+	struct json_gen out; /* the response object, open */
+	/* events: the backlog, as JSON lines */
+	int streaming;
+	char *lines;
+	size_t nlines, caplines;
+	uint64_t stream_seq;
+	struct idset notify; /* nodes with new events: woken after the commit */
+	uint32_t inviter;    /* network_join by invite: who made it (audit) */
+	int invited;	     /* ... by invite (inviter 0: an admin's) */
+	char msg[192];
+};
+
+typedef int (*reg_fn)(struct reg_ctx *c);
+
+struct reg_op {
+	const char *name;
+	const char *const *keys; /* the op's own members */
+	reg_fn fn;
+	int org_ok; /* admin: an org's admin token may use it (the op checks scope) */
+};
+
+/* Set the reply's message for a refusal.  \retval \p err. */
+int reg_fail(struct reg_ctx *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------ rdv_reg.c */
+
+/* Node IDs as sets: add, sort with duplicates removed, free; reg_idset_cb
+ * is an rdv_id_cb collecting into the idset \p arg. */
+int reg_idset_add(struct idset *s, uint32_t id);
+void reg_idset_sort_unique(struct idset *s);
+void reg_idset_free(struct idset *s);
+int reg_idset_cb(void *arg, uint32_t id);
+
+/* Make room for element \p n of the array at *\p vp (a pointer to the
+ * array's pointer; \p cap elements of \p size bytes): doubling, from 16.
+ * \retval 0 or -ENOMEM (the array as it was). */
+int reg_grow(void *vp, size_t n, size_t *cap, size_t size);
+
+/* A store call's answer: \p err becomes that refusal with \p msg, other
+ * failures internal errors. */
+int reg_store_rc(struct reg_ctx *c, int rc, int err, const char *msg);
+/* The first \p max IDs of \p s as array member \p key. */
+void reg_put_id_list(struct json_gen *j, const char *key, const struct idset *s, size_t max);
+
+struct ev_body {
+	uint16_t network_id; /* 0: none (events never name the backbone) */
+	const struct rdv_node *peer;
+	uint32_t node_id;
+	const uint8_t *public_key;
+	const char *justification;
+	uint64_t version; /* policy.changed: the policy's version (0: none) */
+};
+
+/* Queue an event for \p node in the request's transaction; reg_add_notify
+ * wakes \p node's streams once the request commits. */
+void reg_queue_event(struct reg_ctx *c, uint32_t node, const char *event, const struct ev_body *b);
+void reg_add_notify(struct reg_ctx *c, uint32_t node);
+
+/* Audit records, appended in the request's transaction.  A subject is
+ * "node:ID", "network:ID" or "org:ID" in a SUBJ_MAX buffer. */
+#define SUBJ_MAX 32 /* "network:65535", "node:4294967295" */
+const char *reg_node_subj(char buf[SUBJ_MAX], uint32_t id);
+const char *reg_net_subj(char buf[SUBJ_MAX], uint16_t id);
+const char *reg_org_subj(char buf[SUBJ_MAX], uint32_t id);
+int reg_audit_begin(struct reg_ctx *c, struct json_gen *d);
+void reg_audit_end(struct reg_ctx *c, struct json_gen *d, const char *type, const char *subject);
+void reg_audit_simple(struct reg_ctx *c, const char *type, const char *subject, uint16_t net);
+
+/* ------------------------------------------------------- rdv_reg_node.c */
+
+/* A node's lookup object members (node_id, public_key, address, hostname,
+ * public) into the open object of \p j; reg_put_peer wraps them in an
+ * object (member \p key, or an array element for NULL); reg_put_node does
+ * that for node \p id, leaving out one that is absent (or deregistered,
+ * with \p active_only). */
+void reg_put_lookup(struct json_gen *j, const struct rdv_node *n);
+void reg_put_peer(struct json_gen *j, const char *key, const struct rdv_node *n);
+int reg_put_node(struct reg_ctx *c, uint32_t id, int active_only);
+
+/* Member `target`: a node ID. */
+int reg_get_target(struct reg_ctx *c, uint32_t *id);
+/* Read node \p id: -ENOENT when absent, other store failures internal. */
+int reg_load_node(struct reg_ctx *c, uint32_t id, struct rdv_node *n);
+/* ... that the signer may see / that is registered; not_found otherwise. */
+int reg_visible_node(struct reg_ctx *c, uint32_t id, struct rdv_node *n);
+int reg_active_node(struct reg_ctx *c, uint32_t id, struct rdv_node *n);
+
+int reg_op_register(struct reg_ctx *c);
+int reg_op_heartbeat(struct reg_ctx *c);
+int reg_op_lookup(struct reg_ctx *c);
+int reg_op_resolve(struct reg_ctx *c);
+int reg_op_deregister(struct reg_ctx *c);
+int reg_op_events(struct reg_ctx *c);
+int reg_op_set_hostname(struct reg_ctx *c);
+int reg_op_clear_hostname(struct reg_ctx *c);
+int reg_op_set_visibility(struct reg_ctx *c);
+int reg_op_set_tags(struct reg_ctx *c);
+int reg_op_rotate_key(struct reg_ctx *c);
+int reg_op_find(struct reg_ctx *c);
+
+int reg_host_find(struct reg_ctx *c, const char *s, const char *what,
+		  char host[RDV_HOSTNAME_MAX + 1], uint32_t *id);
+/* Give up \p n's hostname, if it still owns it. */
+void reg_release_hostname(struct reg_ctx *c, const struct rdv_node *n);
+/* Everyone who can see \p node through trust or a shared non-backbone
+ * network (not \p node itself), sorted and unique. */
+int reg_audience(struct reg_ctx *c, uint32_t node, struct idset *out);
+
+/* ------------------------------------------------------ rdv_reg_trust.c */
+
+int reg_op_handshake(struct reg_ctx *c);
+int reg_op_inbox(struct reg_ctx *c);
+int reg_op_approve(struct reg_ctx *c);
+int reg_op_reject(struct reg_ctx *c);
+int reg_op_untrust(struct reg_ctx *c);
+int reg_op_trusts(struct reg_ctx *c);
+
+void reg_audit_trust_revoked(struct reg_ctx *c, uint32_t a, uint32_t b, const char *reason,
+			     uint16_t net);
+
+/* -------------------------------------------------------- rdv_reg_net.c */
+
+int reg_op_network_join(struct reg_ctx *c);
+int reg_op_network_leave(struct reg_ctx *c);
+int reg_op_network_list(struct reg_ctx *c);
+int reg_op_network_nodes(struct reg_ctx *c);
+int reg_admin_network_create(struct reg_ctx *c);
+int reg_admin_network_delete(struct reg_ctx *c);
+int reg_admin_network_add(struct reg_ctx *c);
+int reg_admin_network_invite(struct reg_ctx *c);
+int reg_admin_network_nodes(struct reg_ctx *c);
+
+void reg_put_network(struct json_gen *j, const struct rdv_network *n);
+int reg_get_net(struct reg_ctx *c, uint16_t *net, const char *zero_msg);
+int reg_load_net(struct reg_ctx *c, uint16_t id, struct rdv_network *n);
+int reg_put_members(struct reg_ctx *c, const char *key, uint16_t net, uint32_t skip);
+int reg_add_member(struct reg_ctx *c, struct rdv_network *net, const struct rdv_node *n);
+int reg_remove_member(struct reg_ctx *c, struct rdv_network *net, uint32_t node);
+int reg_admin_net(struct reg_ctx *c, uint16_t id, struct rdv_network *net);
+/* Names of networks and orgs: 1-63 of [a-z0-9-_.]. */
+int reg_netname_ok(const char *s);
+
+/* -------------------------------------------------------- rdv_reg_org.c */
+
+int reg_op_org_enroll(struct reg_ctx *c);
+int reg_admin_org_create(struct reg_ctx *c);
+int reg_admin_org_members(struct reg_ctx *c);
+int reg_admin_org_revoke(struct reg_ctx *c);
+
+int reg_get_org_opt(struct reg_ctx *c, uint32_t *org);
+int reg_load_org(struct reg_ctx *c, uint32_t id, struct rdv_org *o);
+
+/* ----------------------------------------------------- rdv_reg_policy.c */
+
+int reg_op_policy_show(struct reg_ctx *c);
+int reg_op_policy_test(struct reg_ctx *c);
+int reg_op_policy_view(struct reg_ctx *c);
+int reg_admin_policy_set(struct reg_ctx *c);
+
+/* policy.changed to the members of \p net (or of every network of
+ * \p node) when its rules depend on who is in and their tags. */
+int reg_policy_tell(struct reg_ctx *c, uint16_t net, uint64_t version);
+int reg_policy_touch(struct reg_ctx *c, uint16_t net);
+int reg_policy_touch_node(struct reg_ctx *c, uint32_t node);
+
+/* ------------------------------------------------------ rdv_reg_admin.c */
+
+int reg_admin_audit(struct reg_ctx *c);
+int reg_admin_audit_verify(struct reg_ctx *c);
+
+/* Is \p auth "Bearer <the admin token>" or an org's admin token (then
+ * c->org_scope is that org)?  \retval 0, -EPERM or -EIO, with reg_fail's
+ * message. */
+int reg_admin_auth(struct reg_ctx *c, const char *admin_token, const char *auth);
+
+#endif
