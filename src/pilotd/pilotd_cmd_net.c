@@ -1,0 +1,954 @@
+/* pilotd_cmd_net.c - control-socket commands for this node's settings,
+ * names and networks (doc/IPC.md, issue 3).  Each asks the registry and
+ * answers when it has replied. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+#include "ipc.h"
+#include "log.h"
+#include "pilotd.h"
+#include "pilotd_cmd.h"
+#include "regmsg.h"
+#include "util.h"
+
+/* ---- find ----
+ * `pilotctl find` asks the registry every time.  Programs' lookups (the
+ * name service socket) go through a small cache, because getaddrinfo asks
+ * twice or more per connect: a found name is kept briefly, a missing one
+ * at most a second (a node that turns public must become visible at
+ * once), and every registry event drops the whole cache (pilotd_finds_flush):
+ * trust, revocation, policy, membership, hostname and visibility changes
+ * all reach us as events. */
+
+#define FIND_CACHE 64
+#define FIND_POS_TTL_MS 5000
+#define FIND_NEG_TTL_MS 1000
+
+struct find_entry {
+	char name[64];
+	uint64_t expires_ms;
+	int found;
+	uint32_t node;
+	uint16_t net; /* the network whose address we answer with */
+	uint16_t nets[8];
+	unsigned nnets;
+	int trusted;
+	char hostname[64];
+};
+
+struct find_cache {
+	struct find_entry e[FIND_CACHE];
+	unsigned next;
+};
+
+/* Lower-case, strip ".pilot" and a trailing dot; refuse non-labels. */
+static int canon_name(const char *in, char *out, size_t outlen)
+{
+	size_t n = strlen(in), i;
+
+	if (n && in[n - 1] == '.')
+		n--;
+	if (n > 6 && strncasecmp(in + n - 6, ".pilot", 6) == 0)
+		n -= 6;
+	if (n == 0 || n > 63 || n >= outlen)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		char c = in[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return -EINVAL;
+		out[i] = c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+static struct find_entry *cache_get(struct pilotd *d, const char *name)
+{
+	uint64_t now = now_mono_ms();
+
+	if (!d->finds)
+		return NULL;
+	for (unsigned i = 0; i < FIND_CACHE; i++) {
+		struct find_entry *e = &d->finds->e[i];
+		if (e->expires_ms > now && strcmp(e->name, name) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static struct find_entry *cache_put(struct pilotd *d, const char *name)
+{
+	struct find_entry *e;
+
+	if (!d->finds && !(d->finds = calloc(1, sizeof(*d->finds))))
+		return NULL;
+	e = &d->finds->e[d->finds->next++ % FIND_CACHE];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%.63s", name);
+	return e;
+}
+
+static void reply_find(struct pilotd *d, struct ipc_req *req, const struct find_entry *e)
+{
+	struct json_gen *j;
+
+	if (!e->found) {
+		/* The same answer whether the name is unknown or hidden. */
+		ipc_reply_error(req, "not_found", "no such host", NULL);
+		return;
+	}
+	j = ipc_reply_ok_begin(req);
+	jg_ku64(j, "node_id", e->node);
+	gen_addr(d, j, e->net, e->node);
+	jg_kstr(j, "hostname", e->hostname);
+	jg_key(j, "networks");
+	jg_array_open(j);
+	for (unsigned i = 0; i < e->nnets; i++)
+		jg_u64(j, e->nets[i]);
+	jg_array_close(j);
+	jg_kbool(j, "trusted", e->trusted);
+	ipc_reply_ok_end(req);
+}
+
+static void add_hostname(struct json_gen *j, void *arg)
+{
+	jg_kstr(j, "hostname", ((struct pend *)arg)->text);
+}
+
+static void on_find(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		    yajl_val resp)
+{
+	struct pend *p = arg;
+	struct find_entry *e;
+	yajl_val nets;
+	const char *hn = NULL;
+
+	if (err < 0 && strcmp(code, "not_found") != 0) {
+		reply_registry_error(p->req, code, msg);
+		goto out;
+	}
+	e = cache_put(d, p->text);
+	if (!e) {
+		ipc_reply_error(p->req, "internal", "out of memory", NULL);
+		goto out;
+	}
+	if (err == 0 && json_get_u32(resp, "node_id", &e->node) == 0 && e->node) {
+		e->found = 1;
+		json_get_bool(resp, "trusted", &e->trusted);
+		json_get_str(resp, "hostname", &hn);
+		snprintf(e->hostname, sizeof(e->hostname), "%.63s", hn ? hn : p->text);
+		nets = json_get(resp, "networks");
+		for (size_t i = 0; nets && YAJL_IS_ARRAY(nets) && i < nets->u.array.len; i++) {
+			yajl_val v = nets->u.array.values[i];
+			long long n = YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+			if (n <= 0 || n > 65535 || e->nnets >= nitems(e->nets))
+				continue;
+			e->nets[e->nnets++] = (uint16_t)n;
+			if (!e->net || n < e->net)
+				e->net = (uint16_t)n;
+		}
+		/* Prefer the address a shared network admits; else the
+		 * backbone address (trust or a public node). */
+	}
+	e->expires_ms = now_mono_ms() + (e->found ? FIND_POS_TTL_MS : FIND_NEG_TTL_MS);
+	reply_find(d, p->req, e);
+out:
+	free(p);
+}
+
+/* \p cached: the name service's question (a cached answer will do). */
+static void find(struct pilotd *d, struct ipc_req *req, yajl_val args, int cached)
+{
+	const char *name = NULL;
+	char canon[64];
+	struct find_entry *e;
+	struct pend *p;
+
+	if (json_get_str(args, "hostname", &name) < 0 ||
+	    canon_name(name, canon, sizeof(canon)) < 0) {
+		ipc_reply_error(req, "not_found", "no such host", NULL);
+		return;
+	}
+	if (!need_registered(d, req))
+		return;
+	if (cached && (e = cache_get(d, canon)) != NULL) {
+		reply_find(d, req, e);
+		return;
+	}
+	if (!(p = pend_new(req, 0)))
+		return;
+	snprintf(p->text, sizeof(p->text), "%s", canon);
+	pend_call(d, p, "find", add_hostname, on_find);
+}
+
+void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	find(d, req, args, 0);
+}
+
+void cmd_find_cached(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	find(d, req, args, 1);
+}
+
+void pilotd_finds_flush(struct pilotd *d)
+{
+	if (d->finds)
+		memset(d->finds, 0, sizeof(*d->finds));
+}
+
+/* ---- settings ---- */
+
+static void flush_finds(struct pilotd *d)
+{
+	pilotd_finds_flush(d);
+}
+
+static void on_set_hostname(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			    yajl_val resp)
+{
+	struct pend *p = arg;
+	const char *hn = NULL;
+	struct json_gen *j;
+
+	if (registry_failed(p->req, err, code, msg))
+		goto out;
+	json_get_str(resp, "hostname", &hn);
+	snprintf(d->hostname, sizeof(d->hostname), "%.63s", hn ? hn : p->text);
+	pilotd_meta_put(d, "hostname", d->hostname, strlen(d->hostname));
+	pilotd_audit_event(d, "node.hostname", 0, "{\"hostname\":\"%s\"}", d->hostname);
+	j = ipc_reply_ok_begin(p->req);
+	jg_kstr(j, "hostname", d->hostname);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+void cmd_set_hostname(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	const char *hn = NULL;
+	struct pend *p;
+
+	if (json_get_str(args, "hostname", &hn) < 0 || !*hn || strlen(hn) > 63) {
+		ipc_reply_error(req, "bad_request", "expected a hostname of 1-63 characters",
+				"letters, digits and '-'");
+		return;
+	}
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	snprintf(p->text, sizeof(p->text), "%s", hn);
+	pend_call(d, p, "set_hostname", add_hostname, on_set_hostname);
+}
+
+static void on_clear_hostname(struct pilotd *d, void *arg, int err, const char *code,
+			      const char *msg, yajl_val resp)
+{
+	struct pend *p = arg;
+
+	(void)resp;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+	} else {
+		d->hostname[0] = '\0';
+		pilotd_meta_put(d, "hostname", "", 0);
+		pilotd_audit_event(d, "node.hostname", 0, "{\"hostname\":\"\"}");
+		ipc_reply_ok_begin(p->req);
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+void cmd_clear_hostname(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	(void)args;
+	registry_call(d, req, "clear_hostname", on_clear_hostname);
+}
+
+static void add_public(struct json_gen *j, void *arg)
+{
+	jg_kbool(j, "public", ((struct pend *)arg)->node);
+}
+
+static void on_visibility(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			  yajl_val resp)
+{
+	struct pend *p = arg;
+	struct json_gen *j;
+
+	(void)resp;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+	} else {
+		d->public_ = (int)p->node;
+		pilotd_meta_put(d, "public", d->public_ ? "1" : "0", 1);
+		pilotd_audit_event(d, "node.visibility", 0, "{\"public\":%s}",
+				   d->public_ ? "true" : "false");
+		j = ipc_reply_ok_begin(p->req);
+		jg_kstr(j, "visibility", d->public_ ? "public" : "private");
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+static void set_visibility(struct pilotd *d, struct ipc_req *req, int pub)
+{
+	struct pend *p;
+
+	if (!need_registered(d, req) || !(p = pend_new(req, (uint32_t)pub)))
+		return;
+	pend_call(d, p, "set_visibility", add_public, on_visibility);
+}
+
+void cmd_set_public(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	(void)args;
+	set_visibility(d, req, 1);
+}
+
+void cmd_set_private(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	(void)args;
+	set_visibility(d, req, 0);
+}
+
+static void add_tags_text(struct json_gen *j, void *arg)
+{
+	const char *p = ((struct pend *)arg)->text;
+
+	jg_key(j, "tags");
+	jg_array_open(j);
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		if (n)
+			jg_strn(j, p, n);
+		p += n + (p[n] == ',');
+	}
+	jg_array_close(j);
+}
+
+static void on_set_tags(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val tags = json_get(resp, "tags");
+	struct json_gen *j;
+	size_t o = 0;
+
+	if (registry_failed(p->req, err, code, msg))
+		goto out;
+	d->tags[0] = '\0';
+	for (size_t i = 0; tags && YAJL_IS_ARRAY(tags) && i < tags->u.array.len; i++) {
+		yajl_val t = tags->u.array.values[i];
+		if (YAJL_IS_STRING(t) && o < sizeof(d->tags))
+			o += (size_t)snprintf(d->tags + o, sizeof(d->tags) - o, "%s%s",
+					      o ? "," : "", t->u.string);
+	}
+	pilotd_meta_put(d, "tags", d->tags, strlen(d->tags));
+	pilotd_audit_event(d, "node.tags", 0, "{\"count\":%u}",
+			   (unsigned)(tags && YAJL_IS_ARRAY(tags) ? tags->u.array.len : 0));
+	j = ipc_reply_ok_begin(p->req);
+	jg_key(j, "tags");
+	if (tags)
+		jg_array_open(j);
+	for (size_t i = 0; tags && YAJL_IS_ARRAY(tags) && i < tags->u.array.len; i++)
+		if (YAJL_IS_STRING(tags->u.array.values[i]))
+			jg_str(j, tags->u.array.values[i]->u.string);
+	if (tags)
+		jg_array_close(j);
+	else
+		jg_null(j);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+void cmd_set_tags(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	yajl_val tags = json_get(args, "tags");
+	struct pend *p;
+	size_t o = 0;
+
+	if (tags && YAJL_IS_STRING(tags) && !tags->u.string[0])
+		tags = NULL; /* "" = clear */
+	if (tags && !YAJL_IS_ARRAY(tags)) {
+		ipc_reply_error(req, "bad_request", "tags must be an array of strings", NULL);
+		return;
+	}
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	for (size_t i = 0; tags && i < tags->u.array.len; i++) {
+		yajl_val t = tags->u.array.values[i];
+		/* Commas would split a tag: the registry's charset has none. */
+		if (!YAJL_IS_STRING(t) || strchr(t->u.string, ',') ||
+		    o + strlen(t->u.string) + 2 > sizeof(p->text)) {
+			ipc_reply_error(req, "bad_request", "invalid tag",
+					"at most 10 tags of [a-z0-9-_.], 1-32 characters");
+			free(p);
+			return;
+		}
+		o += (size_t)snprintf(p->text + o, sizeof(p->text) - o, "%s%s", o ? "," : "",
+				      t->u.string);
+	}
+	pend_call(d, p, "set_tags", add_tags_text, on_set_tags);
+}
+
+/* ---- rotate-key ---- */
+
+struct rotate {
+	struct pend p;
+	uint64_t ts;
+	uint8_t new_pk[32];
+	char proof[REGMSG_SIG_B64_LEN];
+};
+
+static void add_rotate(struct json_gen *j, void *arg)
+{
+	struct rotate *r = arg;
+	jg_kb64(j, "new_public_key", r->new_pk, 32);
+	jg_kstr(j, "proof", r->proof);
+}
+
+static void on_rotate(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		      yajl_val resp)
+{
+	struct rotate *r = arg;
+	struct json_gen *j;
+	char pk[64];
+
+	(void)resp;
+	d->rotating = 0;
+	if (err < 0) {
+		/* Refused: the old key stays. (Unreachable: the registry may
+		 * or may not have it; the next registration settles it.) */
+		if (strcmp(code, "registry_unavailable") != 0)
+			pilotd_identity_drop_next(d);
+		reply_registry_error(r->p.req, code, msg);
+		goto out;
+	}
+	if (!d->ed_sk_next || pilotd_identity_replace(d, d->ed_sk_next) < 0) {
+		ipc_reply_error(r->p.req, "internal",
+				"the registry accepted the new key but it could not be saved",
+				"restart pilotd: it completes the rotation at registration");
+		goto out;
+	}
+	b64_encode(pk, sizeof(pk), d->ed_pk, 32);
+	j = ipc_reply_ok_begin(r->p.req);
+	jg_ku64(j, "node_id", d->node_id);
+	jg_kstr(j, "public_key", pk);
+	ipc_reply_ok_end(r->p.req);
+out:
+	sodium_memzero(r, sizeof(*r));
+	free(r);
+}
+
+void cmd_rotate_key(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	char msg[400], oldb[64], newb[64];
+	uint8_t *sk = NULL, sig[64];
+	struct rotate *r;
+	int n;
+
+	(void)args;
+	if (!need_registered(d, req))
+		return;
+	if (d->rotating) {
+		ipc_reply_error(req, "conflict", "a key rotation is already in progress", NULL);
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	sk = sodium_malloc(64);
+	if (!r || !sk) {
+		ipc_reply_error(req, "internal", "out of memory", NULL);
+		goto fail;
+	}
+	r->p.req = req;
+	crypto_sign_keypair(r->new_pk, sk);
+	/* Persist the new key before the registry hears of it, so a crash in
+	 * between can be completed at the next start. */
+	if (pilotd_identity_set_next(d, sk) < 0) {
+		ipc_reply_error(req, "internal", "could not save the new key", NULL);
+		goto fail;
+	}
+	r->ts = now_real_ms();
+	b64_encode(oldb, sizeof(oldb), d->ed_pk, 32);
+	b64_encode(newb, sizeof(newb), r->new_pk, 32);
+	n = snprintf(msg, sizeof(msg), "pilot-rotate-key-v1\n%u\n%s\n%s\n%llu", d->node_id, oldb,
+		     newb, (unsigned long long)r->ts);
+	crypto_sign_detached(sig, NULL, (const uint8_t *)msg, (size_t)n, sk);
+	b64_encode(r->proof, sizeof(r->proof), sig, 64);
+	sodium_free(sk);
+	d->rotating = 1;
+	if (regc_call_ts(&d->regc, "rotate_key", r->ts, add_rotate, r, on_rotate, r) < 0) {
+		d->rotating = 0;
+		pilotd_identity_drop_next(d);
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(r);
+	}
+	return;
+fail:
+	if (sk)
+		sodium_free(sk);
+	free(r);
+}
+
+/* ---- networks ---- */
+
+static int net_arg(struct ipc_req *req, yajl_val args, uint16_t *net, int allow_backbone)
+{
+	uint32_t v;
+
+	if (json_get_u32(args, "network_id", &v) < 0 || v > 65535 || (v == 0 && !allow_backbone)) {
+		ipc_reply_error(req, "bad_request",
+				v == 0 ? "the backbone (network 0) cannot be used here"
+				       : "expected a network ID (1-65535)",
+				NULL);
+		return 0;
+	}
+	*net = (uint16_t)v;
+	return 1;
+}
+
+static void gen_network(struct json_gen *j, yajl_val nw)
+{
+	const char *s;
+	uint64_t v;
+
+	if (json_get_u64(nw, "network_id", &v) == 0)
+		jg_ku64(j, "network_id", v);
+	if (json_get_str(nw, "name", &s) == 0)
+		jg_kstr(j, "name", s);
+	if (json_get_str(nw, "join_rule", &s) == 0)
+		jg_kstr(j, "join_rule", s);
+	if (json_get_u64(nw, "members", &v) == 0)
+		jg_ku64(j, "members", v);
+}
+
+struct admin_arg {
+	struct pend p;
+	yajl_val args; /* valid only during the call */
+};
+
+static void add_admin_members(struct json_gen *j, void *arg)
+{
+	yajl_val a = arg;
+	static const char *const keys[] = {"name", "join_rule", "token", "network_id", "org_id"};
+
+	for (size_t i = 0; i < nitems(keys); i++) {
+		yajl_val v = json_get(a, keys[i]);
+		const char *s;
+		uint64_t u;
+		if (!v)
+			continue;
+		if (json_get_str(a, keys[i], &s) == 0)
+			jg_kstr(j, keys[i], s);
+		else if (json_get_u64(a, keys[i], &u) == 0)
+			jg_ku64(j, keys[i], u);
+	}
+}
+
+static void on_admin_network(struct pilotd *d, void *arg, int err, const char *code,
+			     const char *msg, yajl_val resp)
+{
+	struct pend *p = arg;
+	struct json_gen *j;
+
+	(void)d;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+	} else {
+		j = ipc_reply_ok_begin(p->req);
+		gen_network(j, resp);
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+static void admin_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op)
+{
+	const char *tok = NULL;
+	struct pend *p;
+
+	tok = pilotd_admin_token(d, args);
+	if (!tok) {
+		ipc_reply_error(req, "forbidden", "an admin token is needed",
+				"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
+		return;
+	}
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	if (regc_admin(&d->regc, op, tok, add_admin_members, args, on_admin_network, p) < 0) {
+		ipc_reply_error(req, "bad_request", "could not send the admin request", NULL);
+		free(p);
+	}
+}
+
+void cmd_network_create(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	admin_call(d, req, args, "network_create");
+}
+
+void cmd_network_delete(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint16_t net;
+
+	if (!net_arg(req, args, &net, 0))
+		return;
+	admin_call(d, req, args, "network_delete");
+}
+
+static void add_join(struct json_gen *j, void *arg)
+{
+	struct pend *p = arg;
+
+	jg_ku64(j, "network_id", p->net);
+	if (p->node == 1)
+		jg_kstr(j, "token", p->text);
+	else if (p->node == 2)
+		jg_kstr(j, "invite", p->text);
+}
+
+static void on_join(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		    yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val nw = json_get(resp, "network"), members = json_get(resp, "members");
+	const char *name = NULL, *rule = NULL;
+	struct json_gen *j;
+
+	if (registry_failed(p->req, err, code, msg))
+		goto out;
+	json_get_str(nw, "name", &name);
+	json_get_str(nw, "join_rule", &rule);
+	flush_finds(d);
+	if (pilotd_net_joined(d, p->net, name, rule, members) < 0) {
+		ipc_reply_error(p->req, "internal", "joined, but could not save the membership",
+				"see the daemon log");
+		goto out;
+	}
+	j = ipc_reply_ok_begin(p->req);
+	jg_ku64(j, "network_id", p->net);
+	gen_addr(d, j, p->net, d->node_id);
+	jg_ku64(j, "members", members && YAJL_IS_ARRAY(members) ? members->u.array.len + 1 : 1);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+static void add_net(struct json_gen *j, void *arg)
+{
+	jg_ku64(j, "network_id", ((struct pend *)arg)->net);
+}
+
+/* Joining with the admin token: the registry adds us (network_add), then
+ * we fetch the member list as any joiner gets it. */
+static void on_admin_added_nodes(struct pilotd *d, void *arg, int err, const char *code,
+				 const char *msg, yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val nodes = json_get(resp, "nodes");
+	struct json_gen *j;
+
+	if (registry_failed(p->req, err, code, msg))
+		goto out;
+	flush_finds(d);
+	if (pilotd_net_joined(d, p->net, p->text, p->text + 100, nodes) < 0) {
+		ipc_reply_error(p->req, "internal", "joined, but could not save the membership",
+				"see the daemon log");
+		goto out;
+	}
+	j = ipc_reply_ok_begin(p->req);
+	jg_ku64(j, "network_id", p->net);
+	gen_addr(d, j, p->net, d->node_id);
+	jg_ku64(j, "members", nodes && YAJL_IS_ARRAY(nodes) ? nodes->u.array.len : 1);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+static void on_admin_added(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			   yajl_val resp)
+{
+	struct pend *p = arg;
+	const char *name = "", *rule = "";
+
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+		free(p);
+		return;
+	}
+	json_get_str(resp, "name", &name);
+	json_get_str(resp, "join_rule", &rule);
+	/* text holds name at 0 and rule at 100 until the member list comes */
+	snprintf(p->text, 100, "%.63s", name);
+	snprintf(p->text + 100, 100, "%.15s", rule);
+	pend_call(d, p, "network_nodes", add_net, on_admin_added_nodes);
+}
+
+static void add_admin_add(struct json_gen *j, void *arg)
+{
+	struct pend *p = arg;
+	jg_ku64(j, "network_id", p->net);
+	jg_ku64(j, "node_id", p->node);
+}
+
+void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	const char *tok = NULL, *inv = NULL, *admin = NULL;
+	uint16_t net;
+	struct pend *p;
+
+	if (!net_arg(req, args, &net, 0) || !need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	p->net = net;
+	if (json_get_str(args, "admin_token", &admin) == 0 && *admin) {
+		p->node = d->node_id;
+		if (regc_admin(&d->regc, "network_add", admin, add_admin_add, p, on_admin_added,
+			       p) < 0) {
+			ipc_reply_error(req, "bad_request", "could not send the admin request",
+					NULL);
+			free(p);
+		}
+		return;
+	}
+	if (json_get_str(args, "token", &tok) == 0 && *tok) {
+		p->node = 1;
+		snprintf(p->text, sizeof(p->text), "%s", tok);
+	} else if (json_get_str(args, "invite", &inv) == 0 && *inv) {
+		p->node = 2;
+		snprintf(p->text, sizeof(p->text), "%s", inv);
+	}
+	pend_call(d, p, "network_join", add_join, on_join);
+}
+
+static void on_admin_invite(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			    yajl_val resp)
+{
+	struct pend *p = arg;
+	const char *inv = NULL;
+	uint64_t expiry = 0;
+	struct json_gen *j;
+
+	(void)d;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+	} else if (json_get_str(resp, "invite", &inv) < 0 ||
+		   json_get_u64(resp, "expires", &expiry) < 0) {
+		ipc_reply_error(p->req, "internal", "the registry's answer has no invite", NULL);
+	} else {
+		j = ipc_reply_ok_begin(p->req);
+		jg_ku64(j, "network_id", p->net);
+		jg_kstr(j, "invite", inv);
+		jg_ku64(j, "expires", expiry);
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+static void add_admin_invite(struct json_gen *j, void *arg)
+{
+	struct pend *p = arg;
+	jg_ku64(j, "network_id", p->net);
+	jg_ku64(j, "ttl", p->node);
+}
+
+/* An admin's invite is made and signed by the registry: the operator
+ * need not be a member of the network. */
+static void admin_invite(struct pilotd *d, struct ipc_req *req, const char *tok, uint16_t net,
+			 uint32_t ttl)
+{
+	struct pend *p = pend_new(req, 0);
+
+	if (!p)
+		return;
+	p->net = net;
+	p->node = ttl;
+	if (regc_admin(&d->regc, "network_invite", tok, add_admin_invite, p, on_admin_invite, p) <
+	    0) {
+		ipc_reply_error(req, "bad_request", "could not send the admin request", NULL);
+		free(p);
+	}
+}
+
+void cmd_network_invite(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	char code[512];
+	uint32_t ttl = 86400;
+	uint64_t expiry;
+	uint16_t net;
+	struct json_gen *j;
+	const char *admin = NULL;
+
+	if (!net_arg(req, args, &net, 0) || !need_registered(d, req))
+		return;
+	if (json_get_u32(args, "ttl", &ttl) == -EINVAL || ttl == 0 || ttl > 7 * 86400) {
+		ipc_reply_error(req, "bad_request", "ttl must be 1 to 604800 seconds", NULL);
+		return;
+	}
+	/* --admin-token asks the registry; a member signs its own, and
+	 * falls back on the configured admin token only when not one. */
+	if (json_get_str(args, "admin_token", &admin) == 0 && *admin) {
+		admin_invite(d, req, admin, net, ttl);
+		return;
+	}
+	if (!member_net_find(&d->members, net)) {
+		if ((admin = pilotd_admin_token(d, args)) != NULL)
+			admin_invite(d, req, admin, net, ttl);
+		else
+			ipc_reply_error(req, "forbidden",
+					"only a member of a network, or an admin, can invite to it",
+					"pilotctl --admin-token T network invite NET");
+		return;
+	}
+	/* The invite is signed here, offline; the registry checks it. */
+	expiry = now_real_ms() / 1000 + ttl;
+	if (rdv_invite_make(d->ed_sk, net, d->node_id, expiry, code, sizeof(code)) < 0) {
+		ipc_reply_error(req, "internal", "could not make the invite", NULL);
+		return;
+	}
+	j = ipc_reply_ok_begin(req);
+	jg_ku64(j, "network_id", net);
+	jg_kstr(j, "invite", code);
+	jg_ku64(j, "expires", expiry);
+	ipc_reply_ok_end(req);
+}
+
+static void on_leave(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		     yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val revoked = json_get(resp, "revoked");
+	struct json_gen *j;
+	unsigned cut;
+
+	if (err < 0 && strcmp(code, "forbidden") != 0 && strcmp(code, "not_found") != 0) {
+		reply_registry_error(p->req, code, msg);
+		goto out;
+	}
+	cut = pilotd_net_left(d, p->net, "left");
+	flush_finds(d);
+	/* Trust that was made through this network goes with it. */
+	for (size_t i = 0; revoked && YAJL_IS_ARRAY(revoked) && i < revoked->u.array.len; i++) {
+		yajl_val v = revoked->u.array.values[i];
+		if (YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0)
+			pilotd_trust_revoked(d, (uint32_t)YAJL_GET_INTEGER(v),
+					     "its network was left");
+	}
+	j = ipc_reply_ok_begin(p->req);
+	jg_ku64(j, "network_id", p->net);
+	jg_ku64(j, "flows_cut", cut);
+	jg_key(j, "revoked");
+	jg_array_open(j);
+	for (size_t i = 0; revoked && YAJL_IS_ARRAY(revoked) && i < revoked->u.array.len; i++)
+		if (YAJL_IS_INTEGER(revoked->u.array.values[i]))
+			jg_i64(j, YAJL_GET_INTEGER(revoked->u.array.values[i]));
+	jg_array_close(j);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+void cmd_network_leave(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint16_t net;
+	struct pend *p;
+
+	if (!net_arg(req, args, &net, 0) || !need_registered(d, req))
+		return;
+	if (!member_net_find(&d->members, net)) {
+		ipc_reply_error(req, "not_found", "this node is not a member of that network",
+				NULL);
+		return;
+	}
+	if (!(p = pend_new(req, 0)))
+		return;
+	p->net = net;
+	pend_call(d, p, "network_leave", add_net, on_leave);
+}
+
+static void on_list(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		    yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val nets = json_get(resp, "networks");
+	struct json_gen *j;
+
+	(void)d;
+	if (registry_failed(p->req, err, code, msg))
+		goto out;
+	j = ipc_reply_ok_begin(p->req);
+	jg_key(j, "networks");
+	jg_array_open(j);
+	for (size_t i = 0; nets && YAJL_IS_ARRAY(nets) && i < nets->u.array.len; i++) {
+		yajl_val nw = nets->u.array.values[i];
+		int member = 0;
+		jg_map_open(j);
+		gen_network(j, nw);
+		json_get_bool(nw, "member", &member);
+		jg_kbool(j, "member", member);
+		jg_map_close(j);
+	}
+	jg_array_close(j);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+void cmd_network_list(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	(void)args;
+	registry_call(d, req, "network_list", on_list);
+}
+
+static void on_nodes(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		     yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val nodes = json_get(resp, "nodes");
+	struct json_gen *j;
+
+	if (registry_failed(p->req, err, code, msg))
+		goto out;
+	j = ipc_reply_ok_begin(p->req);
+	jg_ku64(j, "network_id", p->net);
+	jg_key(j, "nodes");
+	jg_array_open(j);
+	for (size_t i = 0; nodes && YAJL_IS_ARRAY(nodes) && i < nodes->u.array.len; i++) {
+		yajl_val n = nodes->u.array.values[i];
+		const char *hn = "", *pk = "";
+		uint32_t id;
+		if (json_get_u32(n, "node_id", &id) < 0)
+			continue;
+		json_get_str(n, "hostname", &hn);
+		json_get_str(n, "public_key", &pk);
+		jg_map_open(j);
+		jg_ku64(j, "node_id", id);
+		gen_addr(d, j, p->net, id);
+		jg_kstr(j, "hostname", hn);
+		jg_kstr(j, "public_key", pk);
+		jg_map_close(j);
+	}
+	jg_array_close(j);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+void cmd_network_nodes(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint16_t net;
+	struct pend *p;
+
+	if (!net_arg(req, args, &net, 1) || !need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	p->net = net;
+	pend_call(d, p, "network_nodes", add_net, on_nodes);
+}

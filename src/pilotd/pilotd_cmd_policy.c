@@ -1,0 +1,278 @@
+/* pilotd_cmd_policy.c - the control-socket commands block, unblock,
+ * blocklist, policy.* and org.*: local ones act at once (a block cuts
+ * the node's flows before the answer), the rest go to the registry,
+ * whose events then change this node's state (pilotd_policy.c). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp.h"
+#include "ipc.h"
+#include "json.h"
+#include "log.h"
+#include "pilotd.h"
+#include "pilotd_cmd.h"
+#include "util.h"
+
+/* ---- IPC: block list ---- */
+
+void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint32_t node;
+	unsigned cut;
+	struct json_gen *j;
+	int rc;
+
+	if (!target_arg(d, req, args, &node))
+		return;
+	rc = nodeset_add(&d->blocked, node);
+	if (rc < 0 && rc != -EEXIST) {
+		ipc_reply_error(req, "internal", strerror(-rc), NULL);
+		return;
+	}
+	/* Refused before everything else from now on, including live flows;
+	 * the tunnel stays to carry the refusals (pilotd_peer_may_tunnel). */
+	{
+		struct dp_cut_sel sel = {.node = node};
+		cut = dp_cut_flows(d, &sel);
+	}
+	pilotd_audit_event(d, "node.blocked", node, "{\"flows_cut\":%u}", cut);
+	j = ipc_reply_ok_begin(req);
+	jg_ku64(j, "node_id", node);
+	jg_ku64(j, "flows_cut", cut);
+	ipc_reply_ok_end(req);
+}
+
+void cmd_unblock(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	uint32_t node;
+	struct json_gen *j;
+	int rc;
+
+	if (!target_arg(d, req, args, &node))
+		return;
+	rc = nodeset_del(&d->blocked, node);
+	if (rc == -ENOENT) {
+		ipc_reply_error(req, "not_found", "that node is not blocked", NULL);
+		return;
+	}
+	if (rc < 0) {
+		ipc_reply_error(req, "internal", strerror(-rc), NULL);
+		return;
+	}
+	pilotd_audit_event(d, "node.unblocked", node, NULL);
+	j = ipc_reply_ok_begin(req);
+	jg_ku64(j, "node_id", node);
+	ipc_reply_ok_end(req);
+}
+
+static void block_visit(void *arg, uint32_t id, uint64_t since)
+{
+	struct json_gen *j = arg;
+	jg_map_open(j);
+	jg_ku64(j, "node_id", id);
+	jg_ku64(j, "since", since / 1000);
+	jg_map_close(j);
+}
+
+void cmd_blocklist(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct json_gen *j;
+
+	(void)args;
+	j = ipc_reply_ok_begin(req);
+	jg_key(j, "blocked");
+	jg_array_open(j);
+	nodeset_foreach(&d->blocked, block_visit, j);
+	jg_array_close(j);
+	jg_key(j, "revoked");
+	jg_array_open(j);
+	nodeset_foreach(&d->revoked, block_visit, j);
+	jg_array_close(j);
+	ipc_reply_ok_end(req);
+}
+
+/* ---- IPC: policy and orgs (answered by the registry) ---- */
+
+/* The reply is the registry's object, member for member. */
+static void on_passthrough(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			   yajl_val resp)
+{
+	struct pend *p = arg;
+	struct json_gen *j;
+
+	(void)d;
+	if (err < 0) {
+		reply_registry_error(p->req, code, msg);
+	} else {
+		j = ipc_reply_ok_begin(p->req);
+		for (size_t i = 0; YAJL_IS_OBJECT(resp) && i < resp->u.object.len; i++) {
+			jg_key(j, resp->u.object.keys[i]);
+			json_gen_value(j, resp->u.object.values[i]);
+		}
+		ipc_reply_ok_end(p->req);
+	}
+	free(p);
+}
+
+struct fwd {
+	yajl_val args;
+	const char *const *keys;
+};
+
+static void add_fwd(struct json_gen *j, void *arg)
+{
+	struct fwd *f = arg;
+	for (const char *const *k = f->keys; *k; k++) {
+		yajl_val v = json_get(f->args, *k);
+		if (v) {
+			jg_key(j, *k);
+			json_gen_value(j, v);
+		}
+	}
+}
+
+/* Forward \p keys of \p args to the registry's node op or admin op. */
+static void forward(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op, int admin,
+		    const char *const *keys)
+{
+	struct fwd f = {args, keys};
+	struct pend *p;
+	int rc;
+
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	if (admin) {
+		const char *tok = pilotd_admin_token(d, args);
+		if (!tok) {
+			ipc_reply_error(req, "forbidden", "an admin token is needed",
+					"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
+			free(p);
+			return;
+		}
+		rc = regc_admin(&d->regc, op, tok, add_fwd, &f, on_passthrough, p);
+	} else {
+		rc = regc_call(&d->regc, op, add_fwd, &f, on_passthrough, p);
+	}
+	if (rc < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+void cmd_policy_set(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"network_id", "policy", NULL};
+	forward(d, req, args, "policy_set", 1, k);
+}
+
+void cmd_policy_show(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"network_id", NULL};
+	forward(d, req, args, "policy_show", 0, k);
+}
+
+void cmd_policy_test(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"network_id", "from", "to", "port", NULL};
+	forward(d, req, args, "policy_test", 0, k);
+}
+
+void cmd_org_create(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"name", NULL};
+	forward(d, req, args, "org_create", 1, k);
+}
+
+void cmd_org_members(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"org_id", NULL};
+	forward(d, req, args, "org_members", 1, k);
+}
+
+struct revoke_fwd {
+	uint32_t node;
+	yajl_val org;
+};
+
+static void add_revoke(struct json_gen *j, void *arg)
+{
+	struct revoke_fwd *r = arg;
+	jg_ku64(j, "node_id", r->node);
+	if (r->org) {
+		jg_key(j, "org_id");
+		json_gen_value(j, r->org);
+	}
+}
+
+void cmd_org_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct revoke_fwd r;
+	const char *tok = NULL;
+	struct pend *p;
+
+	if (!target_arg(d, req, args, &r.node))
+		return;
+	r.org = json_get(args, "org_id");
+	tok = pilotd_admin_token(d, args);
+	if (!tok) {
+		ipc_reply_error(req, "forbidden", "an admin token is needed",
+				"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
+		return;
+	}
+	if (!need_registered(d, req) || !(p = pend_new(req, r.node)))
+		return;
+	if (regc_admin(&d->regc, "org_revoke", tok, add_revoke, &r, on_passthrough, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+static void on_enroll(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+		      yajl_val resp)
+{
+	struct pend *p = arg;
+	yajl_val joined = json_get(resp, "joined");
+	struct json_gen *j;
+
+	if (registry_failed(p->req, err, code, msg))
+		goto out;
+	j = ipc_reply_ok_begin(p->req);
+	jg_key(j, "org_id");
+	json_gen_value(j, json_get(resp, "org_id"));
+	jg_key(j, "networks");
+	jg_array_open(j);
+	for (size_t i = 0; joined && YAJL_IS_ARRAY(joined) && i < joined->u.array.len; i++) {
+		yajl_val e = joined->u.array.values[i], nw = json_get(e, "network");
+		const char *name = NULL, *rule = NULL;
+		uint32_t id;
+		if (json_get_u32(nw, "network_id", &id) < 0 || id == 0 || id > 65535)
+			continue;
+		json_get_str(nw, "name", &name);
+		json_get_str(nw, "join_rule", &rule);
+		/* (joining fetches the network's policy view) */
+		pilotd_net_joined(d, (uint16_t)id, name, rule, json_get(e, "members"));
+		jg_u64(j, id);
+	}
+	jg_array_close(j);
+	ipc_reply_ok_end(p->req);
+out:
+	free(p);
+}
+
+void cmd_org_enroll(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"org_id", "token", NULL};
+	struct fwd f = {args, k};
+	struct pend *p;
+
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	if (regc_call(&d->regc, "org_enroll", add_fwd, &f, on_enroll, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
