@@ -1,10 +1,10 @@
 /* policy.c - see policy.h and pilot-policy(5).
  *
- * The module in three files: policy_parse.c (the one parser: JSON ->
- * rules, validation errors), this file (the document's lifetime, the
- * admin's normalised document, and the evaluator), policy_view.c (the
- * canonical document and a node's view as JSON, and the view's lookup in
- * pilotd).  policy_eval walks the parsed form directly; policy_view_gen
+ * The module in three files, each calling only those before it:
+ * policy_parse.c (the one parser: JSON -> rules, validation errors, the
+ * parsed form's lifetime), this file (the evaluator), policy_view.c (the
+ * canonical and admin-normalised document, a node's view as JSON, and the
+ * view's lookup in pilotd).  policy_eval walks the parsed form directly; policy_view_gen
  * expands each rule only over the members it selects (tag -> members
  * index), so compiling a view costs the size of the matches, not rules x
  * members x selectors. */
@@ -16,67 +16,6 @@
 
 #include "json.h"
 #include "policy_int.h"
-
-void policy_free(struct policy *p)
-{
-	if (!p)
-		return;
-	for (size_t i = 0; i < p->nrules; i++) {
-		free(p->rules[i].sel);
-		free(p->rules[i].ports);
-		free(p->rules[i].name);
-	}
-	for (size_t t = 0; t < p->ntags; t++)
-		free(p->tags[t]);
-	free(p->rules);
-	free(p->tags);
-	free(p->tag_hash);
-	free(p);
-}
-
-size_t policy_rule_count(const struct policy *p)
-{
-	return p ? p->nrules : 0;
-}
-
-int policy_normalize(const char *json, size_t len, policy_resolve_fn resolve, void *arg, char **out,
-		     size_t *outlen, char *err, size_t errlen)
-{
-	struct policy *p;
-	struct json_gen j;
-	const char *buf;
-	size_t n;
-	int rc;
-
-	*out = NULL;
-	*outlen = 0;
-	if (!resolve)
-		return policy_fail(err, errlen, -EINVAL, "no resolver");
-	rc = policy_parse_common(json, len, resolve, arg, &p, err, errlen);
-	if (rc)
-		return rc;
-	rc = json_gen_init(&j);
-	if (rc) {
-		policy_free(p);
-		return policy_fail(err, errlen, rc, "out of memory");
-	}
-	if ((rc = policy_gen(p, &j)) || (rc = json_gen_finish(&j, &buf, &n))) {
-		rc = policy_fail(err, errlen, rc, "cannot generate the canonical policy");
-		goto out;
-	}
-	*out = malloc(n + 1);
-	if (!*out) {
-		rc = policy_fail(err, errlen, -ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(*out, buf, n);
-	(*out)[n] = '\0';
-	*outlen = n;
-out:
-	json_gen_free(&j);
-	policy_free(p);
-	return rc;
-}
 
 /* ---------------------------------------------------------------- eval */
 

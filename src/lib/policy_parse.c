@@ -505,3 +505,25 @@ int policy_parse(const char *json, size_t len, struct policy **out, char *err, s
 {
 	return policy_parse_common(json, len, NULL, NULL, out, err, errlen);
 }
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nrules; i++) {
+		free(p->rules[i].sel);
+		free(p->rules[i].ports);
+		free(p->rules[i].name);
+	}
+	for (size_t t = 0; t < p->ntags; t++)
+		free(p->tags[t]);
+	free(p->rules);
+	free(p->tags);
+	free(p->tag_hash);
+	free(p);
+}
+
+size_t policy_rule_count(const struct policy *p)
+{
+	return p ? p->nrules : 0;
+}

@@ -767,3 +767,42 @@ int policy_view_default_deny(const struct policy_view *v)
 {
 	return v ? v->default_deny : 0;
 }
+
+int policy_normalize(const char *json, size_t len, policy_resolve_fn resolve, void *arg, char **out,
+		     size_t *outlen, char *err, size_t errlen)
+{
+	struct policy *p;
+	struct json_gen j;
+	const char *buf;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!resolve)
+		return policy_fail(err, errlen, -EINVAL, "no resolver");
+	rc = policy_parse_common(json, len, resolve, arg, &p, err, errlen);
+	if (rc)
+		return rc;
+	rc = json_gen_init(&j);
+	if (rc) {
+		policy_free(p);
+		return policy_fail(err, errlen, rc, "out of memory");
+	}
+	if ((rc = policy_gen(p, &j)) || (rc = json_gen_finish(&j, &buf, &n))) {
+		rc = policy_fail(err, errlen, rc, "cannot generate the canonical policy");
+		goto out;
+	}
+	*out = malloc(n + 1);
+	if (!*out) {
+		rc = policy_fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(*out, buf, n);
+	(*out)[n] = '\0';
+	*outlen = n;
+out:
+	json_gen_free(&j);
+	policy_free(p);
+	return rc;
+}
