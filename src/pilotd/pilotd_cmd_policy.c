@@ -34,7 +34,7 @@ void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		return;
 	}
 	/* Refused before everything else from now on, including live flows;
-	 * the tunnel stays to carry the refusals (pilotd_peer_may_tunnel). */
+	 * the tunnel stays to carry the refusals (admit_peer, admit.c). */
 	{
 		struct dp_cut_sel sel = {.node = node};
 		cut = dp_cut_flows(d, &sel);

@@ -272,7 +272,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_regmsg.XXXXXX");
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_rdv_reg.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	assert_int_equal(rdv_db_open(&f->db, f->dir), 0);
 	f->db.notify = on_notify;
@@ -4048,6 +4048,6 @@ int main(void)
 
 	if (sodium_init() < 0)
 		return 1;
-	log_init("test_regmsg", LOG_LVL_ERROR, LOG_FMT_TEXT);
+	log_init("test_rdv_reg", LOG_LVL_ERROR, LOG_FMT_TEXT);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
