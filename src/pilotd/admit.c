@@ -47,9 +47,26 @@ static int tb_take(struct token_bucket *tb, uint32_t rate, uint64_t now_ms)
 	return 1;
 }
 
+int admit_blocked(struct admit *a, uint32_t node)
+{
+	return a->ops->is_blocked && a->ops->is_blocked(a->ctx, node);
+}
+
+int admit_peer(struct admit *a, uint32_t node)
+{
+	/* A blocked node keeps its tunnel (it is still who it says): every
+	 * flow on it is refused, and the refusal goes back through it so its
+	 * programs fail at once instead of timing out (SPEC section 5).  A
+	 * revoked identity proves nothing any more: no tunnel. */
+	if (a->ops->is_revoked && a->ops->is_revoked(a->ctx, node))
+		return 0;
+	return (a->ops->is_trusted && a->ops->is_trusted(a->ctx, node)) ||
+	       (a->ops->shares_any && a->ops->shares_any(a->ctx, node));
+}
+
 static enum admit_reason stage_blocklist(struct admit *a, struct admit_req *r)
 {
-	if (a->ops->is_blocked && a->ops->is_blocked(a->ctx, r->peer_node))
+	if (admit_blocked(a, r->peer_node))
 		return ADMIT_BLOCKED;
 	return ADMIT_OK;
 }

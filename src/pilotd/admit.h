@@ -70,6 +70,8 @@ struct admit_ops {
 	int (*is_trusted)(void *ctx, uint32_t node);
 	/* Non-backbone network both belong to, or 0. */
 	int (*shares_network)(void *ctx, uint32_t node, uint16_t net);
+	/* Any network both belong to (1) or none (0). */
+	int (*shares_any)(void *ctx, uint32_t node);
 	/* That network's policy allows this flow (1) or not (0). */
 	int (*policy_allows)(void *ctx, uint32_t node, uint16_t net, int inbound, uint8_t proto,
 			     uint16_t port);
@@ -87,14 +89,21 @@ struct admit {
 	struct admit_peer_bucket *peer_tb;   /* ADMIT_PEER_BUCKETS */
 	struct admit_peer_bucket *refuse_tb; /* ADMIT_PEER_BUCKETS: answers to refusals */
 	uint32_t refuse_rate;		     /* per peer and second; 0 = never answer */
-	uint32_t *port_flows;		   /* ADMIT_PORT_SLOTS: live flows per local port */
-	uint32_t flows;			   /* live admitted flows */
+	uint32_t *port_flows;		     /* ADMIT_PORT_SLOTS: live flows per local port */
+	uint32_t flows;			     /* live admitted flows */
 	uint64_t denied[ADMIT_REASON_MAX];
 	uint64_t admitted;
 };
 
 int admit_init(struct admit *a, const struct admit_ops *ops, void *ctx);
 void admit_free(struct admit *a);
+/** May a tunnel with \p node exist at all: its identity is not revoked,
+ *  and a trust pair or a shared network is its basis.  Asked by the data
+ *  path at every handshake and by the revocation handlers after a basis
+ *  went away (a blocked node keeps its tunnel: see admit.c). */
+int admit_peer(struct admit *a, uint32_t node);
+/** \p node is on this node's block list. */
+int admit_blocked(struct admit *a, uint32_t node);
 /** Run the pipeline. \retval ADMIT_OK or the reason of the deciding stage. */
 enum admit_reason admit_check(struct admit *a, struct admit_req *r);
 /** Bookkeeping for the connection limits when a flow is created / removed. */

@@ -63,11 +63,12 @@ struct dp_batch {
 
 /* ---- init ---- */
 
-int dp_init(struct pilotd *d)
+int dp_init(struct pilotd *d, const struct dp_ops *ops)
 {
 	struct sockaddr_in6 sa;
 	int fd, zero = 0, one = 1, bufsz = 4 << 20;
 
+	d->dp_ops = ops;
 	d->batch = calloc(1, sizeof(*d->batch));
 	if (!d->batch)
 		return -ENOMEM;
@@ -176,7 +177,7 @@ static void send_relayed(struct pilotd *d, struct peer *p, const uint8_t *buf, s
 	if (len + BCN_RELAY_OVERHEAD > sizeof(d->batch->relay))
 		return;
 	memcpy(f + BCN_RELAY_HDR, buf, len);
-	n = pilotd_bcn_wrap(d, f, len, sizeof(d->batch->relay), p->node_id);
+	n = d->dp_ops->bcn_wrap(d, f, len, sizeof(d->batch->relay), p->node_id);
 	if (n < 0)
 		return;
 	d->ctr.relay_tx_packets++;
@@ -224,7 +225,7 @@ static int tx_seal_slot(struct pilotd *d, struct peer *p, unsigned i, size_t ple
 	if (relayed(d, p)) {
 		/* The slot has room for the frame around the record. */
 		memmove(b->tx[i] + BCN_RELAY_HDR, b->tx[i], (size_t)n);
-		n = pilotd_bcn_wrap(d, b->tx[i], (size_t)n, DP_BUFSZ, p->node_id);
+		n = d->dp_ops->bcn_wrap(d, b->tx[i], (size_t)n, DP_BUFSZ, p->node_id);
 		if (n < 0)
 			return n;
 		memcpy(&b->txa[i], &d->bcn.addr, sizeof(b->txa[i]));
@@ -314,7 +315,7 @@ static void send_init_ttl(struct pilotd *d, struct peer *p, const struct sockadd
 	uint32_t idx;
 
 	if (!to && !p->eplen && !relayed(d, p)) {
-		pilotd_resolve_peer(d, p);
+		d->dp_ops->resolve_peer(d, p);
 		return;
 	}
 	if (p->hs) {
@@ -504,8 +505,8 @@ static void handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct
 	}
 	/* Dark by default: only peers this node trusts or shares a network
 	 * with get an answer. */
-	node = pilotd_node_by_pk(d, pk);
-	if (!node || (via && via != node) || !pilotd_peer_may_tunnel(d, node)) {
+	node = d->dp_ops->node_by_pk(d, pk);
+	if (!node || (via && via != node) || !admit_peer(&d->admit, node)) {
 		d->ctr.handshake_rejected_peer++;
 		goto out;
 	}
@@ -572,7 +573,7 @@ static void handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct
 	if (p->cur)
 		d->ctr.rekeys++;
 	else
-		pilotd_audit_event(d, "tunnel.established", p->node_id, "{\"role\":\"initiator\"}");
+		d->dp_ops->tunnel_established(d, p->node_id, "initiator");
 	peer_install_keypair(&d->peers, p, kp);
 	note_rx(d, p, src, via, now);
 	p->hs_wanted = 0;
@@ -667,10 +668,10 @@ static struct flow *flow_admit(struct pilotd *d, const uint8_t *pkt, const struc
 	if (pi->kind == PKT_ICMP6_ERROR && (f = quoted_flow(d, pkt, pi, from_local)) &&
 	    f->peer_node == peer_node)
 		return &d->flow_passthrough;
-	if (!from_local && !pilotd_inbound_open(d)) {
+	if (!from_local && !d->dp_ops->inbound_open(d)) {
 		d->ctr.flows_denied++;
 		d->admit.denied[ADMIT_NOT_SYNCED]++;
-		pilotd_flow_denied(d, pi, peer_node, 1, ADMIT_NOT_SYNCED);
+		d->dp_ops->flow_denied(d, pi, peer_node, 1, ADMIT_NOT_SYNCED);
 		*why_out = ADMIT_NOT_SYNCED;
 		return NULL;
 	}
@@ -683,7 +684,7 @@ static struct flow *flow_admit(struct pilotd *d, const uint8_t *pkt, const struc
 	why = admit_check(&d->admit, &r);
 	if (why != ADMIT_OK) {
 		d->ctr.flows_denied++;
-		pilotd_flow_denied(d, pi, peer_node, !from_local, why);
+		d->dp_ops->flow_denied(d, pi, peer_node, !from_local, why);
 		*why_out = why;
 		return NULL;
 	}
@@ -742,7 +743,7 @@ static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 	}
 	if (f != &d->flow_passthrough)
 		flow_track(f, &pi, 1, now);
-	p = pilotd_peer_for(d, dst.node);
+	p = d->dp_ops->peer_for(d, dst.node);
 	if (!p) {
 		d->ctr.tx_dropped_no_peer++;
 		return;
@@ -915,7 +916,7 @@ static void inbound(struct pilotd *d, uint8_t *buf, size_t len, const struct soc
 		break;
 	default:
 		if (bcn_is_frame(buf[0]))
-			pilotd_bcn_input(d, buf, len, src, now);
+			d->dp_ops->bcn_input(d, buf, len, src, now);
 		else
 			d->ctr.rx_dropped_malformed++;
 	}
@@ -1076,7 +1077,7 @@ void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
 	struct peer *p;
 
 	/* The beacon checked that we may meet; we check again. */
-	if (pilotd_is_blocked(d, node) || !(p = pilotd_peer_for(d, node)))
+	if (admit_blocked(&d->admit, node) || !(p = d->dp_ops->peer_for(d, node)))
 		return;
 	p->punch_ep = *ep;
 	p->punch_rx_ms = now;
@@ -1128,7 +1129,7 @@ void dp_peer_restarted(struct pilotd *d, struct peer *p)
 
 static void punch_req(struct pilotd *d, struct peer *p, uint64_t now)
 {
-	pilotd_bcn_punch_req(d, p->node_id);
+	d->dp_ops->bcn_punch_req(d, p->node_id);
 	p->punch_req_ms = now;
 }
 
@@ -1136,7 +1137,7 @@ void dp_punch_now(struct pilotd *d, struct peer *p)
 {
 	uint64_t now = now_mono_ms();
 
-	if (p->hs_wanted && !session_ready(d, p, now) && pilotd_bcn_ready(d) &&
+	if (p->hs_wanted && !session_ready(d, p, now) && d->dp_ops->bcn_ready(d) &&
 	    p->punch_req_ms < p->hs_first_ms)
 		punch_req(d, p, now);
 }
@@ -1148,7 +1149,7 @@ static void path_timers(struct pilotd *d, struct peer *p, uint64_t now)
 {
 	if (p->punch_left && now - p->punch_sent_ms >= PUNCH_SPACING_MS)
 		punch_fire(d, p, now);
-	if (!pilotd_bcn_ready(d))
+	if (!d->dp_ops->bcn_ready(d))
 		return;
 	if (p->hs_wanted && !session_ready(d, p, now)) {
 		uint64_t age = now - p->hs_first_ms;

@@ -6,14 +6,42 @@
 #ifndef PILOT_DP_H
 #define PILOT_DP_H
 
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "admit.h"
 
 struct pilotd;
 struct peer;
 
-/** Open the UDP socket on \p port (dual-stack), allocate batches. */
-int dp_init(struct pilotd *d);
+/** What the data path asks of the rest of the daemon, handed to it by
+ *  dp_init: it never calls up into pilotd's modules by name, so it reads
+ *  (and links, in a test) on its own.  Admission is admit.c's. */
+struct dp_ops {
+	/* peers: the peer for a node (from trust or a shared network), or
+	 * NULL; resolve its endpoint (async); the node owning a key, or 0 */
+	struct peer *(*peer_for)(struct pilotd *d, uint32_t node);
+	void (*resolve_peer)(struct pilotd *d, struct peer *p);
+	uint32_t (*node_by_pk)(struct pilotd *d, const uint8_t pk[32]);
+	/* inbound flows wait until the registry's revocations were heard */
+	int (*inbound_open)(struct pilotd *d);
+	/* audit sink: a flow refused, a tunnel established */
+	void (*flow_denied)(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
+			    enum admit_reason why);
+	void (*tunnel_established)(struct pilotd *d, uint32_t node, const char *role);
+	/* beacon: bound; ask for a punch; seal a relay frame; a beacon frame */
+	int (*bcn_ready)(const struct pilotd *d);
+	void (*bcn_punch_req)(struct pilotd *d, uint32_t node);
+	int (*bcn_wrap)(struct pilotd *d, uint8_t *frame, size_t reclen, size_t cap, uint32_t to);
+	void (*bcn_input)(struct pilotd *d, uint8_t *buf, size_t len,
+			  const struct sockaddr_in6 *src, uint64_t now);
+};
+
+/** Open the UDP socket on \p port (dual-stack), allocate batches;
+ *  \p ops stays the caller's and must outlive the data path. */
+int dp_init(struct pilotd *d, const struct dp_ops *ops);
 void dp_free(struct pilotd *d);
 /** Event callbacks. */
 void dp_tun_readable(int fd, short what, void *arg);

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "nl.h"
 #include "pilotd.h"
+#include "pilotd_cmd.h"
 #include "sdnotify.h"
 #include "store.h"
 #include "util.h"
@@ -84,184 +85,6 @@ const struct conf_key pilotd_schema[] = {
 
 static const char *const pilotd_dbs[] = {"meta",       "trust",	  "asked",   "networks", "audit",
 					 "audit_meta", "webhook", "blocked", "revoked",	 NULL};
-
-/* ---- identity ---- */
-
-static int identity_import(const char *path, uint8_t *sk, uint8_t *pk)
-{
-	char *text = NULL;
-	uint8_t raw[64];
-	int n, rc;
-
-	rc = file_check_secret(path);
-	if (rc == -EPERM) {
-		log_warnx("%s: identity file is readable by others; chmod 600 it", path);
-		return rc;
-	}
-	if (rc < 0 || (rc = file_read_all(path, 4096, &text, NULL)) < 0) {
-		log_warnx("%s: %s", path, strerror(-rc));
-		return rc;
-	}
-	text[strcspn(text, " \r\n")] = '\0';
-	n = b64_decode(raw, sizeof(raw), text);
-	sodium_memzero(text, strlen(text));
-	free(text);
-	if (n == 32) {
-		crypto_sign_seed_keypair(pk, sk, raw);
-	} else if (n == 64) {
-		memcpy(sk, raw, 64);
-		crypto_sign_ed25519_sk_to_pk(pk, sk);
-	} else {
-		log_warnx("%s: expected the base64 of a 32-byte Ed25519 seed or 64-byte secret key",
-			  path);
-		rc = -EINVAL;
-	}
-	sodium_memzero(raw, sizeof(raw));
-	return rc;
-}
-
-static int identity_load(struct pilotd *d)
-{
-	struct store_txn t;
-	uint8_t imported_pk[32];
-	uint8_t *imported = NULL;
-	MDB_val v;
-	int rc;
-
-	d->ed_sk = sodium_malloc(64);
-	if (!d->ed_sk)
-		return -ENOMEM;
-	if (d->cfg.identity && d->cfg.identity[0]) {
-		imported = sodium_malloc(64);
-		if (!imported)
-			return -ENOMEM;
-		if ((rc = identity_import(d->cfg.identity, imported, imported_pk)) < 0)
-			goto out;
-	}
-	store_txn_begin(d->st, &t, 0);
-	rc = store_get(&t, d->db_meta, "ed_sk", 5, &v);
-	if (rc == 0 && v.mv_size == 64) {
-		memcpy(d->ed_sk, v.mv_data, 64);
-		crypto_sign_ed25519_sk_to_pk(d->ed_pk, d->ed_sk);
-		if (imported && memcmp(imported_pk, d->ed_pk, 32) != 0) {
-			log_warnx("%s: this node already has a different identity; refusing to "
-				  "replace it (use rotate-key)",
-				  d->cfg.identity);
-			store_txn_abort(&t);
-			rc = -EEXIST;
-			goto out;
-		}
-	} else if (rc == -ENOENT) {
-		/* First start: the key is made here and never leaves the node. */
-		if (imported) {
-			memcpy(d->ed_sk, imported, 64);
-			memcpy(d->ed_pk, imported_pk, 32);
-		} else {
-			crypto_sign_keypair(d->ed_pk, d->ed_sk);
-		}
-		store_put(&t, d->db_meta, "ed_sk", 5, d->ed_sk, 64);
-		log_info("new identity created");
-	} else if (rc == 0) {
-		rc = -EBADMSG;
-	}
-	rc = rc < 0 && rc != -ENOENT ? rc : store_txn_commit(&t);
-	if (rc < 0) {
-		store_txn_abort(&t);
-		log_warnx("identity: %s", strerror(-rc));
-		goto out;
-	}
-	rc = tnl_identity_init(&d->id, d->ed_sk);
-	if (rc == 0) {
-		/* A rotation that was under way when we stopped. */
-		store_txn_begin(d->st, &t, 1);
-		if (store_get(&t, d->db_meta, "ed_sk_next", 10, &v) == 0 && v.mv_size == 64 &&
-		    (d->ed_sk_next = sodium_malloc(64)) != NULL)
-			memcpy(d->ed_sk_next, v.mv_data, 64);
-		store_txn_abort(&t);
-	}
-out:
-	if (imported)
-		sodium_free(imported);
-	return rc;
-}
-
-int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk)
-{
-	int rc;
-
-	if (!d->ed_sk_next && !(d->ed_sk_next = sodium_malloc(64)))
-		return -ENOMEM;
-	memcpy(d->ed_sk_next, sk, 64);
-	rc = pilotd_meta_put(d, "ed_sk_next", sk, 64);
-	if (rc < 0)
-		pilotd_identity_drop_next(d);
-	return rc;
-}
-
-void pilotd_identity_drop_next(struct pilotd *d)
-{
-	struct store_txn t;
-
-	store_txn_begin(d->st, &t, 0);
-	store_del(&t, d->db_meta, "ed_sk_next", 10);
-	store_txn_commit(&t);
-	if (d->ed_sk_next)
-		sodium_free(d->ed_sk_next);
-	d->ed_sk_next = NULL;
-}
-
-int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk)
-{
-	struct tnl_identity nid;
-	struct store_txn t;
-	uint8_t sk[64];
-	int rc;
-
-	memcpy(sk, new_sk, 64); /* new_sk may be d->ed_sk_next, freed below */
-	memset(&nid, 0, sizeof(nid));
-	if ((rc = tnl_identity_init(&nid, sk)) < 0)
-		goto out;
-	/* One transaction: the new key replaces the old durably or not at all. */
-	store_txn_begin(d->st, &t, 0);
-	store_put(&t, d->db_meta, "ed_sk", 5, sk, 64);
-	store_del(&t, d->db_meta, "ed_sk_next", 10);
-	if ((rc = store_txn_commit(&t)) < 0) {
-		tnl_identity_wipe(&nid);
-		goto out;
-	}
-	{
-		uint8_t old_pk[32];
-		memcpy(old_pk, d->ed_pk, 32);
-		memcpy(d->ed_sk, sk, 64);
-		crypto_sign_ed25519_sk_to_pk(d->ed_pk, d->ed_sk);
-		pilotd_audit_rekeyed(d, old_pk);
-	}
-	tnl_identity_wipe(&d->id);
-	d->id = nid;
-	if (d->ed_sk_next)
-		sodium_free(d->ed_sk_next);
-	d->ed_sk_next = NULL;
-	/* Every session was keyed with the old static: start them over. */
-	peer_reset_all(&d->peers, &d->id);
-	log_info("identity key replaced; sessions will re-handshake");
-	pilotd_audit_event(d, "node.key_rotated", 0, NULL);
-out:
-	sodium_memzero(sk, sizeof(sk));
-	return rc;
-}
-
-static void meta_load(struct pilotd *d)
-{
-	struct store_txn t;
-	uint8_t buf[4];
-
-	store_txn_begin(d->st, &t, 1);
-	if (store_get_fixed(&t, d->db_meta, "node_id", 7, buf, 4) == 0)
-		d->node_id = store_rd_be32(buf);
-	if (store_get_fixed(&t, d->db_meta, "prefix", 6, d->prefix.b, 6) == 0)
-		d->have_prefix = 1;
-	store_txn_abort(&t);
-}
 
 /* ---- kernel set-up ---- */
 
@@ -364,6 +187,12 @@ static int op_shares_network(void *ctx, uint32_t node, uint16_t net)
 	return member_net_find(&d->members, net) && member_find(&d->members, net, node);
 }
 
+static int op_shares_any(void *ctx, uint32_t node)
+{
+	struct pilotd *d = ctx;
+	return member_shared(&d->members, node) != 0;
+}
+
 static int op_is_blocked(void *ctx, uint32_t node)
 {
 	return pilotd_is_blocked(ctx, node);
@@ -385,328 +214,55 @@ static const struct admit_ops admit_ops = {
     .is_revoked = op_is_revoked,
     .is_trusted = op_is_trusted,
     .shares_network = op_shares_network,
+    .shares_any = op_shares_any,
     .policy_allows = op_policy_allows,
 };
 
-int pilotd_inbound_open(struct pilotd *d)
+/* ---- the data path's and the registry client's ops ---- */
+
+static void op_tunnel_established(struct pilotd *d, uint32_t node, const char *role)
 {
-	/* A registry that stays unreachable must not keep the node dark for
-	 * ever: after a grace period flows are admitted on what is known. */
-	return d->synced || (!d->regc.connected && now_mono_ms() - d->started_ms > 15000);
+	char q[32];
+
+	json_quote(q, sizeof(q), role);
+	pilotd_audit_event(d, "tunnel.established", node, "{\"role\":%s}", q);
 }
 
-int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node)
-{
-	/* A blocked node keeps its tunnel (it is still who it says): every
-	 * flow on it is refused, and the refusal goes back through it so its
-	 * programs fail at once instead of timing out (SPEC section 5).  A
-	 * revoked identity proves nothing any more: no tunnel. */
-	if (pilotd_is_revoked(d, node))
-		return 0;
-	return trust_find(&d->trust, node) != NULL || member_shared(&d->members, node) != 0;
-}
-
-uint32_t pilotd_node_by_pk(struct pilotd *d, const uint8_t pk[32])
-{
-	struct trust_entry *te = trust_find_pk(&d->trust, pk);
-	return te ? te->node_id : member_find_pk(&d->members, pk);
-}
-
-struct peer *pilotd_peer_for(struct pilotd *d, uint32_t node)
-{
-	struct peer *p = peer_find(&d->peers, node);
-	struct trust_entry *te;
-	struct member_entry *me;
-
-	if (p)
-		return p;
-	/* The key this node consented to (trust), or the one its network lists. */
-	te = trust_find(&d->trust, node);
-	me = te ? NULL : member_any(&d->members, node);
-	if (!te && !me)
-		return NULL;
-	p = peer_get(&d->peers, &d->id, node, te ? te->ed_pk : me->ed_pk);
-	if (p)
-		snprintf(p->hostname, sizeof(p->hostname), "%s", te ? te->hostname : me->hostname);
-	return p;
-}
-
-void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
-			enum admit_reason why)
-{
-	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
-
-	pilotd_audit_deny(d, pi, node, inbound, why);
-	if (!log_enabled(LOG_LVL_DEBUG))
-		return;
-	inet_ntop(AF_INET6, &pi->src, a, sizeof(a));
-	inet_ntop(AF_INET6, &pi->dst, b, sizeof(b));
-	log_debug("flow denied (%s) %s node %u: proto %u [%s]:%u -> [%s]:%u",
-		  admit_reason_name(why), inbound ? "from" : "to", node, pi->proto, a, pi->sport, b,
-		  pi->dport);
-}
-
-/* ---- resolving peers ---- */
-
-struct resolve_arg {
-	uint32_t node;
+static const struct dp_ops dp_ops = {
+    .peer_for = pilotd_peer_for,
+    .resolve_peer = pilotd_resolve_peer,
+    .node_by_pk = pilotd_node_by_pk,
+    .inbound_open = pilotd_inbound_open,
+    .flow_denied = pilotd_flow_denied,
+    .tunnel_established = op_tunnel_established,
+    .bcn_ready = pilotd_bcn_ready,
+    .bcn_punch_req = pilotd_bcn_punch_req,
+    .bcn_wrap = pilotd_bcn_wrap,
+    .bcn_input = pilotd_bcn_input,
 };
 
-static void add_target(struct json_gen *j, void *arg)
-{
-	jg_ku64(j, "target", *(uint32_t *)arg);
-}
+static const struct regc_hooks regc_hooks = {
+    .registered = pilotd_registered,
+    .configure_beacon = pilotd_bcn_configure,
+    .after_register = pilotd_after_register,
+    .sync_trust = pilotd_sync_trust,
+    .event = pilotd_registry_event,
+};
 
-/* Take the endpoint the registry gave; one that differs from what we
- * had has not yet answered us directly. */
-static int resolved_ep(struct peer *p, const char *s)
-{
-	struct sockaddr_storage ep;
-	socklen_t len;
+/* ---- registry events ---- */
 
-	if (bcn_ep_parse(s, &ep, &len) < 0)
-		return -EINVAL;
-	if (len != p->eplen || memcmp(&ep, &p->ep, len) != 0)
-		p->ep_direct_ok = 0;
-	p->ep = ep;
-	p->eplen = len;
-	return 0;
-}
-
-static void on_resolved(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
-			yajl_val resp)
-{
-	struct resolve_arg *ra = arg;
-	struct peer *p = peer_find(&d->peers, ra->node);
-	const char *ep = NULL;
-	uint8_t pk[32];
-
-	free(ra);
-	if (!p)
-		return;
-	p->resolving = 0;
-	if (err < 0) {
-		log_info("cannot resolve node %u: %s: %s", p->node_id, code, msg);
-	} else if (json_get_b64(resp, "public_key", pk, 32) < 0 || memcmp(pk, p->ed_pk, 32) != 0) {
-		/* The key we consented to is the one that counts. */
-		log_warnx("registry returned another key for node %u than the trusted one",
-			  p->node_id);
-	} else if (json_get_str(resp, "endpoint", &ep) < 0 || resolved_ep(p, ep) < 0) {
-		int nat = 0;
-		json_get_bool(resp, "behind_nat", &nat);
-		log_info("node %u has no endpoint to try%s", p->node_id,
-			 nat ? ": it is behind a NAT (punch or relay)" : " yet");
-		if (nat)
-			dp_punch_now(d, p);
-	} else if (!p->restart_pending && p->hs_wanted) {
-		/* The path is known once a record from the peer is authenticated. */
-		dp_send_init(d, p);
-	}
-	if (p->restart_pending) {
-		p->restart_pending = 0;
-		dp_peer_restarted(d, p);
-	}
-}
-
-/* A peer said to have restarted: the registry has its endpoint (which
- * may be new), and then the handshake goes out (dp_peer_restarted). */
-void pilotd_peer_restarted(struct pilotd *d, uint32_t node)
-{
-	struct peer *p = peer_find(&d->peers, node);
-
-	if (!p)
-		return;
-	p->restart_pending = 1;
-	p->resolve_ms = 0;
-	pilotd_resolve_peer(d, p);
-	if (!p->resolving) {
-		p->restart_pending = 0;
-		dp_peer_restarted(d, p);
-	}
-}
-
-void pilotd_resolve_peer(struct pilotd *d, struct peer *p)
-{
-	struct resolve_arg *ra;
-	uint64_t now = now_mono_ms();
-
-	if (p->resolving || (p->resolve_ms && now - p->resolve_ms < 1000))
-		return;
-	ra = malloc(sizeof(*ra));
-	if (!ra)
-		return;
-	ra->node = p->node_id;
-	p->resolving = 1;
-	p->resolve_ms = now;
-	if (regc_call(&d->regc, "resolve", add_target, &ra->node, on_resolved, ra) < 0) {
-		p->resolving = 0;
-		free(ra);
-	}
-}
-
-/* ---- trust ---- */
-
-unsigned pilotd_cut_peer(struct pilotd *d, uint32_t node, int forget_peer)
-{
-	struct peer *p = peer_find(&d->peers, node);
-	struct dp_cut_sel sel = {.node = node};
-	unsigned n = dp_cut_flows(d, &sel);
-
-	if (p) {
-		if (forget_peer)
-			peer_remove(&d->peers, p);
-		else
-			peer_reset(&d->peers, p);
-	}
-	return n;
-}
-
-void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32], const char *hostname)
-{
-	int rc = trust_add(&d->trust, node, pk, hostname);
-	if (rc < 0) {
-		log_warnx("saving trust of node %u: %s", node, strerror(-rc));
-		return;
-	}
-	log_info("node %u%s%s%s is now trusted", node, hostname && *hostname ? " (" : "",
-		 hostname ? hostname : "", hostname && *hostname ? ")" : "");
-	pilotd_audit_event(d, "trust.approved", node, NULL);
-}
-
-void pilotd_revise_peer(struct pilotd *d, uint32_t node)
-{
-	if (!pilotd_peer_may_tunnel(d, node) && peer_find(&d->peers, node))
-		pilotd_cut_peer(d, node, 1);
-}
-
-void pilotd_trust_revoked(struct pilotd *d, uint32_t node, const char *why)
-{
-	struct dp_cut_sel sel = {.node = node, .basis = FLOW_BASIS_TRUST};
-	unsigned cut;
-
-	if (trust_remove(&d->trust, node) == -ENOENT && !peer_find(&d->peers, node))
-		return;
-	/* Flows a shared network admitted stay; the rest go now. */
-	cut = dp_cut_flows(d, &sel);
-	/* The peer that untrusted us dropped the tunnel and its keys at once
-	 * (SPEC 4), so ours are dead too: drop them now rather than after a
-	 * rekey timeout, so a flow a shared network still allows handshakes
-	 * afresh on its next packet. */
-	if (pilotd_peer_may_tunnel(d, node)) {
-		struct peer *p = peer_find(&d->peers, node);
-		if (p)
-			peer_reset(&d->peers, p);
-	}
-	pilotd_revise_peer(d, node);
-	log_info("trust with node %u removed (%s); %u flows cut", node, why, cut);
-	{
-		char q[128];
-		json_quote(q, sizeof(q), why);
-		pilotd_audit_event(d, "trust.revoked", node, "{\"reason\":%s,\"flows_cut\":%u}", q,
-				   cut);
-	}
-}
-
-/* The registry said these nodes are in a trust pair with us. */
-void pilotd_sync_trust(struct pilotd *d, yajl_val peers)
-{
-	uint32_t *gone;
-	size_t ngone = 0;
-
-	if (!peers || !YAJL_IS_ARRAY(peers))
-		return;
-	gone = calloc(d->trust.count + 1, sizeof(*gone));
-	if (!gone)
-		return;
-	/* Trusted here, no longer there: revoked while we were away. */
-	for (uint32_t i = 0; i < d->trust.cap; i++) {
-		const struct trust_entry *e = &d->trust.e[i];
-		int found = 0;
-		if (!e->used)
-			continue;
-		for (size_t k = 0; k < peers->u.array.len; k++) {
-			uint32_t id;
-			if (json_get_u32(peers->u.array.values[k], "node_id", &id) == 0 &&
-			    id == e->node_id)
-				found = 1;
-		}
-		if (!found)
-			gone[ngone++] = e->node_id;
-	}
-	for (size_t i = 0; i < ngone; i++)
-		pilotd_trust_revoked(d, gone[i], "revoked while offline");
-	free(gone);
-	/* There, and we had asked: approved while we were away. */
-	for (size_t k = 0; k < peers->u.array.len; k++) {
-		yajl_val pv = peers->u.array.values[k];
-		uint32_t id;
-		uint8_t pk[32];
-		const char *hn = NULL;
-		if (json_get_u32(pv, "node_id", &id) < 0 ||
-		    json_get_b64(pv, "public_key", pk, 32) < 0)
-			continue;
-		json_get_str(pv, "hostname", &hn);
-		if (!trust_find(&d->trust, id) && trust_was_asked(&d->trust, id))
-			pilotd_trust_added(d, id, pk, hn);
-	}
-}
-
+/* Each event goes to the module whose state it changes. */
 void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 {
 	const char *name = NULL;
-	uint32_t node = 0;
 
 	if (json_get_str(ev, "event", &name) < 0)
 		return;
 	/* Whatever the event, a name answer may have changed with it. */
 	pilotd_finds_flush(d);
-	if (strcmp(name, "trust.approved") == 0) {
-		yajl_val pv = json_get(ev, "peer");
-		uint8_t pk[32];
-		const char *hn = NULL;
-		if (json_get_u32(pv, "node_id", &node) < 0 ||
-		    json_get_b64(pv, "public_key", pk, 32) < 0)
-			return;
-		json_get_str(pv, "hostname", &hn);
-		/* Only a peer we asked for (or already trust), or one a network
-		 * we belong to approved on our behalf (SPEC section 4; checked
-		 * against our own member list), becomes trusted: the registry
-		 * alone cannot make this node trust anyone. */
-		uint32_t via = 0;
-		json_get_u32(ev, "network_id", &via);
-		if (trust_find(&d->trust, node) || trust_was_asked(&d->trust, node) ||
-		    (via && via <= 65535 && member_net_find(&d->members, (uint16_t)via) &&
-		     member_find(&d->members, (uint16_t)via, node)))
-			pilotd_trust_added(d, node, pk, hn);
-		else
-			log_warnx(
-			    "registry reported approval by node %u, which this node never asked; "
-			    "ignored",
-			    node);
-	} else if (strcmp(name, "trust.revoked") == 0) {
-		if (json_get_u32(ev, "node_id", &node) == 0)
-			pilotd_trust_revoked(d, node, "revoked by the peer");
-	} else if (strcmp(name, "handshake.rejected") == 0) {
-		if (json_get_u32(ev, "node_id", &node) == 0) {
-			trust_clear_asked(&d->trust, node);
-			log_info("node %u rejected our handshake request", node);
-			pilotd_audit_event(d, "handshake.rejected", node, "{\"by\":\"peer\"}");
-		}
-	} else if (strcmp(name, "handshake.received") == 0) {
-		const char *why = "";
-		json_get_u32(ev, "node_id", &node);
-		json_get_str(ev, "justification", &why);
-		log_info("handshake request from node %u: %s", node, why);
-		{
-			char q[600];
-			if (json_quote(q, sizeof(q), why) < 0)
-				snprintf(q, sizeof(q), "\"\"");
-			pilotd_audit_event(d, "handshake.received", node, "{\"justification\":%s}",
-					   q);
-		}
-	} else if (strcmp(name, "peer.restarted") == 0) {
-		if (json_get_u32(ev, "node_id", &node) == 0)
-			pilotd_peer_restarted(d, node);
+	if (strncmp(name, "trust.", 6) == 0 || strncmp(name, "handshake.", 10) == 0 ||
+	    strcmp(name, "peer.restarted") == 0) {
+		pilotd_trust_event(d, name, ev);
 	} else if (strcmp(name, "peer.updated") == 0) {
 		log_debug("registry: a peer's hostname or visibility changed");
 	} else if (strncmp(name, "network.", 8) == 0 || strcmp(name, "peer.key_rotated") == 0) {
@@ -717,69 +273,6 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 	} else {
 		log_debug("registry event %s", name);
 	}
-}
-
-int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node)
-{
-	struct pilot_addr a;
-	struct in6_addr ip;
-	char *end;
-	unsigned long v;
-
-	if (!target || !*target)
-		return -EINVAL;
-	if (target[0] >= '0' && target[0] <= '9' && !strchr(target, ':')) {
-		errno = 0;
-		v = strtoul(target, &end, 10);
-		if (errno || *end || v == 0 || v > UINT32_MAX)
-			return -EINVAL;
-		*node = (uint32_t)v;
-		return 0;
-	}
-	if (addr_parse(target, &a) == 0) {
-		if (a.node == 0)
-			return -EINVAL;
-		*node = a.node;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, target, &ip) == 1) {
-		if (!d->have_prefix || addr_from_ipv6(&d->prefix, &ip, &a) < 0 || a.node == 0)
-			return -EINVAL;
-		*node = a.node;
-		return 0;
-	}
-	/* A hostname we know from trust or a shared network (any other
-	 * name: `pilotctl find` asks the registry). */
-	{
-		size_t tl = strlen(target);
-		char want[64];
-		if (tl > 6 && strcmp(target + tl - 6, ".pilot") == 0)
-			tl -= 6;
-		if (tl == 0 || tl >= sizeof(want))
-			return -ENOENT;
-		memcpy(want, target, tl);
-		want[tl] = '\0';
-		for (uint32_t i = 0; i < d->members.cap; i++) {
-			const struct member_entry *e = &d->members.e[i];
-			if (e->key && e->hostname[0] && strcmp(e->hostname, want) == 0) {
-				*node = (uint32_t)e->key;
-				return 0;
-			}
-		}
-	}
-	for (uint32_t i = 0; i < d->trust.cap; i++) {
-		const struct trust_entry *e = &d->trust.e[i];
-		size_t tl = strlen(target);
-		if (!e->used || !e->hostname[0])
-			continue;
-		if (strcmp(e->hostname, target) == 0 ||
-		    (tl > 6 && strcmp(target + tl - 6, ".pilot") == 0 &&
-		     strlen(e->hostname) == tl - 6 && strncmp(e->hostname, target, tl - 6) == 0)) {
-			*node = e->node_id;
-			return 0;
-		}
-	}
-	return -ENOENT;
 }
 
 /* ---- events ---- */
@@ -939,9 +432,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
-extern const struct ipc_cmd pilotd_ipc_cmds[];
-extern const struct ipc_cmd pilotd_resolve_cmds[];
-
 int pilotd_init(struct pilotd *d, struct event_base *base)
 {
 	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -960,9 +450,9 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	if (!d->st)
 		return -EIO;
 	d->db_meta = store_dbi(d->st, "meta");
-	if ((rc = identity_load(d)) < 0)
+	if ((rc = pilotd_identity_load(d)) < 0)
 		return rc;
-	meta_load(d);
+	pilotd_meta_load(d);
 	if ((rc = trust_init(&d->trust, d->st)) < 0) {
 		log_warnx("loading trust: %s", strerror(-rc));
 		return rc;
@@ -985,7 +475,7 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	d->admit.syn_rate_per_peer = d->cfg.syn_rate_per_peer;
 	d->admit.max_flows_per_port = d->cfg.max_flows_per_port;
 	d->admit.max_flows = d->cfg.max_flows;
-	if ((rc = dp_init(d)) < 0)
+	if ((rc = dp_init(d, &dp_ops)) < 0)
 		return rc;
 	d->ev_udp = event_new(base, d->udp_fd, EV_READ | EV_PERSIST, dp_udp_readable, d);
 	d->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, d);
@@ -1018,7 +508,7 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 		return -ENOMEM;
 	if ((rc = pilotd_audit_init(d)) < 0)
 		return rc;
-	if ((rc = regc_init(&d->regc, d)) < 0)
+	if ((rc = regc_init(&d->regc, d, &regc_hooks)) < 0)
 		return rc;
 	d->ipc = ipc_listen(d->base, d, d->cfg.socket, pilotd_ipc_cmds);
 	if (!d->ipc)

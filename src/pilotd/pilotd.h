@@ -94,6 +94,7 @@ struct pilotd_counters {
 #define DP_BUFSZ 2048
 
 struct dp_batch; /* dp.c */
+struct dp_ops;
 
 /* The beacon as this node knows it (pilotd_bcn.c). */
 struct pilotd_bcn {
@@ -148,6 +149,7 @@ struct pilotd {
 	int synced; /* the registry's event backlog (revocations) has been heard */
 	struct tnl_cookie_checker cookies;
 	struct dp_batch *batch;
+	const struct dp_ops *dp_ops; /* what dp.c may ask of the daemon */
 	uint64_t hs_window_start_ms;
 	uint32_t hs_in_window; /* handshakes processed in this second */
 	uint64_t rekey_ms, reject_ms;
@@ -178,87 +180,26 @@ struct pilotd {
 	struct pilotd_counters ctr;
 };
 
-/** Build the daemon from parsed config; opens state, identity, sockets.
- *  \retval 0 or -errno (logged). */
-int pilotd_init(struct pilotd *d, struct event_base *base);
-void pilotd_free(struct pilotd *d);
+/* The daemon's modules, bottom to top.  A module calls only those below
+ * it; the data path (dp.c) and the registry client (regc.c) reach the
+ * ones above through the ops pilotd.c hands them (struct dp_ops,
+ * struct regc_hooks).  doc/ARCHITECTURE.md draws the layers. */
 
-/* ---- used across pilotd's modules ---- */
-/** After registration: bring up pilot0 with our addresses and route. */
-int pilotd_tun_setup(struct pilotd *d);
-/** Cut every flow with \p node (RST / ICMPv6 to the local side); tear down
- *  its sessions.  \retval flows cut. */
-unsigned pilotd_cut_peer(struct pilotd *d, uint32_t node, int forget_peer);
-/** Trust changes, from the registry or IPC. */
-void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32],
-			const char *hostname);
-void pilotd_trust_revoked(struct pilotd *d, uint32_t node, const char *why);
-/** Resolve \p target text (node ID, address, IPv6, hostname) to a node ID
- *  locally (hostname needs the registry: returns -EAGAIN). */
-int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node);
-/** Data path hooks. */
-/** The peer for \p node (created from the trust table), or NULL. */
-struct peer *pilotd_peer_for(struct pilotd *d, uint32_t node);
-/** Ask the registry for \p p's endpoint (async), then handshake. */
-void pilotd_resolve_peer(struct pilotd *d, struct peer *p);
-/** The registry said \p node restarted: resolve it and handshake again. */
-void pilotd_peer_restarted(struct pilotd *d, uint32_t node);
-/** May a tunnel with \p node exist at all (trust or shared network)? */
-int pilotd_peer_may_tunnel(struct pilotd *d, uint32_t node);
-void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
-			enum admit_reason why);
-/** The node a public key belongs to (trust or shared network), or 0. */
-uint32_t pilotd_node_by_pk(struct pilotd *d, const uint8_t pk[32]);
-/** Re-check a peer after its basis changed: with no trust and no shared
- *  network left, cut its flows and forget it. */
-void pilotd_revise_peer(struct pilotd *d, uint32_t node);
-/** Network membership changes. */
-int pilotd_net_joined(struct pilotd *d, uint16_t net, const char *name, const char *rule,
-		      yajl_val members);
-/** \retval the flows it had admitted, now cut. */
-unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why);
-void pilotd_net_addrs_up(struct pilotd *d);
-void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
-void pilotd_settings_load(struct pilotd *d);
-void pilotd_after_register(struct pilotd *d);
-int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen);
+/* ---- identity and settings in the meta table (pilotd_identity.c) ---- */
+/** Load (or at first start create, or import cfg.identity) the key. */
+int pilotd_identity_load(struct pilotd *d);
+/** The registration last saved: node ID and deployment prefix. */
+void pilotd_meta_load(struct pilotd *d);
 /** Persist a setting in the meta database. \retval 0 or -errno. */
 int pilotd_meta_put(struct pilotd *d, const char *key, const void *val, size_t len);
+/** Hostname and visibility: the config's when it changed, else the
+ *  last one set at run time; tags. */
+void pilotd_settings_load(struct pilotd *d);
 /** Switch to a new identity key (after the registry accepted it). */
 int pilotd_identity_replace(struct pilotd *d, const uint8_t *new_sk);
 void pilotd_identity_drop_next(struct pilotd *d);
 /** Persist and hold \p sk as the pending next key. \retval 0 or -errno. */
 int pilotd_identity_set_next(struct pilotd *d, const uint8_t *sk);
-/* ---- the beacon (pilotd_bcn.c) ---- */
-struct json_gen;
-/** After each registration: take the beacon's key and address from the
- *  register answer \p reg (none announced: NAT traversal is off). */
-void pilotd_bcn_configure(struct pilotd *d, yajl_val reg);
-/** Bound (a BIND_OK heard lately): punching and relaying are possible. */
-int pilotd_bcn_ready(const struct pilotd *d);
-/** Keep our binding (and the NAT mapping to the beacon) fresh. */
-void pilotd_bcn_tick(struct pilotd *d, uint64_t now);
-void pilotd_bcn_punch_req(struct pilotd *d, uint32_t node);
-/** Seal a RELAY frame to \p to around the record of \p reclen bytes at
- *  \p frame + BCN_RELAY_HDR.  \retval frame length or -errno. */
-int pilotd_bcn_wrap(struct pilotd *d, uint8_t *frame, size_t reclen, size_t cap, uint32_t to);
-/** A datagram whose type byte is a beacon frame's (0x10-0x1f). */
-void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
-		      uint64_t now);
-void pilotd_bcn_status(struct pilotd *d, struct json_gen *j);
-
-/* ---- block list, revocation, policy, orgs (pilotd_policy.c) ---- */
-int pilotd_is_blocked(struct pilotd *d, uint32_t node);
-int pilotd_is_revoked(struct pilotd *d, uint32_t node);
-int pilotd_policy_allows(struct pilotd *d, uint32_t node, uint16_t net, int inbound, uint8_t proto,
-			 uint16_t port);
-/** Fetch this node's policy view of \p net from the registry (async). */
-void pilotd_policy_fetch(struct pilotd *d, uint16_t net);
-void pilotd_node_revoked(struct pilotd *d, uint32_t node, const char *why);
-void pilotd_policy_event(struct pilotd *d, const char *name, yajl_val ev);
-/** Inbound flows are admitted only once the registry's backlog of
- *  revocations has been heard (or it could not be reached for a while). */
-int pilotd_inbound_open(struct pilotd *d);
 
 /* ---- audit (pilotd_audit.c) ---- */
 int pilotd_audit_init(struct pilotd *d);
@@ -278,19 +219,103 @@ void pilotd_audit_prune(struct pilotd *d);
 void pilotd_audit_rekeyed(struct pilotd *d, const uint8_t old_pk[32]);
 void pilotd_audit_stats(struct pilotd *d, uint64_t *last_id, uint64_t *backlog, uint64_t *dropped,
 			uint64_t *failed);
-/** SIGHUP: parse the configuration again and apply it whole, or keep the
- *  running one and say why. \retval 0 or -errno. */
-int pilotd_reload(struct pilotd *d);
+/** The log and the webhook themselves, for the commands that show them. */
+struct audit;
+struct webhook;
+struct audit *pilotd_audit_log(struct pilotd *d);
+struct webhook *pilotd_audit_webhook(struct pilotd *d);
+
+/* ---- peers and trust (pilotd_peer.c) ---- */
+/** The peer for \p node (created from the trust table), or NULL. */
+struct peer *pilotd_peer_for(struct pilotd *d, uint32_t node);
+/** Ask the registry for \p p's endpoint (async), then handshake. */
+void pilotd_resolve_peer(struct pilotd *d, struct peer *p);
+/** The registry said \p node restarted: resolve it and handshake again. */
+void pilotd_peer_restarted(struct pilotd *d, uint32_t node);
+/** The node a public key belongs to (trust or shared network), or 0. */
+uint32_t pilotd_node_by_pk(struct pilotd *d, const uint8_t pk[32]);
+/** A flow was refused: audit (batched) and log at debug. */
+void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t node, int inbound,
+			enum admit_reason why);
+/** Cut every flow with \p node (RST / ICMPv6 to the local side); tear down
+ *  its sessions.  \retval flows cut. */
+unsigned pilotd_cut_peer(struct pilotd *d, uint32_t node, int forget_peer);
+/** Re-check a peer after its basis changed (admit_peer): with no trust
+ *  and no shared network left, cut its flows and forget it. */
+void pilotd_revise_peer(struct pilotd *d, uint32_t node);
+/** Trust changes, from the registry or IPC. */
+void pilotd_trust_added(struct pilotd *d, uint32_t node, const uint8_t pk[32],
+			const char *hostname);
+void pilotd_trust_revoked(struct pilotd *d, uint32_t node, const char *why);
+/** The registry's list of our trust pairs (regc_hooks.sync_trust). */
+void pilotd_sync_trust(struct pilotd *d, yajl_val peers);
+/** trust.*, handshake.* and peer.restarted events. */
+void pilotd_trust_event(struct pilotd *d, const char *name, yajl_val ev);
+/** Resolve \p target text (node ID, address, IPv6, hostname) to a node ID
+ *  locally (hostname needs the registry: returns -EAGAIN). */
+int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node);
+
+/* ---- the beacon (pilotd_bcn.c) ---- */
+struct json_gen;
+/** After each registration: take the beacon's key and address from the
+ *  register answer \p reg (none announced: NAT traversal is off). */
+void pilotd_bcn_configure(struct pilotd *d, yajl_val reg);
+/** Bound (a BIND_OK heard lately): punching and relaying are possible. */
+int pilotd_bcn_ready(const struct pilotd *d);
+/** Keep our binding (and the NAT mapping to the beacon) fresh. */
+void pilotd_bcn_tick(struct pilotd *d, uint64_t now);
+void pilotd_bcn_punch_req(struct pilotd *d, uint32_t node);
+/** Seal a RELAY frame to \p to around the record of \p reclen bytes at
+ *  \p frame + BCN_RELAY_HDR.  \retval frame length or -errno. */
+int pilotd_bcn_wrap(struct pilotd *d, uint8_t *frame, size_t reclen, size_t cap, uint32_t to);
+/** A datagram whose type byte is a beacon frame's (0x10-0x1f). */
+void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
+		      uint64_t now);
+void pilotd_bcn_status(struct pilotd *d, struct json_gen *j);
+
+/* ---- block list, revocation, policy (pilotd_policy.c) ---- */
+int pilotd_is_blocked(struct pilotd *d, uint32_t node);
+int pilotd_is_revoked(struct pilotd *d, uint32_t node);
+int pilotd_policy_allows(struct pilotd *d, uint32_t node, uint16_t net, int inbound, uint8_t proto,
+			 uint16_t port);
+/** Fetch this node's policy view of \p net from the registry (async). */
+void pilotd_policy_fetch(struct pilotd *d, uint16_t net);
+void pilotd_node_revoked(struct pilotd *d, uint32_t node, const char *why);
+void pilotd_policy_event(struct pilotd *d, const char *name, yajl_val ev);
+/** Inbound flows are admitted only once the registry's backlog of
+ *  revocations has been heard (or it could not be reached for a while). */
+int pilotd_inbound_open(struct pilotd *d);
+
+/* ---- networks (pilotd_net.c) ---- */
+int pilotd_net_joined(struct pilotd *d, uint16_t net, const char *name, const char *rule,
+		      yajl_val members);
+/** \retval the flows it had admitted, now cut. */
+unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why);
+void pilotd_net_addrs_up(struct pilotd *d);
+void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
+void pilotd_after_register(struct pilotd *d);
+int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen);
+
+/* ---- control-socket commands (pilotd_cmd*.c) ---- */
+/** Drop every cached name answer (any registry event may change them;
+ *  pilotd_cmd_self.c). */
+void pilotd_finds_flush(struct pilotd *d);
 /** The Prometheus page (pilotd_metrics.c). */
 struct evbuffer;
 void pilotd_metrics_fill(void *arg, struct evbuffer *out);
-/** Registry client hooks. */
-int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_prefix *px);
-void pilotd_sync_trust(struct pilotd *d, yajl_val peers);
-void pilotd_registry_event(struct pilotd *d, yajl_val ev);
 
-/** Drop every cached name answer (any registry event may change them;
- *  pilotd_ipc_net.c). */
-void pilotd_finds_flush(struct pilotd *d);
+/* ---- the daemon (pilotd.c) ---- */
+/** Build the daemon from parsed config; opens state, identity, sockets.
+ *  \retval 0 or -errno (logged). */
+int pilotd_init(struct pilotd *d, struct event_base *base);
+void pilotd_free(struct pilotd *d);
+/** After registration: bring up pilot0 with our addresses and route. */
+int pilotd_tun_setup(struct pilotd *d);
+/** SIGHUP: parse the configuration again and apply it whole, or keep the
+ *  running one and say why. \retval 0 or -errno. */
+int pilotd_reload(struct pilotd *d);
+/** Registry client hooks (regc_hooks). */
+int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_prefix *px);
+void pilotd_registry_event(struct pilotd *d, yajl_val ev);
 
 #endif

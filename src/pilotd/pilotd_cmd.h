@@ -52,7 +52,7 @@ void cmd_trust(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_prefix(struct pilotd *d, struct ipc_req *req, yajl_val args);
 
-/* ---- pilotd_cmd_net.c ---- */
+/* ---- pilotd_cmd_self.c ---- */
 void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args);
 /** find for the name service socket: answered from a short-lived cache. */
 void cmd_find_cached(struct pilotd *d, struct ipc_req *req, yajl_val args);
@@ -63,6 +63,8 @@ void cmd_set_public(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_set_private(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_set_tags(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_rotate_key(struct pilotd *d, struct ipc_req *req, yajl_val args);
+
+/* ---- pilotd_cmd_net.c ---- */
 void cmd_network_create(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_network_delete(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args);

@@ -19,61 +19,6 @@
 #include "store.h"
 #include "util.h"
 
-int pilotd_meta_put(struct pilotd *d, const char *key, const void *val, size_t len)
-{
-	struct store_txn t;
-
-	store_txn_begin(d->st, &t, 0);
-	store_put(&t, d->db_meta, key, strlen(key), val, len);
-	return store_txn_commit(&t);
-}
-
-static int meta_get_str(struct pilotd *d, const char *key, char *out, size_t outlen)
-{
-	struct store_txn t;
-	MDB_val v;
-	int rc;
-
-	store_txn_begin(d->st, &t, 1);
-	rc = store_get(&t, d->db_meta, key, strlen(key), &v);
-	if (rc == 0) {
-		size_t n = MIN(v.mv_size, outlen - 1);
-		memcpy(out, v.mv_data, n);
-		out[n] = '\0';
-	}
-	store_txn_abort(&t);
-	return rc;
-}
-
-/* The node's settings live in its own LMDB and are sent at every
- * registration.  A config value is applied when it differs from the one
- * applied last time (an operator edited the file); otherwise a change made
- * at run time (pilotctl set-hostname, set-public) stands. */
-void pilotd_settings_load(struct pilotd *d)
-{
-	char last[80], cur[80];
-	const char *cfg_host = d->cfg.hostname ? d->cfg.hostname : "";
-
-	meta_get_str(d, "hostname", d->hostname, sizeof(d->hostname));
-	if (meta_get_str(d, "cfg_hostname", last, sizeof(last)) < 0 ||
-	    strcmp(last, cfg_host) != 0) {
-		if (cfg_host[0])
-			snprintf(d->hostname, sizeof(d->hostname), "%s", cfg_host);
-		pilotd_meta_put(d, "hostname", d->hostname, strlen(d->hostname));
-		pilotd_meta_put(d, "cfg_hostname", cfg_host, strlen(cfg_host));
-	}
-	d->public_ = d->cfg.public_;
-	if (meta_get_str(d, "public", cur, sizeof(cur)) == 0)
-		d->public_ = cur[0] == '1';
-	snprintf(cur, sizeof(cur), "%d", d->cfg.public_);
-	if (meta_get_str(d, "cfg_public", last, sizeof(last)) < 0 || strcmp(last, cur) != 0) {
-		d->public_ = d->cfg.public_;
-		pilotd_meta_put(d, "public", cur, 1);
-		pilotd_meta_put(d, "cfg_public", cur, 1);
-	}
-	meta_get_str(d, "tags", d->tags, sizeof(d->tags));
-}
-
 /* ---- addresses ---- */
 
 static void net_addr(struct pilotd *d, uint16_t net, struct in6_addr *ip)

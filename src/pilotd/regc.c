@@ -293,15 +293,15 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	r->reg_reason[0] = r->reg_message[0] = '\0';
 	if (d->ed_sk_next && !d->rotating)
 		pilotd_identity_drop_next(d); /* the registry never took it */
-	if (pilotd_registered(d, id, &px) < 0) {
+	if (r->hooks->registered(d, id, &px) < 0) {
 		schedule(r->ev_retry, next_backoff(&r->backoff_ms));
 		return;
 	}
 	evtimer_add(r->ev_heartbeat, &hb);
-	pilotd_bcn_configure(d, resp);
+	r->hooks->configure_beacon(d, resp);
 	start_events(r);
 	sync_trust(r);
-	pilotd_after_register(d);
+	r->hooks->after_register(d);
 }
 
 static void do_register(struct regc *r)
@@ -363,7 +363,7 @@ static void on_trusts(struct pilotd *d, void *arg, int err, const char *code, co
 		log_warnx("trust sync with the registry failed (%s: %s)", code, msg);
 		return;
 	}
-	pilotd_sync_trust(d, json_get(resp, "peers"));
+	d->regc.hooks->sync_trust(d, json_get(resp, "peers"));
 }
 
 static void sync_trust(struct regc *r)
@@ -395,10 +395,10 @@ static void events_line(void *arg, const char *line, size_t len)
 		const char *name = NULL;
 		/* seq 0: a keepalive, or the marker that the backlog is done. */
 		if (json_get_str(ev, "event", &name) == 0 && strcmp(name, "synced") == 0)
-			pilotd_registry_event(r->d, ev);
+			r->hooks->event(r->d, ev);
 		goto out;
 	}
-	pilotd_registry_event(r->d, ev);
+	r->hooks->event(r->d, ev);
 	if (seq > r->events_after) {
 		/* Remember it durably, so a restart does not replay events the
 		 * registry already delivered (it prunes up to `after`). */
@@ -452,12 +452,13 @@ static void events_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life cycle ---- */
 
-int regc_init(struct regc *r, struct pilotd *d)
+int regc_init(struct regc *r, struct pilotd *d, const struct regc_hooks *hooks)
 {
 	const struct pilotd_cfg *c = &d->cfg;
 
 	memset(r, 0, sizeof(*r));
 	r->d = d;
+	r->hooks = hooks;
 	if (!c->registry || !c->registry[0]) {
 		log_warnx("no registry configured (--registry HOST:PORT)");
 		return -EINVAL;

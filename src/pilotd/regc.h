@@ -20,8 +20,27 @@ struct json_gen;
 typedef void (*regc_cb)(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
 			yajl_val resp);
 
+struct pilot_prefix;
+
+/** What the registry's answers mean to the daemon, handed in by
+ *  regc_init: the client calls no daemon module above it by name. */
+struct regc_hooks {
+	/* Registered as \p node_id in \p px's deployment (bring the overlay
+	 * up). \retval 0, or < 0: register again later. */
+	int (*registered)(struct pilotd *d, uint32_t node_id, const struct pilot_prefix *px);
+	/* The register answer \p reg (the beacon's key and address). */
+	void (*configure_beacon)(struct pilotd *d, yajl_val reg);
+	/* After each registration: settings and networks to re-assert. */
+	void (*after_register)(struct pilotd *d);
+	/* The registry's list of our trust pairs. */
+	void (*sync_trust)(struct pilotd *d, yajl_val peers);
+	/* One event from the events stream. */
+	void (*event)(struct pilotd *d, yajl_val ev);
+};
+
 struct regc {
 	struct pilotd *d;
+	const struct regc_hooks *hooks;
 	char base_url[300];
 	char pin[128]; /* curl form, "" if none */
 	struct httpc_opts opts;
@@ -43,7 +62,8 @@ struct regc {
 	char reg_message[256];
 };
 
-int regc_init(struct regc *r, struct pilotd *d);
+/** \p hooks stays the caller's and must outlive \p r. */
+int regc_init(struct regc *r, struct pilotd *d, const struct regc_hooks *hooks);
 void regc_free(struct regc *r);
 /** Start: register (retrying with backoff), then heartbeats, events, trust sync. */
 void regc_start(struct regc *r);
