@@ -163,6 +163,26 @@ static void add_reg_query(struct json_gen *j, void *arg)
 	jg_kbool(j, "newest", 1); /* the latest records, as for the node's own log */
 }
 
+/* The registry's own log (audit, audit_verify): an admin request, with
+ * the answer relayed by \p cb. */
+static void registry_log_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op,
+			      const char *hint, regc_add_fn add, void *add_arg, regc_cb cb)
+{
+	const char *tok = pilotd_admin_token(d, args);
+	struct pend *p;
+
+	if (!tok) {
+		ipc_reply_error(req, "forbidden", "the registry's log needs the admin token", hint);
+		return;
+	}
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	if (regc_admin(&d->regc, op, tok, add, add_arg, cb, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
 void cmd_audit(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	struct reg_query q;
@@ -188,21 +208,9 @@ void cmd_audit(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	snprintf(q.type, sizeof(q.type), "%s", type ? type : "");
 	snprintf(q.node, sizeof(q.node), "%s", node ? node : "");
 	if (reg) {
-		const char *tok = pilotd_admin_token(d, args);
-		struct pend *p;
-		if (!tok) {
-			ipc_reply_error(req, "forbidden",
-					"the registry's log needs the admin token",
-					"pilotctl --admin-token T audit --registry");
-			return;
-		}
-		if (!need_registered(d, req) || !(p = pend_new(req, 0)))
-			return;
-		if (regc_admin(&d->regc, "audit", tok, add_reg_query, &q, on_registry_audit, p) <
-		    0) {
-			ipc_reply_error(req, "internal", "could not send the request", NULL);
-			free(p);
-		}
+		registry_log_call(d, req, args, "audit",
+				  "pilotctl --admin-token T audit --registry", add_reg_query, &q,
+				  on_registry_audit);
 		return;
 	}
 	q.f.type = q.type[0] ? q.type : NULL;
@@ -264,21 +272,9 @@ void cmd_audit_verify(struct pilotd *d, struct ipc_req *req, yajl_val args)
 
 	json_get_bool(args, "registry", &reg);
 	if (reg) {
-		const char *tok = pilotd_admin_token(d, args);
-		struct pend *p;
-		if (!tok) {
-			ipc_reply_error(req, "forbidden",
-					"the registry's log needs the admin token",
-					"pilotctl --admin-token T audit verify --registry");
-			return;
-		}
-		if (!need_registered(d, req) || !(p = pend_new(req, 0)))
-			return;
-		if (regc_admin(&d->regc, "audit_verify", tok, NULL, NULL, on_registry_verify, p) <
-		    0) {
-			ipc_reply_error(req, "internal", "could not send the request", NULL);
-			free(p);
-		}
+		registry_log_call(d, req, args, "audit_verify",
+				  "pilotctl --admin-token T audit verify --registry", NULL, NULL,
+				  on_registry_verify);
 		return;
 	}
 	pilotd_audit_flush(d);
