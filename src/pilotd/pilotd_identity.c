@@ -4,7 +4,8 @@
  * registration (node ID, deployment prefix), and the settings the node
  * re-asserts at every registration (hostname, visibility, tags).  It sits
  * below the registry client and the data path: it calls only the store,
- * the tunnel crypto and the audit log. */
+ * the tunnel crypto, the peer table (sessions start over after a key
+ * change) and the audit log. */
 #include "config.h"
 
 #include <errno.h>
