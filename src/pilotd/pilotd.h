@@ -93,7 +93,7 @@ struct pilotd_counters {
 #define DP_BATCH 64
 #define DP_BUFSZ 2048
 
-struct dp_batch; /* dp.c */
+struct dp_batch; /* dp_int.h */
 struct dp_ops;
 
 /* The beacon as this node knows it (pilotd_bcn.c). */
