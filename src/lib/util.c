@@ -212,3 +212,29 @@ int file_check_secret(const char *path)
 		return -EPERM;
 	return 0;
 }
+
+int duration_parse(const char *s, uint64_t *secs)
+{
+	static const struct {
+		char unit;
+		uint64_t mul;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	uint64_t v = 0;
+	size_t i = 0;
+
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i == 0 || s[i] == '\0' || s[i + 1] != '\0')
+		return -EINVAL;
+	for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+		if (s[i] == units[k].unit) {
+			if (v > UINT64_MAX / units[k].mul / 1000)
+				return -ERANGE;
+			*secs = v * units[k].mul;
+			return 0;
+		}
+	return -EINVAL;
+}

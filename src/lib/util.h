@@ -42,6 +42,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
 /** mkdir -p with \p mode for every created directory; chmods the last one to \p mode.
  *  \retval 0 or -errno. */
 int mkdir_p(const char *path, unsigned mode);
+/** A duration "30s", "15m", "12h" or "90d" (digits and one unit) in
+ *  seconds.  \retval 0, -EINVAL or -ERANGE. */
+int duration_parse(const char *s, uint64_t *secs);
 /** Refuse a secret file that group or others can read/write.
  *  \retval 0, -EPERM (too open), or -errno. */
 int file_check_secret(const char *path);

@@ -49,7 +49,7 @@ static const struct ctl_cmd cmds[] = {
     {"network", NULL, NULL, ctl_cmd_pass, ctl_pass_network},
     {"policy", NULL, NULL, ctl_cmd_pass, ctl_pass_policy},
     {"org", NULL, NULL, ctl_cmd_pass, ctl_pass_org},
-    {"ca", NULL, NULL, ctl_cmd_pass, ctl_pass_ca},
+    {"ca", NULL, NULL, ctl_cmd_ca, ctl_pass_ca},
     {"audit", NULL, NULL, ctl_cmd_audit, ctl_pass_audit},
     {"webhook", NULL, NULL, ctl_cmd_pass, ctl_pass_webhook},
     {"help", "help [COMMAND [SUBCOMMAND]]", "list the commands, or show one command's synopsis",

@@ -72,12 +72,15 @@ const struct ctl_pass ctl_pass_network[] = {
 	 .summary = "create a network (admin)", .admin = 1, .any_opts = 1,
 	 .pos = {{"NAME", "name", CTL_ARG_STR}},
 	 .opts = {{"id", "network_id", CTL_ARG_NUM}, {"join-rule", "join_rule", CTL_ARG_STR},
-		  {"token", "token", CTL_ARG_STR}, {"org", "org_id", CTL_ARG_AUTO}}},
-	{.sub = "join", .ipc = "network.join", .usage = "network join NET [--token T | --invite CODE]",
+		  {"token", "token", CTL_ARG_STR}, {"org", "org_id", CTL_ARG_AUTO},
+		  {"ca-cert", "ca_cert", CTL_ARG_FILE}}},
+	{.sub = "join", .ipc = "network.join",
+	 .usage = "network join NET [--token T | --invite CODE | --cert FILE]",
 	 .summary = "join a network (with --admin-token: added by the admin, whatever the rule)",
 	 .admin = 1,
 	 .pos = {{"NET", "network_id", CTL_ARG_NUM}},
-	 .opts = {{"token", "token", CTL_ARG_STR}, {"invite", "invite", CTL_ARG_STR}}},
+	 .opts = {{"token", "token", CTL_ARG_STR}, {"invite", "invite", CTL_ARG_STR},
+		  {"cert", "certificate", CTL_ARG_FILE}}},
 	{.sub = "invite", .ipc = "network.invite", .usage = "network invite NET [--ttl SECONDS]",
 	 .summary = "make a single-use invite code (a member signs it; with --admin-token "
 		    "the registry does)",
@@ -122,15 +125,24 @@ const struct ctl_pass ctl_pass_org[] = {
 	{0}};
 
 const struct ctl_pass ctl_pass_ca[] = {
-	{.sub = "generate", .ipc = "ca.generate", .usage = "ca generate NET [options]",
-	 .summary = "make the CA of a 'ca' network (admin)", .admin = 1, .any_opts = 1,
+	/* generate, sign and show run here, offline (ctl_ca.c); the rows
+	 * give their synopses. */
+	{.sub = "generate", .ipc = "ca.generate",
+	 .usage = "ca generate --out DIR [--name NAME] [--lifetime DUR] [--passphrase-file F]",
+	 .summary = "make a CA: DIR/ca.key (0600) and DIR/ca.crt (offline)"},
+	{.sub = "sign", .ipc = "ca.sign",
+	 .usage = "ca sign --ca DIR (--node NODE | --public-key KEY [--node-id ID]) [--tags T,...] "
+		  "[--lifetime DUR] --out FILE [--passphrase-file F]",
+	 .summary = "issue a node certificate (offline)"},
+	{.sub = "show", .ipc = "ca.show", .usage = "ca show FILE [--ca DIR | --ca-cert FILE]",
+	 .summary = "decode a certificate and verify it"},
+	{.sub = "revoke", .ipc = "ca.revoke", .usage = "ca revoke NET SERIAL|FINGERPRINT|KEY|NODE",
+	 .summary = "revoke certificates in a ca network (admin); its holders are cut at once",
+	 .admin = 1,
+	 .pos = {{"NET", "network_id", CTL_ARG_NUM}, {"ENTRY", "entry", CTL_ARG_STR}}},
+	{.sub = "crl", .ipc = "ca.crl", .usage = "ca crl NET",
+	 .summary = "a ca network's revocation list (members; or the admin)", .admin = 1,
 	 .pos = {{"NET", "network_id", CTL_ARG_NUM}}},
-	{.sub = "sign", .ipc = "ca.sign", .usage = "ca sign NET NODE [options]",
-	 .summary = "issue a node certificate (admin)", .admin = 1, .any_opts = 1,
-	 .pos = {{"NET", "network_id", CTL_ARG_NUM}, {"NODE", "target", CTL_ARG_STR}}},
-	{.sub = "revoke", .ipc = "ca.revoke", .usage = "ca revoke NET NODE",
-	 .summary = "revoke a node certificate (admin)", .admin = 1,
-	 .pos = {{"NET", "network_id", CTL_ARG_NUM}, {"NODE", "target", CTL_ARG_STR}}},
 	{0}};
 
 const struct ctl_pass ctl_pass_audit[] = {

@@ -161,8 +161,10 @@ void member_add(struct member_table *m, uint16_t net, uint32_t node, const uint8
 	if ((m->count + 1) * 4 > m->cap * 3 && grow(m) < 0)
 		return;
 	e = slot(m, key);
-	if (e->key == 0)
+	if (e->key == 0) {
 		m->count++;
+		e->not_after = 0;
+	}
 	e->key = key;
 	memcpy(e->ed_pk, pk, 32);
 	snprintf(e->hostname, sizeof(e->hostname), "%s", hostname ? hostname : "");
@@ -172,6 +174,8 @@ static void remove_at(struct member_table *m, struct member_entry *e)
 {
 	uint32_t mask = m->cap - 1, i = (uint32_t)(e - m->e), j = i;
 
+	if (e->not_after)
+		m->expiring--;
 	e->key = 0;
 	m->count--;
 	/* Re-place the rest of the probe cluster. */
@@ -179,6 +183,31 @@ static void remove_at(struct member_table *m, struct member_entry *e)
 		struct member_entry x = m->e[j];
 		m->e[j].key = 0;
 		*slot(m, x.key) = x;
+	}
+}
+
+void member_set_expiry(struct member_table *m, uint16_t net, uint32_t node, uint64_t not_after)
+{
+	struct member_entry *e = member_find(m, net, node);
+
+	if (!e)
+		return;
+	m->expiring += (not_after != 0) - (e->not_after != 0);
+	e->not_after = not_after;
+}
+
+void member_expire(struct member_table *m, uint64_t now_s, member_expired_fn cb, void *arg)
+{
+	for (uint32_t i = 0; m->expiring && i < m->cap;) {
+		struct member_entry *e = &m->e[i];
+		if (e->key && e->not_after && e->not_after <= now_s) {
+			uint16_t net = (uint16_t)(e->key >> 32);
+			uint32_t node = (uint32_t)e->key;
+			remove_at(m, e); /* slot i may now hold another entry */
+			cb(arg, net, node);
+		} else {
+			i++;
+		}
 	}
 }
 

@@ -21,13 +21,15 @@ struct member_net {
 	int addr_up;		  /* our address in it is on pilot0 */
 	struct policy_view *view; /* this node's compiled policy; NULL = none known */
 	uint64_t policy_version;
-	int view_pending; /* fetched, or being fetched: deny until it arrives */
+	int view_pending;	 /* fetched, or being fetched: deny until it arrives */
+	uint64_t cert_not_after; /* a ca network: our certificate's not-after (s), else 0 */
 };
 
 struct member_entry {
 	uint64_t key; /* net << 32 | node; 0 = empty */
 	uint8_t ed_pk[32];
 	char hostname[64];
+	uint64_t not_after; /* a ca network: the member's certificate ends it then (s) */
 };
 
 struct member_table {
@@ -35,6 +37,7 @@ struct member_table {
 	unsigned nnets;
 	struct member_entry *e;
 	uint32_t cap, count;
+	uint32_t expiring; /* entries with a not_after (0: nothing to sweep) */
 	struct store *st;
 	int db;
 };
@@ -50,6 +53,12 @@ int member_net_remove(struct member_table *m, uint16_t net);
 
 void member_add(struct member_table *m, uint16_t net, uint32_t node, const uint8_t pk[32],
 		const char *hostname);
+/** \p node's membership of \p net ends at \p not_after (Unix s; 0: never). */
+void member_set_expiry(struct member_table *m, uint16_t net, uint32_t node, uint64_t not_after);
+typedef void (*member_expired_fn)(void *arg, uint16_t net, uint32_t node);
+/** Remove the entries whose not_after is <= \p now_s, calling \p cb for
+ *  each after it is gone. */
+void member_expire(struct member_table *m, uint64_t now_s, member_expired_fn cb, void *arg);
 void member_remove(struct member_table *m, uint16_t net, uint32_t node);
 /** Remove every member of \p net (before a refresh). */
 void member_clear_net(struct member_table *m, uint16_t net);

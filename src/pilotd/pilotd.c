@@ -49,6 +49,8 @@ const struct conf_key pilotd_schema[] = {
     {"public", CONF_BOOL, CFG(public_), 0, 0, "false", "make this node's endpoint public", 0},
     {"networks", CONF_STRLIST, CFG(networks), 0, 0, NULL,
      "networks to join at start: ID or ID:TOKEN, comma-separated", CONF_SECRET_TAIL},
+    {"certificates", CONF_STRLIST, CFG(certificates), 0, 0, NULL,
+     "node certificate files for ca networks, comma-separated", 0},
     {"admin_token", CONF_STR, CFG(admin_token), 0, 0, NULL, "registry admin token",
      CONF_SECRET_ALL},
     {"webhook", CONF_STR, CFG(webhook), 0, 0, NULL, "webhook URL (events are POSTed to it)", 0},
@@ -288,6 +290,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	pilotd_bcn_tick(d, now_mono_ms());
 	dp_tick(d);
+	pilotd_cert_tick(d);
 	pilotd_audit_flush(d);
 	if (!d->last_prune_ms || now_mono_ms() - d->last_prune_ms >= 3600000) {
 		if (d->last_prune_ms || now_mono_ms() - d->started_ms >= 10000) {
@@ -317,6 +320,7 @@ static int lists_eq(char **a, char **b)
 int pilotd_reload(struct pilotd *d)
 {
 	struct pilotd_cfg nc, *oc = &d->cfg;
+	struct pilotd_certs ncerts;
 	enum log_level lvl;
 	enum log_format fmt;
 	const char *fixed = NULL;
@@ -337,6 +341,8 @@ int pilotd_reload(struct pilotd *d)
 	}
 	if (rc == 0)
 		rc = pilotd_check_networks_cfg(nc.networks, err, sizeof(err));
+	if (rc == 0)
+		rc = pilotd_certs_read(nc.certificates, &ncerts, err, sizeof(err));
 	/* What the running daemon is built around needs a restart. */
 	if (rc == 0) {
 		if (!str_eq_null(nc.state_dir, oc->state_dir))
@@ -408,6 +414,8 @@ int pilotd_reload(struct pilotd *d)
 				return rc;
 			}
 		pilotd_settings_load(d);
+		d->certs = ncerts;
+		pilotd_certs_renew(d);
 		if ((settings || nets) && d->regc.registered)
 			regc_reregister(&d->regc);
 	}

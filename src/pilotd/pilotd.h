@@ -17,6 +17,7 @@
 #include "nodeset.h"
 #include "peer.h"
 #include "regc.h"
+#include "cert.h"
 #include "tnl.h"
 #include "trust.h"
 #include "tun.h"
@@ -32,6 +33,7 @@ struct pilotd_cfg {
 	char *hostname, *admin_token, *webhook, *identity, *log_level, *log_format;
 	char *resolve_socket, *webhook_secret_file;
 	char **networks;
+	char **certificates; /* node certificate files (ca networks) */
 	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
 	uint32_t rekey_interval, heartbeat_interval;
 	uint32_t audit_max_records, audit_max_age_days;
@@ -114,6 +116,14 @@ struct pilotd_bcn {
 	unsigned relayed_peers; /* with a relayed session, as of the last tick */
 };
 
+/* This node's certificates (pilotd_cert.c). */
+#define PILOTD_CERTS_MAX 8
+struct pilotd_certs {
+	struct cert c[PILOTD_CERTS_MAX];
+	size_t n;
+	uint64_t mtime_sum; /* of the files they came from: changed = read again */
+};
+
 struct pilotd {
 	struct event_base *base;
 	struct pilotd_cfg cfg;
@@ -176,6 +186,9 @@ struct pilotd {
 	char tags[400]; /* comma-separated, canonical */
 	int rotating;	/* a rotate-key is in flight */
 	struct find_cache *finds;
+
+	struct pilotd_certs certs;
+	uint64_t cert_tick_s, certs_checked_ms;
 
 	struct pilotd_counters ctr;
 };
@@ -295,6 +308,29 @@ void pilotd_net_addrs_up(struct pilotd *d);
 void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
 void pilotd_after_register(struct pilotd *d);
 int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen);
+
+/* ---- certificates (pilotd_cert.c) ---- */
+/** Read the certificate files \p files.  \retval 0, or -errno with \p err
+ *  naming the file. */
+int pilotd_certs_read(char **files, struct pilotd_certs *out, char *err, size_t errlen);
+/** Read the configured files again and offer them (renewal).  \retval 0 or
+ *  -errno (logged; the old set stays). */
+int pilotd_certs_reload(struct pilotd *d);
+/** Add \p c (for our key) to the set.  \retval 0 or -EINVAL. */
+int pilotd_cert_add(struct pilotd *d, const struct cert *c);
+/** Member "certificates" (ours, unexpired) for a join or renewal, if any. */
+void pilotd_certs_put(struct pilotd *d, struct json_gen *j);
+int pilotd_certs_have(struct pilotd *d);
+/** Member "certificates" holding \p c alone. */
+void pilotd_cert_put_one(struct json_gen *j, const struct cert *c);
+/** Offer our certificates to every ca network we are in (network_renew). */
+void pilotd_certs_renew(struct pilotd *d);
+/** Keep our certificate's not-after for \p net from the registry's answer
+ *  (network object \p nw). */
+void pilotd_net_cert(struct pilotd *d, uint16_t net, yajl_val nw);
+/** Once a second: end certificate memberships that expired (ours and
+ *  peers'); look at the files every 30 s. */
+void pilotd_cert_tick(struct pilotd *d);
 
 /* ---- control-socket commands (pilotd_cmd*.c) ---- */
 /** Drop every cached name answer (any registry event may change them;

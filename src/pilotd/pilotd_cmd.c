@@ -51,6 +51,8 @@ const struct ipc_cmd pilotd_ipc_cmds[] = {
 	{"org.create", cmd_org_create},
 	{"org.members", cmd_org_members},
 	{"org.revoke", cmd_org_revoke},
+	{"ca.revoke", cmd_ca_revoke},
+	{"ca.crl", cmd_ca_crl},
 	{"org.enroll", cmd_org_enroll},
 	{"audit", cmd_audit},
 	{"audit.verify", cmd_audit_verify},

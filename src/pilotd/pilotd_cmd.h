@@ -20,12 +20,16 @@ struct pend {
 	uint32_t node;
 	uint16_t net;
 	char text[300];
-	uint8_t *secret; /* sodium_malloc'd, for rotate-key */
+	uint8_t *secret;   /* sodium_malloc'd, for rotate-key */
+	struct pilotd *d;  /* network join: our certificates are offered */
+	struct cert *cert; /* ... or this one alone (--cert); freed with p */
 };
 
 /* ---- pilotd_cmd_util.c ---- */
 /** The admin token of a request (args.admin_token, else the config's), or NULL. */
 const char *pilotd_admin_token(struct pilotd *d, yajl_val args);
+/** ... or, answering "forbidden" to \p req, NULL. */
+const char *need_admin_token(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void gen_addr(struct pilotd *d, struct json_gen *j, uint16_t net, uint32_t node);
 int need_registered(struct pilotd *d, struct ipc_req *req);
 int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *node);
@@ -74,6 +78,8 @@ void cmd_network_list(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_network_nodes(struct pilotd *d, struct ipc_req *req, yajl_val args);
 
 /* ---- pilotd_cmd_policy.c ---- */
+void cmd_ca_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_ca_crl(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_unblock(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_blocklist(struct pilotd *d, struct ipc_req *req, yajl_val args);

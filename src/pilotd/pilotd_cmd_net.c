@@ -57,7 +57,8 @@ struct admin_arg {
 static void add_admin_members(struct json_gen *j, void *arg)
 {
 	yajl_val a = arg;
-	static const char *const keys[] = {"name", "join_rule", "token", "network_id", "org_id"};
+	static const char *const keys[] = {"name",	 "join_rule", "token",
+					   "network_id", "org_id",    "ca_cert"};
 
 	for (size_t i = 0; i < nitems(keys); i++) {
 		yajl_val v = json_get(a, keys[i]);
@@ -94,12 +95,9 @@ static void admin_call(struct pilotd *d, struct ipc_req *req, yajl_val args, con
 	const char *tok = NULL;
 	struct pend *p;
 
-	tok = pilotd_admin_token(d, args);
-	if (!tok) {
-		ipc_reply_error(req, "forbidden", "an admin token is needed",
-				"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
+	tok = need_admin_token(d, req, args);
+	if (!tok)
 		return;
-	}
 	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
 		return;
 	if (regc_admin(&d->regc, op, tok, add_admin_members, args, on_admin_network, p) < 0) {
@@ -131,6 +129,10 @@ static void add_join(struct json_gen *j, void *arg)
 		jg_kstr(j, "token", p->text);
 	else if (p->node == 2)
 		jg_kstr(j, "invite", p->text);
+	else if (p->cert)
+		pilotd_cert_put_one(j, p->cert);
+	else if (p->d)
+		pilotd_certs_put(p->d, j);
 }
 
 static void on_join(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -151,12 +153,21 @@ static void on_join(struct pilotd *d, void *arg, int err, const char *code, cons
 				"see the daemon log");
 		goto out;
 	}
+	pilotd_net_cert(d, p->net, nw);
+	if (p->cert)
+		pilotd_cert_add(d, p->cert);
 	j = ipc_reply_ok_begin(p->req);
 	jg_ku64(j, "network_id", p->net);
 	gen_addr(d, j, p->net, d->node_id);
+	{
+		uint64_t na;
+		if (json_get_u64(json_get(nw, "certificate"), "not_after", &na) == 0)
+			jg_ku64(j, "cert_not_after", na);
+	}
 	jg_ku64(j, "members", members && YAJL_IS_ARRAY(members) ? members->u.array.len + 1 : 1);
 	ipc_reply_ok_end(p->req);
 out:
+	free(p->cert);
 	free(p);
 }
 
@@ -219,7 +230,7 @@ static void add_admin_add(struct json_gen *j, void *arg)
 
 void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
-	const char *tok = NULL, *inv = NULL, *admin = NULL;
+	const char *tok = NULL, *inv = NULL, *admin = NULL, *cert = NULL;
 	uint16_t net;
 	struct pend *p;
 
@@ -236,6 +247,18 @@ void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		}
 		return;
 	}
+	if (json_get_str(args, "certificate", &cert) == 0) {
+		/* Offered alone (not with the configured ones), and kept for
+		 * renewals only once the registry admitted us on it. */
+		struct cert *c = calloc(1, sizeof(*c));
+		if (!c || cert_from_text(cert, strlen(cert), c) < 0 || c->kind != CERT_KIND_NODE) {
+			ipc_reply_error(req, "cert_invalid", "not a Pilot node certificate", NULL);
+			free(c);
+			free(p);
+			return;
+		}
+		p->cert = c;
+	}
 	if (json_get_str(args, "token", &tok) == 0 && *tok) {
 		p->node = 1;
 		snprintf(p->text, sizeof(p->text), "%s", tok);
@@ -243,6 +266,7 @@ void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		p->node = 2;
 		snprintf(p->text, sizeof(p->text), "%s", inv);
 	}
+	p->d = d;
 	pend_call(d, p, "network_join", add_join, on_join);
 }
 
@@ -451,6 +475,11 @@ static void on_nodes(struct pilotd *d, void *arg, int err, const char *code, con
 		gen_addr(d, j, p->net, id);
 		jg_kstr(j, "hostname", hn);
 		jg_kstr(j, "public_key", pk);
+		/* A ca network: what admitted the member (its tags count there). */
+		if (YAJL_IS_OBJECT(json_get(n, "certificate"))) {
+			jg_key(j, "certificate");
+			json_gen_value(j, json_get(n, "certificate"));
+		}
 		jg_map_close(j);
 	}
 	jg_array_close(j);

@@ -217,18 +217,95 @@ void cmd_org_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	if (!target_arg(d, req, args, &r.node))
 		return;
 	r.org = json_get(args, "org_id");
-	tok = pilotd_admin_token(d, args);
-	if (!tok) {
-		ipc_reply_error(req, "forbidden", "an admin token is needed",
-				"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
+	tok = need_admin_token(d, req, args);
+	if (!tok)
 		return;
-	}
 	if (!need_registered(d, req) || !(p = pend_new(req, r.node)))
 		return;
 	if (regc_admin(&d->regc, "org_revoke", tok, add_revoke, &r, on_passthrough, p) < 0) {
 		ipc_reply_error(req, "internal", "could not send the request", NULL);
 		free(p);
 	}
+}
+
+/* ---- certificate revocation (ca networks) ---- */
+
+struct ca_revoke_fwd {
+	yajl_val net;
+	const char *key; /* serial, fingerprint, public_key or node_id */
+	const char *str;
+	uint32_t node;
+};
+
+static void add_ca_revoke(struct json_gen *j, void *arg)
+{
+	struct ca_revoke_fwd *r = arg;
+
+	jg_key(j, "network_id");
+	json_gen_value(j, r->net);
+	if (r->str)
+		jg_kstr(j, r->key, r->str);
+	else
+		jg_ku64(j, r->key, r->node);
+}
+
+static int all_hex(const char *s, size_t n)
+{
+	return strlen(s) == n && strspn(s, "0123456789abcdefABCDEF") == n;
+}
+
+/* What `ca revoke NET ENTRY` names: 32 hex digits a serial, 64 a
+ * fingerprint (a node certificate's or the CA's), a base64 Ed25519 key,
+ * else a node (ID, address, IPv6 or hostname). */
+void cmd_ca_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct ca_revoke_fwd r = {0};
+	const char *tok, *e = NULL;
+	uint8_t pk[33];
+	struct pend *p;
+
+	r.net = json_get(args, "network_id");
+	if (!r.net || json_get_str(args, "entry", &e) < 0) {
+		ipc_reply_error(req, "bad_request", "expected a network and what to revoke",
+				"ca revoke NET SERIAL|FINGERPRINT|PUBLIC_KEY|NODE");
+		return;
+	}
+	if (all_hex(e, 32)) {
+		r.key = "serial";
+		r.str = e;
+	} else if (all_hex(e, 64)) {
+		r.key = "fingerprint";
+		r.str = e;
+	} else if (strlen(e) == 44 && b64_decode(pk, sizeof(pk), e) == 32) {
+		r.key = "public_key";
+		r.str = e;
+	} else if (pilotd_parse_target(d, e, &r.node) == 0) {
+		r.key = "node_id";
+	} else {
+		ipc_reply_error(
+		    req, "bad_request", "not a serial, fingerprint, public key or node",
+		    "32 or 64 hex digits, a base64 key, or a node ID, address or hostname");
+		return;
+	}
+	tok = need_admin_token(d, req, args);
+	if (!tok)
+		return;
+	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+		return;
+	if (regc_admin(&d->regc, "ca_revoke", tok, add_ca_revoke, &r, on_passthrough, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+void cmd_ca_crl(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"network_id", NULL};
+	const char *tok = NULL;
+
+	/* A member asks as itself; with an admin token, as the admin. */
+	json_get_str(args, "admin_token", &tok);
+	forward(d, req, args, "ca_crl", tok && *tok, k);
 }
 
 static void on_enroll(struct pilotd *d, void *arg, int err, const char *code, const char *msg,

@@ -70,6 +70,16 @@ int target_arg(struct pilotd *d, struct ipc_req *req, yajl_val args, uint32_t *n
 	return 1;
 }
 
+const char *need_admin_token(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	const char *tok = pilotd_admin_token(d, args);
+
+	if (!tok)
+		ipc_reply_error(req, "forbidden", "an admin token is needed",
+				"pilotctl --admin-token T, or PILOT_ADMIN_TOKEN");
+	return tok;
+}
+
 struct pend *pend_new(struct ipc_req *req, uint32_t node)
 {
 	struct pend *p = calloc(1, sizeof(*p));
@@ -109,6 +119,7 @@ void pend_call(struct pilotd *d, struct pend *p, const char *op, regc_add_fn add
 {
 	if (regc_call(&d->regc, op, add, add ? p : NULL, cb, p) < 0) {
 		ipc_reply_error(p->req, "internal", "could not send the request", NULL);
+		free(p->cert);
 		free(p);
 	}
 }

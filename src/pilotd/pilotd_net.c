@@ -53,6 +53,18 @@ void pilotd_net_addrs_up(struct pilotd *d)
 
 /* ---- membership ---- */
 
+/* A member's certificate not-after (ca networks), 0 if none: in member
+ * lists as certificate.not_after, in network.joined as cert_not_after. */
+static uint64_t member_not_after(yajl_val m)
+{
+	uint64_t v = 0;
+
+	if (json_get_u64(json_get(m, "certificate"), "not_after", &v) == 0 ||
+	    json_get_u64(m, "cert_not_after", &v) == 0)
+		return v;
+	return 0;
+}
+
 static void add_members(struct pilotd *d, uint16_t net, yajl_val arr)
 {
 	for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
@@ -65,6 +77,7 @@ static void add_members(struct pilotd *d, uint16_t net, yajl_val arr)
 			continue;
 		json_get_str(m, "hostname", &hn);
 		member_add(&d->members, net, id, pk, hn);
+		member_set_expiry(&d->members, net, id, member_not_after(m));
 	}
 }
 
@@ -133,6 +146,7 @@ unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
 struct net_arg {
 	uint16_t net;
 	char token[200];
+	struct pilotd *d; /* network_join: our certificates are offered */
 };
 
 static void add_net_id(struct json_gen *j, void *arg)
@@ -166,6 +180,8 @@ static void add_join(struct json_gen *j, void *arg)
 	jg_ku64(j, "network_id", na->net);
 	if (na->token[0])
 		jg_kstr(j, "token", na->token);
+	else if (na->d)
+		pilotd_certs_put(na->d, j); /* a ca network's rule: the registry picks */
 }
 
 static void on_autojoin(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -181,7 +197,8 @@ static void on_autojoin(struct pilotd *d, void *arg, int err, const char *code, 
 	} else {
 		json_get_str(nw, "name", &name);
 		json_get_str(nw, "join_rule", &rule);
-		pilotd_net_joined(d, na->net, name, rule, json_get(resp, "members"));
+		if (pilotd_net_joined(d, na->net, name, rule, json_get(resp, "members")) == 0)
+			pilotd_net_cert(d, na->net, nw);
 	}
 	free(na);
 }
@@ -253,6 +270,7 @@ void pilotd_after_register(struct pilotd *d)
 			free(na); /* already a member: joining is idempotent */
 			continue;
 		}
+		na->d = d;
 		if (regc_call(&d->regc, "network_join", add_join, na, on_autojoin, na) < 0)
 			free(na);
 	}
@@ -275,6 +293,7 @@ void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev)
 			return;
 		json_get_str(pv, "hostname", &hn);
 		member_add(&d->members, (uint16_t)net32, node, pk, hn);
+		member_set_expiry(&d->members, (uint16_t)net32, node, member_not_after(pv));
 		log_info("node %u joined network %u", node, net32);
 		pilotd_policy_fetch(d, (uint16_t)net32);
 	} else if (strcmp(name, "network.left") == 0) {

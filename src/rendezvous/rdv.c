@@ -301,6 +301,18 @@ static void on_audit_prune(evutil_socket_t fd, short what, void *arg)
 	rdv_audit_prune(arg, now_real_ms());
 }
 
+/* A certificate ends its membership at its not-after without anyone
+ * asking: looked for every second (peers also cut it at that second on
+ * their own; this is what tells the registry's views and the audit). */
+static void on_cert_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdv *r = arg;
+
+	(void)fd;
+	(void)what;
+	rdv_reg_sweep(&r->db, now_real_ms());
+}
+
 /* ------------------------------------------------------------ metrics */
 
 struct node_count {
@@ -455,6 +467,7 @@ static int add_signal(struct rdv *r, struct event **ev, int sig, event_callback_
 static int run(struct rdv *r)
 {
 	struct timeval prune = {RDV_AUDIT_PRUNE_INTERVAL_S, 0};
+	struct timeval sweep = {1, 0};
 	char pbuf[INET6_ADDRSTRLEN + 4];
 	uint64_t wd;
 	int ret;
@@ -501,6 +514,11 @@ static int run(struct rdv *r)
 			goto out;
 		r->ev_audit_prune = event_new(r->base, -1, EV_PERSIST, on_audit_prune, r);
 		if (!r->ev_audit_prune || event_add(r->ev_audit_prune, &prune) < 0) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		r->ev_cert_sweep = event_new(r->base, -1, EV_PERSIST, on_cert_sweep, r);
+		if (!r->ev_cert_sweep || event_add(r->ev_cert_sweep, &sweep) < 0) {
 			ret = -ENOMEM;
 			goto out;
 		}
@@ -555,6 +573,8 @@ static void rdv_free(struct rdv *r)
 		event_free(r->ev_watchdog);
 	if (r->ev_audit_prune)
 		event_free(r->ev_audit_prune);
+	if (r->ev_cert_sweep)
+		event_free(r->ev_cert_sweep);
 	/* Last: connections freed above may finish freeing in here, and their
 	 * hooks still count on r. */
 	if (r->base)

@@ -22,9 +22,9 @@
 /* Limits of the HTTP front end. */
 #define RDV_RATE_PER_SEC 50 /* per source address (IPv6: per /64) */
 #define RDV_RATE_BURST 100
-#define RDV_RATE_TABLE_MAX 65536	/* tracked source addresses */
-#define RDV_MAX_CONNS 4096		/* concurrent TLS connections */
-#define RDV_HTTP_TIMEOUT_S 30		/* idle / handshake / slow request */
+#define RDV_RATE_TABLE_MAX 65536 /* tracked source addresses */
+#define RDV_MAX_CONNS 4096	 /* concurrent TLS connections */
+#define RDV_HTTP_TIMEOUT_S 30	 /* idle / handshake / slow request */
 /* A request buffered beyond RDV_BODY_SMALL (whatever its path: evhttp
  * reads up to REGMSG_MAX_POLICY_BODY of any) must be complete within
  * RDV_BODY_DEADLINE_S, and all such bodies together may hold at most
@@ -44,7 +44,7 @@
 
 /* Metrics: request counters by operation and outcome, a latency histogram. */
 #define RDV_OP_SLOTS 48	  /* node ops + admin ops + "unknown" (checked in rdv_reg.c) */
-#define RDV_OUTCOMES 13	  /* "ok" + the error codes (rdv_outcome_name) */
+#define RDV_OUTCOMES 14	  /* "ok" + the error codes (rdv_outcome_name) */
 #define RDV_LAT_BUCKETS 9 /* finite buckets of pilot_registry_request_seconds */
 
 struct rdv_config {
@@ -108,13 +108,14 @@ struct rdv {
 	struct evhttp_bound_socket *bound;
 	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_ping, *ev_maint, *ev_watchdog;
 	struct event *ev_audit_prune;
+	struct event *ev_cert_sweep;
 	struct metrics *metrics; /* NULL unless metrics_listen */
 	struct rdv_bcn *bcn;	 /* the beacon (rdv_bcn.h), NULL unless served here */
 	int serve_registry, serve_beacon;
 	struct rdv_stats stats;
 	int ssl_conn_idx; /* SSL ex_data index whose free hook counts connections */
 	size_t nconns;
-	int replying; /* inside on_request: output written now is ours, not evhttp's */
+	int replying;	   /* inside on_request: output written now is ours, not evhttp's */
 	size_t body_bytes; /* input buffered beyond RDV_BODY_SMALL, all connections */
 	int listener_paused;
 	int stopping;
@@ -177,6 +178,11 @@ int rdv_admin_handle(struct rdv_db *db, const char *admin_token, const char *op,
  *  forbidden, -EEXIST conflict, -EBUSY rate_limited, -EAGAIN/-ENOSPC
  *  unavailable, -EPERM unauthorized, else internal).  \retval 0 or -ENOMEM. */
 int rdv_reply_error(struct rdv_reply *rep, int err, const char *msg);
+/** End the memberships whose certificates expired (once a second).
+ *  \retval 0 or -errno (logged). */
+int rdv_reg_sweep(struct rdv_db *db, uint64_t now_ms);
+/** ... with reply code \p code (NULL: \p err's). */
+int rdv_reply_error_code(struct rdv_reply *rep, int err, const char *code, const char *msg);
 void rdv_reply_free(struct rdv_reply *rep);
 /** Metrics labels: operation \p i (0 .. RDV_OP_SLOTS-1) as its API
  *  ("node" or "admin") and name; \retval 0, or -ENOENT past the last. */

@@ -47,6 +47,19 @@ int reg_fail(struct reg_ctx *c, int err, const char *fmt, ...)
 	return err;
 }
 
+int reg_fail_code(struct reg_ctx *c, int err, const char *code, const char *audit_type,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+	c->code = code;
+	c->refusal_type = audit_type;
+	return err;
+}
+
 /* ---------------------------------------------------------------- replies */
 
 static const struct {
@@ -72,7 +85,7 @@ static size_t err_index(int err)
 static const char *const outcome_names[RDV_OUTCOMES] = {
     "ok",	   "bad_request",  "bad_signature", "stale",	"replay",
     "too_large",   "not_found",	   "forbidden",	    "conflict", "rate_limited",
-    "unavailable", "unauthorized", "internal",
+    "unavailable", "unauthorized", "internal",	    "refused",
 };
 
 const char *rdv_outcome_name(int i)
@@ -85,7 +98,9 @@ static int outcome_of(const char *code)
 	for (int i = 1; i < RDV_OUTCOMES; i++)
 		if (strcmp(outcome_names[i], code) == 0)
 			return i;
-	return RDV_OUTCOMES - 1; /* internal */
+	/* The codes of particular refusals (cert_expired, identity_expired,
+	 * ...) are one label: the metrics stay a bounded set. */
+	return strcmp(code, "internal") == 0 ? RDV_OUTCOMES - 2 : RDV_OUTCOMES - 1;
 }
 
 static int reply_take(struct rdv_reply *rep, int status, struct json_gen *j)
@@ -107,6 +122,11 @@ static int reply_take(struct rdv_reply *rep, int status, struct json_gen *j)
 
 int rdv_reply_error(struct rdv_reply *rep, int err, const char *msg)
 {
+	return rdv_reply_error_code(rep, err, NULL, msg);
+}
+
+int rdv_reply_error_code(struct rdv_reply *rep, int err, const char *code, const char *msg)
+{
 	size_t i = err_index(err);
 	struct json_gen j;
 	int ret;
@@ -119,12 +139,14 @@ int rdv_reply_error(struct rdv_reply *rep, int err, const char *msg)
 	jg_map_open(&j);
 	jg_key(&j, "error");
 	jg_map_open(&j);
-	jg_kstr(&j, "code", i < nitems(err_map) ? err_map[i].code : "internal");
+	if (!code)
+		code = i < nitems(err_map) ? err_map[i].code : "internal";
+	jg_kstr(&j, "code", code);
 	jg_kstr(&j, "message", msg && msg[0] ? msg : "request refused");
 	jg_map_close(&j);
 	jg_map_close(&j);
 	ret = reply_take(rep, i < nitems(err_map) ? err_map[i].status : 500, &j);
-	rep->outcome = outcome_of(i < nitems(err_map) ? err_map[i].code : "internal");
+	rep->outcome = outcome_of(code);
 	json_gen_free(&j);
 	return ret;
 }
@@ -256,8 +278,16 @@ void reg_queue_event(struct reg_ctx *c, uint32_t node, const char *event, const 
 	jg_kstr(&j, "event", event);
 	if (b->network_id)
 		jg_ku64(&j, "network_id", b->network_id);
-	if (b->peer)
-		reg_put_peer(&j, "peer", b->peer);
+	if (b->peer) {
+		jg_key(&j, "peer");
+		jg_map_open(&j);
+		reg_put_lookup(&j, b->peer);
+		/* network.joined of a ca network: when the membership ends
+		 * by itself (peers cut it then, not only on our word). */
+		if (b->not_after)
+			jg_ku64(&j, "cert_not_after", b->not_after);
+		jg_map_close(&j);
+	}
 	if (b->node_id)
 		jg_ku64(&j, "node_id", b->node_id);
 	if (b->public_key)
@@ -363,7 +393,8 @@ static const char *const k_hostname[] = {"hostname", NULL};
 static const char *const k_visibility[] = {"public", NULL};
 static const char *const k_tags[] = {"tags", NULL};
 static const char *const k_rotate[] = {"new_public_key", "proof", NULL};
-static const char *const k_join[] = {"network_id", "token", "invite", NULL};
+static const char *const k_join[] = {"network_id", "token", "invite", "certificates", NULL};
+static const char *const k_renew[] = {"network_id", "certificates", NULL};
 static const char *const k_net[] = {"network_id", NULL};
 static const char *const k_none[] = {NULL};
 static const char *const k_enroll[] = {"org_id", "token", NULL};
@@ -396,6 +427,8 @@ static const struct reg_op reg_ops[] = {
     {"policy_show", k_net, reg_op_policy_show, 0},
     {"policy_test", k_policy_test, reg_op_policy_test, 0},
     {"policy_view", k_net, reg_op_policy_view, 0},
+    {"network_renew", k_renew, reg_op_network_renew, 0},
+    {"ca_crl", k_net, reg_op_ca_crl, 0},
 };
 
 static const struct reg_op *find_op(const struct reg_op *ops, size_t n, const char *name)
@@ -406,7 +439,10 @@ static const struct reg_op *find_op(const struct reg_op *ops, size_t n, const ch
 	return NULL;
 }
 
-static const char *const ka_create[] = {"name", "join_rule", "token", "network_id", "org_id", NULL};
+static const char *const ka_create[] = {"name",	  "join_rule", "token", "network_id",
+					"org_id", "ca_cert",   NULL};
+static const char *const ka_ca_revoke[] = {"network_id", "serial",  "fingerprint",
+					   "public_key", "node_id", NULL};
 static const char *const ka_add[] = {"network_id", "node_id", NULL};
 static const char *const ka_invite[] = {"network_id", "ttl", NULL};
 static const char *const ka_name[] = {"name", NULL};
@@ -423,6 +459,8 @@ static const struct reg_op admin_ops[] = {
     {"network_nodes", k_net, reg_admin_network_nodes, 0},
     {"network_add", ka_add, reg_admin_network_add, 0},
     {"network_invite", ka_invite, reg_admin_network_invite, 1},
+    {"ca_revoke", ka_ca_revoke, reg_admin_ca_revoke, 1},
+    {"ca_crl", k_net, reg_admin_ca_crl, 1},
     {"audit", ka_audit, reg_admin_audit, 0},
     {"audit_verify", k_none, reg_admin_audit_verify, 0},
     {"org_create", ka_name, reg_admin_org_create, 0},
@@ -567,6 +605,8 @@ static void log_refusal(const struct reg_ctx *c, const char *op, int err)
 /* The audit type of a refusal that looks like an attack, or NULL. */
 static const char *security_type(const struct reg_ctx *c, int err)
 {
+	if (c->refusal_type)
+		return c->refusal_type;
 	if (c->admin)
 		return err == -EPERM ? "security.unauthorized" : NULL;
 	if (c->refused_revoked)
@@ -622,6 +662,8 @@ static void security_audit(struct reg_ctx *c, const char *op, int err)
 	if (!c->admin && strcmp(op, "register") == 0)
 		jg_kb64(&d, "public_key", c->pk, sizeof(c->pk));
 	jg_kstr(&d, "reason", c->msg);
+	if (c->code)
+		jg_kstr(&d, "code", c->code);
 	if (l->suppressed)
 		jg_ku64(&d, "suppressed", l->suppressed);
 	jg_map_close(&d);
@@ -705,7 +747,8 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 	if (rc < 0) {
 		log_refusal(c, op, rc);
 		security_audit(c, op, rc);
-		ret = rdv_reply_error(rep, rc, c->msg); /* frees a reply built before */
+		ret =
+		    rdv_reply_error_code(rep, rc, c->code, c->msg); /* frees a reply built before */
 		goto out;
 	}
 	if (c->streaming) {
@@ -716,9 +759,9 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 		rep->stream_node = c->self_id;
 		rep->stream_seq = c->stream_seq;
 	}
-	if (c->admin)
+	if (c->admin && !c->internal)
 		log_info("admin %s from %s: ok", op, c->peer_ip);
-	else
+	else if (!c->internal)
 		log_debug("%s from %s (node %u): ok", op, c->peer_ip, c->self_id);
 	reg_idset_sort_unique(&c->notify);
 	for (size_t i = 0; db->notify && i < c->notify.n; i++)
@@ -730,6 +773,24 @@ out:
 	reg_idset_free(&c->notify);
 	free(c->lines);
 	free(c);
+	return ret;
+}
+
+int rdv_reg_sweep(struct rdv_db *db, uint64_t now_ms)
+{
+	struct rdv_reply rep = {0};
+	struct reg_ctx *c = ctx_new(db, "registry", now_ms);
+	int ret;
+
+	if (!c)
+		return -ENOMEM;
+	/* As an admin request with the registry as its actor: the same
+	 * transaction, events and audit records as any other change. */
+	c->admin = 1;
+	c->internal = 1;
+	store_txn_begin(db->st, &c->t, 0);
+	ret = ctx_finish(c, reg_ca_sweep(c), "cert_expiry", &rep);
+	rdv_reply_free(&rep);
 	return ret;
 }
 

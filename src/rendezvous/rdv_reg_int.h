@@ -17,6 +17,7 @@
 
 #include "json.h"
 #include "rdv.h"
+#include "cert.h"
 #include "regmsg.h"
 
 /* A growable set of node IDs (event audiences, revoked peers). */
@@ -39,6 +40,7 @@ struct reg_ctx {
 	int key_revoked;     /* register: the body's key belongs to a revoked node */
 	int refused_revoked; /* refused as "revoked": a security record */
 	int admin;	     /* an admin request: no signer */
+	int internal;	     /* ... made by the registry itself (the expiry sweep) */
 	uint32_t org_scope;  /* admin request with an org's admin token: that org */
 	const char *body;    /* the request body as received (admin requests) */
 	size_t body_len;
@@ -51,6 +53,15 @@ struct reg_ctx {
 	struct idset notify; /* nodes with new events: woken after the commit */
 	uint32_t inviter;    /* network_join by invite: who made it (audit) */
 	int invited;	     /* ... by invite (inviter 0: an admin's) */
+	/* A refusal's own code, in place of the errno's (cert_expired,
+	 * identity_expired, ...): reg_fail_code. */
+	const char *code;
+	/* A refusal worth an audit record of its own (a certificate refused
+	 * at join, ...): its type; written in a transaction of its own, as
+	 * the request's is rolled back. */
+	const char *refusal_type;
+	struct cert cert;	   /* network_create / join of ca: the certificate */
+	struct idset *evicted_out; /* reg_evict_member adds the trust pairs it revoked */
 	char msg[192];
 };
 
@@ -66,6 +77,11 @@ struct reg_op {
 /* Set the reply's message for a refusal.  \retval \p err. */
 int reg_fail(struct reg_ctx *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* As reg_fail, with reply code \p code (a static string) in place of
+ * \p err's; \p audit_type (or NULL) audits the refusal. */
+int reg_fail_code(struct reg_ctx *c, int err, const char *code, const char *audit_type,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ------------------------------------------------------------ rdv_reg.c */
 
@@ -93,7 +109,8 @@ struct ev_body {
 	uint32_t node_id;
 	const uint8_t *public_key;
 	const char *justification;
-	uint64_t version; /* policy.changed: the policy's version (0: none) */
+	uint64_t version;   /* policy.changed: the policy's version (0: none) */
+	uint64_t not_after; /* network.joined (ca): the certificate's not-after, s */
 };
 
 /* Queue an event for \p node in the request's transaction; reg_add_notify
@@ -165,6 +182,12 @@ void reg_audit_trust_revoked(struct reg_ctx *c, uint32_t a, uint32_t b, const ch
 
 /* -------------------------------------------------------- rdv_reg_net.c */
 
+/* Take \p node out of \p net as if it left: the trust pairs that
+ * membership approved are revoked (audited with \p reason), the members
+ * told.  *\p npairs (if given): how many pairs. */
+int reg_evict_member(struct reg_ctx *c, struct rdv_network *net, uint32_t node, const char *reason,
+		     size_t *npairs);
+const char *reg_join_rule_name(uint8_t rule);
 int reg_op_network_join(struct reg_ctx *c);
 int reg_op_network_leave(struct reg_ctx *c);
 int reg_op_network_list(struct reg_ctx *c);
@@ -184,6 +207,34 @@ int reg_remove_member(struct reg_ctx *c, struct rdv_network *net, uint32_t node)
 int reg_admin_net(struct reg_ctx *c, uint16_t id, struct rdv_network *net);
 /* Names of networks and orgs: 1-63 of [a-z0-9-_.]. */
 int reg_netname_ok(const char *s);
+
+/* --------------------------------------------------------- rdv_reg_ca.c */
+
+/* Member 'ca_cert' of network_create: a CA certificate, valid now. */
+int reg_ca_parse_ca(struct reg_ctx *c, struct cert *ca);
+/* The CA certificate's members (ca_fingerprint, ca_name, ca_not_after). */
+void reg_put_ca(struct json_gen *j, const struct cert *ca);
+/* A certificate's members for audit records (serial, fingerprint,
+ * not_after, tags). */
+void reg_put_cert_audit(struct json_gen *j, const struct cert *c);
+/* Member 'certificate' (serial, fingerprint, not_after, tags) of \p node's
+ * certificate in \p net, if it has one.  \retval 0 or -EIO. */
+int reg_put_member_cert(struct reg_ctx *c, uint16_t net, uint32_t node);
+/* Admit \p node (key \p pk) to ca network \p net on one of the
+ * certificates of member 'certificates' (base64 or armored strings):
+ * issued by the network's CA, for that key (and node), in its window, not
+ * revoked.  \retval 0 with \p out, or the refusal with its code. */
+int reg_ca_admit(struct reg_ctx *c, const struct rdv_network *net, uint32_t node,
+		 const uint8_t pk[32], struct cert *out);
+/* Re-check every certificate membership of \p node (key \p pk) and evict
+ * it from those no longer good (re-registration, key rotation). */
+int reg_ca_recheck_node(struct reg_ctx *c, uint32_t node, const uint8_t pk[32]);
+/* Evict every member whose certificate has expired (the sweep). */
+int reg_ca_sweep(struct reg_ctx *c);
+int reg_op_network_renew(struct reg_ctx *c);
+int reg_op_ca_crl(struct reg_ctx *c);
+int reg_admin_ca_crl(struct reg_ctx *c);
+int reg_admin_ca_revoke(struct reg_ctx *c);
 
 /* -------------------------------------------------------- rdv_reg_org.c */
 

@@ -31,9 +31,10 @@ static const struct {
     {RDV_JOIN_OPEN, "open"},
     {RDV_JOIN_TOKEN, "token"},
     {RDV_JOIN_INVITE, "invite"},
+    {RDV_JOIN_CA, "ca"},
 };
 
-static const char *join_rule_name(uint8_t rule)
+const char *reg_join_rule_name(uint8_t rule)
 {
 	for (size_t i = 0; i < nitems(join_rules); i++)
 		if (join_rules[i].rule == rule)
@@ -45,7 +46,7 @@ void reg_put_network(struct json_gen *j, const struct rdv_network *n)
 {
 	jg_ku64(j, "network_id", n->id);
 	jg_kstr(j, "name", n->name);
-	jg_kstr(j, "join_rule", join_rule_name(n->rule));
+	jg_kstr(j, "join_rule", reg_join_rule_name(n->rule));
 	jg_ku64(j, "members", n->members);
 }
 
@@ -71,6 +72,25 @@ int reg_load_net(struct reg_ctx *c, uint16_t id, struct rdv_network *n)
 	return reg_store_rc(c, rdv_net_get(&c->t, c->db, id, n), -ENOENT, "no such network");
 }
 
+/* Member \p id's lookup object (if active), with its certificate in a
+ * ca network. */
+static int put_member(struct reg_ctx *c, uint16_t net, uint32_t id)
+{
+	struct rdv_node n;
+	int rc = reg_load_node(c, id, &n);
+
+	if (rc == -ENOENT || (rc == 0 && !n.active))
+		return 0;
+	if (rc < 0)
+		return rc;
+	jg_map_open(&c->out);
+	reg_put_lookup(&c->out, &n);
+	if (net && reg_put_member_cert(c, net, id) < 0)
+		return -EIO;
+	jg_map_close(&c->out);
+	return 0;
+}
+
 /* The lookup objects of the active members of \p net (except \p skip) as
  * an array member \p key of the response. */
 int reg_put_members(struct reg_ctx *c, const char *key, uint16_t net, uint32_t skip)
@@ -92,7 +112,7 @@ int reg_put_members(struct reg_ctx *c, const char *key, uint16_t net, uint32_t s
 		if (m.v[i] == skip)
 			continue;
 		/* A deregistered member is hidden, as everywhere else. */
-		if ((rc = reg_put_node(c, m.v[i], 1)) < 0)
+		if ((rc = put_member(c, net, m.v[i])) < 0)
 			goto out;
 	}
 	jg_array_close(&c->out);
@@ -156,6 +176,8 @@ static int check_join(struct reg_ctx *c, const struct rdv_network *net)
 		return reg_fail(c, -EINVAL, "network %u does not take a token", net->id);
 	if (inv && net->rule != RDV_JOIN_INVITE)
 		return reg_fail(c, -EINVAL, "network %u does not take an invite", net->id);
+	if (json_get(c->req.root, "certificates") && net->rule != RDV_JOIN_CA)
+		return reg_fail(c, -EINVAL, "network %u does not take a certificate", net->id);
 	switch (net->rule) {
 	case RDV_JOIN_OPEN:
 		return 0;
@@ -172,6 +194,8 @@ static int check_join(struct reg_ctx *c, const struct rdv_network *net)
 		if (!inv)
 			return reg_fail(c, -EINVAL, "network %u needs member 'invite'", net->id);
 		return use_invite(c, net, inv);
+	case RDV_JOIN_CA:
+		return reg_ca_admit(c, net, c->self_id, c->self.pk, &c->cert);
 	default:
 		return reg_fail(c, -EACCES, "network %u: join rule not supported", net->id);
 	}
@@ -182,7 +206,10 @@ int reg_add_member(struct reg_ctx *c, struct rdv_network *net, const struct rdv_
 {
 	struct idset m = {0};
 	struct ev_body b = {.network_id = net->id, .peer = n};
+	struct cert cert;
 
+	if (net->rule == RDV_JOIN_CA && rdv_net_cert_get(&c->t, c->db, net->id, n->id, &cert) == 0)
+		b.not_after = cert.not_after;
 	if (rdv_member_iter(&c->t, c->db, net->id, reg_idset_cb, &m) < 0) {
 		reg_idset_free(&m);
 		return reg_fail(c, -EIO, "registry store error");
@@ -213,10 +240,14 @@ int reg_op_network_join(struct reg_ctx *c)
 	if (!already) {
 		if ((rc = check_join(c, &net)) < 0)
 			return rc;
+		if (net.rule == RDV_JOIN_CA)
+			rdv_net_cert_put(&c->t, c->db, id, c->self_id, &c->cert);
 		if ((rc = reg_add_member(c, &net, &c->self)) < 0)
 			return rc;
 		if (reg_audit_begin(c, &d) == 0) {
-			jg_kstr(&d, "join_rule", join_rule_name(net.rule));
+			jg_kstr(&d, "join_rule", reg_join_rule_name(net.rule));
+			if (net.rule == RDV_JOIN_CA)
+				reg_put_cert_audit(&d, &c->cert);
 			if (c->invited && c->inviter != RDV_INVITER_REGISTRY)
 				jg_ku64(&d, "inviter", c->inviter);
 			else if (c->invited)
@@ -224,11 +255,13 @@ int reg_op_network_join(struct reg_ctx *c)
 			reg_audit_end(c, &d, "network.joined", reg_net_subj(sb, id));
 		}
 		log_info("node %u joined network %u (%s)", c->self_id, id,
-			 join_rule_name(net.rule));
+			 reg_join_rule_name(net.rule));
 	}
 	jg_key(&c->out, "network");
 	jg_map_open(&c->out);
 	reg_put_network(&c->out, &net);
+	if (net.rule == RDV_JOIN_CA && reg_put_member_cert(c, id, c->self_id) < 0)
+		return -EIO;
 	jg_map_close(&c->out);
 	return reg_put_members(c, "members", id, c->self_id);
 }
@@ -281,40 +314,61 @@ static int basis_cb(void *arg, uint32_t peer, uint16_t basis)
 	return basis == bc->net ? reg_idset_add(bc->out, peer) : 0;
 }
 
+int reg_evict_member(struct reg_ctx *c, struct rdv_network *net, uint32_t node, const char *reason,
+		     size_t *npairs)
+{
+	struct idset revoked = {0};
+	struct basis_collect bc = {net->id, &revoked};
+	struct ev_body b = {.node_id = node};
+	int rc;
+
+	/* Collect, then change: no writes under an open cursor. */
+	if (rdv_trust_iter_basis(&c->t, c->db, node, basis_cb, &bc) < 0) {
+		rc = reg_fail(c, -EIO, "registry store error");
+		goto out;
+	}
+	for (size_t i = 0; i < revoked.n; i++) {
+		rdv_trust_del(&c->t, c->db, node, revoked.v[i]);
+		reg_queue_event(c, revoked.v[i], "trust.revoked", &b);
+		reg_audit_trust_revoked(c, revoked.v[i], node, reason, net->id);
+	}
+	if ((rc = reg_remove_member(c, net, node)) < 0)
+		goto out;
+	if (npairs)
+		*npairs = revoked.n;
+	if (c->evicted_out)
+		for (size_t i = 0; i < revoked.n; i++)
+			reg_idset_add(c->evicted_out, revoked.v[i]);
+	rc = 0;
+out:
+	reg_idset_free(&revoked);
+	return rc;
+}
+
 int reg_op_network_leave(struct reg_ctx *c)
 {
 	char sb[SUBJ_MAX];
 	struct json_gen d;
 	struct rdv_network net;
 	struct idset revoked = {0};
-	struct basis_collect bc = {0, &revoked};
-	struct ev_body b = {.node_id = c->self_id};
 	uint16_t id = 0;
+	size_t n = 0;
 	int rc;
 
 	if ((rc = reg_get_net(c, &id, "a node cannot leave the backbone (network 0)")) < 0 ||
 	    (rc = reg_load_net(c, id, &net)) < 0)
 		return rc;
 	if (rdv_member_has(&c->t, c->db, id, c->self_id)) {
-		/* Collect, then change: no writes under an open cursor. */
-		bc.net = id;
-		if (rdv_trust_iter_basis(&c->t, c->db, c->self_id, basis_cb, &bc) < 0) {
-			rc = reg_fail(c, -EIO, "registry store error");
-			goto out;
-		}
-		for (size_t i = 0; i < revoked.n; i++) {
-			rdv_trust_del(&c->t, c->db, c->self_id, revoked.v[i]);
-			reg_queue_event(c, revoked.v[i], "trust.revoked", &b);
-			reg_audit_trust_revoked(c, revoked.v[i], c->self_id, "network_left", id);
-		}
-		if ((rc = reg_remove_member(c, &net, c->self_id)) < 0)
+		c->evicted_out = &revoked;
+		rc = reg_evict_member(c, &net, c->self_id, "network_left", &n);
+		c->evicted_out = NULL;
+		if (rc < 0)
 			goto out;
 		if (reg_audit_begin(c, &d) == 0) {
-			jg_ku64(&d, "trust_pairs_revoked", revoked.n);
+			jg_ku64(&d, "trust_pairs_revoked", n);
 			reg_audit_end(c, &d, "network.left", reg_net_subj(sb, id));
 		}
-		log_info("node %u left network %u (%zu trust pairs revoked)", c->self_id, id,
-			 revoked.n);
+		log_info("node %u left network %u (%zu trust pairs revoked)", c->self_id, id, n);
 	}
 	reg_put_id_list(&c->out, "revoked", &revoked, SIZE_MAX);
 	rc = 0;
@@ -331,7 +385,7 @@ static int net_list_cb(void *arg, const struct rdv_network *n)
 	/* Nodes see the networks they are in and those anyone may ask to
 	 * join (names are not secret); rules to come may be unlisted. */
 	if (!c->admin && !member && n->rule != RDV_JOIN_OPEN && n->rule != RDV_JOIN_TOKEN &&
-	    n->rule != RDV_JOIN_INVITE)
+	    n->rule != RDV_JOIN_INVITE && n->rule != RDV_JOIN_CA)
 		return 0;
 	jg_map_open(&c->out);
 	reg_put_network(&c->out, n);
@@ -388,7 +442,7 @@ int reg_netname_ok(const char *s)
 
 int reg_admin_network_create(struct reg_ctx *c)
 {
-	static const char *const later[] = {"ca", "oidc", "spiffe"};
+	static const char *const later[] = {"oidc", "spiffe"};
 	char sb[SUBJ_MAX];
 	struct json_gen d;
 	struct rdv_network net = {0}, other;
@@ -407,7 +461,7 @@ int reg_admin_network_create(struct reg_ctx *c)
 	if (json_get_str(c->req.root, "name", &name) < 0 || !reg_netname_ok(name))
 		return reg_fail(c, -EINVAL, "member 'name' must be 1 to 63 of [a-z0-9-_.]");
 	if (json_get_str(c->req.root, "join_rule", &rule) < 0)
-		return reg_fail(c, -EINVAL, "member 'join_rule' must be open, token or invite");
+		return reg_fail(c, -EINVAL, "member 'join_rule' must be open, token, invite or ca");
 	for (size_t i = 0; i < nitems(join_rules); i++)
 		if (strcmp(rule, join_rules[i].name) == 0)
 			net.rule = join_rules[i].rule;
@@ -415,7 +469,11 @@ int reg_admin_network_create(struct reg_ctx *c)
 		if (strcmp(rule, later[i]) == 0)
 			return reg_fail(c, -EINVAL, "join rule not supported yet");
 	if (!net.rule)
-		return reg_fail(c, -EINVAL, "member 'join_rule' must be open, token or invite");
+		return reg_fail(c, -EINVAL, "member 'join_rule' must be open, token, invite or ca");
+	if (net.rule == RDV_JOIN_CA && (rc = reg_ca_parse_ca(c, &c->cert)) < 0)
+		return rc;
+	if (net.rule != RDV_JOIN_CA && json_get(c->req.root, "ca_cert"))
+		return reg_fail(c, -EINVAL, "only join rule ca takes member 'ca_cert'");
 	rc = json_get_str(c->req.root, "token", &tok);
 	if (rc == -EINVAL)
 		return reg_fail(c, -EINVAL, "member 'token' must be a string");
@@ -449,11 +507,17 @@ int reg_admin_network_create(struct reg_ctx *c)
 	if (tok)
 		crypto_hash_sha256(net.token_hash, (const uint8_t *)tok, strlen(tok));
 	rdv_net_put(&c->t, c->db, &net);
+	if (net.rule == RDV_JOIN_CA)
+		rdv_net_ca_put(&c->t, c->db, net.id, &c->cert);
 	reg_put_network(&c->out, &net);
+	if (net.rule == RDV_JOIN_CA)
+		reg_put_ca(&c->out, &c->cert);
 	/* Never the token, not even its hash. */
 	if (reg_audit_begin(c, &d) == 0) {
 		jg_kstr(&d, "name", net.name);
-		jg_kstr(&d, "join_rule", join_rule_name(net.rule));
+		jg_kstr(&d, "join_rule", reg_join_rule_name(net.rule));
+		if (net.rule == RDV_JOIN_CA)
+			reg_put_ca(&d, &c->cert);
 		if (net.org)
 			jg_ku64(&d, "org_id", net.org);
 		reg_audit_end(c, &d, "network.created", reg_net_subj(sb, net.id));
@@ -608,7 +672,7 @@ int reg_admin_network_invite(struct reg_ctx *c)
 		return rc;
 	if (net.rule != RDV_JOIN_INVITE)
 		return reg_fail(c, -EINVAL, "network %u does not take an invite (join rule %s)", id,
-				join_rule_name(net.rule));
+				reg_join_rule_name(net.rule));
 	if (json_get_u32(c->req.root, "ttl", &ttl) == -EINVAL || ttl == 0 ||
 	    ttl > RDV_INVITE_MAX_LIFE_S)
 		return reg_fail(c, -EINVAL, "member 'ttl' must be 1 to %u seconds",

@@ -335,6 +335,10 @@ int reg_op_register(struct reg_ctx *c)
 	}
 	if (!is_new && restarted && (rc = tell_restarted(c)) < 0)
 		return rc;
+	/* Certificates are checked again at every registration: one that
+	 * expired or was revoked while the node was away ends here. */
+	if (!is_new && (rc = reg_ca_recheck_node(c, n->id, n->pk)) < 0)
+		return rc;
 
 	a.net = 0;
 	a.node = n->id;
@@ -714,6 +718,10 @@ int reg_op_rotate_key(struct reg_ctx *c)
 	b.public_key = npk;
 	for (size_t i = 0; i < aud.n; i++)
 		reg_queue_event(c, aud.v[i], "peer.key_rotated", &b);
+	/* A certificate binds the old key: its memberships end (the node
+	 * joins again with one for the new key). */
+	if ((rc = reg_ca_recheck_node(c, c->self_id, npk)) < 0)
+		goto out;
 	if (reg_audit_begin(c, &d) == 0) {
 		jg_kstr(&d, "old_public_key", oldb);
 		jg_kstr(&d, "new_public_key", newb);

@@ -172,6 +172,7 @@ static int policy_party(struct reg_ctx *c, const char *key, uint16_t net, struct
 		return rc;
 	if (rc == 0 && (c->admin || id == c->self_id || rdv_member_has(&c->t, c->db, net, id))) {
 		*n = tmp;
+		rdv_member_tags(&c->t, c->db, net, n);
 		return 0;
 	}
 	if (by_name && (rc < 0 || c->admin || !rdv_visible(&c->t, c->db, c->self_id, &tmp)))
@@ -272,6 +273,7 @@ struct vnode {
 
 struct view_members {
 	struct reg_ctx *c;
+	uint16_t net;
 	struct vnode *v;
 	size_t n, cap;
 };
@@ -288,6 +290,7 @@ static int view_member_cb(void *arg, uint32_t id)
 		return rc;
 	if (reg_grow(&vm->v, vm->n, &vm->cap, sizeof(*vm->v)) < 0)
 		return -ENOMEM;
+	rdv_member_tags(&vm->c->t, vm->c->db, vm->net, &n);
 	vm->v[vm->n].id = n.id;
 	vm->v[vm->n].ntags = MIN(n.ntags, (size_t)RDV_TAGS_MAX);
 	memcpy(vm->v[vm->n].tags, n.tags, sizeof(n.tags));
@@ -315,6 +318,7 @@ int reg_op_policy_view(struct reg_ctx *c)
 		return rc;
 	if (json_gen_init(&j) < 0)
 		return reg_fail(c, -EIO, "out of memory");
+	vm.net = id;
 	if (rdv_policy_get(&c->t, c->db, id, &p, 1) < 0 ||
 	    rdv_member_iter(&c->t, c->db, id, view_member_cb, &vm) < 0) {
 		rc = reg_fail(c, -EIO, "registry store error");

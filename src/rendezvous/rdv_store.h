@@ -28,6 +28,11 @@
  *   org_nets   be32(org) be16(net) -> "" (networks the org owns; the owner
  *              is also in the network record)
  *   policies   be16(net) -> u8(1) be64(version) be32(rules) canonical JSON
+ *   net_ca     be16(net) -> the CA certificate of a ca network (cert.h)
+ *   net_certs  be16(net) be32(node) -> the certificate that admitted node
+ *   cert_exp   be64(not_after s) be16(net) be32(node) -> "" (expiry order)
+ *   crl        be16(net) u8(kind) value -> be64(revoked ms): the network's
+ *              revocation list (rdv_crl_kind; a value's length by kind)
  *
  * Functions taking a struct store_txn follow its sticky-error rule: they
  * do nothing once the transaction has failed, and the failure surfaces at
@@ -90,6 +95,10 @@ enum rdv_dbi {
 	RDV_DB_NODE_ORGS,
 	RDV_DB_ORG_NETS,
 	RDV_DB_POLICIES,
+	RDV_DB_NET_CA,
+	RDV_DB_NET_CERTS,
+	RDV_DB_CERT_EXP,
+	RDV_DB_CRL,
 	RDV_DB_COUNT,
 };
 
@@ -140,11 +149,12 @@ struct rdv_node {
 };
 
 /* Join rules stored in network records.  The values are stored: append
- * only.  ca, oidc and spiffe are refused at creation until supported. */
+ * only.  oidc and spiffe are refused at creation until supported. */
 enum rdv_join_rule {
 	RDV_JOIN_OPEN = 1,
 	RDV_JOIN_TOKEN = 2,
 	RDV_JOIN_INVITE = 3,
+	RDV_JOIN_CA = 4,
 };
 
 struct rdv_network {
@@ -267,6 +277,7 @@ int rdv_member_has(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_
 /** Record the membership both ways (net -> node, node -> net). */
 void rdv_member_put(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node,
 		    uint64_t ms);
+/** ... and the certificate that admitted it (ca networks). */
 void rdv_member_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node);
 /** Call \p cb for every member of \p net, by ascending node ID. */
 int rdv_member_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_id_cb cb, void *arg);
@@ -327,6 +338,47 @@ int rdv_policy_links(const char *json, size_t len, const struct rdv_node *a,
  *  rules, or rdv_policy_links)?  \retval 1, 0, or the sticky error. */
 int rdv_policy_connects(struct store_txn *t, struct rdv_db *db, uint16_t net,
 			const struct rdv_node *a, const struct rdv_node *b);
+
+/* Certificates of ca networks (rdv_store_cert.c).  Stored as their
+ * binary form (cert.h); read back through cert_decode. */
+struct cert;
+/** \retval 0, -ENOENT, -EBADMSG (corrupt), or the sticky error. */
+int rdv_net_ca_get(struct store_txn *t, struct rdv_db *db, uint16_t net, struct cert *ca);
+void rdv_net_ca_put(struct store_txn *t, struct rdv_db *db, uint16_t net, const struct cert *ca);
+/** The certificate that admitted \p node to \p net.
+ *  \retval 0, -ENOENT, -EBADMSG, or the sticky error. */
+int rdv_net_cert_get(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node,
+		     struct cert *c);
+/** Keep \p c as \p node's certificate in \p net (replacing one, and its
+ *  expiry index entry). */
+void rdv_net_cert_put(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node,
+		      const struct cert *c);
+void rdv_net_cert_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node);
+/** Drop \p net's CA, certificates and revocation list (network deleted). */
+void rdv_net_certs_drop(struct store_txn *t, struct rdv_db *db, uint16_t net);
+/** \p n's tags in \p net: a certificate's tags replace the node's own
+ *  there (the CA vouches for them; self-set tags do not count). */
+void rdv_member_tags(struct store_txn *t, struct rdv_db *db, uint16_t net, struct rdv_node *n);
+typedef int (*rdv_member_cb)(void *arg, uint16_t net, uint32_t node);
+/** Every (net, node) whose certificate's not-after is <= \p now_s, in
+ *  expiry order, at most \p max. */
+int rdv_cert_expired_iter(struct store_txn *t, struct rdv_db *db, uint64_t now_s, size_t max,
+			  rdv_member_cb cb, void *arg);
+
+/* What a revocation list entry names; the values are stored. */
+enum rdv_crl_kind {
+	RDV_CRL_SERIAL = 1,	 /* 16 bytes */
+	RDV_CRL_FINGERPRINT = 2, /* 32: a node certificate's or the CA's */
+	RDV_CRL_KEY = 3,	 /* 32: a node's Ed25519 public key */
+	RDV_CRL_NODE = 4,	 /* be32 node ID */
+};
+void rdv_crl_put(struct store_txn *t, struct rdv_db *db, uint16_t net, uint8_t kind,
+		 const uint8_t *val, size_t len, uint64_t ms);
+/** \retval 1 if listed, 0 if not (or the txn failed). */
+int rdv_crl_has(struct store_txn *t, struct rdv_db *db, uint16_t net, uint8_t kind,
+		const uint8_t *val, size_t len);
+typedef int (*rdv_crl_cb)(void *arg, uint8_t kind, const uint8_t *val, size_t len, uint64_t ms);
+int rdv_crl_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_crl_cb cb, void *arg);
 
 /* Used invites (single use) */
 /** \retval 1 if an invite with random part \p r was used, else 0. */

@@ -107,6 +107,7 @@ void rdv_net_del(struct store_txn *t, struct rdv_db *db, uint16_t id)
 		store_del(t, db->dbi[RDV_DB_ORG_NETS], ok, sizeof(ok));
 	}
 	rdv_policy_del(t, db, id);
+	rdv_net_certs_drop(t, db, id);
 	store_del(t, db->dbi[RDV_DB_NETWORKS], k, sizeof(k));
 }
 
@@ -192,6 +193,7 @@ void rdv_member_put(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32
 void rdv_member_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node)
 {
 	rdv_st_rel_del(t, db, &rdv_st_net_members, net, node);
+	rdv_net_cert_del(t, db, net, node); /* a ca network's: it admitted nothing now */
 }
 
 int rdv_member_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_id_cb cb, void *arg)

@@ -137,6 +137,7 @@ int rdv_policy_connects(struct store_txn *t, struct rdv_db *db, uint16_t net,
 			const struct rdv_node *a, const struct rdv_node *b)
 {
 	struct rdv_policy p;
+	struct rdv_node ta, tb;
 	int ret;
 
 	ret = rdv_policy_get(t, db, net, &p, 0);
@@ -144,9 +145,13 @@ int rdv_policy_connects(struct store_txn *t, struct rdv_db *db, uint16_t net,
 		return ret;
 	if (p.rules == 0)
 		return 1;
+	ta = *a;
+	tb = *b;
+	rdv_member_tags(t, db, net, &ta);
+	rdv_member_tags(t, db, net, &tb);
 	ret = rdv_policy_get(t, db, net, &p, 1);
 	if (ret == 0)
-		ret = rdv_policy_links(p.json, p.len, a, b);
+		ret = rdv_policy_links(p.json, p.len, &ta, &tb);
 	rdv_policy_free(&p);
 	return ret;
 }
