@@ -50,6 +50,8 @@ static const struct ctl_cmd cmds[] = {
     {"policy", NULL, NULL, ctl_cmd_pass, ctl_pass_policy},
     {"org", NULL, NULL, ctl_cmd_pass, ctl_pass_org},
     {"ca", NULL, NULL, ctl_cmd_ca, ctl_pass_ca},
+    {"node", "node expire NODE TIME|never",
+     "when a node's identity ends (admin; TIME: RFC 3339 or +DURATION)", ctl_cmd_node, NULL},
     {"audit", NULL, NULL, ctl_cmd_audit, ctl_pass_audit},
     {"webhook", NULL, NULL, ctl_cmd_pass, ctl_pass_webhook},
     {"help", "help [COMMAND [SUBCOMMAND]]", "list the commands, or show one command's synopsis",

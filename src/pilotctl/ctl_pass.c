@@ -50,8 +50,10 @@ const struct ctl_pass ctl_pass_set_tags[] = {
 	 .pos = {{"TAG", "tags", CTL_ARG_REST | CTL_ARG_OPTIONAL}}},
 	{0}};
 const struct ctl_pass ctl_pass_rotate_key[] = {
-	{.ipc = "rotate-key", .usage = "rotate-key",
-	 .summary = "new identity key; node ID and address stay"},
+	{.ipc = "rotate-key", .usage = "rotate-key [--admin-token T]",
+	 .summary = "new identity key; node ID and address stay; renews the identity (an "
+		    "expired one only with --admin-token)",
+	 .admin = 1},
 	{0}};
 const struct ctl_pass ctl_pass_block[] = {
 	{.ipc = "block", .usage = "block NODE", .summary = "refuse every flow from and to a node",

@@ -19,6 +19,7 @@ static const char *const reason_names[ADMIT_REASON_MAX] = {
     [ADMIT_RATE_PEER] = "syn_rate_peer",
     [ADMIT_LIMIT_PORT] = "port_flow_limit",
     [ADMIT_LIMIT_TOTAL] = "flow_limit",
+    [ADMIT_EXPIRED] = "identity_expired",
 };
 
 const char *admit_reason_name(enum admit_reason r)
@@ -75,6 +76,8 @@ static enum admit_reason stage_identity(struct admit *a, struct admit_req *r)
 {
 	if (a->ops->is_revoked && a->ops->is_revoked(a->ctx, r->peer_node))
 		return ADMIT_REVOKED;
+	if (a->ops->is_expired && a->ops->is_expired(a->ctx, r->peer_node))
+		return ADMIT_EXPIRED;
 	return ADMIT_OK;
 }
 
@@ -236,6 +239,7 @@ int admit_reason_answered(enum admit_reason r)
 	switch (r) {
 	case ADMIT_BLOCKED:
 	case ADMIT_REVOKED:
+	case ADMIT_EXPIRED:
 	case ADMIT_NOT_TRUSTED:
 	case ADMIT_POLICY:
 	case ADMIT_LIMIT_PORT:

@@ -24,6 +24,7 @@ enum admit_reason {
 	ADMIT_LIMIT_PORT,
 	ADMIT_LIMIT_TOTAL,
 	ADMIT_NOT_SYNCED, /* inbound, before the registry's revocations were heard */
+	ADMIT_EXPIRED,	  /* the peer's identity expired */
 	ADMIT_REASON_MAX
 };
 
@@ -67,6 +68,7 @@ typedef enum admit_reason (*admit_stage_fn)(struct admit *a, struct admit_req *r
 struct admit_ops {
 	int (*is_blocked)(void *ctx, uint32_t node);
 	int (*is_revoked)(void *ctx, uint32_t node);
+	int (*is_expired)(void *ctx, uint32_t node); /* may be NULL */
 	int (*is_trusted)(void *ctx, uint32_t node);
 	/* Non-backbone network both belong to, or 0. */
 	int (*shares_network)(void *ctx, uint32_t node, uint16_t net);

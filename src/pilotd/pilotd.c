@@ -205,6 +205,13 @@ static int op_is_revoked(void *ctx, uint32_t node)
 	return pilotd_is_revoked(ctx, node);
 }
 
+static int op_is_expired(void *ctx, uint32_t node)
+{
+	struct pilotd *d = ctx;
+
+	return expiry_passed(&d->expiry, node, now_real_ms() / 1000);
+}
+
 static int op_policy_allows(void *ctx, uint32_t node, uint16_t net, int inbound, uint8_t proto,
 			    uint16_t port)
 {
@@ -214,6 +221,7 @@ static int op_policy_allows(void *ctx, uint32_t node, uint16_t net, int inbound,
 static const struct admit_ops admit_ops = {
     .is_blocked = op_is_blocked,
     .is_revoked = op_is_revoked,
+    .is_expired = op_is_expired,
     .is_trusted = op_is_trusted,
     .shares_network = op_shares_network,
     .shares_any = op_shares_any,
@@ -270,7 +278,7 @@ void pilotd_registry_event(struct pilotd *d, yajl_val ev)
 	} else if (strncmp(name, "network.", 8) == 0 || strcmp(name, "peer.key_rotated") == 0) {
 		pilotd_net_event(d, name, ev);
 	} else if (strcmp(name, "node.revoked") == 0 || strcmp(name, "policy.changed") == 0 ||
-		   strcmp(name, "synced") == 0) {
+		   strcmp(name, "node.expiry") == 0 || strcmp(name, "synced") == 0) {
 		pilotd_policy_event(d, name, ev);
 	} else {
 		log_debug("registry event %s", name);
@@ -571,6 +579,7 @@ void pilotd_free(struct pilotd *d)
 	admit_free(&d->admit);
 	trust_free(&d->trust);
 	member_free(&d->members);
+	expiry_free(&d->expiry);
 	nodeset_free(&d->blocked);
 	nodeset_free(&d->revoked);
 	tun_close(&d->tun);

@@ -18,6 +18,7 @@
 #include "peer.h"
 #include "regc.h"
 #include "cert.h"
+#include "expiry.h"
 #include "tnl.h"
 #include "trust.h"
 #include "tun.h"
@@ -189,6 +190,8 @@ struct pilotd {
 
 	struct pilotd_certs certs;
 	uint64_t cert_tick_s, certs_checked_ms;
+	struct expiry_table expiry; /* peers' identity ends */
+	uint64_t expires_at;	    /* ours (Unix s; 0 never), from the registry */
 
 	struct pilotd_counters ctr;
 };
@@ -308,6 +311,10 @@ void pilotd_net_addrs_up(struct pilotd *d);
 void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
 void pilotd_after_register(struct pilotd *d);
 int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen);
+
+/** Keep a peer's identity end from its lookup object (member
+ *  "expires_at"; absent: never); ours goes to d->expires_at. */
+void pilotd_expiry_note(struct pilotd *d, uint32_t node, yajl_val lookup);
 
 /* ---- certificates (pilotd_cert.c) ---- */
 /** Read the certificate files \p files.  \retval 0, or -errno with \p err

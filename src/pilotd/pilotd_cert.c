@@ -197,6 +197,17 @@ static void member_ended(void *arg, uint16_t net, uint32_t node)
 			   net, cut);
 }
 
+/* A peer's identity ended: its flows go (new ones meet admission's
+ * identity stage); the tunnel stays so that refusals reach it. */
+static void identity_ended(void *arg, uint32_t node)
+{
+	struct pilotd *d = arg;
+	unsigned cut = pilotd_cut_peer(d, node, 0);
+
+	log_info("node %u: its identity expired; %u flows cut", node, cut);
+	pilotd_audit_event(d, "node.identity_expired", node, "{\"flows_cut\":%u}", cut);
+}
+
 void pilotd_cert_tick(struct pilotd *d)
 {
 	uint64_t now_ms = now_real_ms(), now_s = now_ms / 1000;
@@ -205,6 +216,7 @@ void pilotd_cert_tick(struct pilotd *d)
 		return;
 	d->cert_tick_s = now_s;
 	member_expire(&d->members, now_s, member_ended, d);
+	expiry_due(&d->expiry, now_s, identity_ended, d);
 	for (unsigned i = 0; i < d->members.nnets;) {
 		struct member_net *n = &d->members.nets[i];
 		if (n->cert_not_after && n->cert_not_after <= now_s) {

@@ -53,6 +53,7 @@ const struct ipc_cmd pilotd_ipc_cmds[] = {
 	{"org.revoke", cmd_org_revoke},
 	{"ca.revoke", cmd_ca_revoke},
 	{"ca.crl", cmd_ca_crl},
+	{"node.expire", cmd_node_expire},
 	{"org.enroll", cmd_org_enroll},
 	{"audit", cmd_audit},
 	{"audit.verify", cmd_audit_verify},

@@ -80,6 +80,7 @@ void cmd_network_nodes(struct pilotd *d, struct ipc_req *req, yajl_val args);
 /* ---- pilotd_cmd_policy.c ---- */
 void cmd_ca_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_ca_crl(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_node_expire(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_unblock(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_blocklist(struct pilotd *d, struct ipc_req *req, yajl_val args);

@@ -70,6 +70,12 @@ void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_kstr(j, "hostname", d->hostname);
 	b64_encode(pk, sizeof(pk), d->ed_pk, 32);
 	jg_kstr(j, "public_key", pk);
+	/* When this identity ends (identity_lifetime, node expire); null: never. */
+	jg_key(j, "expires_at");
+	if (d->expires_at)
+		jg_u64(j, d->expires_at);
+	else
+		jg_null(j);
 	jg_kstr(j, "prefix", d->have_prefix ? prefix_format(&d->prefix, px, sizeof(px)) : "");
 	jg_key(j, "networks");
 	jg_array_open(j);

@@ -298,6 +298,44 @@ void cmd_ca_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	}
 }
 
+/* ---- identity expiry ---- */
+
+struct expire_fwd {
+	uint32_t node;
+	uint64_t at;
+};
+
+static void add_expire(struct json_gen *j, void *arg)
+{
+	struct expire_fwd *e = arg;
+
+	jg_ku64(j, "node_id", e->node);
+	jg_ku64(j, "expires_at", e->at);
+}
+
+void cmd_node_expire(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct expire_fwd e = {0};
+	const char *t = NULL, *tok;
+	struct pend *p;
+
+	if (json_get_str(args, "target", &t) < 0 || pilotd_parse_target(d, t, &e.node) < 0 ||
+	    json_get_u64(args, "expires_at", &e.at) < 0) {
+		ipc_reply_error(req, "bad_request",
+				"expected a node and expires_at (Unix s, 0 never)",
+				"node expire NODE TIME|never");
+		return;
+	}
+	if (!(tok = need_admin_token(d, req, args)))
+		return;
+	if (!need_registered(d, req) || !(p = pend_new(req, e.node)))
+		return;
+	if (regc_admin(&d->regc, "node_expire", tok, add_expire, &e, on_passthrough, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
 void cmd_ca_crl(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	static const char *const k[] = {"network_id", NULL};

@@ -402,6 +402,7 @@ struct rotate {
 	uint64_t ts;
 	uint8_t new_pk[32];
 	char proof[REGMSG_SIG_B64_LEN];
+	char admin_token[512]; /* renews an expired identity; "" if none */
 };
 
 static void add_rotate(struct json_gen *j, void *arg)
@@ -409,6 +410,8 @@ static void add_rotate(struct json_gen *j, void *arg)
 	struct rotate *r = arg;
 	jg_kb64(j, "new_public_key", r->new_pk, 32);
 	jg_kstr(j, "proof", r->proof);
+	if (r->admin_token[0])
+		jg_kstr(j, "admin_token", r->admin_token);
 }
 
 static void on_rotate(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -449,9 +452,9 @@ void cmd_rotate_key(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	char msg[400], oldb[64], newb[64];
 	uint8_t *sk = NULL, sig[64];
 	struct rotate *r;
+	const char *tok = NULL;
 	int n;
 
-	(void)args;
 	if (!need_registered(d, req))
 		return;
 	if (d->rotating) {
@@ -465,6 +468,10 @@ void cmd_rotate_key(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		goto fail;
 	}
 	r->p.req = req;
+	/* Only a token given with the command: the configured one must not
+	 * renew an expired identity without the operator asking. */
+	if (json_get_str(args, "admin_token", &tok) == 0 && *tok)
+		snprintf(r->admin_token, sizeof(r->admin_token), "%s", tok);
 	crypto_sign_keypair(r->new_pk, sk);
 	/* Persist the new key before the registry hears of it, so a crash in
 	 * between can be completed at the next start. */

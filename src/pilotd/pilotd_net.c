@@ -78,6 +78,7 @@ static void add_members(struct pilotd *d, uint16_t net, yajl_val arr)
 		json_get_str(m, "hostname", &hn);
 		member_add(&d->members, net, id, pk, hn);
 		member_set_expiry(&d->members, net, id, member_not_after(m));
+		pilotd_expiry_note(d, id, m);
 	}
 }
 
@@ -294,6 +295,7 @@ void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev)
 		json_get_str(pv, "hostname", &hn);
 		member_add(&d->members, (uint16_t)net32, node, pk, hn);
 		member_set_expiry(&d->members, (uint16_t)net32, node, member_not_after(pv));
+		pilotd_expiry_note(d, node, pv);
 		log_info("node %u joined network %u", node, net32);
 		pilotd_policy_fetch(d, (uint16_t)net32);
 	} else if (strcmp(name, "network.left") == 0) {

@@ -98,6 +98,8 @@ static void on_resolved(struct pilotd *d, void *arg, int err, const char *code, 
 	if (!p)
 		return;
 	p->resolving = 0;
+	if (err == 0)
+		pilotd_expiry_note(d, p->node_id, resp);
 	if (err < 0) {
 		log_info("cannot resolve node %u: %s: %s", p->node_id, code, msg);
 	} else if (json_get_b64(resp, "public_key", pk, 32) < 0 || memcmp(pk, p->ed_pk, 32) != 0) {
@@ -257,9 +259,22 @@ void pilotd_sync_trust(struct pilotd *d, yajl_val peers)
 		    json_get_b64(pv, "public_key", pk, 32) < 0)
 			continue;
 		json_get_str(pv, "hostname", &hn);
+		pilotd_expiry_note(d, id, pv);
 		if (!trust_find(&d->trust, id) && trust_was_asked(&d->trust, id))
 			pilotd_trust_added(d, id, pk, hn);
 	}
+}
+
+void pilotd_expiry_note(struct pilotd *d, uint32_t node, yajl_val lookup)
+{
+	uint64_t at = 0;
+
+	/* Absent: the identity does not expire (or no longer does). */
+	json_get_u64(lookup, "expires_at", &at);
+	if (node == d->node_id)
+		d->expires_at = at;
+	else if (expiry_set(&d->expiry, node, at) < 0)
+		log_warnx("node %u: no room to keep its identity's expiry", node);
 }
 
 int pilotd_parse_target(struct pilotd *d, const char *target, uint32_t *node)

@@ -175,6 +175,9 @@ void pilotd_policy_event(struct pilotd *d, const char *name, yajl_val ev)
 	if (strcmp(name, "node.revoked") == 0) {
 		if (json_get_u32(ev, "node_id", &v) == 0)
 			pilotd_node_revoked(d, v, "the registry revoked it");
+	} else if (strcmp(name, "node.expiry") == 0) {
+		if (json_get_u32(ev, "node_id", &v) == 0 && v)
+			pilotd_expiry_note(d, v, ev);
 	} else if (strcmp(name, "policy.changed") == 0) {
 		if (json_get_u32(ev, "network_id", &v) == 0 && v && v <= 65535)
 			pilotd_policy_fetch(d, (uint16_t)v);

@@ -290,6 +290,11 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	r->backoff_ms = 0;
 	r->registered = 1;
 	r->ever_registered = 1;
+	{
+		uint64_t ea = 0; /* absent: the identity does not expire */
+		json_get_u64(resp, "expires_at", &ea);
+		d->expires_at = ea;
+	}
 	r->reg_reason[0] = r->reg_message[0] = '\0';
 	if (d->ed_sk_next && !d->rotating)
 		pilotd_identity_drop_next(d); /* the registry never took it */

@@ -59,6 +59,10 @@ static const struct conf_key rdv_schema[] = {
      "audit records kept, the oldest pruned hourly (0 = no limit)", 0},
     {"audit_max_age_days", CONF_U32, OFF(audit_max_age_days), 0, 36500, "365",
      "days audit records are kept (0 = for ever)", 0},
+    {"identity_lifetime", CONF_STR, OFF(identity_lifetime), 0, 0, NULL,
+     "how long an identity lasts after registration or key rotation (30s, 15m, 12h, 90d; "
+     "default: for ever)",
+     0},
     {"print_pin", CONF_ACTION, OFF(print_pin), 0, 0, NULL,
      "print the registry's SPKI pin (base64) and exit", 0},
     {"check_config", CONF_ACTION, OFF(check_config), 0, 0, NULL,
@@ -74,6 +78,7 @@ struct rdv_checked {
 	enum log_format fmt;
 	int registry, beacon; /* what to serve */
 	char *admin_token;    /* sodium_malloc'd, or NULL */
+	uint64_t identity_lifetime_ms;
 };
 
 /* Keep the admin token only in guarded memory, and wipe other copies. */
@@ -166,6 +171,16 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 			 c->metrics_listen);
 		return -EINVAL;
 	}
+	if (c->identity_lifetime) {
+		uint64_t s = 0;
+		if (duration_parse(c->identity_lifetime, &s) < 0 || s == 0) {
+			snprintf(err, errlen,
+				 "identity_lifetime '%s': expected a duration such as 12h or 90d",
+				 c->identity_lifetime);
+			return -EINVAL;
+		}
+		out->identity_lifetime_ms = s * 1000;
+	}
 	if (c->admin_token && c->admin_token_file) {
 		snprintf(err, errlen, "admin_token and admin_token_file: give one of them");
 		return -EINVAL;
@@ -235,6 +250,8 @@ int rdv_reload(struct rdv *r)
 		log_info("admin API %s", ck.admin_token ? "enabled" : "disabled");
 	sodium_free(r->admin_token);
 	r->admin_token = ck.admin_token;
+	r->db.admin_token = r->admin_token;
+	r->db.identity_lifetime_ms = r->identity_lifetime_ms = ck.identity_lifetime_ms;
 	conf_free(rdv_schema, oc);
 	*oc = nc;
 	log_init(PROG, ck.lvl, ck.fmt);
@@ -477,6 +494,8 @@ static int run(struct rdv *r)
 		goto out;
 	r->db.notify = rdv_http_notify;
 	r->db.notify_arg = r;
+	r->db.admin_token = r->admin_token;
+	r->db.identity_lifetime_ms = r->identity_lifetime_ms;
 	if (r->serve_registry) {
 		if ((ret = audit_key_init(r)) < 0)
 			goto out;
@@ -629,6 +648,7 @@ int rdv_main(int argc, char **argv)
 		goto out;
 	}
 	r->admin_token = ck.admin_token;
+	r->identity_lifetime_ms = ck.identity_lifetime_ms;
 	r->serve_registry = ck.registry;
 	r->serve_beacon = ck.beacon;
 	log_init(PROG, ck.lvl, ck.fmt);

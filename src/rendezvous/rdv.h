@@ -64,6 +64,7 @@ struct rdv_config {
 	int metrics_allow_remote;
 	uint32_t audit_max_records;  /* 0: no count limit */
 	uint32_t audit_max_age_days; /* 0: keep for ever */
+	char *identity_lifetime;     /* duration; NULL: identities do not expire */
 	int print_pin;
 	int check_config;
 	int help;
@@ -99,7 +100,8 @@ struct rdv {
 	char **argv;
 	struct rdv_db db;
 	struct rdv_tls tls;
-	char *admin_token;  /* sodium_malloc'd; NULL if none (admin API disabled) */
+	char *admin_token;	       /* sodium_malloc'd; NULL if none (admin API disabled) */
+	uint64_t identity_lifetime_ms; /* identity_lifetime, checked; 0 never */
 	uint8_t *audit_sk;  /* sodium_malloc'd Ed25519 secret key (64), signs checkpoints */
 	uint8_t *invite_sk; /* sodium_malloc'd Ed25519 secret key (64), signs admin invites */
 

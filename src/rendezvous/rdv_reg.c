@@ -296,6 +296,8 @@ void reg_queue_event(struct reg_ctx *c, uint32_t node, const char *event, const 
 		jg_kstr(&j, "justification", b->justification);
 	if (b->version)
 		jg_ku64(&j, "version", b->version);
+	if (b->has_expiry)
+		jg_ku64(&j, "expires_at", b->expires_at);
 	jg_map_close(&j);
 	if (json_gen_finish(&j, &s, &len) < 0)
 		c->t.ret = -ENOMEM;
@@ -392,7 +394,7 @@ static const char *const k_events[] = {"after", NULL};
 static const char *const k_hostname[] = {"hostname", NULL};
 static const char *const k_visibility[] = {"public", NULL};
 static const char *const k_tags[] = {"tags", NULL};
-static const char *const k_rotate[] = {"new_public_key", "proof", NULL};
+static const char *const k_rotate[] = {"new_public_key", "proof", "admin_token", NULL};
 static const char *const k_join[] = {"network_id", "token", "invite", "certificates", NULL};
 static const char *const k_renew[] = {"network_id", "certificates", NULL};
 static const char *const k_net[] = {"network_id", NULL};
@@ -441,6 +443,7 @@ static const struct reg_op *find_op(const struct reg_op *ops, size_t n, const ch
 
 static const char *const ka_create[] = {"name",	  "join_rule", "token", "network_id",
 					"org_id", "ca_cert",   NULL};
+static const char *const ka_expire[] = {"node_id", "expires_at", NULL};
 static const char *const ka_ca_revoke[] = {"network_id", "serial",  "fingerprint",
 					   "public_key", "node_id", NULL};
 static const char *const ka_add[] = {"network_id", "node_id", NULL};
@@ -460,6 +463,7 @@ static const struct reg_op admin_ops[] = {
     {"network_add", ka_add, reg_admin_network_add, 0},
     {"network_invite", ka_invite, reg_admin_network_invite, 1},
     {"ca_revoke", ka_ca_revoke, reg_admin_ca_revoke, 1},
+    {"node_expire", ka_expire, reg_admin_node_expire, 0},
     {"ca_crl", k_net, reg_admin_ca_crl, 1},
     {"audit", ka_audit, reg_admin_audit, 0},
     {"audit_verify", k_none, reg_admin_audit_verify, 0},
@@ -567,6 +571,14 @@ static int handle(struct reg_ctx *c, const struct reg_op *op, const char *body, 
 	}
 	if (!is_register && !c->self.active)
 		return reg_fail(c, -ENOENT, "node %u is deregistered; register again", c->self_id);
+	/* An expired identity writes nothing; it may still hear its events
+	 * and renew itself with the admin's approval (rotate_key). */
+	if (c->have_self && c->self.expires_ms && c->now >= c->self.expires_ms &&
+	    strcmp(op->name, "rotate_key") != 0 && strcmp(op->name, "events") != 0)
+		return reg_fail_code(c, -EACCES, "identity_expired", "node.refused_expired",
+				     "the identity of node %u expired; renew it with rotate-key "
+				     "--admin-token",
+				     c->self_id);
 	rc = op->fn(c);
 	if (rc < 0)
 		return rc;

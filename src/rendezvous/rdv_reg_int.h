@@ -111,6 +111,8 @@ struct ev_body {
 	const char *justification;
 	uint64_t version;   /* policy.changed: the policy's version (0: none) */
 	uint64_t not_after; /* network.joined (ca): the certificate's not-after, s */
+	int has_expiry;	    /* node.expiry: expires_at (s; 0 never) */
+	uint64_t expires_at;
 };
 
 /* Queue an event for \p node in the request's transaction; reg_add_notify
@@ -158,6 +160,11 @@ int reg_op_clear_hostname(struct reg_ctx *c);
 int reg_op_set_visibility(struct reg_ctx *c);
 int reg_op_set_tags(struct reg_ctx *c);
 int reg_op_rotate_key(struct reg_ctx *c);
+/* node.expiry (node \p node's identity now ends at \p expires_ms, 0
+ * never) to \p aud and the node itself. */
+void reg_tell_expiry(struct reg_ctx *c, uint32_t node, uint64_t expires_ms,
+		     const struct idset *aud);
+int reg_admin_node_expire(struct reg_ctx *c);
 int reg_op_find(struct reg_ctx *c);
 
 int reg_host_find(struct reg_ctx *c, const char *s, const char *what,

@@ -37,6 +37,9 @@ void reg_put_lookup(struct json_gen *j, const struct rdv_node *n)
 	jg_kstr(j, "address", addr_format(&a, abuf));
 	jg_kstr(j, "hostname", n->hostname);
 	jg_kbool(j, "public", n->public);
+	/* Peers cut its flows at that second, the registry's word or not. */
+	if (n->expires_ms)
+		jg_ku64(j, "expires_at", n->expires_ms / 1000);
 }
 
 /* A peer's lookup object as member \p key (NULL: as an array element). */
@@ -299,6 +302,8 @@ int reg_op_register(struct reg_ctx *c)
 		n->id = c->self_id;
 		memcpy(n->pk, c->pk, sizeof(n->pk));
 		n->created_ms = c->now;
+		if (c->db->identity_lifetime_ms)
+			n->expires_ms = c->now + c->db->identity_lifetime_ms;
 		rdv_key_put(&c->t, c->db, n->pk, n->id);
 		log_info("node %u: registered a new key from %s", n->id, c->peer_ip);
 	} else if (strcmp(n->hostname, host) != 0) {
@@ -347,6 +352,8 @@ int reg_op_register(struct reg_ctx *c)
 	jg_kstr(&c->out, "address", addr_format(&a, abuf));
 	jg_kstr(&c->out, "ipv6", inet_ntop(AF_INET6, &ip6, ibuf, sizeof(ibuf)));
 	jg_kstr(&c->out, "prefix", prefix_format(&c->db->prefix, pbuf, sizeof(pbuf)));
+	if (n->expires_ms)
+		jg_ku64(&c->out, "expires_at", n->expires_ms / 1000);
 	/* The backbone first (implicit, never stored), then the networks the
 	 * node joined: memberships outlive deregistration. */
 	if (rdv_node_net_iter(&c->t, c->db, n->id, reg_idset_cb, &nets) < 0) {
@@ -669,6 +676,43 @@ int reg_audience(struct reg_ctx *c, uint32_t node, struct idset *out)
 	return 0;
 }
 
+/* Identity expiry at a key rotation: before the end it renews (a new
+ * identity_lifetime from now); after it, only with the registry's admin
+ * token in member 'admin_token'.  *\p renewed: the end moved. */
+static int renew_identity(struct reg_ctx *c, int *renewed)
+{
+	const char *tok = NULL;
+	int expired = c->self.expires_ms && c->now >= c->self.expires_ms;
+	uint64_t old = c->self.expires_ms;
+
+	if (json_get_str(c->req.root, "admin_token", &tok) == -EINVAL)
+		return reg_fail(c, -EINVAL, "member 'admin_token' must be a string");
+	if (expired) {
+		size_t n = tok ? strlen(tok) : 0;
+		const char *want = c->db->admin_token;
+		if (!tok || !want || n != strlen(want) || sodium_memcmp(tok, want, n) != 0)
+			return reg_fail_code(c, -EACCES, "identity_expired", "node.refused_expired",
+					     "the identity of node %u expired: only a rotation "
+					     "with the admin token renews it",
+					     c->self_id);
+	}
+	if (c->db->identity_lifetime_ms)
+		c->self.expires_ms = c->now + c->db->identity_lifetime_ms;
+	else if (expired)
+		c->self.expires_ms = 0; /* the admin renewed one an admin had ended */
+	*renewed = c->self.expires_ms != old;
+	return 0;
+}
+
+void reg_tell_expiry(struct reg_ctx *c, uint32_t node, uint64_t expires_ms, const struct idset *aud)
+{
+	struct ev_body b = {.node_id = node, .has_expiry = 1, .expires_at = expires_ms / 1000};
+
+	for (size_t i = 0; i < aud->n; i++)
+		reg_queue_event(c, aud->v[i], "node.expiry", &b);
+	reg_queue_event(c, node, "node.expiry", &b);
+}
+
 int reg_op_rotate_key(struct reg_ctx *c)
 {
 	char oldb[64], newb[64], m[512], sb[SUBJ_MAX];
@@ -677,7 +721,7 @@ int reg_op_rotate_key(struct reg_ctx *c)
 	struct idset aud = {0};
 	struct ev_body b = {0};
 	uint32_t owner;
-	int rc, n;
+	int rc, n, renewed = 0;
 
 	if (json_get_b64(c->req.root, "new_public_key", npk, sizeof(npk)) < 0)
 		return reg_fail(c, -EINVAL,
@@ -708,12 +752,16 @@ int reg_op_rotate_key(struct reg_ctx *c)
 						     : "revoked");
 	if (rc != -ENOENT)
 		return reg_fail(c, -EIO, "registry store error");
+	if ((rc = renew_identity(c, &renewed)) < 0)
+		return rc;
 	if ((rc = reg_audience(c, c->self_id, &aud)) < 0)
 		goto out;
 	rdv_key_retire(&c->t, c->db, c->self.pk, c->self_id);
 	rdv_key_put(&c->t, c->db, npk, c->self_id);
 	memcpy(c->self.pk, npk, sizeof(npk));
 	rdv_node_put(&c->t, c->db, &c->self);
+	if (renewed)
+		reg_tell_expiry(c, c->self_id, c->self.expires_ms, &aud);
 	b.node_id = c->self_id;
 	b.public_key = npk;
 	for (size_t i = 0; i < aud.n; i++)
@@ -778,4 +826,45 @@ int reg_op_find(struct reg_ctx *c)
 	jg_array_close(&c->out);
 	jg_kbool(&c->out, "trusted", rdv_trust_has(&c->t, c->db, c->self_id, n.id));
 	return 0;
+}
+
+/* Admin: one node's identity ends at `expires_at` (Unix s; 0: never).
+ * Peers learn it at once (node.expiry) and cut at that second; a time
+ * already past ends it now. */
+int reg_admin_node_expire(struct reg_ctx *c)
+{
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+	struct rdv_node n;
+	struct idset aud = {0};
+	uint64_t at;
+	uint32_t id;
+	int rc;
+
+	if (json_get_u32(c->req.root, "node_id", &id) < 0 || id == 0)
+		return reg_fail(c, -EINVAL, "member 'node_id' must be a node ID");
+	if (json_get_u64(c->req.root, "expires_at", &at) < 0 || at > UINT64_MAX / 1000)
+		return reg_fail(c, -EINVAL, "member 'expires_at' must be Unix seconds (0: never)");
+	if ((rc = reg_load_node(c, id, &n)) == -ENOENT)
+		return reg_fail(c, -ENOENT, "no such node");
+	if (rc < 0)
+		return rc;
+	if ((rc = reg_audience(c, id, &aud)) < 0)
+		goto out;
+	n.expires_ms = at * 1000;
+	rdv_node_put(&c->t, c->db, &n);
+	reg_tell_expiry(c, id, n.expires_ms, &aud);
+	if (reg_audit_begin(c, &d) == 0) {
+		jg_ku64(&d, "expires_at", at);
+		jg_ku64(&d, "peers_told", aud.n);
+		reg_audit_end(c, &d, "node.expiry", reg_node_subj(sb, id));
+	}
+	log_info("admin from %s: node %u's identity %s %llu", c->peer_ip, id,
+		 at ? "ends at" : "never ends;", (unsigned long long)at);
+	jg_ku64(&c->out, "node_id", id);
+	jg_ku64(&c->out, "expires_at", at);
+	rc = 0;
+out:
+	reg_idset_free(&aud);
+	return rc;
 }

@@ -131,6 +131,8 @@ struct rdv_db {
 	 * that load none.  Owned by struct rdv (guarded memory). */
 	const uint8_t *invite_sk;
 	uint8_t invite_pk[32];
+	uint64_t identity_lifetime_ms; /* 0: identities do not expire */
+	const char *admin_token;       /* renews an expired identity (rotate_key); may be NULL */
 };
 
 struct rdv_node {
@@ -142,6 +144,7 @@ struct rdv_node {
 	int revoked;	/* org_revoke: for ever (never active again) */
 	int behind_nat; /* the node's beacon-reflexive address is not its own */
 	uint64_t created_ms, seen_ms;
+	uint64_t expires_ms; /* the identity's end (identity_lifetime, node_expire); 0 never */
 	char hostname[RDV_HOSTNAME_MAX + 1]; /* "" if none */
 	char endpoint[RDV_ENDPOINT_MAX + 1]; /* "IP:PORT" / "[V6]:PORT", "" if unknown */
 	size_t ntags;			     /* canonical: lower case, sorted, unique */

@@ -16,10 +16,13 @@
  *   be64 created_ms | be64 seen_ms | pk[32] |
  *   u8 hostname_len | hostname | u8 endpoint_len | endpoint
  * version 2 appends: u8 ntags | ntags x (u8 len | tag).
- * Records are written as version 2; version 1 records (no tags) still
- * read.  New members go at the end, under a new version byte. */
+ * version 3 appends: be64 expires_ms (the identity's end; 0 never).
+ * Records are written as version 3; versions 1 (no tags) and 2 (no
+ * expiry) still read.  New members go at the end, under a new version
+ * byte. */
 #define NODE_V1 1
 #define NODE_V2 2
+#define NODE_V3 3
 #define NODE_F_PUBLIC 1
 #define NODE_F_ACTIVE 2
 #define NODE_F_REVOKED 4
@@ -27,7 +30,7 @@
 #define NODE_FIXED 52
 #define NODE_MAX                                                                                   \
 	(NODE_FIXED + 1 + RDV_HOSTNAME_MAX + 1 + RDV_ENDPOINT_MAX + 1 +                            \
-	 RDV_TAGS_MAX * (1 + RDV_TAG_MAX))
+	 RDV_TAGS_MAX * (1 + RDV_TAG_MAX) + 8)
 
 static size_t node_encode(const struct rdv_node *n, uint8_t out[NODE_MAX])
 {
@@ -35,7 +38,7 @@ static size_t node_encode(const struct rdv_node *n, uint8_t out[NODE_MAX])
 	       el = strnlen(n->endpoint, RDV_ENDPOINT_MAX), o = NODE_FIXED,
 	       nt = MIN(n->ntags, (size_t)RDV_TAGS_MAX);
 
-	out[0] = NODE_V2;
+	out[0] = NODE_V3;
 	out[1] =
 	    (uint8_t)((n->public ? NODE_F_PUBLIC : 0) | (n->active ? NODE_F_ACTIVE : 0) |
 		      (n->revoked ? NODE_F_REVOKED : 0) | (n->behind_nat ? NODE_F_BEHIND_NAT : 0));
@@ -57,7 +60,8 @@ static size_t node_encode(const struct rdv_node *n, uint8_t out[NODE_MAX])
 		memcpy(out + o, n->tags[i], tl);
 		o += tl;
 	}
-	return o;
+	store_be64(out + o, n->expires_ms);
+	return o + 8;
 }
 
 static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_node *n)
@@ -65,7 +69,7 @@ static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_no
 	size_t o = NODE_FIXED, hl, el;
 
 	memset(n, 0, sizeof(*n));
-	if (len < NODE_FIXED + 2 || (in[0] != NODE_V1 && in[0] != NODE_V2))
+	if (len < NODE_FIXED + 2 || in[0] < NODE_V1 || in[0] > NODE_V3)
 		return -EBADMSG;
 	n->id = id;
 	n->public = !!(in[1] & NODE_F_PUBLIC);
@@ -106,6 +110,12 @@ static int node_decode(const uint8_t *in, size_t len, uint32_t id, struct rdv_no
 		if (strlen(n->tags[i]) != tl)
 			return -EBADMSG;
 		o += tl;
+	}
+	if (in[0] == NODE_V3) {
+		if (o + 8 != len)
+			return -EBADMSG;
+		n->expires_ms = store_rd_be64(in + o);
+		o += 8;
 	}
 	return o == len ? 0 : -EBADMSG;
 }
