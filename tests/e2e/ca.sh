@@ -86,6 +86,23 @@ check "B -> A over network 20, no handshake (curl)" e2e_wait 10 curl6 b "$A20" 8
 check "network nodes 20 shows A's certificate serial" \
 	eval '[ -n "$A_SERIAL" ] && pctl b network nodes 20 | grep -q "$A_SERIAL"'
 
+# ------------------------------------------------------------ certificate tags in policy
+# A's certificate says api, B's web; the rule lets web reach api only.
+echo '{"rules":[{"from":["tag:web"],"to":["tag:api"],"ports":["tcp/8000"]}]}' >"$E2E_WORK/pol.json"
+check "admin: policy set 20 (tag:web -> tag:api tcp/8000)" \
+	pctl_ok a --admin-token "$TOKEN" policy set 20 "$E2E_WORK/pol.json" || info "reply: $PCTL_OUT"
+e2e_serve b 8000 http "bob-page" || fatal "HTTP server on B"
+check "B (certificate tag web) -> A (api): passes" e2e_wait 10 curl6 b "$A20" 8000 "$E2E_WORK/p1b"
+# Were self-set tags to count, A (web) -> B (api) would pass the rule.
+check "A sets its own tags to web, B to api (set-tags)" \
+	eval 'pctl_ok a set-tags web && pctl_ok b set-tags api'
+check "policy test 20 A B tcp/8000: denied (A's tags there are its certificate's)" \
+	eval 'pctl a policy test 20 "$A" "$B" tcp/8000 | grep -q "\"allowed\":false"'
+check "A -> B over network 20 is refused (self-set tags do not count)" \
+	eval '! curl6 a "$B20" 8000 "$E2E_WORK/p1c"'
+check "admin: policy set 20 back to no rules" eval 'echo "{\"rules\":[]}" >"$E2E_WORK/pol0.json" &&
+	pctl_ok a --admin-token "$TOKEN" policy set 20 "$E2E_WORK/pol0.json"'
+
 # ------------------------------------------------------------ refusals, each with its code
 refused() { # LABEL CODE CERTFILE
 	if pctl_ok c network join 20 --cert "$3"; then
