@@ -339,16 +339,17 @@ static int dearmor(const char *label, const char *s, size_t len, uint8_t *bin, s
 
 	snprintf(begin, sizeof(begin), "-----BEGIN %s-----", label);
 	snprintf(end, sizeof(end), "-----END %s-----", label);
+	/* Only the len bytes given are read: the text need not end in NUL. */
 	if (memchr(s, '\0', len))
 		return -EBADMSG;
-	b = strstr(s, begin);
-	if (b && b < e) {
+	b = memmem(s, len, begin, strlen(begin));
+	if (b) {
 		p = b + strlen(begin);
-		x = strstr(p, end);
-		if (!x || x > e)
+		x = memmem(p, (size_t)(e - p), end, strlen(end));
+		if (!x)
 			return -EBADMSG;
 		e = x;
-	} else if (strstr(s, "-----")) {
+	} else if (memmem(s, len, "-----", 5)) {
 		return -EBADMSG; /* armor of something else */
 	}
 	for (; p < e; p++) {
@@ -467,7 +468,7 @@ enum cert_err cert_verify_node(const struct cert *c, const struct cert *ca, uint
 #define KEY_HDR 6
 #define KEY_SEALED_AD (KEY_HDR + crypto_pwhash_SALTBYTES + 16)
 #define KEY_SEALED_LEN                                                                             \
-	(KEY_SEALED_AD + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + 64 +                      \
+	(KEY_SEALED_AD + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + 64 +                       \
 	 crypto_aead_xchacha20poly1305_ietf_ABYTES)
 /* Bounds on a file's cost parameters: a crafted file must not make
  * pilotctl spend minutes or gigabytes before the passphrase is checked. */
