@@ -122,7 +122,8 @@ const char *cert_tags_canon(struct cert *c)
 	for (size_t i = 0; i < c->ntags; i++) {
 		if ((why = cert_tag_norm(c->tags[i], t)))
 			return why;
-		memcpy(c->tags[i], t, sizeof(t));
+		/* As a string: t's bytes past its NUL are not defined. */
+		snprintf(c->tags[i], sizeof(c->tags[i]), "%s", t);
 	}
 	qsort(c->tags, c->ntags, sizeof(c->tags[0]), cmp_tag);
 	for (size_t i = 0; i < c->ntags; i++)
@@ -519,26 +520,29 @@ int cert_key_open(const char *text, size_t len, const char *pass, uint8_t sk[64]
 {
 	uint8_t bin[KEY_SEALED_LEN + 16], k[32];
 	uint64_t ops, mem;
-	int n = dearmor(PEM_KEY, text, len, bin, sizeof(bin)), rc;
+	int n = dearmor(PEM_KEY, text, len, bin, sizeof(bin)), rc = -EBADMSG;
 
+	/* Every way out goes through out: the decoded bytes are wiped. */
 	if (n < KEY_HDR || memcmp(bin, KEY_MAGIC, 4) != 0 || bin[4] != 1)
-		return -EBADMSG;
+		goto out;
 	if (bin[5] == 0) {
-		if (n != KEY_HDR + 64)
-			return -EBADMSG;
-		memcpy(sk, bin + KEY_HDR, 64);
-		rc = 0;
+		if (n == KEY_HDR + 64) {
+			memcpy(sk, bin + KEY_HDR, 64);
+			rc = 0;
+		}
 		goto out;
 	}
 	if (bin[5] != 1 || n != KEY_SEALED_LEN)
-		return -EBADMSG;
-	if (!pass)
-		return -ENOKEY;
+		goto out;
+	if (!pass) {
+		rc = -ENOKEY;
+		goto out;
+	}
 	ops = get_be64(bin + KEY_HDR + crypto_pwhash_SALTBYTES);
 	mem = get_be64(bin + KEY_HDR + crypto_pwhash_SALTBYTES + 8);
 	if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > KEY_OPS_MAX ||
 	    mem < crypto_pwhash_MEMLIMIT_MIN || mem > KEY_MEM_MAX)
-		return -EBADMSG;
+		goto out;
 	if ((rc = derive(k, pass, bin + KEY_HDR, ops, mem)) < 0)
 		goto out;
 	rc = crypto_aead_xchacha20poly1305_ietf_decrypt(

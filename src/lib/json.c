@@ -317,6 +317,15 @@ void jg_b64(struct json_gen *j, const uint8_t *b, size_t n)
 	}
 	jg_str(j, buf);
 }
+void jg_khex(struct json_gen *j, const char *k, const uint8_t *b, size_t n)
+{
+	char buf[2 * 64 + 1];
+	if (hex_encode(buf, sizeof(buf), b, n) < 0) {
+		j->err = 1;
+		return;
+	}
+	jg_kstr(j, k, buf);
+}
 void jg_kstr(struct json_gen *j, const char *k, const char *s)
 {
 	jg_key(j, k);

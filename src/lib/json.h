@@ -57,6 +57,8 @@ void jg_kstr(struct json_gen *j, const char *k, const char *s);
 void jg_ku64(struct json_gen *j, const char *k, uint64_t v);
 void jg_kbool(struct json_gen *j, const char *k, int v);
 void jg_kb64(struct json_gen *j, const char *k, const uint8_t *b, size_t n);
+/* Member \p k: \p b (at most 64 bytes) as lower-case hex. */
+void jg_khex(struct json_gen *j, const char *k, const uint8_t *b, size_t n);
 /** Embed an already-serialised JSON value verbatim (trusted input only). */
 void jg_raw(struct json_gen *j, const char *json, size_t len);
 /** Serialise a parsed tree (numbers keep their original text). */

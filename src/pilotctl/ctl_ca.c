@@ -121,14 +121,6 @@ static int emit(struct ctl *c, struct json_gen *g)
 	return 0;
 }
 
-static void put_hex(struct json_gen *g, const char *key, const uint8_t *v, size_t n)
-{
-	char h[65];
-
-	hex_encode(h, sizeof(h), v, n);
-	jg_kstr(g, key, h);
-}
-
 static int lifetime(struct ctl *c, const char *s, uint64_t def, uint64_t *out)
 {
 	if (!s) {
@@ -272,8 +264,8 @@ static int ca_generate(struct ctl *c, int argc, char **argv)
 	if ((rc = ctl_emit_begin(&g)) < 0)
 		goto out;
 	jg_kstr(&g, "name", ca.name);
-	put_hex(&g, "fingerprint", ca.fingerprint, CERT_FP_LEN);
-	put_hex(&g, "key_id", ca.issuer, CERT_KEYID_LEN);
+	jg_khex(&g, "fingerprint", ca.fingerprint, CERT_FP_LEN);
+	jg_khex(&g, "key_id", ca.issuer, CERT_KEYID_LEN);
 	jg_ku64(&g, "not_before", ca.not_before);
 	jg_ku64(&g, "not_after", ca.not_after);
 	jg_kstr(&g, "key", kpath);
@@ -524,8 +516,8 @@ static int ca_sign(struct ctl *c, int argc, char **argv)
 	log_issue(o.ca, &cert, o.out);
 	if ((rc = ctl_emit_begin(&g)) < 0)
 		goto out;
-	put_hex(&g, "serial", cert.serial, CERT_SERIAL_LEN);
-	put_hex(&g, "fingerprint", cert.fingerprint, CERT_FP_LEN);
+	jg_khex(&g, "serial", cert.serial, CERT_SERIAL_LEN);
+	jg_khex(&g, "fingerprint", cert.fingerprint, CERT_FP_LEN);
 	jg_ku64(&g, "not_before", cert.not_before);
 	jg_ku64(&g, "not_after", cert.not_after);
 	if (node)
@@ -582,9 +574,9 @@ static int ca_show(struct ctl *c, int argc, char **argv)
 	jg_kstr(&g, "kind", cert.kind == CERT_KIND_CA ? "ca" : "node");
 	if (cert.kind == CERT_KIND_CA)
 		jg_kstr(&g, "name", cert.name);
-	put_hex(&g, "serial", cert.serial, CERT_SERIAL_LEN);
-	put_hex(&g, "fingerprint", cert.fingerprint, CERT_FP_LEN);
-	put_hex(&g, "issuer", cert.issuer, CERT_KEYID_LEN);
+	jg_khex(&g, "serial", cert.serial, CERT_SERIAL_LEN);
+	jg_khex(&g, "fingerprint", cert.fingerprint, CERT_FP_LEN);
+	jg_khex(&g, "issuer", cert.issuer, CERT_KEYID_LEN);
 	b64_encode(pk, sizeof(pk), cert.public_key, 32);
 	jg_kstr(&g, "public_key", pk);
 	if (cert.has_node_id)

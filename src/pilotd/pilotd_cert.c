@@ -83,6 +83,12 @@ int pilotd_cert_add(struct pilotd *d, const struct cert *c)
 	return 0;
 }
 
+/* Could \p c admit us now: our key, not expired? */
+static int cert_usable(const struct pilotd *d, const struct cert *c, uint64_t now_s)
+{
+	return sodium_memcmp(c->public_key, d->ed_pk, 32) == 0 && c->not_after > now_s;
+}
+
 void pilotd_cert_put_one(struct json_gen *j, const struct cert *c)
 {
 	char b64[CERT_PEM_MAX];
@@ -103,9 +109,7 @@ void pilotd_certs_put(struct pilotd *d, struct json_gen *j)
 
 	for (size_t i = 0; i < d->certs.n; i++) {
 		const struct cert *c = &d->certs.c[i];
-		/* Only what could admit us: our key, not expired. */
-		if (sodium_memcmp(c->public_key, d->ed_pk, 32) != 0 || c->not_after <= now_s ||
-		    cert_to_b64(c, b64, sizeof(b64)) < 0)
+		if (!cert_usable(d, c, now_s) || cert_to_b64(c, b64, sizeof(b64)) < 0)
 			continue;
 		if (n++ == 0) {
 			jg_key(j, "certificates");
@@ -122,8 +126,7 @@ int pilotd_certs_have(struct pilotd *d)
 	uint64_t now_s = now_real_ms() / 1000;
 
 	for (size_t i = 0; i < d->certs.n; i++)
-		if (sodium_memcmp(d->certs.c[i].public_key, d->ed_pk, 32) == 0 &&
-		    d->certs.c[i].not_after > now_s)
+		if (cert_usable(d, &d->certs.c[i], now_s))
 			return 1;
 	return 0;
 }

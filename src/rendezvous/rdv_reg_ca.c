@@ -23,29 +23,21 @@
 #define SWEEP_MAX 256 /* expired memberships ended per sweep */
 #define JOIN_REFUSED "network.join_refused"
 
-static void put_hex(struct json_gen *j, const char *key, const uint8_t *v, size_t n)
-{
-	char h[2 * 32 + 1];
-
-	hex_encode(h, sizeof(h), v, n);
-	jg_kstr(j, key, h);
-}
-
 void reg_put_ca(struct json_gen *j, const struct cert *ca)
 {
 	uint8_t id[CERT_KEYID_LEN];
 
 	cert_key_id(ca->public_key, id);
 	jg_kstr(j, "ca_name", ca->name);
-	put_hex(j, "ca_fingerprint", ca->fingerprint, CERT_FP_LEN);
-	put_hex(j, "ca_key_id", id, sizeof(id));
+	jg_khex(j, "ca_fingerprint", ca->fingerprint, CERT_FP_LEN);
+	jg_khex(j, "ca_key_id", id, sizeof(id));
 	jg_ku64(j, "ca_not_after", ca->not_after);
 }
 
 void reg_put_cert_audit(struct json_gen *j, const struct cert *c)
 {
-	put_hex(j, "serial", c->serial, CERT_SERIAL_LEN);
-	put_hex(j, "fingerprint", c->fingerprint, CERT_FP_LEN);
+	jg_khex(j, "serial", c->serial, CERT_SERIAL_LEN);
+	jg_khex(j, "fingerprint", c->fingerprint, CERT_FP_LEN);
 	jg_ku64(j, "not_before", c->not_before);
 	jg_ku64(j, "not_after", c->not_after);
 	if (c->has_node_id)

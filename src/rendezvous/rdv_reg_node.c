@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "addr.h"
 #include "audit.h"
+#include "cert.h"
 #include "json.h"
 #include "log.h"
 #include "policy.h"
@@ -123,6 +123,7 @@ static int get_port(struct reg_ctx *c, uint16_t *port)
 /* Hostnames follow the one rule of addr_hostname_norm (addr.h); the
  * store keeps them in a field of this size. */
 _Static_assert(RDV_HOSTNAME_MAX == PILOT_HOSTNAME_MAX, "hostname sizes");
+_Static_assert(RDV_TAG_MAX == CERT_TAG_MAX && RDV_TAGS_MAX == CERT_TAGS_MAX, "tag sizes");
 
 /* The node named by hostname \p s ("NAME" or "NAME.pilot", any case): its
  * canonical name into \p host, its owner into \p id.  A malformed name is
@@ -571,26 +572,6 @@ int reg_op_set_visibility(struct reg_ctx *c)
 	return 0;
 }
 
-/* Tags feed policy ("tag:NAME"): 1-32 of [a-z0-9-_.] after lower-casing,
- * starting with a letter or digit.  \retval NULL or the rule broken. */
-static const char *tag_norm(const char *in, char out[RDV_TAG_MAX + 1])
-{
-	size_t n = strlen(in);
-
-	if (n == 0 || n > RDV_TAG_MAX)
-		return "must be 1 to 32 characters";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)in[i];
-		if (!(isascii(ch) && (isalnum(ch) || ch == '-' || ch == '_' || ch == '.')))
-			return "may hold only letters, digits, '-', '_' and '.'";
-		out[i] = (char)tolower(ch);
-	}
-	out[n] = '\0';
-	if (!isalnum((unsigned char)in[0]))
-		return "must start with a letter or digit";
-	return NULL;
-}
-
 static int cmp_tag(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -613,7 +594,9 @@ int reg_op_set_tags(struct reg_ctx *c)
 		const char *why;
 		if (!YAJL_IS_STRING(v))
 			return reg_fail(c, -EINVAL, "member 'tags' must be an array of strings");
-		why = tag_norm(v->u.string, tags[i]);
+		/* Tags feed policy ("tag:NAME"); a certificate's obey the
+		 * same rule (cert.h), so one function checks both. */
+		why = cert_tag_norm(v->u.string, tags[i]);
 		if (why)
 			return reg_fail(c, -EINVAL, "tag %zu %s", i + 1, why);
 	}
