@@ -240,6 +240,15 @@ static int parse_opt(struct pass_run *r, int argc, char **argv, int *i)
 	for (size_t k = 0; k < CTL_MAX_ARGS && r->p->opts[k].name; k++)
 		if (strlen(r->p->opts[k].name) == nlen && strncmp(r->p->opts[k].name, a, nlen) == 0)
 			o = &r->p->opts[k];
+	/* Usage lines write "--admin-token T" after the command word: an admin
+	 * command takes the global option there too. */
+	if (!o && r->p->admin && nlen == 11 && strncmp(a, "admin-token", nlen) == 0) {
+		val = eq ? eq + 1 : *i + 1 < argc ? argv[++*i] : NULL;
+		if (!val || !*val)
+			return ctl_usage(r->c, "option --admin-token needs a value");
+		r->c->admin_token = val;
+		return 0;
+	}
 	if (!o && (!r->p->any_opts || nlen == 0))
 		return ctl_usage(r->c, "unknown option '%s'", argv[*i]);
 	if (o && (o->kind & CTL_ARG_BOOL)) {

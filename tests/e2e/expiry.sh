@@ -64,7 +64,7 @@ check "A's registry writes are refused: identity_expired" \
 check "rotate-key without the admin token: identity_expired" \
 	eval '! pctl_ok a rotate-key && [ "$(code_of)" = identity_expired ]'
 check "pilotd-B audited the expiry" eval 'pctl b audit --limit 200 | grep -q node.identity_expired'
-check "rotate-key --admin-token renews the identity" pctl_ok a --admin-token "$TOKEN" rotate-key ||
+check "rotate-key --admin-token renews the identity" pctl_ok a rotate-key --admin-token "$TOKEN" ||
 	info "reply: $PCTL_OUT"
 ea3=$(pctl a info | jget data.expires_at)
 check "... expires_at is an hour ahead again ($ea3)" eval '[ $((ea3 - $(now))) -gt 3500 ]'
