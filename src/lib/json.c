@@ -431,3 +431,22 @@ int json_quote(char *out, size_t outlen, const char *s)
 	out[o] = '\0';
 	return (int)o;
 }
+
+bool json_has_dup_keys(yajl_val v)
+{
+	if (YAJL_IS_ARRAY(v)) {
+		for (size_t i = 0; i < v->u.array.len; i++)
+			if (json_has_dup_keys(v->u.array.values[i]))
+				return true;
+	} else if (YAJL_IS_OBJECT(v)) {
+		/* Quadratic, but the parser's input is bounded (and depth 32). */
+		for (size_t i = 0; i < v->u.object.len; i++) {
+			for (size_t k = 0; k < i; k++)
+				if (strcmp(v->u.object.keys[i], v->u.object.keys[k]) == 0)
+					return true;
+			if (json_has_dup_keys(v->u.object.values[i]))
+				return true;
+		}
+	}
+	return false;
+}

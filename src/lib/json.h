@@ -19,6 +19,12 @@ yajl_val json_parse(const char *buf, size_t len, int allow_comments, char *err, 
  *  must not mean less than what was sent. */
 bool json_has_nul_escape(const char *buf, size_t len);
 
+/** Does the tree \p v repeat a key in any of its objects?  yajl keeps
+ *  both members, so "the" value would depend on who reads it: signed or
+ *  security-relevant documents (tokens, key sets) refuse such input.
+ *  \retval true or false. */
+bool json_has_dup_keys(yajl_val v);
+
 /** Object member by key (NULL if absent or \p obj not an object). */
 yajl_val json_get(yajl_val obj, const char *key);
 /** Typed getters.  \retval 0, -ENOENT (absent), -EINVAL (wrong type/range). */
