@@ -229,17 +229,16 @@ static const char *str_of(yajl_val v)
 	return v->u.string;
 }
 
-static int aud_has(yajl_val p, const char *aud)
+/* Is \p v the string \p want, or an array holding it (aud, groups)? */
+static int str_or_member(yajl_val v, const char *want)
 {
-	yajl_val a = json_get(p, "aud");
-
-	if (YAJL_IS_STRING(a))
-		return strcmp(str_of(a), aud) == 0;
-	if (!YAJL_IS_ARRAY(a))
+	if (YAJL_IS_STRING(v))
+		return strcmp(str_of(v), want) == 0;
+	if (!YAJL_IS_ARRAY(v))
 		return 0;
-	for (size_t i = 0; i < a->u.array.len; i++)
-		if (YAJL_IS_STRING(a->u.array.values[i]) &&
-		    strcmp(str_of(a->u.array.values[i]), aud) == 0)
+	for (size_t i = 0; i < v->u.array.len; i++)
+		if (YAJL_IS_STRING(v->u.array.values[i]) &&
+		    strcmp(str_of(v->u.array.values[i]), want) == 0)
 			return 1;
 	return 0;
 }
@@ -262,7 +261,7 @@ static enum jwt_err check_claims(yajl_val p, const struct jwt_expect *x, struct 
 			    JWT_STR_MAX);
 	if (get_bounded_str(p, "jti", t->jti, sizeof(t->jti)) == -EINVAL)
 		return fail(msg, msglen, JWT_E_CLAIMS, "jti is not a string");
-	if (!json_get(p, "aud") || !aud_has(p, x->audience))
+	if (!json_get(p, "aud") || !str_or_member(json_get(p, "aud"), x->audience))
 		return fail(msg, msglen, JWT_E_AUDIENCE, "aud does not hold '%.80s'", x->audience);
 	if (get_date(p, "exp", &t->exp) < 0)
 		return fail(msg, msglen, JWT_E_CLAIMS, "exp missing or not a date");
@@ -366,19 +365,11 @@ int jwt_claim_has(const struct jwt *t, const char *name, const char *value)
 {
 	yajl_val v = t->claims ? json_get(t->claims, name) : NULL;
 
-	if (YAJL_IS_STRING(v))
-		return strcmp(str_of(v), value) == 0;
 	if (YAJL_IS_TRUE(v))
 		return strcmp(value, "true") == 0;
 	if (YAJL_IS_FALSE(v))
 		return strcmp(value, "false") == 0;
-	if (!YAJL_IS_ARRAY(v))
-		return 0;
-	for (size_t i = 0; i < v->u.array.len; i++)
-		if (YAJL_IS_STRING(v->u.array.values[i]) &&
-		    strcmp(str_of(v->u.array.values[i]), value) == 0)
-			return 1;
-	return 0;
+	return str_or_member(v, value);
 }
 
 /* ---------------------------------------------------------- SPIFFE IDs */
