@@ -47,6 +47,8 @@ struct httpc_req {
 	unsigned overflow : 1;
 	size_t max; /* bytes held at most (undelivered, for streams) */
 	httpc_done_cb done;
+	httpc_get_cb get_done; /* httpc_get: in place of done */
+	struct httpc_info info;
 	httpc_line_cb line_cb;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
@@ -160,7 +162,9 @@ static void finish(struct httpc_req *r, CURLcode rc)
 	if (err == 0)
 		msg = NULL;
 	r->buf[r->len] = '\0';
-	if (!r->cancelled && r->done)
+	if (!r->cancelled && r->get_done)
+		r->get_done(r->arg, err, status, r->buf, r->len, msg, &r->info);
+	else if (!r->cancelled && r->done)
 		r->done(r->arg, err, status, r->buf, r->len, msg);
 	req_destroy(r);
 }
@@ -455,6 +459,13 @@ static int set_tls(struct httpc_req *r, const char *url, const struct httpc_opts
 	}
 	if (o->cafile)
 		curl_easy_setopt(r->easy, CURLOPT_CAINFO, o->cafile);
+	if (o->ca_pem) {
+		/* In place of the system's roots, not beside them. */
+		struct curl_blob blob = {(void *)o->ca_pem, strlen(o->ca_pem), CURL_BLOB_COPY};
+		if (!https || curl_easy_setopt(r->easy, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
+			return -ENOTSUP;
+		curl_easy_setopt(r->easy, CURLOPT_CAPATH, NULL);
+	}
 	if (o->tls13_only && curl_easy_setopt(r->easy, CURLOPT_SSLVERSION,
 					      (long)CURL_SSLVERSION_TLSv1_3) != CURLE_OK)
 		return -ENOTSUP;
@@ -465,9 +476,65 @@ static int set_tls(struct httpc_req *r, const char *url, const struct httpc_opts
 	return 0;
 }
 
+/* Response headers of a GET: Cache-Control's max-age and Location. */
+static size_t on_curl_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct httpc_req *r = userp;
+	size_t n = size * nmemb;
+	char line[512], *v;
+
+	if (n >= sizeof(line))
+		return n; /* not one we read */
+	memcpy(line, data, n);
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		r->info.max_age = -1; /* a new response (after a 100): start over */
+		r->info.location[0] = '\0';
+	} else if (strncasecmp(line, "cache-control:", 14) == 0 &&
+		   (v = strcasestr(line + 14, "max-age=")) != NULL) {
+		char *end;
+		long a = strtol(v + 8, &end, 10);
+		if (end != v + 8 && a >= 0)
+			r->info.max_age = a;
+	} else if (strncasecmp(line, "location:", 9) == 0) {
+		v = line + 9 + strspn(line + 9, " \t");
+		snprintf(r->info.location, sizeof(r->info.location), "%s", v);
+	}
+	return n;
+}
+
+static struct httpc_req *req_start(struct httpc *h, const char *url, const char *const *headers,
+				   const char *body, size_t len, int get,
+				   const struct httpc_opts *o, httpc_done_cb done,
+				   httpc_line_cb line_cb, void *arg);
+
 struct httpc_req *httpc_post(struct httpc *h, const char *url, const char *const *headers,
 			     const char *body, size_t len, const struct httpc_opts *o,
 			     httpc_done_cb done, httpc_line_cb line_cb, void *arg)
+{
+	return req_start(h, url, headers, body, len, 0, o, done, line_cb, arg);
+}
+
+struct httpc_req *httpc_get(struct httpc *h, const char *url, const struct httpc_opts *o,
+			    httpc_get_cb done, void *arg)
+{
+	struct httpc_req *r;
+
+	/* Fetched documents decide who is trusted (key sets): never over
+	 * plain http, and redirects are the caller's to judge (Location). */
+	if (!url || strncasecmp(url, "https://", 8) != 0)
+		return NULL;
+	r = req_start(h, url, NULL, NULL, 0, 1, o, NULL, NULL, arg);
+	if (r)
+		r->get_done = done;
+	return r;
+}
+
+static struct httpc_req *req_start(struct httpc *h, const char *url, const char *const *headers,
+				   const char *body, size_t len, int get,
+				   const struct httpc_opts *o, httpc_done_cb done,
+				   httpc_line_cb line_cb, void *arg)
 {
 	struct httpc_req *r;
 	CURL *e;
@@ -490,7 +557,10 @@ struct httpc_req *httpc_post(struct httpc *h, const char *url, const char *const
 
 	/* "Expect:" off: curl would wait up to a second for a 100 Continue
 	 * before sending a body over 1 KiB. */
-	if (add_header(r, "Content-Type: application/json") || add_header(r, "Expect:"))
+	r->info.max_age = -1;
+	if (!get && (add_header(r, "Content-Type: application/json") || add_header(r, "Expect:")))
+		goto fail;
+	if (get && add_header(r, "Accept: application/json"))
 		goto fail;
 	for (size_t i = 0; headers && headers[i]; i++)
 		if (!header_ok(headers[i]) || add_header(r, headers[i]))
@@ -506,8 +576,19 @@ struct httpc_req *httpc_post(struct httpc *h, const char *url, const char *const
 #endif
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+	if (get) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
+		curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+#if LIBCURL_VERSION_NUM >= 0x075500
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+#else
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
+#endif
+	} else {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+	}
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_curl_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);

@@ -16,8 +16,15 @@ struct httpc_opts {
 	const char *cafile; /* CA bundle to verify against, or NULL */
 	long timeout_ms;    /* whole-transfer timeout; 0 = none (streams) */
 	long connect_timeout_ms;
-	int tls13_only; /* refuse anything below TLS 1.3 */
-	size_t max_body; /* bytes of response held at most; 0 = HTTPC_BODY_MAX */
+	int tls13_only;	    /* refuse anything below TLS 1.3 */
+	size_t max_body;    /* bytes of response held at most; 0 = HTTPC_BODY_MAX */
+	const char *ca_pem; /* PEM roots (text) to verify against, in place of the system's */
+};
+
+/* What a GET's response headers said. */
+struct httpc_info {
+	long max_age;	    /* Cache-Control max-age (s), or -1 */
+	char location[512]; /* Location of a redirect, or "" */
 };
 
 #define HTTPC_BODY_MAX (1024 * 1024) /* the default max_body */
@@ -41,6 +48,14 @@ void httpc_free(struct httpc *h); /* cancels outstanding requests without callba
 struct httpc_req *httpc_post(struct httpc *h, const char *url, const char *const *headers,
 			     const char *body, size_t len, const struct httpc_opts *o,
 			     httpc_done_cb done, httpc_line_cb line_cb, void *arg);
+/** GET \p url (https:// only; redirects are not followed: a 3xx comes
+ *  back with info->location for the caller to judge).  \p done as
+ *  httpc_done_cb, with the response headers' \p info.
+ *  \retval request handle or NULL. */
+typedef void (*httpc_get_cb)(void *arg, int err, long status, const char *body, size_t len,
+			     const char *errmsg, const struct httpc_info *info);
+struct httpc_req *httpc_get(struct httpc *h, const char *url, const struct httpc_opts *o,
+			    httpc_get_cb done, void *arg);
 /** Cancel; the done callback is not called. */
 void httpc_cancel(struct httpc_req *r);
 

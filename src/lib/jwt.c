@@ -116,7 +116,9 @@ static int split(const char *tok, size_t len, struct parts *pt)
 	pt->pl = (size_t)(d2 - pt->p);
 	pt->s = d2 + 1;
 	pt->sl = len - (size_t)(pt->s - tok);
-	return pt->hl && pt->pl && pt->sl ? 0 : -EINVAL;
+	/* An empty signature is judged after the header: "alg none" tokens
+	 * have one, and deserve their own refusal. */
+	return pt->hl && pt->pl ? 0 : -EINVAL;
 }
 
 /* The header: its alg and kid, and nothing that is refused. */
@@ -261,7 +263,7 @@ static enum jwt_err check_claims(yajl_val p, const struct jwt_expect *x, struct 
 			    JWT_STR_MAX);
 	if (get_bounded_str(p, "jti", t->jti, sizeof(t->jti)) == -EINVAL)
 		return fail(msg, msglen, JWT_E_CLAIMS, "jti is not a string");
-	if (!json_get(p, "aud") || !str_or_member(json_get(p, "aud"), x->audience))
+	if (!x->audience || !str_or_member(json_get(p, "aud"), x->audience))
 		return fail(msg, msglen, JWT_E_AUDIENCE, "aud does not hold '%.80s'", x->audience);
 	if (get_date(p, "exp", &t->exp) < 0)
 		return fail(msg, msglen, JWT_E_CLAIMS, "exp missing or not a date");
@@ -314,6 +316,8 @@ enum jwt_err jwt_verify(const char *tok, size_t len, const struct jwks *keys,
 		return e;
 	if ((e = pick_key(keys, out, has_kid, &k, msg, msglen)))
 		return e;
+	if (pt.sl == 0)
+		return fail(msg, msglen, JWT_E_FORMAT, "an empty signature");
 	if (jwt_b64url_decode(pt.s, pt.sl, sig, sizeof(sig), &siglen) < 0)
 		return fail(msg, msglen, JWT_E_FORMAT, "signature: not canonical base64url");
 	/* The signing input is the two encoded parts as sent (RFC 7515 5.2). */
@@ -425,7 +429,8 @@ static int id_split(const char *id, int star, char *td, size_t tdlen, const char
 		if (!td_char(t[i]))
 			return 0;
 	*path = t + n;
-	if (!path_valid(*path, star))
+	/* "spiffe://td" names the trust domain, not a workload. */
+	if (!**path || !path_valid(*path, star))
 		return 0;
 	if (td) {
 		if (tdlen <= n)

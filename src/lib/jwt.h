@@ -112,7 +112,8 @@ int jwt_peek_kid(const char *tok, size_t len, char kid[JWT_KID_MAX + 1]);
  *  an array holding that string (groups)?  \retval 1 or 0. */
 int jwt_claim_has(const struct jwt *t, const char *name, const char *value);
 
-/** Is \p id a SPIFFE ID ("spiffe://TD/PATH", lower-case trust domain,
+/** Is \p id a workload's SPIFFE ID ("spiffe://TD/PATH", at least one
+ *  path segment, lower-case trust domain,
  *  path segments of [A-Za-z0-9._-], no "." or ".." segment, no trailing
  *  slash, no query or fragment)?  \p td (may be NULL) receives the trust
  *  domain (up to 255 bytes).  \retval 1 or 0. */

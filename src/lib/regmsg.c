@@ -425,3 +425,22 @@ int rdv_invite_verify(const struct rdv_invite *inv, const uint8_t ed_pk[32])
 		return -EBADMSG;
 	return 0;
 }
+
+const char *const regmsg_network_create_keys[] = {"name",
+						  "join_rule",
+						  "token",
+						  "network_id",
+						  "org_id",
+						  "ca_cert",
+						  "oidc_issuer",
+						  "oidc_audience",
+						  "oidc_claim",
+						  "oidc_ca",
+						  "spiffe_trust_domain",
+						  "spiffe_id",
+						  "spiffe_audience",
+						  "spiffe_bundle",
+						  "spiffe_bundle_endpoint",
+						  "spiffe_bundle_ca",
+						  "shared_subject",
+						  NULL};

@@ -106,4 +106,8 @@ int rdv_invite_parse(const char *s, size_t len, struct rdv_invite *out);
 /** \retval 0 if \p inv's signature verifies with \p ed_pk, else -EBADMSG. */
 int rdv_invite_verify(const struct rdv_invite *inv, const uint8_t ed_pk[32]);
 
+/** The members of admin network_create (NULL-terminated): what the
+ *  registry accepts and what pilotd passes through from pilotctl. */
+extern const char *const regmsg_network_create_keys[];
+
 #endif

@@ -10,7 +10,7 @@
 #include "store.h"
 #include "util.h"
 
-#define STORE_MAX_DBS 32
+#define STORE_MAX_DBS 64
 
 struct store {
 	MDB_env *env;

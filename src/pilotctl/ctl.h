@@ -43,6 +43,7 @@ enum {
 	CTL_ARG_JSONFILE = 1 << 4, /* a file path; its JSON content is sent */
 	CTL_ARG_FILE = 1 << 5,	   /* a file path; its text (trimmed) is sent */
 	CTL_ARG_BOOL = 1 << 6,	   /* option without a value: sent as true */
+	CTL_ARG_MULTI = 1 << 7,	   /* may be given again: an array of strings */
 };
 
 struct ctl_arg {
@@ -52,6 +53,7 @@ struct ctl_arg {
 };
 
 #define CTL_MAX_ARGS 6
+#define CTL_MAX_OPTS 20
 
 struct ctl_pass {
 	const char *sub;   /* subcommand word, or NULL for the group's bare form */
@@ -61,7 +63,7 @@ struct ctl_pass {
 	unsigned admin : 1;
 	unsigned any_opts : 1; /* accept --NAME VALUE beyond opts (rule options) */
 	struct ctl_arg pos[CTL_MAX_ARGS];
-	struct ctl_arg opts[CTL_MAX_ARGS];
+	struct ctl_arg opts[CTL_MAX_OPTS];
 };
 
 struct ctl_cmd {

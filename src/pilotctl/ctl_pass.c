@@ -75,14 +75,28 @@ const struct ctl_pass ctl_pass_network[] = {
 	 .pos = {{"NAME", "name", CTL_ARG_STR}},
 	 .opts = {{"id", "network_id", CTL_ARG_NUM}, {"join-rule", "join_rule", CTL_ARG_STR},
 		  {"token", "token", CTL_ARG_STR}, {"org", "org_id", CTL_ARG_AUTO},
-		  {"ca-cert", "ca_cert", CTL_ARG_FILE}}},
+		  {"ca-cert", "ca_cert", CTL_ARG_FILE},
+		  {"oidc-issuer", "oidc_issuer", CTL_ARG_STR},
+		  {"oidc-audience", "oidc_audience", CTL_ARG_STR},
+		  {"oidc-claim", "oidc_claim", CTL_ARG_MULTI},
+		  {"oidc-ca", "oidc_ca", CTL_ARG_FILE},
+		  {"spiffe-trust-domain", "spiffe_trust_domain", CTL_ARG_STR},
+		  {"spiffe-id", "spiffe_id", CTL_ARG_STR},
+		  {"spiffe-audience", "spiffe_audience", CTL_ARG_STR},
+		  {"spiffe-bundle", "spiffe_bundle", CTL_ARG_FILE},
+		  {"spiffe-bundle-endpoint", "spiffe_bundle_endpoint", CTL_ARG_STR},
+		  {"spiffe-bundle-ca", "spiffe_bundle_ca", CTL_ARG_FILE},
+		  {"shared-subject", "shared_subject", CTL_ARG_BOOL}}},
 	{.sub = "join", .ipc = "network.join",
-	 .usage = "network join NET [--token T | --invite CODE | --cert FILE]",
+	 .usage = "network join NET [--token T | --invite CODE | --cert FILE | --oidc-token FILE | "
+		  "--svid FILE]",
 	 .summary = "join a network (with --admin-token: added by the admin, whatever the rule)",
 	 .admin = 1,
 	 .pos = {{"NET", "network_id", CTL_ARG_NUM}},
 	 .opts = {{"token", "token", CTL_ARG_STR}, {"invite", "invite", CTL_ARG_STR},
-		  {"cert", "certificate", CTL_ARG_FILE}}},
+		  {"cert", "certificate", CTL_ARG_FILE},
+		  {"oidc-token", "oidc_token", CTL_ARG_FILE},
+		  {"svid", "svid", CTL_ARG_FILE}}},
 	{.sub = "invite", .ipc = "network.invite", .usage = "network invite NET [--ttl SECONDS]",
 	 .summary = "make a single-use invite code (a member signs it; with --admin-token "
 		    "the registry does)",
@@ -220,7 +234,7 @@ static int sub_missing(struct ctl *c, const char *word)
 static int add_val(struct pass_run *r, const char *key, const char *val, unsigned kind, char *owned)
 {
 	for (size_t i = 0; i < r->nvals; i++) {
-		if (strcmp(r->vals[i].key, key) == 0) {
+		if (strcmp(r->vals[i].key, key) == 0 && !(kind & CTL_ARG_MULTI)) {
 			free(owned);
 			return ctl_usage(r->c, "%s given twice", key);
 		}
@@ -237,7 +251,7 @@ static int parse_opt(struct pass_run *r, int argc, char **argv, int *i)
 	const struct ctl_arg *o = NULL;
 	char *key = NULL;
 
-	for (size_t k = 0; k < CTL_MAX_ARGS && r->p->opts[k].name; k++)
+	for (size_t k = 0; k < CTL_MAX_OPTS && r->p->opts[k].name; k++)
 		if (strlen(r->p->opts[k].name) == nlen && strncmp(r->p->opts[k].name, a, nlen) == 0)
 			o = &r->p->opts[k];
 	/* Usage lines write "--admin-token T" after the command word: an admin
@@ -402,7 +416,20 @@ static int build(struct pass_run *r, struct json_gen *g)
 
 	for (size_t i = 0; i < r->nvals && !ret; i++) {
 		const struct pass_val *v = &r->vals[i];
-		if (v->kind & CTL_ARG_BOOL) {
+		if (v->kind & CTL_ARG_MULTI) {
+			/* Every value of the key, at its first: one array. */
+			int first = 1;
+			for (size_t k = 0; k < i && first; k++)
+				first = strcmp(r->vals[k].key, v->key) != 0;
+			if (!first)
+				continue;
+			jg_key(g, v->key);
+			jg_array_open(g);
+			for (size_t k = i; k < r->nvals; k++)
+				if (strcmp(r->vals[k].key, v->key) == 0)
+					jg_str(g, r->vals[k].val);
+			jg_array_close(g);
+		} else if (v->kind & CTL_ARG_BOOL) {
 			jg_kbool(g, v->key, 1);
 		} else if (v->kind & (CTL_ARG_FILE | CTL_ARG_JSONFILE)) {
 			ret = gen_file(r, g, v);

@@ -51,6 +51,14 @@ const struct conf_key pilotd_schema[] = {
      "networks to join at start: ID or ID:TOKEN, comma-separated", CONF_SECRET_TAIL},
     {"certificates", CONF_STRLIST, CFG(certificates), 0, 0, NULL,
      "node certificate files for ca networks, comma-separated", 0},
+    {"oidc_token_path", CONF_STR, CFG(oidc_token_path), 0, 0, NULL,
+     "file holding an OIDC ID token for oidc networks (re-read when it changes)", 0},
+    {"spiffe_auto", CONF_BOOL, CFG(spiffe_auto), 0, 0, "false",
+     "fetch JWT-SVIDs from the SPIFFE Workload API for spiffe networks", 0},
+    {"spiffe_endpoint_socket", CONF_STR, CFG(spiffe_endpoint_socket), 0, 0, NULL,
+     "the Workload API socket (default: $SPIFFE_ENDPOINT_SOCKET)", 0},
+    {"spiffe_audience", CONF_STR, CFG(spiffe_audience), 0, 0, NULL,
+     "the audience of the JWT-SVIDs asked for (a spiffe network's spiffe_audience)", 0},
     {"admin_token", CONF_STR, CFG(admin_token), 0, 0, NULL, "registry admin token",
      CONF_SECRET_ALL},
     {"webhook", CONF_STR, CFG(webhook), 0, 0, NULL, "webhook URL (events are POSTed to it)", 0},
@@ -299,6 +307,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	pilotd_bcn_tick(d, now_mono_ms());
 	dp_tick(d);
 	pilotd_cert_tick(d);
+	pilotd_tokens_tick(d);
 	pilotd_audit_flush(d);
 	if (!d->last_prune_ms || now_mono_ms() - d->last_prune_ms >= 3600000) {
 		if (d->last_prune_ms || now_mono_ms() - d->started_ms >= 10000) {
@@ -579,6 +588,7 @@ void pilotd_free(struct pilotd *d)
 	admit_free(&d->admit);
 	trust_free(&d->trust);
 	member_free(&d->members);
+	pilotd_tokens_free(d);
 	expiry_free(&d->expiry);
 	nodeset_free(&d->blocked);
 	nodeset_free(&d->revoked);

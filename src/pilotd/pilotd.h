@@ -34,7 +34,11 @@ struct pilotd_cfg {
 	char *hostname, *admin_token, *webhook, *identity, *log_level, *log_format;
 	char *resolve_socket, *webhook_secret_file;
 	char **networks;
-	char **certificates; /* node certificate files (ca networks) */
+	char **certificates;   /* node certificate files (ca networks) */
+	char *oidc_token_path; /* an OIDC ID token, re-read when it changes (oidc networks) */
+	char *spiffe_endpoint_socket; /* the SPIFFE Workload API (spiffe_auto) */
+	char *spiffe_audience;
+	int spiffe_auto;
 	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
 	uint32_t rekey_interval, heartbeat_interval;
 	uint32_t audit_max_records, audit_max_age_days;
@@ -125,6 +129,14 @@ struct pilotd_certs {
 	uint64_t mtime_sum; /* of the files they came from: changed = read again */
 };
 
+/* This node's tokens (pilotd_token.c): secrets, wiped when replaced. */
+struct pilotd_tokens {
+	char *oidc, *svid;
+	uint64_t oidc_exp, svid_exp; /* their exp claims, unverified (0: unknown) */
+	uint64_t checked_ms;	     /* oidc_token_path last looked at */
+	int read_failed;	     /* ... and could not be read (said once) */
+};
+
 struct pilotd {
 	struct event_base *base;
 	struct pilotd_cfg cfg;
@@ -189,6 +201,7 @@ struct pilotd {
 	struct find_cache *finds;
 
 	struct pilotd_certs certs;
+	struct pilotd_tokens tokens;
 	uint64_t cert_tick_s, certs_checked_ms;
 	struct expiry_table expiry; /* peers' identity ends */
 	uint64_t expires_at;	    /* ours (Unix s; 0 never), from the registry */
@@ -316,6 +329,20 @@ int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen);
  *  "expires_at"; absent: never); ours goes to d->expires_at. */
 void pilotd_expiry_note(struct pilotd *d, uint32_t node, yajl_val lookup);
 
+/* ---- tokens (pilotd_token.c) ---- */
+/** A token's exp claim, unverified (0: none readable). */
+uint64_t pilotd_token_exp(const char *tok);
+/** Read oidc_token_path, if configured (failures logged). */
+void pilotd_tokens_load(struct pilotd *d);
+/** Keep \p tok, which admitted us to a network of join rule \p rule
+ *  ("oidc" or "spiffe"), for renewals and later joins. */
+void pilotd_token_keep(struct pilotd *d, const char *rule, const char *tok);
+/** Members "oidc_token" and "svid" (unexpired ones) for a join or renewal. */
+void pilotd_tokens_put(struct pilotd *d, struct json_gen *j);
+/** Every few seconds: a changed token file renews the oidc memberships. */
+void pilotd_tokens_tick(struct pilotd *d);
+void pilotd_tokens_free(struct pilotd *d);
+
 /* ---- certificates (pilotd_cert.c) ---- */
 /** Read the certificate files \p files.  \retval 0, or -errno with \p err
  *  naming the file. */
@@ -332,6 +359,9 @@ int pilotd_certs_have(struct pilotd *d);
 void pilotd_cert_put_one(struct json_gen *j, const struct cert *c);
 /** Offer our certificates to every ca network we are in (network_renew). */
 void pilotd_certs_renew(struct pilotd *d);
+/** Offer our credentials (certificates, tokens) to every network of join
+ *  rule \p rule we are in (network_renew). */
+void pilotd_creds_renew(struct pilotd *d, const char *rule);
 /** Keep our certificate's not-after for \p net from the registry's answer
  *  (network object \p nw). */
 void pilotd_net_cert(struct pilotd *d, uint16_t net, yajl_val nw);

@@ -136,15 +136,17 @@ void pilotd_net_cert(struct pilotd *d, uint16_t net, yajl_val nw)
 	struct member_net *n = member_net_find(&d->members, net);
 	uint64_t na = 0;
 
-	if (n && json_get_u64(json_get(nw, "certificate"), "not_after", &na) == 0)
+	if (n && (json_get_u64(json_get(nw, "certificate"), "not_after", &na) == 0 ||
+		  json_get_u64(json_get(nw, "identity"), "not_after", &na) == 0))
 		n->cert_not_after = na;
 }
 
-/* ---- renewal ---- */
+/* ---- renewal (certificates and tokens alike) ---- */
 
 struct renew_arg {
 	struct pilotd *d;
 	uint16_t net;
+	int ca; /* a ca network's: said as "certificate" */
 };
 
 static void add_renew(struct json_gen *j, void *arg)
@@ -153,37 +155,49 @@ static void add_renew(struct json_gen *j, void *arg)
 
 	jg_ku64(j, "network_id", ra->net);
 	pilotd_certs_put(ra->d, j);
+	pilotd_tokens_put(ra->d, j);
 }
 
 static void on_renew(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
 		     yajl_val resp)
 {
 	struct renew_arg *ra = arg;
+	const char *what = ra->ca ? "certificate" : "fresh token";
 
 	if (err < 0) {
-		log_warnx("renewing the certificate for network %u: %s: %s", ra->net, code, msg);
+		log_warnx("renewing membership of network %u with a %s: %s: %s", ra->net, what,
+			  code, msg);
 	} else {
 		pilotd_net_cert(d, ra->net, json_get(resp, "network"));
-		log_info("network %u: certificate renewed", ra->net);
-		pilotd_audit_event(d, "network.cert_renewed", 0, "{\"network_id\":%u}", ra->net);
+		log_info("network %u: membership renewed with a %s", ra->net, what);
+		pilotd_audit_event(d,
+				   ra->ca ? "network.cert_renewed" : "network.credential_renewed",
+				   0, "{\"network_id\":%u}", ra->net);
 	}
 	free(ra);
 }
 
-void pilotd_certs_renew(struct pilotd *d)
+void pilotd_creds_renew(struct pilotd *d, const char *rule)
 {
-	if (!d->regc.registered || !pilotd_certs_have(d))
+	if (!d->regc.registered)
 		return;
 	for (unsigned i = 0; i < d->members.nnets; i++) {
 		struct member_net *n = &d->members.nets[i];
 		struct renew_arg *ra;
-		if (strcmp(n->rule, "ca") != 0 || !(ra = calloc(1, sizeof(*ra))))
+		if (strcmp(n->rule, rule) != 0 || !(ra = calloc(1, sizeof(*ra))))
 			continue;
 		ra->d = d;
 		ra->net = n->id;
+		ra->ca = strcmp(rule, "ca") == 0;
 		if (regc_call(&d->regc, "network_renew", add_renew, ra, on_renew, ra) < 0)
 			free(ra);
 	}
+}
+
+void pilotd_certs_renew(struct pilotd *d)
+{
+	if (pilotd_certs_have(d))
+		pilotd_creds_renew(d, "ca");
 }
 
 /* ---- the ends of certificate memberships ---- */
@@ -195,7 +209,7 @@ static void member_ended(void *arg, uint16_t net, uint32_t node)
 	unsigned cut = dp_cut_flows(d, &sel);
 
 	pilotd_revise_peer(d, node);
-	log_info("node %u: its certificate for network %u expired; %u flows cut", node, net, cut);
+	log_info("node %u: its credential for network %u expired; %u flows cut", node, net, cut);
 	pilotd_audit_event(d, "network.cert_expired", node, "{\"network_id\":%u,\"flows_cut\":%u}",
 			   net, cut);
 }
@@ -224,7 +238,10 @@ void pilotd_cert_tick(struct pilotd *d)
 		struct member_net *n = &d->members.nets[i];
 		if (n->cert_not_after && n->cert_not_after <= now_s) {
 			/* pilotd_net_left moves the last network into slot i. */
-			pilotd_net_left(d, n->id, "our certificate expired");
+			pilotd_net_left(d, n->id,
+					strcmp(n->rule, "ca") == 0
+					    ? "our certificate expired"
+					    : "our token expired (not renewed)");
 			continue;
 		}
 		i++;

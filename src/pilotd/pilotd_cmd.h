@@ -20,9 +20,11 @@ struct pend {
 	uint32_t node;
 	uint16_t net;
 	char text[300];
-	uint8_t *secret;   /* sodium_malloc'd, for rotate-key */
-	struct pilotd *d;  /* network join: our certificates are offered */
-	struct cert *cert; /* ... or this one alone (--cert); freed with p */
+	uint8_t *secret;       /* sodium_malloc'd, for rotate-key */
+	struct pilotd *d;      /* network join: our certificates are offered */
+	struct cert *cert;     /* ... or this one alone (--cert); freed with p */
+	char *token;	       /* ... or this token (--oidc-token, --svid); freed with p */
+	const char *token_key; /* ... sent as member "oidc_token" or "svid" */
 };
 
 /* ---- pilotd_cmd_util.c ---- */

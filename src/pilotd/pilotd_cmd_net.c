@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "ipc.h"
+#include "jwt.h"
 #include "log.h"
 #include "pilotd.h"
 #include "pilotd_cmd.h"
@@ -57,19 +60,13 @@ struct admin_arg {
 static void add_admin_members(struct json_gen *j, void *arg)
 {
 	yajl_val a = arg;
-	static const char *const keys[] = {"name",	 "join_rule", "token",
-					   "network_id", "org_id",    "ca_cert"};
-
-	for (size_t i = 0; i < nitems(keys); i++) {
-		yajl_val v = json_get(a, keys[i]);
-		const char *s;
-		uint64_t u;
+	/* What network_create takes; the registry checks each. */
+	for (const char *const *k = regmsg_network_create_keys; *k; k++) {
+		yajl_val v = json_get(a, *k);
 		if (!v)
 			continue;
-		if (json_get_str(a, keys[i], &s) == 0)
-			jg_kstr(j, keys[i], s);
-		else if (json_get_u64(a, keys[i], &u) == 0)
-			jg_ku64(j, keys[i], u);
+		jg_key(j, *k);
+		json_gen_value(j, v);
 	}
 }
 
@@ -131,8 +128,21 @@ static void add_join(struct json_gen *j, void *arg)
 		jg_kstr(j, "invite", p->text);
 	else if (p->cert)
 		pilotd_cert_put_one(j, p->cert);
-	else if (p->d)
+	else if (p->token)
+		jg_kstr(j, p->token_key, p->token);
+	else if (p->d) {
 		pilotd_certs_put(p->d, j);
+		pilotd_tokens_put(p->d, j);
+	}
+}
+
+static void free_token(struct pend *p)
+{
+	if (p->token) {
+		sodium_memzero(p->token, strlen(p->token));
+		free(p->token);
+		p->token = NULL;
+	}
 }
 
 static void on_join(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -156,18 +166,29 @@ static void on_join(struct pilotd *d, void *arg, int err, const char *code, cons
 	pilotd_net_cert(d, p->net, nw);
 	if (p->cert)
 		pilotd_cert_add(d, p->cert);
+	if (p->token && rule)
+		pilotd_token_keep(d, rule, p->token);
 	j = ipc_reply_ok_begin(p->req);
 	jg_ku64(j, "network_id", p->net);
 	gen_addr(d, j, p->net, d->node_id);
 	{
 		uint64_t na;
+		yajl_val id = json_get(nw, "identity");
+		const char *s;
 		if (json_get_u64(json_get(nw, "certificate"), "not_after", &na) == 0)
 			jg_ku64(j, "cert_not_after", na);
+		if (json_get_str(id, "external_id", &s) == 0)
+			jg_kstr(j, "external_id", s);
+		if (json_get_str(id, "external_issuer", &s) == 0)
+			jg_kstr(j, "external_issuer", s);
+		if (json_get_u64(id, "not_after", &na) == 0)
+			jg_ku64(j, "credential_not_after", na);
 	}
 	jg_ku64(j, "members", members && YAJL_IS_ARRAY(members) ? members->u.array.len + 1 : 1);
 	ipc_reply_ok_end(p->req);
 out:
 	free(p->cert);
+	free_token(p);
 	free(p);
 }
 
@@ -230,7 +251,7 @@ static void add_admin_add(struct json_gen *j, void *arg)
 
 void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
-	const char *tok = NULL, *inv = NULL, *admin = NULL, *cert = NULL;
+	const char *tok = NULL, *inv = NULL, *admin = NULL, *cert = NULL, *jwt = NULL;
 	uint16_t net;
 	struct pend *p;
 
@@ -258,6 +279,15 @@ void cmd_network_join(struct pilotd *d, struct ipc_req *req, yajl_val args)
 			return;
 		}
 		p->cert = c;
+	}
+	p->token_key = json_get_str(args, "oidc_token", &jwt) == 0 ? "oidc_token" : "svid";
+	if ((jwt || json_get_str(args, "svid", &jwt) == 0) && *jwt) {
+		if (strlen(jwt) > JWT_MAX || !(p->token = strdup(jwt))) {
+			ipc_reply_error(req, "token_too_large", "a token is at most 8 KiB", NULL);
+			free(p->cert);
+			free(p);
+			return;
+		}
 	}
 	if (json_get_str(args, "token", &tok) == 0 && *tok) {
 		p->node = 1;

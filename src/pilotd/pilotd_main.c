@@ -63,6 +63,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pilotd: %s\n", err);
 		return 2;
 	}
+	pilotd_tokens_load(&d);
 	if (d.cfg.check_config) {
 		char *dump = conf_dump(pilotd_schema, &d.cfg);
 		printf("%s\n", dump ? dump : "");

@@ -60,7 +60,8 @@ static uint64_t member_not_after(yajl_val m)
 	uint64_t v = 0;
 
 	if (json_get_u64(json_get(m, "certificate"), "not_after", &v) == 0 ||
-	    json_get_u64(m, "cert_not_after", &v) == 0)
+	    json_get_u64(m, "cert_not_after", &v) == 0 ||
+	    json_get_u64(m, "credential_not_after", &v) == 0)
 		return v;
 	return 0;
 }
@@ -181,8 +182,11 @@ static void add_join(struct json_gen *j, void *arg)
 	jg_ku64(j, "network_id", na->net);
 	if (na->token[0])
 		jg_kstr(j, "token", na->token);
-	else if (na->d)
-		pilotd_certs_put(na->d, j); /* a ca network's rule: the registry picks */
+	else if (na->d) {
+		/* The network's rule takes what it needs; the rest is ignored. */
+		pilotd_certs_put(na->d, j);
+		pilotd_tokens_put(na->d, j);
+	}
 }
 
 static void on_autojoin(struct pilotd *d, void *arg, int err, const char *code, const char *msg,

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rdv.h"
+#include "rdv_jwks.h"
 #include "rdv_bcn.h"
 #include "sdnotify.h"
 #include "util.h"
@@ -531,6 +532,10 @@ static int run(struct rdv *r)
 		ret = rdv_http_start(r);
 		if (ret < 0)
 			goto out;
+		if ((ret = rdv_jwks_start(r)) < 0) {
+			log_warnx("cannot start the key set fetcher");
+			goto out;
+		}
 		r->ev_audit_prune = event_new(r->base, -1, EV_PERSIST, on_audit_prune, r);
 		if (!r->ev_audit_prune || event_add(r->ev_audit_prune, &prune) < 0) {
 			ret = -ENOMEM;
@@ -580,6 +585,7 @@ out:
 static void rdv_free(struct rdv *r)
 {
 	metrics_close(r->metrics);
+	rdv_jwks_stop(r); /* before the parked requests it would wake go */
 	rdv_http_stop(r);
 	rdv_bcn_stop(r);
 	if (r->ev_sigterm)

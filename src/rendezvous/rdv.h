@@ -73,6 +73,8 @@ struct rdv_config {
 
 struct rdv_stream;
 struct rdv_bucket;
+struct rdv_jwks;
+struct rdv_parked;
 struct event_base;
 struct event;
 struct evbuffer;
@@ -111,8 +113,11 @@ struct rdv {
 	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_ping, *ev_maint, *ev_watchdog;
 	struct event *ev_audit_prune;
 	struct event *ev_cert_sweep;
-	struct metrics *metrics; /* NULL unless metrics_listen */
-	struct rdv_bcn *bcn;	 /* the beacon (rdv_bcn.h), NULL unless served here */
+	struct metrics *metrics;   /* NULL unless metrics_listen */
+	struct rdv_bcn *bcn;	   /* the beacon (rdv_bcn.h), NULL unless served here */
+	struct rdv_jwks *jwks;	   /* key set fetcher (rdv_jwks.h), with the registry */
+	struct rdv_parked *parked; /* requests waiting for a key set (rdv_http.c) */
+	size_t nparked;
 	int serve_registry, serve_beacon;
 	struct rdv_stats stats;
 	int ssl_conn_idx; /* SSL ex_data index whose free hook counts connections */
@@ -147,6 +152,7 @@ struct rdv_reply {
 	size_t len;
 	uint32_t stream_node;
 	uint64_t stream_seq; /* last seq in body (or already acknowledged) */
+	uint16_t wait_net;   /* not answered yet: run again once this network's keys came */
 	int op;		     /* metrics: rdv_op_label() index */
 	int outcome;	     /* metrics: rdv_outcome_name() index, 0 = ok */
 };
@@ -196,6 +202,9 @@ int rdv_endpoint_format(char *out, size_t len, const char *ip, uint16_t port);
 
 /* ----------------------------------------------------------- rdv_http.c */
 
+/** Answer the requests parked on network \p net's key set (its fetch
+ *  ended, well or not): each runs once more and cannot park again. */
+void rdv_http_wake(struct rdv *r, uint16_t net);
 /** Bind the registry listener and serve.  \retval 0 or -errno (logged). */
 int rdv_http_start(struct rdv *r);
 /** Close every stream and connection and the listener. */

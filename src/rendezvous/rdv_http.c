@@ -48,10 +48,10 @@ struct rdv_stream {
 struct rdv_conn {
 	struct rdv *r;
 	struct bufferevent *bev;
-	struct evbuffer *held; /* an error page of evhttp's being replaced */
-	int state;	       /* PAGE_* */
-	int busy;	       /* our own changes to the output buffer */
-	size_t big;	       /* input beyond RDV_BODY_SMALL (counted in body_bytes) */
+	struct evbuffer *held;	/* an error page of evhttp's being replaced */
+	int state;		/* PAGE_* */
+	int busy;		/* our own changes to the output buffer */
+	size_t big;		/* input beyond RDV_BODY_SMALL (counted in body_bytes) */
 	struct event *deadline; /* armed while big */
 };
 
@@ -613,6 +613,114 @@ static void count_request(struct rdv *r, const struct rdv_reply *rep, uint64_t n
 
 static void handle_request(struct rdv *r, struct evhttp_request *req);
 
+/* ------------------------------------------------------------- parking */
+
+/* A node request waiting for its network's key set (rdv_jwks.c): a copy
+ * of what it said, to run again as it was.  evhttp keeps the request
+ * (detached from its connection if the client goes: replying then only
+ * frees it). */
+struct rdv_parked {
+	struct rdv_parked *next;
+	struct evhttp_request *req;
+	uint16_t net;
+	char *body, *sig;
+	size_t len;
+	uint64_t since_ns;
+	char ip[INET6_ADDRSTRLEN];
+};
+
+#define PARKED_MAX 1024
+
+static int park(struct rdv *r, struct evhttp_request *req, uint16_t net, const char *body,
+		size_t len, const char *sig, const char *ip)
+{
+	struct rdv_parked *p;
+
+	if (r->nparked >= PARKED_MAX || !(p = calloc(1, sizeof(*p))))
+		return -ENOSPC; /* answered now: keys_pending (unavailable) */
+	p->body = malloc(len + 1);
+	p->sig = sig ? strdup(sig) : NULL;
+	if (!p->body || (sig && !p->sig)) {
+		free(p->body);
+		free(p->sig);
+		free(p);
+		return -ENOMEM;
+	}
+	memcpy(p->body, body, len);
+	p->body[len] = '\0';
+	p->len = len;
+	p->req = req;
+	p->net = net;
+	p->since_ns = now_mono_ns();
+	snprintf(p->ip, sizeof(p->ip), "%s", ip);
+	p->next = r->parked;
+	r->parked = p;
+	r->nparked++;
+	return 0;
+}
+
+static void parked_run(struct rdv *r, struct rdv_parked *p)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(p->req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	struct rdv_reply rep;
+	int rc;
+
+	r->db.keys_rerun = 1;
+	rc = path ? rdv_reg_handle(&r->db, path + strlen(NODE_PATH), p->body, p->len, p->sig, p->ip,
+				   now_real_ms(), &rep)
+		  : -EINVAL;
+	r->db.keys_rerun = 0;
+	r->replying++;
+	if (rc < 0) {
+		send_error(p->req, -EIO, 0, "out of memory");
+	} else {
+		count_request(r, &rep, now_mono_ns() - p->since_ns);
+		send_reply(p->req, &rep);
+		rdv_reply_free(&rep);
+	}
+	r->replying--;
+}
+
+void rdv_http_wake(struct rdv *r, uint16_t net)
+{
+	struct rdv_parked **pp = &r->parked, *p, *mine = NULL;
+
+	/* Unlink first: a request run again may park nothing, but replies
+	 * may re-enter evhttp. */
+	while ((p = *pp)) {
+		if (p->net == net) {
+			*pp = p->next;
+			p->next = mine;
+			mine = p;
+			r->nparked--;
+		} else {
+			pp = &p->next;
+		}
+	}
+	while ((p = mine)) {
+		mine = p->next;
+		parked_run(r, p);
+		free(p->body);
+		free(p->sig);
+		free(p);
+	}
+}
+
+static void parked_drop(struct rdv *r)
+{
+	struct rdv_parked *p;
+
+	while ((p = r->parked)) {
+		r->parked = p->next;
+		send_error(p->req, -EAGAIN, 0, "the registry is stopping");
+		free(p->body);
+		free(p->sig);
+		free(p);
+	}
+	r->nparked = 0;
+}
+
 /* Everything written to a connection's output from here on is ours
  * (on_output leaves it alone). */
 static void on_request(struct evhttp_request *req, void *arg)
@@ -633,7 +741,7 @@ static void handle_request(struct rdv *r, struct evhttp_request *req)
 	char ip[INET6_ADDRSTRLEN];
 	uint8_t key[RATE_KEY_LEN];
 	struct rdv_reply rep;
-	const char *path, *sig, *body;
+	const char *path, *sig = NULL, *body;
 	uint64_t t0;
 	size_t len;
 	int one = 1, admin, rc;
@@ -697,6 +805,10 @@ static void handle_request(struct rdv *r, struct evhttp_request *req)
 	if (rc < 0) {
 		send_error(req, -EIO, 0, "out of memory");
 		return;
+	}
+	if (rep.wait_net && park(r, req, rep.wait_net, body, len, sig, ip) == 0) {
+		rdv_reply_free(&rep);
+		return; /* answered by rdv_http_wake */
 	}
 	count_request(r, &rep, now_mono_ns() - t0);
 	if (rep.stream_node && rep.status == 200)
@@ -801,6 +913,9 @@ static void on_maint(evutil_socket_t fd, short what, void *arg)
 		log_warnx("pruning nonces: %s", strerror(-n));
 	else if (n > 0)
 		log_debug("pruned %d nonces", n);
+	n = rdv_jti_prune(&r->db, now_real_ms());
+	if (n < 0)
+		log_warnx("pruning token IDs: %s", strerror(-n));
 	n = rdv_invite_prune(&r->db, now_real_ms());
 	if (n < 0)
 		log_warnx("pruning used invites: %s", strerror(-n));
@@ -862,6 +977,7 @@ void rdv_http_stop(struct rdv *r)
 	if (r->ev_maint)
 		event_free(r->ev_maint);
 	r->ev_ping = r->ev_maint = NULL;
+	parked_drop(r);
 	/* Our stream records go; evhttp_free closes their connections. */
 	for (size_t i = 0; i < RDV_STREAM_BUCKETS; i++)
 		while (r->streams[i]) {

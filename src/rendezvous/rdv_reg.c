@@ -395,8 +395,9 @@ static const char *const k_hostname[] = {"hostname", NULL};
 static const char *const k_visibility[] = {"public", NULL};
 static const char *const k_tags[] = {"tags", NULL};
 static const char *const k_rotate[] = {"new_public_key", "proof", "admin_token", NULL};
-static const char *const k_join[] = {"network_id", "token", "invite", "certificates", NULL};
-static const char *const k_renew[] = {"network_id", "certificates", NULL};
+static const char *const k_join[] = {"network_id", "token", "invite", "certificates",
+				     "oidc_token", "svid",  NULL};
+static const char *const k_renew[] = {"network_id", "certificates", "oidc_token", "svid", NULL};
 static const char *const k_net[] = {"network_id", NULL};
 static const char *const k_none[] = {NULL};
 static const char *const k_enroll[] = {"org_id", "token", NULL};
@@ -441,8 +442,6 @@ static const struct reg_op *find_op(const struct reg_op *ops, size_t n, const ch
 	return NULL;
 }
 
-static const char *const ka_create[] = {"name",	  "join_rule", "token", "network_id",
-					"org_id", "ca_cert",   NULL};
 static const char *const ka_expire[] = {"node_id", "expires_at", NULL};
 static const char *const ka_ca_revoke[] = {"network_id", "serial",  "fingerprint",
 					   "public_key", "node_id", NULL};
@@ -456,7 +455,7 @@ static const char *const ka_audit[] = {"since_id", "since_ms", "type", "node",
 				       "limit",	   "newest",   NULL};
 
 static const struct reg_op admin_ops[] = {
-    {"network_create", ka_create, reg_admin_network_create, 1},
+    {"network_create", regmsg_network_create_keys, reg_admin_network_create, 1},
     {"network_delete", k_net, reg_admin_network_delete, 0},
     {"network_list", k_none, reg_op_network_list, 0},
     {"network_nodes", k_net, reg_admin_network_nodes, 0},
@@ -757,8 +756,13 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 		audit_txn_aborted(db->audit);
 
 	if (rc < 0) {
-		log_refusal(c, op, rc);
-		security_audit(c, op, rc);
+		/* Waiting for keys is not a refusal: nothing to log or audit
+		 * until the request runs again. */
+		rep->wait_net = c->wait_net;
+		if (!c->wait_net) {
+			log_refusal(c, op, rc);
+			security_audit(c, op, rc);
+		}
 		ret =
 		    rdv_reply_error_code(rep, rc, c->code, c->msg); /* frees a reply built before */
 		goto out;
@@ -845,10 +849,14 @@ static int admin_handle(struct reg_ctx *c, const struct reg_op *op, const char *
 		return reg_fail(c, -ENOENT, "no such operation");
 	if (c->org_scope && !op->org_ok)
 		return reg_fail(c, -EACCES, "an org's admin token may not use '%s'", op->name);
-	/* Only policy_set carries a document; the rest stay small. */
-	rc = regmsg_parse_admin_max(
-	    body, len, op->fn == reg_admin_policy_set ? REGMSG_MAX_POLICY_BODY : REGMSG_MAX_BODY,
-	    op->keys, &c->req.root, err, sizeof(err));
+	/* Only policy_set and network_create (a key set, a CA bundle) carry
+	 * documents; the rest stay small. */
+	rc = regmsg_parse_admin_max(body, len,
+				    op->fn == reg_admin_policy_set ||
+					    op->fn == reg_admin_network_create
+					? REGMSG_MAX_POLICY_BODY
+					: REGMSG_MAX_BODY,
+				    op->keys, &c->req.root, err, sizeof(err));
 	if (rc < 0)
 		return reg_fail(c, rc == -E2BIG ? -E2BIG : -EINVAL, "%s: %s", op->name, err);
 	c->body = body;

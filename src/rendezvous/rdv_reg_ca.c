@@ -275,15 +275,74 @@ int reg_ca_sweep(struct reg_ctx *c)
 	/* Collect, then end: no writes under the index's cursor. */
 	if (rdv_cert_expired_iter(&c->t, c->db, c->now / 1000, SWEEP_MAX, pair_cb, &l) < 0)
 		rc = reg_fail(c, -EIO, "registry store error");
-	for (size_t i = 0; i < l.n && rc == 0; i++)
-		rc = cert_evict(c, (uint16_t)(l.v[i] >> 32), (uint32_t)l.v[i], "cert_expired",
-				"network.cert_expired");
+	for (size_t i = 0; i < l.n && rc == 0; i++) {
+		uint16_t net = (uint16_t)(l.v[i] >> 32);
+		struct rdv_network n;
+		/* The index holds certificates and tokens alike. */
+		int ca = rdv_net_get(&c->t, c->db, net, &n) == 0 && n.rule == RDV_JOIN_CA;
+		rc =
+		    cert_evict(c, net, (uint32_t)l.v[i], ca ? "cert_expired" : "credential_expired",
+			       ca ? "network.cert_expired" : "network.credential_expired");
+	}
 	jg_ku64(&c->out, "ended", l.n);
 	free(l.v);
 	return rc;
 }
 
 /* ------------------------------------------------------------- renewal */
+
+/* The members learn a renewed member's new end (and its tags or claims,
+ * which policy views depend on) as they learned the first. */
+static int tell_renewed(struct reg_ctx *c, uint16_t id, uint64_t not_after)
+{
+	struct idset m = {0};
+	struct ev_body b = {.network_id = id, .peer = &c->self, .not_after = not_after};
+
+	if (rdv_member_iter(&c->t, c->db, id, reg_idset_cb, &m) < 0) {
+		reg_idset_free(&m);
+		return reg_fail(c, -EIO, "registry store error");
+	}
+	for (size_t i = 0; i < m.n; i++)
+		if (m.v[i] != c->self_id)
+			reg_queue_event(c, m.v[i], "network.joined", &b);
+	reg_idset_free(&m);
+	return reg_policy_touch(c, id);
+}
+
+/* An oidc or spiffe member's fresh token: the same subject, a later end. */
+static int idp_renew(struct reg_ctx *c, struct rdv_network *net)
+{
+	char sb[SUBJ_MAX];
+	struct json_gen d;
+	struct rdv_ext old;
+	int rc;
+
+	if (!rdv_member_has(&c->t, c->db, net->id, c->self_id))
+		return reg_fail(c, -EACCES, "not a member of network %u (join it)", net->id);
+	if ((rc = reg_idp_admit(c, net, c->self_id, "network.renew_refused", &c->ext, c->jti)) < 0)
+		return rc;
+	/* A token for another subject is another identity: leave and join
+	 * with it, so the members see who is in. */
+	if (rdv_net_ext_get(&c->t, c->db, net->id, c->self_id, &old) == 0 &&
+	    (strcmp(old.iss, c->ext.iss) != 0 || strcmp(old.sub, c->ext.sub) != 0))
+		return reg_fail_code(c, -EACCES, "subject_changed", "network.renew_refused",
+				     "the token is for %s, this membership for %s", c->ext.sub,
+				     old.sub);
+	reg_idp_keep(c, net->id, c->self_id, &c->ext, c->jti);
+	if (reg_audit_begin(c, &d) == 0) {
+		reg_put_ext(&d, &c->ext);
+		reg_audit_end(c, &d, "network.credential_renewed", reg_net_subj(sb, net->id));
+	}
+	if ((rc = tell_renewed(c, net->id, c->ext.exp_s)) < 0)
+		return rc;
+	jg_key(&c->out, "network");
+	jg_map_open(&c->out);
+	reg_put_network(&c->out, net);
+	if ((rc = reg_put_member_ext(c, net->id, c->self_id, 1)) < 0)
+		return rc;
+	jg_map_close(&c->out);
+	return 0;
+}
 
 int reg_op_network_renew(struct reg_ctx *c)
 {
@@ -297,6 +356,8 @@ int reg_op_network_renew(struct reg_ctx *c)
 	if ((rc = reg_get_net(c, &id, "the backbone (network 0) takes no certificate")) < 0 ||
 	    (rc = reg_load_net(c, id, &net)) < 0)
 		return rc;
+	if (net.rule == RDV_JOIN_OIDC || net.rule == RDV_JOIN_SPIFFE)
+		return idp_renew(c, &net);
 	if (net.rule != RDV_JOIN_CA)
 		return reg_fail(c, -EINVAL, "network %u does not take a certificate", id);
 	if (!rdv_member_has(&c->t, c->db, id, c->self_id))
@@ -308,22 +369,7 @@ int reg_op_network_renew(struct reg_ctx *c)
 		reg_put_cert_audit(&d, &cert);
 		reg_audit_end(c, &d, "network.cert_renewed", reg_net_subj(sb, id));
 	}
-	/* The members learn the new not-after (and the tags, which policy
-	 * views depend on) as they learned the first. */
-	{
-		struct idset m = {0};
-		struct ev_body b = {
-		    .network_id = id, .peer = &c->self, .not_after = cert.not_after};
-		if (rdv_member_iter(&c->t, c->db, id, reg_idset_cb, &m) < 0) {
-			reg_idset_free(&m);
-			return reg_fail(c, -EIO, "registry store error");
-		}
-		for (size_t i = 0; i < m.n; i++)
-			if (m.v[i] != c->self_id)
-				reg_queue_event(c, m.v[i], "network.joined", &b);
-		reg_idset_free(&m);
-	}
-	if ((rc = reg_policy_touch(c, id)) < 0)
+	if ((rc = tell_renewed(c, id, cert.not_after)) < 0)
 		return rc;
 	jg_key(&c->out, "network");
 	jg_map_open(&c->out);

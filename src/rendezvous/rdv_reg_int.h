@@ -61,6 +61,9 @@ struct reg_ctx {
 	 * the request's is rolled back. */
 	const char *refusal_type;
 	struct cert cert;	   /* network_create / join of ca: the certificate */
+	uint16_t wait_net;	   /* refused for now: waits for this network's key set */
+	struct rdv_ext ext;	   /* join of oidc/spiffe: the identity admitted */
+	char jti[256];		   /* ... and its token's ID ("" if none) */
 	struct idset *evicted_out; /* reg_evict_member adds the trust pairs it revoked */
 	char msg[192];
 };
@@ -239,6 +242,26 @@ int reg_ca_recheck_node(struct reg_ctx *c, uint32_t node, const uint8_t pk[32]);
 /* Evict every member whose certificate has expired (the sweep). */
 int reg_ca_sweep(struct reg_ctx *c);
 int reg_op_network_renew(struct reg_ctx *c);
+/* ------------------------------------------------------- rdv_reg_idp.c */
+
+/* network_create of oidc/spiffe: check and keep the rule's settings. */
+int reg_idp_create(struct reg_ctx *c, const struct rdv_network *net);
+/* The settings as an admin sees them, into the open object \p j. */
+int reg_idp_put_settings(struct reg_ctx *c, struct json_gen *j, uint16_t net);
+/* Admit \p node to \p net on the request's token (member oidc_token or
+ * svid): *out the identity, \p jti its token ID.  Refusals are audited
+ * as \p audit_type; a missing key parks the request (keys_pending). */
+int reg_idp_admit(struct reg_ctx *c, const struct rdv_network *net, uint32_t node,
+		  const char *audit_type, struct rdv_ext *out, char jti[256]);
+/* Keep an admitted identity (and its token ID) with the membership. */
+void reg_idp_keep(struct reg_ctx *c, uint16_t net, uint32_t node, const struct rdv_ext *e,
+		  const char *jti);
+/* external_id, external_issuer, not_after into the open object \p j. */
+void reg_put_ext(struct json_gen *j, const struct rdv_ext *e);
+/* \p node's identity in \p net into c->out: as member "identity" (an
+ * object, \p nested) or flat members (external_id, external_issuer). */
+int reg_put_member_ext(struct reg_ctx *c, uint16_t net, uint32_t node, int nested);
+
 int reg_op_ca_crl(struct reg_ctx *c);
 int reg_admin_ca_crl(struct reg_ctx *c);
 int reg_admin_ca_revoke(struct reg_ctx *c);

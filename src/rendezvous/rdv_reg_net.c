@@ -28,11 +28,14 @@ static const struct {
 	uint8_t rule;
 	const char *name;
 } join_rules[] = {
-    {RDV_JOIN_OPEN, "open"},
-    {RDV_JOIN_TOKEN, "token"},
-    {RDV_JOIN_INVITE, "invite"},
-    {RDV_JOIN_CA, "ca"},
+    {RDV_JOIN_OPEN, "open"}, {RDV_JOIN_TOKEN, "token"}, {RDV_JOIN_INVITE, "invite"},
+    {RDV_JOIN_CA, "ca"},     {RDV_JOIN_OIDC, "oidc"},	{RDV_JOIN_SPIFFE, "spiffe"},
 };
+
+static int is_idp(uint8_t rule)
+{
+	return rule == RDV_JOIN_OIDC || rule == RDV_JOIN_SPIFFE;
+}
 
 const char *reg_join_rule_name(uint8_t rule)
 {
@@ -86,6 +89,8 @@ static int put_member(struct reg_ctx *c, uint16_t net, uint32_t id)
 	jg_map_open(&c->out);
 	reg_put_lookup(&c->out, &n);
 	if (net && reg_put_member_cert(c, net, id) < 0)
+		return -EIO;
+	if (net && reg_put_member_ext(c, net, id, 0) < 0)
 		return -EIO;
 	jg_map_close(&c->out);
 	return 0;
@@ -176,8 +181,8 @@ static int check_join(struct reg_ctx *c, const struct rdv_network *net)
 		return reg_fail(c, -EINVAL, "network %u does not take a token", net->id);
 	if (inv && net->rule != RDV_JOIN_INVITE)
 		return reg_fail(c, -EINVAL, "network %u does not take an invite", net->id);
-	if (json_get(c->req.root, "certificates") && net->rule != RDV_JOIN_CA)
-		return reg_fail(c, -EINVAL, "network %u does not take a certificate", net->id);
+	/* Credentials a rule does not take (certificates, tokens a daemon
+	 * offers to every network it joins) are not looked at. */
 	switch (net->rule) {
 	case RDV_JOIN_OPEN:
 		return 0;
@@ -196,6 +201,9 @@ static int check_join(struct reg_ctx *c, const struct rdv_network *net)
 		return use_invite(c, net, inv);
 	case RDV_JOIN_CA:
 		return reg_ca_admit(c, net, c->self_id, c->self.pk, &c->cert);
+	case RDV_JOIN_OIDC:
+	case RDV_JOIN_SPIFFE:
+		return reg_idp_admit(c, net, c->self_id, "network.join_refused", &c->ext, c->jti);
 	default:
 		return reg_fail(c, -EACCES, "network %u: join rule not supported", net->id);
 	}
@@ -208,8 +216,12 @@ int reg_add_member(struct reg_ctx *c, struct rdv_network *net, const struct rdv_
 	struct ev_body b = {.network_id = net->id, .peer = n};
 	struct cert cert;
 
+	struct rdv_ext ext;
+
 	if (net->rule == RDV_JOIN_CA && rdv_net_cert_get(&c->t, c->db, net->id, n->id, &cert) == 0)
 		b.not_after = cert.not_after;
+	if (is_idp(net->rule) && rdv_net_ext_get(&c->t, c->db, net->id, n->id, &ext) == 0)
+		b.not_after = ext.exp_s;
 	if (rdv_member_iter(&c->t, c->db, net->id, reg_idset_cb, &m) < 0) {
 		reg_idset_free(&m);
 		return reg_fail(c, -EIO, "registry store error");
@@ -242,12 +254,16 @@ int reg_op_network_join(struct reg_ctx *c)
 			return rc;
 		if (net.rule == RDV_JOIN_CA)
 			rdv_net_cert_put(&c->t, c->db, id, c->self_id, &c->cert);
+		if (is_idp(net.rule))
+			reg_idp_keep(c, id, c->self_id, &c->ext, c->jti);
 		if ((rc = reg_add_member(c, &net, &c->self)) < 0)
 			return rc;
 		if (reg_audit_begin(c, &d) == 0) {
 			jg_kstr(&d, "join_rule", reg_join_rule_name(net.rule));
 			if (net.rule == RDV_JOIN_CA)
 				reg_put_cert_audit(&d, &c->cert);
+			if (is_idp(net.rule))
+				reg_put_ext(&d, &c->ext);
 			if (c->invited && c->inviter != RDV_INVITER_REGISTRY)
 				jg_ku64(&d, "inviter", c->inviter);
 			else if (c->invited)
@@ -261,6 +277,8 @@ int reg_op_network_join(struct reg_ctx *c)
 	jg_map_open(&c->out);
 	reg_put_network(&c->out, &net);
 	if (net.rule == RDV_JOIN_CA && reg_put_member_cert(c, id, c->self_id) < 0)
+		return -EIO;
+	if (is_idp(net.rule) && reg_put_member_ext(c, id, c->self_id, 1) < 0)
 		return -EIO;
 	jg_map_close(&c->out);
 	return reg_put_members(c, "members", id, c->self_id);
@@ -385,7 +403,7 @@ static int net_list_cb(void *arg, const struct rdv_network *n)
 	/* Nodes see the networks they are in and those anyone may ask to
 	 * join (names are not secret); rules to come may be unlisted. */
 	if (!c->admin && !member && n->rule != RDV_JOIN_OPEN && n->rule != RDV_JOIN_TOKEN &&
-	    n->rule != RDV_JOIN_INVITE && n->rule != RDV_JOIN_CA)
+	    n->rule != RDV_JOIN_INVITE && n->rule != RDV_JOIN_CA && !is_idp(n->rule))
 		return 0;
 	jg_map_open(&c->out);
 	reg_put_network(&c->out, n);
@@ -442,7 +460,11 @@ int reg_netname_ok(const char *s)
 
 int reg_admin_network_create(struct reg_ctx *c)
 {
-	static const char *const later[] = {"oidc", "spiffe"};
+	static const char *const idp_keys[] = {
+	    "oidc_issuer",	"oidc_audience",       "oidc_claim",
+	    "oidc_ca",		"spiffe_trust_domain", "spiffe_id",
+	    "spiffe_audience",	"spiffe_bundle",       "spiffe_bundle_endpoint",
+	    "spiffe_bundle_ca", "shared_subject"};
 	char sb[SUBJ_MAX];
 	struct json_gen d;
 	struct rdv_network net = {0}, other;
@@ -461,15 +483,28 @@ int reg_admin_network_create(struct reg_ctx *c)
 	if (json_get_str(c->req.root, "name", &name) < 0 || !reg_netname_ok(name))
 		return reg_fail(c, -EINVAL, "member 'name' must be 1 to 63 of [a-z0-9-_.]");
 	if (json_get_str(c->req.root, "join_rule", &rule) < 0)
-		return reg_fail(c, -EINVAL, "member 'join_rule' must be open, token, invite or ca");
+		return reg_fail(c, -EINVAL,
+				"member 'join_rule' must be open, token, invite, ca, "
+				"oidc or spiffe");
 	for (size_t i = 0; i < nitems(join_rules); i++)
 		if (strcmp(rule, join_rules[i].name) == 0)
 			net.rule = join_rules[i].rule;
-	for (size_t i = 0; !net.rule && i < nitems(later); i++)
-		if (strcmp(rule, later[i]) == 0)
-			return reg_fail(c, -EINVAL, "join rule not supported yet");
 	if (!net.rule)
-		return reg_fail(c, -EINVAL, "member 'join_rule' must be open, token, invite or ca");
+		return reg_fail(c, -EINVAL,
+				"member 'join_rule' must be open, token, invite, ca, "
+				"oidc or spiffe");
+	for (size_t i = 0; !is_idp(net.rule) && i < nitems(idp_keys); i++)
+		if (json_get(c->req.root, idp_keys[i]))
+			return reg_fail(c, -EINVAL, "member '%s' is for join rules oidc and spiffe",
+					idp_keys[i]);
+	for (size_t i = 0; net.rule == RDV_JOIN_OIDC && i < nitems(idp_keys); i++)
+		if (strncmp(idp_keys[i], "spiffe_", 7) == 0 && json_get(c->req.root, idp_keys[i]))
+			return reg_fail(c, -EINVAL, "member '%s' is for join rule spiffe",
+					idp_keys[i]);
+	for (size_t i = 0; net.rule == RDV_JOIN_SPIFFE && i < nitems(idp_keys); i++)
+		if (strncmp(idp_keys[i], "oidc_", 5) == 0 && json_get(c->req.root, idp_keys[i]))
+			return reg_fail(c, -EINVAL, "member '%s' is for join rule oidc",
+					idp_keys[i]);
 	if (net.rule == RDV_JOIN_CA && (rc = reg_ca_parse_ca(c, &c->cert)) < 0)
 		return rc;
 	if (net.rule != RDV_JOIN_CA && json_get(c->req.root, "ca_cert"))
@@ -509,15 +544,21 @@ int reg_admin_network_create(struct reg_ctx *c)
 	rdv_net_put(&c->t, c->db, &net);
 	if (net.rule == RDV_JOIN_CA)
 		rdv_net_ca_put(&c->t, c->db, net.id, &c->cert);
+	if (is_idp(net.rule) && (rc = reg_idp_create(c, &net)) < 0)
+		return rc;
 	reg_put_network(&c->out, &net);
 	if (net.rule == RDV_JOIN_CA)
 		reg_put_ca(&c->out, &c->cert);
+	if (is_idp(net.rule) && (rc = reg_idp_put_settings(c, &c->out, net.id)) < 0)
+		return rc;
 	/* Never the token, not even its hash. */
 	if (reg_audit_begin(c, &d) == 0) {
 		jg_kstr(&d, "name", net.name);
 		jg_kstr(&d, "join_rule", reg_join_rule_name(net.rule));
 		if (net.rule == RDV_JOIN_CA)
 			reg_put_ca(&d, &c->cert);
+		if (is_idp(net.rule))
+			reg_idp_put_settings(c, &d, net.id);
 		if (net.org)
 			jg_ku64(&d, "org_id", net.org);
 		reg_audit_end(c, &d, "network.created", reg_net_subj(sb, net.id));

@@ -41,6 +41,12 @@ static const char *const db_names[RDV_DB_COUNT + 1] = {
     [RDV_DB_NET_CERTS] = "net_certs",
     [RDV_DB_CERT_EXP] = "cert_exp",
     [RDV_DB_CRL] = "crl",
+    [RDV_DB_NET_IDP] = "net_idp",
+    [RDV_DB_NET_JWKS] = "net_jwks",
+    [RDV_DB_NET_EXT] = "net_ext",
+    [RDV_DB_EXT_SUBJ] = "ext_subj",
+    [RDV_DB_JTI] = "jti",
+    [RDV_DB_JTI_EXP] = "jti_exp",
     [RDV_DB_COUNT] = NULL,
 };
 

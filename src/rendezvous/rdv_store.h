@@ -33,6 +33,9 @@
  *   cert_exp   be64(not_after s) be16(net) be32(node) -> "" (expiry order)
  *   crl        be16(net) u8(kind) value -> be64(revoked ms): the network's
  *              revocation list (rdv_crl_kind; a value's length by kind)
+ *   net_idp, net_jwks, net_ext, ext_subj, jti, jti_exp: oidc and spiffe
+ *              networks (rdv_store_ext.c's header); their members' credential
+ *              expiry is in cert_exp too
  *
  * Functions taking a struct store_txn follow its sticky-error rule: they
  * do nothing once the transaction has failed, and the failure surfaces at
@@ -99,6 +102,12 @@ enum rdv_dbi {
 	RDV_DB_NET_CERTS,
 	RDV_DB_CERT_EXP,
 	RDV_DB_CRL,
+	RDV_DB_NET_IDP,
+	RDV_DB_NET_JWKS,
+	RDV_DB_NET_EXT,
+	RDV_DB_EXT_SUBJ,
+	RDV_DB_JTI,
+	RDV_DB_JTI_EXP,
 	RDV_DB_COUNT,
 };
 
@@ -133,6 +142,13 @@ struct rdv_db {
 	uint8_t invite_pk[32];
 	uint64_t identity_lifetime_ms; /* 0: identities do not expire */
 	const char *admin_token;       /* renews an expired identity (rotate_key); may be NULL */
+	/* A token names a key its network's set lacks (\p empty: there is no
+	 * set): may a fetch run now?  1: the request waits for it (parked),
+	 * 0: it is refused.  NULL in tests and without a fetcher; keys_rerun
+	 * is set while parked requests run again (they never park twice). */
+	int (*keys_want)(void *arg, uint16_t net, int empty);
+	void *keys_arg;
+	int keys_rerun;
 };
 
 struct rdv_node {
@@ -152,12 +168,14 @@ struct rdv_node {
 };
 
 /* Join rules stored in network records.  The values are stored: append
- * only.  oidc and spiffe are refused at creation until supported. */
+ * only. */
 enum rdv_join_rule {
 	RDV_JOIN_OPEN = 1,
 	RDV_JOIN_TOKEN = 2,
 	RDV_JOIN_INVITE = 3,
 	RDV_JOIN_CA = 4,
+	RDV_JOIN_OIDC = 5,
+	RDV_JOIN_SPIFFE = 6,
 };
 
 struct rdv_network {
@@ -382,6 +400,60 @@ int rdv_crl_has(struct store_txn *t, struct rdv_db *db, uint16_t net, uint8_t ki
 		const uint8_t *val, size_t len);
 typedef int (*rdv_crl_cb)(void *arg, uint8_t kind, const uint8_t *val, size_t len, uint64_t ms);
 int rdv_crl_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_crl_cb cb, void *arg);
+
+/* External identity of oidc and spiffe networks (rdv_store_ext.c). */
+#define RDV_EXT_STR_MAX 255   /* iss, sub (jwt.h JWT_STR_MAX) */
+#define RDV_EXT_CLAIMS_MAX 16 /* "name=value" claims kept for policy */
+#define RDV_EXT_CLAIM_MAX 127
+
+/** The identity a member was admitted as, until its token's exp. */
+struct rdv_ext {
+	uint64_t exp_s;
+	char iss[RDV_EXT_STR_MAX + 1], sub[RDV_EXT_STR_MAX + 1];
+	size_t nclaims;
+	char claims[RDV_EXT_CLAIMS_MAX][RDV_EXT_CLAIM_MAX + 1];
+};
+
+/** The last good key set of a network: as fetched (or given), when, and
+ *  until when it counts as fresh (max-age, bounded). */
+struct rdv_jwks_rec {
+	uint64_t fetched_ms, fresh_until_ms;
+	char *json; /* malloc'd, NUL-terminated */
+	size_t len;
+};
+
+/** \p net's identity provider settings (JSON text, malloc'd in *json).
+ *  \retval 0, -ENOENT, -ENOMEM, or the sticky error. */
+int rdv_net_idp_get(struct store_txn *t, struct rdv_db *db, uint16_t net, char **json, size_t *len);
+void rdv_net_idp_put(struct store_txn *t, struct rdv_db *db, uint16_t net, const char *json,
+		     size_t len);
+int rdv_net_jwks_get(struct store_txn *t, struct rdv_db *db, uint16_t net, struct rdv_jwks_rec *r);
+void rdv_net_jwks_put(struct store_txn *t, struct rdv_db *db, uint16_t net,
+		      const struct rdv_jwks_rec *r);
+void rdv_jwks_rec_free(struct rdv_jwks_rec *r);
+/** \retval 0, -ENOENT, -EBADMSG, or the sticky error. */
+int rdv_net_ext_get(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node,
+		    struct rdv_ext *e);
+/** Keep \p e as \p node's identity in \p net (replacing one): its expiry
+ *  goes into cert_exp and its subject is bound to \p node. */
+void rdv_net_ext_put(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node,
+		     const struct rdv_ext *e);
+void rdv_net_ext_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node);
+/** The member bound to subject (\p iss, \p sub) in \p net.
+ *  \retval 0, -ENOENT, or the sticky error. */
+int rdv_ext_subject_node(struct store_txn *t, struct rdv_db *db, uint16_t net, const char *iss,
+			 const char *sub, uint32_t *node);
+/** Drop \p net's settings, key set and identities (network deleted). */
+void rdv_net_ext_drop(struct store_txn *t, struct rdv_db *db, uint16_t net);
+/** The node that presented token ID \p jti of \p iss (until its exp).
+ *  \retval 0, -ENOENT, or the sticky error. */
+int rdv_jti_node(struct store_txn *t, struct rdv_db *db, const char *iss, const char *jti,
+		 uint64_t now_s, uint32_t *node);
+void rdv_jti_put(struct store_txn *t, struct rdv_db *db, const char *iss, const char *jti,
+		 uint64_t exp_s, uint32_t node);
+/** Forget token IDs past their exp (and leeway), in bounded transactions.
+ *  \retval number removed or -errno. */
+int rdv_jti_prune(struct rdv_db *db, uint64_t now_ms);
 
 /* Used invites (single use) */
 /** \retval 1 if an invite with random part \p r was used, else 0. */

@@ -15,18 +15,6 @@
 #define CRL_VAL 32 /* every value is kept in 32 bytes, zero-padded */
 #define CRL_KEY (2 + 1 + CRL_VAL)
 
-static void net_key(uint8_t k[2], uint16_t net)
-{
-	k[0] = (uint8_t)(net >> 8);
-	k[1] = (uint8_t)net;
-}
-
-static void member_key(uint8_t k[6], uint16_t net, uint32_t node)
-{
-	net_key(k, net);
-	store_be32(k + 2, node);
-}
-
 static int get_cert(struct store_txn *t, int dbi, const uint8_t *k, size_t klen, struct cert *c,
 		    const char *what)
 {
@@ -60,7 +48,7 @@ int rdv_net_ca_get(struct store_txn *t, struct rdv_db *db, uint16_t net, struct 
 {
 	uint8_t k[2];
 
-	net_key(k, net);
+	rdv_st_net_key(k, net);
 	return get_cert(t, db->dbi[RDV_DB_NET_CA], k, sizeof(k), ca, "network CA");
 }
 
@@ -68,7 +56,7 @@ void rdv_net_ca_put(struct store_txn *t, struct rdv_db *db, uint16_t net, const 
 {
 	uint8_t k[2];
 
-	net_key(k, net);
+	rdv_st_net_key(k, net);
 	put_cert(t, db->dbi[RDV_DB_NET_CA], k, sizeof(k), ca);
 }
 
@@ -77,14 +65,8 @@ int rdv_net_cert_get(struct store_txn *t, struct rdv_db *db, uint16_t net, uint3
 {
 	uint8_t k[6];
 
-	member_key(k, net, node);
+	rdv_st_member_key(k, net, node);
 	return get_cert(t, db->dbi[RDV_DB_NET_CERTS], k, sizeof(k), c, "member certificate");
-}
-
-static void exp_key(uint8_t k[14], uint64_t not_after, uint16_t net, uint32_t node)
-{
-	store_be64(k, not_after);
-	member_key(k + 8, net, node);
 }
 
 void rdv_net_cert_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32_t node)
@@ -92,9 +74,9 @@ void rdv_net_cert_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint
 	uint8_t k[6], ek[14];
 	struct cert old;
 
-	member_key(k, net, node);
+	rdv_st_member_key(k, net, node);
 	if (rdv_net_cert_get(t, db, net, node, &old) == 0) {
-		exp_key(ek, old.not_after, net, node);
+		rdv_st_exp_key(ek, old.not_after, net, node);
 		store_del(t, db->dbi[RDV_DB_CERT_EXP], ek, sizeof(ek));
 	}
 	store_del(t, db->dbi[RDV_DB_NET_CERTS], k, sizeof(k));
@@ -106,9 +88,9 @@ void rdv_net_cert_put(struct store_txn *t, struct rdv_db *db, uint16_t net, uint
 	uint8_t k[6], ek[14];
 
 	rdv_net_cert_del(t, db, net, node);
-	member_key(k, net, node);
+	rdv_st_member_key(k, net, node);
 	put_cert(t, db->dbi[RDV_DB_NET_CERTS], k, sizeof(k), c);
-	exp_key(ek, c->not_after, net, node);
+	rdv_st_exp_key(ek, c->not_after, net, node);
 	store_put(t, db->dbi[RDV_DB_CERT_EXP], ek, sizeof(ek), "", 0);
 }
 
@@ -150,7 +132,7 @@ void rdv_net_certs_drop(struct store_txn *t, struct rdv_db *db, uint16_t net)
 	uint8_t k[2];
 
 	/* Each member's expiry index entry goes with its certificate. */
-	net_key(k, net);
+	rdv_st_net_key(k, net);
 	b.max = SIZE_MAX;
 	if (rdv_st_each(t, db->dbi[RDV_DB_NET_CERTS], k, sizeof(k), 6, collect_cb, &b) == 0)
 		for (size_t i = 0; i < b.n; i++)
@@ -210,7 +192,7 @@ static int crl_key(uint8_t k[CRL_KEY], uint16_t net, uint8_t kind, const uint8_t
 	if (len == 0 || len > CRL_VAL)
 		return -EINVAL;
 	memset(k, 0, CRL_KEY);
-	net_key(k, net);
+	rdv_st_net_key(k, net);
 	k[2] = kind;
 	memcpy(k + 3, val, len);
 	return 0;
@@ -277,6 +259,6 @@ int rdv_crl_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_crl_c
 	struct crl_walk w = {cb, arg};
 	uint8_t k[2];
 
-	net_key(k, net);
+	rdv_st_net_key(k, net);
 	return rdv_st_each(t, db->dbi[RDV_DB_CRL], k, sizeof(k), CRL_KEY, crl_cb, &w);
 }

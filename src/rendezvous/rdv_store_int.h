@@ -9,6 +9,8 @@
  *   rdv_store_org.c     orgs, org memberships, owned networks
  *   rdv_store_policy.c  network policies and their evaluation
  *   rdv_store_msg.c     inbox, event queues, nonces
+ *   rdv_store_cert.c    ca networks: CAs, member certificates, revocation lists
+ *   rdv_store_ext.c     oidc and spiffe networks: settings, key sets, identities
  */
 #ifndef PILOT_RDV_STORE_INT_H
 #define PILOT_RDV_STORE_INT_H
@@ -42,6 +44,29 @@ static inline int pair_get(struct store_txn *t, int dbi, uint32_t a, uint32_t b,
 /** A counter in meta under \p key: IDs from 1, never reused.
  *  \retval 0 with *id, -ENOSPC (exhausted), or the sticky error. */
 int rdv_st_id_alloc(struct store_txn *t, struct rdv_db *db, const char *key, uint32_t *id);
+
+/* be16(net), and be16(net) be32(node): per-network and per-member keys. */
+static inline void rdv_st_net_key(uint8_t k[2], uint16_t net)
+{
+	k[0] = (uint8_t)(net >> 8);
+	k[1] = (uint8_t)net;
+}
+
+static inline void rdv_st_member_key(uint8_t k[6], uint16_t net, uint32_t node)
+{
+	rdv_st_net_key(k, net);
+	store_be32(k + 2, node);
+}
+
+/* cert_exp's key: be64(expiry s) be16(net) be32(node).  The index holds
+ * the credential expiry of ca, oidc and spiffe memberships alike. */
+static inline void rdv_st_exp_key(uint8_t k[14], uint64_t exp_s, uint16_t net, uint32_t node)
+{
+	store_be64(k, exp_s);
+	k[8] = (uint8_t)(net >> 8);
+	k[9] = (uint8_t)net;
+	store_be32(k + 10, node);
+}
 
 /* A record visitor: 0 go on, 1 stop, <0 fail (made sticky). */
 typedef int (*rdv_st_visit_fn)(void *arg, const MDB_val *k, const MDB_val *v);

@@ -108,6 +108,7 @@ void rdv_net_del(struct store_txn *t, struct rdv_db *db, uint16_t id)
 	}
 	rdv_policy_del(t, db, id);
 	rdv_net_certs_drop(t, db, id);
+	rdv_net_ext_drop(t, db, id);
 	store_del(t, db->dbi[RDV_DB_NETWORKS], k, sizeof(k));
 }
 
@@ -194,6 +195,7 @@ void rdv_member_del(struct store_txn *t, struct rdv_db *db, uint16_t net, uint32
 {
 	rdv_st_rel_del(t, db, &rdv_st_net_members, net, node);
 	rdv_net_cert_del(t, db, net, node); /* a ca network's: it admitted nothing now */
+	rdv_net_ext_del(t, db, net, node);  /* an oidc or spiffe network's identity */
 }
 
 int rdv_member_iter(struct store_txn *t, struct rdv_db *db, uint16_t net, rdv_id_cb cb, void *arg)

@@ -1,0 +1,203 @@
+#!/bin/sh
+# oidc.sh - end-to-end: the oidc join rule (issue 15) against a real OpenID
+# Connect issuer: oauth2-mock-server (tests/identity/idp.mjs) serving
+# discovery and its JWKS over HTTPS, with a certificate from a CA made here,
+# on 127.0.0.1 in the registry's namespace.  Nodes A (alice), B (bob),
+# C (carol), D (dave):
+#   - an oidc network bound to the issuer, audience pilot-e2e and claim
+#     groups=ops; A joins with an ID token (RS256) and shows external_id /
+#     external_issuer in `network nodes` and the registry's audit
+#   - refused, each with its code: no token, wrong iss, wrong aud, expired,
+#     not yet valid, tampered payload, another issuer's key, alg none,
+#     HS256 signed with the public key, oversized, a repeated JSON member,
+#     the claim missing, A's subject from another node, A's token (jti)
+#     replayed by another node
+#   - key rollover: a token from a key the registry has not seen joins (one
+#     refresh of the key set)
+#   - B joins a second network with an ES256 token and reaches A there
+#   - renewal: C's oidc_token_path gets a fresh token before the first
+#     expires; C stays in and reachable after the first token's exp
+#   - lapse: D's token runs out unrenewed: its membership ends at exp and
+#     A cuts D's open connection
+# Needs root, node and tests/identity/node_modules (npm ci --prefix
+# tests/identity); exit 77 (skip) otherwise.
+[ -z "${BASH_VERSION:-}" ] && { command -v bash >/dev/null 2>&1 || { echo "SKIP: no bash"; exit 77; }; exec bash "$0" "$@"; }
+. "$(dirname "$0")/lib.sh"
+
+e2e_init
+e2e_require curl openssl node
+IDDIR=$top_srcdir/tests/identity
+[ -d "$IDDIR/node_modules/oauth2-mock-server" ] ||
+	skip "tests/identity/node_modules is missing (run: npm ci --prefix tests/identity)"
+TOKEN="e2e-admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+RDV_EXTRA_ARGS="--admin-token $TOKEN"
+AUD=pilot-e2e
+IDP_PORT=8443
+
+# ------------------------------------------------------------ the issuer
+T=$E2E_WORK/tls TOK=$E2E_WORK/idp
+mkdir -p "$T" "$TOK"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=pilot-e2e-ca" \
+	-keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$T/idp.key" -out "$T/idp.csr" 2>/dev/null &&
+	printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$T/ext" &&
+	openssl x509 -req -in "$T/idp.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+		-days 2 -extfile "$T/ext" -out "$T/idp.pem" 2>/dev/null || fatal "a test CA and the issuer's certificate"
+ok "a test CA and a certificate for 127.0.0.1"
+
+e2e_underlay
+e2e_host rdv 1
+e2e_host a 2
+e2e_host b 3
+e2e_host c 4
+e2e_host d 5
+e2e_bg "${HOST_NS[rdv]}" "$E2E_WORK/idp.log" node "$IDDIR/idp.mjs" "$TOK" "$T/idp.key" "$T/idp.pem" \
+	"$IDP_PORT" "$AUD" "$E2E_TIMEOUT"
+IDP_PID=$LASTPID
+e2e_add_log idp "$E2E_WORK/idp.log"
+e2e_wait 20 test -e "$TOK/ready" || fatal "the OIDC issuer (oauth2-mock-server) is up"
+ISS=$(cat "$TOK/issuer")
+ok "OIDC issuer at $ISS (HTTPS, test CA)"
+check "discovery answers over HTTPS with the test CA" \
+	ip netns exec "${HOST_NS[rdv]}" curl -sS --max-time 5 --cacert "$T/ca.pem" -o /dev/null \
+	"$ISS/.well-known/openid-configuration"
+
+e2e_start_rdv
+PILOTD_EXTRA_ARGS="" e2e_start_node a alice || fatal "pilotd alice ready"
+e2e_start_node b bob || fatal "pilotd bob ready"
+A=${NODE_ID[a]} B=${NODE_ID[b]}
+ok "nodes up: A=$A B=$B"
+code_of() { jget code <<<"$PCTL_OUT"; }
+admin() { pctl_ok a --admin-token "$TOKEN" "$@"; }
+
+# ------------------------------------------------------------ the network
+check "admin: network create sso --join-rule oidc (issuer, audience, claim, CA)" \
+	admin network create sso --id 30 --join-rule oidc --oidc-issuer "$ISS" --oidc-audience "$AUD" \
+	--oidc-claim groups=ops --oidc-ca "$T/ca.pem" || info "reply: $PCTL_OUT"
+check "... the reply names the issuer and the claim" \
+	eval '[ "$(jget data.oidc_issuer <<<"$PCTL_OUT")" = "$ISS" ] && [ "$(jget "data.oidc_claim[]" <<<"$PCTL_OUT")" = groups=ops ]'
+check "admin: an oidc network over http:// is refused" \
+	eval '! admin network create bad --join-rule oidc --oidc-issuer http://127.0.0.1:1 --oidc-audience x'
+check "admin: an oidc network without an audience is refused" \
+	eval '! admin network create bad --join-rule oidc --oidc-issuer "$ISS"'
+
+check "A: join 30 with alice's ID token" \
+	pctl_ok a network join 30 --oidc-token "$TOK/good-a.jwt" || info "reply: $PCTL_OUT"
+check "... external_id alice, external_issuer the issuer" \
+	eval '[ "$(jget data.external_id <<<"$PCTL_OUT")" = alice ] && [ "$(jget data.external_issuer <<<"$PCTL_OUT")" = "$ISS" ]'
+
+refused() { # NAME CODE [NODE]: joining 30 with NAME.jwt is refused with CODE
+	local n=${3:-b}
+	! pctl_ok "$n" network join 30 --oidc-token "$TOK/$1.jwt" && [ "$(code_of)" = "$2" ] ||
+		{ info "reply: $PCTL_OUT"; return 1; }
+}
+check "B: join 30 without a token: token_required" \
+	eval '! pctl_ok b network join 30 && [ "$(code_of)" = token_required ]'
+check "B: wrong iss: token_wrong_issuer" refused wrong-iss token_wrong_issuer
+check "B: wrong aud: token_wrong_audience" refused wrong-aud token_wrong_audience
+check "B: expired: token_expired" refused expired token_expired
+check "B: not yet valid: token_not_yet_valid" refused notyet token_not_yet_valid
+check "B: tampered payload: token_bad_signature" refused tampered token_bad_signature
+check "B: another issuer's key under the issuer's kid: token_bad_signature" refused otherkey token_bad_signature
+check "B: alg none: token_bad_alg" refused none token_bad_alg
+check "B: HS256 keyed with the public key: token_bad_alg" refused hs256 token_bad_alg
+check "B: an oversized token (> 8 KiB): token_too_large" refused oversized token_too_large
+check "B: a payload naming sub twice: token_invalid" refused dupkeys token_invalid
+check "B: a token without groups=ops: token_claim_mismatch" refused no-group token_claim_mismatch
+check "B: alice's subject from another node: subject_in_use" refused same-sub subject_in_use
+check "B: alice's own token replayed: token_replayed or subject_in_use" \
+	eval 'refused good-a subject_in_use || refused good-a token_replayed'
+check "B is not a member of 30" eval '! pctl b network list | grep -q "\"network_id\": *30[,}].*\"member\": *true"'
+
+check "registry audit: network.joined with external_id alice" \
+	eval 'pctl a --admin-token "$TOKEN" audit --registry --type network.joined --limit 50 | grep -q "\"external_id\": *\"alice\""'
+check "registry audit: the refusals (network.join_refused, token_bad_alg)" \
+	eval 'pctl a --admin-token "$TOKEN" audit --registry --type network.join_refused --limit 100 | grep -q token_bad_alg'
+
+# ------------------------------------------------------------ key rollover
+kill -USR1 "$IDP_PID"
+e2e_wait 10 test -e "$TOK/rollover.ready" || fatal "the issuer rolled over to a new key"
+admin network create roll --id 31 --join-rule oidc --oidc-issuer "$ISS" --oidc-audience "$AUD" \
+	--oidc-ca "$T/ca.pem" >/dev/null
+check "B: a token from the issuer's new key (kid k-new) joins: one refresh" \
+	pctl_ok b network join 31 --oidc-token "$TOK/rollover.jwt" || info "reply: $PCTL_OUT"
+
+# ------------------------------------------------------------ B in an ES256 network
+check "admin: network create dev (no claim) ..." \
+	admin network create dev --id 32 --join-rule oidc --oidc-issuer "$ISS" --oidc-audience "$AUD" \
+	--oidc-ca "$T/ca.pem"
+check "A: join 32 (its token again: the same node)" pctl_ok a network join 32 --oidc-token "$TOK/good-a.jwt" ||
+	info "reply: $PCTL_OUT"
+check "B: join 32 with bob's ES256 token" pctl_ok b network join 32 --oidc-token "$TOK/good-b.jwt" ||
+	info "reply: $PCTL_OUT"
+A32=$(pctl a network list | "$PY" -c '
+import json,sys
+for n in json.load(sys.stdin)["data"]["networks"]:
+    if n.get("network_id")==32: print(n.get("ipv6",""))' 2>/dev/null)
+check "network nodes 32 shows external_id bob with its issuer" \
+	eval 'pctl a network nodes 32 | grep -q "\"external_id\": *\"bob\""'
+e2e_serve a 8000 http "alice-page" || fatal "HTTP server on A"
+curl6() { ip netns exec "${HOST_NS[$1]}" curl -6 -sS --max-time 3 -o "$4" "http://[$2]:$3/" 2>"$E2E_WORK/curl.err"; }
+if [ -n "$A32" ]; then
+	check "B -> A over network 32 (curl)" e2e_wait 15 curl6 b "$A32" 8000 "$E2E_WORK/p1"
+fi
+
+# ------------------------------------------------------------ renewal and lapse
+printf 'c1 carol 25\nc2 carol 600\nd1 dave 20\n' >"$TOK/mint"
+kill -USR2 "$IDP_PID"
+e2e_wait 10 test -e "$TOK/mint.done" || fatal "short-lived tokens minted"
+cp "$TOK/c1.jwt" "$E2E_WORK/carol.jwt"
+cp "$TOK/d1.jwt" "$E2E_WORK/dave.jwt"
+C1_EXP=$("$PY" -c 'import base64,json,sys; p=sys.argv[1].split(".")[1]; print(json.loads(base64.urlsafe_b64decode(p+"="*(-len(p)%4)))["exp"])' "$(cat "$TOK/c1.jwt")")
+D1_EXP=$("$PY" -c 'import base64,json,sys; p=sys.argv[1].split(".")[1]; print(json.loads(base64.urlsafe_b64decode(p+"="*(-len(p)%4)))["exp"])' "$(cat "$TOK/d1.jwt")")
+mkcfg() { printf '{"oidc_token_path": "%s", "networks": ["32"]}\n' "$2" >"$E2E_WORK/$1.json"; }
+mkcfg c "$E2E_WORK/carol.jwt"
+mkcfg d "$E2E_WORK/dave.jwt"
+PILOTD_EXTRA_ARGS="--config $E2E_WORK/c.json" e2e_start_node c carol || fatal "pilotd carol ready"
+PILOTD_EXTRA_ARGS="--config $E2E_WORK/d.json" e2e_start_node d dave || fatal "pilotd dave ready"
+C=${NODE_ID[c]} D=${NODE_ID[d]}
+member_of() { pctl "$1" network list | "$PY" -c '
+import json,sys
+sys.exit(0 if any(n.get("network_id")==int(sys.argv[1]) and n.get("member", True) for n in json.load(sys.stdin)["data"]["networks"]) else 1)' "$2"; }
+check "C joined 32 from oidc_token_path (the networks setting)" e2e_wait 10 member_of c 32
+check "D joined 32 from oidc_token_path" e2e_wait 10 member_of d 32
+D32=$(pctl d network list | "$PY" -c '
+import json,sys
+for n in json.load(sys.stdin)["data"]["networks"]:
+    if n.get("network_id")==32: print(n.get("ipv6",""))' 2>/dev/null)
+
+e2e_serve d 8001 hold "held" || fatal "holding server on D"
+ST=$E2E_WORK/hold.status
+e2e_bg "${HOST_NS[a]}" "$E2E_WORK/hold-client.out" "$PY" "$E2E_HELPER" hold-client --host "$D32" \
+	--port 8001 --status "$ST" --max-seconds 60
+HOLD=$LASTPID
+e2e_wait 15 grep -qs '^connected' "$ST" && ok "A holds an open TCP connection to D over 32" ||
+	not_ok "A holds an open TCP connection to D over 32 ($(cat "$ST" 2>/dev/null))"
+
+sleep 3
+cp "$TOK/c2.jwt" "$E2E_WORK/carol.jwt.new" && mv "$E2E_WORK/carol.jwt.new" "$E2E_WORK/carol.jwt"
+check "C renewed with the fresh token (pilotd-C log)" \
+	e2e_wait 15 grep -q "membership renewed with a fresh token" "${NODE_DIR[c]}/pilotd.log"
+
+# Past C's first exp and D's exp.
+while [ "$(date +%s)" -le $((C1_EXP > D1_EXP ? C1_EXP + 2 : D1_EXP + 2)) ]; do sleep 0.5; done
+check "C is still a member of 32 after its first token's exp" member_of c 32
+check "D is out of 32: its token expired unrenewed" e2e_wait 5 eval '! member_of d 32'
+e2e_wait 5 grep -qs '^closed' "$ST"
+read -r _ kind tc <"$ST" 2>/dev/null
+if [ "$kind" = reset ] || [ "$kind" = eof ]; then
+	late=$(awk -v a="$tc" -v b="$D1_EXP" 'BEGIN{printf "%.3f", a - b}')
+	check "A cut the open connection to D when D's token ended (${late}s after exp)" \
+		eval 'e2e_le "$late" 2.0 && e2e_le -0.5 "$late"'
+else
+	not_ok "A cut the open connection to D when D's token ended (status: $(cat "$ST" 2>/dev/null))"
+fi
+e2e_stop_pids "$HOLD"
+check "registry audit: network.credential_expired for D" \
+	eval 'pctl a --admin-token "$TOKEN" audit --registry --type network.credential_expired --limit 50 | grep -q "\"node_id\": *$D"'
+check "registry audit: network.credential_renewed for C" \
+	eval 'pctl a --admin-token "$TOKEN" audit --registry --type network.credential_renewed --limit 50 | grep -q .'
+
+e2e_stop_pids "$IDP_PID"
+e2e_finish
