@@ -1,6 +1,8 @@
 /* test_rdv_reg.c - the registry request envelope (regmsg.c) and the
  * registry's request handling (rdv_reg*.c, rdv_store.c) against a
- * temporary LMDB directory, without a network. */
+ * temporary LMDB directory, without a network; the ca join rule, its
+ * revocation lists and certificate expiry, and identity expiry (issue 14)
+ * on the request clock the fixture sets (struct fixture.now). */
 #include "config.h"
 
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "cert.h"
 #include "json.h"
 #include "log.h"
 #include "rdv.h"
@@ -253,6 +256,7 @@ struct fixture {
 	struct rdv_db db;
 	uint32_t notified[64];
 	size_t nnotified;
+	uint64_t now; /* the registry's clock (ms); 0: NOW */
 };
 
 struct tnode {
@@ -279,6 +283,12 @@ static int setup(void **state)
 	f->db.notify_arg = f;
 	*state = f;
 	return 0;
+}
+
+/* The registry's clock, and the ts of requests made on it. */
+static uint64_t clk(const struct fixture *f)
+{
+	return f->now ? f->now : NOW;
 }
 
 static int teardown(void **state)
@@ -321,7 +331,7 @@ static int req_full(struct fixture *f, struct tnode *n, const char *op, uint64_t
 	if (body_out)
 		snprintf(body_out, body_len, "%s", body);
 	assert_int_equal(
-	    rdv_reg_handle(&f->db, op, body, strlen(body), sig, "192.0.2.7", NOW, &rep), 0);
+	    rdv_reg_handle(&f->db, op, body, strlen(body), sig, "192.0.2.7", clk(f), &rep), 0);
 	status = rep.status;
 	if (out) {
 		char err[128];
@@ -338,7 +348,7 @@ static int req_full(struct fixture *f, struct tnode *n, const char *op, uint64_t
 
 static int req(struct fixture *f, struct tnode *n, const char *op, const char *extra, yajl_val *out)
 {
-	return req_full(f, n, op, NOW, extra, 1, out, NULL, 0, NULL, NULL);
+	return req_full(f, n, op, clk(f), extra, 1, out, NULL, 0, NULL, NULL);
 }
 
 /* Replay \p body with a signature by \p n. */
@@ -391,7 +401,8 @@ static void do_register(struct fixture *f, struct tnode *n, int pub, const char 
 		 "\"public_key\":\"%s\",\"listen_port\":4000,\"public\":%s%s%s%s", pkb,
 		 pub ? "true" : "false", hostname ? ",\"hostname\":\"" : "",
 		 hostname ? hostname : "", hostname ? "\"" : "");
-	assert_int_equal(req_full(f, n, "register", NOW, extra, 0, &v, NULL, 0, NULL, NULL), 200);
+	assert_int_equal(req_full(f, n, "register", clk(f), extra, 0, &v, NULL, 0, NULL, NULL),
+			 200);
 	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
 	if (n->id)
 		assert_int_equal(id, n->id);
@@ -415,7 +426,8 @@ static char *events(struct fixture *f, struct tnode *n, uint64_t after)
 	char *s;
 
 	snprintf(extra, sizeof(extra), "\"after\":%llu", (unsigned long long)after);
-	assert_int_equal(req_full(f, n, "events", NOW, extra, 1, NULL, NULL, 0, NULL, &rep), 200);
+	assert_int_equal(req_full(f, n, "events", clk(f), extra, 1, NULL, NULL, 0, NULL, &rep),
+			 200);
 	assert_int_equal(rep.stream_node, n->id);
 	s = strndup(rep.body ? rep.body : "", rep.len);
 	rdv_reply_free(&rep);
@@ -928,7 +940,7 @@ static int admin_req(struct fixture *f, const char *token, const char *auth, con
 	int status;
 
 	assert_int_equal(rdv_admin_handle(&f->db, token, op, body, strlen(body), auth,
-					  "198.51.100.9", NOW, &rep),
+					  "198.51.100.9", clk(f), &rep),
 			 0);
 	status = rep.status;
 	if (out) {
@@ -4005,6 +4017,1343 @@ static void test_admin_invite(void **state)
 	f->db.invite_sk = NULL;
 }
 
+/* ------------------------------------------------------------ issue 14 */
+
+/* The ca join rule, revocation lists, certificate and identity expiry.
+ * Times in certificates are Unix seconds on the registry's clock (clk). */
+#define T_S (NOW / 1000)
+#define CA_NB (T_S - 86400)
+#define CA_NA (T_S + 30 * 86400)
+#define C_NB (T_S - 3600)
+#define C_NA (T_S + 86400)
+
+struct tca {
+	uint8_t pk[32], sk[64];
+	struct cert c;
+	char txt[CERT_PEM_MAX];
+};
+
+/* A certificate and its wire form (base64). */
+struct tcert {
+	struct cert c;
+	char txt[CERT_PEM_MAX];
+};
+
+static void tc_text(struct tcert *t)
+{
+	assert_int_equal(cert_to_b64(&t->c, t->txt, sizeof(t->txt)), 0);
+}
+
+static void mk_ca(struct tca *ca, const char *name, uint64_t nb, uint64_t na)
+{
+	assert_int_equal(crypto_sign_keypair(ca->pk, ca->sk), 0);
+	memset(&ca->c, 0, sizeof(ca->c));
+	ca->c.kind = CERT_KIND_CA;
+	randombytes_buf(ca->c.serial, sizeof(ca->c.serial));
+	ca->c.not_before = nb;
+	ca->c.not_after = na;
+	memcpy(ca->c.public_key, ca->pk, 32);
+	cert_key_id(ca->pk, ca->c.issuer);
+	snprintf(ca->c.name, sizeof(ca->c.name), "%s", name);
+	assert_int_equal(cert_sign(&ca->c, ca->sk), 0);
+	assert_int_equal(cert_to_b64(&ca->c, ca->txt, sizeof(ca->txt)), 0);
+}
+
+/* A node certificate by \p ca for key \p pk; \p node_id 0 names no node;
+ * \p tags NULL-ended, canonical. */
+static void mk_cert(struct tcert *t, const struct tca *ca, const uint8_t pk[32], uint64_t nb,
+		    uint64_t na, uint32_t node_id, const char *const *tags)
+{
+	struct cert *c = &t->c;
+
+	memset(c, 0, sizeof(*c));
+	c->kind = CERT_KIND_NODE;
+	randombytes_buf(c->serial, sizeof(c->serial));
+	c->not_before = nb;
+	c->not_after = na;
+	memcpy(c->public_key, pk, 32);
+	cert_key_id(ca->pk, c->issuer);
+	c->has_node_id = node_id != 0;
+	c->node_id = node_id;
+	for (; tags && *tags; tags++)
+		snprintf(c->tags[c->ntags++], sizeof(c->tags[0]), "%s", *tags);
+	assert_int_equal(cert_sign(c, ca->sk), 0);
+	tc_text(t);
+}
+
+/* A good certificate of \p ca for node \p n (its key and ID). */
+static void mk_cert_for(struct tcert *t, const struct tca *ca, const struct tnode *n,
+			const char *const *tags)
+{
+	mk_cert(t, ca, n->pk, C_NB, C_NA, n->id, tags);
+}
+
+static const char *const tags_web[] = {"web", NULL};
+static const char *const tags_db[] = {"db", NULL};
+
+/* network_create of ca network \p name on CA certificate text \p ca_txt. */
+static int create_ca(struct fixture *f, const char *name, const char *ca_txt, yajl_val *out)
+{
+	char body[CERT_PEM_MAX + 192];
+
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"join_rule\":\"ca\",\"ca_cert\":\"%s\"}",
+		 name, ca_txt);
+	return admin(f, "network_create", body, out);
+}
+
+static uint32_t mk_ca_net(struct fixture *f, const char *name, const struct tca *ca)
+{
+	yajl_val v;
+	uint32_t id;
+
+	assert_int_equal(create_ca(f, name, ca->txt, &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &id), 0);
+	yajl_tree_free(v);
+	return id;
+}
+
+/* \p op (network_join, network_renew) of \p net offering \p certs
+ * (NULL-ended texts). */
+static int cert_op(struct fixture *f, struct tnode *n, const char *op, uint32_t net,
+		   const char *const *certs, yajl_val *out)
+{
+	char extra[3800];
+	size_t o;
+
+	o = (size_t)snprintf(extra, sizeof(extra), "\"network_id\":%u,\"certificates\":[", net);
+	for (size_t i = 0; certs[i]; i++)
+		o += (size_t)snprintf(extra + o, sizeof(extra) - o, "%s\"%s\"", i ? "," : "",
+				      certs[i]);
+	snprintf(extra + o, sizeof(extra) - o, "]");
+	return req(f, n, op, extra, out);
+}
+
+static int join_cert(struct fixture *f, struct tnode *n, uint32_t net, const struct tcert *t,
+		     yajl_val *out)
+{
+	const char *certs[] = {t->txt, NULL};
+
+	return cert_op(f, n, "network_join", net, certs, out);
+}
+
+static void join_cert_ok(struct fixture *f, struct tnode *n, uint32_t net, const struct tcert *t)
+{
+	yajl_val v;
+
+	assert_int_equal(join_cert(f, n, net, t, &v), 200);
+	yajl_tree_free(v);
+}
+
+/* \p len bytes as hex, in one of a few rotating buffers. */
+static const char *hexs(const uint8_t *p, size_t len)
+{
+	static char buf[4][65];
+	static unsigned i;
+	char *s = buf[i++ % 4];
+
+	assert_true(len <= 32);
+	hex_encode(s, 65, p, len);
+	return s;
+}
+
+static int ca_revoke(struct fixture *f, uint32_t net, const char *entry, yajl_val *out)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"network_id\":%u%s%s}", net, entry[0] ? "," : "", entry);
+	return admin(f, "ca_revoke", body, out);
+}
+
+static void ca_revoke_ok(struct fixture *f, uint32_t net, const char *entry)
+{
+	yajl_val v;
+
+	assert_int_equal(ca_revoke(f, net, entry, &v), 200);
+	yajl_tree_free(v);
+}
+
+static char *entry_serial(const struct cert *c)
+{
+	static char buf[80];
+
+	snprintf(buf, sizeof(buf), "\"serial\":\"%s\"", hexs(c->serial, CERT_SERIAL_LEN));
+	return buf;
+}
+
+static char *entry_fp(const struct cert *c)
+{
+	static char buf[100];
+
+	snprintf(buf, sizeof(buf), "\"fingerprint\":\"%s\"", hexs(c->fingerprint, CERT_FP_LEN));
+	return buf;
+}
+
+static char *entry_key(const uint8_t pk[32])
+{
+	static char buf[80];
+	char b[64];
+
+	b64_encode(b, sizeof(b), pk, 32);
+	snprintf(buf, sizeof(buf), "\"public_key\":\"%s\"", b);
+	return buf;
+}
+
+static char *entry_node(uint32_t id)
+{
+	static char buf[40];
+
+	snprintf(buf, sizeof(buf), "\"node_id\":%u", id);
+	return buf;
+}
+
+static int cert_stored(struct fixture *f, uint32_t net, uint32_t node, struct cert *c)
+{
+	struct store_txn t;
+	int rc;
+
+	store_txn_begin(f->db.st, &t, 1);
+	rc = rdv_net_cert_get(&t, &f->db, (uint16_t)net, node, c);
+	store_txn_abort(&t);
+	return rc;
+}
+
+static uint64_t count_type(struct fixture *f, const char *type)
+{
+	char body[128];
+	yajl_val v;
+	uint64_t n;
+
+	snprintf(body, sizeof(body), "{\"type\":\"%s\",\"limit\":10000}", type);
+	v = audit_q(f, body);
+	n = arr_len(v, "events");
+	yajl_tree_free(v);
+	return n;
+}
+
+/* The newest audit record of \p type (caller frees the reply). */
+static yajl_val newest(struct fixture *f, const char *type, yajl_val *e)
+{
+	char body[128];
+	yajl_val v;
+
+	snprintf(body, sizeof(body), "{\"type\":\"%s\",\"newest\":true,\"limit\":1}", type);
+	v = audit_q(f, body);
+	*e = ev_at(v, 0);
+	return v;
+}
+
+static uint64_t detail_u64(yajl_val e, const char *key)
+{
+	return ev_u64(json_get(e, "details"), key);
+}
+
+/* A JSON string's text: escape the newlines of armored text. */
+static void json_escape_nl(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *in && o + 3 < cap; in++) {
+		if (*in == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *in;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void test_ca_create(void **state)
+{
+	struct fixture *f = *state;
+	struct tca ca, old, early, tampered, other_issuer;
+	struct tcert leaf;
+	struct cert sc;
+	struct store_txn t;
+	struct tnode a = {0};
+	char body[2048], pem[CERT_PEM_MAX], esc[CERT_PEM_MAX + 64];
+	uint8_t kid[CERT_KEYID_LEN];
+	const char *s;
+	uint32_t net, net2;
+	uint64_t x;
+	yajl_val v, e;
+	static const struct {
+		const char *tail;
+		int status;
+		const char *code;
+	} bad[] = {
+	    {"\"join_rule\":\"ca\"", 400, "bad_request"},
+	    {"\"join_rule\":\"ca\",\"ca_cert\":7", 400, "bad_request"},
+	    {"\"join_rule\":\"ca\",\"ca_cert\":\"bm90IGEgY2VydGlmaWNhdGU=\"", 400, "cert_invalid"},
+	    {"\"join_rule\":\"ca\",\"ca_cert\":\"\"", 400, "cert_invalid"},
+	};
+
+	do_register(f, &a, 0, NULL);
+	mk_ca(&ca, "Example CA", CA_NB, CA_NA);
+	assert_int_equal(create_ca(f, "pki", ca.txt, &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &net), 0);
+	assert_int_equal(json_get_str(v, "join_rule", &s), 0);
+	assert_string_equal(s, "ca");
+	assert_int_equal(json_get_str(v, "ca_name", &s), 0);
+	assert_string_equal(s, "Example CA");
+	assert_int_equal(json_get_str(v, "ca_fingerprint", &s), 0);
+	assert_string_equal(s, hexs(ca.c.fingerprint, CERT_FP_LEN));
+	cert_key_id(ca.pk, kid);
+	assert_int_equal(json_get_str(v, "ca_key_id", &s), 0);
+	assert_string_equal(s, hexs(kid, sizeof(kid)));
+	assert_int_equal(json_get_u64(v, "ca_not_after", &x), 0);
+	assert_int_equal(x, CA_NA);
+	yajl_tree_free(v);
+	/* the CA certificate is kept, as given */
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_net_ca_get(&t, &f->db, (uint16_t)net, &sc), 0);
+	store_txn_abort(&t);
+	assert_memory_equal(sc.fingerprint, ca.c.fingerprint, CERT_FP_LEN);
+	assert_memory_equal(sc.public_key, ca.pk, 32);
+	/* audited with the CA */
+	v = newest(f, "network.created", &e);
+	assert_string_equal(ev_detail(e, "join_rule"), "ca");
+	assert_string_equal(ev_detail(e, "ca_fingerprint"), hexs(ca.c.fingerprint, CERT_FP_LEN));
+	assert_string_equal(ev_detail(e, "ca_name"), "Example CA");
+	yajl_tree_free(v);
+	/* armored text is taken too */
+	assert_true(cert_to_pem(&ca.c, pem, sizeof(pem)) > 0);
+	json_escape_nl(pem, esc, sizeof(esc));
+	assert_int_equal(create_ca(f, "pki2", esc, &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &net2), 0);
+	yajl_tree_free(v);
+	assert_true(net2 != net);
+
+	/* refused, and no network made */
+	for (size_t i = 0; i < nitems(bad); i++) {
+		snprintf(body, sizeof(body), "{\"name\":\"bad\",%s}", bad[i].tail);
+		assert_int_equal(admin(f, "network_create", body, &v), bad[i].status);
+		expect_error(v, bad[i].code);
+	}
+	/* a node's certificate is no CA */
+	mk_cert(&leaf, &ca, a.pk, C_NB, C_NA, 0, NULL);
+	assert_int_equal(create_ca(f, "bad", leaf.txt, &v), 400);
+	expect_error(v, "cert_invalid");
+	/* not self-issued */
+	mk_ca(&other_issuer, "Other", CA_NB, CA_NA);
+	randombytes_buf(other_issuer.c.issuer, CERT_KEYID_LEN);
+	assert_int_equal(cert_sign(&other_issuer.c, other_issuer.sk), 0);
+	assert_int_equal(cert_to_b64(&other_issuer.c, other_issuer.txt, CERT_PEM_MAX), 0);
+	assert_int_equal(create_ca(f, "bad", other_issuer.txt, &v), 400);
+	expect_error(v, "cert_invalid");
+	/* a self-signature that does not verify */
+	mk_ca(&tampered, "Tampered", CA_NB, CA_NA);
+	tampered.c.sig[7] ^= 1;
+	assert_int_equal(cert_to_b64(&tampered.c, tampered.txt, CERT_PEM_MAX), 0);
+	assert_int_equal(create_ca(f, "bad", tampered.txt, &v), 403);
+	expect_error(v, "cert_bad_signature");
+	/* outside its window: ended (not_after excluded), or not begun */
+	mk_ca(&old, "Old", CA_NB, T_S);
+	assert_int_equal(create_ca(f, "bad", old.txt, &v), 403);
+	expect_error(v, "cert_ca_expired");
+	mk_ca(&early, "Early", T_S + CERT_SKEW_S + 1, CA_NA);
+	assert_int_equal(create_ca(f, "bad", early.txt, &v), 403);
+	expect_error(v, "cert_ca_expired");
+	/* another rule takes no CA */
+	snprintf(body, sizeof(body), "{\"name\":\"bad\",\"join_rule\":\"open\",\"ca_cert\":\"%s\"}",
+		 ca.txt);
+	assert_int_equal(admin(f, "network_create", body, &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "network_list", "{}", &v), 200);
+	assert_int_equal(arr_len(v, "networks"), 2);
+	yajl_tree_free(v);
+	/* at the edges of the window: one that ends a second from now and
+	 * one that begins within the allowed skew are taken */
+	mk_ca(&old, "Old", CA_NB, T_S + 1);
+	assert_int_equal(create_ca(f, "edge1", old.txt, &v), 200);
+	yajl_tree_free(v);
+	mk_ca(&early, "Early", T_S + CERT_SKEW_S, CA_NA);
+	assert_int_equal(create_ca(f, "edge2", early.txt, &v), 200);
+	yajl_tree_free(v);
+	/* certificates go to ca networks only */
+	{
+		uint32_t open = mk_net(f, "{\"name\":\"lab\",\"join_rule\":\"open\"}");
+		struct tcert ac;
+		mk_cert_for(&ac, &ca, &a, NULL);
+		assert_int_equal(join_cert(f, &a, open, &ac, &v), 400);
+		expect_msg(v, "bad_request", "does not take a certificate");
+		assert_false(is_member(f, open, a.id));
+	}
+}
+
+static void test_ca_join(void **state)
+{
+	struct fixture *f = *state;
+	struct tca ca, other;
+	struct tcert ca_a, ca_b, c_other, c_expired, c_good;
+	struct tnode a = {0}, b = {0}, c = {0};
+	struct cert sc;
+	char want[256], *ev;
+	const char *s;
+	uint32_t net, id;
+	uint64_t x, ma, recs;
+	yajl_val v, nv, cv, e;
+
+	mk_ca(&ca, "Example CA", CA_NB, CA_NA);
+	mk_ca(&other, "Other CA", CA_NB, CA_NA);
+	net = mk_ca_net(f, "pki", &ca);
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, "bob");
+	do_register(f, &c, 0, "carol");
+	mk_cert_for(&ca_a, &ca, &a, tags_web);
+	mk_cert(&ca_b, &ca, b.pk, C_NB, C_NA, 0, tags_db); /* names no node */
+
+	/* A joins on its certificate: the reply carries it */
+	assert_int_equal(join_cert(f, &a, net, &ca_a, &v), 200);
+	nv = json_get(v, "network");
+	assert_int_equal(json_get_str(nv, "join_rule", &s), 0);
+	assert_string_equal(s, "ca");
+	assert_int_equal(json_get_u32(nv, "members", &id), 0);
+	assert_int_equal(id, 1);
+	cv = json_get(nv, "certificate");
+	assert_non_null(cv);
+	assert_int_equal(json_get_str(cv, "serial", &s), 0);
+	assert_string_equal(s, hexs(ca_a.c.serial, CERT_SERIAL_LEN));
+	assert_int_equal(json_get_str(cv, "fingerprint", &s), 0);
+	assert_string_equal(s, hexs(ca_a.c.fingerprint, CERT_FP_LEN));
+	assert_int_equal(json_get_u64(cv, "not_before", &x), 0);
+	assert_int_equal(x, C_NB);
+	assert_int_equal(json_get_u64(cv, "not_after", &x), 0);
+	assert_int_equal(x, C_NA);
+	assert_int_equal(json_get_u32(cv, "cert_node_id", &id), 0);
+	assert_int_equal(id, a.id);
+	assert_int_equal(arr_len(cv, "tags"), 1);
+	assert_string_equal(YAJL_GET_STRING(json_get(cv, "tags")->u.array.values[0]), "web");
+	yajl_tree_free(v);
+	assert_true(is_member(f, net, a.id));
+	assert_int_equal(cert_stored(f, net, a.id, &sc), 0);
+	assert_memory_equal(sc.fingerprint, ca_a.c.fingerprint, CERT_FP_LEN);
+	/* audited with the certificate */
+	v = newest(f, "network.joined", &e);
+	snprintf(want, sizeof(want), "node:%u", a.id);
+	assert_string_equal(ev_str(e, "actor"), want);
+	assert_string_equal(ev_detail(e, "join_rule"), "ca");
+	assert_string_equal(ev_detail(e, "serial"), hexs(ca_a.c.serial, CERT_SERIAL_LEN));
+	assert_int_equal(detail_u64(e, "not_after"), C_NA);
+	assert_int_equal(detail_u64(e, "cert_node_id"), a.id);
+	yajl_tree_free(v);
+
+	/* B joins on one that names no node: sees A with its certificate;
+	 * A hears when B's membership ends by itself */
+	ma = seq_now(f, a.id);
+	f->nnotified = 0;
+	assert_int_equal(join_cert(f, &b, net, &ca_b, &v), 200);
+	assert_null(json_get(json_get(json_get(v, "network"), "certificate"), "cert_node_id"));
+	assert_int_equal(arr_len(v, "members"), 1);
+	cv = json_get(json_get(v, "members")->u.array.values[0], "certificate");
+	assert_int_equal(json_get_str(cv, "serial", &s), 0);
+	assert_string_equal(s, hexs(ca_a.c.serial, CERT_SERIAL_LEN));
+	yajl_tree_free(v);
+	assert_int_equal(f->nnotified, 1);
+	assert_int_equal(f->notified[0], a.id);
+	ev = events(f, &a, ma);
+	snprintf(want, sizeof(want),
+		 "\"event\":\"network.joined\",\"network_id\":%u,\"peer\":{\"node_id\":%u,", net,
+		 b.id);
+	assert_non_null(strstr(ev, want));
+	snprintf(want, sizeof(want), "\"cert_not_after\":%llu}", (unsigned long long)C_NA);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	/* network_nodes: each with its certificate */
+	assert_int_equal(req(f, &a, "network_nodes", net_extra(net), &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 2);
+	for (size_t i = 0; i < 2; i++)
+		assert_non_null(json_get(json_get(v, "nodes")->u.array.values[i], "certificate"));
+	yajl_tree_free(v);
+	/* a member joining again needs nothing and changes nothing */
+	recs = audit_count(f);
+	f->nnotified = 0;
+	join_ok(f, &a, net, NULL);
+	assert_int_equal(f->nnotified, 0);
+	assert_int_equal(audit_count(f), recs);
+
+	/* several offered: what does not decode, is from another CA or no
+	 * longer holds is passed over; the first good one admits */
+	mk_cert(&c_other, &other, c.pk, C_NB, C_NA, c.id, NULL);
+	mk_cert(&c_expired, &ca, c.pk, C_NB, T_S, c.id, NULL);
+	mk_cert_for(&c_good, &ca, &c, tags_db);
+	{
+		const char *certs[] = {"bm90IGEgY2VydA==", c_other.txt, c_expired.txt, c_good.txt,
+				       NULL};
+		assert_int_equal(cert_op(f, &c, "network_join", net, certs, &v), 200);
+		cv = json_get(json_get(v, "network"), "certificate");
+		assert_int_equal(json_get_str(cv, "serial", &s), 0);
+		assert_string_equal(s, hexs(c_good.c.serial, CERT_SERIAL_LEN));
+		yajl_tree_free(v);
+	}
+	assert_int_equal(cert_stored(f, net, c.id, &sc), 0);
+	assert_memory_equal(sc.serial, c_good.c.serial, CERT_SERIAL_LEN);
+	/* leaving drops the certificate */
+	assert_int_equal(req(f, &c, "network_leave", net_extra(net), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(cert_stored(f, net, c.id, &sc), -ENOENT);
+	/* a network_delete drops them all, and the CA */
+	snprintf(want, sizeof(want), "{\"network_id\":%u}", net);
+	assert_int_equal(admin(f, "network_delete", want, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(cert_stored(f, net, a.id, &sc), -ENOENT);
+	assert_int_equal(cert_stored(f, net, b.id, &sc), -ENOENT);
+	{
+		struct store_txn t;
+		store_txn_begin(f->db.st, &t, 1);
+		assert_int_equal(rdv_net_ca_get(&t, &f->db, (uint16_t)net, &sc), -ENOENT);
+		store_txn_abort(&t);
+	}
+}
+
+/* Every refusal a certificate can earn at join: code, status, one audit
+ * record each (but cert_required), and no membership. */
+static void test_ca_join_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct tca ca, other;
+	struct tcert good, other_ca, tampered, for_b, names_b, early, expired, outlives, edge;
+	struct tnode a = {0}, b = {0}, c = {0};
+	char body[128];
+	uint64_t before;
+	uint32_t net;
+	yajl_val v, e;
+
+	mk_ca(&ca, "Example CA", CA_NB, CA_NA);
+	mk_ca(&other, "Other CA", CA_NB, CA_NA);
+	net = mk_ca_net(f, "pki", &ca);
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	mk_cert_for(&good, &ca, &c, NULL);
+	mk_cert_for(&other_ca, &other, &c, NULL);
+	tampered = good;
+	tampered.c.sig[3] ^= 0x10;
+	tc_text(&tampered);
+	mk_cert(&for_b, &ca, b.pk, C_NB, C_NA, 0, NULL);
+	mk_cert(&names_b, &ca, c.pk, C_NB, C_NA, b.id, NULL);
+	mk_cert(&early, &ca, c.pk, T_S + CERT_SKEW_S + 1, C_NA, c.id, NULL);
+	mk_cert(&expired, &ca, c.pk, C_NB, T_S, c.id, NULL);
+	mk_cert(&outlives, &ca, c.pk, C_NB, CA_NA + 1, c.id, NULL);
+	{
+		const struct {
+			const char *code;
+			int status;
+			const char *certs[4];
+		} cases[] = {
+		    {"cert_invalid", 400, {"bm90IGEgY2VydA=="}},
+		    {"cert_invalid", 400, {"!!", ""}},
+		    {"cert_wrong_ca", 403, {other_ca.txt}},
+		    {"cert_bad_signature", 403, {tampered.txt}},
+		    {"cert_wrong_key", 403, {for_b.txt}},
+		    {"cert_wrong_node", 403, {names_b.txt}},
+		    {"cert_not_yet_valid", 403, {early.txt}},
+		    {"cert_expired", 403, {expired.txt}},
+		    {"cert_invalid", 403, {outlives.txt}},
+		    {"cert_invalid", 403, {ca.txt}}, /* the CA's own: not a node's */
+		    /* none good: the first from the CA decides */
+		    {"cert_expired", 403, {other_ca.txt, expired.txt, for_b.txt}},
+		    {"cert_wrong_key", 403, {"!!", for_b.txt, expired.txt}},
+		    {"cert_wrong_ca", 403, {"!!", other_ca.txt}},
+		};
+		before = count_type(f, "network.join_refused");
+		for (size_t i = 0; i < nitems(cases); i++) {
+			int st = cert_op(f, &c, "network_join", net, cases[i].certs, &v);
+			if (st != cases[i].status || strcmp(err_code(v), cases[i].code) != 0)
+				fail_msg("case %zu: %d %s, want %d %s", i, st, err_code(v),
+					 cases[i].status, cases[i].code);
+			yajl_tree_free(v);
+			assert_false(is_member(f, net, c.id));
+		}
+		assert_int_equal(count_type(f, "network.join_refused"), before + nitems(cases));
+	}
+	/* the record: the claimed node, the code, as the security records */
+	v = newest(f, "network.join_refused", &e);
+	assert_string_equal(ev_str(e, "actor"), "ip:192.0.2.7");
+	snprintf(body, sizeof(body), "node:%u", c.id);
+	assert_string_equal(ev_str(e, "subject"), body);
+	assert_string_equal(ev_detail(e, "code"), "cert_wrong_ca");
+	assert_string_equal(ev_detail(e, "op"), "network_join");
+	assert_int_equal(detail_u64(e, "claimed_node"), c.id);
+	yajl_tree_free(v);
+
+	/* no certificate at all: cert_required, a client's mistake (not
+	 * audited); a malformed list is a bad request */
+	before = count_type(f, "network.join_refused");
+	assert_int_equal(join(f, &c, net, NULL, &v), 400);
+	expect_error(v, "cert_required");
+	assert_int_equal(join(f, &c, net, "\"certificates\":[]", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(join(f, &c, net, "\"certificates\":\"x\"", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(join(f, &c, net, "\"certificates\":[7]", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(join(f, &c, net,
+			      "\"certificates\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+			      "\"a\"]",
+			      &v),
+			 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(count_type(f, "network.join_refused"), before);
+	assert_false(is_member(f, net, c.id));
+
+	/* the edges of the window: ends in a second, begins within the skew */
+	mk_cert(&edge, &ca, a.pk, C_NB, T_S + 1, a.id, NULL);
+	join_cert_ok(f, &a, net, &edge);
+	mk_cert(&edge, &ca, b.pk, T_S + CERT_SKEW_S, C_NA, b.id, NULL);
+	join_cert_ok(f, &b, net, &edge);
+	/* and the good one admits */
+	join_cert_ok(f, &c, net, &good);
+	assert_true(is_member(f, net, c.id));
+}
+
+/* Entries of the revocation list refuse joins, each with its code. */
+static void test_ca_crl_refuses(void **state)
+{
+	struct fixture *f = *state;
+	struct tca ca;
+	struct tcert cc, cc2, dc, ec, fc, gc;
+	struct tnode c = {0}, d = {0}, e = {0}, n = {0}, g = {0};
+	char pkb[64], want[32];
+	const char *s;
+	uint32_t net, open;
+	int b;
+	yajl_val v;
+	static const char *const bad_entries[] = {
+	    "",
+	    "\"serial\":\"00112233445566778899aabbccddeeff\",\"node_id\":3",
+	    "\"serial\":\"00112233\"",
+	    "\"serial\":\"zz112233445566778899aabbccddeeff\"",
+	    "\"serial\":7",
+	    "\"fingerprint\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddee\"",
+	    "\"public_key\":\"AAAA\"",
+	    "\"node_id\":0",
+	    "\"node_id\":\"3\"",
+	};
+
+	mk_ca(&ca, "Example CA", CA_NB, CA_NA);
+	net = mk_ca_net(f, "pki", &ca);
+	open = mk_net(f, "{\"name\":\"lab\",\"join_rule\":\"open\"}");
+	do_register(f, &c, 0, NULL);
+	do_register(f, &d, 0, NULL);
+	do_register(f, &e, 0, NULL);
+	do_register(f, &n, 0, NULL);
+	do_register(f, &g, 0, NULL);
+	mk_cert_for(&cc, &ca, &c, NULL);
+	mk_cert_for(&cc2, &ca, &c, NULL);
+	mk_cert_for(&dc, &ca, &d, NULL);
+	mk_cert_for(&ec, &ca, &e, NULL);
+	mk_cert(&fc, &ca, n.pk, C_NB, C_NA, 0, NULL); /* names no node: the ID still counts */
+	mk_cert_for(&gc, &ca, &g, NULL);
+
+	/* malformed entries, other networks: refused, nothing stored */
+	for (size_t i = 0; i < nitems(bad_entries); i++) {
+		assert_int_equal(ca_revoke(f, net, bad_entries[i], &v), 400);
+		expect_error(v, "bad_request");
+	}
+	assert_int_equal(ca_revoke(f, open, entry_node(3), &v), 400);
+	expect_msg(v, "bad_request", "not a ca network");
+	assert_int_equal(ca_revoke(f, 0, entry_node(3), &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(ca_revoke(f, 999, entry_node(3), &v), 404);
+	expect_error(v, "not_found");
+	assert_int_equal(admin_req(f, ADMIN_TOKEN, "Bearer wrong", "ca_revoke",
+				   "{\"network_id\":1,\"node_id\":3}", &v),
+			 401);
+	expect_error(v, "unauthorized");
+	{
+		char body[64];
+		snprintf(body, sizeof(body), "{\"network_id\":%u}", open);
+		assert_int_equal(admin(f, "ca_crl", body, &v), 400);
+		expect_msg(v, "bad_request", "not a ca network");
+		snprintf(body, sizeof(body), "{\"network_id\":%u}", net);
+		assert_int_equal(admin(f, "ca_crl", body, &v), 200);
+		assert_int_equal(arr_len(v, "entries"), 0);
+		yajl_tree_free(v);
+	}
+
+	/* by serial: that certificate only */
+	assert_int_equal(ca_revoke(f, net, entry_serial(&cc.c), &v), 200);
+	assert_int_equal(json_get_str(v, "kind", &s), 0);
+	assert_string_equal(s, "serial");
+	assert_int_equal(json_get_str(v, "value", &s), 0);
+	assert_string_equal(s, hexs(cc.c.serial, CERT_SERIAL_LEN));
+	assert_int_equal(json_get_bool(v, "ca", &b), 0);
+	assert_false(b);
+	assert_int_equal(arr_len(v, "removed"), 0);
+	yajl_tree_free(v);
+	assert_int_equal(join_cert(f, &c, net, &cc, &v), 403);
+	expect_error(v, "cert_revoked");
+	/* by fingerprint of a node's certificate */
+	assert_int_equal(ca_revoke(f, net, entry_fp(&dc.c), &v), 200);
+	assert_int_equal(json_get_str(v, "kind", &s), 0);
+	assert_string_equal(s, "fingerprint");
+	assert_int_equal(json_get_bool(v, "ca", &b), 0);
+	assert_false(b);
+	yajl_tree_free(v);
+	assert_int_equal(join_cert(f, &d, net, &dc, &v), 403);
+	expect_error(v, "cert_revoked");
+	/* by key: any certificate for it */
+	assert_int_equal(ca_revoke(f, net, entry_key(e.pk), &v), 200);
+	assert_int_equal(json_get_str(v, "kind", &s), 0);
+	assert_string_equal(s, "public_key");
+	assert_int_equal(json_get_str(v, "value", &s), 0);
+	b64_encode(pkb, sizeof(pkb), e.pk, 32);
+	assert_string_equal(s, pkb);
+	yajl_tree_free(v);
+	assert_int_equal(join_cert(f, &e, net, &ec, &v), 403);
+	expect_error(v, "cert_key_revoked");
+	/* by node ID, even on a certificate that names none */
+	assert_int_equal(ca_revoke(f, net, entry_node(n.id), &v), 200);
+	assert_int_equal(json_get_str(v, "kind", &s), 0);
+	assert_string_equal(s, "node_id");
+	assert_int_equal(json_get_str(v, "value", &s), 0);
+	snprintf(want, sizeof(want), "%u", n.id);
+	assert_string_equal(s, want);
+	yajl_tree_free(v);
+	assert_int_equal(join_cert(f, &n, net, &fc, &v), 403);
+	expect_error(v, "cert_node_revoked");
+	/* the others still join: another serial of C, and G */
+	join_cert_ok(f, &c, net, &cc2);
+	assert_true(is_member(f, net, c.id));
+	/* the CA's own fingerprint: nobody joins on it any more, and its
+	 * members go */
+	assert_int_equal(ca_revoke(f, net, entry_fp(&ca.c), &v), 200);
+	assert_int_equal(json_get_bool(v, "ca", &b), 0);
+	assert_true(b);
+	assert_int_equal(arr_len(v, "removed"), 1);
+	assert_int_equal(arr_u32(v, "removed", 0), c.id);
+	yajl_tree_free(v);
+	assert_false(is_member(f, net, c.id));
+	assert_int_equal(join_cert(f, &g, net, &gc, &v), 403);
+	expect_error(v, "cert_ca_revoked");
+	assert_int_equal(count_type(f, "ca.revoked"), 5);
+}
+
+/* ca_revoke takes the holders out at once (membership, trust pairs on its
+ * basis, events, audit); the list persists and ca_crl shows it. */
+static void test_ca_revoke_evicts(void **state)
+{
+	struct fixture *f = *state;
+	struct tca ca;
+	struct tcert ca_a, ca_b, ca_c, ca_d, ca_b2;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0};
+	struct rdv_network rn;
+	struct store_txn t;
+	struct cert sc;
+	char want[160], body[64], *ev;
+	const char *s;
+	uint32_t net, open;
+	uint64_t mb, mc, ma, x;
+	yajl_val v, e, ent;
+
+	mk_ca(&ca, "Example CA", CA_NB, CA_NA);
+	net = mk_ca_net(f, "pki", &ca);
+	open = mk_net(f, "{\"name\":\"lab\",\"join_rule\":\"open\"}");
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	mk_cert_for(&ca_a, &ca, &a, NULL);
+	mk_cert_for(&ca_b, &ca, &b, NULL);
+	mk_cert_for(&ca_c, &ca, &c, NULL);
+	join_cert_ok(f, &a, net, &ca_a);
+	join_cert_ok(f, &b, net, &ca_b);
+	join_cert_ok(f, &c, net, &ca_c);
+	join_ok(f, &c, open, NULL);
+	do_register(f, &d, 0, NULL);
+	mk_cert(&ca_d, &ca, d.pk, C_NB, C_NA, 0, NULL); /* names no node */
+	/* a trust pair on the network's basis */
+	assert_int_equal(req(f, &a, "handshake", target(b.id), &v), 200);
+	assert_int_equal(json_get_str(v, "status", &s), 0);
+	assert_string_equal(s, "approved");
+	yajl_tree_free(v);
+	assert_true(has_pair(f, a.id, b.id));
+	ma = seq_now(f, a.id);
+	mb = seq_now(f, b.id);
+	mc = seq_now(f, c.id);
+
+	/* A's serial: A is out */
+	f->nnotified = 0;
+	assert_int_equal(ca_revoke(f, net, entry_serial(&ca_a.c), &v), 200);
+	assert_int_equal(arr_len(v, "removed"), 1);
+	assert_int_equal(arr_u32(v, "removed", 0), a.id);
+	yajl_tree_free(v);
+	assert_false(is_member(f, net, a.id));
+	assert_true(is_member(f, net, b.id));
+	assert_int_equal(cert_stored(f, net, a.id, &sc), -ENOENT);
+	assert_false(has_pair(f, a.id, b.id));
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_net_get(&t, &f->db, (uint16_t)net, &rn), 0);
+	store_txn_abort(&t);
+	assert_int_equal(rn.members, 2);
+	/* B and C are told (network.left; B trust.revoked), A nothing */
+	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":%u,\"node_id\":%u}",
+		 net, a.id);
+	ev = events(f, &b, mb);
+	assert_non_null(strstr(ev, want));
+	snprintf(want, sizeof(want), "\"event\":\"trust.revoked\",\"node_id\":%u}", a.id);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	ev = events(f, &c, mc);
+	assert_int_equal(count_lines(ev, "network.left"), 1);
+	assert_null(strstr(ev, "trust.revoked"));
+	free(ev);
+	ev = events(f, &a, ma);
+	assert_string_equal(ev, "{\"seq\":0,\"event\":\"synced\"}\n");
+	free(ev);
+	{
+		int woke_b = 0, woke_c = 0;
+		for (size_t i = 0; i < f->nnotified; i++) {
+			woke_b |= f->notified[i] == b.id;
+			woke_c |= f->notified[i] == c.id;
+		}
+		assert_true(woke_b && woke_c);
+	}
+	/* audited: the member taken out, and the entry */
+	v = newest(f, "network.cert_revoked", &e);
+	snprintf(want, sizeof(want), "network:%u", net);
+	assert_string_equal(ev_str(e, "subject"), want);
+	assert_string_equal(ev_str(e, "actor"), "admin:198.51.100.9");
+	assert_int_equal(detail_u64(e, "node_id"), a.id);
+	assert_string_equal(ev_detail(e, "reason"), "cert_revoked");
+	assert_int_equal(detail_u64(e, "trust_pairs_revoked"), 1);
+	yajl_tree_free(v);
+	v = newest(f, "ca.revoked", &e);
+	assert_string_equal(ev_str(e, "subject"), want);
+	assert_string_equal(ev_detail(e, "kind"), "serial");
+	assert_string_equal(ev_detail(e, "value"), hexs(ca_a.c.serial, CERT_SERIAL_LEN));
+	assert_int_equal(detail_u64(e, "removed"), 1);
+	yajl_tree_free(v);
+
+	/* B's key, then an ID nobody holds (kept all the same), then C's
+	 * certificate's fingerprint */
+	assert_int_equal(ca_revoke(f, net, entry_key(b.pk), &v), 200);
+	assert_int_equal(arr_len(v, "removed"), 1);
+	assert_int_equal(arr_u32(v, "removed", 0), b.id);
+	yajl_tree_free(v);
+	assert_int_equal(ca_revoke(f, net, entry_node(999), &v), 200);
+	assert_int_equal(arr_len(v, "removed"), 0);
+	yajl_tree_free(v);
+	assert_true(is_member(f, net, c.id));
+	ca_revoke_ok(f, net, entry_node(999)); /* again: one entry */
+	assert_int_equal(count_type(f, "network.cert_revoked"), 2);
+	/* by node ID: the member goes, whether or not its certificate names
+	 * it */
+	join_cert_ok(f, &d, net, &ca_d);
+	assert_int_equal(ca_revoke(f, net, entry_node(d.id), &v), 200);
+	assert_int_equal(arr_len(v, "removed"), 1);
+	assert_int_equal(arr_u32(v, "removed", 0), d.id);
+	yajl_tree_free(v);
+	assert_false(is_member(f, net, d.id));
+	assert_true(is_member(f, net, c.id));
+
+	/* the list, to the admin and to a member; not to others */
+	snprintf(body, sizeof(body), "{\"network_id\":%u}", net);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(admin(f, "ca_crl", body, &v), 200);
+		assert_int_equal(json_get_str(v, "ca_fingerprint", &s), 0);
+		assert_string_equal(s, hexs(ca.c.fingerprint, CERT_FP_LEN));
+		assert_int_equal(json_get_str(v, "ca_name", &s), 0);
+		assert_string_equal(s, "Example CA");
+		assert_int_equal(arr_len(v, "entries"), 4);
+		/* in the list's order: serial, public_key, node_id (by ID) */
+		ent = json_get(v, "entries")->u.array.values[0];
+		assert_string_equal(ev_str(ent, "kind"), "serial");
+		assert_string_equal(ev_str(ent, "value"), hexs(ca_a.c.serial, CERT_SERIAL_LEN));
+		assert_int_equal(json_get_u64(ent, "revoked_ms", &x), 0);
+		assert_int_equal(x, NOW);
+		ent = json_get(v, "entries")->u.array.values[1];
+		assert_string_equal(ev_str(ent, "kind"), "public_key");
+		ent = json_get(v, "entries")->u.array.values[2];
+		assert_string_equal(ev_str(ent, "kind"), "node_id");
+		snprintf(want, sizeof(want), "%u", d.id);
+		assert_string_equal(ev_str(ent, "value"), want);
+		ent = json_get(v, "entries")->u.array.values[3];
+		assert_string_equal(ev_str(ent, "value"), "999");
+		yajl_tree_free(v);
+		assert_int_equal(req(f, &c, "ca_crl", net_extra(net), &v), 200);
+		assert_int_equal(arr_len(v, "entries"), 4);
+		yajl_tree_free(v);
+		assert_int_equal(req(f, &a, "ca_crl", net_extra(net), &v), 403);
+		expect_error(v, "forbidden");
+		assert_int_equal(req(f, &c, "ca_crl", net_extra(open), &v), 400);
+		expect_error(v, "bad_request");
+		assert_int_equal(req(f, &c, "ca_crl", net_extra(999), &v), 403);
+		expect_error(v, "forbidden");
+		if (round == 1)
+			break;
+		/* the list is in the store: it survives a restart */
+		rdv_db_close(&f->db);
+		assert_int_equal(rdv_db_open(&f->db, f->dir), 0);
+		f->db.notify = on_notify;
+		f->db.notify_arg = f;
+	}
+	/* and still refuses */
+	assert_int_equal(join_cert(f, &a, net, &ca_a, &v), 403);
+	expect_error(v, "cert_revoked");
+	mk_cert_for(&ca_b2, &ca, &b, NULL);
+	assert_int_equal(join_cert(f, &b, net, &ca_b2, &v), 403);
+	expect_error(v, "cert_key_revoked");
+	/* C's fingerprint */
+	assert_int_equal(ca_revoke(f, net, entry_fp(&ca_c.c), &v), 200);
+	assert_int_equal(arr_len(v, "removed"), 1);
+	assert_int_equal(arr_u32(v, "removed", 0), c.id);
+	yajl_tree_free(v);
+	assert_false(is_member(f, net, c.id));
+	assert_true(is_member(f, open, c.id)); /* other networks are not touched */
+}
+
+/* Certificate memberships end by themselves: the sweep at not_after, and
+ * the re-check at register and rotate_key. */
+static void test_ca_ends(void **state)
+{
+	struct fixture *f = *state;
+	struct tca ca;
+	struct tcert ca_a, ca_b, ca_c, ca_d;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0};
+	uint8_t npk[32], nsk[64];
+	char want[160], proof[128], *ev;
+	uint64_t mb, recs;
+	uint32_t net;
+	yajl_val v, e;
+
+	mk_ca(&ca, "Example CA", CA_NB, CA_NA);
+	net = mk_ca_net(f, "pki", &ca);
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	do_register(f, &d, 0, NULL);
+	mk_cert(&ca_a, &ca, a.pk, C_NB, T_S + 100, a.id, NULL);
+	mk_cert(&ca_b, &ca, b.pk, C_NB, T_S + 1000, b.id, NULL);
+	mk_cert(&ca_c, &ca, c.pk, C_NB, T_S + 200, c.id, NULL);
+	mk_cert_for(&ca_d, &ca, &d, NULL);
+	join_cert_ok(f, &a, net, &ca_a);
+	join_cert_ok(f, &b, net, &ca_b);
+	join_cert_ok(f, &c, net, &ca_c);
+	join_cert_ok(f, &d, net, &ca_d);
+	mb = seq_now(f, b.id);
+
+	/* the sweep: nothing before A's not_after, A at it */
+	recs = audit_count(f);
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 100) * 1000 - 1), 0);
+	assert_true(is_member(f, net, a.id));
+	assert_int_equal(audit_count(f), recs);
+	f->nnotified = 0;
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 100) * 1000), 0);
+	assert_false(is_member(f, net, a.id));
+	assert_true(is_member(f, net, b.id));
+	assert_true(is_member(f, net, c.id));
+	assert_true(f->nnotified >= 1);
+	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":%u,\"node_id\":%u}",
+		 net, a.id);
+	ev = events(f, &b, mb);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	v = newest(f, "network.cert_expired", &e);
+	assert_string_equal(ev_str(e, "actor"), "admin:registry");
+	snprintf(want, sizeof(want), "network:%u", net);
+	assert_string_equal(ev_str(e, "subject"), want);
+	assert_int_equal(detail_u64(e, "node_id"), a.id);
+	assert_string_equal(ev_detail(e, "reason"), "cert_expired");
+	yajl_tree_free(v);
+	/* once: a second sweep finds nothing */
+	recs = audit_count(f);
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 150) * 1000), 0);
+	assert_int_equal(audit_count(f), recs);
+
+	/* C comes back after its end, before a sweep: register ends it */
+	f->now = (T_S + 200) * 1000;
+	do_register(f, &c, 0, NULL);
+	assert_false(is_member(f, net, c.id));
+	v = newest(f, "network.cert_ended", &e);
+	snprintf(want, sizeof(want), "node:%u", c.id);
+	assert_string_equal(ev_str(e, "actor"), want);
+	assert_int_equal(detail_u64(e, "node_id"), c.id);
+	assert_string_equal(ev_detail(e, "reason"), "cert_expired");
+	yajl_tree_free(v);
+	/* B registers while its certificate holds: stays */
+	do_register(f, &b, 0, NULL);
+	assert_true(is_member(f, net, b.id));
+	assert_int_equal(count_type(f, "network.cert_ended"), 1);
+
+	/* D rotates its key: the certificate binds the old one */
+	crypto_sign_keypair(npk, nsk);
+	rotate_proof(nsk, d.id, d.pk, npk, clk(f), proof, sizeof(proof));
+	assert_int_equal(rotate(f, &d, npk, proof, &v), 200);
+	yajl_tree_free(v);
+	assert_false(is_member(f, net, d.id));
+	v = newest(f, "network.cert_ended", &e);
+	assert_int_equal(detail_u64(e, "node_id"), d.id);
+	assert_string_equal(ev_detail(e, "reason"), "cert_wrong_key");
+	yajl_tree_free(v);
+
+	/* B at its end */
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 1000) * 1000), 0);
+	assert_false(is_member(f, net, b.id));
+	assert_int_equal(count_type(f, "network.cert_expired"), 2);
+}
+
+/* Does \p net's policy let web1 reach db1 on \p port (admin policy_test)? */
+static int web_db(struct fixture *f, uint32_t net, const char *port)
+{
+	yajl_val v;
+	int b;
+
+	assert_int_equal(ptest(f, NULL, net, "\"web1\"", "\"db1\"", port, &v), 200);
+	b = allowed_of(v);
+	yajl_tree_free(v);
+	return b;
+}
+
+/* A certificate's tags are the member's tags in its network; set_tags
+ * counts elsewhere only.  network_renew replaces the certificate. */
+static void test_ca_tags_renew(void **state)
+{
+	static const char *const tags_ops[] = {"ops", NULL};
+	struct fixture *f = *state;
+	struct tca ca;
+	struct tcert ca_a, ca_b, renew_a, expired_a;
+	struct tnode a = {0}, b = {0}, c = {0};
+	struct cert sc;
+	char pol[512], want[160], *ev;
+	const char *s;
+	uint32_t net, lab;
+	uint64_t x, mb, recs;
+	yajl_val v, e, cv;
+
+	mk_ca(&ca, "Example CA", CA_NB, CA_NA);
+	net = mk_ca_net(f, "pki", &ca);
+	lab = mk_net(f, "{\"name\":\"lab\",\"join_rule\":\"open\"}");
+	do_register(f, &a, 0, "web1");
+	do_register(f, &b, 0, "db1");
+	do_register(f, &c, 0, NULL);
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"api\"]", NULL), 200);
+	assert_int_equal(req(f, &b, "set_tags", "\"tags\":[\"api\"]", NULL), 200);
+	mk_cert(&ca_a, &ca, a.pk, C_NB, T_S + 100, a.id, tags_web);
+	mk_cert_for(&ca_b, &ca, &b, tags_db);
+	join_cert_ok(f, &a, net, &ca_a);
+	join_cert_ok(f, &b, net, &ca_b);
+	join_ok(f, &a, lab, NULL);
+	join_ok(f, &b, lab, NULL);
+	snprintf(
+	    pol, sizeof(pol),
+	    "{\"rules\":[{\"from\":[\"tag:web\"],\"to\":[\"tag:db\"],\"ports\":[\"tcp/5432\"]},"
+	    "{\"from\":[\"tag:api\"],\"to\":[\"tag:api\"],\"ports\":[\"tcp/80\"]},"
+	    "{\"from\":[\"tag:ops\"],\"to\":[\"tag:db\"],\"ports\":[\"tcp/22\"]}]}");
+	assert_int_equal(pset(f, net, pol, NULL), 200);
+	assert_int_equal(pset(f, lab, pol, NULL), 200);
+
+	/* in pki the certificates' tags count, in lab the nodes' own */
+	assert_true(web_db(f, net, "tcp/5432"));
+	assert_false(web_db(f, net, "tcp/80"));
+	assert_int_equal(ptest(f, &a, net, "\"web1\"", "\"db1\"", "tcp/5432", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	yajl_tree_free(v);
+	assert_false(web_db(f, lab, "tcp/5432"));
+	assert_true(web_db(f, lab, "tcp/80"));
+	/* set_tags does not reach pki */
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"ops\"]", NULL), 200);
+	assert_false(web_db(f, net, "tcp/22"));
+	assert_true(web_db(f, net, "tcp/5432"));
+	/* ...where it does count in lab: A is no "api" there any more */
+	assert_false(web_db(f, lab, "tcp/80"));
+
+	/* renew: refusals first */
+	mk_cert(&expired_a, &ca, a.pk, C_NB, T_S, a.id, tags_ops);
+	{
+		const char *exp_certs[] = {expired_a.txt, NULL};
+		const char *a_certs[] = {ca_a.txt, NULL};
+		recs = count_type(f, "network.renew_refused");
+		assert_int_equal(cert_op(f, &a, "network_renew", net, exp_certs, &v), 403);
+		expect_error(v, "cert_expired");
+		assert_int_equal(count_type(f, "network.renew_refused"), recs + 1);
+		assert_int_equal(cert_op(f, &a, "network_renew", lab, a_certs, &v), 400);
+		expect_error(v, "bad_request");
+		assert_int_equal(cert_op(f, &c, "network_renew", net, a_certs, &v), 403);
+		expect_error(v, "forbidden");
+		assert_int_equal(cert_op(f, &a, "network_renew", 0, a_certs, &v), 400);
+		expect_error(v, "bad_request");
+		assert_int_equal(req(f, &a, "network_renew", net_extra(net), &v), 400);
+		expect_error(v, "cert_required");
+	}
+	assert_int_equal(cert_stored(f, net, a.id, &sc), 0);
+	assert_memory_equal(sc.serial, ca_a.c.serial, CERT_SERIAL_LEN);
+
+	/* renewed: a later end and other tags; the members hear the end */
+	mb = seq_now(f, b.id);
+	mk_cert(&renew_a, &ca, a.pk, C_NB, T_S + 1000, a.id, tags_ops);
+	{
+		const char *certs[] = {renew_a.txt, NULL};
+		assert_int_equal(cert_op(f, &a, "network_renew", net, certs, &v), 200);
+	}
+	cv = json_get(json_get(v, "network"), "certificate");
+	assert_int_equal(json_get_u64(cv, "not_after", &x), 0);
+	assert_int_equal(x, T_S + 1000);
+	assert_int_equal(json_get_str(cv, "serial", &s), 0);
+	assert_string_equal(s, hexs(renew_a.c.serial, CERT_SERIAL_LEN));
+	yajl_tree_free(v);
+	assert_int_equal(cert_stored(f, net, a.id, &sc), 0);
+	assert_memory_equal(sc.serial, renew_a.c.serial, CERT_SERIAL_LEN);
+	ev = events(f, &b, mb);
+	snprintf(want, sizeof(want), "\"cert_not_after\":%llu}", (unsigned long long)(T_S + 1000));
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	v = newest(f, "network.cert_renewed", &e);
+	assert_string_equal(ev_detail(e, "serial"), hexs(renew_a.c.serial, CERT_SERIAL_LEN));
+	assert_int_equal(detail_u64(e, "not_after"), T_S + 1000);
+	yajl_tree_free(v);
+	/* its tags now */
+	assert_true(web_db(f, net, "tcp/22"));
+	assert_false(web_db(f, net, "tcp/5432"));
+	/* the old end no longer ends it; the new one does */
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 100) * 1000), 0);
+	assert_true(is_member(f, net, a.id));
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 1000) * 1000), 0);
+	assert_false(is_member(f, net, a.id));
+}
+
+/* rotate_key to \p npk with \p proof and member admin_token \p tok. */
+static int rotate_tok(struct fixture *f, struct tnode *n, const uint8_t npk[32], const char *proof,
+		      const char *tok, yajl_val *out)
+{
+	char extra[512], pkb[64];
+
+	b64_encode(pkb, sizeof(pkb), npk, 32);
+	snprintf(extra, sizeof(extra),
+		 "\"new_public_key\":\"%s\",\"proof\":\"%s\",\"admin_token\":\"%s\"", pkb, proof,
+		 tok);
+	return req(f, n, "rotate_key", extra, out);
+}
+
+/* node_expire and the identity's end: writes refused (identity_expired),
+ * events still heard, rotate_key with the admin token renews. */
+static void test_identity_expire(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, d = {0};
+	struct rdv_node n;
+	uint8_t npk[32], nsk[64];
+	char body[128], want[160], proof[128], extra[512], pkb[64], *ev;
+	uint64_t x, mb, md, refused;
+	uint32_t id, lab;
+	yajl_val v, e;
+
+	f->db.admin_token = ADMIN_TOKEN;
+	lab = mk_net(f, "{\"name\":\"lab\",\"join_rule\":\"open\"}");
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, NULL);
+	do_register(f, &d, 0, NULL);
+	assert_int_equal(req(f, &a, "handshake", target(b.id), NULL), 200);
+	assert_int_equal(req(f, &b, "approve", target(a.id), NULL), 200);
+	stored(f, a.id, &n);
+	assert_int_equal(n.expires_ms, 0);
+
+	/* refusals */
+	assert_int_equal(admin(f, "node_expire", "{}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "node_expire", "{\"node_id\":0,\"expires_at\":1}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "node_expire", "{\"node_id\":1}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "node_expire", "{\"node_id\":1,\"expires_at\":\"1\"}", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(admin(f, "node_expire", "{\"node_id\":999,\"expires_at\":1}", &v), 404);
+	expect_error(v, "not_found");
+
+	/* A's identity ends in 10 s: its peers and itself hear it */
+	mb = seq_now(f, b.id);
+	md = seq_now(f, d.id);
+	snprintf(body, sizeof(body), "{\"node_id\":%u,\"expires_at\":%llu}", a.id,
+		 (unsigned long long)(T_S + 10));
+	assert_int_equal(admin(f, "node_expire", body, &v), 200);
+	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
+	assert_int_equal(id, a.id);
+	assert_int_equal(json_get_u64(v, "expires_at", &x), 0);
+	assert_int_equal(x, T_S + 10);
+	yajl_tree_free(v);
+	stored(f, a.id, &n);
+	assert_int_equal(n.expires_ms, (T_S + 10) * 1000);
+	snprintf(want, sizeof(want),
+		 "\"event\":\"node.expiry\",\"node_id\":%u,\"expires_at\":%llu}", a.id,
+		 (unsigned long long)(T_S + 10));
+	ev = events(f, &b, mb);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	ev = events(f, &a, 0);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	ev = events(f, &d, md);
+	assert_null(strstr(ev, "node.expiry"));
+	free(ev);
+	v = newest(f, "node.expiry", &e);
+	snprintf(want, sizeof(want), "node:%u", a.id);
+	assert_string_equal(ev_str(e, "subject"), want);
+	assert_int_equal(detail_u64(e, "expires_at"), T_S + 10);
+	assert_int_equal(detail_u64(e, "peers_told"), 1);
+	yajl_tree_free(v);
+	/* lookups carry the end */
+	assert_int_equal(req(f, &b, "lookup", target(a.id), &v), 200);
+	assert_int_equal(json_get_u64(v, "expires_at", &x), 0);
+	assert_int_equal(x, T_S + 10);
+	yajl_tree_free(v);
+
+	/* a millisecond before: fine; at the second: refused */
+	f->now = (T_S + 10) * 1000 - 1;
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":4000", &v), 200);
+	yajl_tree_free(v);
+	f->now = (T_S + 10) * 1000;
+	refused = count_type(f, "node.refused_expired");
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":4000", &v), 403);
+	expect_error(v, "identity_expired");
+	assert_int_equal(req(f, &a, "set_tags", "\"tags\":[\"x\"]", &v), 403);
+	expect_error(v, "identity_expired");
+	assert_int_equal(join(f, &a, lab, NULL, &v), 403);
+	expect_error(v, "identity_expired");
+	b64_encode(pkb, sizeof(pkb), a.pk, 32);
+	snprintf(extra, sizeof(extra),
+		 "\"public_key\":\"%s\",\"listen_port\":4000,\"public\":false", pkb);
+	assert_int_equal(req_full(f, &a, "register", clk(f), extra, 0, &v, NULL, 0, NULL, NULL),
+			 403);
+	expect_error(v, "identity_expired");
+	assert_int_equal(count_type(f, "node.refused_expired"), refused + 4);
+	v = newest(f, "node.refused_expired", &e);
+	snprintf(want, sizeof(want), "node:%u", a.id);
+	assert_string_equal(ev_str(e, "subject"), want);
+	assert_string_equal(ev_detail(e, "code"), "identity_expired");
+	yajl_tree_free(v);
+	stored(f, a.id, &n);
+	assert_int_equal(n.ntags, 0);
+	assert_false(is_member(f, lab, a.id));
+	/* its events it still hears; the others are not touched */
+	free(events(f, &a, 0));
+	assert_int_equal(req(f, &b, "heartbeat", "\"listen_port\":4000", &v), 200);
+	yajl_tree_free(v);
+
+	/* rotate_key renews it only with the admin token */
+	crypto_sign_keypair(npk, nsk);
+	rotate_proof(nsk, a.id, a.pk, npk, clk(f), proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, npk, proof, &v), 403);
+	expect_error(v, "identity_expired");
+	assert_int_equal(rotate_tok(f, &a, npk, proof, "wrong", &v), 403);
+	expect_error(v, "identity_expired");
+	assert_int_equal(rotate_tok(f, &a, npk, proof, ADMIN_TOKEN "x", &v), 403);
+	expect_error(v, "identity_expired");
+	stored(f, a.id, &n);
+	assert_int_equal(n.expires_ms, (T_S + 10) * 1000);
+	mb = seq_now(f, b.id);
+	assert_int_equal(rotate_tok(f, &a, npk, proof, ADMIN_TOKEN, &v), 200);
+	yajl_tree_free(v);
+	memcpy(a.pk, npk, 32);
+	memcpy(a.sk, nsk, 64);
+	/* no identity_lifetime: it never ends now, and B hears so */
+	stored(f, a.id, &n);
+	assert_int_equal(n.expires_ms, 0);
+	snprintf(want, sizeof(want), "\"event\":\"node.expiry\",\"node_id\":%u,\"expires_at\":0}",
+		 a.id);
+	ev = events(f, &b, mb);
+	assert_non_null(strstr(ev, want));
+	assert_non_null(strstr(ev, "peer.key_rotated"));
+	free(ev);
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":4000", &v), 200);
+	yajl_tree_free(v);
+
+	/* an end in the past ends it at once; 0 takes the end away */
+	snprintf(body, sizeof(body), "{\"node_id\":%u,\"expires_at\":%llu}", b.id,
+		 (unsigned long long)(T_S - 5));
+	assert_int_equal(admin(f, "node_expire", body, NULL), 200);
+	assert_int_equal(req(f, &b, "heartbeat", "\"listen_port\":4000", &v), 403);
+	expect_error(v, "identity_expired");
+	snprintf(body, sizeof(body), "{\"node_id\":%u,\"expires_at\":0}", b.id);
+	assert_int_equal(admin(f, "node_expire", body, NULL), 200);
+	stored(f, b.id, &n);
+	assert_int_equal(n.expires_ms, 0);
+	assert_int_equal(req(f, &b, "heartbeat", "\"listen_port\":4000", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "lookup", target(b.id), &v), 200);
+	assert_null(json_get(v, "expires_at"));
+	yajl_tree_free(v);
+	f->db.admin_token = NULL;
+}
+
+/* identity_lifetime: a new identity ends that long after it registered;
+ * a rotation before the end moves it, after it only with the token. */
+static void test_identity_lifetime(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	struct rdv_node n;
+	uint8_t npk[32], nsk[64];
+	char extra[512], pkb[64], proof[128], want[128], *ev;
+	uint64_t x, mb, end;
+	yajl_val v;
+
+	f->db.admin_token = ADMIN_TOKEN;
+	f->db.identity_lifetime_ms = 3600 * 1000;
+	crypto_sign_keypair(a.pk, a.sk);
+	b64_encode(pkb, sizeof(pkb), a.pk, 32);
+	snprintf(extra, sizeof(extra),
+		 "\"public_key\":\"%s\",\"listen_port\":4000,\"public\":false", pkb);
+	assert_int_equal(req_full(f, &a, "register", clk(f), extra, 0, &v, NULL, 0, NULL, NULL),
+			 200);
+	assert_int_equal(json_get_u32(v, "node_id", &a.id), 0);
+	assert_int_equal(json_get_u64(v, "expires_at", &x), 0);
+	assert_int_equal(x, T_S + 3600);
+	yajl_tree_free(v);
+	stored(f, a.id, &n);
+	assert_int_equal(n.expires_ms, NOW + 3600 * 1000);
+	do_register(f, &b, 0, NULL);
+	assert_int_equal(req(f, &a, "handshake", target(b.id), NULL), 200);
+	assert_int_equal(req(f, &b, "approve", target(a.id), NULL), 200);
+	/* registering again does not move it */
+	f->now = NOW + 1000;
+	do_register(f, &a, 0, NULL);
+	stored(f, a.id, &n);
+	assert_int_equal(n.expires_ms, NOW + 3600 * 1000);
+
+	/* a rotation before the end renews it (no token needed) */
+	mb = seq_now(f, b.id);
+	crypto_sign_keypair(npk, nsk);
+	rotate_proof(nsk, a.id, a.pk, npk, clk(f), proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, npk, proof, &v), 200);
+	yajl_tree_free(v);
+	memcpy(a.pk, npk, 32);
+	memcpy(a.sk, nsk, 64);
+	end = NOW + 1000 + 3600 * 1000;
+	stored(f, a.id, &n);
+	assert_int_equal(n.expires_ms, end);
+	snprintf(want, sizeof(want),
+		 "\"event\":\"node.expiry\",\"node_id\":%u,\"expires_at\":%llu}", a.id,
+		 (unsigned long long)(end / 1000));
+	ev = events(f, &b, mb);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+
+	/* at the end: refused; the token renews it from now */
+	f->now = end;
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":4000", &v), 403);
+	expect_error(v, "identity_expired");
+	crypto_sign_keypair(npk, nsk);
+	rotate_proof(nsk, a.id, a.pk, npk, clk(f), proof, sizeof(proof));
+	assert_int_equal(rotate(f, &a, npk, proof, &v), 403);
+	expect_error(v, "identity_expired");
+	assert_int_equal(rotate_tok(f, &a, npk, proof, ADMIN_TOKEN, &v), 200);
+	yajl_tree_free(v);
+	memcpy(a.pk, npk, 32);
+	memcpy(a.sk, nsk, 64);
+	stored(f, a.id, &n);
+	assert_int_equal(n.expires_ms, end + 3600 * 1000);
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":4000", &v), 200);
+	yajl_tree_free(v);
+	/* no admin token configured: an ended identity cannot be renewed */
+	f->now = end + 3600 * 1000;
+	f->db.admin_token = NULL;
+	crypto_sign_keypair(npk, nsk);
+	rotate_proof(nsk, a.id, a.pk, npk, clk(f), proof, sizeof(proof));
+	assert_int_equal(rotate_tok(f, &a, npk, proof, ADMIN_TOKEN, &v), 403);
+	expect_error(v, "identity_expired");
+	f->db.identity_lifetime_ms = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4044,6 +5393,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy_visibility, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events_synced, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca_create, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca_join, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca_join_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca_crl_refuses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca_revoke_evicts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca_ends, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca_tags_renew, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_expire, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_lifetime, setup, teardown),
 	};
 
 	if (sodium_init() < 0)

@@ -1,7 +1,9 @@
 /* test_rdv_store.c - the registry's tables (src/rendezvous/rdv_store*.c) on
  * a real LMDB in a temporary directory: every list function walks its
  * table in key order, stops when its callback says 1, fails (stickily)
- * when it says <0, and refuses a key of the wrong shape with -EBADMSG. */
+ * when it says <0, and refuses a key of the wrong shape with -EBADMSG.
+ * Node records by version, and the ca rule's tables (net_ca, net_certs,
+ * cert_exp, crl). */
 #include "config.h"
 
 #include <stdarg.h>
@@ -15,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "cert.h"
 #include "rdv_store.h"
 
 #define MAXSEEN 16
@@ -374,15 +379,370 @@ static void test_bad_key(void **state)
 	store_txn_abort(&e->t);
 }
 
+/* ------------------------------------------------ issue 14: expiry, certs */
+
+static void assert_node_equal(const struct rdv_node *a, const struct rdv_node *b)
+{
+	assert_int_equal(a->id, b->id);
+	assert_memory_equal(a->pk, b->pk, 32);
+	assert_int_equal(a->listen_port, b->listen_port);
+	assert_int_equal(a->public, b->public);
+	assert_int_equal(a->active, b->active);
+	assert_int_equal(a->revoked, b->revoked);
+	assert_int_equal(a->behind_nat, b->behind_nat);
+	assert_true(a->created_ms == b->created_ms);
+	assert_true(a->seen_ms == b->seen_ms);
+	assert_true(a->expires_ms == b->expires_ms);
+	assert_string_equal(a->hostname, b->hostname);
+	assert_string_equal(a->endpoint, b->endpoint);
+	assert_int_equal(a->ntags, b->ntags);
+	for (size_t i = 0; i < a->ntags; i++)
+		assert_string_equal(a->tags[i], b->tags[i]);
+}
+
+/* Store \p len bytes as node \p id's record, then read it. */
+static int raw_node(struct env *e, uint32_t id, const uint8_t *rec, size_t len,
+		    struct rdv_node *out)
+{
+	uint8_t k[4];
+
+	store_be32(k, id);
+	store_put(&e->t, e->db.dbi[RDV_DB_NODES], k, sizeof(k), rec, len);
+	return rdv_node_get(&e->t, &e->db, id, out);
+}
+
+/* Node records: version 3 keeps expires_ms (last, be64); versions 2 (no
+ * expiry) and 1 (no tags either) still read; nothing else does. */
+static void test_node_versions(void **state)
+{
+	struct env *e = *state;
+	struct rdv_node n = {.id = 7,
+			     .listen_port = 4000,
+			     .public = 1,
+			     .active = 1,
+			     .behind_nat = 1,
+			     .created_ms = 11,
+			     .seen_ms = 12,
+			     .expires_ms = 1700000000123ull,
+			     .ntags = 2},
+			got, want;
+	uint8_t k[4], rec[512], bad[520];
+	size_t len, tl;
+	MDB_val v;
+
+	for (int i = 0; i < 32; i++)
+		n.pk[i] = (uint8_t)(i + 1);
+	snprintf(n.hostname, sizeof(n.hostname), "alice");
+	snprintf(n.endpoint, sizeof(n.endpoint), "192.0.2.1:4000");
+	snprintf(n.tags[0], sizeof(n.tags[0]), "db");
+	snprintf(n.tags[1], sizeof(n.tags[1]), "web");
+	rdv_node_put(&e->t, &e->db, &n);
+	assert_int_equal(rdv_node_get(&e->t, &e->db, 7, &got), 0);
+	assert_node_equal(&got, &n);
+	/* the record as written: version 3, the end last */
+	store_be32(k, 7);
+	assert_int_equal(store_get(&e->t, e->db.dbi[RDV_DB_NODES], k, sizeof(k), &v), 0);
+	len = v.mv_size;
+	assert_true(len <= sizeof(rec));
+	memcpy(rec, v.mv_data, len);
+	assert_int_equal(rec[0], 3);
+	assert_true(store_rd_be64(rec + len - 8) == n.expires_ms);
+	/* never, and the largest end */
+	n.expires_ms = 0;
+	rdv_node_put(&e->t, &e->db, &n);
+	assert_int_equal(rdv_node_get(&e->t, &e->db, 7, &got), 0);
+	assert_true(got.expires_ms == 0);
+	n.expires_ms = UINT64_MAX;
+	rdv_node_put(&e->t, &e->db, &n);
+	assert_int_equal(rdv_node_get(&e->t, &e->db, 7, &got), 0);
+	assert_true(got.expires_ms == UINT64_MAX);
+
+	/* version 2: the same without the end, which reads as never */
+	want = n;
+	want.expires_ms = 0;
+	memcpy(bad, rec, len - 8);
+	bad[0] = 2;
+	assert_int_equal(raw_node(e, 8, bad, len - 8, &got), 0);
+	want.id = 8;
+	assert_node_equal(&got, &want);
+	/* version 1: no tags either */
+	tl = 1 + (1 + strlen("db")) + (1 + strlen("web"));
+	bad[0] = 1;
+	assert_int_equal(raw_node(e, 9, bad, len - 8 - tl, &got), 0);
+	want.id = 9;
+	want.ntags = 0;
+	assert_node_equal(&got, &want);
+
+	/* what no version is: an end cut short or followed by more, an end
+	 * under version 2, tags under version 1, unknown versions */
+	assert_int_equal(raw_node(e, 10, rec, len - 1, &got), -EBADMSG);
+	memcpy(bad, rec, len);
+	bad[len] = 0;
+	assert_int_equal(raw_node(e, 10, bad, len + 1, &got), -EBADMSG);
+	bad[0] = 2;
+	assert_int_equal(raw_node(e, 10, bad, len, &got), -EBADMSG);
+	bad[0] = 1;
+	assert_int_equal(raw_node(e, 10, bad, len - 8, &got), -EBADMSG);
+	bad[0] = 3;
+	assert_int_equal(raw_node(e, 10, bad, len - 8, &got), -EBADMSG);
+	bad[0] = 4;
+	assert_int_equal(raw_node(e, 10, bad, len, &got), -EBADMSG);
+	assert_int_equal(raw_node(e, 10, bad, len - 8, &got), -EBADMSG);
+	bad[0] = 0;
+	assert_int_equal(raw_node(e, 10, bad, len, &got), -EBADMSG);
+	assert_int_equal(store_txn_commit(&e->t), 0);
+}
+
+/* A certificate as the store keeps it (signed by a throw-away key: the
+ * store checks the format, not the CA). */
+static void mk_cert(struct cert *c, uint64_t not_after, const char *tag)
+{
+	uint8_t pk[32], sk[64];
+
+	crypto_sign_keypair(pk, sk);
+	memset(c, 0, sizeof(*c));
+	c->kind = CERT_KIND_NODE;
+	randombytes_buf(c->serial, sizeof(c->serial));
+	c->not_before = 1;
+	c->not_after = not_after;
+	memcpy(c->public_key, pk, 32);
+	randombytes_buf(c->issuer, sizeof(c->issuer));
+	if (tag) {
+		snprintf(c->tags[0], sizeof(c->tags[0]), "%s", tag);
+		c->ntags = 1;
+	}
+	assert_int_equal(cert_sign(c, sk), 0);
+}
+
+static int exp_cb(void *arg, uint16_t net, uint32_t node)
+{
+	return note(arg, node, net, NULL, 0);
+}
+
+/* The (net, node) pairs an expiry walk at \p now_s saw, as net<<32|node. */
+static size_t expired(struct env *e, uint64_t now_s, size_t max, uint64_t *out)
+{
+	struct seen s = {0};
+
+	assert_int_equal(rdv_cert_expired_iter(&e->t, &e->db, now_s, max, exp_cb, &s), 0);
+	for (size_t i = 0; i < s.n; i++)
+		out[i] = s.seq[i] << 32 | s.id[i];
+	return s.n;
+}
+
+#define PAIR(net, node) ((uint64_t)(net) << 32 | (node))
+
+/* net_ca, net_certs and the cert_exp index: round trips, expiry order,
+ * replacement and deletion keep the index in step, certificate tags. */
+static void test_cert_tables(void **state)
+{
+	struct env *e = *state;
+	struct cert ca, c10, c11, c12, c4, c11b, got;
+	struct rdv_node n = {.id = 10, .ntags = 1};
+	struct seen stop = {.stop_after = 1}, fail = {.fail_at = 1};
+	uint64_t p[MAXSEEN];
+	uint8_t val[16] = {1}, pk[32], sk[64];
+
+	mk_cert(&ca, 10000, NULL);
+	crypto_sign_keypair(pk, sk);
+	ca.kind = CERT_KIND_CA;
+	memcpy(ca.public_key, pk, 32);
+	cert_key_id(pk, ca.issuer);
+	snprintf(ca.name, sizeof(ca.name), "CA");
+	assert_int_equal(cert_sign(&ca, sk), 0);
+	rdv_net_ca_put(&e->t, &e->db, 3, &ca);
+	assert_int_equal(rdv_net_ca_get(&e->t, &e->db, 3, &got), 0);
+	assert_memory_equal(got.fingerprint, ca.fingerprint, CERT_FP_LEN);
+	assert_string_equal(got.name, "CA");
+	assert_int_equal(rdv_net_ca_get(&e->t, &e->db, 4, &got), -ENOENT);
+
+	mk_cert(&c10, 500, "web");
+	mk_cert(&c11, 100, NULL);
+	mk_cert(&c12, 100, "db");
+	mk_cert(&c4, 300, NULL);
+	rdv_net_cert_put(&e->t, &e->db, 3, 10, &c10);
+	rdv_net_cert_put(&e->t, &e->db, 3, 12, &c12);
+	rdv_net_cert_put(&e->t, &e->db, 3, 11, &c11);
+	rdv_net_cert_put(&e->t, &e->db, 4, 10, &c4);
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 3, 10, &got), 0);
+	assert_memory_equal(got.fingerprint, c10.fingerprint, CERT_FP_LEN);
+	assert_int_equal(got.ntags, 1);
+	assert_string_equal(got.tags[0], "web");
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 4, 10, &got), 0);
+	assert_memory_equal(got.fingerprint, c4.fingerprint, CERT_FP_LEN);
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 3, 99, &got), -ENOENT);
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 5, 10, &got), -ENOENT);
+
+	/* expiry order, up to and with now; at most max */
+	assert_int_equal(expired(e, 99, 100, p), 0);
+	assert_int_equal(expired(e, 100, 100, p), 2);
+	assert_true(p[0] == PAIR(3, 11) && p[1] == PAIR(3, 12));
+	assert_int_equal(expired(e, 499, 100, p), 3);
+	assert_true(p[2] == PAIR(4, 10));
+	assert_int_equal(expired(e, 500, 100, p), 4);
+	assert_true(p[3] == PAIR(3, 10));
+	assert_int_equal(expired(e, UINT64_MAX, 2, p), 2);
+	assert_true(p[0] == PAIR(3, 11) && p[1] == PAIR(3, 12));
+	assert_int_equal(rdv_cert_expired_iter(&e->t, &e->db, 500, 100, exp_cb, &stop), 0);
+	assert_int_equal(stop.n, 1);
+
+	/* a new certificate moves the entry; deleting takes it away */
+	mk_cert(&c11b, 1000, NULL);
+	rdv_net_cert_put(&e->t, &e->db, 3, 11, &c11b);
+	assert_int_equal(expired(e, 100, 100, p), 1);
+	assert_true(p[0] == PAIR(3, 12));
+	assert_int_equal(expired(e, 1000, 100, p), 4);
+	assert_true(p[3] == PAIR(3, 11));
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 3, 11, &got), 0);
+	assert_memory_equal(got.fingerprint, c11b.fingerprint, CERT_FP_LEN);
+	rdv_net_cert_del(&e->t, &e->db, 3, 12);
+	rdv_net_cert_del(&e->t, &e->db, 3, 77); /* none: nothing happens */
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 3, 12, &got), -ENOENT);
+	assert_int_equal(expired(e, 100, 100, p), 0);
+	assert_int_equal(expired(e, 1000, 100, p), 3);
+
+	/* a member's tags in a network: its certificate's, if it has one */
+	snprintf(n.tags[0], sizeof(n.tags[0]), "own");
+	rdv_member_tags(&e->t, &e->db, 3, &n);
+	assert_int_equal(n.ntags, 1);
+	assert_string_equal(n.tags[0], "web");
+	snprintf(n.tags[0], sizeof(n.tags[0]), "own");
+	rdv_net_cert_put(&e->t, &e->db, 0, 10, &c10); /* (a stray one, not read) */
+	rdv_member_tags(&e->t, &e->db, 0, &n);	      /* the backbone: its own */
+	assert_string_equal(n.tags[0], "own");
+	rdv_net_cert_del(&e->t, &e->db, 0, 10);
+	rdv_member_tags(&e->t, &e->db, 5, &n); /* no certificate: its own */
+	assert_string_equal(n.tags[0], "own");
+	rdv_member_tags(&e->t, &e->db, 4, &n); /* a certificate without tags */
+	assert_int_equal(n.ntags, 0);
+
+	/* dropping network 3: its CA, certificates, index entries and list;
+	 * network 4's stay */
+	rdv_crl_put(&e->t, &e->db, 3, RDV_CRL_SERIAL, val, sizeof(val), 1);
+	rdv_crl_put(&e->t, &e->db, 4, RDV_CRL_SERIAL, val, sizeof(val), 1);
+	rdv_net_ca_put(&e->t, &e->db, 4, &ca);
+	rdv_net_certs_drop(&e->t, &e->db, 3);
+	assert_int_equal(rdv_net_ca_get(&e->t, &e->db, 3, &got), -ENOENT);
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 3, 10, &got), -ENOENT);
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 3, 11, &got), -ENOENT);
+	assert_int_equal(expired(e, UINT64_MAX, 100, p), 1);
+	assert_true(p[0] == PAIR(4, 10));
+	assert_false(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_SERIAL, val, sizeof(val)));
+	assert_true(rdv_crl_has(&e->t, &e->db, 4, RDV_CRL_SERIAL, val, sizeof(val)));
+	assert_int_equal(rdv_net_ca_get(&e->t, &e->db, 4, &got), 0);
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 4, 10, &got), 0);
+	assert_int_equal(store_txn_commit(&e->t), 0);
+
+	/* a record that does not decode is corruption */
+	store_txn_begin(e->db.st, &e->t, 0);
+	store_put(&e->t, e->db.dbi[RDV_DB_NET_CERTS], "\0\5\0\0\0\1", 6, "junk", 4);
+	assert_int_equal(rdv_net_cert_get(&e->t, &e->db, 5, 1, &got), -EBADMSG);
+	/* a failing callback fails the walk and the transaction */
+	assert_int_equal(rdv_cert_expired_iter(&e->t, &e->db, UINT64_MAX, 100, exp_cb, &fail),
+			 -EIO);
+	assert_int_equal(store_txn_commit(&e->t), -EIO);
+}
+
+static int crl_note(void *arg, uint8_t kind, const uint8_t *val, size_t len, uint64_t ms)
+{
+	struct seen *s = arg;
+
+	/* id: the kind; seq: the time; text: the value's first byte, length */
+	char t[16];
+	snprintf(t, sizeof(t), "%02x/%zu", val[0], len);
+	return note(s, kind, ms, t, strlen(t));
+}
+
+/* Revocation lists: one entry per (network, kind, value), the value's
+ * length by its kind, walked in kind order. */
+static void test_crl(void **state)
+{
+	struct env *e = *state;
+	struct seen s = {0}, four = {0};
+	uint8_t serial[16], fp[32], key[32], node[4] = {0, 0, 0, 9}, val[33] = {0};
+	const uint32_t kinds[] = {RDV_CRL_SERIAL, RDV_CRL_FINGERPRINT, RDV_CRL_KEY, RDV_CRL_NODE};
+
+	memset(serial, 0xa1, sizeof(serial));
+	memset(fp, 0xb2, sizeof(fp));
+	memset(key, 0xc3, sizeof(key));
+	rdv_crl_put(&e->t, &e->db, 3, RDV_CRL_NODE, node, sizeof(node), 40);
+	rdv_crl_put(&e->t, &e->db, 3, RDV_CRL_KEY, key, sizeof(key), 30);
+	rdv_crl_put(&e->t, &e->db, 3, RDV_CRL_SERIAL, serial, sizeof(serial), 10);
+	rdv_crl_put(&e->t, &e->db, 3, RDV_CRL_FINGERPRINT, fp, sizeof(fp), 20);
+	rdv_crl_put(&e->t, &e->db, 4, RDV_CRL_SERIAL, serial, sizeof(serial), 50);
+	assert_true(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_SERIAL, serial, sizeof(serial)));
+	assert_true(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_FINGERPRINT, fp, sizeof(fp)));
+	assert_true(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_KEY, key, sizeof(key)));
+	assert_true(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_NODE, node, sizeof(node)));
+	/* another network, kind or value is not listed */
+	assert_false(rdv_crl_has(&e->t, &e->db, 5, RDV_CRL_SERIAL, serial, sizeof(serial)));
+	assert_false(rdv_crl_has(&e->t, &e->db, 4, RDV_CRL_KEY, key, sizeof(key)));
+	assert_false(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_KEY, fp, sizeof(fp)));
+	assert_false(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_FINGERPRINT, key, sizeof(key)));
+	node[3] = 8;
+	assert_false(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_NODE, node, sizeof(node)));
+	key[31] ^= 1;
+	assert_false(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_KEY, key, sizeof(key)));
+	key[31] ^= 1;
+	/* no value, or longer than any: never listed */
+	assert_false(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_SERIAL, serial, 0));
+	assert_false(rdv_crl_has(&e->t, &e->db, 3, RDV_CRL_KEY, val, sizeof(val)));
+
+	/* the walk: network 3's four, in kind order, lengths by kind */
+	assert_int_equal(rdv_crl_iter(&e->t, &e->db, 3, crl_note, &s), 0);
+	ids_are(&s, 4, kinds);
+	assert_int_equal(s.seq[0], 10);
+	assert_string_equal(s.text[0], "a1/16");
+	assert_int_equal(s.seq[1], 20);
+	assert_string_equal(s.text[1], "b2/32");
+	assert_int_equal(s.seq[2], 30);
+	assert_string_equal(s.text[2], "c3/32");
+	assert_int_equal(s.seq[3], 40);
+	assert_string_equal(s.text[3], "00/4");
+	/* listing again is one entry, with the new time */
+	rdv_crl_put(&e->t, &e->db, 4, RDV_CRL_SERIAL, serial, sizeof(serial), 60);
+	assert_int_equal(rdv_crl_iter(&e->t, &e->db, 4, crl_note, &four), 0);
+	assert_int_equal(four.n, 1);
+	assert_int_equal(four.seq[0], 60);
+	assert_int_equal(store_txn_commit(&e->t), 0);
+
+	/* a corrupt entry (a time not 8 bytes, a kind unknown) fails the walk */
+	store_txn_begin(e->db.st, &e->t, 0);
+	memset(val, 0, sizeof(val));
+	val[1] = 6;
+	val[2] = RDV_CRL_SERIAL;
+	store_put(&e->t, e->db.dbi[RDV_DB_CRL], val, 35, "1234", 4);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(rdv_crl_iter(&e->t, &e->db, 6, crl_note, &s), -EBADMSG);
+	assert_int_equal(s.n, 0);
+	store_txn_abort(&e->t);
+	store_txn_begin(e->db.st, &e->t, 0);
+	val[2] = 9;
+	store_put(&e->t, e->db.dbi[RDV_DB_CRL], val, 35, "12345678", 8);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(rdv_crl_iter(&e->t, &e->db, 6, crl_note, &s), -EBADMSG);
+	store_txn_abort(&e->t);
+
+	/* an entry of no length, or too long, fails the transaction */
+	store_txn_begin(e->db.st, &e->t, 0);
+	rdv_crl_put(&e->t, &e->db, 3, RDV_CRL_KEY, val, sizeof(val), 1);
+	assert_int_equal(store_txn_commit(&e->t), -EINVAL);
+	store_txn_begin(e->db.st, &e->t, 0);
+	rdv_crl_put(&e->t, &e->db, 3, RDV_CRL_KEY, val, 0, 1);
+	assert_int_equal(store_txn_commit(&e->t), -EINVAL);
+}
+
 /* Each test on a fresh registry store. */
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_node_iter),	T(test_trust_iter), T(test_member_iter),
-	    T(test_org_iter),	T(test_net_iter),   T(test_inbox_iter),
-	    T(test_event_iter), T(test_prune),	    T(test_bad_key),
+	    T(test_node_iter), T(test_trust_iter),    T(test_member_iter), T(test_org_iter),
+	    T(test_net_iter),  T(test_inbox_iter),    T(test_event_iter),  T(test_prune),
+	    T(test_bad_key),   T(test_node_versions), T(test_cert_tables), T(test_crl),
 	};
+	if (sodium_init() < 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
