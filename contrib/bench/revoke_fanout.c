@@ -1,7 +1,8 @@
-/* contrib/bench/revoke_fanout.c - how fast an org_revoke reaches the open
- * events streams of N peers (a benchmark: it prints figures and asserts
- * nothing; make check does not run it).  contrib/bench/revoke_fanout.sh
- * starts a throwaway pilot-rendezvous on 127.0.0.1, builds this and runs it.
+/* contrib/bench/revoke_fanout.c - how fast an org_revoke (or, with -k ca,
+ * a ca_revoke by serial) reaches the open events streams of N peers (a
+ * benchmark: it prints figures and asserts nothing; make check does not run
+ * it).  contrib/bench/revoke_fanout.sh starts a throwaway pilot-rendezvous
+ * on 127.0.0.1, builds this and runs it.
  *
  *   1. make N+1 Ed25519 identities; `register` each (signed requests);
  *   2. admin `org_create`, then `network_create` (join rule open, owned by
@@ -16,6 +17,16 @@
  * Printed: how long registrations, joins and stream set-up took, the time
  * from t0 to the first / median / p99 / last delivery, and the org_revoke
  * request's own latency.
+ *
+ * With -k ca (the ca join rule, issue 14) steps 2, 3 and 5 are instead:
+ *   2. a CA key pair and its self-signed certificate made here with
+ *      src/lib/cert.h (as `pilotctl ca generate` does; the key stays in
+ *      this process), admin `network_create` (join rule ca, `ca_cert`);
+ *   3. after `register`, a node certificate for every node's key and ID
+ *      (cert_sign, 1 day), and every node `network_join`s with it;
+ *   5. t0; admin `ca_revoke` of node 0's serial; the registry takes node 0
+ *      out and queues `network.left` (node 0, the network) to every other
+ *      member: its arrival on each stream is recorded the same way.
  *
  * The current seq of a node is not asked for: each join queues one
  * `network.joined` to every member already in the network, so a node whose
@@ -53,15 +64,16 @@
  *      -o /tmp/revoke_fanout
  *   /tmp/revoke_fanout -r 127.0.0.1:PORT -p PIN -t TOKEN_FILE [-n N]
  *        [-s SOURCES] [-c CONCURRENCY] [-w PHASE_TIMEOUT_S] [-d DELIVERY_TIMEOUT_S]
- *        [-m METRICS_PORT] [-q SETTLE_MS]
+ *        [-m METRICS_PORT] [-q SETTLE_MS] [-k org|ca]
  *
+ * -k org|ca: org_revoke (default) or ca_revoke by serial, above.
  * -q: how long the live streams idle before t0 (default 300 ms); the
- * admin connection is then warmed (network_list) so that org_revoke goes
+ * admin connection is then warmed (network_list) so that the revocation goes
  * over a kept-alive connection (the registry closes idle ones after 30 s).
  * With -m, the registry's /metrics (plain HTTP on 127.0.0.1:METRICS_PORT)
  * is read around each phase (its mean handler time per request, from
  * pilot_registry_request_seconds) and just before and after t0 (its count
- * of open streams and connections, and org_revoke's own handler time).
+ * of open streams and connections, and the revocation's own handler time).
  */
 #include "config.h"
 
@@ -80,6 +92,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cert.h"
 #include "json.h"
 #include "regmsg.h"
 #include "util.h"
@@ -97,8 +110,8 @@
 #define REQ_TIMEOUT_S 60L
 #define CONNECT_TIMEOUT_S 10L
 
-enum kind { K_REGISTER, K_ENROLL, K_EVENTS, K_ADMIN };
-static const char *const kind_op[] = {"register", "org_enroll", "events", "admin"};
+enum kind { K_REGISTER, K_ENROLL, K_JOIN, K_EVENTS, K_ADMIN };
+static const char *const kind_op[] = {"register", "org_enroll", "network_join", "events", "admin"};
 
 struct xfer {
 	CURL *e;
@@ -126,6 +139,8 @@ struct node {
 	uint64_t not_before_ms;
 	uint64_t lat_ns; /* the successful request's latency in the current phase */
 	struct xfer *stream;
+	char *cert; /* -k ca: its certificate, base64 */
+	uint8_t serial[CERT_SERIAL_LEN];
 };
 
 struct source {
@@ -153,6 +168,11 @@ static struct {
 	uint32_t org_id, revoked_id;
 	uint64_t net_id;
 	char enroll_token[128];
+	int ca;		       /* -k ca */
+	const char *rev_op;    /* org_revoke or ca_revoke */
+	const char *rev_event; /* what each stream waits for */
+	uint8_t ca_sk[64];
+	struct cert ca_cert;
 	int streams_synced;
 	int revoked_delivered;
 	int streams_ended;
@@ -294,8 +314,9 @@ static void stream_line(struct xfer *x, const char *line, size_t len, uint64_t p
 			/* keep-alive */
 		} else if (!x->synced) {
 			x->backlog_lines++;
-		} else if (strcmp(ev, "node.revoked") == 0 && !x->revoked_seen &&
-			   json_get_u32(v, "node_id", &id) == 0 && id == B.revoked_id) {
+		} else if (strcmp(ev, B.rev_event) == 0 && !x->revoked_seen &&
+			   json_get_u32(v, "node_id", &id) == 0 && id == B.revoked_id &&
+			   (!B.ca || (json_get_u32(v, "network_id", &id) == 0 && id == B.net_id))) {
 			x->revoked_seen = 1;
 			x->t_rev_wake_ns = B.wake_ns;
 			x->t_rev_parse_ns = parsed_ns;
@@ -403,6 +424,17 @@ static void add_enroll(struct json_gen *j, void *arg)
 	jg_kstr(j, "token", B.enroll_token);
 }
 
+static void add_join(struct json_gen *j, void *arg)
+{
+	struct node *n = arg;
+
+	jg_ku64(j, "network_id", B.net_id);
+	jg_key(j, "certificates");
+	jg_array_open(j);
+	jg_str(j, n->cert);
+	jg_array_close(j);
+}
+
 static void add_events(struct json_gen *j, void *arg)
 {
 	struct node *n = arg;
@@ -413,7 +445,7 @@ static void add_events(struct json_gen *j, void *arg)
 /* A signed node request (doc/REGISTRY.md "Node requests"). */
 static struct xfer *node_req(enum kind k, int i)
 {
-	static const regmsg_add_fn adders[] = {add_register, add_enroll, add_events};
+	static const regmsg_add_fn adders[] = {add_register, add_enroll, add_join, add_events};
 	struct node *n = &B.nodes[i];
 	char path[64], sig[REGMSG_SIG_B64_LEN], hdr[32 + REGMSG_SIG_B64_LEN];
 	char *body = NULL;
@@ -527,13 +559,16 @@ static void on_node_done(struct xfer *x)
 		if (json_get_u32(v, "node_id", &n->id) < 0 || n->id == 0)
 			die("node %d register: no node_id in the answer", x->node);
 	} else {
-		/* {"org_id":..,"joined":[{"network":{..,"members":M},"members":[..]}]} */
-		yajl_val joined = json_get(v, "joined"), net;
+		/* org_enroll: {"org_id":..,"joined":[{"network":{..,"members":M},..}]};
+		 * network_join: {"network":{..,"members":M},"members":[..]} */
+		yajl_val joined = json_get(v, "joined"), net = json_get(v, "network");
 		uint64_t m = 0;
-		if (!joined || !YAJL_IS_ARRAY(joined) || joined->u.array.len != 1 ||
-		    !(net = json_get(joined->u.array.values[0], "network")) ||
-		    json_get_u64(net, "members", &m) < 0 || m < 1 || m > (uint64_t)B.n + 1)
-			die("node %d org_enroll: unexpected answer", x->node);
+		if (x->kind == K_ENROLL)
+			net = joined && YAJL_IS_ARRAY(joined) && joined->u.array.len == 1
+				  ? json_get(joined->u.array.values[0], "network")
+				  : NULL;
+		if (!net || json_get_u64(net, "members", &m) < 0 || m < 1 || m > (uint64_t)B.n + 1)
+			die("node %d %s: unexpected answer", x->node, kind_op[x->kind]);
 		n->after = (uint64_t)B.n + 1 - m;
 	}
 	yajl_tree_free(v);
@@ -550,6 +585,7 @@ static void on_done(struct xfer *x)
 	switch (x->kind) {
 	case K_REGISTER:
 	case K_ENROLL:
+	case K_JOIN:
 		on_node_done(x);
 		break;
 	case K_EVENTS:
@@ -764,7 +800,7 @@ static void usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s -r 127.0.0.1:PORT -p PIN -t TOKEN_FILE [-n PEERS] [-s SOURCES]\n"
 		"       [-c CONCURRENCY] [-w PHASE_TIMEOUT_S] [-d DELIVERY_TIMEOUT_S]\n"
-		"       [-m METRICS_PORT] [-q SETTLE_MS]\n",
+		"       [-m METRICS_PORT] [-q SETTLE_MS] [-k org|ca]\n",
 		prog);
 	exit(2);
 }
@@ -814,12 +850,53 @@ static void set_pin(const char *pin)
 	snprintf(B.pin, sizeof(B.pin), "sha256//%s", pin);
 }
 
+/* ------------------------------------------------------------ -k ca */
+
+/* The CA, as `pilotctl ca generate` makes it: self-signed, 2 days. */
+static void ca_make(uint64_t now_s)
+{
+	struct cert *ca = &B.ca_cert;
+
+	memset(ca, 0, sizeof(*ca));
+	ca->kind = CERT_KIND_CA;
+	randombytes_buf(ca->serial, sizeof(ca->serial));
+	ca->not_before = now_s;
+	ca->not_after = now_s + 2 * 86400;
+	crypto_sign_keypair(ca->public_key, B.ca_sk);
+	cert_key_id(ca->public_key, ca->issuer);
+	snprintf(ca->name, sizeof(ca->name), "bench-ca");
+	if (cert_sign(ca, B.ca_sk) < 0 || cert_verify_ca(ca, now_s) != CERT_OK)
+		die("cannot make the CA certificate");
+}
+
+/* A node's certificate, as `pilotctl ca sign --public-key K --node-id ID`
+ * makes it: 1 day, no tags. */
+static void ca_sign_node(struct node *n, uint64_t now_s)
+{
+	struct cert c;
+	char b64[CERT_PEM_MAX];
+
+	memset(&c, 0, sizeof(c));
+	c.kind = CERT_KIND_NODE;
+	randombytes_buf(c.serial, sizeof(c.serial));
+	c.not_before = now_s;
+	c.not_after = now_s + 86400;
+	memcpy(c.public_key, n->pk, sizeof(c.public_key));
+	cert_key_id(B.ca_cert.public_key, c.issuer);
+	c.has_node_id = 1;
+	c.node_id = n->id;
+	if (cert_sign(&c, B.ca_sk) < 0 || cert_verify_node(&c, &B.ca_cert, now_s) != CERT_OK ||
+	    cert_to_b64(&c, b64, sizeof(b64)) < 0 || !(n->cert = strdup(b64)))
+		die("cannot make node %" PRIu32 "'s certificate", n->id);
+	memcpy(n->serial, c.serial, sizeof(n->serial));
+}
+
 int main(int argc, char **argv)
 {
 	const char *reg = NULL, *pin = NULL, *tokfile = NULL;
-	char body[512], addr[32];
+	char body[CERT_PEM_MAX + 512], addr[32];
 	struct rlimit rl;
-	uint64_t t_keys, t_reg, t_enroll, t_events, lat_org, lat_net, t0, elapsed;
+	uint64_t t_keys, t_reg, t_enroll, t_events, lat_org = 0, lat_net, t0, elapsed;
 	struct mstat m0, m1, m2, m3, m4, m5;
 	yajl_val v;
 	struct xfer *rev;
@@ -832,7 +909,7 @@ int main(int argc, char **argv)
 	B.phase_s = 300;
 	B.deliver_s = 30;
 	B.settle_ms = 300;
-	while ((opt = getopt(argc, argv, "r:p:t:n:s:c:w:d:m:q:h")) != -1) {
+	while ((opt = getopt(argc, argv, "r:p:t:n:s:c:w:d:m:q:k:h")) != -1) {
 		switch (opt) {
 		case 'r':
 			reg = optarg;
@@ -864,12 +941,19 @@ int main(int argc, char **argv)
 		case 'q':
 			B.settle_ms = (unsigned)num_arg(optarg, 0, 600000, 'q');
 			break;
+		case 'k':
+			if (strcmp(optarg, "org") != 0 && strcmp(optarg, "ca") != 0)
+				usage(argv[0]);
+			B.ca = strcmp(optarg, "ca") == 0;
+			break;
 		default:
 			usage(argv[0]);
 		}
 	}
 	if (!reg || !pin || !tokfile || optind != argc)
 		usage(argv[0]);
+	B.rev_op = B.ca ? "ca_revoke" : "org_revoke";
+	B.rev_event = B.ca ? "network.left" : "node.revoked";
 	/* Loopback only: the registry must be 127.0.0.1. */
 	if (strncmp(reg, REGISTRY_HOST ":", strlen(REGISTRY_HOST) + 1) != 0)
 		die("-r: only %s:PORT is accepted", REGISTRY_HOST);
@@ -917,11 +1001,12 @@ int main(int argc, char **argv)
 	 * idle keep-alive connections of every source, and the admin's. */
 	curl_multi_setopt(B.multi, CURLMOPT_MAXCONNECTS, (long)B.n + (long)B.nsrc * B.conc + 16);
 
-	printf("revoke_fanout: %d peers + 1 node to revoke, registry %s:%u, %s, "
+	printf("revoke_fanout: %s, %d peers + 1 node to revoke, registry %s:%u, %s, "
 	       "%d source address%s (127.0.0.2-127.0.0.%d, <= %d nodes each; admin from %s), "
 	       "%d requests in flight\n",
-	       B.n, REGISTRY_HOST, B.port, curl_version_info(CURLVERSION_NOW)->version, B.nsrc,
-	       B.nsrc == 1 ? "" : "es", 1 + B.nsrc, (B.n + B.nsrc) / B.nsrc, ADMIN_SOURCE, B.conc);
+	       B.rev_op, B.n, REGISTRY_HOST, B.port, curl_version_info(CURLVERSION_NOW)->version,
+	       B.nsrc, B.nsrc == 1 ? "" : "es", 1 + B.nsrc, (B.n + B.nsrc) / B.nsrc, ADMIN_SOURCE,
+	       B.conc);
 	fflush(stdout);
 
 	t_keys = now_mono_ns();
@@ -938,32 +1023,54 @@ int main(int argc, char **argv)
 	print_handler(&m0, &m1);
 	fflush(stdout);
 
-	/* 2. org and network */
-	v = admin_call("org_create", "{\"name\":\"bench-org\"}", &lat_org);
-	{
-		const char *tok;
-		if (json_get_u32(v, "org_id", &B.org_id) < 0 ||
-		    json_get_str(v, "enroll_token", &tok) < 0 ||
-		    strlen(tok) >= sizeof(B.enroll_token))
-			die("org_create: unexpected answer");
-		snprintf(B.enroll_token, sizeof(B.enroll_token), "%s", tok);
+	/* 2. org and network (-k ca: the CA and a ca network) */
+	if (B.ca) {
+		char cab64[CERT_PEM_MAX];
+		uint64_t t_certs, now_s = now_real_ms() / 1000;
+		ca_make(now_s);
+		if (cert_to_b64(&B.ca_cert, cab64, sizeof(cab64)) < 0)
+			die("cannot encode the CA certificate");
+		snprintf(body, sizeof(body),
+			 "{\"name\":\"bench-net\",\"join_rule\":\"ca\",\"ca_cert\":\"%s\"}", cab64);
+		v = admin_call("network_create", body, &lat_net);
+		if (json_get_u64(v, "network_id", &B.net_id) < 0)
+			die("network_create: unexpected answer");
+		yajl_tree_free(v);
+		printf("admin     network_create %.2f ms (network %" PRIu64 ", join rule ca)\n",
+		       ms(lat_net), B.net_id);
+		t_certs = now_mono_ns();
+		for (int i = 0; i <= B.n; i++)
+			ca_sign_node(&B.nodes[i], now_s);
+		t_certs = now_mono_ns() - t_certs;
+		printf("certs     %d node certificates signed (cert.h) in %.1f ms\n", B.n + 1,
+		       ms(t_certs));
+	} else {
+		v = admin_call("org_create", "{\"name\":\"bench-org\"}", &lat_org);
+		{
+			const char *tok;
+			if (json_get_u32(v, "org_id", &B.org_id) < 0 ||
+			    json_get_str(v, "enroll_token", &tok) < 0 ||
+			    strlen(tok) >= sizeof(B.enroll_token))
+				die("org_create: unexpected answer");
+			snprintf(B.enroll_token, sizeof(B.enroll_token), "%s", tok);
+		}
+		yajl_tree_free(v);
+		snprintf(body, sizeof(body),
+			 "{\"name\":\"bench-net\",\"join_rule\":\"open\",\"org_id\":%" PRIu32 "}",
+			 B.org_id);
+		v = admin_call("network_create", body, &lat_net);
+		if (json_get_u64(v, "network_id", &B.net_id) < 0)
+			die("network_create: unexpected answer");
+		yajl_tree_free(v);
+		printf("admin     org_create %.2f ms (org %" PRIu32 "), network_create %.2f ms "
+		       "(network %" PRIu64 ", open, owned by the org)\n",
+		       ms(lat_org), B.org_id, ms(lat_net), B.net_id);
 	}
-	yajl_tree_free(v);
-	snprintf(body, sizeof(body),
-		 "{\"name\":\"bench-net\",\"join_rule\":\"open\",\"org_id\":%" PRIu32 "}",
-		 B.org_id);
-	v = admin_call("network_create", body, &lat_net);
-	if (json_get_u64(v, "network_id", &B.net_id) < 0)
-		die("network_create: unexpected answer");
-	yajl_tree_free(v);
-	printf("admin     org_create %.2f ms (org %" PRIu32 "), network_create %.2f ms "
-	       "(network %" PRIu64 ", open, owned by the org)\n",
-	       ms(lat_org), B.org_id, ms(lat_net), B.net_id);
 
 	/* 3. everyone joins */
 	metrics_read(&m1);
-	t_enroll = run_phase(K_ENROLL, 0);
-	lat_line("org_enroll", 0, t_enroll);
+	t_enroll = run_phase(B.ca ? K_JOIN : K_ENROLL, 0);
+	lat_line(B.ca ? "join" : "org_enroll", 0, t_enroll);
 	metrics_read(&m2);
 	print_handler(&m1, &m2);
 	fflush(stdout);
@@ -999,10 +1106,17 @@ int main(int argc, char **argv)
 		die("%d streams ended before the revocation", B.streams_ended);
 	B.revoked_id = B.nodes[0].id;
 	B.revoked_delivered = 0;
-	snprintf(body, sizeof(body), "{\"node_id\":%" PRIu32 ",\"org_id\":%" PRIu32 "}",
-		 B.revoked_id, B.org_id);
+	if (B.ca) {
+		char hex[2 * CERT_SERIAL_LEN + 1];
+		hex_encode(hex, sizeof(hex), B.nodes[0].serial, sizeof(B.nodes[0].serial));
+		snprintf(body, sizeof(body), "{\"network_id\":%" PRIu64 ",\"serial\":\"%s\"}",
+			 B.net_id, hex);
+	} else {
+		snprintf(body, sizeof(body), "{\"node_id\":%" PRIu32 ",\"org_id\":%" PRIu32 "}",
+			 B.revoked_id, B.org_id);
+	}
 	t0 = now_mono_ns();
-	rev = admin_start("org_revoke", body);
+	rev = admin_start(B.rev_op, body);
 	{
 		uint64_t deadline = now_mono_ms() + B.deliver_s * 1000ull;
 		while ((B.revoked_delivered < B.n || !rev->finished) && now_mono_ms() < deadline)
@@ -1040,23 +1154,26 @@ int main(int argc, char **argv)
 			curl_easy_getinfo(rev->e, CURLINFO_NUM_CONNECTS, &nconn);
 			if ((v = json_parse(rev->buf ? rev->buf : "", rev->len, 0, err,
 					    sizeof(err)))) {
-				json_get_u64(v, "notified", &notified);
+				yajl_val rm = json_get(v, "removed");
+				if (B.ca && rm && YAJL_IS_ARRAY(rm))
+					notified = rm->u.array.len;
+				else
+					json_get_u64(v, "notified", &notified);
 				yajl_tree_free(v);
 			}
 		}
 		if (!rev->finished || rev->res != CURLE_OK || rev->status != 200)
-			printf("org_revoke: FAILED: %s (HTTP %ld) %s\n",
+			printf("%s: FAILED: %s (HTTP %ld) %s\n", B.rev_op,
 			       rev->finished ? curl_easy_strerror(rev->res) : "no answer",
 			       rev->status, rev->finished ? err_text(rev) : "");
 		else
-			printf("org_revoke of node %" PRIu32
-			       ": HTTP 200 after %.2f ms (libcurl total "
-			       "%.2f ms, %s connection%s), notified %" PRIu64 "\n",
-			       B.revoked_id, ms(rev_ns), (double)total_us / 1e3,
+			printf("%s of node %" PRIu32 ": HTTP 200 after %.2f ms (libcurl total "
+			       "%.2f ms, %s connection%s), %s %" PRIu64 "\n",
+			       B.rev_op, B.revoked_id, ms(rev_ns), (double)total_us / 1e3,
 			       nconn == 0 ? "reused keep-alive" : "new", nconn == 0 ? "" : " (TLS)",
-			       notified);
-		printf("node.revoked delivered to %zu of %d streams (waited %.1f ms)%s\n", k, B.n,
-		       ms(elapsed), k < (size_t)B.n ? " (TIMED OUT for the rest)" : "");
+			       B.ca ? "removed" : "notified", notified);
+		printf("%s delivered to %zu of %d streams (waited %.1f ms)%s\n", B.rev_event, k,
+		       B.n, ms(elapsed), k < (size_t)B.n ? " (TIMED OUT for the rest)" : "");
 		if (k) {
 			printf(
 			    "  from t0 (socket readable): first %.2f ms, median %.2f ms, p99 %.2f "
@@ -1066,15 +1183,14 @@ int main(int argc, char **argv)
 			    "  from t0 (line parsed):     first %.2f ms, median %.2f ms, p99 %.2f "
 			    "ms, last %.2f ms\n",
 			    ms(p[0]), ms(pct(p, k, 50)), ms(pct(p, k, 99)), ms(p[k - 1]));
-			printf("  %zu of %zu deliveries were readable no later than the org_revoke "
+			printf("  %zu of %zu deliveries were readable no later than the %s "
 			       "answer\n",
-			       before_reply, k);
+			       before_reply, k, B.rev_op);
 		}
 		if (m4.ok && m5.ok && m5.lat_count == m4.lat_count + 1)
-			printf(
-			    "  registry handler time of org_revoke (metrics; transaction, commit "
-			    "and the pushes to the streams): %.3f ms\n",
-			    (m5.lat_sum - m4.lat_sum) * 1e3);
+			printf("  registry handler time of %s (metrics; transaction, commit "
+			       "and the pushes to the streams): %.3f ms\n",
+			       B.rev_op, (m5.lat_sum - m4.lat_sum) * 1e3);
 		printf("429 (rate_limited) retries in the whole run: %" PRIu64 "\n", B.retries_429);
 		free(w);
 		free(p);
@@ -1083,10 +1199,13 @@ int main(int argc, char **argv)
 	xfer_free(rev);
 	for (int i = 1; i <= B.n; i++)
 		xfer_free(B.nodes[i].stream);
+	for (int i = 0; i <= B.n; i++)
+		free(B.nodes[i].cert);
 	curl_multi_cleanup(B.multi);
 	close(B.ep);
 	sodium_memzero(B.nodes, ((size_t)B.n + 1) * sizeof(*B.nodes));
 	sodium_memzero(B.token, sizeof(B.token));
+	sodium_memzero(B.ca_sk, sizeof(B.ca_sk));
 	free(B.nodes);
 	free(B.src);
 	curl_global_cleanup();

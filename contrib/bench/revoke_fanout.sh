@@ -2,7 +2,12 @@
 # contrib/bench/revoke_fanout.sh - revocation propagation from the registry to
 # N peers' events streams (a benchmark: it prints figures and asserts nothing).
 #
-#   contrib/bench/revoke_fanout.sh [N]          # N peers, default 1000
+#   contrib/bench/revoke_fanout.sh [N [MODE]]   # N peers, default 1000
+#
+# MODE org (default) or ca: the revocation is org_revoke, or (ca) ca_revoke
+# by serial in a ca network that every node joined with a certificate the
+# program signed with src/lib/cert.h; the streams wait for node.revoked, or
+# (ca) network.left.
 #
 # Starts a throwaway pilot-rendezvous on 127.0.0.1 (a free port, a temp state
 # dir, a random admin token in a 0600 file, metrics on 127.0.0.1), builds
@@ -11,13 +16,15 @@
 # open network they all join, N of them hold an events stream open, and the
 # admin revokes node 0 (org_revoke); the program prints how long the set-up
 # phases took and when node.revoked reached each stream (first / median /
-# p99 / last) against the org_revoke request's own latency.  See the
-# program's header for the method (loopback source addresses 127.0.0.2..
-# against the per-source rate limit, pacing, how arrival times are taken).
-# Afterwards the registry's metrics show whether it refused anything.
+# p99 / last) against the org_revoke request's own latency (MODE ca: the
+# same for ca_revoke and network.left).  See the program's header for the
+# method (loopback source addresses 127.0.0.2.. against the per-source rate
+# limit, pacing, how arrival times are taken).  Afterwards the registry's
+# metrics show whether it refused anything.
 #
-# Environment: BUILD_DIR (configured build tree, default ./build: its
-# src/lib/libpilot.a and pilot-rendezvous are used), CC (default cc),
+# Environment: N, MODE (as the arguments), BUILD_DIR (configured build
+# tree, default ./build: its src/lib/libpilot.a and pilot-rendezvous are
+# used), CC (default cc),
 # SOURCES (loopback source addresses; default: one per 30 nodes), SETTLE_MS
 # (idle time of the live streams before the revocation, default 300),
 # CONC (requests in flight, default 32), PHASE_TIMEOUT (s per
@@ -31,6 +38,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 N=${1:-${N:-1000}}
+MODE=${2:-${MODE:-org}}
 CC=${CC:-cc}
 CONC=${CONC:-32}
 PHASE_TIMEOUT=${PHASE_TIMEOUT:-300}
@@ -40,7 +48,8 @@ RDV_LOG_LEVEL=${RDV_LOG_LEVEL:-info}
 RDV=$BUILD_DIR/pilot-rendezvous
 LIB=$BUILD_DIR/src/lib/libpilot.a
 
-case $N in '' | *[!0-9]*) echo "usage: $0 [N]" >&2; exit 2 ;; esac
+case $N in '' | *[!0-9]*) echo "usage: $0 [N [org|ca]]" >&2; exit 2 ;; esac
+case $MODE in org | ca) ;; *) echo "usage: $0 [N [org|ca]]" >&2; exit 2 ;; esac
 [ -x "$RDV" ] || { echo "revoke_fanout: $RDV not built (BUILD_DIR?)" >&2; exit 1; }
 if [ ! -f "$LIB" ] || [ ! -f "$BUILD_DIR/config.h" ]; then
 	echo "revoke_fanout: $LIB or $BUILD_DIR/config.h missing (BUILD_DIR?)" >&2
@@ -127,7 +136,7 @@ log "pilot-rendezvous pid $RDV_PID on 127.0.0.1:$PORT, state $TMP/state"
 log "$(df -h --output=source,fstype "$TMP" 2>/dev/null | tail -1)"
 
 BENCH_ARGS=(-r "127.0.0.1:$PORT" -p "$PIN" -t "$TMP/admin.token" -n "$N" -c "$CONC"
-	-w "$PHASE_TIMEOUT" -d "$DELIVERY_TIMEOUT")
+	-w "$PHASE_TIMEOUT" -d "$DELIVERY_TIMEOUT" -k "$MODE")
 [ "$HAVE_METRICS" = 1 ] && BENCH_ARGS+=(-m "$MPORT")
 [ -n "${SOURCES:-}" ] && BENCH_ARGS+=(-s "$SOURCES")
 [ -n "${SETTLE_MS:-}" ] && BENCH_ARGS+=(-q "$SETTLE_MS")
@@ -150,7 +159,7 @@ printf '%s\n' "$metrics" | awk '/^pilot_registry_request_seconds_(sum|count)/ {v
 		printf "  mean handler time over %d requests: %.3f ms\n",
 			v["pilot_registry_request_seconds_count"],
 			1000 * v["pilot_registry_request_seconds_sum"] / v["pilot_registry_request_seconds_count"] }'
-echo "registry log: $(grep -ciE ': (warn|error):' "$TMP/rendezvous.log") warning/error lines (the revocation logs one);" \
+echo "registry log: $(grep -ciE ': (warn|error):' "$TMP/rendezvous.log") warning/error lines (org_revoke logs one, ca_revoke none);" \
 	"$(grep -c 'not accepting more' "$TMP/rendezvous.log") connection-cap pauses;" \
 	"$(grep -c 'is not read; closing' "$TMP/rendezvous.log") slow streams cut"
 exit "$rc"
