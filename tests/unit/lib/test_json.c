@@ -1,4 +1,5 @@
-/* test_json.c - the bounded JSON parser and typed getters. */
+/* test_json.c - the bounded JSON parser and typed getters, and the checks
+ * for repeated members and hidden NULs that signed documents rely on. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -79,6 +80,57 @@ static void test_only_keys(void **state)
 	yajl_tree_free(v);
 }
 
+/* A repeated member anywhere in the tree, in objects nested in objects
+ * and arrays; the same key in sibling objects is no repetition. */
+static void test_dup_keys(void **state)
+{
+	static const struct {
+		const char *json;
+		bool dup;
+	} cases[] = {
+	    {"{}", false},
+	    {"[]", false},
+	    {"\"a\"", false},
+	    {"{\"a\":1,\"b\":2}", false},
+	    {"{\"a\":1,\"A\":1}", false}, /* keys are case-sensitive */
+	    {"{\"a\":1,\"a\":1}", true},
+	    {"{\"a\":1,\"b\":2,\"a\":3}", true},
+	    {"{\"a\":{\"c\":1,\"c\":2}}", true},
+	    {"{\"a\":{\"c\":1},\"b\":{\"c\":1}}", false},
+	    {"{\"a\":[{\"x\":1},{\"x\":1}]}", false},
+	    {"{\"a\":[{\"x\":1,\"x\":2}]}", true},
+	    {"[1,{\"y\":[[{\"z\":0,\"z\":0}]]}]", true},
+	    {"[{\"a\":1},{\"a\":2,\"b\":[{}],\"a\":3}]", true},
+	    {"{\"a\":{\"a\":{\"a\":1}}}", false}, /* one per level */
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		yajl_val v = P(cases[i].json);
+		assert_non_null(v);
+		if (json_has_dup_keys(v) != cases[i].dup)
+			fail_msg("json_has_dup_keys(%s) is not %d", cases[i].json, cases[i].dup);
+		yajl_tree_free(v);
+	}
+}
+
+/* "\u0000" only inside strings, keys included, and not an escaped
+ * backslash followed by "u0000". */
+static void test_nul_escape(void **state)
+{
+	static const struct {
+		const char *json;
+		bool nul;
+	} cases[] = {
+	    {"{\"a\":\"x\\u0000y\"}", true}, {"{\"a\\u0000\":1}", true},
+	    {"{\"a\":\"\\u0001\"}", false},  {"{\"a\":\"\\\\u0000\"}", false},
+	    {"{\"a\":\"\\u00000\"}", true},  {"{\"a\":\"\\u000\"}", false},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (json_has_nul_escape(cases[i].json, strlen(cases[i].json)) != cases[i].nul)
+			fail_msg("json_has_nul_escape(%s) is not %d", cases[i].json, cases[i].nul);
+}
+
 static void test_gen(void **state)
 {
 	struct json_gen j;
@@ -108,10 +160,9 @@ static void test_gen(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_getters),
-	    cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_only_keys),
-	    cmocka_unit_test(test_gen),
+	    cmocka_unit_test(test_getters),   cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_only_keys), cmocka_unit_test(test_gen),
+	    cmocka_unit_test(test_dup_keys),  cmocka_unit_test(test_nul_escape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
