@@ -22,7 +22,9 @@ struct member_net {
 	struct policy_view *view; /* this node's compiled policy; NULL = none known */
 	uint64_t policy_version;
 	int view_pending;	 /* fetched, or being fetched: deny until it arrives */
-	uint64_t cert_not_after; /* a ca network: our certificate's not-after (s), else 0 */
+	uint64_t cert_not_after; /* ca, oidc, spiffe: our credential's end (s), else 0 */
+	char external_id[256];	 /* oidc, spiffe: who the registry admitted us as */
+	char external_issuer[256];
 };
 
 struct member_entry {

@@ -136,9 +136,16 @@ void pilotd_net_cert(struct pilotd *d, uint16_t net, yajl_val nw)
 	struct member_net *n = member_net_find(&d->members, net);
 	uint64_t na = 0;
 
+	yajl_val id = json_get(nw, "identity");
+	const char *s;
+
 	if (n && (json_get_u64(json_get(nw, "certificate"), "not_after", &na) == 0 ||
-		  json_get_u64(json_get(nw, "identity"), "not_after", &na) == 0))
+		  json_get_u64(id, "not_after", &na) == 0))
 		n->cert_not_after = na;
+	if (n && json_get_str(id, "external_id", &s) == 0)
+		snprintf(n->external_id, sizeof(n->external_id), "%s", s);
+	if (n && json_get_str(id, "external_issuer", &s) == 0)
+		snprintf(n->external_issuer, sizeof(n->external_issuer), "%s", s);
 }
 
 /* ---- renewal (certificates and tokens alike) ---- */

@@ -37,19 +37,16 @@ static int net_arg(struct ipc_req *req, yajl_val args, uint16_t *net, int allow_
 	return 1;
 }
 
+/* The registry's answer to an admin's network_create/delete, as it came:
+ * the network and its rule's settings (CA, issuer, trust domain). */
 static void gen_network(struct json_gen *j, yajl_val nw)
 {
-	const char *s;
-	uint64_t v;
-
-	if (json_get_u64(nw, "network_id", &v) == 0)
-		jg_ku64(j, "network_id", v);
-	if (json_get_str(nw, "name", &s) == 0)
-		jg_kstr(j, "name", s);
-	if (json_get_str(nw, "join_rule", &s) == 0)
-		jg_kstr(j, "join_rule", s);
-	if (json_get_u64(nw, "members", &v) == 0)
-		jg_ku64(j, "members", v);
+	for (size_t i = 0; YAJL_IS_OBJECT(nw) && i < nw->u.object.len; i++) {
+		if (strcmp(nw->u.object.keys[i], "member") == 0)
+			continue; /* network list says it itself */
+		jg_key(j, nw->u.object.keys[i]);
+		json_gen_value(j, nw->u.object.values[i]);
+	}
 }
 
 struct admin_arg {
@@ -509,6 +506,16 @@ static void on_nodes(struct pilotd *d, void *arg, int err, const char *code, con
 		if (YAJL_IS_OBJECT(json_get(n, "certificate"))) {
 			jg_key(j, "certificate");
 			json_gen_value(j, json_get(n, "certificate"));
+		}
+		/* oidc, spiffe: who the registry admitted the member as. */
+		{
+			static const char *const ext[] = {"external_id", "external_issuer",
+							  "credential_not_after"};
+			for (size_t k = 0; k < nitems(ext); k++)
+				if (json_get(n, ext[k])) {
+					jg_key(j, ext[k]);
+					json_gen_value(j, json_get(n, ext[k]));
+				}
 		}
 		jg_map_close(j);
 	}

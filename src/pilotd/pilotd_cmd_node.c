@@ -91,6 +91,12 @@ void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		jg_ku64(j, "network_id", n->id);
 		gen_addr(d, j, n->id, d->node_id);
 		jg_kstr(j, "name", n->name);
+		if (n->external_id[0]) {
+			jg_kstr(j, "external_id", n->external_id);
+			jg_kstr(j, "external_issuer", n->external_issuer);
+		}
+		if (n->cert_not_after)
+			jg_ku64(j, "credential_not_after", n->cert_not_after);
 		jg_map_close(j);
 	}
 	jg_array_close(j);

@@ -758,13 +758,13 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 	if (rc < 0) {
 		/* Waiting for keys is not a refusal: nothing to log or audit
 		 * until the request runs again. */
-		rep->wait_net = c->wait_net;
 		if (!c->wait_net) {
 			log_refusal(c, op, rc);
 			security_audit(c, op, rc);
 		}
 		ret =
 		    rdv_reply_error_code(rep, rc, c->code, c->msg); /* frees a reply built before */
+		rep->wait_net = c->wait_net;
 		goto out;
 	}
 	if (c->streaming) {

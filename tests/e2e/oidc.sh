@@ -118,10 +118,21 @@ check "registry audit: the refusals (network.join_refused, token_bad_alg)" \
 # ------------------------------------------------------------ key rollover
 kill -USR1 "$IDP_PID"
 e2e_wait 10 test -e "$TOK/rollover.ready" || fatal "the issuer rolled over to a new key"
-admin network create roll --id 31 --join-rule oidc --oidc-issuer "$ISS" --oidc-audience "$AUD" \
-	--oidc-ca "$T/ca.pem" >/dev/null
-check "B: a token from the issuer's new key (kid k-new) joins: one refresh" \
-	pctl_ok b network join 31 --oidc-token "$TOK/rollover.jwt" || info "reply: $PCTL_OUT"
+fetches() { grep -c "network 30: .* usable keys from" "$E2E_WORK/rdv/rendezvous.log"; }
+check "B: a kid the issuer never published: token_unknown_key" refused ghost token_unknown_key
+F1=$(fetches)
+check "B: the same again at once: token_unknown_key, and no fetch for it" \
+	eval 'refused ghost token_unknown_key && [ "$(fetches)" = "$F1" ]'
+# The new key is fetched on the first unknown kid 30 s or more after the
+# last fetch; tokens before that are refused without a fetch.
+T0=$(date +%s)
+rolled() { pctl_ok b network join 30 --oidc-token "$TOK/rollover.jwt"; }
+check "B: a token from the issuer's new key (kid k-new) joins 30 once a refresh is allowed" \
+	e2e_wait 40 rolled || info "reply: $PCTL_OUT"
+info "the rollover joined $(($(date +%s) - T0)) s after the first try"
+check "... with exactly one fetch of network 30's key set for all those tries ($F1 -> $(fetches))" \
+	eval '[ "$(fetches)" = $((F1 + 1)) ]'
+pctl_ok b network leave 30
 
 # ------------------------------------------------------------ B in an ES256 network
 check "admin: network create dev (no claim) ..." \
@@ -131,10 +142,15 @@ check "A: join 32 (its token again: the same node)" pctl_ok a network join 32 --
 	info "reply: $PCTL_OUT"
 check "B: join 32 with bob's ES256 token" pctl_ok b network join 32 --oidc-token "$TOK/good-b.jwt" ||
 	info "reply: $PCTL_OUT"
-A32=$(pctl a network list | "$PY" -c '
+net_ip6() { # NODE NET: NODE's address in NET (info)
+	pctl "$1" info | "$PY" -c '
 import json,sys
 for n in json.load(sys.stdin)["data"]["networks"]:
-    if n.get("network_id")==32: print(n.get("ipv6",""))' 2>/dev/null)
+    if n.get("network_id")==int(sys.argv[1]): print(n.get("ipv6",""))' "$2" 2>/dev/null
+}
+A32=$(net_ip6 a 32)
+check "info: A's network 32 entry has external_id alice" \
+	eval 'pctl a info | grep -q "\"external_id\": *\"alice\""'
 check "network nodes 32 shows external_id bob with its issuer" \
 	eval 'pctl a network nodes 32 | grep -q "\"external_id\": *\"bob\""'
 e2e_serve a 8000 http "alice-page" || fatal "HTTP server on A"
@@ -157,15 +173,10 @@ mkcfg d "$E2E_WORK/dave.jwt"
 PILOTD_EXTRA_ARGS="--config $E2E_WORK/c.json" e2e_start_node c carol || fatal "pilotd carol ready"
 PILOTD_EXTRA_ARGS="--config $E2E_WORK/d.json" e2e_start_node d dave || fatal "pilotd dave ready"
 C=${NODE_ID[c]} D=${NODE_ID[d]}
-member_of() { pctl "$1" network list | "$PY" -c '
-import json,sys
-sys.exit(0 if any(n.get("network_id")==int(sys.argv[1]) and n.get("member", True) for n in json.load(sys.stdin)["data"]["networks"]) else 1)' "$2"; }
+member_of() { [ -n "$(net_ip6 "$1" "$2")" ]; } # NODE NET: NODE is in NET (info)
 check "C joined 32 from oidc_token_path (the networks setting)" e2e_wait 10 member_of c 32
 check "D joined 32 from oidc_token_path" e2e_wait 10 member_of d 32
-D32=$(pctl d network list | "$PY" -c '
-import json,sys
-for n in json.load(sys.stdin)["data"]["networks"]:
-    if n.get("network_id")==32: print(n.get("ipv6",""))' 2>/dev/null)
+D32=$(net_ip6 d 32)
 
 e2e_serve d 8001 hold "held" || fatal "holding server on D"
 ST=$E2E_WORK/hold.status

@@ -9,7 +9,8 @@
 // Writes DIR/issuer (the issuer URL) and DIR/NAME.jwt for each token below,
 // then DIR/ready.  Control, by files (the test runs in another shell):
 //   SIGUSR1: add a new RS256 key "k-new" to the JWKS (a rollover) and write
-//            DIR/rollover.jwt signed with it, then DIR/rollover.ready
+//            DIR/rollover.jwt signed with it, DIR/ghost.jwt signed by a key
+//            the JWKS never holds ("k-ghost"), then DIR/rollover.ready
 //   SIGUSR2: for each line "NAME SUB SECONDS" of DIR/mint, write DIR/NAME.jwt
 //            (sub SUB, exp in SECONDS), then DIR/mint.done
 // Exits on SIGTERM, or after --max-seconds (the 6th argument, default 600).
@@ -26,6 +27,9 @@ const b64 = (s) => Buffer.from(s).toString('base64url');
 const server = new OAuth2Server(keyFile, certFile);
 await server.issuer.keys.generate('RS256', { kid: 'k-rsa' });
 await server.issuer.keys.generate('ES256', { kid: 'k-ec' });
+// The issuer is named as the certificate names the host (the mock would
+// say "localhost").
+server.issuer.url = `https://127.0.0.1:${portArg}`;
 await server.start(Number(portArg), '127.0.0.1');
 const iss = server.issuer.url;
 
@@ -99,7 +103,10 @@ write('ready', 'ok');
 
 process.on('SIGUSR1', async () => {
 	await server.issuer.keys.generate('RS256', { kid: 'k-new' });
-	write('rollover.jwt', await mint('frank', {}, { kid: 'k-new' }));
+	write('rollover.jwt', await mint('frank', { groups: ['ops'] }, { kid: 'k-new' }));
+	const ghost = await jose.generateKeyPair('RS256');
+	write('ghost.jwt', await new jose.SignJWT({ ...base('grace'), groups: ['ops'] })
+		.setProtectedHeader({ alg: 'RS256', kid: 'k-ghost', typ: 'JWT' }).sign(ghost.privateKey));
 	write('rollover.ready', 'ok');
 });
 process.on('SIGUSR2', async () => {
