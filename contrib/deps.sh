@@ -42,6 +42,27 @@ pilot_install_deps() {
 	apt-get install -y -qq --no-install-recommends $missing || return 1
 }
 
+# pilot_install_npm: the test-only tools of the identity tests (a real OIDC
+# issuer, JWT minting, the SPIFFE Workload API; tests/identity/package.json,
+# pinned by its package-lock.json) into tests/identity/node_modules, from the
+# npm registry.  Node.js and npm come from the machine, else Debian.  The
+# identity e2e tests skip (and say why) when these are missing.
+pilot_install_npm() {
+	local dir
+	dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/identity" && pwd) || return 1
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		[ "$(id -u)" = 0 ] || { echo "deps: node and npm are missing (run as root)" >&2; return 1; }
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm || return 1
+	fi
+	if [ -d "$dir/node_modules" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+		echo "deps: tests/identity/node_modules is up to date"
+		return 0
+	fi
+	echo "deps: npm ci in tests/identity (test-only tools)"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-	pilot_install_deps
+	pilot_install_deps && pilot_install_npm
 fi
