@@ -24,8 +24,7 @@
 #define CERT_KEYID_LEN 32
 #define CERT_FP_LEN 32
 /* Fixed part, node ID, name, tags, signature. */
-#define CERT_MAX                                                                                   \
-	(104 + 4 + 1 + CERT_NAME_MAX + CERT_TAGS_MAX * (1 + CERT_TAG_MAX) + 64)
+#define CERT_MAX (104 + 4 + 1 + CERT_NAME_MAX + CERT_TAGS_MAX * (1 + CERT_TAG_MAX) + 64)
 /* Armored text ("-----BEGIN PILOT CERTIFICATE-----"): base64 in lines. */
 #define CERT_PEM_MAX 1024
 /* The leeway for a not-before in the future (clocks that differ). */

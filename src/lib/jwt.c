@@ -448,6 +448,27 @@ int spiffe_id_valid(const char *id, char *td, size_t tdlen)
 	return id_split(id, 0, td, tdlen, &path);
 }
 
+int spiffe_pattern_valid(const char *pattern)
+{
+	const char *path;
+
+	return id_split(pattern, 1, NULL, 0, &path);
+}
+
+int jwt_claim_sel_ok(const char *s)
+{
+	const char *eq = strchr(s, '=');
+
+	if (!eq || eq == s || !eq[1] || strlen(s) > JWT_CLAIM_SEL_MAX)
+		return 0;
+	for (const char *p = s; p < eq; p++)
+		if (!(*p == '_' || *p == '.' || *p == ':' || *p == '-' ||
+		      (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z')))
+			return 0;
+	return 1;
+}
+
 int spiffe_id_match(const char *pattern, const char *id)
 {
 	char ptd[TD_MAX + 1], itd[TD_MAX + 1];

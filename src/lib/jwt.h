@@ -118,6 +118,12 @@ int jwt_claim_has(const struct jwt *t, const char *name, const char *value);
  *  slash, no query or fragment)?  \p td (may be NULL) receives the trust
  *  domain (up to 255 bytes).  \retval 1 or 0. */
 int spiffe_id_valid(const char *id, char *td, size_t tdlen);
+/** Is \p pattern a SPIFFE ID pattern (spiffe_id_match)?  \retval 1 or 0. */
+int spiffe_pattern_valid(const char *pattern);
+/** Is \p s a claim to match, "NAME=VALUE" (NAME of [A-Za-z0-9_.:-], VALUE
+ *  not empty, at most JWT_CLAIM_SEL_MAX bytes in all)?  \retval 1 or 0. */
+#define JWT_CLAIM_SEL_MAX 127
+int jwt_claim_sel_ok(const char *s);
 /** Does SPIFFE ID \p id match \p pattern?  A pattern is a SPIFFE ID in
  *  which a segment "*" matches any one segment, and a last segment "*"
  *  matches one or more.  \retval 1 or 0. */

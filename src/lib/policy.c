@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "jwt.h"
 #include "policy_int.h"
 
 /* ---------------------------------------------------------------- eval */
@@ -27,14 +28,38 @@ static int member_has_tag(const struct policy_member *m, const char *tag)
 	return 0;
 }
 
+static int member_has_claim(const struct policy_member *m, const char *claim)
+{
+	for (size_t i = 0; m->claims && m->claims[i]; i++)
+		if (strcmp(m->claims[i], claim) == 0)
+			return 1;
+	return 0;
+}
+
+int policy_sel_match_one(const struct policy *p, const struct psel *s,
+			 const struct policy_member *m)
+{
+	switch (s->kind) {
+	case SEL_ANY:
+		return 1;
+	case SEL_NODE:
+		return s->val == m->node;
+	case SEL_TAG:
+		return member_has_tag(m, p->tags[s->val]);
+	case SEL_SPIFFE:
+		return m->external_id && spiffe_id_match(p->tags[s->val], m->external_id);
+	case SEL_CLAIM:
+		return member_has_claim(m, p->tags[s->val]);
+	}
+	return 0;
+}
+
 int policy_sel_match(const struct policy *p, const struct psel *s, size_t n,
 		     const struct policy_member *m)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (s[i].kind == SEL_ANY || (s[i].kind == SEL_NODE && s[i].val == m->node) ||
-		    (s[i].kind == SEL_TAG && member_has_tag(m, p->tags[s[i].val])))
+	for (size_t i = 0; i < n; i++)
+		if (policy_sel_match_one(p, &s[i], m))
 			return 1;
-	}
 	return 0;
 }
 

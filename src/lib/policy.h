@@ -6,7 +6,10 @@
  *
  * Document: {"rules":[{"from":[SEL...],"to":[SEL...],"ports":[PORT...],
  *            "name":"optional label"}, ...]}
- *   SEL  = "*" | "tag:NAME" | "node:ID" (the registry normalises node IDs,
+ *   SEL  = "*" | "tag:NAME" | "node:ID" | "spiffe://TD/PATTERN" (an oidc or
+ *          spiffe member's external identity: jwt.h spiffe_id_match) |
+ *          "claim:NAME=VALUE" (a claim of the token that admitted the
+ *          member; an array claim holds VALUE) (the registry normalises node IDs,
  *          Pilot addresses and hostnames given by the admin to "node:ID")
  *   PORT = "tcp/N", "tcp/N-M", "tcp/ *" (any port; written without the space), "udp/..."
  *          "icmp" (ICMPv6 echo) | "*" (any protocol, any port)
@@ -49,7 +52,9 @@ struct policy; /* a parsed, validated document */
 /** A member as the evaluator sees it. */
 struct policy_member {
 	uint32_t node;
-	const char *const *tags; /* canonical (lower case), NULL-terminated, may be NULL */
+	const char *const *tags;   /* canonical (lower case), NULL-terminated, may be NULL */
+	const char *external_id;   /* oidc/spiffe: the subject admitted, or NULL */
+	const char *const *claims; /* ... its "name=value" claims, NULL-terminated, or NULL */
 };
 
 /** Parse and validate a document (JSON text; no comments).  Node selectors
@@ -67,8 +72,8 @@ int policy_gen(const struct policy *p, struct json_gen *j);
  *  be valid.  Works on the raw document before policy_parse; \p out is a
  *  malloc'd canonical JSON.  \retval 0 or -EINVAL/-ENOENT with \p err. */
 typedef int (*policy_resolve_fn)(void *arg, const char *name, uint32_t *node);
-int policy_normalize(const char *json, size_t len, policy_resolve_fn resolve, void *arg,
-		     char **out, size_t *outlen, char *err, size_t errlen);
+int policy_normalize(const char *json, size_t len, policy_resolve_fn resolve, void *arg, char **out,
+		     size_t *outlen, char *err, size_t errlen);
 
 /** Would \p from opening a \p proto / \p port flow to \p to pass?
  *  \retval 1 allowed, 0 denied; *rule = index of the first allowing rule,

@@ -20,12 +20,12 @@
 #define VIEW_MAX_ENTRIES (1u << 18) /* (peer, dir, proto) entries */
 #define VIEW_MAX_RANGES (1u << 21)  /* port ranges, all entries together */
 
-enum { SEL_ANY, SEL_TAG, SEL_NODE };
+enum { SEL_ANY, SEL_TAG, SEL_NODE, SEL_SPIFFE, SEL_CLAIM };
 enum { DIR_IN, DIR_OUT };
 
 struct psel {
 	uint32_t kind;
-	uint32_t val; /* node ID, or index into policy->tags */
+	uint32_t val; /* node ID, or index into policy->tags (tags, patterns, claims) */
 };
 
 /* POLICY_P_ANY and POLICY_P_ICMP always span 0-65535.  The any-port form
@@ -70,6 +70,9 @@ int policy_parse_common(const char *json, size_t len, policy_resolve_fn resolve,
 			struct policy **out, char *err, size_t errlen);
 
 /* policy.c */
+/** Does selector \p s match \p m? */
+int policy_sel_match_one(const struct policy *p, const struct psel *s,
+			 const struct policy_member *m);
 /** Does one of the \p n selectors \p s match \p m? */
 int policy_sel_match(const struct policy *p, const struct psel *s, size_t n,
 		     const struct policy_member *m);

@@ -14,6 +14,7 @@
 
 #include "addr.h"
 #include "json.h"
+#include "jwt.h"
 #include "policy_int.h"
 
 struct pctx {
@@ -283,6 +284,20 @@ static int sel_parse(struct pctx *c, const char *s, struct psel *out, const char
 			return -EINVAL;
 		out->kind = SEL_TAG;
 		rc = tag_intern(c->p, tag, &out->val);
+		if (rc)
+			*why = "out of memory";
+		return rc;
+	}
+	if (strncmp(s, "spiffe://", 9) == 0 || strncmp(s, "claim:", 6) == 0) {
+		int spiffe = s[0] == 's';
+		if (spiffe ? !spiffe_pattern_valid(s) : !jwt_claim_sel_ok(s + 6)) {
+			*why = spiffe ? "not a SPIFFE ID pattern (spiffe://TD/PATH; a segment '*' "
+					"matches one, a last '*' one or more)"
+				      : "not a claim (claim:NAME=VALUE, at most 127 bytes)";
+			return -EINVAL;
+		}
+		out->kind = spiffe ? SEL_SPIFFE : SEL_CLAIM;
+		rc = tag_intern(c->p, spiffe ? s : s + 6, &out->val);
 		if (rc)
 			*why = "out of memory";
 		return rc;

@@ -31,10 +31,27 @@ static void port_text(const struct pport *pp, char buf[32])
 		snprintf(buf, 32, "%s/%u-%u", pn, (unsigned)pp->lo, (unsigned)pp->hi);
 }
 
+/* "claim:NAME=VALUE" from the interned "NAME=VALUE". */
+static void jg_key_claim(struct json_gen *j, const char *claim)
+{
+	char buf[8 + 256];
+
+	snprintf(buf, sizeof(buf), "claim:%s", claim);
+	jg_str(j, buf);
+}
+
 static void sel_gen(const struct policy *p, struct json_gen *j, const struct psel *s)
 {
 	char buf[POLICY_TAG_MAX + 8];
 
+	if (s->kind == SEL_SPIFFE) {
+		jg_str(j, p->tags[s->val]);
+		return;
+	}
+	if (s->kind == SEL_CLAIM) {
+		jg_key_claim(j, p->tags[s->val]);
+		return;
+	}
 	if (s->kind == SEL_ANY)
 		snprintf(buf, sizeof(buf), "*");
 	else if (s->kind == SEL_TAG)
@@ -99,10 +116,12 @@ struct vg_node {
 
 struct vg {
 	size_t n, self;
-	struct vg_node *by_node;     /* (node, member index) sorted by node */
-	uint32_t *tag_off, *tag_mem; /* members carrying policy tag t: tag_mem[tag_off[t]..t+1] */
-	uint32_t *stamp, gen;	     /* dedupes a member selected twice by one rule side */
-	struct vg_acc *acc;	     /* [2 * member + DIR_IN / DIR_OUT] */
+	const struct policy *p;
+	const struct policy_member *m; /* the members, as given */
+	struct vg_node *by_node;       /* (node, member index) sorted by node */
+	uint32_t *tag_off, *tag_mem;   /* members carrying policy tag t: tag_mem[tag_off[t]..t+1] */
+	uint32_t *stamp, gen;	       /* dedupes a member selected twice by one rule side */
+	struct vg_acc *acc;	       /* [2 * member + DIR_IN / DIR_OUT] */
 	uint64_t rkeys[POLICY_MAX_PORTS]; /* the current rule's ports, packed */
 	size_t nrkeys;
 	int rany;      /* the current rule has "*" */
@@ -267,6 +286,11 @@ static int vg_side(struct vg *g, const struct psel *s, size_t ns, int dir)
 			for (uint32_t k = 0; k < g->n && !rc; k++)
 				rc = vg_visit(g, k, dir);
 			break; /* everyone has been visited */
+		} else if (s[i].kind == SEL_SPIFFE || s[i].kind == SEL_CLAIM) {
+			/* Rare, and not indexed: each member is asked. */
+			for (uint32_t k = 0; k < g->n && !rc; k++)
+				if (policy_sel_match_one(g->p, &s[i], &g->m[k]))
+					rc = vg_visit(g, k, dir);
 		} else if (s[i].kind == SEL_TAG) {
 			for (uint32_t x = g->tag_off[s[i].val]; x < g->tag_off[s[i].val + 1] && !rc;
 			     x++)
@@ -311,6 +335,8 @@ static int vg_init(struct vg *g, const struct policy *p, const struct policy_mem
 
 	memset(g, 0, sizeof(*g));
 	g->n = n;
+	g->p = p;
+	g->m = m;
 	if (n > UINT32_MAX / 2)
 		return -E2BIG;
 	g->by_node = calloc(n ? n : 1, sizeof(*g->by_node));

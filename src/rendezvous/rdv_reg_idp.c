@@ -76,21 +76,6 @@ static int opt_str(struct reg_ctx *c, const char *key, size_t max, const char **
 	return req_str(c, key, max, out);
 }
 
-/* "KEY=VALUE" with a non-empty key of [A-Za-z0-9_.:-]. */
-static int claim_ok(const char *s)
-{
-	const char *eq = strchr(s, '=');
-
-	if (!eq || eq == s || !eq[1] || strlen(s) > RDV_EXT_CLAIM_MAX)
-		return 0;
-	for (const char *p = s; p < eq; p++)
-		if (!(*p == '_' || *p == '.' || *p == ':' || *p == '-' ||
-		      (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= 'A' && *p <= 'Z')))
-			return 0;
-	return 1;
-}
-
 static int create_oidc(struct reg_ctx *c, struct json_gen *j)
 {
 	const char *iss, *aud, *ca;
@@ -116,7 +101,7 @@ static int create_oidc(struct reg_ctx *c, struct json_gen *j)
 	jg_array_open(j);
 	for (size_t i = 0; cl && i < cl->u.array.len; i++) {
 		yajl_val v = cl->u.array.values[i];
-		if (!YAJL_IS_STRING(v) || !claim_ok(v->u.string))
+		if (!YAJL_IS_STRING(v) || !jwt_claim_sel_ok(v->u.string))
 			return reg_fail(c, -EINVAL, "oidc_claim %zu: not KEY=VALUE", i + 1);
 		jg_str(j, v->u.string);
 	}

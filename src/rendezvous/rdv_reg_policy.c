@@ -107,16 +107,41 @@ int reg_op_policy_show(struct reg_ctx *c)
 	return 0;
 }
 
+/* A member's external identity (oidc, spiffe) as the evaluator sees it. */
+struct pext {
+	struct rdv_ext e;
+	const char *claims[RDV_EXT_CLAIMS_MAX + 1];
+};
+
+/* Point \p m at \p x, loaded for \p node in \p net: nothing when the
+ * member was admitted on no token.  \retval 1 loaded, 0 none. */
+static int pext_load(struct reg_ctx *c, uint16_t net, uint32_t node, struct pext *x,
+		     struct policy_member *m)
+{
+	size_t k = 0;
+
+	if (net == 0 || rdv_net_ext_get(&c->t, c->db, net, node, &x->e) < 0)
+		return 0;
+	for (; k < x->e.nclaims && k < RDV_EXT_CLAIMS_MAX; k++)
+		x->claims[k] = x->e.claims[k];
+	x->claims[k] = NULL;
+	m->external_id = x->e.sub;
+	m->claims = x->claims;
+	return 1;
+}
+
 /* A policy_member for \p n: tags as a NULL-terminated pointer array. */
 struct pmember {
 	struct policy_member m;
 	const char *tags[RDV_TAGS_MAX + 1];
+	struct pext x;
 };
 
 static void pmember_set(struct pmember *pm, const struct rdv_node *n)
 {
 	size_t k = 0;
 
+	memset(&pm->m, 0, sizeof(pm->m));
 	for (; k < n->ntags && k < RDV_TAGS_MAX; k++)
 		pm->tags[k] = n->tags[k];
 	pm->tags[k] = NULL;
@@ -250,6 +275,8 @@ int reg_op_policy_test(struct reg_ctx *c)
 	}
 	pmember_set(&pf, &from);
 	pmember_set(&pt, &to);
+	pext_load(c, id, from.id, &pf.x, &pf.m);
+	pext_load(c, id, to.id, &pt.x, &pt.m);
 	allowed = policy_eval(pol, &pf.m, &pt.m, proto, port, &rule);
 	jg_kbool(&c->out, "allowed", allowed == 1);
 	jg_key(&c->out, "rule");
@@ -269,6 +296,7 @@ struct vnode {
 	size_t ntags;
 	char tags[RDV_TAGS_MAX][RDV_TAG_MAX + 1];
 	const char *ptrs[RDV_TAGS_MAX + 1];
+	struct pext *x; /* malloc'd for members admitted on a token, else NULL */
 };
 
 struct view_members {
@@ -276,6 +304,7 @@ struct view_members {
 	uint16_t net;
 	struct vnode *v;
 	size_t n, cap;
+	int ext; /* an oidc or spiffe network: members have external identities */
 };
 
 static int view_member_cb(void *arg, uint32_t id)
@@ -294,6 +323,17 @@ static int view_member_cb(void *arg, uint32_t id)
 	vm->v[vm->n].id = n.id;
 	vm->v[vm->n].ntags = MIN(n.ntags, (size_t)RDV_TAGS_MAX);
 	memcpy(vm->v[vm->n].tags, n.tags, sizeof(n.tags));
+	vm->v[vm->n].x = NULL;
+	if (vm->ext) {
+		struct pext *x = malloc(sizeof(*x));
+		struct policy_member scratch;
+		if (!x)
+			return -ENOMEM;
+		if (pext_load(vm->c, vm->net, n.id, x, &scratch))
+			vm->v[vm->n].x = x;
+		else
+			free(x);
+	}
 	vm->n++;
 	return 0;
 }
@@ -319,6 +359,11 @@ int reg_op_policy_view(struct reg_ctx *c)
 	if (json_gen_init(&j) < 0)
 		return reg_fail(c, -EIO, "out of memory");
 	vm.net = id;
+	{
+		struct rdv_network nw;
+		vm.ext = rdv_net_get(&c->t, c->db, id, &nw) == 0 &&
+			 (nw.rule == RDV_JOIN_OIDC || nw.rule == RDV_JOIN_SPIFFE);
+	}
 	if (rdv_policy_get(&c->t, c->db, id, &p, 1) < 0 ||
 	    rdv_member_iter(&c->t, c->db, id, view_member_cb, &vm) < 0) {
 		rc = reg_fail(c, -EIO, "registry store error");
@@ -340,6 +385,10 @@ int reg_op_policy_view(struct reg_ctx *c)
 		v->ptrs[v->ntags] = NULL;
 		pm[i].node = v->id;
 		pm[i].tags = v->ptrs;
+		if (v->x) {
+			pm[i].external_id = v->x->e.sub;
+			pm[i].claims = v->x->claims;
+		}
 	}
 	/* Generated apart and merged member by member: the view's members
 	 * sit at the top level of the answer, beside network_id and
@@ -364,6 +413,8 @@ out:
 	policy_free(pol);
 	rdv_policy_free(&p);
 	free(pm);
+	for (size_t i = 0; i < vm.n; i++)
+		free(vm.v[i].x);
 	free(vm.v);
 	return rc;
 }

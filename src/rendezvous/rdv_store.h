@@ -353,8 +353,9 @@ void rdv_policy_del(struct store_txn *t, struct rdv_db *db, uint16_t net);
  *  selects the other?  Every rule names at least one port, so such a rule
  *  allows some flow.  \retval 1 or 0 (also for a document that does not
  *  parse: fail closed). */
+struct rdv_ext;
 int rdv_policy_links(const char *json, size_t len, const struct rdv_node *a,
-		     const struct rdv_node *b);
+		     const struct rdv_ext *ea, const struct rdv_node *b, const struct rdv_ext *eb);
 /** Does network \p net's policy connect \p a and \p b (no policy, no
  *  rules, or rdv_policy_links)?  \retval 1, 0, or the sticky error. */
 int rdv_policy_connects(struct store_txn *t, struct rdv_db *db, uint16_t net,

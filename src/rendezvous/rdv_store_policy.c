@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "jwt.h"
 #include "log.h"
 #include "rdv_store_int.h"
 
@@ -95,9 +96,18 @@ static int node_has_tag(const struct rdv_node *n, const char *tag)
 	return 0;
 }
 
-/* Does one of the selectors in array \p sels pick \p n?  The document is
- * canonical (policy_gen): "*", "tag:NAME" (lower case) or "node:ID". */
-static int sels_pick(yajl_val sels, const struct rdv_node *n)
+static int ext_has_claim(const struct rdv_ext *e, const char *claim)
+{
+	for (size_t i = 0; e && i < e->nclaims && i < RDV_EXT_CLAIMS_MAX; i++)
+		if (strcmp(e->claims[i], claim) == 0)
+			return 1;
+	return 0;
+}
+
+/* Does one of the selectors in array \p sels pick \p n (admitted as \p e,
+ * or NULL)?  The document is canonical (policy_gen): "*", "tag:NAME"
+ * (lower case), "node:ID", "spiffe://..." or "claim:NAME=VALUE". */
+static int sels_pick(yajl_val sels, const struct rdv_node *n, const struct rdv_ext *e)
 {
 	char id[16];
 
@@ -107,14 +117,16 @@ static int sels_pick(yajl_val sels, const struct rdv_node *n)
 		if (!s)
 			continue;
 		if (strcmp(s, "*") == 0 || (strncmp(s, "tag:", 4) == 0 && node_has_tag(n, s + 4)) ||
-		    (strncmp(s, "node:", 5) == 0 && strcmp(s + 5, id) == 0))
+		    (strncmp(s, "node:", 5) == 0 && strcmp(s + 5, id) == 0) ||
+		    (e && strncmp(s, "spiffe://", 9) == 0 && spiffe_id_match(s, e->sub)) ||
+		    (strncmp(s, "claim:", 6) == 0 && ext_has_claim(e, s + 6)))
 			return 1;
 	}
 	return 0;
 }
 
 int rdv_policy_links(const char *json, size_t len, const struct rdv_node *a,
-		     const struct rdv_node *b)
+		     const struct rdv_ext *ea, const struct rdv_node *b, const struct rdv_ext *eb)
 {
 	yajl_val root, rules;
 	char err[64];
@@ -125,8 +137,8 @@ int rdv_policy_links(const char *json, size_t len, const struct rdv_node *a,
 	for (size_t i = 0; !hit && YAJL_IS_ARRAY(rules) && i < rules->u.array.len; i++) {
 		yajl_val r = rules->u.array.values[i], from = json_get(r, "from"),
 			 to = json_get(r, "to");
-		hit = (sels_pick(from, a) && sels_pick(to, b)) ||
-		      (sels_pick(from, b) && sels_pick(to, a));
+		hit = (sels_pick(from, a, ea) && sels_pick(to, b, eb)) ||
+		      (sels_pick(from, b, eb) && sels_pick(to, a, ea));
 	}
 	if (root)
 		yajl_tree_free(root);
@@ -150,8 +162,19 @@ int rdv_policy_connects(struct store_txn *t, struct rdv_db *db, uint16_t net,
 	rdv_member_tags(t, db, net, &ta);
 	rdv_member_tags(t, db, net, &tb);
 	ret = rdv_policy_get(t, db, net, &p, 1);
-	if (ret == 0)
-		ret = rdv_policy_links(p.json, p.len, &ta, &tb);
+	if (ret == 0) {
+		struct rdv_ext *ea = malloc(sizeof(*ea)), *eb = malloc(sizeof(*eb));
+		if (!ea || !eb) {
+			ret = -ENOMEM;
+		} else {
+			int ha = rdv_net_ext_get(t, db, net, a->id, ea) == 0,
+			    hb = rdv_net_ext_get(t, db, net, b->id, eb) == 0;
+			ret = rdv_policy_links(p.json, p.len, &ta, ha ? ea : NULL, &tb,
+					       hb ? eb : NULL);
+		}
+		free(ea);
+		free(eb);
+	}
 	rdv_policy_free(&p);
 	return ret;
 }

@@ -14,7 +14,8 @@
 #     replayed by another node
 #   - key rollover: a token from a key the registry has not seen joins (one
 #     refresh of the key set)
-#   - B joins a second network with an ES256 token and reaches A there
+#   - B joins a second network with an ES256 token and reaches A there,
+#     until a policy on claim:groups=ops lets only A's group open flows
 #   - renewal: C's oidc_token_path gets a fresh token before the first
 #     expires; C stays in and reachable after the first token's exp
 #   - lapse: D's token runs out unrenewed: its membership ends at exp and
@@ -157,6 +158,18 @@ e2e_serve a 8000 http "alice-page" || fatal "HTTP server on A"
 curl6() { ip netns exec "${HOST_NS[$1]}" curl -6 -sS --max-time 3 -o "$4" "http://[$2]:$3/" 2>"$E2E_WORK/curl.err"; }
 if [ -n "$A32" ]; then
 	check "B -> A over network 32 (curl)" e2e_wait 15 curl6 b "$A32" 8000 "$E2E_WORK/p1"
+fi
+# Policy on who the token says a member is: only groups=ops opens flows.
+printf '{"rules":[{"from":["claim:groups=ops"],"to":["*"],"ports":["tcp/8000","tcp/8001"]}]}\n' \
+	>"$E2E_WORK/ops.json"
+check "admin: policy set 32 (from claim:groups=ops)" admin policy set 32 "$E2E_WORK/ops.json" ||
+	info "reply: $PCTL_OUT"
+check "policy test 32 A B tcp/8000: allowed (A's token has groups ops)" \
+	eval 'pctl_ok a policy test 32 "$A" "$B" tcp/8000 && [ "$(jget data.allowed <<<"$PCTL_OUT")" = true ]'
+check "policy test 32 B A tcp/8000: denied (B's has only dev)" \
+	eval 'pctl_ok a policy test 32 "$B" "$A" tcp/8000 && [ "$(jget data.allowed <<<"$PCTL_OUT")" = false ]'
+if [ -n "$A32" ]; then
+	check "B -> A over network 32 is refused now" e2e_wait 10 eval '! curl6 b "$A32" 8000 "$E2E_WORK/p2"'
 fi
 
 # ------------------------------------------------------------ renewal and lapse

@@ -549,10 +549,11 @@ static void test_eval(void **state)
 	    "{\"from\":[\"*\"],\"to\":[\"tag:mon\"],\"ports\":[\"icmp\",\"udp/161-162\"]},"
 	    "{\"from\":[\"node:9\"],\"to\":[\"*\"],\"ports\":[\"*\"]},"
 	    "{\"from\":[\"tag:frontend\"],\"to\":[\"tag:api\"],\"ports\":[\"tcp/*\"]}]}";
-	const struct policy_member fe = {1, t_fe}, api = {2, t_api}, db = {42, NULL},
-				   admin = {9, NULL}, both = {5, t_both};
+	const struct policy_member fe = {1, t_fe, NULL, NULL}, api = {2, t_api, NULL, NULL},
+				   db = {42, NULL, NULL, NULL}, admin = {9, NULL, NULL, NULL},
+				   both = {5, t_both, NULL, NULL};
 	static const char *const no_tags[] = {NULL};
-	const struct policy_member bare = {77, no_tags};
+	const struct policy_member bare = {77, no_tags, NULL, NULL};
 	static const struct {
 		int from, to; /* index into m[] */
 		uint8_t proto;
@@ -610,7 +611,7 @@ static void test_eval(void **state)
 
 static void test_default_allow(void **state)
 {
-	const struct policy_member a = {1, NULL}, b = {2, t_fe};
+	const struct policy_member a = {1, NULL, NULL, NULL}, b = {2, t_fe, NULL, NULL};
 	struct policy *p = must_parse("{\"rules\":[]}");
 	struct policy_view *v;
 	char *t;
@@ -655,9 +656,13 @@ static void test_view_exact(void **state)
 	    "{\"from\":[\"node:3\"],\"to\":[\"*\"],\"ports\":[\"*\"]},"
 	    "{\"from\":[\"tag:a\"],\"to\":[\"tag:b\"],\"ports\":[\"tcp/85-95\",\"tcp/99\"]}]}");
 	/* Out of order on purpose: the view is sorted by node. */
-	const struct policy_member m[] = {{4, NULL}, {3, t_b}, {1, t_a}, {2, t_b}};
-	const struct policy_member dup[] = {{1, t_a}, {2, t_b}, {1, NULL}};
-	const struct policy_member zero[] = {{1, t_a}, {0, t_b}};
+	const struct policy_member m[] = {{4, NULL, NULL, NULL},
+					  {3, t_b, NULL, NULL},
+					  {1, t_a, NULL, NULL},
+					  {2, t_b, NULL, NULL}};
+	const struct policy_member dup[] = {
+	    {1, t_a, NULL, NULL}, {2, t_b, NULL, NULL}, {1, NULL, NULL, NULL}};
+	const struct policy_member zero[] = {{1, t_a, NULL, NULL}, {0, t_b, NULL, NULL}};
 	struct policy_view *v;
 	int rc;
 	char *t = view_text(p, m, nitems(m), 1, &rc);
@@ -1048,15 +1053,90 @@ static void test_view_matches_eval(void **state)
 	assert_true(allowed > checked / 10 && allowed < checked - checked / 10);
 }
 
+/* External identities (oidc, spiffe members): SPIFFE ID patterns and
+ * claims select members by who their token says they are. */
+static void test_external_selectors(void **state)
+{
+	const char *doc =
+	    "{\"rules\":["
+	    "{\"from\":[\"spiffe://example.org/agents/*\"],\"to\":[\"claim:groups=ops\"],"
+	    "\"ports\":[\"tcp/443\"]},"
+	    "{\"from\":[\"spiffe://example.org/*/db\"],\"to\":[\"*\"],\"ports\":[\"tcp/5432\"]}]}";
+	static const char *const ops[] = {"groups=ops", "email=x@example.org", NULL};
+	static const char *const dev[] = {"groups=dev", NULL};
+	const struct policy_member agent = {1, NULL, "spiffe://example.org/agents/a/b", NULL},
+				   other = {2, NULL, "spiffe://other.org/agents/a", NULL},
+				   opsm = {3, NULL, "alice", ops}, devm = {4, NULL, "bob", dev},
+				   db = {5, NULL, "spiffe://example.org/x/db", NULL},
+				   none = {6, NULL, NULL, NULL};
+	const struct policy_member all[] = {agent, other, opsm, devm, db, none};
+	static const char *const bad[] = {
+	    "{\"rules\":[{\"from\":[\"spiffe://Example.org/"
+	    "a\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}",
+	    "{\"rules\":[{\"from\":[\"spiffe://example.org\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}",
+	    "{\"rules\":[{\"from\":[\"spiffe://example.org/a/../"
+	    "b\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}",
+	    "{\"rules\":[{\"from\":[\"claim:groups\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}",
+	    "{\"rules\":[{\"from\":[\"claim:=ops\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}",
+	    "{\"rules\":[{\"from\":[\"claim:a b=c\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}",
+	};
+	struct policy *p = must_parse(doc), *q;
+	struct policy_view *v;
+	char err[256], *t;
+	int rule;
+
+	(void)state;
+	assert_int_equal(policy_eval(p, &agent, &opsm, 6, 443, &rule), 1);
+	assert_int_equal(rule, 0);
+	assert_int_equal(policy_eval(p, &agent, &devm, 6, 443, &rule), 0); /* no groups=ops */
+	assert_int_equal(policy_eval(p, &other, &opsm, 6, 443, &rule), 0); /* other domain */
+	assert_int_equal(policy_eval(p, &opsm, &agent, 6, 443, &rule), 0); /* direction */
+	assert_int_equal(policy_eval(p, &none, &opsm, 6, 443, &rule), 0);
+	assert_int_equal(policy_eval(p, &db, &none, 6, 5432, &rule), 1);
+	assert_int_equal(rule, 1);
+	assert_int_equal(policy_eval(p, &agent, &none, 6, 5432, &rule), 0);
+	/* the canonical text keeps the selectors as written */
+	t = gen_text(p);
+	assert_non_null(strstr(t, "\"spiffe://example.org/agents/*\""));
+	assert_non_null(strstr(t, "\"claim:groups=ops\""));
+	q = must_parse(t);
+	assert_int_equal(policy_eval(q, &agent, &opsm, 6, 443, &rule), 1);
+	policy_free(q);
+	free(t);
+	/* views agree with the evaluator */
+	v = view_of(p, all, 6, 3);
+	assert_int_equal(policy_view_allows(v, 1, 1, 6, 443), 1); /* agent -> ops member */
+	assert_int_equal(policy_view_allows(v, 2, 1, 6, 443), 0);
+	assert_int_equal(policy_view_allows(v, 5, 1, 6, 5432), 1); /* db -> everyone */
+	assert_int_equal(policy_view_allows(v, 1, 0, 6, 443), 0);  /* ops opens to agent: no */
+	policy_view_free(v);
+	v = view_of(p, all, 6, 4);
+	assert_int_equal(policy_view_allows(v, 1, 1, 6, 443), 0);
+	policy_view_free(v);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		q = NULL;
+		if (policy_parse(bad[i], strlen(bad[i]), &q, err, sizeof(err)) == 0)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_table),	 cmocka_unit_test(test_parse_error_line),
-	    cmocka_unit_test(test_parse_limits), cmocka_unit_test(test_parse_max_bytes),
-	    cmocka_unit_test(test_canonical),	 cmocka_unit_test(test_normalize),
-	    cmocka_unit_test(test_eval),	 cmocka_unit_test(test_default_allow),
-	    cmocka_unit_test(test_view_exact),	 cmocka_unit_test(test_view_parse_table),
-	    cmocka_unit_test(test_view_size),	 cmocka_unit_test(test_view_matches_eval),
+	    cmocka_unit_test(test_parse_table),
+	    cmocka_unit_test(test_parse_error_line),
+	    cmocka_unit_test(test_parse_limits),
+	    cmocka_unit_test(test_parse_max_bytes),
+	    cmocka_unit_test(test_canonical),
+	    cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_eval),
+	    cmocka_unit_test(test_default_allow),
+	    cmocka_unit_test(test_view_exact),
+	    cmocka_unit_test(test_view_parse_table),
+	    cmocka_unit_test(test_view_size),
+	    cmocka_unit_test(test_view_matches_eval),
+	    cmocka_unit_test(test_external_selectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
