@@ -352,6 +352,12 @@ int reg_evict_member(struct reg_ctx *c, struct rdv_network *net, uint32_t node, 
 	}
 	if ((rc = reg_remove_member(c, net, node)) < 0)
 		goto out;
+	/* Taken out by someone else (a revocation, an expiry): the node learns
+	 * it too, and drops its address and flows there at once. */
+	if (node != c->self_id) {
+		struct ev_body me = {.network_id = net->id, .node_id = node};
+		reg_queue_event(c, node, "network.left", &me);
+	}
 	if (npairs)
 		*npairs = revoked.n;
 	if (c->evicted_out)

@@ -169,6 +169,8 @@ fi
 e2e_stop_pids "$HOLD"
 check "A is no longer listed in network 20" \
 	e2e_wait 5 eval '! pctl b network nodes 20 | jget "data.nodes[].node_id" | grep -qx "$A"'
+check "A itself learns it is out: no network 20 in its info (address dropped)" \
+	e2e_wait 3 eval '! pctl a info | jget "data.networks[].network_id" | grep -qx 20'
 
 # ------------------------------------------------------------ expiry without a command
 sign a-5s "$(pk_of a)" --lifetime 5s --tags api

@@ -4800,8 +4800,12 @@ static void test_ca_revoke_evicts(void **state)
 	assert_int_equal(count_lines(ev, "network.left"), 1);
 	assert_null(strstr(ev, "trust.revoked"));
 	free(ev);
+	/* the revoked node learns it is out of the network, and nothing else */
 	ev = events(f, &a, ma);
-	assert_string_equal(ev, "{\"seq\":0,\"event\":\"synced\"}\n");
+	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":%u,\"node_id\":%u}",
+		 net, a.id);
+	assert_non_null(strstr(ev, want));
+	assert_int_equal(count_lines(ev, "\"event\""), 2);
 	free(ev);
 	{
 		int woke_b = 0, woke_c = 0;
