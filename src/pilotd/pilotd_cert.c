@@ -214,11 +214,14 @@ static void member_ended(void *arg, uint16_t net, uint32_t node)
 	struct pilotd *d = arg;
 	struct dp_cut_sel sel = {.basis = FLOW_BASIS_NETWORK, .net = net, .node = node};
 	unsigned cut = dp_cut_flows(d, &sel);
+	const struct member_net *n = member_net_find(&d->members, net);
+	int ca = !n || strcmp(n->rule, "ca") == 0;
 
 	pilotd_revise_peer(d, node);
-	log_info("node %u: its credential for network %u expired; %u flows cut", node, net, cut);
-	pilotd_audit_event(d, "network.cert_expired", node, "{\"network_id\":%u,\"flows_cut\":%u}",
-			   net, cut);
+	log_info("node %u: its %s for network %u expired; %u flows cut", node,
+		 ca ? "certificate" : "token", net, cut);
+	pilotd_audit_event(d, ca ? "network.cert_expired" : "network.credential_expired", node,
+			   "{\"network_id\":%u,\"flows_cut\":%u}", net, cut);
 }
 
 /* A peer's identity ended: its flows go (new ones meet admission's

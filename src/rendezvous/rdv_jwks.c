@@ -129,8 +129,8 @@ static uint64_t fresh_for(const struct httpc_info *info, yajl_val doc)
 	if (info->max_age >= 0)
 		ms = (uint64_t)info->max_age * 1000;
 	/* A SPIFFE bundle says how often to look again. */
-	if (json_get_u64(doc, "spiffe_refresh_hint", &hint) == 0 && hint < FRESH_MAX_MS / 1000)
-		ms = hint * 1000;
+	if (json_get_u64(doc, "spiffe_refresh_hint", &hint) == 0)
+		ms = hint < FRESH_MAX_MS / 1000 ? hint * 1000 : FRESH_MAX_MS;
 	return MAX(FRESH_MIN_MS, MIN(ms, FRESH_MAX_MS));
 }
 

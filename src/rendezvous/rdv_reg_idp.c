@@ -256,6 +256,7 @@ int reg_idp_put_settings(struct reg_ctx *c, struct json_gen *j, uint16_t net)
 		if (p.endpoint)
 			jg_kstr(j, "spiffe_bundle_endpoint", p.endpoint);
 	}
+	jg_kbool(j, "shared_subject", p.shared_subject);
 	idp_free(&p);
 	return 0;
 }
@@ -365,6 +366,14 @@ int reg_idp_admit(struct reg_ctx *c, const struct rdv_network *net, uint32_t nod
 		rc = reg_fail_code(c, e == JWT_E_NOMEM ? -EIO : -EACCES, jwt_err_code(e),
 				   audit_type, "network %u refuses the %s: %s", net->id, what, msg);
 		goto out;
+	}
+	/* Within the leeway a token verifies, but a membership that would end
+	 * before it begins is no membership: the leeway is for nbf's skew. */
+	if (t.exp <= x.now_s) {
+		rc = reg_fail_code(c, -EACCES, "token_expired", audit_type,
+				   "network %u refuses the %s: it expired %llu s ago", net->id,
+				   what, (unsigned long long)(x.now_s - t.exp));
+		goto out_t;
 	}
 	for (size_t i = 0; i < p.nclaims; i++) {
 		char name[RDV_EXT_CLAIM_MAX + 1], *eq;

@@ -18,8 +18,8 @@
  *   net_jwks  be16(net) -> be64(fetched ms) be64(fresh until ms) JSON text
  *   net_ext   be16(net) be32(node) -> member record (below)
  *   ext_subj  be16(net) sha256(iss NUL sub) -> be32(node)
- *   jti       sha256(iss NUL jti) -> be64(exp s) be32(node)
- *   jti_exp   be64(exp s) sha256(iss NUL jti) -> "" (pruning order)
+ *   jti       blake2b-192(iss NUL jti) -> be64(exp s) be32(node)
+ *   jti_exp   be64(exp s) blake2b-192(iss NUL jti) -> "" (pruning order)
  * Member record: u8 version (1) | be64 exp s | u8 len iss | iss | u8 len
  *   sub | sub | u8 nclaims | nclaims x (u8 len | "name=value"). */
 #define EXT_V1 1
@@ -299,8 +299,10 @@ int rdv_jti_node(struct store_txn *t, struct rdv_db *db, const char *iss, const 
 		return rc;
 	if (v.mv_size != 12)
 		return -EBADMSG;
-	if (store_rd_be64(v.mv_data) < now_s)
-		return -ENOENT; /* past its exp: pruned soon, and refused on exp anyway */
+	/* Held past exp for the longest leeway a check allows (60 s): a
+	 * token still accepted must still be bound to its node. */
+	if (store_rd_be64(v.mv_data) + 60 < now_s)
+		return -ENOENT;
 	*node = store_rd_be32((const uint8_t *)v.mv_data + 8);
 	return 0;
 }
