@@ -5849,6 +5849,31 @@ static void test_idp_subject(void **state)
 	f->now = 0;
 }
 
+/* A token past its exp but within the leeway is still one node's. */
+static void test_idp_replay_leeway(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	const char *t1;
+	uint32_t net;
+	yajl_val v;
+
+	idp_keys();
+	net = mk_spiffe(f, "shared", "spiffe://" ID_TD "/agents/*", "\"shared_subject\":true");
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	t1 = svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, T_S + 100,
+		      ",\"jti\":\"t1\"");
+	join_svid_ok(f, &a, net, t1);
+	f->now = (T_S + 110) * 1000;
+	assert_int_equal(join_svid(f, &b, net, t1, &v), 403);
+	expect_error(v, "token_replayed");
+	f->now = (T_S + 131) * 1000;
+	assert_int_equal(join_svid(f, &b, net, t1, &v), 403);
+	expect_error(v, "token_expired");
+	f->now = 0;
+}
+
 static int want_calls;
 static uint16_t want_net;
 
@@ -6162,6 +6187,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_idp_join, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_refused, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_subject, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_replay_leeway, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_oidc, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_renew, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_policy, setup, idp_teardown),
