@@ -816,6 +816,13 @@ static void test_ext_tables(void **state)
 	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 3, x.iss, x.sub, &node), -ENOENT);
 	assert_int_equal(expired_at(e, 1000, &s), 0);
 	rdv_net_ext_del(&e->t, &e->db, 3, 12); /* none: nothing */
+	/* (iss, sub) is one key: not iss "a" + sub "bc" = "ab" + "c" */
+	mk_ext(&y, "bc", 700);
+	snprintf(y.iss, sizeof(y.iss), "a");
+	rdv_net_ext_put(&e->t, &e->db, 6, 1, &y);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 6, "a", "bc", &node), 0);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 6, "ab", "c", &node), -ENOENT);
+	rdv_net_ext_del(&e->t, &e->db, 6, 1);
 
 	/* a corrupt record is refused: version, lengths, trailing bytes */
 	{
