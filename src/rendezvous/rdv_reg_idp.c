@@ -408,7 +408,11 @@ int reg_idp_admit(struct reg_ctx *c, const struct rdv_network *net, uint32_t nod
 		goto out_t;
 	}
 	rc = 0;
-	if (t.jti[0] && rdv_jti_node(&c->t, c->db, out->iss, t.jti, x.now_s, &other) == 0 &&
+	/* Until its exp and the leeway after it: as long as jwt_verify
+	 * takes the token, another node may not present it. */
+	if (t.jti[0] &&
+	    rdv_jti_node(&c->t, c->db, out->iss, t.jti,
+			 x.now_s > IDP_LEEWAY_S ? x.now_s - IDP_LEEWAY_S : 0, &other) == 0 &&
 	    other != node) {
 		rc = reg_fail_code(c, -EACCES, "token_replayed", audit_type,
 				   "this token (jti) was presented by node %u", other);

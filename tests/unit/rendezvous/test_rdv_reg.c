@@ -2,7 +2,8 @@
  * registry's request handling (rdv_reg*.c, rdv_store.c) against a
  * temporary LMDB directory, without a network; the ca join rule, its
  * revocation lists and certificate expiry, and identity expiry (issue 14)
- * on the request clock the fixture sets (struct fixture.now). */
+ * on the request clock the fixture sets (struct fixture.now); the oidc and
+ * spiffe join rules on tokens minted here (jwt_mint.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@
 #include "rdv_store.h"
 #include "regmsg.h"
 #include "util.h"
+
+#include "../jwt_mint.h"
 
 #define NOW 1700000000000ull
 
@@ -5360,6 +5363,782 @@ static void test_identity_lifetime(void **state)
 	f->db.identity_lifetime_ms = 0;
 }
 
+/* ------------------------------------------------- oidc and spiffe rules */
+
+#define ID_TD "example.org"
+#define ID_AUD "pilot:agents"
+#define ID_ISS "https://idp.example.com"
+#define ID_EXP (T_S + 3600)
+
+static struct tkey idk_ec, idk_ed, idk_rogue;
+
+static void idp_keys(void)
+{
+	if (idk_ec.pkey)
+		return;
+	keygen(&idk_ec, JWT_ALG_ES256, 0);
+	keygen(&idk_ed, JWT_ALG_EDDSA, 0);
+	keygen(&idk_rogue, JWT_ALG_ES256, 0);
+}
+
+static int idp_teardown(void **state)
+{
+	arena_free(NULL);
+	return teardown(state);
+}
+
+/* \p s as the inside of a JSON string. */
+static const char *jesc(const char *s)
+{
+	char *b = malloc(2 * strlen(s) + 1), *o = b;
+
+	assert_non_null(b);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			*o++ = '\\';
+		*o++ = *s;
+	}
+	*o = '\0';
+	return keep(b);
+}
+
+static const char *alg_of(const struct tkey *k)
+{
+	return k->alg == JWT_ALG_ES256 ? "ES256" : "EdDSA";
+}
+
+/* A JWT-SVID by \p k (kid) for \p sub: aud, exp and \p extra members. */
+static const char *svid_tok(const struct tkey *k, const char *kid, const char *sub, const char *aud,
+			    uint64_t exp, const char *extra)
+{
+	return tok(k, alg_of(k), kid,
+		   fmt("{\"sub\":\"%s\",\"aud\":[\"%s\"],\"exp\":%llu%s}", sub, aud,
+		       (unsigned long long)exp, extra));
+}
+
+static const char *svid_of(const char *sub, const char *extra)
+{
+	return svid_tok(&idk_ec, "ec1", sub, ID_AUD, ID_EXP, extra);
+}
+
+/* The trust bundle: ec1 and ed1 as JWT-SVID authorities. */
+static const char *bundle_txt(void)
+{
+	return doc("\"spiffe_sequence\":1,", jwk(&idk_ec, "ec1", ",\"use\":\"jwt-svid\""),
+		   jwk(&idk_ed, "ed1", ",\"use\":\"jwt-svid\""), NULL);
+}
+
+static int create_spiffe(struct fixture *f, const char *name, const char *pattern, const char *more,
+			 yajl_val *out)
+{
+	return admin(
+	    f, "network_create",
+	    fmt("{\"name\":\"%s\",\"join_rule\":\"spiffe\",\"spiffe_trust_domain\":\"" ID_TD
+		"\",\"spiffe_id\":\"%s\",\"spiffe_audience\":\"" ID_AUD
+		"\",\"spiffe_bundle\":\"%s\"%s%s}",
+		name, pattern, jesc(bundle_txt()), more ? "," : "", more ? more : ""),
+	    out);
+}
+
+static uint32_t mk_spiffe(struct fixture *f, const char *name, const char *pattern,
+			  const char *more)
+{
+	yajl_val v;
+	uint32_t id;
+
+	assert_int_equal(create_spiffe(f, name, pattern, more, &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &id), 0);
+	yajl_tree_free(v);
+	return id;
+}
+
+/* An oidc network needing \p claim (NULL: none). */
+static uint32_t mk_oidc(struct fixture *f, const char *name, const char *claim)
+{
+	return mk_net(f, fmt("{\"name\":\"%s\",\"join_rule\":\"oidc\",\"oidc_issuer\":\"" ID_ISS
+			     "\",\"oidc_audience\":\"" ID_AUD "\"%s%s%s}",
+			     name, claim ? ",\"oidc_claim\":[\"" : "", claim ? claim : "",
+			     claim ? "\"]" : ""));
+}
+
+/* What the fetcher does: \p net's key set is ec1. */
+static void put_oidc_keys(struct fixture *f, uint32_t net)
+{
+	const char *ks = doc("", jwk(&idk_ec, "ec1", ""), NULL);
+	struct rdv_jwks_rec r = {.fetched_ms = clk(f), .fresh_until_ms = clk(f) + 3600000};
+	struct store_txn t;
+
+	r.json = (char *)ks;
+	r.len = strlen(ks);
+	store_txn_begin(f->db.st, &t, 0);
+	rdv_net_jwks_put(&t, &f->db, (uint16_t)net, &r);
+	assert_int_equal(store_txn_commit(&t), 0);
+}
+
+static const char *oidc_tok(const char *sub, const char *extra)
+{
+	return tok(&idk_ec, "ES256", "ec1",
+		   fmt("{\"iss\":\"" ID_ISS "\",\"sub\":\"%s\",\"aud\":\"" ID_AUD
+		       "\",\"exp\":%llu%s}",
+		       sub, (unsigned long long)ID_EXP, extra));
+}
+
+static int join_tok(struct fixture *f, struct tnode *n, uint32_t net, const char *member,
+		    const char *t, yajl_val *out)
+{
+	return join(f, n, net, fmt("\"%s\":\"%s\"", member, t), out);
+}
+
+static int join_svid(struct fixture *f, struct tnode *n, uint32_t net, const char *t, yajl_val *out)
+{
+	return join_tok(f, n, net, "svid", t, out);
+}
+
+static void join_svid_ok(struct fixture *f, struct tnode *n, uint32_t net, const char *t)
+{
+	yajl_val v;
+
+	if (join_svid(f, n, net, t, &v) != 200)
+		fail_msg("join refused: %s", err_code(v));
+	yajl_tree_free(v);
+}
+
+static int renew_svid(struct fixture *f, struct tnode *n, uint32_t net, const char *t,
+		      yajl_val *out)
+{
+	return req(f, n, "network_renew", fmt("\"network_id\":%u,\"svid\":\"%s\"", net, t), out);
+}
+
+/* The identity \p node was admitted as (-ENOENT: none). */
+static int ext_stored(struct fixture *f, uint32_t net, uint32_t node, struct rdv_ext *e)
+{
+	struct store_txn t;
+	int rc;
+
+	store_txn_begin(f->db.st, &t, 1);
+	rc = rdv_net_ext_get(&t, &f->db, (uint16_t)net, node, e);
+	store_txn_abort(&t);
+	return rc;
+}
+
+static void test_idp_create(void **state)
+{
+	struct fixture *f = *state;
+	const char *bundle, *nojwt, *s;
+	struct store_txn t;
+	struct rdv_jwks_rec r;
+	char *text;
+	size_t len;
+	uint32_t net;
+	yajl_val v;
+
+	idp_keys();
+	bundle = jesc(bundle_txt());
+	nojwt = jesc(doc("", jwk(&idk_ec, "ec1", ",\"use\":\"x509-svid\""), NULL));
+	{
+		const char *oidc = "\"join_rule\":\"oidc\",";
+		const char *sp = "\"join_rule\":\"spiffe\",\"spiffe_trust_domain\":\"" ID_TD
+				 "\",\"spiffe_audience\":\"" ID_AUD "\",";
+		const char *const bad[] = {
+		    fmt("%s\"oidc_audience\":\"a\"", oidc),
+		    fmt("%s\"oidc_issuer\":\"http://idp.example.com\",\"oidc_audience\":\"a\"",
+			oidc),
+		    fmt("%s\"oidc_issuer\":\"https://\",\"oidc_audience\":\"a\"", oidc),
+		    fmt("%s\"oidc_issuer\":7,\"oidc_audience\":\"a\"", oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\"", oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\",\"oidc_audience\":\"\"", oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\",\"oidc_audience\":\"a\","
+			"\"oidc_claim\":[\"groups\"]",
+			oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\",\"oidc_audience\":\"a\","
+			"\"oidc_claim\":[\"=ops\"]",
+			oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\",\"oidc_audience\":\"a\","
+			"\"oidc_claim\":\"groups=ops\"",
+			oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\",\"oidc_audience\":\"a\","
+			"\"oidc_claim\":[7]",
+			oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\",\"oidc_audience\":\"a\","
+			"\"oidc_ca\":\"not pem\"",
+			oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\",\"oidc_audience\":\"a\","
+			"\"spiffe_id\":\"spiffe://" ID_TD "/x\"",
+			oidc),
+		    fmt("%s\"oidc_issuer\":\"" ID_ISS "\",\"oidc_audience\":\"a\","
+			"\"shared_subject\":\"yes\"",
+			oidc),
+		    /* spiffe: neither, both */
+		    fmt("%s\"spiffe_id\":\"spiffe://" ID_TD "/*\"", sp),
+		    fmt("%s\"spiffe_id\":\"spiffe://" ID_TD "/*\",\"spiffe_bundle\":\"%s\","
+			"\"spiffe_bundle_endpoint\":\"https://b.example.org/\"",
+			sp, bundle),
+		    fmt("%s\"spiffe_id\":\"spiffe://" ID_TD "/*\","
+			"\"spiffe_bundle_endpoint\":\"http://b.example.org/\"",
+			sp),
+		    /* a bad trust domain, a pattern outside it or malformed */
+		    fmt("\"join_rule\":\"spiffe\",\"spiffe_trust_domain\":\"Example.ORG/x\","
+			"\"spiffe_audience\":\"a\",\"spiffe_id\":\"spiffe://" ID_TD
+			"/*\",\"spiffe_bundle\":\"%s\"",
+			bundle),
+		    fmt("%s\"spiffe_id\":\"spiffe://other.org/*\",\"spiffe_bundle\":\"%s\"", sp,
+			bundle),
+		    fmt("%s\"spiffe_id\":\"spiffe://" ID_TD "\",\"spiffe_bundle\":\"%s\"", sp,
+			bundle),
+		    fmt("%s\"spiffe_id\":\"/agents/*\",\"spiffe_bundle\":\"%s\"", sp, bundle),
+		    fmt("%s\"spiffe_audience\":\"b\"", sp),
+		    /* no JWT-SVID key, not a key set */
+		    fmt("%s\"spiffe_id\":\"spiffe://" ID_TD "/*\",\"spiffe_bundle\":\"%s\"", sp,
+			nojwt),
+		    fmt("%s\"spiffe_id\":\"spiffe://" ID_TD "/*\",\"spiffe_bundle\":\"[1]\"", sp),
+		    fmt("%s\"spiffe_id\":\"spiffe://" ID_TD "/*\",\"spiffe_bundle\":\"%s\","
+			"\"oidc_issuer\":\"" ID_ISS "\"",
+			sp, bundle),
+		    /* the rule's members on an open network */
+		    "\"join_rule\":\"open\",\"oidc_issuer\":\"" ID_ISS "\"",
+		    "\"join_rule\":\"open\",\"spiffe_id\":\"spiffe://" ID_TD "/*\"",
+		    "\"join_rule\":\"open\",\"shared_subject\":true",
+		    "\"join_rule\":\"token\",\"token\":\"0123456789abcdef\",\"oidc_audience\":"
+		    "\"a\"",
+		};
+		for (size_t i = 0; i < nitems(bad); i++) {
+			int st =
+			    admin(f, "network_create", fmt("{\"name\":\"bad\",%s}", bad[i]), &v);
+			if (st != 400 || strcmp(err_code(v), "bad_request") != 0)
+				fail_msg("case %zu: %d %s", i, st, err_code(v));
+			yajl_tree_free(v);
+		}
+	}
+	assert_int_equal(admin(f, "network_list", "{}", &v), 200);
+	assert_int_equal(arr_len(v, "networks"), 0);
+	yajl_tree_free(v);
+
+	/* good ones: the reply shows the settings */
+	assert_int_equal(create_spiffe(f, "agents", "spiffe://" ID_TD "/agents/*", NULL, &v), 200);
+	assert_int_equal(json_get_u32(v, "network_id", &net), 0);
+	assert_int_equal(json_get_str(v, "join_rule", &s), 0);
+	assert_string_equal(s, "spiffe");
+	assert_int_equal(json_get_str(v, "spiffe_id", &s), 0);
+	assert_string_equal(s, "spiffe://" ID_TD "/agents/*");
+	assert_int_equal(json_get_str(v, "spiffe_trust_domain", &s), 0);
+	assert_string_equal(s, ID_TD);
+	yajl_tree_free(v);
+	/* the bundle is the network's key set, never refreshed */
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_net_jwks_get(&t, &f->db, (uint16_t)net, &r), 0);
+	assert_true(r.fresh_until_ms == UINT64_MAX);
+	assert_string_equal(r.json, bundle_txt());
+	rdv_jwks_rec_free(&r);
+	assert_int_equal(rdv_net_idp_get(&t, &f->db, (uint16_t)net, &text, &len), 0);
+	assert_non_null(strstr(text, "\"spiffe_id\":\"spiffe://" ID_TD "/agents/*\""));
+	free(text);
+	store_txn_abort(&t);
+
+	net = mk_oidc(f, "staff", "groups=ops");
+	assert_int_equal(admin(f, "network_list", "{}", &v), 200);
+	assert_int_equal(arr_len(v, "networks"), 2);
+	yajl_tree_free(v);
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_net_jwks_get(&t, &f->db, (uint16_t)net, &r), -ENOENT);
+	assert_int_equal(rdv_net_idp_get(&t, &f->db, (uint16_t)net, &text, &len), 0);
+	assert_non_null(strstr(text, "\"issuer\":\"" ID_ISS "\""));
+	assert_non_null(strstr(text, "\"groups=ops\""));
+	free(text);
+	store_txn_abort(&t);
+	/* an endpoint instead of a bundle */
+	assert_int_equal(admin(f, "network_create",
+			       "{\"name\":\"ep\",\"join_rule\":\"spiffe\",\"spiffe_trust_domain\":"
+			       "\"" ID_TD
+			       "\",\"spiffe_audience\":\"a\",\"spiffe_id\":\"spiffe://" ID_TD
+			       "/*\",\"spiffe_bundle_endpoint\":\"https://b.example.org/bundle\"}",
+			       &v),
+			 200);
+	assert_int_equal(json_get_str(v, "spiffe_bundle_endpoint", &s), 0);
+	assert_string_equal(s, "https://b.example.org/bundle");
+	yajl_tree_free(v);
+}
+
+static void test_idp_join(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	struct rdv_ext e;
+	char want[256], *ev;
+	const char *s, *ta = svid_of("spiffe://" ID_TD "/agents/a", ",\"jti\":\"ja\"");
+	uint64_t x, ma;
+	uint32_t net;
+	yajl_val v, nv, iv, ae;
+
+	idp_keys();
+	net = mk_spiffe(f, "agents", "spiffe://" ID_TD "/agents/*", NULL);
+	do_register(f, &a, 0, "alice");
+	do_register(f, &b, 0, "bob");
+
+	assert_int_equal(join_svid(f, &a, net, ta, &v), 200);
+	nv = json_get(v, "network");
+	assert_int_equal(json_get_str(nv, "join_rule", &s), 0);
+	assert_string_equal(s, "spiffe");
+	iv = json_get(nv, "identity");
+	assert_non_null(iv);
+	assert_int_equal(json_get_str(iv, "external_id", &s), 0);
+	assert_string_equal(s, "spiffe://" ID_TD "/agents/a");
+	assert_int_equal(json_get_str(iv, "external_issuer", &s), 0);
+	assert_string_equal(s, ID_TD);
+	assert_int_equal(json_get_u64(iv, "not_after", &x), 0);
+	assert_int_equal(x, ID_EXP);
+	yajl_tree_free(v);
+	assert_true(is_member(f, net, a.id));
+	assert_int_equal(ext_stored(f, net, a.id, &e), 0);
+	assert_string_equal(e.sub, "spiffe://" ID_TD "/agents/a");
+	assert_int_equal(e.exp_s, ID_EXP);
+	/* audited with the identity */
+	v = newest(f, "network.joined", &ae);
+	assert_string_equal(ev_detail(ae, "join_rule"), "spiffe");
+	assert_string_equal(ev_detail(ae, "external_id"), "spiffe://" ID_TD "/agents/a");
+	assert_string_equal(ev_detail(ae, "external_issuer"), ID_TD);
+	assert_int_equal(detail_u64(ae, "not_after"), ID_EXP);
+	yajl_tree_free(v);
+
+	/* B (an Ed25519 key of the bundle) sees A with its identity; A
+	 * hears of B with B's end */
+	ma = seq_now(f, a.id);
+	assert_int_equal(join_svid(f, &b, net,
+				   svid_tok(&idk_ed, "ed1", "spiffe://" ID_TD "/agents/b", ID_AUD,
+					    ID_EXP + 5, ""),
+				   &v),
+			 200);
+	assert_int_equal(arr_len(v, "members"), 1);
+	assert_int_equal(json_get_str(json_get(v, "members")->u.array.values[0], "external_id", &s),
+			 0);
+	assert_string_equal(s, "spiffe://" ID_TD "/agents/a");
+	yajl_tree_free(v);
+	ev = events(f, &a, ma);
+	snprintf(want, sizeof(want),
+		 "\"event\":\"network.joined\",\"network_id\":%u,\"peer\":{\"node_id\":%u,", net,
+		 b.id);
+	assert_non_null(strstr(ev, want));
+	snprintf(want, sizeof(want), "\"cert_not_after\":%llu}", (unsigned long long)ID_EXP + 5);
+	assert_non_null(strstr(ev, want));
+	free(ev);
+	/* network_nodes: each with its identity */
+	assert_int_equal(req(f, &a, "network_nodes", net_extra(net), &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 2);
+	for (size_t i = 0; i < 2; i++)
+		assert_non_null(json_get(json_get(v, "nodes")->u.array.values[i], "external_id"));
+	yajl_tree_free(v);
+	/* a member joining again changes nothing */
+	x = audit_count(f);
+	join_svid_ok(f, &a, net, ta);
+	assert_int_equal(audit_count(f), x);
+}
+
+/* Each refusal: its code, one network.join_refused record, no member. */
+static void test_idp_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, c = {0};
+	const char *sub = "spiffe://" ID_TD "/agents/c";
+	uint64_t before;
+	uint32_t net;
+	yajl_val v, e;
+
+	idp_keys();
+	net = mk_spiffe(f, "agents", "spiffe://" ID_TD "/agents/*", NULL);
+	do_register(f, &a, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	{
+		const struct {
+			const char *code;
+			const char *tok;
+		} cases[] = {
+		    {"token_wrong_subject", svid_of("spiffe://" ID_TD "/db/c", "")},
+		    {"token_wrong_subject", svid_of("spiffe://" ID_TD "/agents", "")},
+		    {"token_wrong_subject", svid_of("spiffe://other.org/agents/c", "")},
+		    {"token_wrong_audience",
+		     svid_tok(&idk_ec, "ec1", sub, "pilot:other", ID_EXP, "")},
+		    {"token_expired", svid_tok(&idk_ec, "ec1", sub, ID_AUD, T_S - 31, "")},
+		    {"token_bad_signature", svid_tok(&idk_rogue, "ec1", sub, ID_AUD, ID_EXP, "")},
+		    {"token_unknown_key", svid_tok(&idk_rogue, "rogue", sub, ID_AUD, ID_EXP, "")},
+		    {"token_invalid", "not.a.token"},
+		};
+		before = count_type(f, "network.join_refused");
+		for (size_t i = 0; i < nitems(cases); i++) {
+			int st = join_svid(f, &c, net, cases[i].tok, &v);
+			if (st != 403 && st != 400)
+				fail_msg("case %zu: status %d", i, st);
+			if (strcmp(err_code(v), cases[i].code) != 0)
+				fail_msg("case %zu: %s, want %s", i, err_code(v), cases[i].code);
+			yajl_tree_free(v);
+			assert_false(is_member(f, net, c.id));
+			assert_int_equal(count_type(f, "network.join_refused"), before + i + 1);
+		}
+	}
+	v = newest(f, "network.join_refused", &e);
+	assert_string_equal(ev_detail(e, "code"), "token_invalid");
+	assert_int_equal(detail_u64(e, "claimed_node"), c.id);
+	yajl_tree_free(v);
+	/* within the leeway: still good */
+	join_svid_ok(f, &a, net,
+		     svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, T_S - 20, ""));
+	/* no token, an empty one, the other rule's member: a client's
+	 * mistake, not audited */
+	before = count_type(f, "network.join_refused");
+	assert_int_equal(join(f, &c, net, NULL, &v), 400);
+	expect_error(v, "token_required");
+	assert_int_equal(join_svid(f, &c, net, "", &v), 400);
+	expect_error(v, "token_required");
+	assert_int_equal(join_tok(f, &c, net, "oidc_token", svid_of(sub, ""), &v), 400);
+	expect_error(v, "token_required");
+	assert_int_equal(count_type(f, "network.join_refused"), before);
+	assert_false(is_member(f, net, c.id));
+	join_svid_ok(f, &c, net, svid_of(sub, ""));
+}
+
+static void test_idp_subject(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0};
+	const char *sa = "spiffe://" ID_TD "/agents/a";
+	const char *t1 = svid_of(sa, ",\"jti\":\"t1\""), *t2 = svid_of(sa, ",\"jti\":\"t2\"");
+	uint64_t before;
+	uint32_t net, shared, other;
+	struct store_txn t;
+	yajl_val v;
+
+	idp_keys();
+	net = mk_spiffe(f, "agents", "spiffe://" ID_TD "/agents/*", NULL);
+	shared = mk_spiffe(f, "shared", "spiffe://" ID_TD "/agents/*", "\"shared_subject\":true");
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	join_svid_ok(f, &a, net, t1);
+
+	/* one subject, one member */
+	before = count_type(f, "network.join_refused");
+	assert_int_equal(join_svid(f, &b, net, t2, &v), 403);
+	expect_msg(v, "subject_in_use", sa);
+	assert_false(is_member(f, net, b.id));
+	/* a token ID is one node's */
+	assert_int_equal(join_svid(f, &b, shared, t1, &v), 403);
+	expect_error(v, "token_replayed");
+	assert_false(is_member(f, shared, b.id));
+	assert_int_equal(count_type(f, "network.join_refused"), before + 2);
+	/* unless the network lets a subject be several members */
+	join_svid_ok(f, &b, shared, t2);
+	join_svid_ok(f, &c, shared, svid_of(sa, ""));
+	assert_true(is_member(f, shared, c.id));
+
+	/* leaving frees the subject; its own token again is fine */
+	assert_int_equal(req(f, &a, "network_leave", net_extra(net), &v), 200);
+	yajl_tree_free(v);
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_ext_subject_node(&t, &f->db, (uint16_t)net, ID_TD, sa, &other),
+			 -ENOENT);
+	store_txn_abort(&t);
+	join_svid_ok(f, &a, net, t1);
+	assert_int_equal(req(f, &a, "network_leave", net_extra(net), &v), 200);
+	yajl_tree_free(v);
+	/* ... and another node may then join as it (with a token of its own) */
+	assert_int_equal(join_svid(f, &b, net, t1, &v), 403);
+	expect_error(v, "token_replayed");
+	join_svid_ok(f, &b, net, t2);
+	assert_true(is_member(f, net, b.id));
+	assert_int_equal(join_svid(f, &a, net, svid_of(sa, ""), &v), 403);
+	expect_error(v, "subject_in_use");
+	/* a member whose credential ended is evicted: free again */
+	assert_int_equal(rdv_reg_sweep(&f->db, ID_EXP * 1000), 0);
+	assert_false(is_member(f, net, b.id));
+	f->now = ID_EXP * 1000 - 10000;
+	join_svid_ok(f, &a, net, svid_tok(&idk_ec, "ec1", sa, ID_AUD, ID_EXP + 600, ""));
+	f->now = 0;
+}
+
+/* A token past its exp but within the leeway is still one node's. */
+static void test_idp_replay_leeway(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	const char *t1;
+	uint32_t net;
+	yajl_val v;
+
+	idp_keys();
+	net = mk_spiffe(f, "shared", "spiffe://" ID_TD "/agents/*", "\"shared_subject\":true");
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	t1 = svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, T_S + 100,
+		      ",\"jti\":\"t1\"");
+	join_svid_ok(f, &a, net, t1);
+	f->now = (T_S + 110) * 1000;
+	assert_int_equal(join_svid(f, &b, net, t1, &v), 403);
+	expect_error(v, "token_replayed");
+	f->now = (T_S + 131) * 1000;
+	assert_int_equal(join_svid(f, &b, net, t1, &v), 403);
+	expect_error(v, "token_expired");
+	f->now = 0;
+}
+
+static int want_calls;
+static uint16_t want_net;
+
+static int keys_want_yes(void *arg, uint16_t net, int empty)
+{
+	(void)arg;
+	(void)empty;
+	want_calls++;
+	want_net = net;
+	return 1;
+}
+
+static void test_idp_oidc(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0};
+	struct rdv_reply rep;
+	uint64_t before, recs;
+	uint32_t net, plain;
+	const char *s;
+	yajl_val v, iv;
+
+	idp_keys();
+	net = mk_oidc(f, "staff", "groups=ops");
+	plain = mk_oidc(f, "plain", NULL);
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+
+	/* no key set yet, no fetcher: refused */
+	before = count_type(f, "network.join_refused");
+	assert_int_equal(
+	    join_tok(f, &a, net, "oidc_token", oidc_tok("alice", ",\"groups\":[\"ops\"]"), &v),
+	    403);
+	expect_error(v, "token_unknown_key");
+	assert_int_equal(count_type(f, "network.join_refused"), before + 1);
+
+	/* with a fetcher that may run: parked, nothing written */
+	f->db.keys_want = keys_want_yes;
+	want_calls = 0;
+	recs = audit_count(f);
+	assert_int_equal(req_full(f, &a, "network_join", clk(f),
+				  fmt("\"network_id\":%u,\"oidc_token\":\"%s\"", net,
+				      oidc_tok("alice", ",\"groups\":[\"ops\"]")),
+				  1, NULL, NULL, 0, NULL, &rep),
+			 503);
+	assert_int_equal(rep.wait_net, net);
+	assert_non_null(memmem(rep.body, rep.len, "keys_pending", 12));
+	rdv_reply_free(&rep);
+	assert_int_equal(want_calls, 1);
+	assert_int_equal(want_net, net);
+	assert_false(is_member(f, net, a.id));
+	assert_int_equal(audit_count(f), recs);
+	/* run again once the fetch ended (and found nothing): refused */
+	f->db.keys_rerun = 1;
+	assert_int_equal(
+	    join_tok(f, &a, net, "oidc_token", oidc_tok("alice", ",\"groups\":[\"ops\"]"), &v),
+	    403);
+	expect_error(v, "token_unknown_key");
+	assert_int_equal(want_calls, 1);
+	assert_int_equal(audit_count(f), recs + 1);
+	f->db.keys_rerun = 0;
+	f->db.keys_want = NULL;
+
+	/* the fetcher stored the set */
+	put_oidc_keys(f, net);
+	put_oidc_keys(f, plain);
+	/* the claim is needed: absent, another value, not a string */
+	before = count_type(f, "network.join_refused");
+	assert_int_equal(join_tok(f, &a, net, "oidc_token", oidc_tok("alice", ""), &v), 403);
+	expect_error(v, "token_claim_mismatch");
+	assert_int_equal(join_tok(f, &a, net, "oidc_token",
+				  oidc_tok("alice", ",\"groups\":[\"dev\",\"opsx\"]"), &v),
+			 403);
+	expect_error(v, "token_claim_mismatch");
+	assert_int_equal(
+	    join_tok(f, &a, net, "oidc_token", oidc_tok("alice", ",\"groups\":\"dev\""), &v), 403);
+	expect_error(v, "token_claim_mismatch");
+	/* another issuer */
+	assert_int_equal(
+	    join_tok(f, &a, net, "oidc_token",
+		     tok(&idk_ec, "ES256", "ec1",
+			 fmt("{\"iss\":\"https://evil.example.com\",\"sub\":\"alice\","
+			     "\"aud\":\"" ID_AUD "\",\"exp\":%llu,\"groups\":[\"ops\"]}",
+			     (unsigned long long)ID_EXP)),
+		     &v),
+	    403);
+	expect_error(v, "token_wrong_issuer");
+	assert_int_equal(count_type(f, "network.join_refused"), before + 4);
+	assert_false(is_member(f, net, a.id));
+	/* has it (among others; a string alone too) */
+	assert_int_equal(join_tok(f, &a, net, "oidc_token",
+				  oidc_tok("alice", ",\"groups\":[\"dev\",\"ops\"]"), &v),
+			 200);
+	iv = json_get(json_get(v, "network"), "identity");
+	assert_int_equal(json_get_str(iv, "external_id", &s), 0);
+	assert_string_equal(s, "alice");
+	assert_int_equal(json_get_str(iv, "external_issuer", &s), 0);
+	assert_string_equal(s, ID_ISS);
+	yajl_tree_free(v);
+	assert_int_equal(
+	    join_tok(f, &b, net, "oidc_token", oidc_tok("bob", ",\"groups\":\"ops\""), &v), 200);
+	yajl_tree_free(v);
+	/* no claim needed */
+	assert_int_equal(join_tok(f, &c, plain, "oidc_token", oidc_tok("carol", ""), &v), 200);
+	yajl_tree_free(v);
+	/* an oidc network takes no svid */
+	assert_int_equal(join_svid(f, &c, net, oidc_tok("carol", ""), &v), 400);
+	expect_error(v, "token_required");
+}
+
+static void test_idp_renew(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0};
+	const char *sa = "spiffe://" ID_TD "/agents/a";
+	struct rdv_ext e;
+	struct store_txn t;
+	struct rdv_jwks_rec r;
+	char *text, body[64];
+	size_t len;
+	uint64_t x, mb;
+	uint32_t net, other;
+	yajl_val v, ev;
+
+	idp_keys();
+	net = mk_spiffe(f, "agents", "spiffe://" ID_TD "/agents/*", NULL);
+	do_register(f, &a, 0, NULL);
+	do_register(f, &b, 0, NULL);
+	do_register(f, &c, 0, NULL);
+	join_svid_ok(f, &a, net, svid_tok(&idk_ec, "ec1", sa, ID_AUD, T_S + 100, ""));
+	join_svid_ok(f, &b, net, svid_of("spiffe://" ID_TD "/agents/b", ""));
+
+	/* not a member: renew nothing */
+	assert_int_equal(renew_svid(f, &c, net, svid_of("spiffe://" ID_TD "/agents/c", ""), &v),
+			 403);
+	yajl_tree_free(v);
+	/* a fresh token moves the end; the members hear of it */
+	mb = seq_now(f, b.id);
+	assert_int_equal(
+	    renew_svid(f, &a, net, svid_tok(&idk_ec, "ec1", sa, ID_AUD, T_S + 500, ""), &v), 200);
+	assert_int_equal(
+	    json_get_u64(json_get(json_get(v, "network"), "identity"), "not_after", &x), 0);
+	assert_int_equal(x, T_S + 500);
+	yajl_tree_free(v);
+	assert_int_equal(ext_stored(f, net, a.id, &e), 0);
+	assert_int_equal(e.exp_s, T_S + 500);
+	{
+		char *evs = events(f, &b, mb), want[64];
+		snprintf(want, sizeof(want), "\"cert_not_after\":%llu",
+			 (unsigned long long)T_S + 500);
+		assert_non_null(strstr(evs, want));
+		free(evs);
+	}
+	v = newest(f, "network.credential_renewed", &ev);
+	assert_int_equal(detail_u64(ev, "not_after"), T_S + 500);
+	yajl_tree_free(v);
+	/* another subject: refused, audited, nothing changed */
+	x = count_type(f, "network.renew_refused");
+	assert_int_equal(renew_svid(f, &a, net, svid_of("spiffe://" ID_TD "/agents/z", ""), &v),
+			 403);
+	expect_error(v, "subject_changed");
+	/* or one that does not verify */
+	assert_int_equal(
+	    renew_svid(f, &a, net, svid_tok(&idk_rogue, "ec1", sa, ID_AUD, T_S + 900, ""), &v),
+	    403);
+	expect_error(v, "token_bad_signature");
+	/* or another member's */
+	assert_int_equal(renew_svid(f, &a, net, svid_of("spiffe://" ID_TD "/agents/b", ""), &v),
+			 403);
+	expect_error(v, "subject_in_use");
+	assert_int_equal(count_type(f, "network.renew_refused"), x + 3);
+	assert_int_equal(ext_stored(f, net, a.id, &e), 0);
+	assert_string_equal(e.sub, sa);
+	assert_int_equal(e.exp_s, T_S + 500);
+
+	/* the sweep at the old end keeps A, at the new one ends it */
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 100) * 1000), 0);
+	assert_true(is_member(f, net, a.id));
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 500) * 1000 - 1), 0);
+	assert_true(is_member(f, net, a.id));
+	assert_int_equal(rdv_reg_sweep(&f->db, (T_S + 500) * 1000), 0);
+	assert_false(is_member(f, net, a.id));
+	assert_true(is_member(f, net, b.id));
+	assert_int_equal(ext_stored(f, net, a.id, &e), -ENOENT);
+	v = newest(f, "network.credential_expired", &ev);
+	assert_int_equal(detail_u64(ev, "node_id"), a.id);
+	assert_string_equal(ev_detail(ev, "reason"), "credential_expired");
+	yajl_tree_free(v);
+	assert_int_equal(count_type(f, "network.credential_expired"), 1);
+
+	/* network_delete drops the rule's tables */
+	snprintf(body, sizeof(body), "{\"network_id\":%u}", net);
+	assert_int_equal(admin(f, "network_delete", body, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(ext_stored(f, net, b.id, &e), -ENOENT);
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_net_idp_get(&t, &f->db, (uint16_t)net, &text, &len), -ENOENT);
+	assert_int_equal(rdv_net_jwks_get(&t, &f->db, (uint16_t)net, &r), -ENOENT);
+	assert_int_equal(rdv_ext_subject_node(&t, &f->db, (uint16_t)net, ID_TD,
+					      "spiffe://" ID_TD "/agents/b", &other),
+			 -ENOENT);
+	store_txn_abort(&t);
+	/* and no sweep finds B later */
+	x = audit_count(f);
+	assert_int_equal(rdv_reg_sweep(&f->db, (ID_EXP + 1) * 1000), 0);
+	assert_int_equal(audit_count(f), x);
+}
+
+static void test_idp_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode ops = {0}, dev = {0}, agent = {0}, db = {0};
+	uint32_t staff, agents;
+	yajl_val v;
+
+	idp_keys();
+	staff = mk_oidc(f, "staff", NULL);
+	put_oidc_keys(f, staff);
+	agents = mk_spiffe(f, "agents", "spiffe://" ID_TD "/*", NULL);
+	do_register(f, &ops, 0, "ops1");
+	do_register(f, &dev, 0, "dev1");
+	do_register(f, &agent, 0, "agent1");
+	do_register(f, &db, 0, "db1");
+	assert_int_equal(join_tok(f, &ops, staff, "oidc_token",
+				  oidc_tok("olga", ",\"groups\":[\"ops\",\"x\"]"), &v),
+			 200);
+	yajl_tree_free(v);
+	assert_int_equal(
+	    join_tok(f, &dev, staff, "oidc_token", oidc_tok("dave", ",\"groups\":[\"dev\"]"), &v),
+	    200);
+	yajl_tree_free(v);
+	assert_int_equal(pset(f, staff,
+			      "{\"rules\":[{\"from\":[\"claim:groups=ops\"],"
+			      "\"to\":[\"*\"],\"ports\":[\"tcp/22\"]}]}",
+			      &v),
+			 200);
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, NULL, staff, "\"ops1\"", "\"dev1\"", "tcp/22", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, NULL, staff, "\"dev1\"", "\"ops1\"", "tcp/22", &v), 200);
+	assert_int_equal(allowed_of(v), 0);
+	yajl_tree_free(v);
+
+	join_svid_ok(f, &agent, agents, svid_of("spiffe://" ID_TD "/agents/x", ""));
+	join_svid_ok(f, &db, agents, svid_of("spiffe://" ID_TD "/db/main", ""));
+	assert_int_equal(pset(f, agents,
+			      "{\"rules\":[{\"from\":[\"spiffe://" ID_TD
+			      "/agents/*\"],\"to\":[\"*\"],\"ports\":[\"tcp/5432\"]}]}",
+			      &v),
+			 200);
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, NULL, agents, "\"agent1\"", "\"db1\"", "tcp/5432", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	yajl_tree_free(v);
+	assert_int_equal(ptest(f, NULL, agents, "\"db1\"", "\"agent1\"", "tcp/5432", &v), 200);
+	assert_int_equal(allowed_of(v), 0);
+	yajl_tree_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -5408,6 +6187,14 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ca_tags_renew, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_expire, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_lifetime, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_create, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_join, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_refused, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_subject, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_replay_leeway, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_oidc, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_renew, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_policy, setup, idp_teardown),
 	};
 
 	if (sodium_init() < 0)

@@ -732,15 +732,183 @@ static void test_crl(void **state)
 	assert_int_equal(store_txn_commit(&e->t), -EINVAL);
 }
 
+static int pair_note(void *arg, uint16_t net, uint32_t node)
+{
+	struct seen *s = arg;
+
+	assert_true(s->n < MAXSEEN);
+	s->seq[s->n] = net;
+	s->id[s->n++] = node;
+	return 0;
+}
+
+static size_t expired_at(struct env *e, uint64_t now_s, struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(rdv_cert_expired_iter(&e->t, &e->db, now_s, 100, pair_note, s), 0);
+	return s->n;
+}
+
+static void mk_ext(struct rdv_ext *x, const char *sub, uint64_t exp)
+{
+	memset(x, 0, sizeof(*x));
+	snprintf(x->iss, sizeof(x->iss), "https://idp.example.com");
+	snprintf(x->sub, sizeof(x->sub), "%s", sub);
+	x->exp_s = exp;
+}
+
+/* Member records of oidc and spiffe networks, with their expiry index
+ * entry (cert_exp) and their subject's binding (ext_subj). */
+static void test_ext_tables(void **state)
+{
+	struct env *e = *state;
+	struct rdv_ext x, y, got;
+	struct seen s;
+	uint8_t k[6] = {0, 3, 0, 0, 0, 11}, rec[300];
+	uint32_t node;
+
+	mk_ext(&x, "alice", 500);
+	x.nclaims = 2;
+	snprintf(x.claims[0], sizeof(x.claims[0]), "groups=ops");
+	memset(x.claims[1], 'c', RDV_EXT_CLAIM_MAX);
+	x.claims[1][RDV_EXT_CLAIM_MAX] = '\0';
+	memset(x.sub, 's', RDV_EXT_STR_MAX);
+	x.sub[RDV_EXT_STR_MAX] = '\0';
+	rdv_net_ext_put(&e->t, &e->db, 3, 10, &x);
+	assert_int_equal(rdv_net_ext_get(&e->t, &e->db, 3, 10, &got), 0);
+	assert_string_equal(got.iss, x.iss);
+	assert_string_equal(got.sub, x.sub);
+	assert_int_equal(got.exp_s, 500);
+	assert_int_equal(got.nclaims, 2);
+	assert_string_equal(got.claims[0], "groups=ops");
+	assert_string_equal(got.claims[1], x.claims[1]);
+	assert_int_equal(rdv_net_ext_get(&e->t, &e->db, 3, 11, &got), -ENOENT);
+	assert_int_equal(rdv_net_ext_get(&e->t, &e->db, 4, 10, &got), -ENOENT);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 3, x.iss, x.sub, &node), 0);
+	assert_int_equal(node, 10);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 4, x.iss, x.sub, &node), -ENOENT);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 3, "https://other", x.sub, &node),
+			 -ENOENT);
+	/* the expiry index: due at exp, not before */
+	assert_int_equal(expired_at(e, 499, &s), 0);
+	assert_int_equal(expired_at(e, 500, &s), 1);
+	assert_int_equal(s.seq[0], 3);
+	assert_int_equal(s.id[0], 10);
+	/* a new record replaces the old one's index entry */
+	x.exp_s = 900;
+	rdv_net_ext_put(&e->t, &e->db, 3, 10, &x);
+	assert_int_equal(expired_at(e, 899, &s), 0);
+	assert_int_equal(expired_at(e, 900, &s), 1);
+
+	/* the binding goes with the record only while it names the node */
+	mk_ext(&y, x.sub, 700);
+	rdv_net_ext_put(&e->t, &e->db, 3, 12, &y); /* a shared subject: the latest holds it */
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 3, x.iss, x.sub, &node), 0);
+	assert_int_equal(node, 12);
+	rdv_net_ext_del(&e->t, &e->db, 3, 10);
+	assert_int_equal(rdv_net_ext_get(&e->t, &e->db, 3, 10, &got), -ENOENT);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 3, x.iss, x.sub, &node), 0);
+	assert_int_equal(node, 12);
+	assert_int_equal(expired_at(e, 1000, &s), 1);
+	assert_int_equal(s.seq[0], 3);
+	assert_int_equal(s.id[0], 12);
+	rdv_net_ext_del(&e->t, &e->db, 3, 12);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 3, x.iss, x.sub, &node), -ENOENT);
+	assert_int_equal(expired_at(e, 1000, &s), 0);
+	rdv_net_ext_del(&e->t, &e->db, 3, 12); /* none: nothing */
+	/* (iss, sub) is one key: not iss "a" + sub "bc" = "ab" + "c" */
+	mk_ext(&y, "bc", 700);
+	snprintf(y.iss, sizeof(y.iss), "a");
+	rdv_net_ext_put(&e->t, &e->db, 6, 1, &y);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 6, "a", "bc", &node), 0);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 6, "ab", "c", &node), -ENOENT);
+	rdv_net_ext_del(&e->t, &e->db, 6, 1);
+
+	/* a corrupt record is refused: version, lengths, trailing bytes */
+	{
+		static const struct {
+			size_t len;
+			uint8_t b[24];
+		} bad[] = {
+		    {0, {0}},
+		    {8, {1}},
+		    {14, {2, 0, 0, 0, 0, 0, 0, 1, 0, 1, 'a', 1, 'b', 0}},
+		    {13, {1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 'a', 1, 'b'}},
+		    {14, {1, 0, 0, 0, 0, 0, 0, 1, 0, 5, 'a', 1, 'b', 0}},
+		    {15, {1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 'a', 1, 'b', 0, 0}},
+		    {15, {1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 'a', 1, 'b', 1, 3}},
+		    {14, {1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 'a', 1, 'b', 17}},
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			memcpy(rec, bad[i].b, bad[i].len);
+			store_put(&e->t, e->db.dbi[RDV_DB_NET_EXT], k, sizeof(k), rec, bad[i].len);
+			if (rdv_net_ext_get(&e->t, &e->db, 3, 11, &got) != -EBADMSG)
+				fail_msg("case %zu taken", i);
+		}
+		/* and the good form of the same */
+		memcpy(rec,
+		       (uint8_t[]){1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 'a', 1, 'b', 1, 3, 'x', '=', 'y'},
+		       18);
+		store_put(&e->t, e->db.dbi[RDV_DB_NET_EXT], k, sizeof(k), rec, 18);
+		assert_int_equal(rdv_net_ext_get(&e->t, &e->db, 3, 11, &got), 0);
+		assert_int_equal(got.exp_s, 256);
+		assert_string_equal(got.iss, "a");
+		assert_string_equal(got.sub, "b");
+		assert_string_equal(got.claims[0], "x=y");
+	}
+	/* a network's drop takes its records, bindings and settings */
+	rdv_net_idp_put(&e->t, &e->db, 5, "{}", 2);
+	mk_ext(&x, "bob", 300);
+	rdv_net_ext_put(&e->t, &e->db, 5, 1, &x);
+	rdv_net_ext_drop(&e->t, &e->db, 5);
+	assert_int_equal(rdv_net_ext_get(&e->t, &e->db, 5, 1, &got), -ENOENT);
+	assert_int_equal(rdv_ext_subject_node(&e->t, &e->db, 5, x.iss, x.sub, &node), -ENOENT);
+	assert_int_equal(expired_at(e, 300, &s), 0);
+	assert_int_equal(store_txn_commit(&e->t), 0);
+}
+
+static void test_jti(void **state)
+{
+	struct env *e = *state;
+	const char *iss = "https://idp.example.com";
+	uint32_t node = 0;
+
+	rdv_jti_put(&e->t, &e->db, iss, "j1", 1000, 7);
+	rdv_jti_put(&e->t, &e->db, iss, "j2", 5000, 8);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, iss, "j1", 999, &node), 0);
+	assert_int_equal(node, 7);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, iss, "j1", 1000, &node), 0);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, iss, "j1", 1001, &node), -ENOENT);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, "https://other", "j1", 999, &node), -ENOENT);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, iss, "j3", 999, &node), -ENOENT);
+	/* (iss, jti) is one key: not iss "a" + jti "bc" = "ab" + "c" */
+	rdv_jti_put(&e->t, &e->db, "a", "bc", 1000, 9);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, "ab", "c", 0, &node), -ENOENT);
+	assert_int_equal(store_txn_commit(&e->t), 0);
+
+	/* kept a minute past exp */
+	assert_int_equal(rdv_jti_prune(&e->db, 1060 * 1000ull), 0);
+	assert_int_equal(rdv_jti_prune(&e->db, 1061 * 1000ull), 2);
+	assert_int_equal(rdv_jti_prune(&e->db, 1061 * 1000ull), 0);
+	store_txn_begin(e->db.st, &e->t, 1);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, iss, "j1", 0, &node), -ENOENT);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, "a", "bc", 0, &node), -ENOENT);
+	assert_int_equal(rdv_jti_node(&e->t, &e->db, iss, "j2", 0, &node), 0);
+	assert_int_equal(node, 8);
+	store_txn_abort(&e->t);
+	assert_int_equal(rdv_jti_prune(&e->db, 0), 0);
+}
+
 /* Each test on a fresh registry store. */
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_node_iter), T(test_trust_iter),    T(test_member_iter), T(test_org_iter),
-	    T(test_net_iter),  T(test_inbox_iter),    T(test_event_iter),  T(test_prune),
-	    T(test_bad_key),   T(test_node_versions), T(test_cert_tables), T(test_crl),
+	    T(test_node_iter),	T(test_trust_iter),    T(test_member_iter), T(test_org_iter),
+	    T(test_net_iter),	T(test_inbox_iter),    T(test_event_iter),  T(test_prune),
+	    T(test_bad_key),	T(test_node_versions), T(test_cert_tables), T(test_crl),
+	    T(test_ext_tables), T(test_jti),
 	};
 	if (sodium_init() < 0)
 		return 1;
