@@ -367,20 +367,13 @@ int reg_idp_admit(struct reg_ctx *c, const struct rdv_network *net, uint32_t nod
 				   audit_type, "network %u refuses the %s: %s", net->id, what, msg);
 		goto out;
 	}
-	/* Within the leeway a token verifies, but a membership that would end
-	 * before it begins is no membership: the leeway is for nbf's skew. */
-	if (t.exp <= x.now_s) {
-		rc = reg_fail_code(c, -EACCES, "token_expired", audit_type,
-				   "network %u refuses the %s: it expired %llu s ago", net->id,
-				   what, (unsigned long long)(x.now_s - t.exp));
-		goto out_t;
-	}
 	for (size_t i = 0; i < p.nclaims; i++) {
 		char name[RDV_EXT_CLAIM_MAX + 1], *eq;
 		snprintf(name, sizeof(name), "%s", p.claims[i]);
 		eq = strchr(name, '=');
-		*eq = '\0';
-		if (!jwt_claim_has(&t, name, eq + 1)) {
+		if (eq)
+			*eq = '\0'; /* checked at creation; a damaged setting matches nothing */
+		if (!eq || !jwt_claim_has(&t, name, eq + 1)) {
 			rc = reg_fail_code(c, -EACCES, "token_claim_mismatch", audit_type,
 					   "network %u needs claim %s", net->id, p.claims[i]);
 			goto out_t;
@@ -416,6 +409,14 @@ int reg_idp_admit(struct reg_ctx *c, const struct rdv_network *net, uint32_t nod
 	    other != node) {
 		rc = reg_fail_code(c, -EACCES, "token_replayed", audit_type,
 				   "this token (jti) was presented by node %u", other);
+		goto out_t;
+	}
+	/* Within the leeway a token verifies, but a membership that would end
+	 * before it begins is no membership: the leeway is for nbf's skew. */
+	if (t.exp <= x.now_s) {
+		rc = reg_fail_code(c, -EACCES, "token_expired", audit_type,
+				   "network %u refuses the %s: it expired %llu s ago", net->id,
+				   what, (unsigned long long)(x.now_s - t.exp));
 		goto out_t;
 	}
 	snprintf(jti, JWT_STR_MAX + 1, "%s", t.jti);

@@ -5777,9 +5777,17 @@ static void test_idp_refused(void **state)
 	assert_string_equal(ev_detail(e, "code"), "token_invalid");
 	assert_int_equal(detail_u64(e, "claimed_node"), c.id);
 	yajl_tree_free(v);
-	/* within the leeway: still good */
+	/* within the leeway it verifies, but a membership ending before it
+	 * begins is refused; a second to go still admits */
+	assert_int_equal(
+	    join_svid(f, &a, net,
+		      svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, T_S - 20, ""),
+		      &v),
+	    403);
+	expect_error(v, "token_expired");
+	assert_false(is_member(f, net, a.id));
 	join_svid_ok(f, &a, net,
-		     svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, T_S - 20, ""));
+		     svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, T_S + 1, ""));
 	/* no token, an empty one, the other rule's member: a client's
 	 * mistake, not audited */
 	before = count_type(f, "network.join_refused");
