@@ -442,6 +442,14 @@ void rdv_metrics_fill(void *arg, struct evbuffer *out)
 	    r->db.sec.suppressed_total);
 	metrics_counter(out, "pilot_registry_rate_limited_total",
 			"Requests refused by the per-source rate limit.", r->stats.rate_limited);
+	{
+		uint64_t ok, failed;
+		rdv_jwks_counts(r, &ok, &failed);
+		metrics_counter(out, "pilot_registry_keyset_fetches_total",
+				"Key sets of oidc and spiffe networks fetched and stored.", ok);
+		metrics_counter(out, "pilot_registry_keyset_fetch_failures_total",
+				"Key set fetches that failed (the last good set stays).", failed);
+	}
 	metrics_counter(out, "pilot_registry_config_reloads_total",
 			"Configuration reloads applied.", r->stats.reloads);
 	metrics_counter(out, "pilot_registry_config_reload_failures_total",
