@@ -134,18 +134,28 @@ int pilotd_certs_have(struct pilotd *d)
 void pilotd_net_cert(struct pilotd *d, uint16_t net, yajl_val nw)
 {
 	struct member_net *n = member_net_find(&d->members, net);
+	yajl_val id = json_get(nw, "identity");
+	char qid[2 * sizeof(n->external_id)], qiss[2 * sizeof(n->external_issuer)];
+	const char *sub = NULL, *iss = NULL;
 	uint64_t na = 0;
 
-	yajl_val id = json_get(nw, "identity");
-	const char *s;
-
-	if (n && (json_get_u64(json_get(nw, "certificate"), "not_after", &na) == 0 ||
-		  json_get_u64(id, "not_after", &na) == 0))
+	if (!n)
+		return;
+	if (json_get_u64(json_get(nw, "certificate"), "not_after", &na) == 0 ||
+	    json_get_u64(id, "not_after", &na) == 0)
 		n->cert_not_after = na;
-	if (n && json_get_str(id, "external_id", &s) == 0)
-		snprintf(n->external_id, sizeof(n->external_id), "%s", s);
-	if (n && json_get_str(id, "external_issuer", &s) == 0)
-		snprintf(n->external_issuer, sizeof(n->external_issuer), "%s", s);
+	if (json_get_str(id, "external_id", &sub) < 0 ||
+	    json_get_str(id, "external_issuer", &iss) < 0)
+		return;
+	snprintf(n->external_id, sizeof(n->external_id), "%s", sub);
+	snprintf(n->external_issuer, sizeof(n->external_issuer), "%s", iss);
+	/* Who the registry admitted us as, in our audit log (and webhooks). */
+	if (json_quote(qid, sizeof(qid), n->external_id) >= 0 &&
+	    json_quote(qiss, sizeof(qiss), n->external_issuer) >= 0)
+		pilotd_audit_event(d, "network.identity", 0,
+				   "{\"network_id\":%u,\"external_id\":%s,\"external_issuer\":%s,"
+				   "\"not_after\":%llu}",
+				   net, qid, qiss, (unsigned long long)na);
 }
 
 /* ---- renewal (certificates and tokens alike) ---- */

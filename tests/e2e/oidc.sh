@@ -87,6 +87,8 @@ check "A: join 30 with alice's ID token" \
 	pctl_ok a network join 30 --oidc-token "$TOK/good-a.jwt" || info "reply: $PCTL_OUT"
 check "... external_id alice, external_issuer the issuer" \
 	eval '[ "$(jget data.external_id <<<"$PCTL_OUT")" = alice ] && [ "$(jget data.external_issuer <<<"$PCTL_OUT")" = "$ISS" ]'
+check "pilotd-A's own audit log: network.identity as alice (webhooks carry it)" \
+	eval 'pctl a audit --type network.identity --limit 20 | grep -q "\"external_id\": *\"alice\""'
 
 refused() { # NAME CODE [NODE]: joining 30 with NAME.jwt is refused with CODE
 	local n=${3:-b}
