@@ -40,6 +40,8 @@ struct find_entry {
 	unsigned nnets;
 	int trusted;
 	char hostname[64];
+	uint16_t ext_net; /* a shared oidc/spiffe network, and who it admitted the node as */
+	char external_id[256], external_issuer[256];
 };
 
 struct find_cache {
@@ -114,6 +116,11 @@ static void reply_find(struct pilotd *d, struct ipc_req *req, const struct find_
 	for (unsigned i = 0; i < e->nnets; i++)
 		jg_u64(j, e->nets[i]);
 	jg_array_close(j);
+	if (e->ext_net) {
+		jg_ku64(j, "external_network_id", e->ext_net);
+		jg_kstr(j, "external_id", e->external_id);
+		jg_kstr(j, "external_issuer", e->external_issuer);
+	}
 	jg_kbool(j, "trusted", e->trusted);
 	ipc_reply_ok_end(req);
 }
@@ -157,6 +164,17 @@ static void on_find(struct pilotd *d, void *arg, int err, const char *code, cons
 		}
 		/* Prefer the address a shared network admits; else the
 		 * backbone address (trust or a public node). */
+		{
+			const char *xi = NULL, *xs = NULL;
+			uint32_t xn = 0;
+			if (json_get_u32(resp, "external_network_id", &xn) == 0 && xn &&
+			    xn <= 65535 && json_get_str(resp, "external_id", &xi) == 0 &&
+			    json_get_str(resp, "external_issuer", &xs) == 0) {
+				e->ext_net = (uint16_t)xn;
+				snprintf(e->external_id, sizeof(e->external_id), "%s", xi);
+				snprintf(e->external_issuer, sizeof(e->external_issuer), "%s", xs);
+			}
+		}
 	}
 	e->expires_ms = now_mono_ms() + (e->found ? FIND_POS_TTL_MS : FIND_NEG_TTL_MS);
 	reply_find(d, p->req, e);

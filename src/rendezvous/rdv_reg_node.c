@@ -770,6 +770,7 @@ out:
 
 struct shared_out {
 	struct reg_ctx *c;
+	uint16_t ext_net; /* the first shared network that admitted other on a token */
 	uint32_t other;
 };
 
@@ -777,15 +778,21 @@ static int shared_out_cb(void *arg, uint32_t net)
 {
 	struct shared_out *so = arg;
 
-	if (rdv_member_has(&so->c->t, so->c->db, (uint16_t)net, so->other))
-		jg_u64(&so->c->out, net);
+	struct rdv_ext e;
+
+	if (!rdv_member_has(&so->c->t, so->c->db, (uint16_t)net, so->other))
+		return 0;
+	jg_u64(&so->c->out, net);
+	if (!so->ext_net &&
+	    rdv_net_ext_get(&so->c->t, so->c->db, (uint16_t)net, so->other, &e) == 0)
+		so->ext_net = (uint16_t)net;
 	return 0;
 }
 
 int reg_op_find(struct reg_ctx *c)
 {
 	char host[RDV_HOSTNAME_MAX + 1];
-	struct shared_out so = {c, c->self_id};
+	struct shared_out so = {.c = c, .other = c->self_id};
 	const char *hs;
 	struct rdv_node n;
 	uint32_t id;
@@ -807,6 +814,13 @@ int reg_op_find(struct reg_ctx *c)
 	if (rdv_node_net_iter(&c->t, c->db, c->self_id, shared_out_cb, &so) < 0)
 		return reg_fail(c, -EIO, "registry store error");
 	jg_array_close(&c->out);
+	/* Who a shared oidc/spiffe network admitted it as (others' networks
+	 * say nothing: an external identity is not for every resolver). */
+	if (so.ext_net) {
+		jg_ku64(&c->out, "external_network_id", so.ext_net);
+		if ((rc = reg_put_member_ext(c, so.ext_net, n.id, 0)) < 0)
+			return rc;
+	}
 	jg_kbool(&c->out, "trusted", rdv_trust_has(&c->t, c->db, c->self_id, n.id));
 	return 0;
 }

@@ -154,6 +154,8 @@ for n in json.load(sys.stdin)["data"]["networks"]:
 A32=$(net_ip6 a 32)
 check "info: A's network 32 entry has external_id alice" \
 	eval 'pctl a info | grep -q "\"external_id\": *\"alice\""'
+check "B: find alice shows who network 32 admitted A as (external_id alice)" \
+	eval 'pctl_ok b find alice && [ "$(jget data.external_id <<<"$PCTL_OUT")" = alice ] && [ "$(jget data.external_network_id <<<"$PCTL_OUT")" = 32 ]'
 check "network nodes 32 shows external_id bob with its issuer" \
 	eval 'pctl a network nodes 32 | grep -q "\"external_id\": *\"bob\""'
 e2e_serve a 8000 http "alice-page" || fatal "HTTP server on A"
