@@ -476,7 +476,16 @@ static int set_tls(struct httpc_req *r, const char *url, const struct httpc_opts
 	return 0;
 }
 
-/* Response headers of a GET: Cache-Control's max-age and Location. */
+static int hex_val(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* Response headers (and, from curl, trailers) of a GET or a raw POST:
+ * Cache-Control's max-age, Location, grpc-status and grpc-message. */
 static size_t on_curl_header(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct httpc_req *r = userp;
@@ -491,6 +500,8 @@ static size_t on_curl_header(char *data, size_t size, size_t nmemb, void *userp)
 	if (strncmp(line, "HTTP/", 5) == 0) {
 		r->info.max_age = -1; /* a new response (after a 100): start over */
 		r->info.location[0] = '\0';
+		r->info.grpc_status = -1;
+		r->info.grpc_message[0] = '\0';
 	} else if (strncasecmp(line, "cache-control:", 14) == 0 &&
 		   (v = strcasestr(line + 14, "max-age=")) != NULL) {
 		char *end;
@@ -500,12 +511,39 @@ static size_t on_curl_header(char *data, size_t size, size_t nmemb, void *userp)
 	} else if (strncasecmp(line, "location:", 9) == 0) {
 		v = line + 9 + strspn(line + 9, " \t");
 		snprintf(r->info.location, sizeof(r->info.location), "%s", v);
+	} else if (strncasecmp(line, "grpc-status:", 12) == 0) {
+		char *end;
+		long st;
+		v = line + 12 + strspn(line + 12, " \t");
+		st = strtol(v, &end, 10);
+		/* Codes are 0-16; anything else is as good as UNKNOWN (2). */
+		r->info.grpc_status = (end != v && !*end && st >= 0 && st <= 16) ? (int)st : 2;
+	} else if (strncasecmp(line, "grpc-message:", 13) == 0) {
+		char *o = r->info.grpc_message, *end = o + sizeof(r->info.grpc_message) - 1;
+		v = line + 13 + strspn(line + 13, " \t");
+		/* Percent-encoded (gRPC over HTTP/2); it reaches the logs:
+		 * printable ASCII only. */
+		for (; *v && o < end; o++) {
+			int hi, lo;
+			if (v[0] == '%' && (hi = hex_val(v[1])) >= 0 && (lo = hex_val(v[2])) >= 0) {
+				*o = (char)(hi << 4 | lo);
+				v += 3;
+			} else {
+				*o = *v++;
+			}
+			if (*o < 0x20 || *o > 0x7e)
+				*o = '?';
+		}
+		*o = '\0';
 	}
 	return n;
 }
 
+/* What req_start makes. */
+enum req_kind { REQ_POST_JSON, REQ_GET, REQ_POST_RAW };
+
 static struct httpc_req *req_start(struct httpc *h, const char *url, const char *const *headers,
-				   const char *body, size_t len, int get,
+				   const char *body, size_t len, enum req_kind kind,
 				   const struct httpc_opts *o, httpc_done_cb done,
 				   httpc_line_cb line_cb, void *arg);
 
@@ -513,7 +551,7 @@ struct httpc_req *httpc_post(struct httpc *h, const char *url, const char *const
 			     const char *body, size_t len, const struct httpc_opts *o,
 			     httpc_done_cb done, httpc_line_cb line_cb, void *arg)
 {
-	return req_start(h, url, headers, body, len, 0, o, done, line_cb, arg);
+	return req_start(h, url, headers, body, len, REQ_POST_JSON, o, done, line_cb, arg);
 }
 
 struct httpc_req *httpc_get(struct httpc *h, const char *url, const struct httpc_opts *o,
@@ -525,18 +563,33 @@ struct httpc_req *httpc_get(struct httpc *h, const char *url, const struct httpc
 	 * plain http, and redirects are the caller's to judge (Location). */
 	if (!url || strncasecmp(url, "https://", 8) != 0)
 		return NULL;
-	r = req_start(h, url, NULL, NULL, 0, 1, o, NULL, NULL, arg);
+	r = req_start(h, url, NULL, NULL, 0, REQ_GET, o, NULL, NULL, arg);
+	if (r)
+		r->get_done = done;
+	return r;
+}
+
+struct httpc_req *httpc_post_raw(struct httpc *h, const char *url, const char *const *headers,
+				 const void *body, size_t len, const struct httpc_opts *o,
+				 httpc_get_cb done, void *arg)
+{
+	struct httpc_req *r;
+
+	if (!url || strncasecmp(url, "http", 4) != 0)
+		return NULL;
+	r = req_start(h, url, headers, body, len, REQ_POST_RAW, o, NULL, NULL, arg);
 	if (r)
 		r->get_done = done;
 	return r;
 }
 
 static struct httpc_req *req_start(struct httpc *h, const char *url, const char *const *headers,
-				   const char *body, size_t len, int get,
+				   const char *body, size_t len, enum req_kind kind,
 				   const struct httpc_opts *o, httpc_done_cb done,
 				   httpc_line_cb line_cb, void *arg)
 {
 	struct httpc_req *r;
+	int get = kind == REQ_GET;
 	CURL *e;
 
 	if (!h || h->dead || !url || (!body && len))
@@ -558,7 +611,10 @@ static struct httpc_req *req_start(struct httpc *h, const char *url, const char 
 	/* "Expect:" off: curl would wait up to a second for a 100 Continue
 	 * before sending a body over 1 KiB. */
 	r->info.max_age = -1;
-	if (!get && (add_header(r, "Content-Type: application/json") || add_header(r, "Expect:")))
+	r->info.grpc_status = -1;
+	if (kind == REQ_POST_JSON && add_header(r, "Content-Type: application/json"))
+		goto fail;
+	if (kind != REQ_GET && add_header(r, "Expect:"))
 		goto fail;
 	if (get && add_header(r, "Accept: application/json"))
 		goto fail;
@@ -574,12 +630,25 @@ static struct httpc_req *req_start(struct httpc *h, const char *url, const char 
 #else
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+			 o && o->h2_prior_knowledge ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+						    : (long)CURL_HTTP_VERSION_1_1);
+	/* curl 7.88 fails the second request on a reused prior-knowledge
+	 * HTTP/2 connection ("Error in the HTTP2 framing layer"; curl's own
+	 * command line does the same with --next): one connection each. */
+	if (o && o->h2_prior_knowledge)
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	if (o && o->unix_socket &&
+	    curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket) != CURLE_OK)
+		goto fail;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
-	if (get) {
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	if (kind != REQ_POST_JSON) {
+		/* Trailers (gRPC's status) come through here as well. */
 		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
 		curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	}
+	if (get) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
 #else
@@ -587,6 +656,7 @@ static struct httpc_req *req_start(struct httpc *h, const char *url, const char 
 #endif
 	} else {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		/* Binary-safe: the size is set first, so curl copies len bytes. */
 		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
 	}
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_curl_write);

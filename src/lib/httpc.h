@@ -16,15 +16,19 @@ struct httpc_opts {
 	const char *cafile; /* CA bundle to verify against, or NULL */
 	long timeout_ms;    /* whole-transfer timeout; 0 = none (streams) */
 	long connect_timeout_ms;
-	int tls13_only;	    /* refuse anything below TLS 1.3 */
-	size_t max_body;    /* bytes of response held at most; 0 = HTTPC_BODY_MAX */
-	const char *ca_pem; /* PEM roots (text) to verify against, in place of the system's */
+	int tls13_only;		 /* refuse anything below TLS 1.3 */
+	size_t max_body;	 /* bytes of response held at most; 0 = HTTPC_BODY_MAX */
+	const char *ca_pem;	 /* PEM roots (text) to verify against, in place of the system's */
+	const char *unix_socket; /* connect to this AF_UNIX path, not the URL's host (or NULL) */
+	int h2_prior_knowledge;	 /* HTTP/2 from the first byte (cleartext h2c; gRPC) */
 };
 
-/* What a GET's response headers said. */
+/* What a GET's (or a raw POST's) response headers and trailers said. */
 struct httpc_info {
-	long max_age;	    /* Cache-Control max-age (s), or -1 */
-	char location[512]; /* Location of a redirect, or "" */
+	long max_age;		/* Cache-Control max-age (s), or -1 */
+	char location[512];	/* Location of a redirect, or "" */
+	int grpc_status;	/* gRPC's grpc-status (header or trailer), or -1 */
+	char grpc_message[256]; /* its grpc-message (decoded, printable ASCII), or "" */
 };
 
 #define HTTPC_BODY_MAX (1024 * 1024) /* the default max_body */
@@ -56,6 +60,13 @@ typedef void (*httpc_get_cb)(void *arg, int err, long status, const char *body, 
 			     const char *errmsg, const struct httpc_info *info);
 struct httpc_req *httpc_get(struct httpc *h, const char *url, const struct httpc_opts *o,
 			    httpc_get_cb done, void *arg);
+/** POST the bytes \p body as they are, with \p headers, which name its
+ *  Content-Type (none is added); for binary protocols (gRPC).  The
+ *  response's headers and trailers come to \p done in its info.
+ *  \retval request handle or NULL. */
+struct httpc_req *httpc_post_raw(struct httpc *h, const char *url, const char *const *headers,
+				 const void *body, size_t len, const struct httpc_opts *o,
+				 httpc_get_cb done, void *arg);
 /** Cancel; the done callback is not called. */
 void httpc_cancel(struct httpc_req *r);
 

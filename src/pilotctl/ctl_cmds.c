@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "util.h"
@@ -145,8 +146,10 @@ static int print_status(yajl_val d)
 					      "@last_handshake", "rx_bytes", "tx_bytes", "flows"};
 	yajl_val reg = json_get(d, "registry"), tun = json_get(d, "tun"),
 		 counters = json_get(d, "counters"), bcn = json_get(d, "beacon");
-	char b[6][256], regline[600], tunline[300], bcnline[400], up[64];
-	const char *pairs[14];
+	char b[6][256], regline[600], tunline[300], bcnline[400], up[64], spline[800];
+	const char *pairs[16];
+	yajl_val sp = json_get(d, "spiffe");
+	size_t np = 7;
 	uint64_t uptime, ago;
 	int connected = 0;
 
@@ -199,7 +202,34 @@ static int print_status(yajl_val d)
 	}
 	pairs[12] = "beacon";
 	pairs[13] = bcnline;
-	ctl_kv(pairs, 7);
+	if (YAJL_IS_OBJECT(sp)) {
+		/* spiffe_auto: the SVID held and the Workload API's last word. */
+		char id[300], sock[300], svid[64], dur[48], last[64], leb[320];
+		const char *le;
+		uint64_t exp = 0, next = 0, now = (uint64_t)time(NULL);
+		size_t n;
+		json_get_u64(sp, "svid_exp", &exp);
+		json_get_u64(sp, "next_fetch_in", &next);
+		if (!exp)
+			snprintf(svid, sizeof(svid), "no SVID");
+		else if (exp > now)
+			snprintf(svid, sizeof(svid), "SVID expires in %s",
+				 ctl_duration(exp - now, "", dur, sizeof(dur)));
+		else
+			snprintf(svid, sizeof(svid), "SVID expired");
+		snprintf(spline, sizeof(spline), "%s from %s (%s, last fetch %s, next in %llus)",
+			 ctl_mtext(sp, "spiffe_id", id, sizeof(id)),
+			 ctl_mtext(sp, "socket", sock, sizeof(sock)), svid,
+			 ctl_mage(sp, "last_fetch", last, sizeof(last)), (unsigned long long)next);
+		le = ctl_mtext(sp, "last_error", leb, sizeof(leb));
+		n = strlen(spline);
+		if (*le && strcmp(le, "-") != 0)
+			snprintf(spline + n, sizeof(spline) - n, "; last error: %s", le);
+		pairs[14] = "spiffe";
+		pairs[15] = spline;
+		np = 8;
+	}
+	ctl_kv(pairs, np);
 
 	if (YAJL_IS_OBJECT(counters) && counters->u.object.len) {
 		size_t n = counters->u.object.len;

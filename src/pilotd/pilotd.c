@@ -359,6 +359,8 @@ int pilotd_reload(struct pilotd *d)
 	if (rc == 0)
 		rc = pilotd_check_networks_cfg(nc.networks, err, sizeof(err));
 	if (rc == 0)
+		rc = pilotd_spiffe_check_cfg(&nc, err, sizeof(err));
+	if (rc == 0)
 		rc = pilotd_certs_read(nc.certificates, &ncerts, err, sizeof(err));
 	/* What the running daemon is built around needs a restart. */
 	if (rc == 0) {
@@ -410,6 +412,9 @@ int pilotd_reload(struct pilotd *d)
 	{
 		int settings = !str_eq_null(nc.hostname, oc->hostname) || nc.public_ != oc->public_;
 		int nets = !lists_eq(nc.networks, oc->networks);
+		int spiffe = nc.spiffe_auto != oc->spiffe_auto ||
+			     !str_eq_null(nc.spiffe_endpoint_socket, oc->spiffe_endpoint_socket) ||
+			     !str_eq_null(nc.spiffe_audience, oc->spiffe_audience);
 		char *rs = oc->resolve_socket;
 		oc->resolve_socket = NULL;
 		if (!nc.resolve_socket)
@@ -433,6 +438,10 @@ int pilotd_reload(struct pilotd *d)
 		pilotd_settings_load(d);
 		d->certs = ncerts;
 		pilotd_certs_renew(d);
+		if (spiffe) {
+			pilotd_spiffe_stop(d);
+			pilotd_spiffe_start(d); /* checked above: fails only without memory */
+		}
 		if ((settings || nets) && d->regc.registered)
 			regc_reregister(&d->regc);
 	}
@@ -535,6 +544,9 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 		return rc;
 	if ((rc = regc_init(&d->regc, d, &regc_hooks)) < 0)
 		return rc;
+	/* Before the registry: the SVID is there for the configured networks. */
+	if ((rc = pilotd_spiffe_start(d)) < 0)
+		return rc;
 	d->ipc = ipc_listen(d->base, d, d->cfg.socket, pilotd_ipc_cmds);
 	if (!d->ipc)
 		return -EADDRINUSE;
@@ -571,6 +583,7 @@ void pilotd_free(struct pilotd *d)
 	free(d->finds);
 	regc_free(&d->regc);
 	pilotd_audit_free(d);
+	pilotd_spiffe_stop(d); /* its request belongs to d->http */
 	if (d->http)
 		httpc_free(d->http);
 	if (d->ev_tun)

@@ -22,6 +22,7 @@
 #include "tnl.h"
 #include "trust.h"
 #include "tun.h"
+#include "wlapi.h"
 
 struct nl_ctx;
 struct store;
@@ -137,6 +138,22 @@ struct pilotd_tokens {
 	int read_failed;	     /* ... and could not be read (said once) */
 };
 
+/* The SPIFFE Workload API client (pilotd_spiffe.c, spiffe_auto). */
+struct httpc_req;
+struct pilotd_spiffe {
+	int on;	       /* spiffe_auto, and started */
+	char uri[300]; /* the endpoint as configured (or from the environment) */
+	struct wlapi_endpoint ep;
+	struct event *timer;   /* the next fetch */
+	struct httpc_req *req; /* the fetch in flight */
+	unsigned backoff_s;    /* after a failure: 1 s doubling to 30 s; 0 after a success */
+	uint64_t last_ok_s, last_try_s; /* Unix s */
+	uint64_t next_ms;		/* when the timer fires (real ms) */
+	uint64_t fetches, failures;
+	char spiffe_id[256];  /* of the SVID we hold */
+	char last_error[300]; /* "" after a success */
+};
+
 struct pilotd {
 	struct event_base *base;
 	struct pilotd_cfg cfg;
@@ -202,6 +219,7 @@ struct pilotd {
 
 	struct pilotd_certs certs;
 	struct pilotd_tokens tokens;
+	struct pilotd_spiffe spiffe;
 	uint64_t cert_tick_s, certs_checked_ms;
 	struct expiry_table expiry; /* peers' identity ends */
 	uint64_t expires_at;	    /* ours (Unix s; 0 never), from the registry */
@@ -323,6 +341,9 @@ unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why);
 void pilotd_net_addrs_up(struct pilotd *d);
 void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
 void pilotd_after_register(struct pilotd *d);
+/** Join the configured networks (`networks`) we are not in (a credential
+ *  they need may have just arrived). */
+void pilotd_join_configured(struct pilotd *d);
 int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen);
 
 /** Keep a peer's identity end from its lookup object (member
@@ -342,6 +363,20 @@ void pilotd_tokens_put(struct pilotd *d, struct json_gen *j);
 /** Every few seconds: a changed token file renews the oidc memberships. */
 void pilotd_tokens_tick(struct pilotd *d);
 void pilotd_tokens_free(struct pilotd *d);
+
+/* ---- the SPIFFE Workload API (pilotd_spiffe.c) ---- */
+/** Is the spiffe_auto configuration complete (an audience, a Workload API
+ *  address of the right form, from the config or $SPIFFE_ENDPOINT_SOCKET)?
+ *  \retval 0, or -EINVAL with \p err saying what is missing. */
+int pilotd_spiffe_check_cfg(const struct pilotd_cfg *cfg, char *err, size_t errlen);
+/** With spiffe_auto: fetch a JWT-SVID now, and again at half of each
+ *  one's lifetime (1 s doubling to 30 s after a failure); each new one
+ *  renews our spiffe memberships.  \retval 0 or -errno. */
+int pilotd_spiffe_start(struct pilotd *d);
+/** Stop fetching (the SVID held stays until it expires). */
+void pilotd_spiffe_stop(struct pilotd *d);
+/** The "spiffe" object of `status` (only with spiffe_auto). */
+void pilotd_spiffe_status(struct pilotd *d, struct json_gen *j);
 
 /* ---- certificates (pilotd_cert.c) ---- */
 /** Read the certificate files \p files.  \retval 0, or -errno with \p err

@@ -431,6 +431,7 @@ void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_kbool(j, "events_stream", d->regc.events_req != NULL);
 	jg_map_close(j);
 	pilotd_bcn_status(d, j);
+	pilotd_spiffe_status(d, j);
 	jg_key(j, "tun");
 	jg_map_open(j);
 	jg_kstr(j, "name", d->cfg.tun);

@@ -267,6 +267,13 @@ void pilotd_after_register(struct pilotd *d)
 		if (regc_call(&d->regc, "network_nodes", add_net_id, na, on_nodes_refresh, na) < 0)
 			free(na);
 	}
+	pilotd_join_configured(d);
+}
+
+void pilotd_join_configured(struct pilotd *d)
+{
+	if (!d->regc.registered)
+		return;
 	for (char **s = d->cfg.networks; s && *s; s++) {
 		struct net_arg *na = calloc(1, sizeof(*na));
 		if (!na)
