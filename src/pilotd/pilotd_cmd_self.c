@@ -430,6 +430,10 @@ static void add_rotate(struct json_gen *j, void *arg)
 	jg_kstr(j, "proof", r->proof);
 	if (r->admin_token[0])
 		jg_kstr(j, "admin_token", r->admin_token);
+	/* A fresh token renews an expired identity too (SPEC 6): the
+	 * registry checks it against a network that admitted us on one. */
+	if (r->p.d)
+		pilotd_tokens_put(r->p.d, j);
 }
 
 static void on_rotate(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -486,6 +490,7 @@ void cmd_rotate_key(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		goto fail;
 	}
 	r->p.req = req;
+	r->p.d = d;
 	/* Only a token given with the command: the configured one must not
 	 * renew an expired identity without the operator asking. */
 	if (json_get_str(args, "admin_token", &tok) == 0 && *tok)

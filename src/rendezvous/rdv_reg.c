@@ -394,7 +394,8 @@ static const char *const k_events[] = {"after", NULL};
 static const char *const k_hostname[] = {"hostname", NULL};
 static const char *const k_visibility[] = {"public", NULL};
 static const char *const k_tags[] = {"tags", NULL};
-static const char *const k_rotate[] = {"new_public_key", "proof", "admin_token", NULL};
+static const char *const k_rotate[] = {"new_public_key", "proof", "admin_token",
+				       "oidc_token",	 "svid",  NULL};
 static const char *const k_join[] = {"network_id", "token", "invite", "certificates",
 				     "oidc_token", "svid",  NULL};
 static const char *const k_renew[] = {"network_id", "certificates", "oidc_token", "svid", NULL};

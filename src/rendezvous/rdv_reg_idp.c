@@ -427,6 +427,40 @@ out:
 	return rc;
 }
 
+int reg_idp_vouches(struct reg_ctx *c, uint32_t node)
+{
+	struct idset nets = {0};
+	int ok = 0;
+
+	if (!json_get(c->req.root, "oidc_token") && !json_get(c->req.root, "svid"))
+		return 0;
+	if (rdv_node_net_iter(&c->t, c->db, node, reg_idset_cb, &nets) < 0)
+		goto out;
+	for (size_t i = 0; i < nets.n && !ok; i++) {
+		struct rdv_network net;
+		struct rdv_ext had, now;
+		char jti[256];
+		if (rdv_net_get(&c->t, c->db, (uint16_t)nets.v[i], &net) < 0 ||
+		    (net.rule != RDV_JOIN_OIDC && net.rule != RDV_JOIN_SPIFFE) ||
+		    rdv_net_ext_get(&c->t, c->db, net.id, node, &had) < 0)
+			continue;
+		ok = reg_idp_admit(c, &net, node, NULL, &now, jti) == 0 &&
+		     strcmp(had.iss, now.iss) == 0 && strcmp(had.sub, now.sub) == 0;
+		/* A probe that failed says nothing: the caller's refusal does. */
+		c->code = NULL;
+		c->refusal_type = NULL;
+		c->wait_net = 0;
+		c->msg[0] = '\0';
+		if (ok)
+			log_info(
+			    "node %u: its identity is renewed on a fresh token of network %u (%s)",
+			    node, net.id, now.sub);
+	}
+out:
+	reg_idset_free(&nets);
+	return ok;
+}
+
 void reg_idp_keep(struct reg_ctx *c, uint16_t net, uint32_t node, const struct rdv_ext *e,
 		  const char *jti)
 {

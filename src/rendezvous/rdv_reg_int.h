@@ -253,6 +253,11 @@ int reg_idp_put_settings(struct reg_ctx *c, struct json_gen *j, uint16_t net);
  * as \p audit_type; a missing key parks the request (keys_pending). */
 int reg_idp_admit(struct reg_ctx *c, const struct rdv_network *net, uint32_t node,
 		  const char *audit_type, struct rdv_ext *out, char jti[256]);
+/* Does a token of the request (oidc_token, svid) verify for one of the
+ * oidc/spiffe networks \p node is in, as the subject it was admitted as?
+ * A probe: a refusal leaves no reply code, message or audit behind.
+ * \retval 1 or 0. */
+int reg_idp_vouches(struct reg_ctx *c, uint32_t node);
 /* Keep an admitted identity (and its token ID) with the membership. */
 void reg_idp_keep(struct reg_ctx *c, uint16_t net, uint32_t node, const struct rdv_ext *e,
 		  const char *jti);

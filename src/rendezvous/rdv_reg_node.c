@@ -673,10 +673,12 @@ static int renew_identity(struct reg_ctx *c, int *renewed)
 	if (expired) {
 		size_t n = tok ? strlen(tok) : 0;
 		const char *want = c->db->admin_token;
-		if (!tok || !want || n != strlen(want) || sodium_memcmp(tok, want, n) != 0)
+		if ((!tok || !want || n != strlen(want) || sodium_memcmp(tok, want, n) != 0) &&
+		    !reg_idp_vouches(c, c->self_id))
 			return reg_fail_code(c, -EACCES, "identity_expired", "node.refused_expired",
 					     "the identity of node %u expired: only a rotation "
-					     "with the admin token renews it",
+					     "with the admin token, or with a fresh token of a "
+					     "network that admitted it on one, renews it",
 					     c->self_id);
 	}
 	if (c->db->identity_lifetime_ms)

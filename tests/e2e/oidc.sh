@@ -20,6 +20,8 @@
 #     expires; C stays in and reachable after the first token's exp
 #   - lapse: D's token runs out unrenewed: its membership ends at exp and
 #     A cuts D's open connection
+#   - an expired identity (node expire) is renewed by rotate-key backed by
+#     C's fresh OIDC token; D, in no token network any more, is refused
 # Needs root, node and tests/identity/node_modules (npm ci --prefix
 # tests/identity); exit 77 (skip) otherwise.
 [ -z "${BASH_VERSION:-}" ] && { command -v bash >/dev/null 2>&1 || { echo "SKIP: no bash"; exit 77; }; exec bash "$0" "$@"; }
@@ -226,6 +228,19 @@ check "registry audit: network.credential_expired for D" \
 	eval 'pctl a --admin-token "$TOKEN" audit --registry --type network.credential_expired --limit 50 | grep -q "\"node_id\": *$D"'
 check "registry audit: network.credential_renewed for C" \
 	eval 'pctl a --admin-token "$TOKEN" audit --registry --type network.credential_renewed --limit 50 | grep -q .'
+
+# ------------------------------------------------------------ identity expiry
+# An expired identity is renewed by a rotation backed by a fresh token of a
+# network that admitted the node on one (SPEC 6), not only by the admin.
+check "admin: node expire C +1s" admin node expire "$C" +1s || info "reply: $PCTL_OUT"
+sleep 2
+check "C's registry writes are refused: identity_expired" \
+	eval '! pctl_ok c set-hostname carol2 && [ "$(code_of)" = identity_expired ]'
+check "C: rotate-key without the admin token, backed by its OIDC token, renews it" \
+	pctl_ok c rotate-key || info "reply: $PCTL_OUT"
+check "... C's registry writes work again" pctl_ok c set-hostname carol2
+check "D (out of every token network): rotate-key without the admin token is refused" \
+	eval 'admin node expire "$D" +1s && sleep 2 && ! pctl_ok d rotate-key && [ "$(code_of)" = identity_expired ]'
 
 e2e_stop_pids "$IDP_PID"
 e2e_finish
