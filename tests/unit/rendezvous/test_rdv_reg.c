@@ -6095,6 +6095,49 @@ static void test_idp_renew(void **state)
 	assert_int_equal(audit_count(f), x);
 }
 
+/* An expired identity: a rotation backed by a fresh SVID of a network that
+ * admitted the node on one renews it, as the same subject only. */
+static void test_idp_renews_identity(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0};
+	uint8_t npk[32], nsk[64];
+	char proof[128], extra[4096], pkb[64];
+	const char *tok;
+	uint32_t net;
+	yajl_val v;
+
+	idp_keys();
+	net = mk_spiffe(f, "agents", "spiffe://" ID_TD "/agents/*", NULL);
+	do_register(f, &a, 0, NULL);
+	join_svid_ok(f, &a, net,
+		     svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, ID_EXP, ""));
+	snprintf(extra, sizeof(extra), "{\"node_id\":%u,\"expires_at\":1}", a.id);
+	assert_int_equal(admin(f, "node_expire", extra, &v), 200);
+	yajl_tree_free(v);
+	crypto_sign_keypair(npk, nsk);
+	rotate_proof(nsk, a.id, a.pk, npk, clk(f), proof, sizeof(proof));
+	b64_encode(pkb, sizeof(pkb), npk, 32);
+	/* another subject's token does not vouch for this identity */
+	tok = svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/b", ID_AUD, ID_EXP, "");
+	snprintf(extra, sizeof(extra), "\"new_public_key\":\"%s\",\"proof\":\"%s\",\"svid\":\"%s\"",
+		 pkb, proof, tok);
+	assert_int_equal(req(f, &a, "rotate_key", extra, &v), 403);
+	expect_error(v, "identity_expired");
+	/* nor a forged one */
+	tok = svid_tok(&idk_rogue, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, ID_EXP, "");
+	snprintf(extra, sizeof(extra), "\"new_public_key\":\"%s\",\"proof\":\"%s\",\"svid\":\"%s\"",
+		 pkb, proof, tok);
+	assert_int_equal(req(f, &a, "rotate_key", extra, &v), 403);
+	expect_error(v, "identity_expired");
+	/* its own subject's fresh token does */
+	tok = svid_tok(&idk_ec, "ec1", "spiffe://" ID_TD "/agents/a", ID_AUD, ID_EXP, "");
+	snprintf(extra, sizeof(extra), "\"new_public_key\":\"%s\",\"proof\":\"%s\",\"svid\":\"%s\"",
+		 pkb, proof, tok);
+	assert_int_equal(req(f, &a, "rotate_key", extra, &v), 200);
+	yajl_tree_free(v);
+}
+
 static void test_idp_policy(void **state)
 {
 	struct fixture *f = *state;
@@ -6202,6 +6245,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_idp_replay_leeway, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_oidc, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_renew, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_idp_renews_identity, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_policy, setup, idp_teardown),
 	};
 
