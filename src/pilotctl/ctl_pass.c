@@ -52,7 +52,7 @@ const struct ctl_pass ctl_pass_set_tags[] = {
 const struct ctl_pass ctl_pass_rotate_key[] = {
 	{.ipc = "rotate-key", .usage = "rotate-key [--admin-token T]",
 	 .summary = "new identity key; node ID and address stay; renews the identity (an "
-		    "expired one only with --admin-token)",
+		    "expired one only with --admin-token or a fresh OIDC token/JWT-SVID)",
 	 .admin = 1},
 	{0}};
 const struct ctl_pass ctl_pass_block[] = {
