@@ -20,6 +20,9 @@
 #     expires; C stays in and reachable after the first token's exp
 #   - lapse: D's token runs out unrenewed: its membership ends at exp and
 #     A cuts D's open connection
+#   - the key set fetcher against a misbehaving issuer: max-age held to the
+#     5 min floor, a cross-host redirect and a discovery for another issuer
+#     refused, a failed JWKS fetch keeps the last good set
 #   - an expired identity (node expire) is renewed by rotate-key backed by
 #     C's fresh OIDC token; D, in no token network any more, is refused
 # Needs root, node and tests/identity/node_modules (npm ci --prefix
@@ -228,6 +231,63 @@ check "registry audit: network.credential_expired for D" \
 	eval 'pctl a --admin-token "$TOKEN" audit --registry --type network.credential_expired --limit 50 | grep -q "\"node_id\": *$D"'
 check "registry audit: network.credential_renewed for C" \
 	eval 'pctl a --admin-token "$TOKEN" audit --registry --type network.credential_renewed --limit 50 | grep -q .'
+
+# ------------------------------------------------------------ the fetcher's failures
+# A second issuer (tests/identity/badidp.mjs) that misbehaves on demand.
+BAD=$E2E_WORK/badidp BADISS=https://127.0.0.1:8444
+mkdir -p "$BAD"
+echo good >"$BAD/mode"
+e2e_bg "${HOST_NS[rdv]}" "$E2E_WORK/badidp.log" node "$IDDIR/badidp.mjs" "$BAD" "$T/idp.key" \
+	"$T/idp.pem" 8444 "$AUD" "$E2E_TIMEOUT"
+BAD_PID=$LASTPID
+e2e_add_log badidp "$E2E_WORK/badidp.log"
+e2e_wait 20 test -e "$BAD/ready" || fatal "the misbehaving issuer is up"
+RLOG=$E2E_WORK/rdv/rendezvous.log
+refused_in() { # NET NAME CODE [NODE]: NODE (B) joining NET with $BAD/NAME.jwt is refused with CODE
+	! pctl_ok "${4:-b}" network join "$1" --oidc-token "$BAD/$2.jwt" && [ "$(code_of)" = "$3" ] ||
+		{ info "reply: $PCTL_OUT"; return 1; }
+}
+mkbad() { admin network create "$1" --id "$2" --join-rule oidc --oidc-issuer "$BADISS" \
+	--oidc-audience "$AUD" --oidc-ca "$T/ca.pem"; }
+check "admin: network 52 on the second issuer" mkbad kept 52
+check "... its key set is fetched at once, max-age 10 held to the 300 s floor" \
+	e2e_wait 10 grep -q "network 52: 1 usable keys from $BADISS/jwks, fresh for 300 s" "$RLOG"
+T52=$(date +%s)
+check "B: join 52 with a token of that issuer" pctl_ok b network join 52 --oidc-token "$BAD/good.jwt" ||
+	info "reply: $PCTL_OUT"
+echo redirect >"$BAD/mode"
+check "admin: network 50 while discovery redirects to another host" mkbad redir 50
+check "B: join 50: token_unknown_key (no key set: the redirect is refused)" \
+	refused_in 50 good token_unknown_key
+check "... the registry says why (redirect to another host refused)" \
+	grep -q "network 50: .* redirects to 'https://localhost:8444.*refused" "$RLOG"
+echo otheriss >"$BAD/mode"
+check "admin: network 51 while discovery names another issuer" mkbad other 51
+check "B: join 51: token_unknown_key (discovery for another issuer is refused)" \
+	e2e_wait 10 refused_in 51 good token_unknown_key
+check "... the registry says why" grep -q "network 51: discovery at .* names issuer 'https://issuer.invalid'" "$RLOG"
+# Network 52's set is fresh; after 30 s an unknown kid may fetch again,
+# and this time the JWKS fails: the last good set stays in use.
+echo fail >"$BAD/mode"
+while [ "$(date +%s)" -le $((T52 + 31)) ]; do sleep 0.5; done
+check "D: a kid the issuer never published, the JWKS down: token_unknown_key" \
+	refused_in 52 ghost token_unknown_key d
+check "... that fetch failed (HTTP 500)" grep -q "network 52: $BADISS/jwks answered HTTP 500" "$RLOG"
+check "C: join 52 with a token of the kept key set, the JWKS still down" \
+	pctl_ok c network join 52 --oidc-token "$BAD/good2.jwt" || info "reply: $PCTL_OUT"
+# A spiffe network whose bundle comes from a bundle endpoint.
+check "admin: network 53, join rule spiffe, bundle from an HTTPS bundle endpoint" \
+	admin network create sp --id 53 --join-rule spiffe --spiffe-trust-domain example.org \
+	--spiffe-id 'spiffe://example.org/agents/*' --spiffe-audience "$AUD" \
+	--spiffe-bundle-endpoint "$BADISS/bundle" --spiffe-bundle-ca "$T/ca.pem" || info "reply: $PCTL_OUT"
+check "... its bundle is fetched, fresh for its refresh hint (600 s)" \
+	e2e_wait 10 grep -q "network 53: 1 usable keys from $BADISS/bundle, fresh for 600 s" "$RLOG"
+check "D: join 53 with a JWT-SVID from that trust domain" \
+	pctl_ok d network join 53 --svid "$BAD/svid.jwt" || info "reply: $PCTL_OUT"
+check "... external_id is its SPIFFE ID" \
+	eval '[ "$(jget data.external_id <<<"$PCTL_OUT")" = spiffe://example.org/agents/x ]'
+pctl_ok d network leave 53
+e2e_stop_pids "$BAD_PID"
 
 # ------------------------------------------------------------ identity expiry
 # An expired identity is renewed by a rotation backed by a fresh token of a
