@@ -365,6 +365,23 @@ int jwt_peek_kid(const char *tok, size_t len, char kid[JWT_KID_MAX + 1])
 	return rc;
 }
 
+int jwt_peek_exp(const char *tok, size_t len, uint64_t *exp)
+{
+	char why[64];
+	struct parts pt;
+	yajl_val p;
+	int rc;
+
+	if (len > JWT_MAX || split(tok, len, &pt) < 0)
+		return -EINVAL;
+	p = json_part(pt.p, pt.pl, why, sizeof(why));
+	if (!p)
+		return -EINVAL;
+	rc = get_date(p, "exp", exp);
+	yajl_tree_free(p);
+	return rc;
+}
+
 int jwt_claim_has(const struct jwt *t, const char *name, const char *value)
 {
 	yajl_val v = t->claims ? json_get(t->claims, name) : NULL;

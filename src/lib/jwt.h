@@ -107,6 +107,10 @@ void jwt_free(struct jwt *t);
 /** The header's kid without checking anything else (to pick a key set to
  *  refresh).  \retval 0, -ENOENT (no kid) or -EINVAL. */
 int jwt_peek_kid(const char *tok, size_t len, char kid[JWT_KID_MAX + 1]);
+/** The payload's exp, read as jwt_verify reads it, without checking the
+ *  signature (a holder's own token: when to renew it).
+ *  \retval 0, -ENOENT (no exp) or -EINVAL. */
+int jwt_peek_exp(const char *tok, size_t len, uint64_t *exp);
 
 /** Does claim \p name equal \p value (a string, or true/false), or is it
  *  an array holding that string (groups)?  \retval 1 or 0. */

@@ -23,6 +23,7 @@
 
 #include "httpc.h"
 #include "json.h"
+#include "jwt.h"
 #include "log.h"
 #include "pilotd.h"
 #include "util.h"
@@ -154,7 +155,6 @@ static void on_fetched(void *arg, int err, long status, const char *body, size_t
 	struct pilotd_spiffe *s = &d->spiffe;
 	struct wlapi_svid sv;
 	uint64_t now_s = now_real_ms() / 1000, exp;
-	char tok[WLAPI_SVID_MAX + 1];
 	int n;
 
 	s->req = NULL;
@@ -184,11 +184,7 @@ static void on_fetched(void *arg, int err, long status, const char *body, size_t
 				     : "an oversized answer");
 		return;
 	}
-	memcpy(tok, sv.svid, sv.svid_len);
-	tok[sv.svid_len] = '\0';
-	exp = pilotd_token_exp(tok);
-	sodium_memzero(tok, sizeof(tok));
-	if (exp == 0) {
+	if (jwt_peek_exp(sv.svid, sv.svid_len, &exp) < 0 || exp == 0) {
 		fail(d, "FetchJWTSVID: the JWT-SVID has no readable exp");
 		return;
 	}

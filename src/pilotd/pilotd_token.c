@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "json.h"
 #include "jwt.h"
@@ -27,23 +26,9 @@
 /* The exp of a token, unverified (0 if it has none we can read). */
 uint64_t pilotd_token_exp(const char *tok)
 {
-	const char *d1 = strchr(tok, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-	uint8_t buf[JWT_MAX];
-	size_t n;
-	uint64_t exp = 0;
-	char err[64];
-	yajl_val v;
+	uint64_t exp;
 
-	if (!d2 || (size_t)(d2 - d1 - 1) > sizeof(buf) * 4 / 3 ||
-	    sodium_base642bin(buf, sizeof(buf) - 1, d1 + 1, (size_t)(d2 - d1 - 1), NULL, &n, NULL,
-			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-		return 0;
-	v = json_parse((const char *)buf, n, 0, err, sizeof(err));
-	if (v && json_get_u64(v, "exp", &exp) < 0)
-		exp = 0;
-	if (v)
-		yajl_tree_free(v);
-	return exp;
+	return jwt_peek_exp(tok, strlen(tok), &exp) == 0 ? exp : 0;
 }
 
 static void tok_set(char **slot, uint64_t *exp, const char *text, size_t len)

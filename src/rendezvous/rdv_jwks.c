@@ -158,7 +158,8 @@ static int keep_keys(struct rdv_fetch *f, const char *body, size_t len,
 			  f->net, f->url);
 		return -EINVAL;
 	}
-	doc = json_parse(body, len, 0, err, sizeof(err));
+	/* Only a SPIFFE bundle says more than its keys (its refresh hint). */
+	doc = f->spiffe ? json_parse(body, len, 0, err, sizeof(err)) : NULL;
 	rec.fetched_ms = now_real_ms();
 	rec.fresh_until_ms = rec.fetched_ms + fresh_for(info, doc);
 	if (doc)
@@ -289,13 +290,12 @@ static int start(struct rdv_fetch *f)
 }
 
 /* db->keys_want: a request's token names a key the set lacks. */
-static int keys_want(void *arg, uint16_t net, int empty)
+static int keys_want(void *arg, uint16_t net)
 {
 	struct rdv_jwks *j = arg;
 	struct rdv_fetch *f = find(j, net, 1);
 	uint64_t now = now_real_ms();
 
-	(void)empty;
 	if (!f)
 		return 0;
 	if (f->req)
@@ -333,12 +333,10 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
 	store_txn_begin(j->r->db.st, &t, 1);
 	rdv_net_iter(&t, &j->r->db, scan_cb, &s);
 	for (size_t i = 0; i < s.n; i++) {
-		struct rdv_jwks_rec rec;
 		struct rdv_fetch *f = find(j, s.nets[i], 1);
-		int rc = rdv_net_jwks_get(&t, &j->r->db, s.nets[i], &rec);
-		int stale = rc == -ENOENT || (rc == 0 && rec.fresh_until_ms <= now);
-		if (rc == 0)
-			rdv_jwks_rec_free(&rec);
+		uint64_t until;
+		int rc = rdv_net_jwks_fresh_until(&t, &j->r->db, s.nets[i], &until);
+		int stale = rc == -ENOENT || (rc == 0 && until <= now);
 		if (f && stale && !f->req && now >= f->retry_ms &&
 		    (!f->last_ms || now - f->last_ms >= REFETCH_MIN_MS))
 			f->due = 1;

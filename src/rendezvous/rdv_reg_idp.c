@@ -263,8 +263,8 @@ int reg_idp_put_settings(struct reg_ctx *c, struct json_gen *j, uint16_t net)
 
 /* ------------------------------------------------------------- checking */
 
-/* The claims policy may match later: string and string-array members
- * other than the registered ones, as "name=value", bounded. */
+/* The claims policy matches (claim:NAME=VALUE): string and string-array
+ * members other than the registered ones, as "name=value", bounded. */
 static void keep_claims(const struct jwt *t, struct rdv_ext *e)
 {
 	static const char *const skip[] = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti"};
@@ -319,7 +319,7 @@ static int load_keys(struct reg_ctx *c, uint16_t net, const struct idp *p, const
 	if (has || !c->db->keys_want || c->db->keys_rerun)
 		return 0;
 	/* A fetch may run now (at most one per 30 s per network): park. */
-	if (c->db->keys_want(c->db->keys_arg, net, keys->n == 0)) {
+	if (c->db->keys_want(c->db->keys_arg, net)) {
 		jwks_free(keys);
 		c->wait_net = net;
 		return reg_fail_code(c, -EAGAIN, "keys_pending", NULL,

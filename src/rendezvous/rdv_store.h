@@ -142,11 +142,11 @@ struct rdv_db {
 	uint8_t invite_pk[32];
 	uint64_t identity_lifetime_ms; /* 0: identities do not expire */
 	const char *admin_token;       /* renews an expired identity (rotate_key); may be NULL */
-	/* A token names a key its network's set lacks (\p empty: there is no
-	 * set): may a fetch run now?  1: the request waits for it (parked),
+	/* A token names a key its network's set lacks (or it has none): may
+	 * a fetch run now?  1: the request waits for it (parked),
 	 * 0: it is refused.  NULL in tests and without a fetcher; keys_rerun
 	 * is set while parked requests run again (they never park twice). */
-	int (*keys_want)(void *arg, uint16_t net, int empty);
+	int (*keys_want)(void *arg, uint16_t net);
 	void *keys_arg;
 	int keys_rerun;
 };
@@ -429,6 +429,10 @@ int rdv_net_idp_get(struct store_txn *t, struct rdv_db *db, uint16_t net, char *
 void rdv_net_idp_put(struct store_txn *t, struct rdv_db *db, uint16_t net, const char *json,
 		     size_t len);
 int rdv_net_jwks_get(struct store_txn *t, struct rdv_db *db, uint16_t net, struct rdv_jwks_rec *r);
+/** ... only until when it is fresh (no copy of the set).
+ *  \retval 0, -ENOENT, -EBADMSG, or the sticky error. */
+int rdv_net_jwks_fresh_until(struct store_txn *t, struct rdv_db *db, uint16_t net,
+			     uint64_t *until_ms);
 void rdv_net_jwks_put(struct store_txn *t, struct rdv_db *db, uint16_t net,
 		      const struct rdv_jwks_rec *r);
 void rdv_jwks_rec_free(struct rdv_jwks_rec *r);

@@ -89,6 +89,23 @@ int rdv_net_jwks_get(struct store_txn *t, struct rdv_db *db, uint16_t net, struc
 	return 0;
 }
 
+int rdv_net_jwks_fresh_until(struct store_txn *t, struct rdv_db *db, uint16_t net,
+			     uint64_t *until_ms)
+{
+	uint8_t k[2];
+	MDB_val v;
+	int rc;
+
+	rdv_st_net_key(k, net);
+	rc = store_get(t, db->dbi[RDV_DB_NET_JWKS], k, sizeof(k), &v);
+	if (rc < 0)
+		return rc;
+	if (v.mv_size < 16)
+		return -EBADMSG;
+	*until_ms = store_rd_be64((const uint8_t *)v.mv_data + 8);
+	return 0;
+}
+
 void rdv_net_jwks_put(struct store_txn *t, struct rdv_db *db, uint16_t net,
 		      const struct rdv_jwks_rec *r)
 {

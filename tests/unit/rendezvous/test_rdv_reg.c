@@ -5889,10 +5889,9 @@ static void test_idp_replay_leeway(void **state)
 static int want_calls;
 static uint16_t want_net;
 
-static int keys_want_yes(void *arg, uint16_t net, int empty)
+static int keys_want_yes(void *arg, uint16_t net)
 {
 	(void)arg;
-	(void)empty;
 	want_calls++;
 	want_net = net;
 	return 1;
