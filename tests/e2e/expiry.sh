@@ -49,14 +49,7 @@ END=$(jget data.expires_at <<<"$PCTL_OUT")
 check "A learns its new end (node.expiry)" \
 	e2e_wait 3 eval '[ "$(pctl a info | jget data.expires_at)" = "$END" ]'
 e2e_wait 8 grep -qs '^closed' "$ST"
-read -r _ kind tc <"$ST" 2>/dev/null
-if [ -n "$END" ] && { [ "$kind" = reset ] || [ "$kind" = eof ]; }; then
-	late=$(awk -v a="$tc" -v b="$END" 'BEGIN{printf "%.3f", a - b}')
-	check "B cut the open connection when A's identity ended (${late}s after it)" \
-		eval 'e2e_le "$late" 1.5 && e2e_le -0.5 "$late"'
-else
-	not_ok "B cut the open connection when A's identity ended (status: $(cat "$ST" 2>/dev/null))"
-fi
+e2e_check_cut "$ST" "$END" -0.5 1.5 "B cut the open connection when A's identity ended"
 e2e_stop_pids "$HOLD"
 check "B -> A: a new flow is refused after expiry" eval '! curl6 b "$AIP" 8000 "$E2E_WORK/p2"'
 check "A's registry writes are refused: identity_expired" \

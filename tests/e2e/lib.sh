@@ -321,6 +321,20 @@ e2e_direct_link() {
 		ip -n "${HOST_NS[$b]}" route add "${HOST_IP[$a]}/32" dev d0 src "${HOST_IP[$b]}"
 }
 
+# e2e_check_cut STATUS REF LO HI WHAT: the hold-client whose status file is
+# STATUS saw its connection cut (reset or eof) between LO and HI seconds
+# after the Unix time REF (empty: unknown, a failure); E2E_CUT_LATE is how long after.
+e2e_check_cut() {
+	local st=$1 ref=$2 lo=$3 hi=$4 what=$5 kind tc late
+	read -r _ kind tc <"$st" 2>/dev/null
+	if [ -n "$ref" ] && { [ "$kind" = reset ] || [ "$kind" = eof ]; }; then
+		late=$(awk -v a="$tc" -v b="$ref" 'BEGIN{printf "%.3f", a - b}')
+		E2E_CUT_LATE=$late
+		check "$what (${late}s after it)" eval 'e2e_le "$late" "$hi" && e2e_le "$lo" "$late"'
+	else
+		not_ok "$what (status: $(cat "$st" 2>/dev/null), reference ${ref:-?})"
+	fi
+}
 e2e_tcp_open() { ip netns exec "$1" "$PY" "$E2E_HELPER" connect --host "$2" --port "$3" --timeout 0.5 >/dev/null 2>&1; }
 
 # ----------------------------------------------------------------- daemons
