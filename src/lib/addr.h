@@ -18,6 +18,10 @@ struct pilot_prefix {
 	uint8_t b[6];
 };
 
+/* Node ID 0xFFFFFFFF of a network is its broadcast address (SPEC
+ * section 6); the registry never hands it out. */
+#define PILOT_NODE_BROADCAST 0xFFFFFFFFu
+
 #define PILOT_ADDR_STRLEN 24 /* "65535:FFFF.FFFF.FFFF" + NUL, rounded up */
 #define PILOT_SADDR_STRLEN 32
 

@@ -47,6 +47,7 @@ static const struct ctl_cmd cmds[] = {
     {"unblock", NULL, NULL, ctl_cmd_pass, ctl_pass_unblock},
     {"blocklist", NULL, NULL, ctl_cmd_pass, ctl_pass_blocklist},
     {"network", NULL, NULL, ctl_cmd_pass, ctl_pass_network},
+    {"broadcast", NULL, NULL, ctl_cmd_pass, ctl_pass_broadcast},
     {"policy", NULL, NULL, ctl_cmd_pass, ctl_pass_policy},
     {"org", NULL, NULL, ctl_cmd_pass, ctl_pass_org},
     {"ca", NULL, NULL, ctl_cmd_ca, ctl_pass_ca},

@@ -189,6 +189,7 @@ extern const struct ctl_pass ctl_pass_rotate_key[];
 extern const struct ctl_pass ctl_pass_block[];
 extern const struct ctl_pass ctl_pass_unblock[];
 extern const struct ctl_pass ctl_pass_blocklist[];
+extern const struct ctl_pass ctl_pass_broadcast[];
 extern const struct ctl_pass ctl_pass_network[];
 extern const struct ctl_pass ctl_pass_policy[];
 extern const struct ctl_pass ctl_pass_org[];

@@ -67,6 +67,14 @@ const struct ctl_pass ctl_pass_blocklist[] = {
 	{.ipc = "blocklist", .usage = "blocklist", .summary = "the blocked nodes"},
 	{0}};
 
+const struct ctl_pass ctl_pass_broadcast[] = {
+	{.ipc = "broadcast", .usage = "broadcast NET PORT MESSAGE",
+	 .summary = "one UDP datagram to every member of a network that admits it (the same as "
+		    "one to its broadcast address)",
+	 .pos = {{"NET", "network_id", CTL_ARG_NUM}, {"PORT", "port", CTL_ARG_NUM},
+		 {"MESSAGE", "message", CTL_ARG_STR}}},
+	{0}};
+
 const struct ctl_pass ctl_pass_network[] = {
 	{.sub = "create", .ipc = "network.create",
 	 .usage = "network create NAME [--id N] --join-rule open|token|invite|ca|oidc|spiffe "

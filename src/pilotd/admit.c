@@ -29,10 +29,9 @@ const char *admit_reason_name(enum admit_reason r)
 	return reason_names[r];
 }
 
-/* Refill and take one token; rate tokens per second, burst = 2 s worth. */
-static int tb_take(struct token_bucket *tb, uint32_t rate, uint64_t now_ms)
+int token_bucket_take(struct token_bucket *tb, uint32_t rate, uint32_t burst_n, uint64_t now_ms)
 {
-	double burst = (double)rate * 2.0;
+	double burst = (double)burst_n;
 
 	if (tb->last_ms == 0) {
 		tb->tokens = burst;
@@ -46,6 +45,12 @@ static int tb_take(struct token_bucket *tb, uint32_t rate, uint64_t now_ms)
 		return 0;
 	tb->tokens -= 1.0;
 	return 1;
+}
+
+/* Rate tokens per second, burst = 2 s worth. */
+static int tb_take(struct token_bucket *tb, uint32_t rate, uint64_t now_ms)
+{
+	return token_bucket_take(tb, rate, rate * 2, now_ms);
 }
 
 int admit_blocked(struct admit *a, uint32_t node)

@@ -46,6 +46,10 @@ struct token_bucket {
 	uint64_t last_ms;
 };
 
+/** Refill \p tb (\p rate tokens per second, at most \p burst) and take
+ *  one.  \retval 1 taken, 0 empty. */
+int token_bucket_take(struct token_bucket *tb, uint32_t rate, uint32_t burst, uint64_t now_ms);
+
 /* Per-peer SYN buckets: a small open-addressed table, bounded. */
 #define ADMIT_PEER_BUCKETS 4096
 struct admit_peer_bucket {

@@ -18,8 +18,6 @@
 #include "pkt.h"
 #include "util.h"
 
-#define UNDERLAY_MTU 1500
-
 /* ---- init ---- */
 
 int dp_init(struct pilotd *d, const struct dp_ops *ops)
@@ -29,7 +27,7 @@ int dp_init(struct pilotd *d, const struct dp_ops *ops)
 
 	d->dp_ops = ops;
 	d->batch = calloc(1, sizeof(*d->batch));
-	if (!d->batch)
+	if (!d->batch || dp_bcast_init(&d->bcast) < 0)
 		return -ENOMEM;
 	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -63,6 +61,7 @@ void dp_free(struct pilotd *d)
 	d->udp_fd = -1;
 	free(d->batch);
 	d->batch = NULL;
+	dp_bcast_free(&d->bcast);
 }
 
 /* ---- the TUN loop's batch of sends ---- */
@@ -238,14 +237,6 @@ static struct flow *flow_admit(struct pilotd *d, const uint8_t *pkt, const struc
 
 /* ---- outbound: TUN -> tunnel ---- */
 
-/* The largest inner packet a relayed record carries in one underlay
- * datagram (IPv4 or IPv6 headers to the beacon). */
-static size_t relay_mtu(const struct pilotd *d)
-{
-	size_t ip = IN6_IS_ADDR_V4MAPPED(&d->bcn.addr.sin6_addr) ? 20 : 40;
-	return UNDERLAY_MTU - ip - 8 - TNL_DATA_OVERHEAD - BCN_RELAY_OVERHEAD;
-}
-
 static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 {
 	struct dp_batch *b = d->batch;
@@ -263,6 +254,16 @@ static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 		d->ctr.tx_dropped_malformed++;
 		return;
 	}
+	if (dst.node == PILOT_NODE_BROADCAST) {
+		struct dp_bcast_result res;
+		int rc = src.net != dst.net ? -EINVAL
+					    : dp_bcast_out(d, pkt, len, &pi, dst.net, now, &res);
+		/* The backbone, a network we are not in, not UDP: the program
+		 * learns at once.  Over the rate: dropped, as by a busy link. */
+		if (rc < 0 && rc != -EBUSY)
+			deny_local(d, pkt, len, &pi);
+		return;
+	}
 	f = flow_admit(d, pkt, &pi, dst.node, dst.net, 1, now, &why);
 	if (!f) {
 		deny_local(d, pkt, len, &pi);
@@ -275,10 +276,10 @@ static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 		d->ctr.tx_dropped_no_peer++;
 		return;
 	}
-	if (dp_relayed(d, p) && len > relay_mtu(d)) {
+	if (dp_relayed(d, p) && len > dp_relay_mtu(d)) {
 		/* The relay's frame must fit the underlay: the sender learns a
 		 * smaller path MTU for this peer (TCP shrinks its segments). */
-		int n = pkt_make_icmp6_ptb(&pi.dst, (uint32_t)relay_mtu(d), pkt, len,
+		int n = pkt_make_icmp6_ptb(&pi.dst, (uint32_t)dp_relay_mtu(d), pkt, len,
 					   d->batch->scratch, DP_BUFSZ);
 		if (n > 0)
 			tun_write_pkt(d, d->batch->scratch, (size_t)n);
@@ -405,9 +406,14 @@ static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct
 		return;
 	}
 	if (addr_from_ipv6(&d->prefix, &pi.src, &sa) < 0 || sa.node != p->node_id ||
-	    addr_from_ipv6(&d->prefix, &pi.dst, &da) < 0 || da.node != d->node_id ||
-	    sa.net != da.net) {
+	    addr_from_ipv6(&d->prefix, &pi.dst, &da) < 0 ||
+	    (da.node != d->node_id && da.node != PILOT_NODE_BROADCAST) || sa.net != da.net) {
 		d->ctr.rx_dropped_spoof++;
+		return;
+	}
+	if (da.node == PILOT_NODE_BROADCAST) {
+		if (dp_bcast_in(d, p, pkt, (size_t)n, &pi, da.net, now) == 0)
+			tun_write_pkt(d, pkt, (size_t)n);
 		return;
 	}
 	f = flow_admit(d, pkt, &pi, p->node_id, da.net, 0, now, &why);

@@ -39,6 +39,50 @@ struct dp_ops {
 			  const struct sockaddr_in6 *src, uint64_t now);
 };
 
+/* ---- broadcast (dp_bcast.c) ---- */
+
+#define DP_BCAST_NETS 256     /* networks with broadcast state (MEMBER_MAX_NETS) */
+#define DP_BCAST_SENDERS 4096 /* (network, sender) buckets at a receiver */
+
+/** One network's broadcast meters and the counts since the last audit
+ *  summary (pilotd_net.c takes and clears them). */
+struct dp_bcast_net {
+	uint16_t id; /* 0 = free */
+	struct token_bucket tx_tb, rx_tb;
+	uint64_t tx, tx_copies, tx_denied, tx_rate_limited;
+	uint64_t rx, rx_denied, rx_rate_limited;
+};
+
+struct dp_bcast {
+	struct dp_bcast_net net[DP_BCAST_NETS];
+	struct {
+		uint64_t key; /* net << 32 | node; 0 = empty */
+		struct token_bucket tb;
+	} * sender; /* DP_BCAST_SENDERS */
+};
+
+/** What one fan-out did. */
+struct dp_bcast_result {
+	unsigned sent;	      /* members it was sealed (or queued) for */
+	unsigned denied;      /* members admission refused ... */
+	unsigned blocked;     /* ... of them: on the block list */
+	unsigned policy;      /* ... of them: the network's policy */
+	unsigned unreachable; /* no peer for the member */
+	unsigned too_big;     /* relayed member, datagram over the relay's MTU */
+};
+
+int dp_bcast_init(struct dp_bcast *b);
+void dp_bcast_free(struct dp_bcast *b);
+/** Drop a network's meters and counts (it was left). */
+void dp_bcast_forget(struct dp_bcast *b, uint16_t net);
+/** Fan the UDP datagram \p pkt (source: this node in \p net, destination
+ *  \p net's broadcast address) out to every member of \p net this node
+ *  may reach.  \retval 0 (see \p res), -EACCES (the backbone),
+ *  -EPROTONOSUPPORT (not UDP), -ENOENT (not a member), -EBUSY (over
+ *  broadcast_rate). */
+int dp_bcast_out(struct pilotd *d, const uint8_t *pkt, size_t len, const struct pkt_info *pi,
+		 uint16_t net, uint64_t now, struct dp_bcast_result *res);
+
 /** Open the UDP socket on \p port (dual-stack), allocate batches;
  *  \p ops stays the caller's and must outlive the data path. */
 int dp_init(struct pilotd *d, const struct dp_ops *ops);

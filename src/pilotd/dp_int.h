@@ -7,6 +7,8 @@
  *   dp_hs.c    handshakes: initiation, response, cookies; the rekey,
  *              retransmit and keepalive timers
  *   dp_nat.c   NAT traversal: punches, probes, restarts, path timers
+ *   dp_bcast.c broadcast: fan-out to a network's members, admission and
+ *              meters of received broadcasts
  *   dp.c       the packet loops (TUN -> tunnel, tunnel -> TUN) with
  *              admission, cutting flows, the tick
  *
@@ -50,6 +52,9 @@
 #define NAT_KEEPALIVE_MS 25000	   /* hold NAT mappings of paths in use */
 #define NAT_KEEPALIVE_IDLE_MS 180000
 
+/* The underlay's MTU the relay's frames must fit (doc/NAT.md). */
+#define DP_UNDERLAY_MTU 1500
+
 /* The data path's preallocated buffers (d->batch): no allocation per
  * packet.  scratch is shared by whatever builds one message at a time
  * (handshakes, keepalives, refusals, RSTs), so its contents never
@@ -87,6 +92,9 @@ void dp_send_one(struct pilotd *d, struct peer *p, const uint8_t *buf, size_t le
 int dp_seal_now(struct pilotd *d, struct peer *p, const uint8_t *pkt, size_t len);
 /** dp_seal_now, then dp_send_one. */
 void dp_send_data_now(struct pilotd *d, struct peer *p, const uint8_t *pkt, size_t len);
+/** The largest inner packet a relayed record carries in one underlay
+ *  datagram (IPv4 or IPv6 headers to the beacon). */
+size_t dp_relay_mtu(const struct pilotd *d);
 /** \retval 1 when \p p has a session data may be sent on now. */
 int dp_session_ready(struct pilotd *d, struct peer *p, uint64_t now);
 
@@ -120,5 +128,13 @@ void dp_hs_timers(struct pilotd *d, struct peer *p, uint64_t now);
 
 /** Punch, relay, upgrade and fall back as \p p's path needs. */
 void dp_path_timers(struct pilotd *d, struct peer *p, uint64_t now);
+
+/* ---- dp_bcast.c (dp_bcast_out in dp.h) ---- */
+
+/** A datagram from authenticated peer \p p to \p net's broadcast address:
+ *  0 when this node admits it (the caller writes it to pilot0), else
+ *  -errno (dropped and counted; never answered). */
+int dp_bcast_in(struct pilotd *d, struct peer *p, const uint8_t *pkt, size_t len,
+		const struct pkt_info *pi, uint16_t net, uint64_t now);
 
 #endif

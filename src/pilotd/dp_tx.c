@@ -136,6 +136,12 @@ void dp_send_data_now(struct pilotd *d, struct peer *p, const uint8_t *pkt, size
 		dp_send_one(d, p, d->batch->scratch, (size_t)n);
 }
 
+size_t dp_relay_mtu(const struct pilotd *d)
+{
+	size_t ip = IN6_IS_ADDR_V4MAPPED(&d->bcn.addr.sin6_addr) ? 20 : 40;
+	return DP_UNDERLAY_MTU - ip - 8 - TNL_DATA_OVERHEAD - BCN_RELAY_OVERHEAD;
+}
+
 int dp_session_ready(struct pilotd *d, struct peer *p, uint64_t now)
 {
 	return p->cur && (p->eplen || dp_relayed(d, p)) &&

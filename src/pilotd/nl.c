@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -37,6 +38,7 @@ struct nl_ctx {
 	unsigned portid;
 	unsigned seq;
 	char errmsg[256];
+	int quiet; /* -errno a caller expects: not worth a warning */
 	uint8_t buf[NL_BUF_SIZE];
 };
 
@@ -259,7 +261,9 @@ static int nl_transact(struct nl_ctx *nl, struct nlmsghdr *nlh, const char *what
 	}
 	rc = r->error;
 out:
-	if (rc < 0) {
+	if (rc < 0 && rc == nl->quiet) {
+		log_debug("netlink %s: %s", what, strerror(-rc));
+	} else if (rc < 0) {
 		if (r->have_bad_attr_off)
 			log_warnx("netlink %s: %s%s%s (attribute at offset %u)", what,
 				  strerror(-rc), nl->errmsg[0] ? ": " : "", nl->errmsg,
@@ -364,7 +368,7 @@ out:
 }
 
 static int nl_addr6(struct nl_ctx *nl, uint16_t type, uint16_t flags, int ifindex,
-		    const struct in6_addr *a, int plen, const char *verb)
+		    const struct in6_addr *a, int plen, uint32_t ifa_flags, const char *verb)
 {
 	struct nl_reply r = {0};
 	struct nlmsghdr *nlh;
@@ -391,7 +395,7 @@ static int nl_addr6(struct nl_ctx *nl, uint16_t type, uint16_t flags, int ifinde
 	if (!mnl_attr_put_check(nlh, NL_BUF_SIZE, IFA_LOCAL, sizeof(*a), a) ||
 	    !mnl_attr_put_check(nlh, NL_BUF_SIZE, IFA_ADDRESS, sizeof(*a), a) ||
 	    (type == RTM_NEWADDR &&
-	     !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, IFA_FLAGS, IFA_F_NODAD))) {
+	     !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, IFA_FLAGS, IFA_F_NODAD | ifa_flags))) {
 		rc = -EMSGSIZE;
 		goto out;
 	}
@@ -408,47 +412,137 @@ int nl_addr6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int p
 	 * would leave it "tentative" (unusable) for about a second.  Even so
 	 * the kernel installs its local route from the addrconf worker, just
 	 * after our ACK: packets to it in the next few ms may be dropped. */
-	return nl_addr6(nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, a, plen,
+	return nl_addr6(nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, a, plen, 0,
 			"add address");
+}
+
+int nl_addr6_add_noprefix(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen)
+{
+	return nl_addr6(nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, a, plen,
+			IFA_F_NOPREFIXROUTE, "add address");
 }
 
 int nl_addr6_del(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen)
 {
-	return nl_addr6(nl, RTM_DELADDR, 0, ifindex, a, plen, "delete address");
+	return nl_addr6(nl, RTM_DELADDR, 0, ifindex, a, plen, 0, "delete address");
 }
 
-int nl_route6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *dst, int plen)
+/* One IPv6 route: what a request names of it. */
+struct nl_route6 {
+	const struct in6_addr *dst;
+	int plen;
+	int oif;
+	uint32_t table;
+	uint8_t type;			/* RTN_UNICAST, RTN_LOCAL */
+	const struct in6_addr *prefsrc; /* or NULL */
+};
+
+static int nl_route6(struct nl_ctx *nl, uint16_t type, uint16_t flags, const struct nl_route6 *rt,
+		     const char *verb)
 {
 	struct nl_reply r = {0};
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
-	char what[128], txt[INET6_ADDRSTRLEN];
+	char what[160], txt[INET6_ADDRSTRLEN];
 	int rc;
 
-	if (!nl || ifindex <= 0 || !dst || plen < 0 || plen > 128) {
+	if (!nl || rt->oif <= 0 || !rt->dst || rt->plen < 0 || rt->plen > 128) {
 		rc = -EINVAL;
 		goto out;
 	}
 	nl_drain(nl);
-	nlh = nl_msg_start(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
+	nlh = nl_msg_start(nl, type, flags);
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = AF_INET6;
-	rtm->rtm_dst_len = (uint8_t)plen;
-	rtm->rtm_table = RT_TABLE_MAIN;
-	rtm->rtm_protocol = RTPROT_STATIC;
-	rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-	rtm->rtm_type = RTN_UNICAST;
+	rtm->rtm_dst_len = (uint8_t)rt->plen;
+	rtm->rtm_table = rt->table < 256 ? (uint8_t)rt->table : RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = type == RTM_DELROUTE ? RTPROT_UNSPEC : RTPROT_STATIC;
+	rtm->rtm_scope = rt->type == RTN_LOCAL ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
+	rtm->rtm_type = rt->type;
 	/* rtm_table is 8 bits; RTA_TABLE is the authoritative 32-bit field.
 	 * A default route (plen 0) carries no RTA_DST, as iproute2 sends it. */
-	if ((plen > 0 && !mnl_attr_put_check(nlh, NL_BUF_SIZE, RTA_DST, sizeof(*dst), dst)) ||
-	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, RTA_OIF, (uint32_t)ifindex) ||
-	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, RTA_TABLE, RT_TABLE_MAIN)) {
+	if ((rt->plen > 0 &&
+	     !mnl_attr_put_check(nlh, NL_BUF_SIZE, RTA_DST, sizeof(*rt->dst), rt->dst)) ||
+	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, RTA_OIF, (uint32_t)rt->oif) ||
+	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, RTA_TABLE, rt->table) ||
+	    (rt->prefsrc && !mnl_attr_put_check(nlh, NL_BUF_SIZE, RTA_PREFSRC, sizeof(*rt->prefsrc),
+						rt->prefsrc))) {
 		rc = -EMSGSIZE;
 		goto out;
 	}
-	inet_ntop(AF_INET6, dst, txt, sizeof(txt));
-	snprintf(what, sizeof(what), "add route %s/%d via link %d", txt, plen, ifindex);
+	inet_ntop(AF_INET6, rt->dst, txt, sizeof(txt));
+	snprintf(what, sizeof(what), "%s %sroute %s/%d via link %d, table %u", verb,
+		 rt->type == RTN_LOCAL ? "local " : "", txt, rt->plen, rt->oif, rt->table);
 	rc = nl_transact(nl, nlh, what, NULL, &r);
+out:
+	return rc;
+}
+
+int nl_route6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *dst, int plen)
+{
+	struct nl_route6 rt = {dst, plen, ifindex, RT_TABLE_MAIN, RTN_UNICAST, NULL};
+	return nl_route6(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &rt, "add");
+}
+
+int nl_route6_add_src(struct nl_ctx *nl, int ifindex, const struct in6_addr *dst, int plen,
+		      const struct in6_addr *src)
+{
+	struct nl_route6 rt = {dst, plen, ifindex, RT_TABLE_MAIN, RTN_UNICAST, src};
+	return nl_route6(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &rt, "add");
+}
+
+int nl_route6_local(struct nl_ctx *nl, int add, int ifindex, const struct in6_addr *dst,
+		    uint32_t table)
+{
+	struct nl_route6 rt = {dst, 128, ifindex, table, RTN_LOCAL, NULL};
+	int rc;
+
+	if (add)
+		return nl_route6(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &rt, "add");
+	/* Absent is a normal answer here (the kernel has not installed it
+	 * yet, or it is gone already): the caller decides. */
+	if (nl)
+		nl->quiet = -ESRCH;
+	rc = nl_route6(nl, RTM_DELROUTE, 0, &rt, "delete");
+	if (nl)
+		nl->quiet = 0;
+	return rc;
+}
+
+int nl_rule6(struct nl_ctx *nl, int add, const char *iifname, uint32_t table, uint32_t prio)
+{
+	struct nl_reply r = {0};
+	struct nlmsghdr *nlh;
+	struct fib_rule_hdr *frh;
+	char what[96];
+	int rc;
+
+	if (!nl || !iifname || !iifname[0] || strlen(iifname) >= IFNAMSIZ || table == 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	nl_drain(nl);
+	/* EXCL: the kernel refuses a second identical rule (EEXIST) instead
+	 * of stacking copies, one per restart. */
+	nlh =
+	    nl_msg_start(nl, add ? RTM_NEWRULE : RTM_DELRULE, add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = AF_INET6;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
+	if (!mnl_attr_put_strz_check(nlh, NL_BUF_SIZE, FRA_IIFNAME, iifname) ||
+	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, FRA_TABLE, table) ||
+	    !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, FRA_PRIORITY, prio)) {
+		rc = -EMSGSIZE;
+		goto out;
+	}
+	snprintf(what, sizeof(what), "%s rule iif %s lookup %u pref %u", add ? "add" : "delete",
+		 iifname, table, prio);
+	nl->quiet = add ? -EEXIST : -ENOENT;
+	rc = nl_transact(nl, nlh, what, NULL, &r);
+	nl->quiet = 0;
+	if (add && rc == -EEXIST)
+		rc = 0;
 out:
 	return rc;
 }

@@ -18,10 +18,23 @@ int nl_link_index(struct nl_ctx *nl, const char *ifname);
 int nl_link_up(struct nl_ctx *nl, int ifindex, unsigned mtu);
 /** Add (replace) an IPv6 address with IFA_F_NODAD. \retval 0 or -errno. */
 int nl_addr6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen);
+/** The same without the prefix route (IFA_F_NOPREFIXROUTE). */
+int nl_addr6_add_noprefix(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen);
 /** Delete; -EADDRNOTAVAIL if absent. \retval 0 or -errno. */
 int nl_addr6_del(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen);
 /** Add (replace) an IPv6 route to \p dst/\p plen via the device. \retval 0 or -errno. */
 int nl_route6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *dst, int plen);
+/** The same, with \p src as the source address programs get (RTA_PREFSRC). */
+int nl_route6_add_src(struct nl_ctx *nl, int ifindex, const struct in6_addr *dst, int plen,
+		      const struct in6_addr *src);
+/** Add (replace) or delete the local route \p dst/128 through \p ifindex
+ *  in \p table (RT_TABLE_LOCAL is the kernel's own).  Deleting one that
+ *  is not there is -ESRCH, without a warning. \retval 0 or -errno. */
+int nl_route6_local(struct nl_ctx *nl, int add, int ifindex, const struct in6_addr *dst,
+		    uint32_t table);
+/** Add or delete the IPv6 rule "iif \p iifname lookup \p table pref
+ *  \p prio".  Adding one that exists is success. \retval 0 or -errno. */
+int nl_rule6(struct nl_ctx *nl, int add, const char *iifname, uint32_t table, uint32_t prio);
 /** Copy of the kernel's last extended-ack message, "" if none. */
 const char *nl_last_error(const struct nl_ctx *nl);
 

@@ -74,6 +74,14 @@ const struct conf_key pilotd_schema[] = {
      "new inbound TCP flows per second per peer (0 = unlimited)", 0},
     {"max_flows_per_port", CONF_U32, CFG(max_flows_per_port), 0, 4000000, "8192",
      "flows per local port (0 = unlimited)", 0},
+    {"broadcast_rate", CONF_U32, CFG(broadcast_rate), 0, 100000, "20",
+     "broadcast datagrams per second this node sends to a network, and takes from each sender "
+     "in one (0 = broadcast off)",
+     0},
+    {"broadcast_burst", CONF_U32, CFG(broadcast_burst), 1, 1000000, "40",
+     "broadcast datagrams sent or taken at once above broadcast_rate", 0},
+    {"broadcast_table", CONF_U32, CFG(broadcast_table), 256, 32765, "20553",
+     "routing table and rule priority that deliver received broadcasts (ip -6 rule)", 0},
     {"rekey_interval", CONF_U32, CFG(rekey_interval), 10, 86400, "120",
      "seconds between session rekeys", 0},
     {"heartbeat_interval", CONF_U32, CFG(heartbeat_interval), 1, 3600, "25",
@@ -134,6 +142,12 @@ int pilotd_tun_setup(struct pilotd *d)
 		tun_close(&d->tun);
 		return rc;
 	}
+	/* Broadcasts arriving on the device are delivered through this
+	 * table, where each joined network has its broadcast address as a
+	 * local route (pilotd_net.c).  Without it (a kernel without policy
+	 * routing) everything else still works. */
+	if (nl_rule6(d->nl, 1, d->cfg.tun, d->cfg.broadcast_table, d->cfg.broadcast_table) < 0)
+		log_warnx("broadcasts to this node cannot be received: no routing rule");
 	d->ev_tun = event_new(d->base, d->tun.fd, EV_READ | EV_PERSIST, dp_tun_readable, d);
 	if (!d->ev_tun || event_add(d->ev_tun, NULL) < 0)
 		return -ENOMEM;
@@ -308,6 +322,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	dp_tick(d);
 	pilotd_cert_tick(d);
 	pilotd_tokens_tick(d);
+	pilotd_bcast_audit(d, now_mono_ms());
 	pilotd_audit_flush(d);
 	if (!d->last_prune_ms || now_mono_ms() - d->last_prune_ms >= 3600000) {
 		if (d->last_prune_ms || now_mono_ms() - d->started_ms >= 10000) {
@@ -427,6 +442,8 @@ int pilotd_reload(struct pilotd *d)
 		d->admit.syn_rate = oc->syn_rate;
 		d->admit.syn_rate_per_peer = oc->syn_rate_per_peer;
 		d->admit.max_flows_per_port = oc->max_flows_per_port;
+		d->bcast_rate = oc->broadcast_rate;
+		d->bcast_burst = oc->broadcast_burst;
 		d->rekey_ms = (uint64_t)oc->rekey_interval * 1000;
 		d->reject_ms = d->rekey_ms + 60000;
 		if (settings)
@@ -509,6 +526,8 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	d->admit.syn_rate_per_peer = d->cfg.syn_rate_per_peer;
 	d->admit.max_flows_per_port = d->cfg.max_flows_per_port;
 	d->admit.max_flows = d->cfg.max_flows;
+	d->bcast_rate = d->cfg.broadcast_rate;
+	d->bcast_burst = d->cfg.broadcast_burst;
 	if ((rc = dp_init(d, &dp_ops)) < 0)
 		return rc;
 	d->ev_udp = event_new(base, d->udp_fd, EV_READ | EV_PERSIST, dp_udp_readable, d);
@@ -605,6 +624,8 @@ void pilotd_free(struct pilotd *d)
 	expiry_free(&d->expiry);
 	nodeset_free(&d->blocked);
 	nodeset_free(&d->revoked);
+	if (d->tun_up) /* the rest went with the device */
+		nl_rule6(d->nl, 0, d->cfg.tun, d->cfg.broadcast_table, d->cfg.broadcast_table);
 	tun_close(&d->tun);
 	nl_close(d->nl);
 	tnl_identity_wipe(&d->id);

@@ -12,6 +12,7 @@
 #include "admit.h"
 #include "bcn.h"
 #include "conf.h"
+#include "dp.h"
 #include "flow.h"
 #include "member.h"
 #include "nodeset.h"
@@ -42,6 +43,7 @@ struct pilotd_cfg {
 	int spiffe_auto;
 	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
 	uint32_t rekey_interval, heartbeat_interval;
+	uint32_t broadcast_rate, broadcast_burst, broadcast_table;
 	uint32_t audit_max_records, audit_max_age_days;
 	char *metrics_listen;
 	int metrics_allow_remote;
@@ -90,6 +92,14 @@ extern const struct conf_key pilotd_schema[];
 	X(relay_tx_packets)                                                                        \
 	X(relay_rx_packets)                                                                        \
 	X(relay_dropped_too_big)                                                                   \
+	X(bcast_tx)                                                                                \
+	X(bcast_tx_copies)                                                                         \
+	X(bcast_tx_denied)                                                                         \
+	X(bcast_tx_rate_limited)                                                                   \
+	X(bcast_rx)                                                                                \
+	X(bcast_rx_denied)                                                                         \
+	X(bcast_rx_rate_limited)                                                                   \
+	X(bcast_dropped)                                                                           \
 	X(path_changes)
 
 struct pilotd_counters {
@@ -196,6 +206,9 @@ struct pilotd {
 	uint64_t last_sweep_ms, last_prune_ms;
 	struct flow flow_passthrough; /* marker: admitted without a flow entry */
 	struct pilotd_bcn bcn;
+	struct dp_bcast bcast;		  /* broadcast meters (dp_bcast.c) */
+	uint32_t bcast_rate, bcast_burst; /* per sender and network; 0 rate: off */
+	uint64_t bcast_audit_ms;	  /* last broadcast.summary */
 
 	/* control */
 	struct httpc *http;
@@ -339,6 +352,9 @@ int pilotd_net_joined(struct pilotd *d, uint16_t net, const char *name, const ch
 /** \retval the flows it had admitted, now cut. */
 unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why);
 void pilotd_net_addrs_up(struct pilotd *d);
+/** Once a minute: one broadcast.summary audit record per network that saw
+ *  broadcasts since the last one (never one per datagram). */
+void pilotd_bcast_audit(struct pilotd *d, uint64_t now);
 void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
 void pilotd_after_register(struct pilotd *d);
 /** Join the configured networks (`networks`) we are not in (a credential

@@ -93,6 +93,27 @@ void pilotd_metrics_fill(void *arg, struct evbuffer *out)
 	    d->ctr.rx_dropped_beacon);
 	metrics_counter(out, "pilot_punch_requests_total", "Punch requests sent to the beacon.",
 			d->ctr.punch_requests_sent);
+	metrics_family(out, "pilot_broadcast_datagrams_total", "counter",
+		       "Broadcast datagrams, by direction and outcome (out: sent is datagrams, "
+		       "copies is members sealed for).");
+	{
+		const struct {
+			const char *labels;
+			uint64_t v;
+		} bc[] = {
+		    {"dir=\"out\",outcome=\"sent\"", d->ctr.bcast_tx},
+		    {"dir=\"out\",outcome=\"copies\"", d->ctr.bcast_tx_copies},
+		    {"dir=\"out\",outcome=\"denied\"", d->ctr.bcast_tx_denied},
+		    {"dir=\"out\",outcome=\"rate_limited\"", d->ctr.bcast_tx_rate_limited},
+		    {"dir=\"in\",outcome=\"delivered\"", d->ctr.bcast_rx},
+		    {"dir=\"in\",outcome=\"denied\"", d->ctr.bcast_rx_denied},
+		    {"dir=\"in\",outcome=\"rate_limited\"", d->ctr.bcast_rx_rate_limited},
+		    {"dir=\"any\",outcome=\"dropped\"", d->ctr.bcast_dropped},
+		};
+		for (size_t i = 0; i < nitems(bc); i++)
+			metrics_sample(out, "pilot_broadcast_datagrams_total", bc[i].labels,
+				       bc[i].v);
+	}
 	metrics_counter(out, "pilot_path_changes_total",
 			"Changes of a peer's path (direct, punched, relayed).",
 			d->ctr.path_changes);

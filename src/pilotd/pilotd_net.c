@@ -7,9 +7,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dp.h"
 #include "json.h"
@@ -25,6 +27,58 @@ static void net_addr(struct pilotd *d, uint16_t net, struct in6_addr *ip)
 {
 	struct pilot_addr a = {net, d->node_id};
 	addr_to_ipv6(&d->prefix, &a, ip);
+}
+
+/* Network \p net's broadcast address, as a program sees it (SPEC section 6).
+ *
+ * - it is an address of pilot0 (no prefix route), so a socket may bind to it;
+ * - its local route is taken out of the kernel's local table, so what
+ *   programs send to it is routed to pilot0 (pilotd fans it out) instead
+ *   of looping back;
+ * - a /128 route through pilot0 names our own address in N as the source
+ *   (otherwise the kernel would pick the broadcast address itself, being
+ *   "the same address" as the destination);
+ * - a local route for it in broadcast_table, which the rule "iif pilot0"
+ *   (pilotd.c) consults, delivers what arrives from pilot0 to sockets.
+ *
+ * Best effort: a failure is logged and leaves unicast untouched. */
+static void net_bcast_up(struct pilotd *d, uint16_t net, const struct in6_addr *self)
+{
+	struct pilot_addr a = {net, PILOT_NODE_BROADCAST};
+	struct in6_addr bc;
+	int rc, tries;
+
+	addr_to_ipv6(&d->prefix, &a, &bc);
+	if ((rc = nl_addr6_add_noprefix(d->nl, d->tun.ifindex, &bc, 128)) < 0)
+		goto fail;
+	/* The kernel installs the address's local route from its addrconf
+	 * worker, just after our ACK: wait for it (bounded) to remove it. */
+	for (tries = 0; tries < 100; tries++) {
+		rc = nl_route6_local(d->nl, 0, d->tun.ifindex, &bc, RT_TABLE_LOCAL);
+		if (rc != -ESRCH)
+			break;
+		usleep(2000);
+	}
+	if ((rc < 0 && rc != -ESRCH) ||
+	    (rc = nl_route6_add_src(d->nl, d->tun.ifindex, &bc, 128, self)) < 0 ||
+	    (rc = nl_route6_local(d->nl, 1, d->tun.ifindex, &bc, d->cfg.broadcast_table)) < 0)
+		goto fail;
+	return;
+fail:
+	log_warnx("network %u: its broadcast address is not set up: %s", net, strerror(-rc));
+}
+
+static void net_bcast_down(struct pilotd *d, uint16_t net)
+{
+	struct pilot_addr a = {net, PILOT_NODE_BROADCAST};
+	struct in6_addr bc;
+
+	addr_to_ipv6(&d->prefix, &a, &bc);
+	/* The address takes its main-table route along; the local route in
+	 * broadcast_table is ours to remove. */
+	nl_route6_local(d->nl, 0, d->tun.ifindex, &bc, d->cfg.broadcast_table);
+	nl_addr6_del(d->nl, d->tun.ifindex, &bc, 128);
+	dp_bcast_forget(&d->bcast, net);
 }
 
 static void net_addr_up(struct pilotd *d, struct member_net *n)
@@ -43,6 +97,36 @@ static void net_addr_up(struct pilotd *d, struct member_net *n)
 		return;
 	}
 	n->addr_up = 1;
+	net_bcast_up(d, n->id, &ip);
+}
+
+#define BCAST_AUDIT_MS 60000
+
+void pilotd_bcast_audit(struct pilotd *d, uint64_t now)
+{
+	if (now - d->bcast_audit_ms < BCAST_AUDIT_MS)
+		return;
+	for (unsigned i = 0; i < DP_BCAST_NETS; i++) {
+		struct dp_bcast_net *b = &d->bcast.net[i];
+		if (!b->id ||
+		    !(b->tx | b->tx_rate_limited | b->rx | b->rx_denied | b->rx_rate_limited))
+			continue;
+		pilotd_audit_event(
+		    d, "broadcast.summary", 0,
+		    "{\"network_id\":%u,\"seconds\":%llu,\"sent\":%llu,"
+		    "\"copies\":%llu,\"denied_out\":%llu,\"rate_limited_out\":%llu,"
+		    "\"received\":%llu,\"denied_in\":%llu,\"rate_limited_in\":%llu}",
+		    b->id,
+		    (unsigned long long)(d->bcast_audit_ms ? (now - d->bcast_audit_ms) / 1000
+							   : BCAST_AUDIT_MS / 1000),
+		    (unsigned long long)b->tx, (unsigned long long)b->tx_copies,
+		    (unsigned long long)b->tx_denied, (unsigned long long)b->tx_rate_limited,
+		    (unsigned long long)b->rx, (unsigned long long)b->rx_denied,
+		    (unsigned long long)b->rx_rate_limited);
+		b->tx = b->tx_copies = b->tx_denied = b->tx_rate_limited = 0;
+		b->rx = b->rx_denied = b->rx_rate_limited = 0;
+	}
+	d->bcast_audit_ms = now;
 }
 
 void pilotd_net_addrs_up(struct pilotd *d)
@@ -130,6 +214,7 @@ unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
 			former[nformer++] = (uint32_t)d->members.e[i].key;
 	cut = dp_cut_flows(d, &sel);
 	if (n->addr_up && d->tun_up) {
+		net_bcast_down(d, net);
 		net_addr(d, net, &ip);
 		nl_addr6_del(d->nl, d->tun.ifindex, &ip, 64);
 	}

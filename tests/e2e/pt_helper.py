@@ -465,6 +465,59 @@ def cmd_udp_send(a):
     print(json.dumps({"sent": sent, "replies_by_type": replies}))
     return 0 if sent else 1
 
+def cmd_udp_listen(a):
+    """Log each datagram to --log as 'rx SRC PORT LEN PAYLOAD' (payload
+    printable or hex), until --max-seconds."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((a.bind, a.port))
+    with open(a.ready, "w"):
+        pass
+    deadline = time.monotonic() + a.max_seconds
+    with open(a.log, "a", buffering=1) as log:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([s], [], [], 0.2)
+            if not r:
+                continue
+            d, src = s.recvfrom(65535)
+            try:
+                txt = d.decode("ascii")
+                txt = txt if txt.isprintable() and " " not in txt else d.hex()
+            except UnicodeDecodeError:
+                txt = d.hex()
+            log.write("rx %s %d %d %s\n" % (src[0], src[1], len(d), txt))
+    return 0
+
+
+def cmd_udp6_send(a):
+    """COUNT datagrams to [DST]:PORT, PAYLOAD suffixed with the index,
+    --interval apart; prints {"sent":N,"errors":{errno:count}}."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    if a.connect:  # ICMPv6 errors then come back as errno on later sends
+        s.connect((a.dst, a.port))
+    sent, errors = 0, {}
+    t0 = time.monotonic()
+    deadline = t0 + a.max_seconds
+    for i in range(a.count):
+        if time.monotonic() >= deadline:
+            break
+        p = (a.payload + ("-%d" % i if a.count > 1 else "")).encode()
+        if a.size:
+            p = (p + b"." * a.size)[:a.size]
+        try:
+            if a.connect:
+                s.send(p)
+            else:
+                s.sendto(p, (a.dst, a.port))
+            sent += 1
+        except OSError as e:
+            errors[str(e.errno)] = errors.get(str(e.errno), 0) + 1
+        if a.interval:
+            time.sleep(a.interval)
+    print(json.dumps({"sent": sent, "errors": errors,
+                      "elapsed_ms": int((time.monotonic() - t0) * 1000)}))
+    return 0 if sent else 1
+
 # ----------------------------------------------------------------- main
 
 
@@ -521,6 +574,25 @@ def main():
     p.add_argument("--save-max-len", type=int, default=65535)
     p.add_argument("--save-incoming", action="store_true")
     p.set_defaults(fn=cmd_sniff)
+
+    p = sub.add_parser("udp-listen")
+    p.add_argument("--bind", default="::")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--log", required=True)
+    p.add_argument("--ready", required=True)
+    p.add_argument("--max-seconds", type=float, default=120)
+    p.set_defaults(fn=cmd_udp_listen)
+
+    p = sub.add_parser("udp6-send")
+    p.add_argument("--dst", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--payload", default="x")
+    p.add_argument("--connect", action="store_true")
+    p.add_argument("--size", type=int, default=0)
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--interval", type=float, default=0)
+    p.add_argument("--max-seconds", type=float, default=10)
+    p.set_defaults(fn=cmd_udp6_send)
 
     p = sub.add_parser("udp-send")
     p.add_argument("--dst", required=True, help="IPv4:PORT")
