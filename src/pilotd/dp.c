@@ -237,6 +237,20 @@ static struct flow *flow_admit(struct pilotd *d, const uint8_t *pkt, const struc
 
 /* ---- outbound: TUN -> tunnel ---- */
 
+/* The kernel answers a broadcast no socket listens for with "port
+ * unreachable", as for any unicast datagram (from the broadcast address,
+ * which is on pilot0, or from ours): one broadcast would bring the sender
+ * an error from every member.  Errors are never sent about a broadcast
+ * (RFC 4443 2.4(e), as for multicast). */
+static int quotes_broadcast(struct pilotd *d, const uint8_t *pkt, const struct pkt_info *pi)
+{
+	struct pkt_info q;
+	struct pilot_addr qa;
+
+	return pkt_icmp6_quoted(pkt, pi, &q) == 0 && addr_from_ipv6(&d->prefix, &q.dst, &qa) == 0 &&
+	       qa.node == PILOT_NODE_BROADCAST;
+}
+
 static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 {
 	struct dp_batch *b = d->batch;
@@ -249,8 +263,16 @@ static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 
 	d->ctr.tun_rx_packets++;
 	if (pkt_parse(pkt, len, &pi) < 0 || addr_from_ipv6(&d->prefix, &pi.dst, &dst) < 0 ||
-	    addr_from_ipv6(&d->prefix, &pi.src, &src) < 0 || src.node != d->node_id ||
-	    dst.node == d->node_id || dst.node == 0) {
+	    addr_from_ipv6(&d->prefix, &pi.src, &src) < 0) {
+		d->ctr.tx_dropped_malformed++;
+		return;
+	}
+	if (src.node == PILOT_NODE_BROADCAST ||
+	    (pi.kind == PKT_ICMP6_ERROR && quotes_broadcast(d, pkt, &pi))) {
+		d->ctr.bcast_dropped++; /* nothing is sent from, or about, a broadcast */
+		return;
+	}
+	if (src.node != d->node_id || dst.node == d->node_id || dst.node == 0) {
 		d->ctr.tx_dropped_malformed++;
 		return;
 	}

@@ -406,6 +406,8 @@ int pilotd_reload(struct pilotd *d)
 			fixed = "mtu";
 		else if (nc.max_flows != oc->max_flows)
 			fixed = "max_flows";
+		else if (nc.broadcast_table != oc->broadcast_table)
+			fixed = "broadcast_table"; /* the rule and routes name it */
 		if (fixed) {
 			snprintf(err, sizeof(err), "'%s' changed, which needs a restart", fixed);
 			rc = -EINVAL;
