@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -1036,9 +1037,14 @@ struct dump_q {
 	int ifindex;
 	struct in6_addr want;
 	int plen;
-	int found;
+	uint32_t table;	 /* routes and rules: 0 = RT_TABLE_MAIN */
+	const char *iif; /* rules */
+	uint32_t prio;	 /* rules */
+	int found;	 /* routes, addresses: 1; rules: how many */
 	uint32_t flags;
-	uint8_t proto;
+	uint8_t proto, type;
+	int have_prefsrc;
+	struct in6_addr prefsrc;
 };
 
 static int addr_dump_cb(const struct nlmsghdr *nlh, void *data)
@@ -1072,24 +1078,63 @@ static int route_dump_cb(const struct nlmsghdr *nlh, void *data)
 	struct dump_q *q = data;
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *a;
-	const void *dst = NULL;
+	const void *dst = NULL, *prefsrc = NULL;
 	int oif = 0;
+	uint32_t table = rtm->rtm_table;
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE)
 		return MNL_CB_OK;
 	mnl_attr_for_each(a, nlh, sizeof(*rtm))
 	{
-		if (mnl_attr_get_type(a) == RTA_DST &&
-		    mnl_attr_get_payload_len(a) == sizeof(struct in6_addr))
+		uint16_t t = mnl_attr_get_type(a);
+		int is6 = mnl_attr_get_payload_len(a) == sizeof(struct in6_addr);
+
+		if (t == RTA_DST && is6)
 			dst = mnl_attr_get_payload(a);
-		if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+		if (t == RTA_PREFSRC && is6)
+			prefsrc = mnl_attr_get_payload(a);
+		if (t == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
 			oif = (int)mnl_attr_get_u32(a);
+		if (t == RTA_TABLE && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			table = mnl_attr_get_u32(a); /* the 32-bit table id */
 	}
 	if (dst && oif == q->ifindex && rtm->rtm_dst_len == q->plen &&
-	    rtm->rtm_table == RT_TABLE_MAIN && memcmp(dst, &q->want, 16) == 0) {
+	    table == (q->table ? q->table : RT_TABLE_MAIN) && memcmp(dst, &q->want, 16) == 0) {
 		q->found = 1;
 		q->proto = rtm->rtm_protocol;
+		q->type = rtm->rtm_type;
+		q->have_prefsrc = prefsrc != NULL;
+		if (prefsrc)
+			memcpy(&q->prefsrc, prefsrc, 16);
 	}
+	return MNL_CB_OK;
+}
+
+/* Rules "iif q->iif lookup q->table pref q->prio": counted in q->found. */
+static int rule_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_q *q = data;
+	const struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+	const char *iif = NULL;
+	uint32_t table = frh->table, prio = 0;
+
+	if (nlh->nlmsg_type != RTM_NEWRULE)
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(*frh))
+	{
+		uint16_t t = mnl_attr_get_type(a);
+
+		if (t == FRA_IIFNAME && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+			iif = mnl_attr_get_str(a);
+		if (t == FRA_TABLE && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			table = mnl_attr_get_u32(a);
+		if (t == FRA_PRIORITY && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			prio = mnl_attr_get_u32(a);
+	}
+	if (frh->family == AF_INET6 && frh->action == FR_ACT_TO_TBL && iif &&
+	    strcmp(iif, q->iif) == 0 && table == q->table && prio == q->prio)
+		q->found++;
 	return MNL_CB_OK;
 }
 
@@ -1111,7 +1156,7 @@ static int dump6(uint16_t type, mnl_cb_t cb, struct dump_q *q)
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = seq;
-	/* rtmsg and ifaddrmsg both start with the family byte. */
+	/* rtmsg, ifaddrmsg and fib_rule_hdr all start with the family byte. */
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(struct rtmsg));
 	g->rtgen_family = AF_INET6;
 	if (mnl_socket_sendto(s, nlh, nlh->nlmsg_len) < 0)
@@ -1152,6 +1197,30 @@ static int tun_expect(struct tun_dev *t, enum pkt_kind kind, uint16_t port, uint
 			return (int)n;
 	}
 	return -1;
+}
+
+/* An address dump for \p want/\p plen on \p ifindex into \p q. \retval 0,
+ * -1 when the dump failed. */
+static int find_addr(struct dump_q *q, int ifindex, const struct in6_addr *want, int plen)
+{
+	memset(q, 0, sizeof(*q));
+	q->ifindex = ifindex;
+	q->want = *want;
+	q->plen = plen;
+	return dump6(RTM_GETADDR, addr_dump_cb, q);
+}
+
+/* A route dump for \p want/\p plen through \p ifindex in \p table (0:
+ * main) into \p q. \retval 0, -1 when the dump failed. */
+static int find_route(struct dump_q *q, int ifindex, const struct in6_addr *want, int plen,
+		      uint32_t table)
+{
+	memset(q, 0, sizeof(*q));
+	q->ifindex = ifindex;
+	q->want = *want;
+	q->plen = plen;
+	q->table = table;
+	return dump6(RTM_GETROUTE, route_dump_cb, q);
 }
 
 static int ns_test_body(void)
@@ -1215,31 +1284,19 @@ static int ns_test_body(void)
 	CK(nl_addr6_add(nl, t.ifindex, &addr, 64) == 0);
 	CK(strcmp(nl_last_error(nl), "") == 0);
 	CK(nl_addr6_add(nl, t.ifindex, &addr, 64) == 0); /* replace: idempotent */
-	memset(&q, 0, sizeof(q));
-	q.ifindex = t.ifindex;
-	q.want = addr;
-	q.plen = 64;
-	CK(dump6(RTM_GETADDR, addr_dump_cb, &q) == 0);
+	CK(find_addr(&q, t.ifindex, &addr, 64) == 0);
 	CK(q.found);
 	CK(q.flags & IFA_F_NODAD);
 
 	CK(nl_addr6_del(nl, t.ifindex, &bogus, 64) == -EADDRNOTAVAIL);
 	CK(nl_addr6_add(nl, t.ifindex, &bogus, 64) == 0);
 	CK(nl_addr6_del(nl, t.ifindex, &bogus, 64) == 0);
-	memset(&q, 0, sizeof(q));
-	q.ifindex = t.ifindex;
-	q.want = bogus;
-	q.plen = 64;
-	CK(dump6(RTM_GETADDR, addr_dump_cb, &q) == 0);
+	CK(find_addr(&q, t.ifindex, &bogus, 64) == 0);
 	CK(!q.found);
 
 	CK(nl_route6_add(nl, t.ifindex, &net48, 48) == 0);
 	CK(nl_route6_add(nl, t.ifindex, &net48, 48) == 0); /* replace */
-	memset(&q, 0, sizeof(q));
-	q.ifindex = t.ifindex;
-	q.want = net48;
-	q.plen = 48;
-	CK(dump6(RTM_GETROUTE, route_dump_cb, &q) == 0);
+	CK(find_route(&q, t.ifindex, &net48, 48, 0) == 0);
 	CK(q.found);
 	CK(q.proto == RTPROT_STATIC);
 	CK(nl_route6_add(nl, 99999, &net48, 48) == -ENODEV);
@@ -1294,7 +1351,126 @@ static int ns_test_body(void)
 	return 0;
 }
 
-static void test_kernel_netns(void **state)
+/* How many rules "iif \p iif lookup \p table pref \p prio" there are, -1
+ * when the dump failed. */
+static int count_rules(const char *iif, uint32_t table, uint32_t prio)
+{
+	struct dump_q q;
+
+	memset(&q, 0, sizeof(q));
+	q.iif = iif;
+	q.table = table;
+	q.prio = prio;
+	return dump6(RTM_GETRULE, rule_dump_cb, &q) == 0 ? q.found : -1;
+}
+
+/* What broadcast (SPEC section 6) asks of netlink: the broadcast address
+ * on the device without a prefix route, its local route moved to a table
+ * of its own behind an "iif" rule, and a /128 route naming our own
+ * address as the source. */
+#define BCAST_TABLE 20553u
+static int ns_bcast_body(void)
+{
+	struct tun_dev t = {0};
+	struct nl_ctx *nl;
+	struct in6_addr self, bc, net64, other, other64, stranger;
+	struct dump_q q;
+	char longname[IFNAMSIZ + 4];
+
+	inet_pton(AF_INET6, "fd00:1:2:3::5", &self);
+	inet_pton(AF_INET6, "fd00:1:2:3::ffff:ffff", &bc);
+	inet_pton(AF_INET6, "fd00:1:2:3::", &net64);
+	inet_pton(AF_INET6, "fd00:1:2:4::5", &other);
+	inet_pton(AF_INET6, "fd00:1:2:4::", &other64);
+	inet_pton(AF_INET6, "fd00:9::1", &stranger);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+
+	CK(tun_open_linux(&t, "pilottest1") == 0);
+	nl = nl_open();
+	CK(nl != NULL);
+	CK(nl_link_up(nl, t.ifindex, 1420) == 0);
+
+	/* nl_addr6_add_noprefix: the address, flagged, and no /64 route; a
+	 * plain nl_addr6_add of another one does get its prefix route (so the
+	 * dump would see one). */
+	CK(nl_addr6_add_noprefix(nl, t.ifindex, &self, 64) == 0);
+	CK(nl_addr6_add(nl, t.ifindex, &other, 64) == 0);
+	CK(find_addr(&q, t.ifindex, &self, 64) == 0);
+	CK(q.found);
+	CK(q.flags & IFA_F_NOPREFIXROUTE);
+	CK(q.flags & IFA_F_NODAD);
+	CK(find_route(&q, t.ifindex, &other64, 64, 0) == 0);
+	CK(q.found);
+	CK(find_route(&q, t.ifindex, &net64, 64, 0) == 0);
+	CK(!q.found);
+	CK(nl_addr6_add_noprefix(nl, t.ifindex, &self, 129) == -EINVAL);
+
+	/* nl_route6_local: deleting an absent one is -ESRCH (quietly); add,
+	 * see it in BCAST_TABLE as a local route, delete, gone. */
+	CK(nl_route6_local(nl, 0, t.ifindex, &bc, BCAST_TABLE) == -ESRCH);
+	CK(nl_route6_local(nl, 1, t.ifindex, &bc, BCAST_TABLE) == 0);
+	CK(nl_route6_local(nl, 1, t.ifindex, &bc, BCAST_TABLE) == 0); /* replace */
+	CK(find_route(&q, t.ifindex, &bc, 128, BCAST_TABLE) == 0);
+	CK(q.found);
+	CK(q.type == RTN_LOCAL);
+	CK(find_route(&q, t.ifindex, &bc, 128, 0) == 0);
+	CK(!q.found); /* not in main */
+	CK(nl_route6_local(nl, 0, t.ifindex, &bc, BCAST_TABLE) == 0);
+	CK(find_route(&q, t.ifindex, &bc, 128, BCAST_TABLE) == 0);
+	CK(!q.found);
+	CK(nl_route6_local(nl, 0, t.ifindex, &bc, BCAST_TABLE) == -ESRCH);
+	CK(nl_route6_local(NULL, 1, t.ifindex, &bc, BCAST_TABLE) == -EINVAL);
+	CK(nl_route6_local(NULL, 0, t.ifindex, &bc, BCAST_TABLE) == -EINVAL);
+	CK(nl_route6_local(nl, 1, 0, &bc, BCAST_TABLE) == -EINVAL);
+	CK(nl_route6_local(nl, 1, t.ifindex, NULL, BCAST_TABLE) == -EINVAL);
+
+	/* nl_route6_add_src: a unicast /128 in main whose RTA_PREFSRC is our
+	 * own address; one naming an address the host does not have is the
+	 * kernel's EINVAL. */
+	CK(nl_route6_add_src(nl, t.ifindex, &bc, 128, &self) == 0);
+	CK(find_route(&q, t.ifindex, &bc, 128, 0) == 0);
+	CK(q.found);
+	CK(q.type == RTN_UNICAST);
+	CK(q.proto == RTPROT_STATIC);
+	CK(q.have_prefsrc);
+	CK(memcmp(&q.prefsrc, &self, 16) == 0);
+	CK(nl_route6_add_src(nl, t.ifindex, &bc, 128, &stranger) == -EINVAL);
+	CK(nl_route6_add_src(nl, t.ifindex, &bc, 129, &self) == -EINVAL);
+	/* without a source (nl_route6_add) the same route has none */
+	CK(nl_route6_add(nl, t.ifindex, &bc, 128) == 0);
+	CK(find_route(&q, t.ifindex, &bc, 128, 0) == 0);
+	CK(q.found);
+	CK(!q.have_prefsrc);
+
+	/* nl_rule6: added once however often it is asked (EEXIST is
+	 * success), deleted, a second delete is the kernel's ENOENT; bad
+	 * arguments never reach the kernel. */
+	CK(count_rules("pilottest1", BCAST_TABLE, BCAST_TABLE) == 0);
+	CK(nl_rule6(nl, 1, "pilottest1", BCAST_TABLE, BCAST_TABLE) == 0);
+	CK(nl_rule6(nl, 1, "pilottest1", BCAST_TABLE, BCAST_TABLE) == 0);
+	CK(count_rules("pilottest1", BCAST_TABLE, BCAST_TABLE) == 1);
+	CK(nl_rule6(nl, 0, "pilottest1", BCAST_TABLE, BCAST_TABLE) == 0);
+	CK(count_rules("pilottest1", BCAST_TABLE, BCAST_TABLE) == 0);
+	CK(nl_rule6(nl, 0, "pilottest1", BCAST_TABLE, BCAST_TABLE) == -ENOENT);
+	CK(nl_rule6(NULL, 1, "pilottest1", BCAST_TABLE, BCAST_TABLE) == -EINVAL);
+	CK(nl_rule6(nl, 1, NULL, BCAST_TABLE, BCAST_TABLE) == -EINVAL);
+	CK(nl_rule6(nl, 1, "", BCAST_TABLE, BCAST_TABLE) == -EINVAL);
+	CK(nl_rule6(nl, 1, longname, BCAST_TABLE, BCAST_TABLE) == -EINVAL);
+	CK(nl_rule6(nl, 1, "pilottest1", 0, BCAST_TABLE) == -EINVAL);
+	CK(count_rules("pilottest1", BCAST_TABLE, BCAST_TABLE) == 0);
+	/* The context still works after all that. */
+	CK(nl_link_index(nl, "pilottest1") == t.ifindex);
+
+	tun_close(&t);
+	nl_close(nl);
+	return 0;
+}
+
+/* Run \p body in a forked child in a private network namespace: nothing
+ * of the host's is touched, and everything vanishes with the child.
+ * Skipped without root, namespaces or /dev/net/tun. */
+static void in_netns(int (*body)(void))
 {
 	pid_t pid;
 	int status;
@@ -1307,8 +1483,6 @@ static void test_kernel_netns(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* A private network namespace: nothing of the host's is
-		 * touched, and everything vanishes with the child. */
 		if (unshare(CLONE_NEWNET) < 0) {
 			fprintf(stderr, "# unshare(CLONE_NEWNET): %s: skipping\n", strerror(errno));
 			_exit(77);
@@ -1317,7 +1491,7 @@ static void test_kernel_netns(void **state)
 			fprintf(stderr, "# no /dev/net/tun: skipping\n");
 			_exit(77);
 		}
-		_exit(ns_test_body());
+		_exit(body());
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
@@ -1326,6 +1500,18 @@ static void test_kernel_netns(void **state)
 		return;
 	}
 	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_kernel_netns(void **state)
+{
+	(void)state;
+	in_netns(ns_test_body);
+}
+
+static void test_kernel_netns_bcast(void **state)
+{
+	(void)state;
+	in_netns(ns_bcast_body);
 }
 
 int main(void)
@@ -1341,7 +1527,7 @@ int main(void)
 	    cmocka_unit_test(test_icmp6_unreach_big), cmocka_unit_test(test_icmp6_refused),
 	    cmocka_unit_test(test_icmp6_ptb),	      cmocka_unit_test(test_refusal),
 	    cmocka_unit_test(test_icmp6_quoted),      cmocka_unit_test(test_tun_dummy),
-	    cmocka_unit_test(test_kernel_netns),
+	    cmocka_unit_test(test_kernel_netns),      cmocka_unit_test(test_kernel_netns_bcast),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
