@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <linux/virtio_net.h>
 #include <unistd.h>
 
 #include "dp_int.h"
@@ -29,6 +30,8 @@ int dp_init(struct pilotd *d, const struct dp_ops *ops)
 	d->batch = calloc(1, sizeof(*d->batch));
 	if (!d->batch || dp_bcast_init(&d->bcast) < 0)
 		return -ENOMEM;
+	for (unsigned i = 0; i < DP_GRO_FLOWS; i++)
+		d->batch->gro[i].buf = d->batch->gro_buf[i];
 	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -129,6 +132,75 @@ static void tun_write_pkt(struct pilotd *d, const uint8_t *pkt, size_t len)
 	ssize_t n = tun_write(&d->tun, pkt, len);
 	if (n == (ssize_t)len)
 		d->ctr.tun_tx_packets++;
+}
+
+/* ---- receive coalescing (gso.h) ---- */
+
+static void gro_write(struct pilotd *d, struct gso_coalesce *c)
+{
+	struct gso_hdr h;
+	unsigned segs = c->segs;
+	size_t len;
+
+	if (!c->len)
+		return;
+	len = gso_coalesce_finish(c, &h);
+	if (segs <= 1) {
+		tun_write_pkt(d, c->buf, len);
+		return;
+	}
+	if (tun_write_gso(&d->tun, &h, c->buf, len) == (ssize_t)len) {
+		d->ctr.tun_tx_packets += segs;
+		d->ctr.tun_tx_super++;
+		d->ctr.tun_tx_coalesced += segs;
+	}
+}
+
+/* Everything joined so far goes to pilot0: at the end of each receive
+ * batch, so joining adds no wait of its own. */
+static void gro_flush(struct pilotd *d)
+{
+	for (unsigned i = 0; i < DP_GRO_FLOWS; i++)
+		gro_write(d, &d->batch->gro[i]);
+}
+
+/* An admitted packet for pilot0: joined to the super-packet of its TCP
+ * flow when it continues it, else written (after what its flow has
+ * pending, so a flow's packets keep their order). */
+static void tun_deliver(struct pilotd *d, const uint8_t *pkt, size_t len)
+{
+	struct dp_batch *b = d->batch;
+	struct gso_coalesce *c, *free_c = NULL;
+	int r;
+
+	if (!d->tun.tso) {
+		tun_write_pkt(d, pkt, len);
+		return;
+	}
+	for (unsigned i = 0; i < DP_GRO_FLOWS; i++) {
+		c = &b->gro[i];
+		if (!c->len) {
+			if (!free_c)
+				free_c = c;
+			continue;
+		}
+		if ((r = gso_coalesce_add(c, pkt, len)) == -ESRCH)
+			continue;
+		if (r == 1)
+			return;
+		gro_write(d, c);
+		if (r == 0 && gso_coalesce_add(c, pkt, len) == 1)
+			return;
+		tun_write_pkt(d, pkt, len);
+		return;
+	}
+	if (!free_c) {
+		free_c = &b->gro[b->gro_next];
+		b->gro_next = (b->gro_next + 1) % DP_GRO_FLOWS;
+		gro_write(d, free_c);
+	}
+	if (gso_coalesce_add(free_c, pkt, len) != 1)
+		tun_write_pkt(d, pkt, len);
 }
 
 static void deny_local(struct pilotd *d, const uint8_t *pkt, size_t len, const struct pkt_info *pi)
@@ -325,6 +397,66 @@ static void outbound(struct pilotd *d, unsigned slot, size_t len, uint64_t now)
 	b->ntx++;
 }
 
+/* The largest packet a tx slot holds (room for the record and relay
+ * headers around it). */
+#define SLOT_PKT_MAX (DP_BUFSZ - TNL_DATA_OVERHEAD - BCN_RELAY_OVERHEAD)
+
+/* A vnet pilot0: each read is one packet or one TCP super-packet, which is
+ * cut into segments straight into tx slots; each segment then goes the way
+ * a packet read alone would (admission, seal, batch).  A full batch is sent
+ * before the next slot is reused. */
+static void tun_read_offload(struct pilotd *d, uint64_t now)
+{
+	struct dp_batch *b = d->batch;
+	unsigned slot = 0;
+
+	b->ntx = 0;
+	for (unsigned reads = 0; reads < DP_BATCH; reads++) {
+		struct gso_hdr h;
+		ssize_t n = tun_read_vnet(&d->tun, &h, b->super, sizeof(b->super));
+		int segs;
+
+		if (n <= 0)
+			break;
+		if ((h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_NONE) {
+			if (((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+			     gso_complete_csum(b->super, (size_t)n, &h) < 0) ||
+			    (size_t)n > SLOT_PKT_MAX) {
+				d->ctr.tun_rx_bad_offload++;
+				continue;
+			}
+			if (slot == DP_BATCH) {
+				tx_flush(d);
+				slot = 0;
+			}
+			memcpy(b->tx[slot] + TNL_DATA_HDR, b->super, (size_t)n);
+			outbound(d, slot++, (size_t)n, now);
+			continue;
+		}
+		if ((segs = gso_count(b->super, (size_t)n, &h)) < 0) {
+			d->ctr.tun_rx_bad_offload++;
+			continue;
+		}
+		d->ctr.tun_rx_super++;
+		for (int k = 0; k < segs; k++) {
+			int len;
+			if (slot == DP_BATCH) {
+				tx_flush(d);
+				slot = 0;
+			}
+			len = gso_segment(b->super, (size_t)n, &h, (unsigned)k,
+					  b->tx[slot] + TNL_DATA_HDR, SLOT_PKT_MAX);
+			if (len < 0) {
+				d->ctr.tun_rx_bad_offload++;
+				break;
+			}
+			d->ctr.tun_rx_segments++;
+			outbound(d, slot++, (size_t)len, now);
+		}
+	}
+	tx_flush(d);
+}
+
 void dp_tun_readable(int fd, short what, void *arg)
 {
 	struct pilotd *d = arg;
@@ -333,12 +465,15 @@ void dp_tun_readable(int fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (d->tun.vnet) {
+		tun_read_offload(d, now);
+		return;
+	}
 	for (int rounds = 0; rounds < 4; rounds++) {
 		unsigned i, got = 0;
 		b->ntx = 0;
 		for (i = 0; i < DP_BATCH; i++) {
-			ssize_t n = tun_read(&d->tun, b->tx[i] + TNL_DATA_HDR,
-					     DP_BUFSZ - TNL_DATA_OVERHEAD - BCN_RELAY_OVERHEAD);
+			ssize_t n = tun_read(&d->tun, b->tx[i] + TNL_DATA_HDR, SLOT_PKT_MAX);
 			if (n <= 0)
 				break;
 			got++;
@@ -445,7 +580,7 @@ static void handle_data(struct pilotd *d, uint8_t *buf, size_t len, const struct
 	}
 	if (f != &d->flow_passthrough)
 		flow_track(f, &pi, 0, now);
-	tun_write_pkt(d, pkt, (size_t)n);
+	tun_deliver(d, pkt, (size_t)n);
 }
 
 static void inbound(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
@@ -520,6 +655,7 @@ void dp_udp_readable(int fd, short what, void *arg)
 				continue;
 			inbound(d, b->rx[i], b->rxm[i].msg_len, &b->rxa[i], now);
 		}
+		gro_flush(d);
 		if (n < DP_BATCH)
 			break;
 	}

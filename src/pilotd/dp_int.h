@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 
 #include "bcn.h"
+#include "gso.h"
 #include "dp.h"
 #include "pilotd.h"
 
@@ -55,6 +56,9 @@
 /* The underlay's MTU the relay's frames must fit (doc/NAT.md). */
 #define DP_UNDERLAY_MTU 1500
 
+/* TCP flows joined at once from one receive batch (gso.h). */
+#define DP_GRO_FLOWS 8
+
 /* The data path's preallocated buffers (d->batch): no allocation per
  * packet.  scratch is shared by whatever builds one message at a time
  * (handshakes, keepalives, refusals, RSTs), so its contents never
@@ -69,6 +73,12 @@ struct dp_batch {
 	unsigned ntx;
 	uint8_t scratch[DP_BUFSZ];		      /* control messages and synthesized replies */
 	uint8_t relay[DP_BUFSZ + BCN_RELAY_OVERHEAD]; /* a record wrapped for the relay */
+	/* offload (gso.h): a super-packet read from pilot0, and the
+	 * super-packets being joined from one receive batch */
+	uint8_t super[GSO_MAX];
+	uint8_t gro_buf[DP_GRO_FLOWS][GSO_MAX];
+	struct gso_coalesce gro[DP_GRO_FLOWS];
+	unsigned gro_next; /* the slot to reuse when all are taken */
 };
 
 /* ---- dp_tx.c ---- */

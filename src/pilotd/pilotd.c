@@ -40,6 +40,10 @@ const struct conf_key pilotd_schema[] = {
     {"listen_port", CONF_U32, CFG(listen_port), 1, 65535, "4242", "UDP port of the tunnels", 0},
     {"tun", CONF_STR, CFG(tun), 0, 0, "pilot0", "TUN device name", 0},
     {"mtu", CONF_U32, CFG(mtu), 1280, 65000, "1420", "TUN device MTU", 0},
+    {"offload", CONF_BOOL, CFG(offload), 0, 0, "true",
+     "TCP segmentation and coalescing between pilot0 and pilotd (IFF_VNET_HDR, TSO6); false: one "
+     "packet per read and write",
+     0},
     {"socket", CONF_STR, CFG(socket), 0, 0, "/run/pilot/pilotd.sock", "control socket", 0},
     {"resolve_socket", CONF_STR, CFG(resolve_socket), 0, 0, NULL,
      "name service socket for NAME.pilot lookups (default: resolve.sock beside the control "
@@ -127,7 +131,7 @@ int pilotd_tun_setup(struct pilotd *d)
 		log_warn("netlink");
 		return -errno;
 	}
-	rc = tun_open_linux(&d->tun, d->cfg.tun);
+	rc = tun_open_linux(&d->tun, d->cfg.tun, d->cfg.offload);
 	if (rc < 0) {
 		log_warnx("TUN device %s: %s", d->cfg.tun, strerror(-rc));
 		return rc;
@@ -404,6 +408,8 @@ int pilotd_reload(struct pilotd *d)
 			fixed = "listen_port";
 		else if (nc.mtu != oc->mtu)
 			fixed = "mtu";
+		else if (nc.offload != oc->offload)
+			fixed = "offload";
 		else if (nc.max_flows != oc->max_flows)
 			fixed = "max_flows";
 		else if (nc.broadcast_table != oc->broadcast_table)

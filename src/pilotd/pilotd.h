@@ -41,6 +41,7 @@ struct pilotd_cfg {
 	char *spiffe_endpoint_socket; /* the SPIFFE Workload API (spiffe_auto) */
 	char *spiffe_audience;
 	int spiffe_auto;
+	int offload; /* IFF_VNET_HDR + TSO on pilot0 */
 	uint32_t listen_port, mtu, max_flows, syn_rate, syn_rate_per_peer, max_flows_per_port;
 	uint32_t rekey_interval, heartbeat_interval;
 	uint32_t broadcast_rate, broadcast_burst, broadcast_table;
@@ -57,6 +58,11 @@ extern const struct conf_key pilotd_schema[];
 #define PILOTD_COUNTERS(X)                                                                         \
 	X(tun_rx_packets)                                                                          \
 	X(tun_tx_packets)                                                                          \
+	X(tun_rx_super)                                                                            \
+	X(tun_rx_segments)                                                                         \
+	X(tun_tx_super)                                                                            \
+	X(tun_tx_coalesced)                                                                        \
+	X(tun_rx_bad_offload)                                                                      \
 	X(udp_rx_packets)                                                                          \
 	X(udp_tx_packets)                                                                          \
 	X(rx_dropped_auth)                                                                         \

@@ -236,15 +236,63 @@ out:
 	return rc;
 }
 
+/* Add \p p to the one's-complement sum \p sum of big-endian 16-bit words
+ * (the region starts at an even offset of the checksummed data).  The
+ * words are summed in the CPU's order, 32 bits at a time into 64 (no
+ * carry is lost before the fold); a sum of swapped words is the swapped
+ * sum (RFC 1071 2(B)), so the folded result is swapped once at the end.
+ * This runs over every byte of a segmented or coalesced TCP stream. */
 static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
-	size_t i;
+	uint64_t acc = 0;
+	size_t i = 0;
 
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
+	for (; i + 16 <= len; i += 16) {
+		uint32_t w[4];
+		memcpy(w, p + i, sizeof(w));
+		acc += (uint64_t)w[0] + w[1] + w[2] + w[3];
+	}
+	for (; i + 2 <= len; i += 2) {
+		uint16_t w;
+		memcpy(&w, p + i, 2);
+		acc += w;
+	}
+	if (i < len) {
+		uint8_t last[2] = {p[i], 0};
+		uint16_t w;
+		memcpy(&w, last, 2);
+		acc += w;
+	}
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	acc = (uint16_t)(acc << 8 | acc >> 8);
+#endif
+	return sum + acc;
+}
+
+uint16_t pkt_csum(const uint8_t *p, size_t len)
+{
+	uint64_t sum = csum_add(0, p, len);
+
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+uint16_t pkt_pseudo_csum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,
+			 size_t len)
+{
+	uint64_t sum = 0;
+
+	sum = csum_add(sum, src->s6_addr, sizeof(src->s6_addr));
+	sum = csum_add(sum, dst->s6_addr, sizeof(dst->s6_addr));
+	sum += (uint32_t)len >> 16;
+	sum += (uint32_t)len & 0xffff;
+	sum += proto;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
 }
 
 uint16_t pkt_l4_csum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,

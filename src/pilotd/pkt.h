@@ -87,4 +87,12 @@ int pkt_make_refusal(const uint8_t *pkt, const struct pkt_info *pi, uint8_t *out
 uint16_t pkt_l4_csum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,
 		     const uint8_t *l4, size_t len);
 
+/** The Internet checksum of \p len bytes (~ of the folded sum), for a
+ *  field computed over a region that holds a partial sum already. */
+uint16_t pkt_csum(const uint8_t *p, size_t len);
+/** The folded, not complemented, sum of the IPv6 pseudo-header alone: what
+ *  a partial checksum field holds (VIRTIO_NET_HDR_F_NEEDS_CSUM). */
+uint16_t pkt_pseudo_csum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,
+			 size_t len);
+
 #endif

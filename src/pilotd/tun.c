@@ -8,8 +8,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include "gso.h"
 #include "log.h"
 #include "tun.h"
 
@@ -19,6 +21,8 @@ static void tun_reset(struct tun_dev *t)
 	t->fd = -1;
 	t->peer_fd = -1;
 	t->ifindex = 0;
+	t->vnet = 0;
+	t->tso = 0;
 }
 
 static int tun_set_name(struct tun_dev *t, const char *name)
@@ -51,9 +55,43 @@ static ssize_t tun_linux_read(struct tun_dev *t, uint8_t *buf, size_t len)
 
 static ssize_t tun_linux_write(struct tun_dev *t, const uint8_t *buf, size_t len)
 {
-	ssize_t n = write(t->fd, buf, len);
+	static const uint8_t plain[GSO_VNET_HDR]; /* no offload: a whole packet */
+	struct iovec iov[2] = {{(void *)plain, sizeof(plain)}, {(void *)buf, len}};
+	ssize_t n;
 
-	return n < 0 ? -errno : n;
+	if (!t->vnet) {
+		n = write(t->fd, buf, len);
+		return n < 0 ? -errno : n;
+	}
+	n = writev(t->fd, iov, 2);
+	return n < 0 ? -errno : n < (ssize_t)sizeof(plain) ? -EIO : n - (ssize_t)sizeof(plain);
+}
+
+ssize_t tun_write_gso(struct tun_dev *t, const struct gso_hdr *h, const uint8_t *buf, size_t len)
+{
+	uint8_t vh[GSO_VNET_HDR];
+	struct iovec iov[2] = {{vh, sizeof(vh)}, {(void *)buf, len}};
+	ssize_t n;
+
+	if (!t->vnet)
+		return -EOPNOTSUPP;
+	gso_hdr_encode(h, vh);
+	n = writev(t->fd, iov, 2);
+	return n < 0 ? -errno : n < (ssize_t)sizeof(vh) ? -EIO : n - (ssize_t)sizeof(vh);
+}
+
+ssize_t tun_read_vnet(struct tun_dev *t, struct gso_hdr *h, uint8_t *buf, size_t len)
+{
+	uint8_t vh[GSO_VNET_HDR];
+	struct iovec iov[2] = {{vh, sizeof(vh)}, {buf, len}};
+	ssize_t n = readv(t->fd, iov, 2);
+
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -errno;
+	if (n < (ssize_t)sizeof(vh))
+		return -EIO;
+	gso_hdr_decode(vh, h);
+	return n - (ssize_t)sizeof(vh);
 }
 
 static void tun_fds_close(struct tun_dev *t)
@@ -72,7 +110,21 @@ static const struct tun_ops tun_linux_ops = {
     .close = tun_fds_close,
 };
 
-int tun_open_linux(struct tun_dev *t, const char *name)
+/* Ask for super-packets: checksum offload (TUN_F_CSUM, which TSO needs)
+ * and TSO for IPv6, the only family pilot0 carries. */
+static void tun_offload(struct tun_dev *t)
+{
+	unsigned flags = TUN_F_CSUM | TUN_F_TSO6;
+
+	if (ioctl(t->fd, TUNSETOFFLOAD, flags) < 0) {
+		log_warnx("TUN %s: the kernel refused TSO (%s): one packet per read", t->name,
+			  strerror(errno));
+		return;
+	}
+	t->tso = 1;
+}
+
+int tun_open_linux(struct tun_dev *t, const char *name, int offload)
 {
 	struct ifreq ifr;
 	int fd = -1, rc;
@@ -91,7 +143,7 @@ int tun_open_linux(struct tun_dev *t, const char *name)
 	/* IFF_NO_PI: raw IPv6, no 4-byte packet-info prefix.  Without
 	 * IFF_TUN_EXCL an existing (e.g. persistent) TUN device of that name
 	 * is attached to instead of failing. */
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		rc = -errno;
 		/* The kernel reports a same-named non-TUN device as EINVAL and
@@ -117,8 +169,11 @@ int tun_open_linux(struct tun_dev *t, const char *name)
 	}
 	t->fd = fd;
 	t->ops = &tun_linux_ops;
+	t->vnet = offload;
 	fd = -1;
 	rc = 0;
+	if (offload)
+		tun_offload(t);
 out:
 	if (fd >= 0)
 		close(fd);

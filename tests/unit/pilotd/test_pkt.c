@@ -1241,13 +1241,13 @@ static int ns_test_body(void)
 	inet_pton(AF_INET6, "fd00:1:2:3::99", &peer);
 	inet_pton(AF_INET6, "fd00:1:2:3::6", &bogus);
 
-	CK(tun_open_linux(&t, "pilottest0") == 0);
+	CK(tun_open_linux(&t, "pilottest0", 0) == 0);
 	CK(strcmp(t.name, "pilottest0") == 0);
 	CK(t.ifindex > 0);
 	CK(fcntl(t.fd, F_GETFL) & O_NONBLOCK);
 	CK(fcntl(t.fd, F_GETFD) & FD_CLOEXEC);
 	/* Attached already, and not multi-queue: the kernel says busy. */
-	CK(tun_open_linux(&t2, "pilottest0") == -EBUSY);
+	CK(tun_open_linux(&t2, "pilottest0", 0) == -EBUSY);
 	CK(t2.ops == NULL);
 
 	nl = nl_open();
@@ -1386,7 +1386,7 @@ static int ns_bcast_body(void)
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 
-	CK(tun_open_linux(&t, "pilottest1") == 0);
+	CK(tun_open_linux(&t, "pilottest1", 0) == 0);
 	nl = nl_open();
 	CK(nl != NULL);
 	CK(nl_link_up(nl, t.ifindex, 1420) == 0);
