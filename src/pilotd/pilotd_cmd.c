@@ -45,6 +45,8 @@ const struct ipc_cmd pilotd_ipc_cmds[] = {
 	{"block", cmd_block},
 	{"unblock", cmd_unblock},
 	{"blocklist", cmd_blocklist},
+	{"score", cmd_score},
+	{"report", cmd_report},
 	{"policy.set", cmd_policy_set},
 	{"policy.show", cmd_policy_show},
 	{"policy.test", cmd_policy_test},

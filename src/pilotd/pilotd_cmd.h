@@ -86,6 +86,8 @@ void cmd_node_expire(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_unblock(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_blocklist(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_score(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_report(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_policy_set(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_policy_show(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_policy_test(struct pilotd *d, struct ipc_req *req, yajl_val args);
