@@ -6509,19 +6509,32 @@ static void test_rep_revocations(void **state)
 {
 	struct fixture *f = *state;
 	struct tnode s = {0};
+	struct tcert tc;
+	struct tca ca;
+	uint32_t net;
 	yajl_val v;
 	char body[64];
 
 	do_register(f, &s, 0, "s");
 	assert_int_equal(rep_stored(f, s.id).revocations, 0);
+	/* A CA revocation that takes it out of a network: one. */
+	mk_ca(&ca, "rep-ca", C_NB, C_NA);
+	net = mk_ca_net(f, "repca", &ca);
+	mk_cert_for(&tc, &ca, &s, NULL);
+	join_cert_ok(f, &s, net, &tc);
+	ca_revoke_ok(f, net, entry_node(s.id));
+	assert_int_equal(is_member(f, net, s.id), 0);
+	assert_int_equal(rep_stored(f, s.id).revocations, 1);
+	assert_string_equal(rep_factor(f, &s, s.id, "penalty"), "20");
+	/* An admin's revoke: two. */
 	snprintf(body, sizeof(body), "{\"node_id\":%u}", s.id);
 	assert_int_equal(admin(f, "org_revoke", body, &v), 200);
 	yajl_tree_free(v);
-	assert_int_equal(rep_stored(f, s.id).revocations, 1);
+	assert_int_equal(rep_stored(f, s.id).revocations, 2);
 	/* Revoking a revoked node again changes nothing. */
 	assert_int_equal(admin(f, "org_revoke", body, &v), 200);
 	yajl_tree_free(v);
-	assert_int_equal(rep_stored(f, s.id).revocations, 1);
+	assert_int_equal(rep_stored(f, s.id).revocations, 2);
 }
 
 int main(void)
