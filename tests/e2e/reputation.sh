@@ -8,6 +8,7 @@
 #   - S holds a connection to A; B reports S bad: the score falls below 15,
 #     the held connection is cut within 2 s, new ones are refused
 #   - a captured signed report sent again is refused as a replay
+#   - pilotctl block tells the registry: the block counts against S
 # Needs root; exit 77 (skip) otherwise.
 [ -z "${BASH_VERSION:-}" ] && { command -v bash >/dev/null 2>&1 || { echo "SKIP: no bash"; exit 77; }; exec bash "$0" "$@"; }
 . "$(dirname "$0")/lib.sh"
@@ -132,6 +133,9 @@ res=$(try_connect s "$A30" 8000); rc=$?
 check "new connections S -> A tcp/8000 are refused again ($res)" [ "$rc" != 0 ]
 out=$(pctl b score "${NODE_ID[s]}")
 check "the factors count two bad reports" eval '[ "$(jget data.factors.bad_reports <<<"$out")" = 2 ]'
+check "A: block S (pilotd tells the registry)" pctl_ok a block "${NODE_ID[s]}"
+check "the registry counts the block against S" \
+	e2e_wait 5 eval '[ "$(pctl b score "${NODE_ID[s]}" | jget data.factors.blocks)" = 1 ]'
 check "the registry audited the reports" \
 	eval 'pctl s --admin-token "$TOKEN" audit --registry --type reputation.report | grep -q "\"verdict\":\"bad\""'
 check "all daemons still running" eval 'for n in $NODES; do e2e_alive "${NODE_PID[$n]}" || exit 1; done; e2e_alive "$RDV_PID"'
