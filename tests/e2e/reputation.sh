@@ -31,14 +31,6 @@ e2e_start_rdv
 for n in $NODES; do e2e_start_node "$n" "node-$n" || fatal "pilotd $n ready"; done
 ok "rendezvous and four nodes up"
 
-try_connect() { # FROM TO-IPV6 PORT
-	ip netns exec "${HOST_NS[$1]}" "$PY" "$E2E_HELPER" connect --host "$2" --port "$3" --timeout 2
-}
-addr_in() { # NODE NET -> the node's address in NET
-	local b
-	b=$(pctl "$1" info | jget data.ipv6 | sed 's/::.*//')
-	printf '%s:%x::%x\n' "$b" "$2" "${NODE_ID[$1]}"
-}
 score_of() { pctl "$1" score "${NODE_ID[$2]}" | jget data.score; } # ASKER NODE
 below() { local v; v=$(score_of s s) && [ -n "$v" ] && [ "$v" -lt 15 ]; }
 above() { local v; v=$(score_of s s) && [ -n "$v" ] && [ "$v" -ge 15 ]; }
@@ -62,7 +54,7 @@ cat >"$E2E_WORK/bad.json" <<'JSON'
 JSON
 out=$(pctl s --admin-token "$TOKEN" policy set "$NET" "$E2E_WORK/bad.json" 2>&1)
 check "a min_score of 101 is refused, naming rule and field" eval 'grep -q "rule 0: .min_score. must be an integer from 0 to 100" <<<"$out"'
-A30=$(addr_in a "$NET")
+A30=$(e2e_addr_in a "$NET")
 e2e_serve a 8000 http "a-page" || fatal "HTTP server on A:8000"
 e2e_serve a 8001 hold "held" || fatal "holding server on A:8001"
 
@@ -74,7 +66,7 @@ check "score --json parses, with factors" eval 'json_ok <<<"$out" && [ -n "$(jge
 txt=$(ip netns exec "${HOST_NS[s]}" "$PILOTCTL" --socket "${NODE_SOCK[s]}" score "${NODE_ID[s]}")
 check "score (text) shows the score and a line per factor" \
 	eval 'grep -q "^score" <<<"$txt" && grep -q "^penalty" <<<"$txt" && [ "$(wc -l <<<"$txt")" -ge 19 ]'
-res=$(try_connect s "$A30" 8000); rc=$?
+res=$(e2e_try_connect s "$A30" 8000); rc=$?
 check "S -> A tcp/8000 is refused while S is below ($res)" [ "$rc" != 0 ]
 check "policy test explains the miss (min_score 15)" \
 	eval 'pctl a policy test "$NET" "${NODE_ID[s]}" "${NODE_ID[a]}" tcp/8000 | grep -q "\"min_score\":15"'
@@ -129,7 +121,7 @@ check "S's score fell below 15 ($(score_of s s))" below
 e2e_wait 5 grep -qs '^closed' "$ST"
 e2e_check_cut "$ST" "$t0" 0 2.0 "the held connection was cut when S fell below 15"
 e2e_stop_pids "$HOLD"
-res=$(try_connect s "$A30" 8000); rc=$?
+res=$(e2e_try_connect s "$A30" 8000); rc=$?
 check "new connections S -> A tcp/8000 are refused again ($res)" [ "$rc" != 0 ]
 out=$(pctl b score "${NODE_ID[s]}")
 check "the factors count two bad reports" eval '[ "$(jget data.factors.bad_reports <<<"$out")" = 2 ]'
