@@ -83,14 +83,7 @@ cat >"$E2E_WORK/web2.json" <<'JSON'
 JSON
 check "policy set 20 (tcp/80-81)" adm f --admin-token "$ORGADM" policy set 20 "$E2E_WORK/web2.json"
 ST=$E2E_WORK/hold81.status
-hold_open() {
-	rm -f "$ST"
-	e2e_bg "${HOST_NS[f]}" "$E2E_WORK/hold81.out" "$PY" "$E2E_HELPER" hold-client --host "$P20" \
-		--port 81 --status "$ST" --max-seconds 30
-	HOLD=$LASTPID
-	e2e_wait 3 grep -qs '^connected' "$ST"
-}
-e2e_wait 15 hold_open || fatal "F holds a connection to P:81 under policy v2"
+e2e_wait 15 e2e_hold f "$P20" 81 "$ST" 30 || fatal "F holds a connection to P:81 under policy v2"
 ok "F holds an open connection to P tcp/81"
 cat >"$E2E_WORK/web3.json" <<'JSON'
 {"rules": [{"name": "web", "from": ["tag:frontend"], "to": ["tag:api"], "ports": ["tcp/443"]}]}

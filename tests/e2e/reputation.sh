@@ -105,14 +105,7 @@ fi
 
 # ------------------------------------------------------------ reported bad: below, cut
 ST=$E2E_WORK/hold.status
-hold_open() {
-	rm -f "$ST"
-	e2e_bg "${HOST_NS[s]}" "$E2E_WORK/hold.out" "$PY" "$E2E_HELPER" hold-client --host "$A30" \
-		--port 8001 --status "$ST" --max-seconds 60
-	HOLD=$LASTPID
-	e2e_wait 3 grep -qs '^connected' "$ST"
-}
-e2e_wait 15 hold_open || fatal "S holds a connection to A:8001"
+e2e_wait 15 e2e_hold s "$A30" 8001 "$ST" || fatal "S holds a connection to A:8001"
 ok "S holds an open connection to A tcp/8001"
 t0=$(date +%s.%N)
 check "B reports S bad" pctl_ok b report "${NODE_ID[s]}" --bad "spam"
