@@ -90,7 +90,7 @@ int policy_eval(const struct policy *p, const struct policy_member *from,
 		const struct prule *r = &p->rules[i];
 		/* Ports first: the cheapest test, and the most selective one in
 		 * a typical policy. */
-		if (port_match(r->ports, r->nports, proto, port) &&
+		if (port_match(r->ports, r->nports, proto, port) && from->score >= r->min_score &&
 		    policy_sel_match(p, r->sel, r->nfrom, from) &&
 		    policy_sel_match(p, r->sel + r->nfrom, r->nto, to)) {
 			if (rule)
@@ -98,5 +98,28 @@ int policy_eval(const struct policy *p, const struct policy_member *from,
 			return 1;
 		}
 	}
+	return 0;
+}
+
+int policy_rule_min_score(const struct policy *p, size_t i)
+{
+	return p && i < p->nrules ? p->rules[i].min_score : 0;
+}
+
+int policy_score_crosses(const struct policy *p, int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+
+	for (size_t i = 0; p && i < p->nrules; i++)
+		if (p->rules[i].min_score > lo && p->rules[i].min_score <= hi)
+			return 1;
+	return 0;
+}
+
+int policy_has_min_score(const struct policy *p)
+{
+	for (size_t i = 0; p && i < p->nrules; i++)
+		if (p->rules[i].min_score > 0)
+			return 1;
 	return 0;
 }

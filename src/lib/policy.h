@@ -5,7 +5,9 @@
  * *view*, and the view's data-path lookup in pilotd.
  *
  * Document: {"rules":[{"from":[SEL...],"to":[SEL...],"ports":[PORT...],
- *            "name":"optional label"}, ...]}
+ *            "name":"optional label","min_score":N}, ...]}
+ *   min_score = an integer 0..100 (optional): the rule matches only if the
+ *          "from" member's reputation score (rep.h) is at least N
  *   SEL  = "*" | "tag:NAME" | "node:ID" | "spiffe://TD/PATTERN" (an oidc or
  *          spiffe member's external identity: jwt.h spiffe_id_match) |
  *          "claim:NAME=VALUE" (a claim of the token that admitted the
@@ -55,6 +57,7 @@ struct policy_member {
 	const char *const *tags;   /* canonical (lower case), NULL-terminated, may be NULL */
 	const char *external_id;   /* oidc/spiffe: the subject admitted, or NULL */
 	const char *const *claims; /* ... its "name=value" claims, NULL-terminated, or NULL */
+	int score;		   /* reputation 0..100 (rules with min_score) */
 };
 
 /** Parse and validate a document (JSON text; no comments).  Node selectors
@@ -80,6 +83,14 @@ int policy_normalize(const char *json, size_t len, policy_resolve_fn resolve, vo
  *  or -1 (default deny, or no rules: then allowed with -1). */
 int policy_eval(const struct policy *p, const struct policy_member *from,
 		const struct policy_member *to, uint8_t proto, uint16_t port, int *rule);
+
+/** The min_score of rule \p i (0: none or out of range). */
+int policy_rule_min_score(const struct policy *p, size_t i);
+/** Does a rule's min_score lie in (min(a, b), max(a, b)]: does a score
+ *  moving from \p a to \p b cross a threshold either way?  \retval 1 or 0. */
+int policy_score_crosses(const struct policy *p, int a, int b);
+/** Has some rule a min_score?  \retval 1 or 0. */
+int policy_has_min_score(const struct policy *p);
 
 /** Compile \p self's view of a network from the policy and all members
  *  (self included) into JSON for the node:

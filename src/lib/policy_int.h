@@ -40,6 +40,7 @@ struct prule {
 	struct psel *sel; /* nfrom "from" selectors, then nto "to" selectors */
 	struct pport *ports;
 	char *name;
+	int min_score; /* 0..100: the "from" member's score must reach it */
 	uint16_t nfrom, nto, nports;
 };
 

@@ -387,8 +387,8 @@ static int name_ok(const char *s)
 
 static int rule_parse(struct pctx *c, size_t i, yajl_val v, struct prule *r)
 {
-	static const char *const keys[] = {"from", "to", "ports", "name", NULL};
-	yajl_val from, to, ports, name;
+	static const char *const keys[] = {"from", "to", "ports", "name", "min_score", NULL};
+	yajl_val from, to, ports, name, min;
 	const char *bad;
 	char sb[64];
 	int nf, nt, np, rc;
@@ -405,6 +405,7 @@ static int rule_parse(struct pctx *c, size_t i, yajl_val v, struct prule *r)
 	to = json_get(v, "to");
 	ports = json_get(v, "ports");
 	name = json_get(v, "name");
+	min = json_get(v, "min_score");
 	if ((nf = list_check(c, i, "from", from, POLICY_MAX_SEL)) < 0)
 		return nf;
 	if ((nt = list_check(c, i, "to", to, POLICY_MAX_SEL)) < 0)
@@ -417,6 +418,11 @@ static int rule_parse(struct pctx *c, size_t i, yajl_val v, struct prule *r)
 		    "rule %zu: 'name' must be a string of 1 to %d bytes without control "
 		    "characters",
 		    i, POLICY_NAME_MAX);
+	if (min &&
+	    (!YAJL_IS_INTEGER(min) || YAJL_GET_INTEGER(min) < 0 || YAJL_GET_INTEGER(min) > 100))
+		return policy_fail(c->err, c->errlen, -EINVAL,
+				   "rule %zu: 'min_score' must be an integer from 0 to 100", i);
+	r->min_score = min ? (int)YAJL_GET_INTEGER(min) : 0;
 	r->sel = calloc((size_t)(nf + nt), sizeof(*r->sel));
 	r->ports = calloc((size_t)np, sizeof(*r->ports));
 	if (name)

@@ -90,6 +90,8 @@ int policy_gen(const struct policy *p, struct json_gen *j)
 		jg_array_close(j);
 		if (r->name)
 			jg_kstr(j, "name", r->name);
+		if (r->min_score)
+			jg_ku64(j, "min_score", (uint64_t)r->min_score);
 		jg_map_close(j);
 	}
 	jg_array_close(j);
@@ -125,6 +127,7 @@ struct vg {
 	uint64_t rkeys[POLICY_MAX_PORTS]; /* the current rule's ports, packed */
 	size_t nrkeys;
 	int rany;      /* the current rule has "*" */
+	int rmin;      /* ... its min_score: who "from" selects must reach it */
 	uint64_t *tmp; /* scratch for sorting and merging */
 	size_t tmp_cap;
 };
@@ -253,6 +256,9 @@ static int acc_add(struct vg *g, struct vg_acc *a)
 static int vg_visit(struct vg *g, uint32_t k, int dir)
 {
 	if (k == g->self || g->stamp[k] == g->gen)
+		return 0;
+	/* A peer below the rule's min_score opens nothing by it. */
+	if (dir == DIR_IN && g->m[k].score < g->rmin)
 		return 0;
 	g->stamp[k] = g->gen;
 	return acc_add(g, &g->acc[2 * (size_t)k + (size_t)dir]);
@@ -467,11 +473,13 @@ int policy_view_gen(const struct policy *p, const struct policy_member *members,
 	rc = vg_init(&g, p, members, n, self);
 	for (size_t i = 0; i < p->nrules && !rc; i++) {
 		const struct prule *r = &p->rules[i];
-		int out = policy_sel_match(p, r->sel, r->nfrom, &members[g.self]),
+		int out = members[g.self].score >= r->min_score &&
+			  policy_sel_match(p, r->sel, r->nfrom, &members[g.self]),
 		    in = policy_sel_match(p, r->sel + r->nfrom, r->nto, &members[g.self]);
 		if (!out && !in)
 			continue;
 		g.rany = 0;
+		g.rmin = r->min_score;
 		g.nrkeys = r->nports;
 		for (size_t k = 0; k < r->nports; k++) {
 			g.rkeys[k] = pkey(&r->ports[k]);

@@ -53,6 +53,12 @@ static const struct ctl_cmd cmds[] = {
     {"ca", NULL, NULL, ctl_cmd_ca, ctl_pass_ca},
     {"node", "node expire NODE TIME|never",
      "when a node's identity ends (admin; TIME: RFC 3339 or +DURATION)", ctl_cmd_node, NULL},
+    {"score", "score NODE", "a node's reputation score (0-100) and its factors", ctl_cmd_score,
+     NULL},
+    {"report", "report NODE --good|--bad [REASON]",
+     "report a node you share trust or a network with (one standing report; a later one "
+     "replaces it)",
+     ctl_cmd_report, NULL},
     {"audit", NULL, NULL, ctl_cmd_audit, ctl_pass_audit},
     {"webhook", NULL, NULL, ctl_cmd_pass, ctl_pass_webhook},
     {"help", "help [COMMAND [SUBCOMMAND]]", "list the commands, or show one command's synopsis",

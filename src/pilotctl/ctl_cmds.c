@@ -87,8 +87,9 @@ static int print_list(yajl_val data, const char *member, size_t ncols, const cha
 
 static int print_info(yajl_val d)
 {
-	static const char *const keys[] = {"node_id",	 "address", "ipv6",   "hostname",
-					   "visibility", "peers",   "prefix", "public_key"};
+	static const char *const keys[] = {"node_id",  "address",    "ipv6",
+					   "hostname", "visibility", "peers",
+					   "prefix",   "public_key", "score"};
 	static const char *const net_hdr[] = {"NETWORK", "ADDRESS", "IPV6"};
 	static const char *const net_keys[] = {"network_id", "address", "ipv6"};
 	const char *pairs[2 * nitems(keys)];
@@ -147,7 +148,8 @@ static int print_status(yajl_val d)
 	yajl_val reg = json_get(d, "registry"), tun = json_get(d, "tun"),
 		 counters = json_get(d, "counters"), bcn = json_get(d, "beacon");
 	char b[6][256], regline[600], tunline[300], bcnline[400], up[64], spline[800];
-	const char *pairs[16];
+	const char *pairs[18];
+	char scb[32];
 	yajl_val sp = json_get(d, "spiffe");
 	size_t np = 7;
 	uint64_t uptime, ago;
@@ -229,6 +231,9 @@ static int print_status(yajl_val d)
 		pairs[15] = spline;
 		np = 8;
 	}
+	pairs[2 * np] = "score";
+	pairs[2 * np + 1] = ctl_mtext(d, "score", scb, sizeof(scb));
+	np++;
 	ctl_kv(pairs, np);
 
 	if (YAJL_IS_OBJECT(counters) && counters->u.object.len) {

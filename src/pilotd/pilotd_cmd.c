@@ -46,6 +46,8 @@ const struct ipc_cmd pilotd_ipc_cmds[] = {
 	{"unblock", cmd_unblock},
 	{"blocklist", cmd_blocklist},
 	{"broadcast", cmd_broadcast},
+	{"score", cmd_score},
+	{"report", cmd_report},
 	{"policy.set", cmd_policy_set},
 	{"policy.show", cmd_policy_show},
 	{"policy.test", cmd_policy_test},

@@ -88,6 +88,8 @@ void cmd_unblock(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_blocklist(struct pilotd *d, struct ipc_req *req, yajl_val args);
 /* pilotd_cmd_bcast.c */
 void cmd_broadcast(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_score(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_report(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_policy_set(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_policy_show(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_policy_test(struct pilotd *d, struct ipc_req *req, yajl_val args);

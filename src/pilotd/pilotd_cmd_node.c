@@ -77,6 +77,12 @@ void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	else
 		jg_null(j);
 	jg_kstr(j, "prefix", d->have_prefix ? prefix_format(&d->prefix, px, sizeof(px)) : "");
+	/* Our reputation as the registry last answered it; null before. */
+	jg_key(j, "score");
+	if (d->regc.have_score)
+		jg_u64(j, (uint64_t)d->regc.score);
+	else
+		jg_null(j);
 	jg_key(j, "networks");
 	jg_array_open(j);
 	if (d->node_id && d->have_prefix) {
@@ -416,6 +422,11 @@ void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_ku64(j, "uptime", (now_mono_ms() - d->started_ms) / 1000);
 	if (d->node_id)
 		jg_ku64(j, "node_id", d->node_id);
+	jg_key(j, "score");
+	if (d->regc.have_score)
+		jg_u64(j, (uint64_t)d->regc.score);
+	else
+		jg_null(j);
 	jg_key(j, "registry");
 	jg_map_open(j);
 	jg_kstr(j, "address", d->cfg.registry);

@@ -19,6 +19,48 @@
 
 /* ---- IPC: block list ---- */
 
+/* ---- the registry hears of blocks (reputation) ---- */
+
+struct rep_fwd {
+	uint32_t node;
+	int blocked;
+	yajl_val args; /* report: verdict and reason */
+};
+
+static void add_block(struct json_gen *j, void *arg)
+{
+	struct rep_fwd *f = arg;
+
+	jg_ku64(j, "target", f->node);
+	jg_kbool(j, "blocked", f->blocked);
+}
+
+static void on_block_told(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
+			  yajl_val resp)
+{
+	(void)d;
+	(void)resp;
+	if (err < 0)
+		log_warnx("telling the registry of the block of node %u: %s: %s (the local block "
+			  "list stands)",
+			  (unsigned)(uintptr_t)arg, code, msg);
+}
+
+/* Best effort: a standing block counts against the node's reputation;
+ * the local block list decides admission whatever the registry says. */
+static void tell_block(struct pilotd *d, uint32_t node, int blocked)
+{
+	struct rep_fwd f = {.node = node, .blocked = blocked};
+
+	if (!d->regc.registered) {
+		log_info("not registered: the registry does not hear of the %s of node %u",
+			 blocked ? "block" : "unblock", node);
+		return;
+	}
+	if (regc_call(&d->regc, "block", add_block, &f, on_block_told, (void *)(uintptr_t)node) < 0)
+		log_warnx("could not tell the registry of the block of node %u", node);
+}
+
 void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	uint32_t node;
@@ -40,6 +82,7 @@ void cmd_block(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		cut = dp_cut_flows(d, &sel);
 	}
 	pilotd_audit_event(d, "node.blocked", node, "{\"flows_cut\":%u}", cut);
+	tell_block(d, node, 1);
 	j = ipc_reply_ok_begin(req);
 	jg_ku64(j, "node_id", node);
 	jg_ku64(j, "flows_cut", cut);
@@ -64,6 +107,7 @@ void cmd_unblock(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		return;
 	}
 	pilotd_audit_event(d, "node.unblocked", node, NULL);
+	tell_block(d, node, 0);
 	j = ipc_reply_ok_begin(req);
 	jg_ku64(j, "node_id", node);
 	ipc_reply_ok_end(req);
@@ -161,6 +205,68 @@ static void forward(struct pilotd *d, struct ipc_req *req, yajl_val args, const 
 		ipc_reply_error(req, "internal", "could not send the request", NULL);
 		free(p);
 	}
+}
+
+/* ---- IPC: reputation (answered by the registry) ---- */
+
+static void add_rep(struct json_gen *j, void *arg)
+{
+	static const char *const k[] = {"verdict", "reason", NULL};
+	struct rep_fwd *f = arg;
+	struct fwd fw = {f->args, k};
+
+	jg_ku64(j, "target", f->node);
+	add_fwd(j, &fw);
+}
+
+/* score and report: member "node" (ID, address, IPv6 or hostname) as the
+ * registry's "target"; the registry's answer as it is. */
+static void rep_forward(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op)
+{
+	struct rep_fwd f = {.args = args};
+	const char *t = NULL;
+	struct pend *p;
+	int rc;
+
+	if (!need_registered(d, req))
+		return;
+	if (json_get_str(args, "node", &t) < 0) {
+		ipc_reply_error(req, "bad_request", "missing node",
+				"a node ID, address, overlay IPv6 or hostname");
+		return;
+	}
+	rc = pilotd_parse_target(d, t, &f.node);
+	if (rc == -ENOENT) {
+		ipc_reply_error(req, "not_found", "no such node", NULL);
+		return;
+	}
+	if (rc < 0) {
+		ipc_reply_error(req, "bad_request",
+				"not a node ID, address, overlay IPv6 or hostname", NULL);
+		return;
+	}
+	if (!(p = pend_new(req, f.node)))
+		return;
+	if (regc_call(&d->regc, op, add_rep, &f, on_passthrough, p) < 0) {
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
+}
+
+void cmd_score(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	rep_forward(d, req, args, "score");
+}
+
+void cmd_report(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	const char *v = NULL;
+
+	if (json_get_str(args, "verdict", &v) < 0 || (strcmp(v, "good") && strcmp(v, "bad"))) {
+		ipc_reply_error(req, "bad_request", "verdict must be \"good\" or \"bad\"", NULL);
+		return;
+	}
+	rep_forward(d, req, args, "report");
 }
 
 void cmd_policy_set(struct pilotd *d, struct ipc_req *req, yajl_val args)

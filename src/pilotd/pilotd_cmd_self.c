@@ -39,6 +39,7 @@ struct find_entry {
 	uint16_t nets[8];
 	unsigned nnets;
 	int trusted;
+	int score; /* the node's reputation, -1 if the registry gave none */
 	char hostname[64];
 	uint16_t ext_net; /* a shared oidc/spiffe network, and who it admitted the node as */
 	char external_id[256], external_issuer[256];
@@ -122,6 +123,8 @@ static void reply_find(struct pilotd *d, struct ipc_req *req, const struct find_
 		jg_kstr(j, "external_issuer", e->external_issuer);
 	}
 	jg_kbool(j, "trusted", e->trusted);
+	if (e->score >= 0)
+		jg_ku64(j, "score", (uint64_t)e->score);
 	ipc_reply_ok_end(req);
 }
 
@@ -148,8 +151,11 @@ static void on_find(struct pilotd *d, void *arg, int err, const char *code, cons
 		goto out;
 	}
 	if (err == 0 && json_get_u32(resp, "node_id", &e->node) == 0 && e->node) {
+		uint32_t score;
 		e->found = 1;
 		json_get_bool(resp, "trusted", &e->trusted);
+		e->score =
+		    json_get_u32(resp, "score", &score) == 0 && score <= 100 ? (int)score : -1;
 		json_get_str(resp, "hostname", &hn);
 		snprintf(e->hostname, sizeof(e->hostname), "%.63s", hn ? hn : p->text);
 		nets = json_get(resp, "networks");

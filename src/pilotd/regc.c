@@ -292,8 +292,13 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	r->ever_registered = 1;
 	{
 		uint64_t ea = 0; /* absent: the identity does not expire */
+		uint32_t score;
 		json_get_u64(resp, "expires_at", &ea);
 		d->expires_at = ea;
+		if (json_get_u32(resp, "score", &score) == 0 && score <= 100) {
+			r->score = (int)score;
+			r->have_score = 1;
+		}
 	}
 	r->reg_reason[0] = r->reg_message[0] = '\0';
 	if (d->ed_sk_next && !d->rotating)
@@ -335,8 +340,13 @@ static void add_heartbeat(struct json_gen *j, void *arg)
 static void on_heartbeat(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
 			 yajl_val resp)
 {
+	uint32_t score;
+
 	(void)arg;
-	(void)resp;
+	if (err == 0 && json_get_u32(resp, "score", &score) == 0 && score <= 100) {
+		d->regc.score = (int)score;
+		d->regc.have_score = 1;
+	}
 	if (err < 0 && strcmp(code, "not_found") == 0) {
 		/* The registry forgot us (state lost or we were deregistered). */
 		log_warnx("registry no longer knows this node (%s); registering again", msg);

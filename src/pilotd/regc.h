@@ -53,7 +53,8 @@ struct regc {
 	int connected;	     /* last request reached the registry */
 	uint64_t last_ok_ms;
 	char last_error[256];
-	int last_errno; /* the last transport failure (httpc's -errno), 0 after an answer */
+	int last_errno;	       /* the last transport failure (httpc's -errno), 0 after an answer */
+	int score, have_score; /* our reputation, from the last register/heartbeat answer */
 	/* Why this node is not registered (pilotctl info/status): a code
 	 * ("registering", "pin_mismatch", "tls_failed", "unreachable", or
 	 * the registry's own error code such as "forbidden") and a message;

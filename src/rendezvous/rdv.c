@@ -440,6 +440,18 @@ void rdv_metrics_fill(void *arg, struct evbuffer *out)
 	    out, "pilot_registry_audit_security_suppressed_total",
 	    "Security audit records left out by their rate limit (counted in the next one).",
 	    r->db.sec.suppressed_total);
+	metrics_family(out, "pilot_registry_reports_total", "counter",
+		       "Reputation reports recorded, by verdict.");
+	metrics_sample(out, "pilot_registry_reports_total", "verdict=\"good\"",
+		       r->db.rep_reports[0]);
+	metrics_sample(out, "pilot_registry_reports_total", "verdict=\"bad\"",
+		       r->db.rep_reports[1]);
+	metrics_counter(out, "pilot_registry_blocks_total",
+			"Blocks recorded (pilotd's block lists, told to the registry).",
+			r->db.rep_blocks);
+	metrics_counter(out, "pilot_registry_score_crossings_total",
+			"Scores that moved across a network rule's min_score.",
+			r->db.rep_crossings);
 	metrics_counter(out, "pilot_registry_rate_limited_total",
 			"Requests refused by the per-source rate limit.", r->stats.rate_limited);
 	{

@@ -43,7 +43,7 @@
 #define RDV_AUDIT_QUERY_MAX 10000
 
 /* Metrics: request counters by operation and outcome, a latency histogram. */
-#define RDV_OP_SLOTS 48	  /* node ops + admin ops + "unknown" (checked in rdv_reg.c) */
+#define RDV_OP_SLOTS 56	  /* node ops + admin ops + "unknown" (checked in rdv_reg.c) */
 #define RDV_OUTCOMES 14	  /* "ok" + the error codes (rdv_outcome_name) */
 #define RDV_LAT_BUCKETS 9 /* finite buckets of pilot_registry_request_seconds */
 

@@ -403,6 +403,8 @@ static const char *const k_net[] = {"network_id", NULL};
 static const char *const k_none[] = {NULL};
 static const char *const k_enroll[] = {"org_id", "token", NULL};
 static const char *const k_policy_test[] = {"network_id", "from", "to", "port", NULL};
+static const char *const k_report[] = {"target", "verdict", "reason", NULL};
+static const char *const k_block[] = {"target", "blocked", NULL};
 
 static const struct reg_op reg_ops[] = {
     {"register", k_register, reg_op_register, 0},
@@ -433,6 +435,9 @@ static const struct reg_op reg_ops[] = {
     {"policy_view", k_net, reg_op_policy_view, 0},
     {"network_renew", k_renew, reg_op_network_renew, 0},
     {"ca_crl", k_net, reg_op_ca_crl, 0},
+    {"score", k_target, reg_op_score, 0},
+    {"report", k_report, reg_op_report, 0},
+    {"block", k_block, reg_op_block, 0},
 };
 
 static const struct reg_op *find_op(const struct reg_op *ops, size_t n, const char *name)
@@ -751,9 +756,13 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 	}
 	store_txn_abort(&c->t);
 	/* The audit module caches the chain head only once it is durable. */
-	if (committed)
+	if (committed) {
 		audit_txn_committed(db->audit);
-	else
+		if (c->rep_metric == REG_REP_GOOD || c->rep_metric == REG_REP_BAD)
+			db->rep_reports[c->rep_metric - REG_REP_GOOD]++;
+		else if (c->rep_metric == REG_REP_BLOCK)
+			db->rep_blocks++;
+	} else
 		audit_txn_aborted(db->audit);
 
 	if (rc < 0) {
@@ -806,7 +815,10 @@ int rdv_reg_sweep(struct rdv_db *db, uint64_t now_ms)
 	c->admin = 1;
 	c->internal = 1;
 	store_txn_begin(db->st, &c->t, 0);
-	ret = ctx_finish(c, reg_ca_sweep(c), "cert_expiry", &rep);
+	ret = reg_ca_sweep(c);
+	if (ret == 0)
+		ret = reg_rep_sweep(c);
+	ret = ctx_finish(c, ret, "cert_expiry", &rep);
 	rdv_reply_free(&rep);
 	return ret;
 }

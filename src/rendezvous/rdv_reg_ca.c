@@ -497,7 +497,8 @@ int reg_admin_ca_revoke(struct reg_ctx *c)
 			continue;
 		if (!crl_hits(kind, val, len, &ca, &cert, m.v[i]))
 			continue;
-		if ((rc = cert_evict(c, id, m.v[i], "cert_revoked", "network.cert_revoked")) == 0)
+		if ((rc = cert_evict(c, id, m.v[i], "cert_revoked", "network.cert_revoked")) == 0 &&
+		    (rc = reg_rep_revoked(c, m.v[i])) == 0)
 			rc = reg_idset_add(&out, m.v[i]);
 	}
 	if (rc < 0)

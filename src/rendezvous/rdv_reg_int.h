@@ -65,6 +65,7 @@ struct reg_ctx {
 	struct rdv_ext ext;	   /* join of oidc/spiffe: the identity admitted */
 	char jti[256];		   /* ... and its token's ID ("" if none) */
 	struct idset *evicted_out; /* reg_evict_member adds the trust pairs it revoked */
+	int rep_metric;		   /* report/block recorded: counted once it commits */
 	char msg[192];
 };
 
@@ -293,6 +294,33 @@ int reg_admin_policy_set(struct reg_ctx *c);
 int reg_policy_tell(struct reg_ctx *c, uint16_t net, uint64_t version);
 int reg_policy_touch(struct reg_ctx *c, uint16_t net);
 int reg_policy_touch_node(struct reg_ctx *c, uint32_t node);
+
+/* -------------------------------------------------------- rdv_reg_rep.c */
+
+enum { REG_REP_NONE, REG_REP_GOOD, REG_REP_BAD, REG_REP_BLOCK };
+
+int reg_op_score(struct reg_ctx *c);
+int reg_op_report(struct reg_ctx *c);
+int reg_op_block(struct reg_ctx *c);
+/* Compute \p node's score now and publish it (re-evaluating the min_score
+ * rules of its networks when it moves across one); *\p score if given. */
+int reg_rep_refresh(struct reg_ctx *c, uint32_t node, int *score);
+/* ... and answer it as member "score". */
+int reg_rep_put_score(struct reg_ctx *c, uint32_t node);
+/* The last published score of \p node (0 if none): what views use. */
+int reg_rep_score_pub(struct reg_ctx *c, uint32_t node);
+/* The signer's heartbeat (\p start: its registration): uptime, and its
+ * score as member "score". */
+int reg_rep_heartbeat(struct reg_ctx *c, int start);
+/* \p approver approved \p subject's handshake request (once per pair). */
+int reg_rep_approved(struct reg_ctx *c, uint32_t subject, uint32_t approver);
+/* The trust pair {a, b} came or went. */
+int reg_rep_trust_changed(struct reg_ctx *c, uint32_t a, uint32_t b);
+/* An authority act against \p node (CA revocation, org or admin revoke). */
+int reg_rep_revoked(struct reg_ctx *c, uint32_t node);
+/* Periodic re-evaluation of members of networks with min_score rules:
+ * a pass every minute, in bounded ticks (the registry's sweep). */
+int reg_rep_sweep(struct reg_ctx *c);
 
 /* ------------------------------------------------------ rdv_reg_admin.c */
 

@@ -373,7 +373,8 @@ int reg_op_register(struct reg_ctx *c)
 		jg_kb64(&c->out, "beacon_key", c->db->beacon_pk, 32);
 		jg_ku64(&c->out, "beacon_port", c->db->beacon_port);
 	}
-	return 0;
+	/* A registration starts counting uptime (the time away is not). */
+	return reg_rep_heartbeat(c, 1);
 }
 
 int reg_op_heartbeat(struct reg_ctx *c)
@@ -392,7 +393,7 @@ int reg_op_heartbeat(struct reg_ctx *c)
 	rdv_node_put(&c->t, c->db, &c->self);
 	jg_ku64(&c->out, "server_time", c->now);
 	jg_ku64(&c->out, "inbox", rdv_inbox_count(&c->t, c->db, c->self_id));
-	return 0;
+	return reg_rep_heartbeat(c, 0);
 }
 
 int reg_op_lookup(struct reg_ctx *c)
@@ -417,7 +418,7 @@ int reg_op_lookup(struct reg_ctx *c)
 	if ((rc = reg_visible_node(c, id, &n)) < 0)
 		return rc;
 	reg_put_lookup(&c->out, &n);
-	return 0;
+	return reg_rep_put_score(c, n.id);
 }
 
 int reg_op_resolve(struct reg_ctx *c)
@@ -436,7 +437,7 @@ int reg_op_resolve(struct reg_ctx *c)
 	 * reached by a punch or through the relay, never by a guess. */
 	jg_kstr(&c->out, "endpoint", n.behind_nat ? "" : n.endpoint);
 	jg_kbool(&c->out, "behind_nat", n.behind_nat);
-	return 0;
+	return reg_rep_put_score(c, n.id);
 }
 
 int reg_op_deregister(struct reg_ctx *c)
@@ -824,7 +825,7 @@ int reg_op_find(struct reg_ctx *c)
 			return rc;
 	}
 	jg_kbool(&c->out, "trusted", rdv_trust_has(&c->t, c->db, c->self_id, n.id));
-	return 0;
+	return reg_rep_put_score(c, n.id);
 }
 
 /* Admin: one node's identity ends at `expires_at` (Unix s; 0: never).

@@ -335,7 +335,7 @@ int reg_admin_org_revoke(struct reg_ctx *c)
 	b.node_id = nid;
 	for (size_t i = 0; i < aud.n; i++)
 		reg_queue_event(c, aud.v[i], "node.revoked", &b);
-	if ((rc = revoke_node(c, &n, &nets, &peers)) < 0)
+	if ((rc = revoke_node(c, &n, &nets, &peers)) < 0 || (rc = reg_rep_revoked(c, nid)) < 0)
 		goto out;
 	if (reg_audit_begin(c, &d) == 0) {
 		if (org)

@@ -275,6 +275,8 @@ int reg_op_policy_test(struct reg_ctx *c)
 	}
 	pmember_set(&pf, &from);
 	pmember_set(&pt, &to);
+	pf.m.score = reg_rep_score_pub(c, from.id);
+	pt.m.score = reg_rep_score_pub(c, to.id);
 	pext_load(c, id, from.id, &pf.x, &pf.m);
 	pext_load(c, id, to.id, &pt.x, &pt.m);
 	allowed = policy_eval(pol, &pf.m, &pt.m, proto, port, &rule);
@@ -284,6 +286,19 @@ int reg_op_policy_test(struct reg_ctx *c)
 	put_rule_name(&c->out, &p, rule);
 	jg_kbool(&c->out, "default_deny", p.rules > 0);
 	jg_ku64(&c->out, "version", p.version);
+	jg_ku64(&c->out, "from_score", (uint64_t)pf.m.score);
+	/* Denied for want of score alone: which rule, and what it asks. */
+	if (allowed != 1) {
+		int real = pf.m.score, r2 = -1;
+		pf.m.score = 100;
+		if (policy_eval(pol, &pf.m, &pt.m, proto, port, &r2) == 1 && r2 >= 0) {
+			jg_key(&c->out, "min_score_rule");
+			jg_i64(&c->out, r2);
+			jg_ku64(&c->out, "min_score",
+				(uint64_t)policy_rule_min_score(pol, (size_t)r2));
+		}
+		pf.m.score = real;
+	}
 	policy_free(pol);
 	rdv_policy_free(&p);
 	return 0;
@@ -293,6 +308,7 @@ int reg_op_policy_test(struct reg_ctx *c)
  * node records they come from do not outlive the scan. */
 struct vnode {
 	uint32_t id;
+	int score; /* the published one */
 	size_t ntags;
 	char tags[RDV_TAGS_MAX][RDV_TAG_MAX + 1];
 	const char *ptrs[RDV_TAGS_MAX + 1];
@@ -321,6 +337,7 @@ static int view_member_cb(void *arg, uint32_t id)
 		return -ENOMEM;
 	rdv_member_tags(&vm->c->t, vm->c->db, vm->net, &n);
 	vm->v[vm->n].id = n.id;
+	vm->v[vm->n].score = reg_rep_score_pub(vm->c, n.id);
 	vm->v[vm->n].ntags = MIN(n.ntags, (size_t)RDV_TAGS_MAX);
 	memcpy(vm->v[vm->n].tags, n.tags, sizeof(n.tags));
 	vm->v[vm->n].x = NULL;
@@ -385,6 +402,7 @@ int reg_op_policy_view(struct reg_ctx *c)
 		v->ptrs[v->ntags] = NULL;
 		pm[i].node = v->id;
 		pm[i].tags = v->ptrs;
+		pm[i].score = v->score;
 		if (v->x) {
 			pm[i].external_id = v->x->e.sub;
 			pm[i].claims = v->x->claims;

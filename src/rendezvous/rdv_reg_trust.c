@@ -118,7 +118,7 @@ int reg_op_handshake(struct reg_ctx *c)
 		audit_trust_approved(c, tid, "mutual", 0);
 		log_info("node %u and node %u: trust pair made (both asked)", c->self_id, tid);
 		jg_kstr(&c->out, "status", "approved");
-		return 0;
+		return reg_rep_trust_changed(c, c->self_id, tid);
 	}
 	/* A shared network approves on its members' behalf; the pair lasts
 	 * as long as that (the lowest shared) network does for both.  Only a
@@ -134,7 +134,7 @@ int reg_op_handshake(struct reg_ctx *c)
 		log_info("node %u and node %u: trust pair made (shared network %u)", c->self_id,
 			 tid, basis);
 		jg_kstr(&c->out, "status", "approved");
-		return 0;
+		return reg_rep_trust_changed(c, c->self_id, tid);
 	}
 	rc = rdv_inbox_get(&c->t, c->db, tid, c->self_id, &e);
 	if (rc == -ENOENT && rdv_inbox_count(&c->t, c->db, tid) >= RDV_INBOX_MAX)
@@ -232,6 +232,10 @@ int reg_op_approve(struct reg_ctx *c)
 		reg_queue_event(c, tid, "trust.approved", &b);
 		audit_trust_approved(c, tid, "approval", 0);
 		log_info("node %u approved node %u: trust pair made", c->self_id, tid);
+		/* Reputation: the requester earned an approval (once per
+		 * approver, for ever), both a trust pair. */
+		if ((rc = reg_rep_approved(c, tid, c->self_id)) < 0)
+			return rc;
 	}
 	reg_put_peer(&c->out, "peer", &tn);
 	return 0;
@@ -273,6 +277,7 @@ int reg_op_untrust(struct reg_ctx *c)
 		reg_queue_event(c, tid, "trust.revoked", &b);
 		reg_audit_trust_revoked(c, tid, c->self_id, "untrust", 0);
 		log_info("node %u untrusted node %u", c->self_id, tid);
+		return reg_rep_trust_changed(c, c->self_id, tid);
 	}
 	return 0;
 }

@@ -47,6 +47,9 @@ static const char *const db_names[RDV_DB_COUNT + 1] = {
     [RDV_DB_EXT_SUBJ] = "ext_subj",
     [RDV_DB_JTI] = "jti",
     [RDV_DB_JTI_EXP] = "jti_exp",
+    [RDV_DB_REP] = "rep",
+    [RDV_DB_REP_APPR] = "rep_appr",
+    [RDV_DB_REP_OPINIONS] = "rep_opinions",
     [RDV_DB_COUNT] = NULL,
 };
 

@@ -33,6 +33,12 @@
  *   cert_exp   be64(not_after s) be16(net) be32(node) -> "" (expiry order)
  *   crl        be16(net) u8(kind) value -> be64(revoked ms): the network's
  *              revocation list (rdv_crl_kind; a value's length by kind)
+ *   rep        be32(node) -> the node's reputation facts (rdv_store_rep.c):
+ *              online time, last heartbeat, revocations, last published score
+ *   rep_appr   be32(subject) be32(approver) -> be64(first approval ms): once
+ *              per pair, for ever
+ *   rep_opinions be32(subject) be32(reporter) -> the reporter's standing
+ *              report (good/bad, reason) and block
  *   net_idp, net_jwks, net_ext, ext_subj, jti, jti_exp: oidc and spiffe
  *              networks (rdv_store_ext.c's header); their members' credential
  *              expiry is in cert_exp too
@@ -108,6 +114,9 @@ enum rdv_dbi {
 	RDV_DB_EXT_SUBJ,
 	RDV_DB_JTI,
 	RDV_DB_JTI_EXP,
+	RDV_DB_REP,
+	RDV_DB_REP_APPR,
+	RDV_DB_REP_OPINIONS,
 	RDV_DB_COUNT,
 };
 
@@ -149,6 +158,14 @@ struct rdv_db {
 	int (*keys_want)(void *arg, uint16_t net);
 	void *keys_arg;
 	int keys_rerun;
+	/* Reputation: reports and blocks recorded (metrics), and the periodic
+	 * re-evaluation's place (rdv_reg_sweep). */
+	uint64_t rep_reports[2]; /* good, bad */
+	uint64_t rep_blocks, rep_crossings;
+	uint64_t rep_sweep_ms; /* when the last full pass began */
+	uint16_t rep_sweep_net;
+	uint32_t rep_sweep_node; /* next member to look at in rep_sweep_net */
+	int rep_sweep_active;
 };
 
 struct rdv_node {
@@ -459,6 +476,54 @@ void rdv_jti_put(struct store_txn *t, struct rdv_db *db, const char *iss, const 
 /** Forget token IDs past their exp (and leeway), in bounded transactions.
  *  \retval number removed or -errno. */
 int rdv_jti_prune(struct rdv_db *db, uint64_t now_ms);
+
+/* Reputation facts (rdv_store_rep.c) */
+#define RDV_REP_GAP_MAX_MS (3 * 60000ull) /* a heartbeat adds at most this */
+#define RDV_REP_REASON_MAX 200
+struct rdv_rep {
+	uint64_t online_ms, last_hb_ms;
+	uint32_t revocations;
+	int score_pub; /* the last score published (views, thresholds) */
+	int has_pub;
+};
+/** \p node's facts (all zero when it has none yet).
+ *  \retval 0, -EBADMSG, or the sticky error. */
+int rdv_rep_get(struct store_txn *t, struct rdv_db *db, uint32_t node, struct rdv_rep *r);
+void rdv_rep_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const struct rdv_rep *r);
+/** A signed heartbeat at \p now_ms: the gap since the previous one (at
+ *  most RDV_REP_GAP_MAX_MS) is online time; \p start (register) only
+ *  starts counting. */
+void rdv_rep_heartbeat(struct rdv_rep *r, uint64_t now_ms, int start);
+/** Record that \p approver approved \p subject, once for ever.
+ *  \retval 1 new, 0 known, or the sticky error. */
+int rdv_rep_approval_add(struct store_txn *t, struct rdv_db *db, uint32_t subject,
+			 uint32_t approver, uint64_t ms);
+/** Every approver of \p subject, ascending. */
+int rdv_rep_approval_iter(struct store_txn *t, struct rdv_db *db, uint32_t subject, rdv_id_cb cb,
+			  void *arg);
+/* The stored values of a report's verdict. */
+enum rdv_verdict { RDV_VERDICT_NONE = 0, RDV_VERDICT_GOOD = 1, RDV_VERDICT_BAD = 2 };
+/** One reporter's standing opinion of a subject: its last report and
+ *  whether it blocks the subject (a block counts as bad and overrides the
+ *  report while it stands). */
+struct rdv_opinion {
+	uint32_t reporter;
+	uint8_t verdict; /* enum rdv_verdict */
+	int blocked;
+	uint64_t report_ms, block_ms;
+	char reason[RDV_REP_REASON_MAX + 1];
+};
+/** \retval 0, -ENOENT (no opinion), -EBADMSG, or the sticky error. */
+int rdv_opinion_get(struct store_txn *t, struct rdv_db *db, uint32_t subject, uint32_t reporter,
+		    struct rdv_opinion *o);
+/** Keep \p o (replacing the reporter's earlier one); one with neither a
+ *  verdict nor a block is deleted. */
+void rdv_opinion_put(struct store_txn *t, struct rdv_db *db, uint32_t subject,
+		     const struct rdv_opinion *o);
+typedef int (*rdv_opinion_cb)(void *arg, const struct rdv_opinion *o);
+/** Every opinion of \p subject, by ascending reporter. */
+int rdv_opinion_iter(struct store_txn *t, struct rdv_db *db, uint32_t subject, rdv_opinion_cb cb,
+		     void *arg);
 
 /* Used invites (single use) */
 /** \retval 1 if an invite with random part \p r was used, else 0. */

@@ -11,6 +11,7 @@
  *   rdv_store_msg.c     inbox, event queues, nonces
  *   rdv_store_cert.c    ca networks: CAs, member certificates, revocation lists
  *   rdv_store_ext.c     oidc and spiffe networks: settings, key sets, identities
+ *   rdv_store_rep.c     reputation facts: uptime, approvals, opinions
  */
 #ifndef PILOT_RDV_STORE_INT_H
 #define PILOT_RDV_STORE_INT_H

@@ -335,6 +335,27 @@ e2e_check_cut() {
 		not_ok "$what (status: $(cat "$st" 2>/dev/null), reference ${ref:-?})"
 	fi
 }
+# e2e_try_connect FROM TO-IPV6 PORT [TIMEOUT]: one TCP connect over the
+# overlay (default 2 s); prints the helper's JSON; 0 = connected
+e2e_try_connect() {
+	ip netns exec "${HOST_NS[$1]}" "$PY" "$E2E_HELPER" connect --host "$2" --port "$3" --timeout "${4:-2}"
+}
+# e2e_addr_in NODE NET: NODE's overlay IPv6 address in network NET
+e2e_addr_in() {
+	local b
+	b=$(pctl "$1" info | jget data.ipv6 | sed 's/::.*//')
+	printf '%s:%x::%x\n' "$b" "$2" "${NODE_ID[$1]}"
+}
+# e2e_hold FROM TO-IPV6 PORT STATUS [MAX-SECONDS]: a helper hold-client in
+# FROM holding one TCP connection open (its status lines in STATUS, output in
+# STATUS.out); HOLD is its PID; 0 once it is connected (within 3 s)
+e2e_hold() {
+	rm -f "$4"
+	e2e_bg "${HOST_NS[$1]}" "$4.out" "$PY" "$E2E_HELPER" hold-client --host "$2" --port "$3" \
+		--status "$4" --max-seconds "${5:-60}"
+	HOLD=$LASTPID
+	e2e_wait 3 grep -qs '^connected' "$4"
+}
 e2e_tcp_open() { ip netns exec "$1" "$PY" "$E2E_HELPER" connect --host "$2" --port "$3" --timeout 0.5 >/dev/null 2>&1; }
 
 # ----------------------------------------------------------------- daemons

@@ -29,14 +29,6 @@ e2e_start_rdv
 for n in $NODES; do e2e_start_node "$n" "node-$n" || fatal "pilotd $n ready"; done
 ok "rendezvous and six nodes up"
 
-try_connect() { # FROM TO-IPV6 PORT
-	ip netns exec "${HOST_NS[$1]}" "$PY" "$E2E_HELPER" connect --host "$2" --port "$3" --timeout 2
-}
-addr_in() { # NODE NET -> the node's address in NET
-	local b
-	b=$(pctl "$1" info | jget data.ipv6 | sed 's/::.*//')
-	printf '%s:%x::%x\n' "$b" "$2" "${NODE_ID[$1]}"
-}
 adm() { pctl_ok "$@"; }
 
 # ------------------------------------------------------------ org, networks, enrolment
@@ -58,7 +50,7 @@ check "org members lists all six" \
 	eval '[ "$(pctl f --admin-token "$ORGADM" org members "$ORG" | jget "data.nodes[].node_id" | wc -l)" = 6 ]'
 check "f: set-tags frontend" adm f set-tags frontend
 check "p: set-tags api" adm p set-tags api
-P20=$(addr_in p 20)
+P20=$(e2e_addr_in p 20)
 
 # ------------------------------------------------------------ tag policy
 cat >"$E2E_WORK/web.json" <<'JSON'
@@ -76,12 +68,12 @@ e2e_serve p 22 http "not-ssh" || fatal "server on P:22"
 e2e_serve p 81 hold "held" || fatal "holding server on P:81"
 check "frontend -> api tcp/80 works (curl)" \
 	e2e_wait 15 eval 'ip netns exec "${HOST_NS[f]}" curl -sS --max-time 3 -o /dev/null "http://[$P20]:80/"'
-res=$(try_connect f "$P20" 22); rc=$?
+res=$(e2e_try_connect f "$P20" 22); rc=$?
 el=$(jget elapsed <<<"$res")
 check "frontend -> api tcp/22 is refused ($res)" [ "$rc" != 0 ]
 check "... at once (${el}s)" e2e_le "${el:-9}" 0.5
 check "P's server on 22 never saw F" [ "$(e2e_srv_count p 22 accept)" = 0 ]
-res=$(try_connect q1 "$P20" 80); rc=$?
+res=$(e2e_try_connect q1 "$P20" 80); rc=$?
 check "an untagged member -> api tcp/80 is refused ($res)" [ "$rc" != 0 ]
 
 # A policy change that removes tcp/80 cuts an open connection: hold one on
@@ -91,14 +83,7 @@ cat >"$E2E_WORK/web2.json" <<'JSON'
 JSON
 check "policy set 20 (tcp/80-81)" adm f --admin-token "$ORGADM" policy set 20 "$E2E_WORK/web2.json"
 ST=$E2E_WORK/hold81.status
-hold_open() {
-	rm -f "$ST"
-	e2e_bg "${HOST_NS[f]}" "$E2E_WORK/hold81.out" "$PY" "$E2E_HELPER" hold-client --host "$P20" \
-		--port 81 --status "$ST" --max-seconds 30
-	HOLD=$LASTPID
-	e2e_wait 3 grep -qs '^connected' "$ST"
-}
-e2e_wait 15 hold_open || fatal "F holds a connection to P:81 under policy v2"
+e2e_wait 15 e2e_hold f "$P20" 81 "$ST" 30 || fatal "F holds a connection to P:81 under policy v2"
 ok "F holds an open connection to P tcp/81"
 cat >"$E2E_WORK/web3.json" <<'JSON'
 {"rules": [{"name": "web", "from": ["tag:frontend"], "to": ["tag:api"], "ports": ["tcp/443"]}]}
@@ -121,7 +106,7 @@ check "f and p trust each other (handshake auto-approved in a shared network)" \
 check "trusted: f -> p (backbone) works" \
 	e2e_wait 10 eval 'ip netns exec "${HOST_NS[f]}" curl -sS --max-time 3 -o /dev/null "http://[${NODE_IP6[p]}]:80/"'
 check "p: block f" adm p block "${NODE_ID[f]}"
-res=$(try_connect f "${NODE_IP6[p]}" 80); rc=$?
+res=$(e2e_try_connect f "${NODE_IP6[p]}" 80); rc=$?
 check "a blocked node is refused even when trusted ($res)" [ "$rc" != 0 ]
 check "p: blocklist shows f" pctl_has p blocklist 'data.blocked[].node_id' "${NODE_ID[f]}"
 check "p: unblock f" adm p unblock "${NODE_ID[f]}"
@@ -132,7 +117,7 @@ PEERS="f p q1 q2 q3"
 for n in $PEERS; do e2e_serve "$n" 9000 hold "held-$n" || fatal "holding server on $n"; done
 HOLDS=""
 for n in $PEERS; do
-	a=$(addr_in "$n" 21)
+	a=$(e2e_addr_in "$n" 21)
 	e2e_bg "${HOST_NS[r]}" "$E2E_WORK/r-$n.out" "$PY" "$E2E_HELPER" hold-client --host "$a" \
 		--port 9000 --status "$E2E_WORK/r-$n.status" --max-seconds 60
 	HOLDS="$HOLDS $LASTPID"
@@ -166,7 +151,7 @@ e2e_stop_pids $HOLDS
 e2e_start_node q3 node-q3 || fatal "pilotd q3 back"
 check "the offline peer learned the revocation when it came back" \
 	e2e_wait 10 pctl_has q3 blocklist 'data.revoked[].node_id' "${NODE_ID[r]}"
-res=$(try_connect r "$(addr_in q3 21)" 9000); rc=$?
+res=$(e2e_try_connect r "$(e2e_addr_in q3 21)" 9000); rc=$?
 check "R cannot reach the returning peer ($res)" [ "$rc" != 0 ]
 e2e_stop_node r
 PCTL_OUT=

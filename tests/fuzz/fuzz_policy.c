@@ -92,10 +92,10 @@ static void check_views(const struct policy *p)
 				 *const t3[] = {"api", "b", "web", NULL},
 				 *const c1[] = {"groups=ops", "team=a", NULL};
 	static const struct policy_member m[] = {
-	    {1, t1, NULL, NULL},	  {2, t2, NULL, NULL},
-	    {42, t3, NULL, NULL},	  {7, NULL, NULL, NULL},
-	    {UINT32_MAX, t2, NULL, NULL}, {9, NULL, "spiffe://example.org/agents/a", NULL},
-	    {10, t1, "alice", c1}};
+	    {1, t1, NULL, NULL, 0},	      {2, t2, NULL, NULL, 15},
+	    {42, t3, NULL, NULL, 100},	      {7, NULL, NULL, NULL, 50},
+	    {UINT32_MAX, t2, NULL, NULL, 49}, {9, NULL, "spiffe://example.org/agents/a", NULL, 14},
+	    {10, t1, "alice", c1, 20}};
 	static const uint8_t protos[] = {0, 6, 17, 58, 1};
 	static const uint16_t ports[] = {0, 1, 22, 80, 443, 65535};
 

@@ -549,11 +549,11 @@ static void test_eval(void **state)
 	    "{\"from\":[\"*\"],\"to\":[\"tag:mon\"],\"ports\":[\"icmp\",\"udp/161-162\"]},"
 	    "{\"from\":[\"node:9\"],\"to\":[\"*\"],\"ports\":[\"*\"]},"
 	    "{\"from\":[\"tag:frontend\"],\"to\":[\"tag:api\"],\"ports\":[\"tcp/*\"]}]}";
-	const struct policy_member fe = {1, t_fe, NULL, NULL}, api = {2, t_api, NULL, NULL},
-				   db = {42, NULL, NULL, NULL}, admin = {9, NULL, NULL, NULL},
-				   both = {5, t_both, NULL, NULL};
+	const struct policy_member fe = {1, t_fe, NULL, NULL, 0}, api = {2, t_api, NULL, NULL, 0},
+				   db = {42, NULL, NULL, NULL, 0}, admin = {9, NULL, NULL, NULL, 0},
+				   both = {5, t_both, NULL, NULL, 0};
 	static const char *const no_tags[] = {NULL};
-	const struct policy_member bare = {77, no_tags, NULL, NULL};
+	const struct policy_member bare = {77, no_tags, NULL, NULL, 0};
 	static const struct {
 		int from, to; /* index into m[] */
 		uint8_t proto;
@@ -611,7 +611,7 @@ static void test_eval(void **state)
 
 static void test_default_allow(void **state)
 {
-	const struct policy_member a = {1, NULL, NULL, NULL}, b = {2, t_fe, NULL, NULL};
+	const struct policy_member a = {1, NULL, NULL, NULL, 0}, b = {2, t_fe, NULL, NULL, 0};
 	struct policy *p = must_parse("{\"rules\":[]}");
 	struct policy_view *v;
 	char *t;
@@ -656,13 +656,13 @@ static void test_view_exact(void **state)
 	    "{\"from\":[\"node:3\"],\"to\":[\"*\"],\"ports\":[\"*\"]},"
 	    "{\"from\":[\"tag:a\"],\"to\":[\"tag:b\"],\"ports\":[\"tcp/85-95\",\"tcp/99\"]}]}");
 	/* Out of order on purpose: the view is sorted by node. */
-	const struct policy_member m[] = {{4, NULL, NULL, NULL},
-					  {3, t_b, NULL, NULL},
-					  {1, t_a, NULL, NULL},
-					  {2, t_b, NULL, NULL}};
+	const struct policy_member m[] = {{4, NULL, NULL, NULL, 0},
+					  {3, t_b, NULL, NULL, 0},
+					  {1, t_a, NULL, NULL, 0},
+					  {2, t_b, NULL, NULL, 0}};
 	const struct policy_member dup[] = {
-	    {1, t_a, NULL, NULL}, {2, t_b, NULL, NULL}, {1, NULL, NULL, NULL}};
-	const struct policy_member zero[] = {{1, t_a, NULL, NULL}, {0, t_b, NULL, NULL}};
+	    {1, t_a, NULL, NULL, 0}, {2, t_b, NULL, NULL, 0}, {1, NULL, NULL, NULL, 0}};
+	const struct policy_member zero[] = {{1, t_a, NULL, NULL, 0}, {0, t_b, NULL, NULL, 0}};
 	struct policy_view *v;
 	int rc;
 	char *t = view_text(p, m, nitems(m), 1, &rc);
@@ -983,6 +983,7 @@ static void test_view_matches_eval(void **state)
 				tags[i][k++] = prop_tags[(first + t) % nitems(prop_tags)];
 			tags[i][k] = NULL;
 			m[i].tags = rnd(&r, 8) == 0 ? NULL : tags[i];
+			m[i].score = (int)rnd(&r, 101);
 		}
 		bprintf(&b, "{\"rules\":[");
 		for (size_t k = 0; k < nrules; k++) {
@@ -1002,7 +1003,10 @@ static void test_view_matches_eval(void **state)
 				bprintf(&b, "%s", s ? "," : "");
 				rand_port(&r, &b);
 			}
-			bprintf(&b, "]}");
+			bprintf(&b, "]");
+			if (rnd(&r, 3) == 0)
+				bprintf(&b, ",\"min_score\":%u", rnd(&r, 101));
+			bprintf(&b, "}");
 		}
 		bprintf(&b, "]}");
 		p = must_parse(b.s);
@@ -1064,11 +1068,12 @@ static void test_external_selectors(void **state)
 	    "{\"from\":[\"spiffe://example.org/*/db\"],\"to\":[\"*\"],\"ports\":[\"tcp/5432\"]}]}";
 	static const char *const ops[] = {"groups=ops", "email=x@example.org", NULL};
 	static const char *const dev[] = {"groups=dev", NULL};
-	const struct policy_member agent = {1, NULL, "spiffe://example.org/agents/a/b", NULL},
-				   other = {2, NULL, "spiffe://other.org/agents/a", NULL},
-				   opsm = {3, NULL, "alice", ops}, devm = {4, NULL, "bob", dev},
-				   db = {5, NULL, "spiffe://example.org/x/db", NULL},
-				   none = {6, NULL, NULL, NULL};
+	const struct policy_member agent = {1, NULL, "spiffe://example.org/agents/a/b", NULL, 0},
+				   other = {2, NULL, "spiffe://other.org/agents/a", NULL, 0},
+				   opsm = {3, NULL, "alice", ops, 0},
+				   devm = {4, NULL, "bob", dev, 0},
+				   db = {5, NULL, "spiffe://example.org/x/db", NULL, 0},
+				   none = {6, NULL, NULL, NULL, 0};
 	const struct policy_member all[] = {agent, other, opsm, devm, db, none};
 	static const char *const bad[] = {
 	    "{\"rules\":[{\"from\":[\"spiffe://Example.org/"
@@ -1121,6 +1126,78 @@ static void test_external_selectors(void **state)
 	policy_free(p);
 }
 
+/* "min_score": the from member's score must reach it, in the evaluator
+ * and in views alike; refused when not an integer 0..100; canonical form
+ * keeps it; threshold crossing either way. */
+static void test_min_score(void **state)
+{
+	static const char *const refused[] = {
+	    "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"*\"],\"min_score\":101}]}",
+	    "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"*\"],\"min_score\":-1}]}",
+	    "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"*\"],\"min_score\":1.5}]}",
+	    "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"*\"],\"min_score\":\"15\"}]"
+	    "}",
+	    "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"*\"],\"min_score\":true}]}",
+	};
+	const char *doc = "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"tcp/8000\"],"
+			  "\"min_score\":15},{\"from\":[\"node:3\"],\"to\":[\"*\"],\"ports\":["
+			  "\"udp/53\"],\"min_score\":0}]}";
+	struct policy_member m[] = {
+	    {1, NULL, NULL, NULL, 14}, {2, NULL, NULL, NULL, 15}, {3, NULL, NULL, NULL, 0}};
+	struct policy *p, *q;
+	struct policy_view *v;
+	char err[256], *t;
+	int rule;
+
+	(void)state;
+	for (size_t i = 0; i < nitems(refused); i++) {
+		q = NULL;
+		assert_int_equal(policy_parse(refused[i], strlen(refused[i]), &q, err, sizeof(err)),
+				 -EINVAL);
+		assert_null(q);
+		assert_string_equal(err, "rule 0: 'min_score' must be an integer from 0 to 100");
+	}
+	p = must_parse(doc);
+	t = gen_text(p);
+	/* 0 is no threshold: the canonical text leaves it out. */
+	assert_string_equal(t, "{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"tcp/"
+			       "8000\"],\"min_score\":15},{\"from\":[\"node:3\"],\"to\":[\"*\"],"
+			       "\"ports\":[\"udp/53\"]}]}");
+	free(t);
+	assert_int_equal(policy_rule_min_score(p, 0), 15);
+	assert_int_equal(policy_rule_min_score(p, 1), 0);
+	assert_int_equal(policy_rule_min_score(p, 7), 0);
+	assert_int_equal(policy_has_min_score(p), 1);
+	/* Evaluator: 14 is below, 15 reaches it; the to side's score does not
+	 * matter. */
+	assert_int_equal(policy_eval(p, &m[0], &m[1], 6, 8000, &rule), 0);
+	assert_int_equal(rule, -1);
+	assert_int_equal(policy_eval(p, &m[1], &m[0], 6, 8000, &rule), 1);
+	assert_int_equal(rule, 0);
+	assert_int_equal(policy_eval(p, &m[2], &m[0], 17, 53, &rule), 1);
+	assert_int_equal(rule, 1);
+	/* Views: node 1 (14) opens nothing to 2, node 2 (15) may open to 1. */
+	v = view_of(p, m, nitems(m), 1);
+	assert_int_equal(policy_view_allows(v, 2, 0, 6, 8000), 0);
+	assert_int_equal(policy_view_allows(v, 2, 1, 6, 8000), 1);
+	policy_view_free(v);
+	v = view_of(p, m, nitems(m), 2);
+	assert_int_equal(policy_view_allows(v, 1, 0, 6, 8000), 1);
+	assert_int_equal(policy_view_allows(v, 1, 1, 6, 8000), 0);
+	policy_view_free(v);
+	/* Crossing, either way, at the threshold and not beside it. */
+	assert_int_equal(policy_score_crosses(p, 14, 15), 1);
+	assert_int_equal(policy_score_crosses(p, 20, 4), 1);
+	assert_int_equal(policy_score_crosses(p, 15, 40), 0);
+	assert_int_equal(policy_score_crosses(p, 0, 14), 0);
+	assert_int_equal(policy_score_crosses(p, 14, 14), 0);
+	policy_free(p);
+	p = must_parse("{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"*\"]}]}");
+	assert_int_equal(policy_has_min_score(p), 0);
+	assert_int_equal(policy_score_crosses(p, 0, 100), 0);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1137,6 +1214,7 @@ int main(void)
 	    cmocka_unit_test(test_view_size),
 	    cmocka_unit_test(test_view_matches_eval),
 	    cmocka_unit_test(test_external_selectors),
+	    cmocka_unit_test(test_min_score),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

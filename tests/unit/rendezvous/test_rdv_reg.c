@@ -6189,6 +6189,354 @@ static void test_idp_policy(void **state)
 	yajl_tree_free(v);
 }
 
+/* ------------------------------------------------------------ reputation */
+
+#define REP_POLICY                                                                                 \
+	"{\"rules\":[{\"from\":[\"*\"],\"to\":[\"*\"],\"ports\":[\"tcp/"                           \
+	"8000\"],\"min_score\":15}]}"
+#define REP_TOKEN "\"token\":\"0123456789abcdef\""
+
+/* \p asker's score request for \p id: status, the reply in *out. */
+static int rep_score_req(struct fixture *f, struct tnode *asker, uint32_t id, yajl_val *out)
+{
+	return req(f, asker, "score", target(id), out);
+}
+
+static int rep_score(struct fixture *f, struct tnode *asker, uint32_t id)
+{
+	uint32_t s = 999;
+	yajl_val v;
+
+	assert_int_equal(rep_score_req(f, asker, id, &v), 200);
+	assert_int_equal(json_get_u32(v, "score", &s), 0);
+	assert_non_null(json_get(v, "factors"));
+	yajl_tree_free(v);
+	return (int)s;
+}
+
+/* A factor of \p id's score as its JSON text ("6.666", "2"). */
+static const char *rep_factor(struct fixture *f, struct tnode *asker, uint32_t id, const char *k)
+{
+	static char buf[32];
+	yajl_val v, x;
+
+	assert_int_equal(rep_score_req(f, asker, id, &v), 200);
+	x = json_get(json_get(v, "factors"), k);
+	assert_non_null(x);
+	assert_true(YAJL_IS_NUMBER(x));
+	if (YAJL_IS_INTEGER(x))
+		snprintf(buf, sizeof(buf), "%lld", YAJL_GET_INTEGER(x));
+	else
+		snprintf(buf, sizeof(buf), "%.3f", YAJL_GET_DOUBLE(x));
+	yajl_tree_free(v);
+	return buf;
+}
+
+static int rep_report(struct fixture *f, struct tnode *n, uint32_t id, const char *verdict,
+		      yajl_val *out)
+{
+	char extra[128];
+
+	snprintf(extra, sizeof(extra), "\"target\":%u,\"verdict\":\"%s\"", id, verdict);
+	return req(f, n, "report", extra, out);
+}
+
+static void rep_report_ok(struct fixture *f, struct tnode *n, uint32_t id, const char *verdict)
+{
+	yajl_val v;
+
+	assert_int_equal(rep_report(f, n, id, verdict, &v), 200);
+	yajl_tree_free(v);
+}
+
+/* \p from asks \p to, \p to approves: a trust pair. */
+static void rep_approve(struct fixture *f, struct tnode *from, struct tnode *to)
+{
+	yajl_val v;
+
+	assert_int_equal(req(f, from, "handshake", target(to->id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, to, "approve", target(from->id), &v), 200);
+	yajl_tree_free(v);
+}
+
+static struct rdv_rep rep_stored(struct fixture *f, uint32_t id)
+{
+	struct store_txn t;
+	struct rdv_rep r;
+
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(rdv_rep_get(&t, &f->db, id, &r), 0);
+	store_txn_abort(&t);
+	return r;
+}
+
+/* policy.changed of \p net among \p n's events after \p after. */
+static size_t rep_changed(struct fixture *f, struct tnode *n, uint64_t after, uint32_t net)
+{
+	char want[128], *ev = events(f, n, after);
+	size_t k;
+
+	snprintf(want, sizeof(want), "\"event\":\"policy.changed\",\"network_id\":%u,", net);
+	k = count_lines(ev, want);
+	free(ev);
+	return k;
+}
+
+static void test_rep_report(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode s = {0}, a = {0}, x = {0};
+	char extra[512], body[4096], longr[260];
+	const char *str;
+	uint32_t net, u;
+	yajl_val v;
+	int b;
+
+	do_register(f, &s, 0, "s");
+	do_register(f, &a, 0, "a");
+	do_register(f, &x, 0, "x");
+	net = mk_net(f, "{\"name\":\"tok\",\"join_rule\":\"token\"," REP_TOKEN "}");
+	join_ok(f, &s, net, REP_TOKEN);
+	join_ok(f, &a, net, REP_TOKEN);
+	/* A new node: nothing earned; its own score is always visible. */
+	assert_int_equal(rep_score(f, &s, s.id), 0);
+	assert_int_equal(rep_score_req(f, &s, s.id, &v), 200);
+	assert_int_equal(json_get_u32(v, "node_id", &u), 0);
+	assert_int_equal(u, s.id);
+	assert_non_null(json_get(json_get(v, "factors"), "penalty"));
+	yajl_tree_free(v);
+	/* ... to a member of its network too, not to a stranger. */
+	assert_int_equal(rep_score(f, &a, s.id), 0);
+	assert_int_equal(rep_score_req(f, &x, s.id, &v), 404);
+	expect_error(v, "not_found");
+
+	/* A shared token network: a's good report counts whole (fresh: 10). */
+	assert_int_equal(rep_report(f, &a, s.id, "good", &v), 200);
+	assert_int_equal(json_get_bool(v, "replaced", &b), 0);
+	assert_false(b);
+	yajl_tree_free(v);
+	assert_int_equal(rep_score(f, &s, s.id), 10);
+	assert_string_equal(rep_factor(f, &s, s.id, "reports"), "10");
+	assert_string_equal(rep_factor(f, &s, s.id, "good_weight"), "1");
+	/* Nothing shared: forbidden, and audited as a refusal. */
+	assert_int_equal(rep_report(f, &x, s.id, "bad", &v), 403);
+	expect_msg(v, "forbidden", "shares no trust pair and no network");
+	assert_non_null(strstr(audit_types(f, "{\"type\":\"reputation.report_refused\"}"),
+			       "reputation.report_refused"));
+	assert_int_equal(rep_score(f, &s, s.id), 10);
+	/* Oneself, nonsense verdicts and reasons, unknown nodes. */
+	assert_int_equal(rep_report(f, &s, s.id, "good", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(rep_report(f, &a, s.id, "meh", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(rep_report(f, &a, 999, "bad", &v), 404);
+	expect_error(v, "not_found");
+	memset(longr, 'r', 201);
+	longr[201] = '\0';
+	snprintf(extra, sizeof(extra), "\"target\":%u,\"verdict\":\"bad\",\"reason\":\"%s\"", s.id,
+		 longr);
+	assert_int_equal(req(f, &a, "report", extra, &v), 400);
+	expect_error(v, "bad_request");
+	snprintf(extra, sizeof(extra), "\"target\":%u,\"verdict\":\"bad\",\"reason\":\"a\\u0007\"",
+		 s.id);
+	assert_int_equal(req(f, &a, "report", extra, &v), 400);
+	expect_error(v, "bad_request");
+
+	/* A later report replaces the earlier: one standing opinion. */
+	longr[200] = '\0';
+	snprintf(extra, sizeof(extra), "\"target\":%u,\"verdict\":\"bad\",\"reason\":\"%s\"", s.id,
+		 longr);
+	assert_int_equal(
+	    req_full(f, &a, "report", clk(f), extra, 1, &v, body, sizeof(body), NULL, NULL), 200);
+	assert_int_equal(json_get_bool(v, "replaced", &b), 0);
+	assert_true(b);
+	yajl_tree_free(v);
+	assert_string_equal(rep_factor(f, &s, s.id, "good_reports"), "0");
+	assert_string_equal(rep_factor(f, &s, s.id, "bad_reports"), "1");
+	assert_string_equal(rep_factor(f, &s, s.id, "reports"), "-15");
+	assert_int_equal(rep_score(f, &s, s.id), 0);
+	/* The same signed request again: the nonce check refuses it. */
+	assert_int_equal(replay(f, &a, "report", body, clk(f), &v), 409);
+	expect_error(v, "replay");
+	v = audit_q(f, "{\"type\":\"reputation.report\"}");
+	assert_int_equal(arr_len(v, "events"), 2);
+	str = ev_detail(ev_at(v, 1), "verdict");
+	assert_string_equal(str, "bad");
+	assert_int_equal(strlen(ev_detail(ev_at(v, 1), "reason")), 200);
+	assert_int_equal(ev_u64(json_get(ev_at(v, 1), "details"), "reporter"), a.id);
+	assert_int_equal(ev_u64(json_get(ev_at(v, 1), "details"), "subject"), s.id);
+	yajl_tree_free(v);
+	rep_report_ok(f, &a, s.id, "good");
+	assert_int_equal(rep_score(f, &s, s.id), 10);
+	assert_int_equal(f->db.rep_reports[0], 2);
+	assert_int_equal(f->db.rep_reports[1], 1);
+
+	/* lookup, find and heartbeat carry the score. */
+	assert_int_equal(req(f, &a, "lookup", target(s.id), &v), 200);
+	assert_int_equal(json_get_u32(v, "score", &u), 0);
+	assert_int_equal(u, 10);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &a, "find", "\"hostname\":\"s\"", &v), 200);
+	assert_int_equal(json_get_u32(v, "score", &u), 0);
+	assert_int_equal(u, 10);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &s, "heartbeat", "\"listen_port\":4000", &v), 200);
+	assert_int_equal(json_get_u32(v, "score", &u), 0);
+	assert_int_equal(u, 10);
+	yajl_tree_free(v);
+}
+
+static void test_rep_uptime_approvals_blocks(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode s = {0}, a = {0}, b = {0}, c = {0};
+	uint64_t ma, mb;
+	uint32_t net, u;
+	yajl_val v;
+	struct rdv_rep r;
+
+	f->now = NOW;
+	do_register(f, &s, 0, "s");
+	do_register(f, &a, 0, "a");
+	do_register(f, &b, 0, "b");
+	do_register(f, &c, 0, "c");
+	net = mk_net(f, "{\"name\":\"tok\",\"join_rule\":\"token\"," REP_TOKEN "}");
+	join_ok(f, &s, net, REP_TOKEN);
+	join_ok(f, &a, net, REP_TOKEN);
+	assert_int_equal(pset(f, net, REP_POLICY, &v), 200);
+	yajl_tree_free(v);
+
+	/* Uptime: each heartbeat adds the gap since the last, at most 3 min. */
+	f->now = NOW + 60000;
+	assert_int_equal(heartbeat(f, &s, ""), 200);
+	f->now = NOW + 600000;
+	assert_int_equal(heartbeat(f, &s, ""), 200);
+	r = rep_stored(f, s.id);
+	assert_int_equal(r.online_ms, 60000 + 180000);
+	assert_string_equal(rep_factor(f, &s, s.id, "online_hours"), "0.066");
+	/* A registration starts again: the time away is not online. */
+	f->now = NOW + 3600000;
+	do_register(f, &s, 0, "s");
+	assert_int_equal(rep_stored(f, s.id).online_ms, 240000);
+
+	/* Below the threshold: policy_test says which rule wants what. */
+	assert_int_equal(ptest(f, &a, net, "\"s\"", "\"a\"", "tcp/8000", &v), 200);
+	assert_int_equal(allowed_of(v), 0);
+	assert_int_equal(json_get_u32(v, "min_score", &u), 0);
+	assert_int_equal(u, 15);
+	assert_int_equal(json_get_u32(v, "min_score_rule", &u), 0);
+	assert_int_equal(u, 0);
+	yajl_tree_free(v);
+
+	/* Approvals: b's takes s to 10 (handshakes 6.666 + trust 3.333),
+	 * no threshold crossed yet. */
+	ma = seq_now(f, a.id);
+	rep_approve(f, &s, &b);
+	assert_int_equal(rep_score(f, &s, s.id), 10);
+	assert_string_equal(rep_factor(f, &s, s.id, "handshakes"), "6.666");
+	assert_string_equal(rep_factor(f, &s, s.id, "trust"), "3.333");
+	assert_int_equal(rep_changed(f, &a, ma, net), 0);
+	/* a's good report: 20, across 15: the network's members are told. */
+	ma = seq_now(f, a.id);
+	rep_report_ok(f, &a, s.id, "good");
+	assert_int_equal(rep_stored(f, s.id).score_pub, 20);
+	assert_int_equal(rep_changed(f, &a, ma, net), 1);
+	assert_int_equal(ptest(f, &a, net, "\"s\"", "\"a\"", "tcp/8000", &v), 200);
+	assert_int_equal(allowed_of(v), 1);
+	yajl_tree_free(v);
+	/* ... and a's view now lets s open tcp/8000 to it. */
+	assert_int_equal(req(f, &a, "policy_view", net_extra(net), &v), 200);
+	assert_int_equal(arr_len(v, "allow"), 1);
+	assert_int_equal(json_get_u32(json_get(v, "allow")->u.array.values[0], "node", &u), 0);
+	assert_int_equal(u, s.id);
+	yajl_tree_free(v);
+	/* A second fresh approver adds nothing: fresh ones count as one. */
+	rep_approve(f, &s, &c);
+	assert_string_equal(rep_factor(f, &s, s.id, "approvals"), "2");
+	assert_string_equal(rep_factor(f, &s, s.id, "approvals_weight"), "1");
+	assert_int_equal(rep_score(f, &s, s.id), 20);
+	/* Untrust and approve again: the approval is not counted twice. */
+	assert_int_equal(req(f, &b, "untrust", target(s.id), &v), 200);
+	yajl_tree_free(v);
+	assert_string_equal(rep_factor(f, &s, s.id, "trust_pairs"), "1");
+	rep_approve(f, &s, &b);
+	assert_string_equal(rep_factor(f, &s, s.id, "approvals"), "2");
+	assert_string_equal(rep_factor(f, &s, s.id, "trust_pairs"), "2");
+
+	/* b blocks s: a bad opinion (bad weighs double): 4, below again. */
+	ma = seq_now(f, a.id);
+	mb = seq_now(f, s.id);
+	assert_int_equal(req(f, &b, "block", "\"target\":1,\"blocked\":true", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(rep_score(f, &a, s.id), 4);
+	assert_string_equal(rep_factor(f, &s, s.id, "blocks"), "1");
+	assert_string_equal(rep_factor(f, &s, s.id, "bad_reports"), "0");
+	assert_int_equal(rep_changed(f, &a, ma, net), 1);
+	assert_int_equal(rep_changed(f, &s, mb, net), 1);
+	assert_int_equal(f->db.rep_blocks, 1);
+	/* A block overrides b's report while it stands. */
+	rep_report_ok(f, &b, s.id, "good");
+	assert_int_equal(rep_score(f, &s, s.id), 4);
+	assert_int_equal(req(f, &b, "block", "\"target\":1,\"blocked\":false", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(rep_score(f, &s, s.id), 20);
+	assert_string_equal(rep_factor(f, &s, s.id, "good_reports"), "2");
+	assert_int_equal(req(f, &b, "block", "\"target\":1", &v), 400);
+	expect_error(v, "bad_request");
+	assert_int_equal(req(f, &s, "block", "\"target\":1,\"blocked\":true", &v), 400);
+	expect_error(v, "bad_request");
+	/* c's bad report: 4. */
+	rep_report_ok(f, &c, s.id, "bad");
+	assert_int_equal(rep_score(f, &s, s.id), 4);
+
+	/* The sweep: two weeks on, without a request about s, age and the
+	 * counterparts' establishment lift it across 15 again; the sweep
+	 * publishes it and tells the network. */
+	ma = seq_now(f, a.id);
+	f->now = NOW + 14 * 86400000ull;
+	assert_int_equal(rdv_reg_sweep(&f->db, f->now), 0);
+	r = rep_stored(f, s.id);
+	assert_true(r.score_pub >= 15);
+	assert_int_equal(rep_changed(f, &a, ma, net), 1);
+	/* Not again within the minute. */
+	ma = seq_now(f, a.id);
+	assert_int_equal(rdv_reg_sweep(&f->db, f->now + 1000), 0);
+	assert_int_equal(rep_changed(f, &a, ma, net), 0);
+}
+
+static void test_rep_revocations(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode s = {0};
+	struct tcert tc;
+	struct tca ca;
+	uint32_t net;
+	yajl_val v;
+	char body[64];
+
+	do_register(f, &s, 0, "s");
+	assert_int_equal(rep_stored(f, s.id).revocations, 0);
+	/* A CA revocation that takes it out of a network: one. */
+	mk_ca(&ca, "rep-ca", C_NB, C_NA);
+	net = mk_ca_net(f, "repca", &ca);
+	mk_cert_for(&tc, &ca, &s, NULL);
+	join_cert_ok(f, &s, net, &tc);
+	ca_revoke_ok(f, net, entry_node(s.id));
+	assert_int_equal(is_member(f, net, s.id), 0);
+	assert_int_equal(rep_stored(f, s.id).revocations, 1);
+	assert_string_equal(rep_factor(f, &s, s.id, "penalty"), "20");
+	/* An admin's revoke: two. */
+	snprintf(body, sizeof(body), "{\"node_id\":%u}", s.id);
+	assert_int_equal(admin(f, "org_revoke", body, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(rep_stored(f, s.id).revocations, 2);
+	/* Revoking a revoked node again changes nothing. */
+	assert_int_equal(admin(f, "org_revoke", body, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(rep_stored(f, s.id).revocations, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -6246,6 +6594,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_idp_renew, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_renews_identity, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_idp_policy, setup, idp_teardown),
+	    cmocka_unit_test_setup_teardown(test_rep_report, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rep_uptime_approvals_blocks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rep_revocations, setup, teardown),
 	};
 
 	if (sodium_init() < 0)
