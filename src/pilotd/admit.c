@@ -165,6 +165,8 @@ static enum admit_reason stage_limits(struct admit *a, struct admit_req *r)
 	const struct pkt_info *pi = r->pi;
 	uint16_t lport = r->inbound ? pi->dport : pi->sport;
 
+	if (r->no_flow)
+		return ADMIT_OK;
 	if (a->max_flows && a->flows >= a->max_flows)
 		return ADMIT_LIMIT_TOTAL;
 	if (pi->kind == PKT_TCP || pi->kind == PKT_UDP) {
@@ -217,11 +219,13 @@ enum admit_reason admit_check(struct admit *a, struct admit_req *r)
 	for (size_t i = 0; i < nitems(stages); i++) {
 		enum admit_reason why = stages[i](a, r);
 		if (why != ADMIT_OK) {
-			a->denied[why]++;
+			if (!r->no_flow)
+				a->denied[why]++;
 			return why;
 		}
 	}
-	a->admitted++;
+	if (!r->no_flow)
+		a->admitted++;
 	return ADMIT_OK;
 }
 

@@ -33,6 +33,8 @@ struct admit_req {
 	uint32_t peer_node; /* remote node */
 	uint16_t net;	    /* network of the addresses (0 = backbone) */
 	int inbound;	    /* remote opened it */
+	int no_flow;	    /* a broadcast copy: no flow is made, so no flow limit applies,
+			     * and the flow counters (admitted, denied) are not moved */
 	const struct pkt_info *pi;
 	uint64_t now_ms;
 	/* out: what admitted it */

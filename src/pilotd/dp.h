@@ -78,8 +78,8 @@ void dp_bcast_forget(struct dp_bcast *b, uint16_t net);
 /** Fan the UDP datagram \p pkt (source: this node in \p net, destination
  *  \p net's broadcast address) out to every member of \p net this node
  *  may reach.  \retval 0 (see \p res), -EACCES (the backbone),
- *  -EPROTONOSUPPORT (not UDP), -ENOENT (not a member), -EBUSY (over
- *  broadcast_rate). */
+ *  -EPROTONOSUPPORT (not UDP), -ENOENT (not a member), -EPERM
+ *  (broadcast_rate 0: off), -EBUSY (over broadcast_rate). */
 int dp_bcast_out(struct pilotd *d, const uint8_t *pkt, size_t len, const struct pkt_info *pi,
 		 uint16_t net, uint64_t now, struct dp_bcast_result *res);
 

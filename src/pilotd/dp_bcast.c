@@ -116,6 +116,7 @@ static void fanout_one(struct fanout *fo, uint32_t node)
 	r.peer_node = node;
 	r.net = fo->net;
 	r.inbound = 0;
+	r.no_flow = 1;
 	r.pi = fo->pi;
 	r.now_ms = fo->now;
 	why = admit_check(&d->admit, &r);
@@ -133,6 +134,8 @@ static void fanout_one(struct fanout *fo, uint32_t node)
 		return;
 	}
 	if (dp_relayed(d, p) && fo->len > dp_relay_mtu(d)) {
+		/* The relay's frames must fit the underlay, and a broadcast
+		 * cannot be fragmented (its copies are admitted by UDP port). */
 		fo->res->too_big++;
 		return;
 	}
@@ -166,7 +169,11 @@ int dp_bcast_out(struct pilotd *d, const uint8_t *pkt, size_t len, const struct 
 		d->ctr.bcast_dropped++;
 		return -ENOENT;
 	}
-	if (!d->bcast_rate || !token_bucket_take(&bn->tx_tb, d->bcast_rate, d->bcast_burst, now)) {
+	if (!d->bcast_rate) {
+		d->ctr.bcast_dropped++;
+		return -EPERM;
+	}
+	if (!token_bucket_take(&bn->tx_tb, d->bcast_rate, d->bcast_burst, now)) {
 		d->ctr.bcast_tx_rate_limited++;
 		bn->tx_rate_limited++;
 		return -EBUSY;
@@ -202,31 +209,37 @@ int dp_bcast_in(struct pilotd *d, struct peer *p, const uint8_t *pkt, size_t len
 		d->ctr.bcast_dropped++;
 		return -EACCES;
 	}
-	/* The receiver meters too: a sender's own limit is its operator's
-	 * choice, and a modified pilotd would ignore it. */
-	if (!d->bcast_rate ||
-	    !token_bucket_take(sender_bucket(b, net, p->node_id), d->bcast_rate, d->bcast_burst,
-			       now) ||
-	    !token_bucket_take(&bn->rx_tb, net_rate, net_burst, now)) {
-		d->ctr.bcast_rx_rate_limited++;
-		bn->rx_rate_limited++;
-		return -EBUSY;
+	if (!d->bcast_rate) {
+		d->ctr.bcast_dropped++;
+		return -EPERM;
 	}
 	if (!d->dp_ops->inbound_open(d)) {
 		d->ctr.bcast_rx_denied++;
 		bn->rx_denied++;
 		return -EAGAIN;
 	}
+	/* Admission before the meters: a sender this node refuses must not
+	 * use up the network's budget, which admitted senders share. */
 	memset(&r, 0, sizeof(r));
 	r.peer_node = p->node_id;
 	r.net = net;
 	r.inbound = 1;
+	r.no_flow = 1;
 	r.pi = pi;
 	r.now_ms = now;
 	if (admit_check(&d->admit, &r) != ADMIT_OK) {
 		d->ctr.bcast_rx_denied++;
 		bn->rx_denied++;
 		return -EACCES;
+	}
+	/* The receiver meters too: a sender's own limit is its operator's
+	 * choice, and a modified pilotd would ignore it. */
+	if (!token_bucket_take(sender_bucket(b, net, p->node_id), d->bcast_rate, d->bcast_burst,
+			       now) ||
+	    !token_bucket_take(&bn->rx_tb, net_rate, net_burst, now)) {
+		d->ctr.bcast_rx_rate_limited++;
+		bn->rx_rate_limited++;
+		return -EBUSY;
 	}
 	d->ctr.bcast_rx++;
 	bn->rx++;

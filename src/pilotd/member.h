@@ -19,6 +19,7 @@ struct member_net {
 	char name[64];
 	char rule[16];
 	int addr_up;		  /* our address in it is on pilot0 */
+	unsigned bcast_pending;	  /* ticks left to take its broadcast address's local route out */
 	struct policy_view *view; /* this node's compiled policy; NULL = none known */
 	uint64_t policy_version;
 	int view_pending;	 /* fetched, or being fetched: deny until it arrives */

@@ -327,6 +327,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	pilotd_cert_tick(d);
 	pilotd_tokens_tick(d);
 	pilotd_bcast_audit(d, now_mono_ms());
+	pilotd_bcast_tick(d);
 	pilotd_audit_flush(d);
 	if (!d->last_prune_ms || now_mono_ms() - d->last_prune_ms >= 3600000) {
 		if (d->last_prune_ms || now_mono_ms() - d->started_ms >= 10000) {

@@ -361,6 +361,8 @@ void pilotd_net_addrs_up(struct pilotd *d);
 /** Once a minute: one broadcast.summary audit record per network that saw
  *  broadcasts since the last one (never one per datagram). */
 void pilotd_bcast_audit(struct pilotd *d, uint64_t now);
+/** Take out broadcast addresses' local routes the kernel added late. */
+void pilotd_bcast_tick(struct pilotd *d);
 void pilotd_net_event(struct pilotd *d, const char *name, yajl_val ev);
 void pilotd_after_register(struct pilotd *d);
 /** Join the configured networks (`networks`) we are not in (a credential

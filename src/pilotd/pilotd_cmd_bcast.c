@@ -110,10 +110,14 @@ void cmd_broadcast(struct pilotd *d, struct ipc_req *req, yajl_val args)
 				NULL);
 		return;
 	}
+	if (rc == -EPERM) {
+		ipc_reply_error(req, "forbidden", "broadcast is off on this node",
+				"broadcast_rate is 0 in pilotd.json");
+		return;
+	}
 	if (rc == -EBUSY) {
 		ipc_reply_error(req, "rate_limited", "over this node's broadcast rate",
-				d->bcast_rate ? "broadcast_rate and broadcast_burst in pilotd.json"
-					      : "broadcast_rate is 0: broadcast is off");
+				"broadcast_rate and broadcast_burst in pilotd.json");
 		return;
 	}
 	if (rc < 0) {
@@ -130,6 +134,7 @@ void cmd_broadcast(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_ku64(j, "denied", res.denied);
 	jg_ku64(j, "blocked", res.blocked);
 	jg_ku64(j, "policy", res.policy);
-	jg_ku64(j, "unreachable", res.unreachable + res.too_big);
+	jg_ku64(j, "unreachable", res.unreachable);
+	jg_ku64(j, "too_big", res.too_big);
 	ipc_reply_ok_end(req);
 }

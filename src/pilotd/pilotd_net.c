@@ -42,43 +42,74 @@ static void net_addr(struct pilotd *d, uint16_t net, struct in6_addr *ip)
  *   (pilotd.c) consults, delivers what arrives from pilot0 to sockets.
  *
  * Best effort: a failure is logged and leaves unicast untouched. */
-static void net_bcast_up(struct pilotd *d, uint16_t net, const struct in6_addr *self)
+/* Ticks (pilotd.c: ten a second) a broadcast address's local route is
+ * looked for before giving up. */
+#define BCAST_ROUTE_TRIES 50
+
+static void bcast_addr(struct pilotd *d, uint16_t net, struct in6_addr *bc)
 {
 	struct pilot_addr a = {net, PILOT_NODE_BROADCAST};
+	addr_to_ipv6(&d->prefix, &a, bc);
+}
+
+static void net_bcast_up(struct pilotd *d, struct member_net *n, const struct in6_addr *self)
+{
 	struct in6_addr bc;
 	int rc, tries;
 
-	addr_to_ipv6(&d->prefix, &a, &bc);
+	bcast_addr(d, n->id, &bc);
 	if ((rc = nl_addr6_add_noprefix(d->nl, d->tun.ifindex, &bc, 128)) < 0)
 		goto fail;
 	/* The kernel installs the address's local route from its addrconf
-	 * worker, just after our ACK: wait for it (bounded) to remove it. */
-	for (tries = 0; tries < 100; tries++) {
+	 * worker, just after our ACK: a few short tries here, then from the
+	 * tick (pilotd_bcast_tick) rather than hold the event loop. */
+	for (tries = 0; tries < 3; tries++) {
 		rc = nl_route6_local(d->nl, 0, d->tun.ifindex, &bc, RT_TABLE_LOCAL);
 		if (rc != -ESRCH)
 			break;
-		usleep(2000);
+		usleep(1000);
 	}
+	n->bcast_pending = rc == -ESRCH ? BCAST_ROUTE_TRIES : 0;
 	if ((rc < 0 && rc != -ESRCH) ||
 	    (rc = nl_route6_add_src(d->nl, d->tun.ifindex, &bc, 128, self)) < 0 ||
 	    (rc = nl_route6_local(d->nl, 1, d->tun.ifindex, &bc, d->cfg.broadcast_table)) < 0)
 		goto fail;
 	return;
 fail:
-	log_warnx("network %u: its broadcast address is not set up: %s", net, strerror(-rc));
+	log_warnx("network %u: its broadcast address is not set up: %s", n->id, strerror(-rc));
+}
+
+void pilotd_bcast_tick(struct pilotd *d)
+{
+	for (unsigned i = 0; i < d->members.nnets; i++) {
+		struct member_net *n = &d->members.nets[i];
+		struct in6_addr bc;
+		int rc;
+
+		if (!n->bcast_pending || !n->addr_up || !d->tun_up)
+			continue;
+		bcast_addr(d, n->id, &bc);
+		rc = nl_route6_local(d->nl, 0, d->tun.ifindex, &bc, RT_TABLE_LOCAL);
+		if (rc == -ESRCH && --n->bcast_pending)
+			continue;
+		if (rc < 0)
+			log_warnx(
+			    "network %u: the kernel's local route of its broadcast address %s: "
+			    "broadcasts sent here may loop back instead of reaching members",
+			    n->id, rc == -ESRCH ? "never appeared" : strerror(-rc));
+		n->bcast_pending = 0;
+	}
 }
 
 static void net_bcast_down(struct pilotd *d, uint16_t net)
 {
-	struct pilot_addr a = {net, PILOT_NODE_BROADCAST};
 	struct in6_addr bc;
 
-	addr_to_ipv6(&d->prefix, &a, &bc);
+	bcast_addr(d, net, &bc);
 	/* The address takes its main-table route along; the local route in
 	 * broadcast_table is ours to remove. */
 	nl_route6_local(d->nl, 0, d->tun.ifindex, &bc, d->cfg.broadcast_table);
 	nl_addr6_del(d->nl, d->tun.ifindex, &bc, 128);
-	dp_bcast_forget(&d->bcast, net);
 }
 
 static void net_addr_up(struct pilotd *d, struct member_net *n)
@@ -97,7 +128,7 @@ static void net_addr_up(struct pilotd *d, struct member_net *n)
 		return;
 	}
 	n->addr_up = 1;
-	net_bcast_up(d, n->id, &ip);
+	net_bcast_up(d, n, &ip);
 }
 
 #define BCAST_AUDIT_MS 60000
@@ -213,6 +244,7 @@ unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
 		if (d->members.e[i].key && (uint16_t)(d->members.e[i].key >> 32) == net)
 			former[nformer++] = (uint32_t)d->members.e[i].key;
 	cut = dp_cut_flows(d, &sel);
+	dp_bcast_forget(&d->bcast, net);
 	if (n->addr_up && d->tun_up) {
 		net_bcast_down(d, net);
 		net_addr(d, net, &ip);
