@@ -395,9 +395,19 @@ static int nl_addr6(struct nl_ctx *nl, uint16_t type, uint16_t flags, int ifinde
 	if (!mnl_attr_put_check(nlh, NL_BUF_SIZE, IFA_LOCAL, sizeof(*a), a) ||
 	    !mnl_attr_put_check(nlh, NL_BUF_SIZE, IFA_ADDRESS, sizeof(*a), a) ||
 	    (type == RTM_NEWADDR &&
-	     !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, IFA_FLAGS, IFA_F_NODAD | ifa_flags))) {
+	     !mnl_attr_put_u32_check(nlh, NL_BUF_SIZE, IFA_FLAGS,
+				     IFA_F_NODAD | (ifa_flags & ~IFA_F_DEPRECATED)))) {
 		rc = -EMSGSIZE;
 		goto out;
+	}
+	if (type == RTM_NEWADDR && (ifa_flags & IFA_F_DEPRECATED)) {
+		/* Deprecated = preferred lifetime 0 (the flag itself is the
+		 * kernel's to set); valid for ever. */
+		struct ifa_cacheinfo ci = {.ifa_prefered = 0, .ifa_valid = 0xffffffffu};
+		if (!mnl_attr_put_check(nlh, NL_BUF_SIZE, IFA_CACHEINFO, sizeof(ci), &ci)) {
+			rc = -EMSGSIZE;
+			goto out;
+		}
 	}
 	inet_ntop(AF_INET6, a, txt, sizeof(txt));
 	snprintf(what, sizeof(what), "%s %s/%d on link %d", verb, txt, plen, ifindex);
@@ -416,10 +426,14 @@ int nl_addr6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int p
 			"add address");
 }
 
-int nl_addr6_add_noprefix(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen)
+int nl_addr6_add_bind_only(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen)
 {
+	/* No prefix route, and deprecated: RFC 6724 rule 3 then keeps the
+	 * kernel from choosing it as a source, which rule 8 (longest
+	 * matching prefix, capped by each address's prefix length) would do
+	 * for a /128 near other addresses of the subnet. */
 	return nl_addr6(nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, a, plen,
-			IFA_F_NOPREFIXROUTE, "add address");
+			IFA_F_NOPREFIXROUTE | IFA_F_DEPRECATED, "add address");
 }
 
 int nl_addr6_del(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen)

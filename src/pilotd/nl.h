@@ -18,8 +18,10 @@ int nl_link_index(struct nl_ctx *nl, const char *ifname);
 int nl_link_up(struct nl_ctx *nl, int ifindex, unsigned mtu);
 /** Add (replace) an IPv6 address with IFA_F_NODAD. \retval 0 or -errno. */
 int nl_addr6_add(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen);
-/** The same without the prefix route (IFA_F_NOPREFIXROUTE). */
-int nl_addr6_add_noprefix(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen);
+/** An address programs may bind to and receive on, but the kernel never
+ *  picks as a source: no prefix route (IFA_F_NOPREFIXROUTE), preferred
+ *  lifetime 0 (deprecated), valid for ever. */
+int nl_addr6_add_bind_only(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen);
 /** Delete; -EADDRNOTAVAIL if absent. \retval 0 or -errno. */
 int nl_addr6_del(struct nl_ctx *nl, int ifindex, const struct in6_addr *a, int plen);
 /** Add (replace) an IPv6 route to \p dst/\p plen via the device. \retval 0 or -errno. */

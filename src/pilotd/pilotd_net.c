@@ -58,7 +58,7 @@ static void net_bcast_up(struct pilotd *d, struct member_net *n, const struct in
 	int rc, tries;
 
 	bcast_addr(d, n->id, &bc);
-	if ((rc = nl_addr6_add_noprefix(d->nl, d->tun.ifindex, &bc, 128)) < 0)
+	if ((rc = nl_addr6_add_bind_only(d->nl, d->tun.ifindex, &bc, 128)) < 0)
 		goto fail;
 	/* The kernel installs the address's local route from its addrconf
 	 * worker, just after our ACK: a few short tries here, then from the

@@ -71,6 +71,12 @@ BC="$PFX:1e::ffff:ffff"
 BC0="$PFX:0::ffff:ffff"
 info "broadcast address of 30: $BC"
 check "s: pilot0 carries 30's broadcast address (bindable)" e2e_has_addr s pilot0 "$BC"
+# ... but never as the source of unicast: a /128 beside the /64 would win
+# the kernel's longest-prefix rule if it were not deprecated.
+S30=$(e2e_addr_in s 30)
+A30=$(e2e_addr_in a 30)
+check "s: unicast to a's address in 30 leaves from s's own ($S30)" \
+	eval 'ip -n "${HOST_NS[s]}" -6 route get "$A30" | grep -q "src $S30 "' 
 
 listen() { # NODE BIND
 	local d=$E2E_WORK/$1
@@ -116,6 +122,11 @@ check "d: refused s's broadcast itself (bcast_rx_denied > 0)" \
 	eval '[ "$(pctl d status | jget data.counters.bcast_rx_denied)" -gt 0 ]'
 check "s: skipped b (blocked) and c (policy): bcast_tx_denied >= 4" \
 	eval '[ "$(pctl s status | jget data.counters.bcast_tx_denied)" -ge 4 ]'
+
+res=$(send s "$A30" unicast)
+e2e_wait 5 eval '[ "$(got a unicast)" = 1 ]'
+check "unicast s -> a in 30 still works, from s's address ($res)" \
+	eval 'grep " unicast\$" "$E2E_WORK/a/udp.log" | grep -qi "^rx $S30 "'
 
 # ------------------------------------------------------------ pilotctl broadcast
 check "pilotctl broadcast 30 $PORT viactl" adm s broadcast 30 "$PORT" viactl || info "reply: $PCTL_OUT"

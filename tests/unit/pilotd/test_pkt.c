@@ -1391,20 +1391,21 @@ static int ns_bcast_body(void)
 	CK(nl != NULL);
 	CK(nl_link_up(nl, t.ifindex, 1420) == 0);
 
-	/* nl_addr6_add_noprefix: the address, flagged, and no /64 route; a
+	/* nl_addr6_add_bind_only: the address, flagged, and no /64 route; a
 	 * plain nl_addr6_add of another one does get its prefix route (so the
 	 * dump would see one). */
-	CK(nl_addr6_add_noprefix(nl, t.ifindex, &self, 64) == 0);
+	CK(nl_addr6_add_bind_only(nl, t.ifindex, &self, 64) == 0);
 	CK(nl_addr6_add(nl, t.ifindex, &other, 64) == 0);
 	CK(find_addr(&q, t.ifindex, &self, 64) == 0);
 	CK(q.found);
 	CK(q.flags & IFA_F_NOPREFIXROUTE);
 	CK(q.flags & IFA_F_NODAD);
+	CK(q.flags & IFA_F_DEPRECATED); /* never chosen as a source */
 	CK(find_route(&q, t.ifindex, &other64, 64, 0) == 0);
 	CK(q.found);
 	CK(find_route(&q, t.ifindex, &net64, 64, 0) == 0);
 	CK(!q.found);
-	CK(nl_addr6_add_noprefix(nl, t.ifindex, &self, 129) == -EINVAL);
+	CK(nl_addr6_add_bind_only(nl, t.ifindex, &self, 129) == -EINVAL);
 
 	/* nl_route6_local: deleting an absent one is -ESRCH (quietly); add,
 	 * see it in BCAST_TABLE as a local route, delete, gone. */
