@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -54,6 +55,7 @@ int dp_init(struct pilotd *d, const struct dp_ops *ops)
 		return e;
 	}
 	d->udp_fd = fd;
+	d->udp_gso = d->cfg.offload; /* tried at the first batch; off if refused */
 	return 0;
 }
 
@@ -69,12 +71,109 @@ void dp_free(struct pilotd *d)
 
 /* ---- the TUN loop's batch of sends ---- */
 
+/* The kernel takes at most this many segments in one UDP GSO send
+ * (UDP_MAX_SEGMENTS, 64 before Linux 6.9), and no more bytes than one IP
+ * packet may carry (the send is one skb until it is cut). */
+#define GSO_UDP_MAX_SEGS 64
+#define GSO_UDP_MAX_BYTES 65000
+
+static int same_dest(const struct msghdr *a, const struct msghdr *b)
+{
+	return a->msg_namelen == b->msg_namelen &&
+	       memcmp(a->msg_name, b->msg_name, a->msg_namelen) == 0;
+}
+
+/* Group the batch into runs of records to one endpoint, all of one size
+ * but the last (which may be shorter): each run is one message with a
+ * UDP_SEGMENT size, which the kernel cuts into datagrams below the socket
+ * (one trip through the stack for up to 64 records).  \retval messages. */
+static unsigned gso_group(struct dp_batch *b)
+{
+	unsigned out = 0, i = 0;
+
+	while (i < b->ntx) {
+		struct msghdr *first = &b->txm[i].msg_hdr;
+		size_t seg = first->msg_iov->iov_len, total = seg;
+		unsigned j = i + 1;
+		struct msghdr *m = &b->gm[out].msg_hdr;
+
+		b->giov[i] = *first->msg_iov;
+		while (j < b->ntx && j - i < GSO_UDP_MAX_SEGS &&
+		       same_dest(first, &b->txm[j].msg_hdr)) {
+			size_t len = b->txm[j].msg_hdr.msg_iov->iov_len;
+			if (len > seg || total + len > GSO_UDP_MAX_BYTES)
+				break;
+			total += len;
+			b->giov[j] = *b->txm[j].msg_hdr.msg_iov;
+			j++;
+			if (len < seg)
+				break; /* a shorter one ends the run */
+		}
+		memset(m, 0, sizeof(*m));
+		m->msg_name = first->msg_name;
+		m->msg_namelen = first->msg_namelen;
+		m->msg_iov = &b->giov[i];
+		m->msg_iovlen = j - i;
+		if (j - i > 1) {
+			struct cmsghdr *cm;
+			uint16_t sz = (uint16_t)seg;
+			m->msg_control = b->gctl[out].b;
+			m->msg_controllen = sizeof(b->gctl[out].b);
+			cm = CMSG_FIRSTHDR(m);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(sz));
+			memcpy(CMSG_DATA(cm), &sz, sizeof(sz));
+		}
+		out++;
+		i = j;
+	}
+	return out;
+}
+
+/* The batch as UDP GSO sends.  \retval 0, or -1 when the kernel refused
+ * GSO itself (the caller sends the batch again without). */
+static int tx_flush_gso(struct pilotd *d)
+{
+	struct dp_batch *b = d->batch;
+	unsigned n = gso_group(b), off = 0;
+
+	while (off < n) {
+		int r = sendmmsg(d->udp_fd, b->gm + off, n - off, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (off == 0 && b->gm[0].msg_hdr.msg_controllen &&
+			    (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT ||
+			     errno == EOPNOTSUPP)) {
+				log_warnx("UDP GSO refused by the kernel (%s): one send per record",
+					  strerror(errno));
+				d->udp_gso = 0;
+				return -1;
+			}
+			off++; /* as in tx_flush: skip that message, keep the rest */
+			continue;
+		}
+		for (int k = 0; k < r; k++) {
+			d->ctr.udp_tx_packets += b->gm[off + k].msg_hdr.msg_iovlen;
+			if (b->gm[off + k].msg_hdr.msg_iovlen > 1)
+				d->ctr.udp_tx_gso_sends++;
+		}
+		off += (unsigned)r;
+	}
+	b->ntx = 0;
+	return 0;
+}
+
 /* Send the batch tx_seal_slot queued, in as few sendmmsg calls as the
  * socket allows. */
 static void tx_flush(struct pilotd *d)
 {
 	struct dp_batch *b = d->batch;
 	unsigned off = 0;
+
+	if (b->ntx > 1 && d->udp_gso && tx_flush_gso(d) == 0)
+		return;
 
 	while (off < b->ntx) {
 		int n = sendmmsg(d->udp_fd, b->txm + off, b->ntx - off, 0);

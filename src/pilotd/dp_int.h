@@ -75,6 +75,13 @@ struct dp_batch {
 	uint8_t relay[DP_BUFSZ + BCN_RELAY_OVERHEAD]; /* a record wrapped for the relay */
 	/* offload (gso.h): a super-packet read from pilot0, and the
 	 * super-packets being joined from one receive batch */
+	/* UDP GSO: runs of records to one endpoint, of one size, as one send */
+	struct mmsghdr gm[DP_BATCH];
+	struct iovec giov[DP_BATCH];
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(uint16_t))];
+	} gctl[DP_BATCH];
 	uint8_t super[GSO_MAX];
 	uint8_t gro_buf[DP_GRO_FLOWS][GSO_MAX];
 	struct gso_coalesce gro[DP_GRO_FLOWS];

@@ -161,7 +161,7 @@ int gso_coalesce_add(struct gso_coalesce *c, const uint8_t *pkt, size_t len)
 
 	if (c->len && (len < IP6_HDR + TCP_MIN || !same_flow(c->buf, pkt)))
 		return -ESRCH;
-	if (!th)
+	if (!th || len > GSO_MAX)
 		return -EINVAL;
 	hl = IP6_HDR + th;
 	payload = len - hl;
@@ -186,7 +186,7 @@ int gso_coalesce_add(struct gso_coalesce *c, const uint8_t *pkt, size_t len)
 		return 1;
 	}
 	ct = c->buf + IP6_HDR;
-	if (c->closed || hl != c->hlen || payload > c->seg_size || c->segs >= GSO_MAX_SEGS ||
+	if (c->closed || hl != c->hlen || payload > c->seg_size || c->segs >= GSO_COALESCE_SEGS ||
 	    c->len + payload > GSO_MAX || get32(t + 4) != c->next_seq ||
 	    /* version, traffic class, flow label; next header, hop limit */
 	    memcmp(pkt, c->buf, 4) != 0 || memcmp(pkt + 6, c->buf + 6, 2) != 0 ||
@@ -215,6 +215,7 @@ size_t gso_coalesce_finish(struct gso_coalesce *c, struct gso_hdr *h)
 	memset(h, 0, sizeof(*h));
 	if (c->segs <= 1) {
 		c->len = 0;
+		c->segs = 0;
 		return len; /* as it came, checksum and all */
 	}
 	put16(c->buf + 4, (uint16_t)(len - IP6_HDR));
@@ -231,5 +232,6 @@ size_t gso_coalesce_finish(struct gso_coalesce *c, struct gso_hdr *h)
 	h->csum_start = IP6_HDR;
 	h->csum_offset = TCP_CSUM_OFF;
 	c->len = 0;
+	c->segs = 0;
 	return len;
 }

@@ -22,7 +22,12 @@
 
 #define GSO_VNET_HDR 10 /* sizeof(struct virtio_net_hdr): the TUN default */
 #define GSO_MAX 65536	/* a super-packet, IPv6 header included */
-#define GSO_MAX_SEGS 64 /* segments of one super-packet we accept */
+/* Segments of one super-packet read from pilot0: 64 KiB at the smallest
+ * MSS Linux allows (48 bytes) is 1366; the kernel's own limit on pilot0
+ * is 65535.  A read is bounded by its bytes anyway. */
+#define GSO_MAX_SEGS 2048
+/* Segments joined into one written super-packet (as the kernel's GRO). */
+#define GSO_COALESCE_SEGS 64
 
 /** A virtio_net_hdr in host order (TUN uses the host's byte order). */
 struct gso_hdr {

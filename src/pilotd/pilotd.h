@@ -63,6 +63,7 @@ extern const struct conf_key pilotd_schema[];
 	X(tun_tx_super)                                                                            \
 	X(tun_tx_coalesced)                                                                        \
 	X(tun_rx_bad_offload)                                                                      \
+	X(udp_tx_gso_sends)                                                                        \
 	X(udp_rx_packets)                                                                          \
 	X(udp_tx_packets)                                                                          \
 	X(rx_dropped_auth)                                                                         \
@@ -214,6 +215,7 @@ struct pilotd {
 	struct pilotd_bcn bcn;
 	struct dp_bcast bcast;		  /* broadcast meters (dp_bcast.c) */
 	uint32_t bcast_rate, bcast_burst; /* per sender and network; 0 rate: off */
+	int udp_gso;			  /* UDP_SEGMENT on the tunnel socket (dp.c) */
 	uint64_t bcast_audit_ms;	  /* last broadcast.summary */
 
 	/* control */
