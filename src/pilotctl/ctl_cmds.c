@@ -175,9 +175,16 @@ static int print_status(yajl_val d)
 				 ctl_mtext(reg, "reason", r, sizeof(r)),
 				 ctl_mtext(reg, "message", m, sizeof(m)));
 	}
-	snprintf(tunline, sizeof(tunline), "%s (mtu %s)",
-		 ctl_mtext(tun, "name", b[2], sizeof(b[2])),
-		 ctl_mtext(tun, "mtu", b[3], sizeof(b[3])));
+	{
+		yajl_val off = json_get(tun, "offload");
+		int tso = 0, gso = 0;
+		json_get_bool(off, "tso", &tso);
+		json_get_bool(off, "udp_gso", &gso);
+		snprintf(tunline, sizeof(tunline), "%s (mtu %s; offload: tso %s, udp gso %s)",
+			 ctl_mtext(tun, "name", b[2], sizeof(b[2])),
+			 ctl_mtext(tun, "mtu", b[3], sizeof(b[3])), tso ? "on" : "off",
+			 gso ? "on" : "off");
+	}
 	pairs[0] = "version";
 	pairs[1] = ctl_mtext(d, "version", b[4], sizeof(b[4]));
 	pairs[2] = "uptime";

@@ -448,6 +448,14 @@ void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_kstr(j, "name", d->cfg.tun);
 	jg_ku64(j, "mtu", d->cfg.mtu);
 	jg_kbool(j, "up", d->tun_up);
+	/* What the kernel granted: each falls back on its own (doc/PROTOCOL.md
+	 * "Offloads"). */
+	jg_key(j, "offload");
+	jg_map_open(j);
+	jg_kbool(j, "vnet_hdr", d->tun.vnet);
+	jg_kbool(j, "tso", d->tun.tso);
+	jg_kbool(j, "udp_gso", d->udp_gso);
+	jg_map_close(j);
 	jg_map_close(j);
 	jg_ku64(j, "listen_port", d->cfg.listen_port);
 	jg_ku64(j, "flows", d->flows.count);
