@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "gso.h"
 #include "pkt.h"
 
@@ -20,28 +21,6 @@
 #define F_PSH 0x08
 #define F_ACK 0x10
 #define F_CWR 0x80
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
 
 void gso_hdr_decode(const uint8_t b[GSO_VNET_HDR], struct gso_hdr *h)
 {
@@ -78,7 +57,7 @@ int gso_complete_csum(uint8_t *pkt, size_t len, const struct gso_hdr *h)
 		return -EINVAL;
 	/* 0xffff, not 0: the same value for TCP, and for UDP 0 means none. */
 	sum = pkt_csum(pkt + h->csum_start, len - h->csum_start);
-	put16(pkt + at, sum ? sum : 0xffff);
+	put_be16(pkt + at, sum ? sum : 0xffff);
 	return 0;
 }
 
@@ -89,7 +68,7 @@ static size_t tcp6_hlen(const uint8_t *pkt, size_t len)
 	size_t th;
 
 	if (len < IP6_HDR + TCP_MIN || (pkt[0] >> 4) != 6 || pkt[6] != IPPROTO_TCP ||
-	    (size_t)get16(pkt + 4) + IP6_HDR != len)
+	    (size_t)get_be16(pkt + 4) + IP6_HDR != len)
 		return 0;
 	th = (size_t)(pkt[IP6_HDR + 12] >> 4) * 4;
 	if (th < TCP_MIN || IP6_HDR + th > len)
@@ -127,8 +106,8 @@ int gso_segment(const uint8_t *pkt, size_t len, const struct gso_hdr *h, unsigne
 	last = off + chunk == payload;
 	memcpy(out, pkt, hl);
 	memcpy(out + hl, pkt + hl + off, chunk);
-	put16(out + 4, (uint16_t)(th + chunk));
-	put32(t + 4, get32(pkt + IP6_HDR + 4) + (uint32_t)off);
+	put_be16(out + 4, (uint16_t)(th + chunk));
+	put_be32(t + 4, get_be32(pkt + IP6_HDR + 4) + (uint32_t)off);
 	/* What ends the whole send (FIN, PSH) belongs to its last segment;
 	 * a congestion window reduction is signalled once, by the first. */
 	fl = t[13];
@@ -137,10 +116,10 @@ int gso_segment(const uint8_t *pkt, size_t len, const struct gso_hdr *h, unsigne
 	if (k > 0)
 		fl &= (uint8_t)~F_CWR;
 	t[13] = fl;
-	put16(t + TCP_CSUM_OFF, 0);
-	put16(t + TCP_CSUM_OFF,
-	      pkt_l4_csum((const struct in6_addr *)(out + 8), (const struct in6_addr *)(out + 24),
-			  IPPROTO_TCP, t, th + chunk));
+	put_be16(t + TCP_CSUM_OFF, 0);
+	put_be16(t + TCP_CSUM_OFF,
+		 pkt_l4_csum((const struct in6_addr *)(out + 8),
+			     (const struct in6_addr *)(out + 24), IPPROTO_TCP, t, th + chunk));
 	return (int)(hl + chunk);
 }
 
@@ -168,7 +147,7 @@ int gso_coalesce_add(struct gso_coalesce *c, const uint8_t *pkt, size_t len)
 	fl = t[13];
 	/* Only plain data joins: no SYN, FIN, RST, URG, ECE or CWR, which
 	 * the receiving stack must see on their own segment. */
-	if (payload == 0 || (fl != F_ACK && fl != (F_ACK | F_PSH)) || get16(t + 18) != 0)
+	if (payload == 0 || (fl != F_ACK && fl != (F_ACK | F_PSH)) || get_be16(t + 18) != 0)
 		return -EINVAL;
 	/* The kernel will take the joined packet's checksum as good (it is
 	 * marked partial): so this one's must be good now. */
@@ -181,13 +160,13 @@ int gso_coalesce_add(struct gso_coalesce *c, const uint8_t *pkt, size_t len)
 		c->hlen = hl;
 		c->seg_size = (uint16_t)payload;
 		c->segs = 1;
-		c->next_seq = get32(t + 4) + (uint32_t)payload;
+		c->next_seq = get_be32(t + 4) + (uint32_t)payload;
 		c->closed = (fl & F_PSH) != 0;
 		return 1;
 	}
 	ct = c->buf + IP6_HDR;
 	if (c->closed || hl != c->hlen || payload > c->seg_size || c->segs >= GSO_COALESCE_SEGS ||
-	    c->len + payload > GSO_MAX || get32(t + 4) != c->next_seq ||
+	    c->len + payload > GSO_MAX || get_be32(t + 4) != c->next_seq ||
 	    /* version, traffic class, flow label; next header, hop limit */
 	    memcmp(pkt, c->buf, 4) != 0 || memcmp(pkt + 6, c->buf + 6, 2) != 0 ||
 	    /* acknowledgement, data offset and window; options */
@@ -218,13 +197,13 @@ size_t gso_coalesce_finish(struct gso_coalesce *c, struct gso_hdr *h)
 		c->segs = 0;
 		return len; /* as it came, checksum and all */
 	}
-	put16(c->buf + 4, (uint16_t)(len - IP6_HDR));
+	put_be16(c->buf + 4, (uint16_t)(len - IP6_HDR));
 	/* A partial checksum: the pseudo-header's sum, which the kernel
 	 * completes if the packet leaves again and otherwise trusts (each
 	 * segment's was checked on the way in). */
-	put16(t + TCP_CSUM_OFF,
-	      pkt_pseudo_csum((const struct in6_addr *)(c->buf + 8),
-			      (const struct in6_addr *)(c->buf + 24), IPPROTO_TCP, len - IP6_HDR));
+	put_be16(t + TCP_CSUM_OFF, pkt_pseudo_csum((const struct in6_addr *)(c->buf + 8),
+						   (const struct in6_addr *)(c->buf + 24),
+						   IPPROTO_TCP, len - IP6_HDR));
 	h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	h->gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
 	h->hdr_len = (uint16_t)c->hlen;

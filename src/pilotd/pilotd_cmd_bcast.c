@@ -23,36 +23,6 @@
 #define IP6_HDR 40
 #define UDP_HDR 8
 
-/* An IPv6/UDP datagram from \p src:\p sport to \p dst:\p dport. */
-static size_t build_udp(uint8_t *out, const struct in6_addr *src, uint16_t sport,
-			const struct in6_addr *dst, uint16_t dport, const char *msg, size_t mlen)
-{
-	uint16_t ulen = (uint16_t)(UDP_HDR + mlen), sum;
-	uint8_t *u = out + IP6_HDR;
-
-	memset(out, 0, IP6_HDR + UDP_HDR);
-	out[0] = 0x60;
-	out[4] = (uint8_t)(ulen >> 8);
-	out[5] = (uint8_t)ulen;
-	out[6] = IPPROTO_UDP;
-	out[7] = 64;
-	memcpy(out + 8, src, 16);
-	memcpy(out + 24, dst, 16);
-	u[0] = (uint8_t)(sport >> 8);
-	u[1] = (uint8_t)sport;
-	u[2] = (uint8_t)(dport >> 8);
-	u[3] = (uint8_t)dport;
-	u[4] = out[4];
-	u[5] = out[5];
-	memcpy(u + UDP_HDR, msg, mlen);
-	sum = pkt_l4_csum(src, dst, IPPROTO_UDP, u, ulen);
-	if (sum == 0)
-		sum = 0xffff; /* UDP over IPv6: a zero checksum is not allowed */
-	u[6] = (uint8_t)(sum >> 8);
-	u[7] = (uint8_t)sum;
-	return IP6_HDR + ulen;
-}
-
 void cmd_broadcast(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	uint8_t pkt[DP_BUFSZ];
@@ -98,12 +68,13 @@ void cmd_broadcast(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	addr_to_ipv6(&d->prefix, &bc, &dst);
 	/* An ephemeral source port, as a socket would have: replies to it
 	 * find no program and are refused by this node's kernel. */
-	len = build_udp(pkt, &src, (uint16_t)(49152 + randombytes_uniform(16384)), &dst,
-			(uint16_t)port, msg, mlen);
-	if (pkt_parse(pkt, len, &pi) < 0) {
+	rc = pkt_make_udp(&src, (uint16_t)(49152 + randombytes_uniform(16384)), &dst,
+			  (uint16_t)port, (const uint8_t *)msg, mlen, pkt, sizeof(pkt));
+	if (rc < 0 || pkt_parse(pkt, (size_t)rc, &pi) < 0) {
 		ipc_reply_error(req, "internal", "could not build the datagram", NULL);
 		return;
 	}
+	len = (size_t)rc;
 	rc = dp_bcast_out(d, pkt, len, &pi, (uint16_t)net, now_mono_ms(), &res);
 	if (rc == -ENOENT) {
 		ipc_reply_error(req, "not_found", "this node is not a member of that network",

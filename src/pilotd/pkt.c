@@ -501,3 +501,24 @@ int pkt_make_refusal(const uint8_t *pkt, const struct pkt_info *pi, uint8_t *out
 	 * prohibited" for ping.  The builder refuses to answer errors. */
 	return pkt_make_icmp6_unreach(&pi->dst, 1, pkt, pi->len, out, outlen);
 }
+
+int pkt_make_udp(const struct in6_addr *src, uint16_t sport, const struct in6_addr *dst,
+		 uint16_t dport, const uint8_t *data, size_t dlen, uint8_t *out, size_t outlen)
+{
+	size_t ulen = 8 + dlen;
+	uint8_t *u = out + 40;
+	uint16_t sum;
+
+	if (ulen > 0xffff || 40 + ulen > outlen)
+		return -ENOSPC;
+	ip6_put_hdr(out, src, dst, ulen, IPPROTO_UDP);
+	put_be16(u, sport);
+	put_be16(u + 2, dport);
+	put_be16(u + 4, (uint16_t)ulen);
+	put_be16(u + 6, 0);
+	memcpy(u + 8, data, dlen);
+	sum = pkt_l4_csum(src, dst, IPPROTO_UDP, u, ulen);
+	/* UDP over IPv6: a zero checksum is not allowed (RFC 8200 8.1). */
+	put_be16(u + 6, sum ? sum : 0xffff);
+	return (int)(40 + ulen);
+}

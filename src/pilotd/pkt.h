@@ -87,6 +87,10 @@ int pkt_make_refusal(const uint8_t *pkt, const struct pkt_info *pi, uint8_t *out
 uint16_t pkt_l4_csum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,
 		     const uint8_t *l4, size_t len);
 
+/** Build an IPv6/UDP datagram from \p src:\p sport to \p dst:\p dport
+ *  carrying \p data.  \retval its length in \p out, or -ENOSPC. */
+int pkt_make_udp(const struct in6_addr *src, uint16_t sport, const struct in6_addr *dst,
+		 uint16_t dport, const uint8_t *data, size_t dlen, uint8_t *out, size_t outlen);
 /** The Internet checksum of \p len bytes (~ of the folded sum), for a
  *  field computed over a region that holds a partial sum already. */
 uint16_t pkt_csum(const uint8_t *p, size_t len);
