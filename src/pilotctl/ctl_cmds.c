@@ -177,13 +177,15 @@ static int print_status(yajl_val d)
 	}
 	{
 		yajl_val off = json_get(tun, "offload");
-		int tso = 0, gso = 0;
+		int tso = 0, gso = 0, gro = 0;
 		json_get_bool(off, "tso", &tso);
 		json_get_bool(off, "udp_gso", &gso);
-		snprintf(tunline, sizeof(tunline), "%s (mtu %s; offload: tso %s, udp gso %s)",
+		json_get_bool(off, "udp_gro", &gro);
+		snprintf(tunline, sizeof(tunline),
+			 "%s (mtu %s; offload: tso %s, udp gso %s, udp gro %s)",
 			 ctl_mtext(tun, "name", b[2], sizeof(b[2])),
 			 ctl_mtext(tun, "mtu", b[3], sizeof(b[3])), tso ? "on" : "off",
-			 gso ? "on" : "off");
+			 gso ? "on" : "off", gro ? "on" : "off");
 	}
 	pairs[0] = "version";
 	pairs[1] = ctl_mtext(d, "version", b[4], sizeof(b[4]));

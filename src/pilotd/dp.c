@@ -55,7 +55,16 @@ int dp_init(struct pilotd *d, const struct dp_ops *ops)
 		return e;
 	}
 	d->udp_fd = fd;
-	d->udp_gso = d->cfg.offload; /* tried at the first batch; off if refused */
+	d->udp_gso = !!(d->offload & PILOTD_OFFLOAD_UDP_GSO); /* tried at the first batch */
+	/* UDP GRO: a run of datagrams from one source, of one size, comes up
+	 * as one receive (the kernel no longer cuts a UDP GSO send from a peer
+	 * back into datagrams before the socket, nor queues each alone). */
+	if ((d->offload & PILOTD_OFFLOAD_UDP_GRO) &&
+	    setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0)
+		d->udp_gro = 1;
+	else if (d->offload & PILOTD_OFFLOAD_UDP_GRO)
+		log_warnx("UDP GRO refused by the kernel (%s): one receive per datagram",
+			  strerror(errno));
 	return 0;
 }
 
@@ -734,25 +743,65 @@ void dp_relayed_in(struct pilotd *d, uint8_t *rec, size_t len, uint32_t from, ui
 	}
 }
 
+/* The segment size of a UDP GRO receive, 0 when it is one datagram. */
+static size_t gro_segment_size(struct msghdr *m)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		int sz;
+		if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO ||
+		    c->cmsg_len < CMSG_LEN(sizeof(sz)))
+			continue;
+		memcpy(&sz, CMSG_DATA(c), sizeof(sz));
+		return sz > 0 ? (size_t)sz : 0;
+	}
+	return 0;
+}
+
+/* One receive: a datagram, or with UDP GRO a run of them from one source,
+ * each \p seg bytes but the last; each is a record of its own. */
+static void rx_datagrams(struct pilotd *d, uint8_t *buf, size_t len, size_t seg,
+			 const struct sockaddr_in6 *src, uint64_t now)
+{
+	if (!seg || seg >= len) {
+		inbound(d, buf, len, src, now);
+		return;
+	}
+	d->ctr.udp_rx_gro++;
+	for (size_t off = 0; off < len; off += seg)
+		inbound(d, buf + off, len - off < seg ? len - off : seg, src, now);
+}
+
 void dp_udp_readable(int fd, short what, void *arg)
 {
 	struct pilotd *d = arg;
 	struct dp_batch *b = d->batch;
+	/* Without GRO nothing longer than a record is wanted: a bigger
+	 * datagram is cut short and dropped as truncated. */
+	size_t rxlen = d->udp_gro ? DP_RX_BUFSZ : DP_BUFSZ;
 
 	(void)what;
 	for (int rounds = 0; rounds < 4; rounds++) {
 		uint64_t now;
 		int n;
-		bcn_mmsg_rx_prepare(b->rxm, b->rxv, b->rxa, &b->rx[0][0], DP_BUFSZ, DP_BATCH);
+		bcn_mmsg_rx_prepare(b->rxm, b->rxv, b->rxa, &b->rx[0][0], DP_RX_BUFSZ, DP_BATCH);
+		for (unsigned i = 0; i < DP_BATCH; i++) {
+			b->rxv[i].iov_len = rxlen;
+			if (d->udp_gro) {
+				b->rxm[i].msg_hdr.msg_control = b->rxctl[i].b;
+				b->rxm[i].msg_hdr.msg_controllen = sizeof(b->rxctl[i].b);
+			}
+		}
 		n = recvmmsg(fd, b->rxm, DP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		now = now_mono_ms();
 		for (int i = 0; i < n; i++) {
-			if (b->rxm[i].msg_hdr.msg_namelen != sizeof(struct sockaddr_in6) ||
-			    (b->rxm[i].msg_hdr.msg_flags & MSG_TRUNC))
+			struct msghdr *m = &b->rxm[i].msg_hdr;
+			if (m->msg_namelen != sizeof(struct sockaddr_in6) ||
+			    (m->msg_flags & MSG_TRUNC))
 				continue;
-			inbound(d, b->rx[i], b->rxm[i].msg_len, &b->rxa[i], now);
+			rx_datagrams(d, b->rx[i], b->rxm[i].msg_len,
+				     d->udp_gro ? gro_segment_size(m) : 0, &b->rxa[i], now);
 		}
 		gro_flush(d);
 		if (n < DP_BATCH)

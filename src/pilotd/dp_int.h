@@ -59,13 +59,17 @@
 /* TCP flows joined at once from one receive batch (gso.h). */
 #define DP_GRO_FLOWS 8
 
+/* A receive slot: with UDP GRO the kernel hands over up to 64 KiB of
+ * datagrams from one source, all of one size but the last, at once. */
+#define DP_RX_BUFSZ 65536
+
 /* The data path's preallocated buffers (d->batch): no allocation per
  * packet.  scratch is shared by whatever builds one message at a time
  * (handshakes, keepalives, refusals, RSTs), so its contents never
  * outlive the call that filled them. */
 struct dp_batch {
 	uint8_t tx[DP_BATCH][DP_BUFSZ];
-	uint8_t rx[DP_BATCH][DP_BUFSZ];
+	uint8_t rx[DP_BATCH][DP_RX_BUFSZ]; /* touched only as far as used */
 	struct mmsghdr txm[DP_BATCH], rxm[DP_BATCH];
 	struct iovec txv[DP_BATCH], rxv[DP_BATCH];
 	struct sockaddr_in6 txa[DP_BATCH], rxa[DP_BATCH];
@@ -82,6 +86,11 @@ struct dp_batch {
 		struct cmsghdr align;
 		uint8_t b[CMSG_SPACE(sizeof(uint16_t))];
 	} gctl[DP_BATCH];
+	/* UDP GRO: each receive's segment size */
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(int))];
+	} rxctl[DP_BATCH];
 	uint8_t super[GSO_MAX];
 	uint8_t gro_buf[DP_GRO_FLOWS][GSO_MAX];
 	struct gso_coalesce gro[DP_GRO_FLOWS];

@@ -118,6 +118,39 @@ static void notify_ready(struct pilotd *d)
 	sd_notify_send("READY=1\nSTATUS=overlay up");
 }
 
+int pilotd_offload_parse(int enabled, const char *disable, unsigned *out, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {{"tso", PILOTD_OFFLOAD_TSO},
+		     {"udp_gso", PILOTD_OFFLOAD_UDP_GSO},
+		     {"udp_gro", PILOTD_OFFLOAD_UDP_GRO},
+		     {"all", PILOTD_OFFLOAD_ALL}};
+	unsigned off = enabled ? PILOTD_OFFLOAD_ALL : 0;
+	const char *p = disable ? disable : "";
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		size_t i;
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == n && strncmp(p, names[i].name, n) == 0)
+				break;
+		if (n && i == sizeof(names) / sizeof(names[0])) {
+			snprintf(err, errlen,
+				 "PILOT_OFFLOAD_DISABLE: unknown offload '%.*s' (tso, udp_gso, "
+				 "udp_gro, all)",
+				 (int)(n > 32 ? 32 : n), p);
+			return -EINVAL;
+		}
+		if (n)
+			off &= ~names[i].bit;
+		p += n + (p[n] == ',');
+	}
+	*out = off;
+	return 0;
+}
+
 int pilotd_tun_setup(struct pilotd *d)
 {
 	struct pilot_addr a = {0, d->node_id};
@@ -131,7 +164,11 @@ int pilotd_tun_setup(struct pilotd *d)
 		log_warn("netlink");
 		return -errno;
 	}
-	rc = tun_open_linux(&d->tun, d->cfg.tun, d->cfg.offload);
+	/* PILOT_OFFLOAD_DISABLE=tso keeps the vnet header and asks for no TSO:
+	 * the path a kernel refusing TSO leaves, which this makes testable. */
+	rc = tun_open_linux(&d->tun, d->cfg.tun,
+			    (d->cfg.offload ? TUN_OPEN_VNET : 0) |
+				((d->offload & PILOTD_OFFLOAD_TSO) ? TUN_OPEN_TSO : 0));
 	if (rc < 0) {
 		log_warnx("TUN device %s: %s", d->cfg.tun, strerror(-rc));
 		return rc;
@@ -537,6 +574,16 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	d->admit.max_flows = d->cfg.max_flows;
 	d->bcast_rate = d->cfg.broadcast_rate;
 	d->bcast_burst = d->cfg.broadcast_burst;
+	{
+		char err[128];
+		/* A diagnostic switch, for a kernel or NIC that mishandles one
+		 * offload (pilotd(8) ENVIRONMENT). */
+		if ((rc = pilotd_offload_parse(d->cfg.offload, getenv("PILOT_OFFLOAD_DISABLE"),
+					       &d->offload, err, sizeof(err))) < 0) {
+			log_warnx("%s", err);
+			return rc;
+		}
+	}
 	if ((rc = dp_init(d, &dp_ops)) < 0)
 		return rc;
 	d->ev_udp = event_new(base, d->udp_fd, EV_READ | EV_PERSIST, dp_udp_readable, d);

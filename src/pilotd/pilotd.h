@@ -54,6 +54,18 @@ struct pilotd_cfg {
 
 extern const struct conf_key pilotd_schema[];
 
+/* The offloads pilotd asks the kernel for (doc/PROTOCOL.md "Offloads"):
+ * all when `offload` is true, less those PILOT_OFFLOAD_DISABLE names. */
+#define PILOTD_OFFLOAD_TSO 1u	  /* pilot0: IFF_VNET_HDR + TSO6 */
+#define PILOTD_OFFLOAD_UDP_GSO 2u /* tunnel socket: UDP_SEGMENT sends */
+#define PILOTD_OFFLOAD_UDP_GRO 4u /* tunnel socket: UDP_GRO receives */
+#define PILOTD_OFFLOAD_ALL 7u
+
+/** The offloads of \p enabled (the `offload` setting) less those the
+ *  comma-separated \p disable (NULL: none) names ("tso", "udp_gso",
+ *  "udp_gro", "all").  \retval 0, or -EINVAL with \p err set. */
+int pilotd_offload_parse(int enabled, const char *disable, unsigned *out, char *err, size_t errlen);
+
 /* Counters shown by `pilotctl status` (and later /metrics). */
 #define PILOTD_COUNTERS(X)                                                                         \
 	X(tun_rx_packets)                                                                          \
@@ -64,6 +76,7 @@ extern const struct conf_key pilotd_schema[];
 	X(tun_tx_coalesced)                                                                        \
 	X(tun_rx_bad_offload)                                                                      \
 	X(udp_tx_gso_sends)                                                                        \
+	X(udp_rx_gro)                                                                              \
 	X(udp_rx_packets)                                                                          \
 	X(udp_tx_packets)                                                                          \
 	X(rx_dropped_auth)                                                                         \
@@ -215,7 +228,9 @@ struct pilotd {
 	struct pilotd_bcn bcn;
 	struct dp_bcast bcast;		  /* broadcast meters (dp_bcast.c) */
 	uint32_t bcast_rate, bcast_burst; /* per sender and network; 0 rate: off */
+	unsigned offload;		  /* PILOTD_OFFLOAD_*: what to ask the kernel for */
 	int udp_gso;			  /* UDP_SEGMENT on the tunnel socket (dp.c) */
+	int udp_gro;			  /* UDP_GRO on the tunnel socket (dp.c) */
 	uint64_t bcast_audit_ms;	  /* last broadcast.summary */
 
 	/* control */

@@ -455,6 +455,7 @@ void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_kbool(j, "vnet_hdr", d->tun.vnet);
 	jg_kbool(j, "tso", d->tun.tso);
 	jg_kbool(j, "udp_gso", d->udp_gso);
+	jg_kbool(j, "udp_gro", d->udp_gro);
 	jg_map_close(j);
 	jg_map_close(j);
 	jg_ku64(j, "listen_port", d->cfg.listen_port);

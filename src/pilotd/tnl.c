@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 #include "bytes.h"
@@ -23,9 +24,6 @@ static const char label_mac1[] = "mac1----";
 static const char label_cookie[] = "cookie--";
 
 _Static_assert(sizeof(noise_name) - 1 == crypto_hash_sha256_BYTES, "protocol name is HASHLEN");
-/* sodium_malloc returns page end minus size: a multiple of 16 keeps the
- * AES-GCM states 16-byte aligned. */
-_Static_assert(sizeof(struct tnl_keypair) % 16 == 0, "keypair size keeps alignment");
 
 #define HASHLEN 32
 #define MACLEN 16
@@ -308,9 +306,61 @@ struct tnl_keypair *tnl_keypair_new(void)
 	return kp;
 }
 
+static void keypair_ctx_free(struct tnl_keypair *kp)
+{
+	/* EVP_CIPHER_CTX_free cleanses the key schedule. */
+	EVP_CIPHER_CTX_free(kp->send_ctx);
+	EVP_CIPHER_CTX_free(kp->recv_ctx);
+	kp->send_ctx = kp->recv_ctx = NULL;
+}
+
 void tnl_keypair_free(struct tnl_keypair *kp)
 {
+	if (!kp)
+		return;
+	keypair_ctx_free(kp);
 	sodium_free(kp);
+}
+
+static const EVP_CIPHER *aead_cipher(uint8_t cipher)
+{
+	if (cipher == TNL_CIPHER_AES256GCM)
+		return EVP_aes_256_gcm();
+	if (cipher == TNL_CIPHER_CHACHA20POLY1305)
+		return EVP_chacha20_poly1305();
+	return NULL;
+}
+
+/* A context with \p key's schedule; each record then sets only its nonce. */
+static EVP_CIPHER_CTX *aead_ctx_new(const EVP_CIPHER *c, const uint8_t key[32], int enc)
+{
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+
+	if (x && EVP_CipherInit_ex(x, c, NULL, key, NULL, enc) == 1)
+		return x;
+	EVP_CIPHER_CTX_free(x);
+	return NULL;
+}
+
+int tnl_keypair_set_keys(struct tnl_keypair *kp, uint8_t cipher, const uint8_t send_key[32],
+			 const uint8_t recv_key[32])
+{
+	const EVP_CIPHER *c = aead_cipher(cipher);
+
+	if (!c)
+		return -EINVAL;
+	keypair_ctx_free(kp);
+	memcpy(kp->send_key, send_key, 32);
+	memcpy(kp->recv_key, recv_key, 32);
+	kp->cipher = cipher;
+	kp->send_ctx = aead_ctx_new(c, send_key, 1);
+	kp->recv_ctx = aead_ctx_new(c, recv_key, 0);
+	if (!kp->send_ctx || !kp->recv_ctx) {
+		keypair_ctx_free(kp);
+		kp->cipher = 0;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------- mac1 / cookies */
@@ -775,15 +825,12 @@ int tnl_hs_derive(struct tnl_handshake *hs, struct tnl_keypair *kp, int is_initi
 	}
 	/* Noise Split(): HKDF(ck, empty); the initiator sends with the first key. */
 	hkdf2(t1, t2, hs->ck, (const uint8_t *)"", 0);
+	keypair_ctx_free(kp);
 	sodium_memzero(kp, sizeof(*kp));
-	memcpy(kp->send_key, is_initiator ? t1 : t2, 32);
-	memcpy(kp->recv_key, is_initiator ? t2 : t1, 32);
-	kp->cipher = hs->cipher;
-	if (kp->cipher == TNL_CIPHER_AES256GCM) {
-		/* Key schedule once per session, not per packet. */
-		crypto_aead_aes256gcm_beforenm(&kp->send_st, kp->send_key);
-		crypto_aead_aes256gcm_beforenm(&kp->recv_st, kp->recv_key);
-	}
+	/* Key schedule once per session, not per packet. */
+	if ((ret = tnl_keypair_set_keys(kp, hs->cipher, is_initiator ? t1 : t2,
+					is_initiator ? t2 : t1)) < 0)
+		goto out;
 	kp->local_index = hs->local_index;
 	kp->remote_index = hs->remote_index;
 	kp->send_counter = 0;
@@ -853,6 +900,28 @@ void tnl_replay_mark(struct tnl_keypair *kp, uint64_t ctr)
 
 /* ------------------------------------------------------------------ data */
 
+/* Encrypt (\p enc) or decrypt \p len bytes at \p data in place, the
+ * 16-byte tag after them, authenticating \p ad too.  Decrypting fails
+ * unless the tag authenticates both (the data is then garbage, and the
+ * caller drops it).  \retval 0 or -1. */
+static int aead_crypt(EVP_CIPHER_CTX *x, int enc, const uint8_t nonce[12], const uint8_t *ad,
+		      size_t adlen, uint8_t *data, size_t len)
+{
+	int n;
+
+	if (EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, enc) != 1 ||
+	    EVP_CipherUpdate(x, NULL, &n, ad, (int)adlen) != 1 ||
+	    EVP_CipherUpdate(x, data, &n, data, (int)len) != 1)
+		return -1;
+	if (!enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG, data + len) != 1)
+		return -1;
+	if (EVP_CipherFinal_ex(x, data + n, &n) != 1)
+		return -1;
+	if (enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG, data + len) != 1)
+		return -1;
+	return 0;
+}
+
 int tnl_data_seal(struct tnl_keypair *kp, uint8_t *buf, size_t plen)
 {
 	uint8_t nonce[12];
@@ -869,16 +938,10 @@ int tnl_data_seal(struct tnl_keypair *kp, uint8_t *buf, size_t plen)
 	put_le64(buf + DATA_OFF_COUNTER, ctr);
 	make_nonce(nonce, ctr);
 
-	if (kp->cipher == TNL_CIPHER_AES256GCM)
-		crypto_aead_aes256gcm_encrypt_detached_afternm(
-		    buf + TNL_DATA_HDR, buf + TNL_DATA_HDR + plen, NULL, buf + TNL_DATA_HDR, plen,
-		    buf, TNL_DATA_HDR, NULL, nonce, &kp->send_st);
-	else if (kp->cipher == TNL_CIPHER_CHACHA20POLY1305)
-		crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-		    buf + TNL_DATA_HDR, buf + TNL_DATA_HDR + plen, NULL, buf + TNL_DATA_HDR, plen,
-		    buf, TNL_DATA_HDR, NULL, nonce, kp->send_key);
-	else
+	if (!kp->send_ctx)
 		return -EINVAL; /* not a derived keypair */
+	if (aead_crypt(kp->send_ctx, 1, nonce, buf, TNL_DATA_HDR, buf + TNL_DATA_HDR, plen) < 0)
+		return -EIO;
 	kp->send_counter = ctr + 1;
 	return (int)(plen + TNL_DATA_OVERHEAD);
 }
@@ -905,16 +968,9 @@ int tnl_data_open(struct tnl_keypair *kp, uint8_t *buf, size_t len)
 
 	clen = len - TNL_DATA_OVERHEAD;
 	make_nonce(nonce, ctr);
-	if (kp->cipher == TNL_CIPHER_AES256GCM)
-		rc = crypto_aead_aes256gcm_decrypt_detached_afternm(
-		    buf + TNL_DATA_HDR, NULL, buf + TNL_DATA_HDR, clen, buf + TNL_DATA_HDR + clen,
-		    buf, TNL_DATA_HDR, nonce, &kp->recv_st);
-	else if (kp->cipher == TNL_CIPHER_CHACHA20POLY1305)
-		rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-		    buf + TNL_DATA_HDR, NULL, buf + TNL_DATA_HDR, clen, buf + TNL_DATA_HDR + clen,
-		    buf, TNL_DATA_HDR, nonce, kp->recv_key);
-	else
-		rc = -1;
+	rc = kp->recv_ctx
+		 ? aead_crypt(kp->recv_ctx, 0, nonce, buf, TNL_DATA_HDR, buf + TNL_DATA_HDR, clen)
+		 : -1;
 	if (rc != 0)
 		return -EBADMSG;
 	/* Mark only authentic counters (a forger must not move the window);

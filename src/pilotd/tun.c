@@ -124,7 +124,7 @@ static void tun_offload(struct tun_dev *t)
 	t->tso = 1;
 }
 
-int tun_open_linux(struct tun_dev *t, const char *name, int offload)
+int tun_open_linux(struct tun_dev *t, const char *name, unsigned offload)
 {
 	struct ifreq ifr;
 	int fd = -1, rc;
@@ -143,7 +143,7 @@ int tun_open_linux(struct tun_dev *t, const char *name, int offload)
 	/* IFF_NO_PI: raw IPv6, no 4-byte packet-info prefix.  Without
 	 * IFF_TUN_EXCL an existing (e.g. persistent) TUN device of that name
 	 * is attached to instead of failing. */
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | ((offload & TUN_OPEN_VNET) ? IFF_VNET_HDR : 0);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		rc = -errno;
 		/* The kernel reports a same-named non-TUN device as EINVAL and
@@ -169,10 +169,10 @@ int tun_open_linux(struct tun_dev *t, const char *name, int offload)
 	}
 	t->fd = fd;
 	t->ops = &tun_linux_ops;
-	t->vnet = offload;
+	t->vnet = !!(offload & TUN_OPEN_VNET);
 	fd = -1;
 	rc = 0;
-	if (offload)
+	if (t->vnet && (offload & TUN_OPEN_TSO))
 		tun_offload(t);
 out:
 	if (fd >= 0)

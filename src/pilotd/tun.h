@@ -30,12 +30,15 @@ struct tun_dev {
 	int tso;  /* ... and the kernel hands us TCP super-packets (TUNSETOFFLOAD) */
 };
 
+/* tun_open_linux's \p offload */
+#define TUN_OPEN_VNET 1u /* IFF_VNET_HDR */
+#define TUN_OPEN_TSO 2u	 /* ... and TUNSETOFFLOAD (checksum, TSO6) */
+
 /** Open (creating if needed) the Linux TUN device \p name (IFF_TUN |
- *  IFF_NO_PI), non-blocking, close-on-exec.  With \p offload, also
- *  IFF_VNET_HDR and TUNSETOFFLOAD (checksum, TSO6): t->vnet and t->tso say
- *  what the kernel granted (a refusal falls back, and is logged once).
- *  \retval 0 or -errno. */
-int tun_open_linux(struct tun_dev *t, const char *name, int offload);
+ *  IFF_NO_PI), non-blocking, close-on-exec, with the TUN_OPEN_* of
+ *  \p offload: t->vnet and t->tso say what the kernel granted (a refusal
+ *  falls back, and is logged once).  \retval 0 or -errno. */
+int tun_open_linux(struct tun_dev *t, const char *name, unsigned offload);
 /** Read one packet of a vnet device: its header into \p h, the packet
  *  into \p buf.  \retval packet bytes, 0 if none ready, -errno. */
 ssize_t tun_read_vnet(struct tun_dev *t, struct gso_hdr *h, uint8_t *buf, size_t len);

@@ -5,6 +5,10 @@
 #   (1) a1 <-> b1: both with offload (the default)
 #   (2) a2 <-> b2: both with --offload=false
 #   (3) a3 <-> b3: a3 with offload, b3 with --offload=false
+#   (4) a4 <-> b4: the run-time fallbacks forced one by one:
+#       a4 with PILOT_OFFLOAD_DISABLE=udp_gso,udp_gro (TSO, one send and
+#       one receive per record), b4 with PILOT_OFFLOAD_DISABLE=tso (vnet
+#       header but no TSO, as a kernel refusing TSO leaves it; UDP GSO/GRO)
 # For each pair, both ways: 64 MiB of random data over TCP (sha256 compared
 # at the receiver), 20 UDP datagrams of 1200 bytes echoed back byte-exact,
 # and a ping.  Counters (pilotctl status data.counters): with offload the
@@ -12,6 +16,10 @@
 # the receiver wrote coalesced ones (tun_tx_super, tun_tx_coalesced); with
 # offload off every one of them stays 0; tun_rx_bad_offload stays 0
 # everywhere.  `ip -d link` shows vnet_hdr on exactly where offload is.
+# UDP offloads: with them, the sender's batches leave as UDP GSO sends
+# (udp_tx_gso_sends) and the receiver takes runs of records in one receive
+# (udp_rx_gro); status data.tun.offload names what each node has.  An
+# unknown word in PILOT_OFFLOAD_DISABLE stops pilotd with its name.
 # Pair (1) also carries 8 MiB to a receiver that advertises MSS 536: the
 # kernel's super-packets then hold more than 64 segments, and every one
 # must still go through (sha256 compared, no tun_rx_bad_offload).
@@ -25,7 +33,7 @@ e2e_require ping sha256sum head
 BULK_MIB=${BULK_MIB:-64}
 SMALL_MIB=${SMALL_MIB:-8}   # the small-MSS transfer
 XFER_S=${XFER_S:-90}   # one bulk transfer may take this long at the most
-CTRS="tun_rx_super tun_rx_segments tun_tx_super tun_tx_coalesced tun_rx_bad_offload"
+CTRS="tun_rx_super tun_rx_segments tun_tx_super tun_tx_coalesced tun_rx_bad_offload udp_tx_gso_sends udp_rx_gro"
 
 # ------------------------------------------------------------ helpers
 X=$E2E_WORK/xfer.py
@@ -102,15 +110,19 @@ elif mode == "udp-send":  # HOST PORT COUNT SIZE: each echoed back exactly
     sys.exit(0 if good == count and bad == 0 else 1)
 EOF
 
-ctr() { # NODE COUNTER: its value in pilotctl status (NA if none)
-	local out v
-	out=$(pctl "$1" status 2>/dev/null) || { echo NA; return; }
-	v=$(jget "data.counters.$2" <<<"$out" 2>/dev/null)
-	echo "${v:-NA}"
+snap() { # NODE: "name=value ..." of the offload counters (NA if none)
+	local c s="" out v
+	out=$(pctl "$1" status 2>/dev/null) || out=""
+	for c in $CTRS; do
+		v=$(jget "data.counters.$c" <<<"$out" 2>/dev/null)
+		s="$s $c=${v:-NA}"
+	done
+	echo "${s# }"
 }
-snap() { # NODE: "name=value ..." of the offload counters
-	local c s=""
-	for c in $CTRS; do s="$s $c=$(ctr "$1" "$c")"; done
+offl() { # NODE: "tso=.. udp_gso=.. udp_gro=.." from status data.tun.offload
+	local out k s=""
+	out=$(pctl "$1" status 2>/dev/null) || out=""
+	for k in tso udp_gso udp_gro; do s="$s $k=$(jget "data.tun.offload.$k" <<<"$out" 2>/dev/null)"; done
 	echo "${s# }"
 }
 val() { # "SNAPSHOT" NAME
@@ -176,9 +188,9 @@ ping6() { # FROM TO
 e2e_underlay
 e2e_host rdv 1
 i=2
-for n in a1 b1 a2 b2 a3 b3; do e2e_host "$n" "$i"; i=$((i + 1)); done
-e2e_underlay_ping b3 "$RDV_IP" || fatal "underlay: the namespaces reach each other"
-ok "underlay: bridge + 7 namespaces (198.18.0.1-7)"
+for n in a1 b1 a2 b2 a3 b3 a4 b4; do e2e_host "$n" "$i"; i=$((i + 1)); done
+e2e_underlay_ping b4 "$RDV_IP" || fatal "underlay: the namespaces reach each other"
+ok "underlay: bridge + 9 namespaces (198.18.0.1-9)"
 e2e_start_rdv
 BULK=$E2E_WORK/bulk.bin
 head -c "$((BULK_MIB * 1048576))" /dev/urandom >"$BULK" || fatal "make $BULK_MIB MiB of random data"
@@ -186,7 +198,17 @@ BULK_BYTES=$(stat -c %s "$BULK")
 BULK_SHA=$(sha256sum "$BULK" | awk '{print $1}')
 info "bulk file: $BULK_BYTES bytes, sha256 $BULK_SHA"
 
-declare -A OFFLOAD=([a1]=1 [b1]=1 [a2]=0 [b2]=0 [a3]=1 [b3]=0)
+# A word pilotd does not know stops it at start, naming the word.
+bad_out=$(ip netns exec "${HOST_NS[a4]}" timeout 20 env PILOT_OFFLOAD_DISABLE=tso,bogus "$PILOTD" \
+	--registry "$RDV_IP:$RDV_PORT" --registry-pin "$RDV_PIN" --state-dir "$E2E_WORK/bad-state" \
+	--socket "$E2E_WORK/bad.sock" --listen-port "$NODE_PORT" --tun pilot0 --hostname bad 2>&1)
+bad_rc=$?
+check "PILOT_OFFLOAD_DISABLE=tso,bogus: pilotd exits non-zero (rc $bad_rc)" \
+	eval '[ "$bad_rc" != 0 ] && [ "$bad_rc" != 124 ]'
+check "... and says which word ($(echo "$bad_out" | grep -m1 -o "unknown offload[^(]*"))" \
+	eval 'echo "$bad_out" | grep -q "unknown offload .bogus."'
+
+declare -A OFFLOAD=([a1]=1 [b1]=1 [a2]=0 [b2]=0 [a3]=1 [b3]=0 [a4]=1 [b4]=1)
 for n in a1 b1 a2 b2 a3 b3; do
 	if [ "${OFFLOAD[$n]}" = 1 ]; then
 		e2e_start_node "$n" "host-$n" || fatal "pilotd $n (offload) ready"
@@ -195,8 +217,18 @@ for n in a1 b1 a2 b2 a3 b3; do
 			fatal "pilotd $n (--offload=false) ready"
 	fi
 done
-ok "six pilotd ready (a1 b1 a3 with offload; a2 b2 b3 with --offload=false)"
-for n in a1 b1 a2 b2 a3 b3; do
+PILOT_OFFLOAD_DISABLE=udp_gso,udp_gro e2e_start_node a4 host-a4 || fatal "pilotd a4 (no UDP offloads) ready"
+PILOT_OFFLOAD_DISABLE=tso e2e_start_node b4 host-b4 || fatal "pilotd b4 (no TSO) ready"
+ok "eight pilotd ready (a1 b1 a3 with offload; a2 b2 b3 with --offload=false; a4 b4 with one fallback each)"
+declare -A WANT_OFFL=([a1]="tso=true udp_gso=true udp_gro=true" [b1]="tso=true udp_gso=true udp_gro=true"
+	[a2]="tso=false udp_gso=false udp_gro=false" [b2]="tso=false udp_gso=false udp_gro=false"
+	[a3]="tso=true udp_gso=true udp_gro=true" [b3]="tso=false udp_gso=false udp_gro=false"
+	[a4]="tso=true udp_gso=false udp_gro=false" [b4]="tso=false udp_gso=true udp_gro=true")
+for n in a1 b1 a2 b2 a3 b3 a4 b4; do
+	got=$(offl "$n")
+	check "$n: status data.tun.offload is $got" [ "$got" = "${WANT_OFFL[$n]}" ]
+done
+for n in a1 b1 a2 b2 a3 b3 a4 b4; do
 	want=on
 	[ "${OFFLOAD[$n]}" = 0 ] && want=off
 	check "$n: ip -d link show pilot0 says vnet_hdr $want" [ "$(vnet_hdr "$n")" = "$want" ]
@@ -207,10 +239,10 @@ if command -v ethtool >/dev/null 2>&1; then
 			grep -E 'tx-tcp6-segmentation|tx-checksumming' | tr -s ' \t\n' ' ')"
 	done
 fi
-for p in 1 2 3; do
+for p in 1 2 3 4; do
 	e2e_establish_trust "b$p" "a$p" || fatal "pair $p: b$p and a$p trust each other"
 done
-ok "pairs a1/b1, a2/b2, a3/b3 trusted"
+ok "pairs a1/b1, a2/b2, a3/b3, a4/b4 trusted"
 
 # pair PAIR: traffic both ways; snapshots before (S0), after a->b (S1), after b->a (S2)
 pair() {
@@ -242,6 +274,12 @@ check "(1) b1 -> a1: a1 wrote coalesced super-packets (tun_tx_super $(val "$S1a"
 	grew "$S1a" "$S2a" tun_tx_super
 check "(1) more segments than super-packets on a1 ($(val "$S2a" tun_rx_segments) > $(val "$S2a" tun_rx_super))" \
 	eval '[ "$(val "$S2a" tun_rx_segments)" -gt "$(val "$S2a" tun_rx_super)" ]'
+check "(1) a1 -> b1: a1 sent UDP GSO batches (udp_tx_gso_sends $(val "$S0a" udp_tx_gso_sends) -> $(val "$S1a" udp_tx_gso_sends))" \
+	grew "$S0a" "$S1a" udp_tx_gso_sends
+check "(1) a1 -> b1: b1 took runs of records per receive (udp_rx_gro $(val "$S0b" udp_rx_gro) -> $(val "$S1b" udp_rx_gro))" \
+	grew "$S0b" "$S1b" udp_rx_gro
+check "(1) b1 -> a1: a1 took runs of records per receive (udp_rx_gro $(val "$S1a" udp_rx_gro) -> $(val "$S2a" udp_rx_gro))" \
+	grew "$S1a" "$S2a" udp_rx_gro
 check "(1) a1: no bad offload ($(val "$S2a" tun_rx_bad_offload))" [ "$(val "$S2a" tun_rx_bad_offload)" = 0 ]
 check "(1) b1: no bad offload ($(val "$S2b" tun_rx_bad_offload))" [ "$(val "$S2b" tun_rx_bad_offload)" = 0 ]
 # A small MSS (the receiver advertises 536): the kernel still builds
@@ -270,7 +308,19 @@ check "(3) b3 -> a3: a3 wrote coalesced super-packets (tun_tx_super $(val "$S1a"
 	grew "$S1a" "$S2a" tun_tx_super
 check "(3) a3: no bad offload ($(val "$S2a" tun_rx_bad_offload))" [ "$(val "$S2a" tun_rx_bad_offload)" = 0 ]
 check "(3) b3 (--offload=false): every offload counter 0 ($S2b)" all_zero "$S2b"
-for n in a1 b1 a2 b2 a3 b3; do
+# ------------------------------------------------------------ (4) fallbacks forced
+pair 4
+check "(4) a4 -> b4: a4 (TSO) read super-packets (tun_rx_super $(val "$S0a" tun_rx_super) -> $(val "$S1a" tun_rx_super))" \
+	grew "$S0a" "$S1a" tun_rx_super
+check "(4) a4 (no UDP GSO): no GSO send ($(val "$S2a" udp_tx_gso_sends))" [ "$(val "$S2a" udp_tx_gso_sends)" = 0 ]
+check "(4) a4 (no UDP GRO): no coalesced receive ($(val "$S2a" udp_rx_gro))" [ "$(val "$S2a" udp_rx_gro)" = 0 ]
+check "(4) b4 (no TSO): no super-packet read or written ($(val "$S2b" tun_rx_super), $(val "$S2b" tun_tx_super))" \
+	eval '[ "$(val "$S2b" tun_rx_super)" = 0 ] && [ "$(val "$S2b" tun_tx_super)" = 0 ]'
+check "(4) b4 -> a4: b4 still batched its sends with UDP GSO (udp_tx_gso_sends $(val "$S1b" udp_tx_gso_sends) -> $(val "$S2b" udp_tx_gso_sends))" \
+	grew "$S1b" "$S2b" udp_tx_gso_sends
+check "(4) a4, b4: no bad offload ($(val "$S2a" tun_rx_bad_offload), $(val "$S2b" tun_rx_bad_offload))" \
+	eval '[ "$(val "$S2a" tun_rx_bad_offload)" = 0 ] && [ "$(val "$S2b" tun_rx_bad_offload)" = 0 ]'
+for n in a1 b1 a2 b2 a3 b3 a4 b4; do
 	check "$n: pilotd still running" e2e_alive "${NODE_PID[$n]}"
 done
 

@@ -92,15 +92,13 @@ static void fz_identity(struct tnl_identity *id, uint8_t fill)
 static void fz_keypair(struct tnl_keypair *kp, uint8_t cipher, uint32_t local_index,
 		       uint8_t key_fill)
 {
-	memset(kp->send_key, key_fill, sizeof(kp->send_key));
-	memset(kp->recv_key, key_fill, sizeof(kp->recv_key));
-	kp->cipher = cipher;
+	uint8_t key[32];
+
+	memset(key, key_fill, sizeof(key));
+	if (tnl_keypair_set_keys(kp, cipher, key, key) != 0)
+		abort();
 	kp->local_index = local_index;
 	kp->remote_index = local_index;
-	if (cipher == TNL_CIPHER_AES256GCM) {
-		crypto_aead_aes256gcm_beforenm(&kp->send_st, kp->send_key);
-		crypto_aead_aes256gcm_beforenm(&kp->recv_st, kp->recv_key);
-	}
 }
 
 static void fz_setup(void)

@@ -1167,6 +1167,33 @@ static void test_bcast_rx_tunnel(void **state)
 	assert_int_equal(w.a.d->ctr.bcast_tx_copies, 9); /* 3 each time */
 }
 
+/* PILOT_OFFLOAD_DISABLE: each word takes its offload away; `offload`
+ * false leaves none; anything else is refused with its name. */
+static void test_offload_parse(void **state)
+{
+	unsigned off = 99;
+	char err[128] = "";
+	(void)state;
+	assert_int_equal(pilotd_offload_parse(1, NULL, &off, err, sizeof(err)), 0);
+	assert_int_equal(off, PILOTD_OFFLOAD_ALL);
+	assert_int_equal(pilotd_offload_parse(1, "", &off, err, sizeof(err)), 0);
+	assert_int_equal(off, PILOTD_OFFLOAD_ALL);
+	assert_int_equal(pilotd_offload_parse(1, "udp_gro", &off, err, sizeof(err)), 0);
+	assert_int_equal(off, PILOTD_OFFLOAD_TSO | PILOTD_OFFLOAD_UDP_GSO);
+	assert_int_equal(pilotd_offload_parse(1, "tso,udp_gso,", &off, err, sizeof(err)), 0);
+	assert_int_equal(off, PILOTD_OFFLOAD_UDP_GRO);
+	assert_int_equal(pilotd_offload_parse(1, "all", &off, err, sizeof(err)), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(pilotd_offload_parse(0, NULL, &off, err, sizeof(err)), 0);
+	assert_int_equal(off, 0);
+	off = 99;
+	assert_int_equal(pilotd_offload_parse(1, "tso,gro", &off, err, sizeof(err)), -EINVAL);
+	assert_int_equal(off, 99);
+	assert_non_null(strstr(err, "'gro'"));
+	assert_int_equal(pilotd_offload_parse(1, "tsox", &off, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'tsox'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1183,6 +1210,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bcast_rx_admission, setup_bcast, teardown),
 	    cmocka_unit_test_setup_teardown(test_bcast_rx_rate, setup_bcast, teardown),
 	    cmocka_unit_test_setup_teardown(test_bcast_rx_tunnel, setup_bcast, teardown),
+	    cmocka_unit_test(test_offload_parse),
 	};
 
 	if (tnl_global_init() < 0)
