@@ -114,9 +114,9 @@ static void destroy(struct httpc *h)
 	curl_global_cleanup();
 }
 
-static int curl_to_errno(CURLcode rc)
+int httpc_curl_errno(int code)
 {
-	switch (rc) {
+	switch ((CURLcode)code) {
 	case CURLE_OK:
 		return 0;
 	case CURLE_OPERATION_TIMEDOUT:
@@ -149,7 +149,7 @@ static int curl_to_errno(CURLcode rc)
 static void finish(struct httpc_req *r, CURLcode rc)
 {
 	long status = 0;
-	int err = curl_to_errno(rc);
+	int err = httpc_curl_errno(rc);
 	const char *msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);

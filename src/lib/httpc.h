@@ -70,6 +70,12 @@ struct httpc_req *httpc_post_raw(struct httpc *h, const char *url, const char *c
 /** Cancel; the done callback is not called. */
 void httpc_cancel(struct httpc_req *r);
 
+/** A CURLcode as -errno: -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH (not
+ *  resolved), -ECONNRESET (sent or received nothing), -EACCES (TLS peer
+ *  not authenticated), -ENOMEM, -EINVAL (bad URL), else -EIO; 0 for
+ *  CURLE_OK.  Shared with the blocking clients (rdv_etcd.c). */
+int httpc_curl_errno(int code);
+
 /** Convert a pin given as base64 or hex SHA-256 into curl's "sha256//B64"
  *  form. \retval 0 or -EINVAL. */
 int httpc_pin_to_curl(const char *pin, char *out, size_t outlen);
