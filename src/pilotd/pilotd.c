@@ -362,7 +362,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	pilotd_bcn_tick(d, now_mono_ms());
 	dp_tick(d);
 	pilotd_cert_tick(d);
-	pilotd_tokens_tick(d);
+	if (pilotd_tokens_tick(d))
+		pilotd_creds_renew(d, "oidc");
 	pilotd_bcast_audit(d, now_mono_ms());
 	pilotd_bcast_tick(d);
 	pilotd_audit_flush(d);

@@ -402,7 +402,8 @@ void pilotd_token_keep(struct pilotd *d, const char *rule, const char *tok);
 /** Members "oidc_token" and "svid" (unexpired ones) for a join or renewal. */
 void pilotd_tokens_put(struct pilotd *d, struct json_gen *j);
 /** Every few seconds: a changed token file renews the oidc memberships. */
-void pilotd_tokens_tick(struct pilotd *d);
+/** \retval 1 when the OIDC token file changed (the caller renews). */
+int pilotd_tokens_tick(struct pilotd *d);
 void pilotd_tokens_free(struct pilotd *d);
 
 /* ---- the SPIFFE Workload API (pilotd_spiffe.c) ---- */
@@ -426,6 +427,8 @@ int pilotd_certs_read(char **files, struct pilotd_certs *out, char *err, size_t 
 /** Read the configured files again and offer them (renewal).  \retval 0 or
  *  -errno (logged; the old set stays). */
 int pilotd_certs_reload(struct pilotd *d);
+/** The certificate files' modification times, summed (change detection). */
+uint64_t pilotd_certs_mtime_sum(char **files);
 /** Add \p c (for our key) to the set.  \retval 0 or -EINVAL. */
 int pilotd_cert_add(struct pilotd *d, const struct cert *c);
 /** Member "certificates" (ours, unexpired) for a join or renewal, if any. */

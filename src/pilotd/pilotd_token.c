@@ -100,18 +100,18 @@ void pilotd_tokens_put(struct pilotd *d, struct json_gen *j)
 		jg_kstr(j, "svid", d->tokens.svid);
 }
 
-void pilotd_tokens_tick(struct pilotd *d)
+int pilotd_tokens_tick(struct pilotd *d)
 {
 	uint64_t now_ms = now_real_ms();
 
 	if (!d->cfg.oidc_token_path || now_ms - d->tokens.checked_ms < TOKEN_RECHECK_MS)
-		return;
+		return 0;
 	d->tokens.checked_ms = now_ms;
-	if (read_file(d) > 0) {
-		log_info("OIDC token in %s changed (exp %llu): renewing", d->cfg.oidc_token_path,
-			 (unsigned long long)d->tokens.oidc_exp);
-		pilotd_creds_renew(d, "oidc");
-	}
+	if (read_file(d) <= 0)
+		return 0;
+	log_info("OIDC token in %s changed (exp %llu): renewing", d->cfg.oidc_token_path,
+		 (unsigned long long)d->tokens.oidc_exp);
+	return 1;
 }
 
 void pilotd_tokens_free(struct pilotd *d)

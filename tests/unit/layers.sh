@@ -83,4 +83,6 @@ for i, (ok, desc, diag) in enumerate(tests, 1):
     print("%s %d - %s" % ("ok" if ok else "not ok", i, desc))
     for d in diag:
         print("# " + d)
+# The harness counts this script by its exit status: a "not ok" must fail it.
+sys.exit(0 if all(ok for ok, _, _ in tests) else 1)
 PY
