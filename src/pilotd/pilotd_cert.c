@@ -63,9 +63,9 @@ int pilotd_certs_read(char **files, struct pilotd_certs *out, char *err, size_t 
 					: "a CA certificate, not a node's");
 			return -EINVAL;
 		}
-		out->mtime_sum += file_mtime(files[i]);
 		out->n++;
 	}
+	out->mtime_sum = pilotd_certs_mtime_sum(files);
 	return 0;
 }
 

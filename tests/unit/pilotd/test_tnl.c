@@ -774,6 +774,21 @@ static void test_bad_keys_and_indices(void **state)
 	node_drop(&a);
 }
 
+/* A record's body sealed by libsodium, as a node of the earlier build
+ * sealed it: the header is the additional data. */
+static void sodium_seal(int aes, uint8_t *buf, size_t plen, const uint8_t nonce[12],
+			const uint8_t key[32])
+{
+	if (aes)
+		crypto_aead_aes256gcm_encrypt_detached(
+		    buf + TNL_DATA_HDR, buf + TNL_DATA_HDR + plen, NULL, buf + TNL_DATA_HDR, plen,
+		    buf, TNL_DATA_HDR, NULL, nonce, key);
+	else
+		crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+		    buf + TNL_DATA_HDR, buf + TNL_DATA_HDR + plen, NULL, buf + TNL_DATA_HDR, plen,
+		    buf, TNL_DATA_HDR, NULL, nonce, key);
+}
+
 /* The records' AEAD (OpenSSL EVP) is the standard construction: a record
  * sealed here opens with libsodium's AES-256-GCM / ChaCha20-Poly1305 IETF,
  * and one sealed by libsodium (as before the switch) opens here, so nodes
@@ -816,28 +831,14 @@ static void test_aead_interop(void **state)
 		buf[4] = 0x0d, buf[5] = 0x0c, buf[6] = 0x0b, buf[7] = 0x0a;
 		buf[8] = 7;
 		nonce[4] = 7;
-		if (aes)
-			crypto_aead_aes256gcm_encrypt_detached(
-			    buf + TNL_DATA_HDR, buf + TNL_DATA_HDR + plen, NULL, buf + TNL_DATA_HDR,
-			    plen, buf, TNL_DATA_HDR, NULL, nonce, kr);
-		else
-			crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-			    buf + TNL_DATA_HDR, buf + TNL_DATA_HDR + plen, NULL, buf + TNL_DATA_HDR,
-			    plen, buf, TNL_DATA_HDR, NULL, nonce, kr);
+		sodium_seal(aes, buf, plen, nonce, kr);
 		assert_int_equal(tnl_data_open(kp, buf, sizeof(buf)), (int)plen);
 		for (size_t i = 0; i < plen; i++)
 			assert_int_equal(buf[TNL_DATA_HDR + i], (uint8_t)i);
 		/* a flipped tag bit fails, and the counter stays unused */
 		buf[8] = 8;
 		nonce[4] = 8;
-		if (aes)
-			crypto_aead_aes256gcm_encrypt_detached(
-			    buf + TNL_DATA_HDR, buf + TNL_DATA_HDR + plen, NULL, buf + TNL_DATA_HDR,
-			    plen, buf, TNL_DATA_HDR, NULL, nonce, kr);
-		else
-			crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-			    buf + TNL_DATA_HDR, buf + TNL_DATA_HDR + plen, NULL, buf + TNL_DATA_HDR,
-			    plen, buf, TNL_DATA_HDR, NULL, nonce, kr);
+		sodium_seal(aes, buf, plen, nonce, kr);
 		{
 			uint8_t copy[sizeof(buf)];
 			memcpy(copy, buf, sizeof(buf));
