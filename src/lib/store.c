@@ -17,6 +17,25 @@ struct store {
 	int ndbs;
 	char *names[STORE_MAX_DBS];
 	MDB_dbi dbi[STORE_MAX_DBS];
+	unsigned flags[STORE_MAX_DBS];
+	store_repl_fn repl;
+	store_repl_done_fn repl_done;
+	void *repl_arg;
+};
+
+/* The changes of one write transaction: ops[] index into the bytes of
+ * buf (offsets, since buf grows). */
+struct oplog_ent {
+	int db, del;
+	size_t koff, klen, voff, vlen;
+	size_t seq; /* order of the change, to keep the last one per key */
+};
+
+struct store_oplog {
+	struct oplog_ent *ents;
+	size_t n, cap;
+	uint8_t *buf;
+	size_t len, bcap;
 };
 
 /* LMDB returns either errno values or its own MDB_* codes (negative). */
@@ -118,6 +137,8 @@ void store_txn_begin(struct store *st, struct store_txn *t, int rdonly)
 	t->st = st;
 	t->txn = NULL;
 	t->rdonly = rdonly;
+	t->apply = 0;
+	t->log = NULL;
 	rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &t->txn);
 	if (rc == MDB_READERS_FULL) {
 		/* Stale readers from a crashed process: clear them and retry once. */
@@ -130,12 +151,155 @@ void store_txn_begin(struct store *st, struct store_txn *t, int rdonly)
 		t->txn = NULL;
 }
 
-int store_txn_commit(struct store_txn *t)
+static void oplog_free(struct store_txn *t)
 {
+	if (!t->log)
+		return;
+	free(t->log->ents);
+	free(t->log->buf);
+	free(t->log);
+	t->log = NULL;
+}
+
+static int oplog_bytes(struct store_oplog *l, const void *p, size_t n, size_t *off)
+{
+	if (n > SIZE_MAX / 2 - l->len)
+		return -ENOMEM;
+	if (l->len + n > l->bcap) {
+		size_t cap = l->bcap ? l->bcap : 1024;
+		uint8_t *b;
+		while (cap < l->len + n)
+			cap *= 2;
+		if (!(b = realloc(l->buf, cap)))
+			return -ENOMEM;
+		l->buf = b;
+		l->bcap = cap;
+	}
+	if (n)
+		memcpy(l->buf + l->len, p, n);
+	*off = l->len;
+	l->len += n;
+	return 0;
+}
+
+/* Record a change for the replicator (sticky error on failure). */
+static void oplog_add(struct store_txn *t, int db, int del, const void *key, size_t klen,
+		      const void *val, size_t vlen)
+{
+	struct store_oplog *l;
+	struct oplog_ent *e;
+
+	if (!t->st->repl || t->apply || (t->st->flags[db] & STORE_DB_LOCAL))
+		return;
+	if (!t->log && !(t->log = calloc(1, sizeof(*t->log)))) {
+		t->ret = -ENOMEM;
+		return;
+	}
+	l = t->log;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct oplog_ent *ne = reallocarray(l->ents, cap, sizeof(*ne));
+		if (!ne) {
+			t->ret = -ENOMEM;
+			return;
+		}
+		l->ents = ne;
+		l->cap = cap;
+	}
+	e = &l->ents[l->n];
+	memset(e, 0, sizeof(*e));
+	e->db = db;
+	e->del = del;
+	e->klen = klen;
+	e->vlen = del ? 0 : vlen;
+	e->seq = l->n;
+	if (oplog_bytes(l, key, klen, &e->koff) < 0 ||
+	    (!del && oplog_bytes(l, val, vlen, &e->voff) < 0)) {
+		t->ret = -ENOMEM;
+		return;
+	}
+	l->n++;
+}
+
+/* A change being sorted: where it sits in the log breaks ties. */
+struct sorted_op {
+	struct store_op op;
+	size_t seq;
+};
+
+static int op_cmp(const void *a, const void *b)
+{
+	const struct sorted_op *x = a, *y = b;
+	size_t n = x->op.klen < y->op.klen ? x->op.klen : y->op.klen;
+	int c;
+
+	if (x->op.db != y->op.db)
+		return x->op.db < y->op.db ? -1 : 1;
+	c = memcmp(x->op.key, y->op.key, n);
+	if (c)
+		return c;
+	if (x->op.klen != y->op.klen)
+		return x->op.klen < y->op.klen ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int same_key(const struct store_op *a, const struct store_op *b)
+{
+	return a->db == b->db && a->klen == b->klen && memcmp(a->key, b->key, a->klen) == 0;
+}
+
+/* The last change per key, in (db, key) order, to the replicator (etcd
+ * refuses a transaction naming one key twice). */
+static int oplog_replicate(struct store_txn *t)
+{
+	struct store_oplog *l = t->log;
+	struct sorted_op *so;
+	struct store_op *ops;
+	size_t n = 0;
 	int rc;
 
-	if (!t->txn)
+	if (!l || l->n == 0)
+		return 0;
+	so = calloc(l->n, sizeof(*so));
+	ops = calloc(l->n, sizeof(*ops));
+	if (!so || !ops) {
+		free(so);
+		free(ops);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		const struct oplog_ent *e = &l->ents[i];
+		so[i].op.db = e->db;
+		so[i].op.del = e->del;
+		so[i].op.key = l->buf + e->koff;
+		so[i].op.klen = e->klen;
+		so[i].op.val = e->del ? NULL : l->buf + e->voff;
+		so[i].op.vlen = e->vlen;
+		so[i].seq = e->seq;
+	}
+	qsort(so, l->n, sizeof(*so), op_cmp);
+	for (size_t i = 0; i < l->n; i++)
+		if (i + 1 == l->n || !same_key(&so[i].op, &so[i + 1].op))
+			ops[n++] = so[i].op; /* a later change to the same key wins */
+	rc = t->st->repl(t->st->repl_arg, t, ops, n);
+	free(so);
+	free(ops);
+	return rc;
+}
+
+int store_txn_commit(struct store_txn *t)
+{
+	int rc, sent = 0;
+
+	if (!t->txn) {
+		oplog_free(t);
 		return t->ret ? t->ret : -EINVAL;
+	}
+	if (t->ret == 0 && !t->rdonly && t->log && t->log->n) {
+		t->ret = oplog_replicate(t);
+		sent = t->ret == 0;
+	}
+	oplog_free(t);
 	if (t->ret != 0) {
 		mdb_txn_abort(t->txn);
 		t->txn = NULL;
@@ -144,14 +308,51 @@ int store_txn_commit(struct store_txn *t)
 	rc = mdb_txn_commit(t->txn);
 	t->txn = NULL;
 	t->ret = mdb_to_errno(rc);
+	if (sent && t->st->repl_done)
+		t->st->repl_done(t->st->repl_arg, rc == 0);
 	return t->ret;
 }
 
 void store_txn_abort(struct store_txn *t)
 {
+	oplog_free(t);
 	if (t->txn)
 		mdb_txn_abort(t->txn);
 	t->txn = NULL;
+}
+
+void store_txn_begin_apply(struct store *st, struct store_txn *t)
+{
+	store_txn_begin(st, t, 0);
+	t->apply = 1;
+}
+
+void store_set_repl(struct store *st, store_repl_fn fn, store_repl_done_fn done, void *arg)
+{
+	st->repl = fn;
+	st->repl_done = done;
+	st->repl_arg = arg;
+}
+
+void store_set_db_flags(struct store *st, int db, unsigned flags)
+{
+	if (db >= 0 && db < st->ndbs)
+		st->flags[db] = flags;
+}
+
+unsigned store_db_flags(const struct store *st, int db)
+{
+	return db >= 0 && db < st->ndbs ? st->flags[db] : 0;
+}
+
+const char *store_db_name(const struct store *st, int db)
+{
+	return db >= 0 && db < st->ndbs ? st->names[db] : NULL;
+}
+
+int store_db_count(const struct store *st)
+{
+	return st->ndbs;
 }
 
 static int db_ok(struct store_txn *t, int db)
@@ -206,6 +407,8 @@ void store_put(struct store_txn *t, int db, const void *key, size_t klen, const 
 		return;
 	}
 	t->ret = mdb_to_errno(mdb_put(t->txn, t->st->dbi[db], &k, &v, 0));
+	if (t->ret == 0)
+		oplog_add(t, db, 0, key, klen, val, vlen);
 }
 
 void store_del(struct store_txn *t, int db, const void *key, size_t klen)
@@ -215,9 +418,26 @@ void store_del(struct store_txn *t, int db, const void *key, size_t klen)
 
 	if (!db_ok(t, db))
 		return;
+	if (t->rdonly) {
+		t->ret = -EROFS;
+		return;
+	}
 	rc = mdb_del(t->txn, t->st->dbi[db], &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		t->ret = mdb_to_errno(rc);
+	else if (rc == 0)
+		oplog_add(t, db, 1, key, klen, NULL, 0);
+}
+
+void store_clear(struct store_txn *t, int db)
+{
+	if (!db_ok(t, db))
+		return;
+	if (t->rdonly || !t->apply) {
+		t->ret = -EROFS; /* only a replica's resync empties a database */
+		return;
+	}
+	t->ret = mdb_to_errno(mdb_drop(t->txn, t->st->dbi[db], 0));
 }
 
 /* A cursor on \p db in \p t.  \retval 0, or t->ret (now set). */

@@ -13,13 +13,20 @@
 #include "bytes.h"
 
 struct store;
+struct store_oplog;
 
 struct store_txn {
 	struct store *st;
 	MDB_txn *txn;
 	int ret; /* sticky: 0 or -errno / MDB error mapped to -errno */
 	int rdonly;
+	int apply;		 /* changes are not handed to the replicator */
+	struct store_oplog *log; /* the changes to replicated databases, or NULL */
 };
+
+/* A commit that lost a race with another writer of the same replicated
+ * state: nothing was written; run the whole transaction again. */
+#define STORE_CONFLICT (-EDEADLK)
 
 /** Open (creating 0700 dir + 0600 files) an environment with the named
  *  sub-databases \p dbs (NULL-terminated).  \retval NULL on error (logged). */
@@ -51,6 +58,45 @@ int store_iter_prefix(struct store_txn *t, int db, const void *prefix, size_t pl
 		      store_iter_cb cb, void *arg);
 /** Last key in a database (for monotonic counters). \retval 0 or -ENOENT. */
 int store_last(struct store_txn *t, int db, MDB_val *key, MDB_val *val);
+
+/* ------------------------------------------------------- replication
+ * The registry on etcd keeps this store as its local copy of the shared
+ * state.  A write transaction then records its changes to every database
+ * not marked local, and store_txn_commit() hands them, last change per key
+ * first, to the replicator before LMDB commits: if the replicator refuses
+ * (STORE_CONFLICT, or an error), nothing is committed here either.  The
+ * replicator may write local databases in the same transaction (its own
+ * position, say).  Changes made elsewhere come in through transactions
+ * begun with store_txn_begin_apply(), which the replicator never sees. */
+
+struct store_op {
+	int db;
+	int del; /* 1: delete key; 0: put key = val */
+	const uint8_t *key;
+	size_t klen;
+	const uint8_t *val;
+	size_t vlen;
+};
+
+#define STORE_DB_LOCAL 0x1 /* never replicated (a replica's own state) */
+#define STORE_DB_UNIQUE                                                                            \
+	0x2 /* a key is written once (nonces): a second 			     * writer anywhere must fail,       \
+	       not overwrite */
+
+typedef int (*store_repl_fn)(void *arg, struct store_txn *t, const struct store_op *ops, size_t n);
+/* After a transaction the replicator accepted: did LMDB commit it too? */
+typedef void (*store_repl_done_fn)(void *arg, int committed);
+void store_set_repl(struct store *st, store_repl_fn fn, store_repl_done_fn done, void *arg);
+void store_set_db_flags(struct store *st, int db, unsigned flags);
+unsigned store_db_flags(const struct store *st, int db);
+/** Name of database \p db, or NULL. */
+const char *store_db_name(const struct store *st, int db);
+/** Number of databases opened. */
+int store_db_count(const struct store *st);
+/** A write transaction whose changes are not replicated. */
+void store_txn_begin_apply(struct store *st, struct store_txn *t);
+/** Empty database \p db (sticky error on failure). */
+void store_clear(struct store_txn *t, int db);
 
 /* Big-endian helpers for ordered integer keys. */
 static inline void store_be64(uint8_t out[8], uint64_t v)

@@ -18,12 +18,22 @@ uint64_t now_mono_ns(void);
 /** Wall clock in milliseconds since the Unix epoch. */
 uint64_t now_real_ms(void);
 
-/** Standard base64 (with padding).  \retval length written, or -ENOSPC. */
 /** Both NULL, or both strings and equal. */
 static inline int str_eq_null(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
+/** Two NULL-terminated string lists (NULL: empty) with the same strings
+ *  in the same order. */
+static inline int strlist_eq(char *const *a, char *const *b)
+{
+	while (a && *a && b && *b && strcmp(*a, *b) == 0) {
+		a++;
+		b++;
+	}
+	return (!a || !*a) && (!b || !*b);
+}
+/** Standard base64 (with padding).  \retval length written, or -ENOSPC. */
 int b64_encode(char *out, size_t outlen, const uint8_t *in, size_t inlen);
 /** Accepts standard base64, with or without padding.
  *  \retval decoded length, -EINVAL on bad input, -ENOSPC if it does not fit. */

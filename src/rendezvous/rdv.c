@@ -23,6 +23,7 @@
 #include "rdv.h"
 #include "rdv_jwks.h"
 #include "rdv_bcn.h"
+#include "rdv_repl.h"
 #include "sdnotify.h"
 #include "util.h"
 
@@ -43,6 +44,24 @@ static const struct conf_key rdv_schema[] = {
      "relay budget per node, Mbit/s (0 = no relaying)", 0},
     {"state_dir", CONF_STR, OFF(state_dir), 0, 0, RDV_DEFAULT_STATE_DIR,
      "state directory (LMDB, TLS certificate and key)", 0},
+    {"store", CONF_STR, OFF(store), 0, 0, "lmdb",
+     "where the registry's state lives: lmdb (state_dir alone) or etcd (shared by "
+     "replicas; state_dir keeps a local copy)",
+     0},
+    {"etcd_endpoints", CONF_STRLIST, OFF(etcd_endpoints), 0, 0, NULL,
+     "etcd members' client URLs (http://HOST:2379 or https://...), store etcd", 0},
+    {"etcd_prefix", CONF_STR, OFF(etcd_prefix), 0, 0, "/pilot/",
+     "the key prefix of this deployment in etcd", 0},
+    {"etcd_ca", CONF_STR, OFF(etcd_ca), 0, 0, NULL, "CA bundle (PEM) for https endpoints", 0},
+    {"etcd_cert", CONF_STR, OFF(etcd_cert), 0, 0, NULL,
+     "client certificate (PEM) for etcd's client-cert-auth", 0},
+    {"etcd_key", CONF_STR, OFF(etcd_key), 0, 0, NULL, "its private key (PEM, mode 0600)", 0},
+    {"etcd_timeout_ms", CONF_U32, OFF(etcd_timeout_ms), 100, 60000, "2000",
+     "time one etcd request may take on one endpoint before the next is tried", 0},
+    {"etcd_max_txn_ops", CONF_U32, OFF(etcd_max_txn_ops), 16, 1000000, "128",
+     "etcd's --max-txn-ops (changes in one transaction); raise both together", 0},
+    {"etcd_poll_ms", CONF_U32, OFF(etcd_poll_ms), 20, 10000, "200",
+     "how often a replica looks for other replicas' writes", 0},
     {"log_level", CONF_STR, OFF(log_level), 0, 0, "info", "debug, info, warn or error", 0},
     {"log_format", CONF_STR, OFF(log_format), 0, 0, "text", "text or json", 0},
     {"tls_cert", CONF_STR, OFF(tls_cert), 0, 0, NULL,
@@ -159,6 +178,36 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 		snprintf(err, errlen, "state_dir: must not be empty");
 		return -EINVAL;
 	}
+	if (strcmp(c->store, "lmdb") != 0 && strcmp(c->store, "etcd") != 0) {
+		snprintf(err, errlen, "store '%s': expected lmdb or etcd", c->store);
+		return -EINVAL;
+	}
+	if (!strcmp(c->store, "etcd")) {
+		if (!c->etcd_endpoints || !c->etcd_endpoints[0]) {
+			snprintf(err, errlen, "etcd_endpoints: store etcd needs at least one");
+			return -EINVAL;
+		}
+		for (char **ep = c->etcd_endpoints; *ep; ep++)
+			if (strncmp(*ep, "http://", 7) != 0 && strncmp(*ep, "https://", 8) != 0) {
+				snprintf(err, errlen,
+					 "etcd_endpoints '%s': expected http://HOST:PORT or "
+					 "https://HOST:PORT",
+					 *ep);
+				return -EINVAL;
+			}
+		if (!c->etcd_prefix || !c->etcd_prefix[0]) {
+			snprintf(err, errlen, "etcd_prefix: must not be empty");
+			return -EINVAL;
+		}
+		if (!c->etcd_cert != !c->etcd_key) {
+			snprintf(err, errlen, "etcd_cert and etcd_key: give both or neither");
+			return -EINVAL;
+		}
+	} else if (c->etcd_endpoints && c->etcd_endpoints[0]) {
+		snprintf(err, errlen, "etcd_endpoints: set, but store is '%s' (set store etcd)",
+			 c->store);
+		return -EINVAL;
+	}
 	if (!c->tls_cert != !c->tls_key) {
 		snprintf(err, errlen, "tls_cert and tls_key: give both or neither");
 		return -EINVAL;
@@ -223,6 +272,12 @@ int rdv_reload(struct rdv *r)
 			fixed = "serve";
 		else if (!str_eq_null(nc.state_dir, oc->state_dir))
 			fixed = "state_dir";
+		else if (!str_eq_null(nc.store, oc->store))
+			fixed = "store";
+		else if (!strlist_eq(nc.etcd_endpoints, oc->etcd_endpoints))
+			fixed = "etcd_endpoints";
+		else if (!str_eq_null(nc.etcd_prefix, oc->etcd_prefix))
+			fixed = "etcd_prefix";
 		else if (!str_eq_null(nc.tls_cert, oc->tls_cert))
 			fixed = "tls_cert";
 		else if (!str_eq_null(nc.tls_key, oc->tls_key))
@@ -385,6 +440,27 @@ static void beacon_metrics(const struct rdv_bcn_stats *b, struct evbuffer *out)
 	}
 }
 
+static void repl_metrics(struct rdv *r, struct evbuffer *out)
+{
+	struct rdv_repl_stats st;
+
+	rdv_repl_get_stats(r->db.repl, &st);
+	metrics_counter(out, "pilot_registry_etcd_commits_total",
+			"Registry transactions etcd accepted from this replica.", st.commits);
+	metrics_counter(out, "pilot_registry_etcd_conflicts_total",
+			"Transactions run again after another replica wrote first.", st.conflicts);
+	metrics_counter(out, "pilot_registry_etcd_applied_total",
+			"Revisions of other replicas applied to the local copy.", st.applied);
+	metrics_counter(out, "pilot_registry_etcd_resyncs_total",
+			"Whole copies of the state taken from etcd.", st.resyncs);
+	metrics_counter(out, "pilot_registry_etcd_errors_total",
+			"etcd requests that failed (unreachable or refused).", st.errors);
+	metrics_gauge(out, "pilot_registry_etcd_revision",
+		      "The etcd revision the local copy reflects.", (uint64_t)st.revision);
+	metrics_gauge(out, "pilot_registry_etcd_up", "1 if etcd answered the last request.",
+		      r->repl_down ? 0 : 1);
+}
+
 void rdv_metrics_fill(void *arg, struct evbuffer *out)
 {
 	struct rdv *r = arg;
@@ -466,6 +542,8 @@ void rdv_metrics_fill(void *arg, struct evbuffer *out)
 			"Configuration reloads applied.", r->stats.reloads);
 	metrics_counter(out, "pilot_registry_config_reload_failures_total",
 			"Configuration reloads refused.", r->stats.reload_failures);
+	if (r->db.repl)
+		repl_metrics(r, out);
 	if (r->bcn)
 		beacon_metrics(rdv_bcn_stats(r->bcn), out);
 }
@@ -502,6 +580,29 @@ static int add_signal(struct rdv *r, struct event **ev, int sig, event_callback_
 	return 0;
 }
 
+/* A replica looks for other replicas' writes.  etcd going away is said
+ * once, and its return once; the copy keeps serving reads meanwhile. */
+static void on_repl_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdv *r = arg;
+	struct rdv_repl_stats st;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	rc = rdv_db_sync(&r->db);
+	rdv_repl_get_stats(r->db.repl, &st);
+	if (rc < 0 && !r->repl_down) {
+		r->repl_down = 1;
+		log_warnx("etcd: %s; serving reads from the local copy (revision %lld)",
+			  st.last_error[0] ? st.last_error : strerror(-rc), (long long)st.revision);
+	} else if (rc == 0 && r->repl_down) {
+		r->repl_down = 0;
+		log_info("etcd: reachable again at %s (revision %lld)", st.endpoint,
+			 (long long)st.revision);
+	}
+}
+
 static int run(struct rdv *r)
 {
 	struct timeval prune = {RDV_AUDIT_PRUNE_INTERVAL_S, 0};
@@ -510,7 +611,22 @@ static int run(struct rdv *r)
 	uint64_t wd;
 	int ret;
 
-	ret = rdv_db_open(&r->db, r->cfg.state_dir);
+	if (!strcmp(r->cfg.store, "etcd")) {
+		struct rdv_db_etcd ec = {
+		    .endpoints = (const char *const *)r->cfg.etcd_endpoints,
+		    .prefix = r->cfg.etcd_prefix,
+		    .timeout_ms = (int)r->cfg.etcd_timeout_ms,
+		    .max_txn_ops = r->cfg.etcd_max_txn_ops,
+		    .ca = r->cfg.etcd_ca,
+		    .cert = r->cfg.etcd_cert,
+		    .key = r->cfg.etcd_key,
+		};
+		while (ec.endpoints[ec.n])
+			ec.n++;
+		ret = rdv_db_open_etcd(&r->db, r->cfg.state_dir, &ec);
+	} else {
+		ret = rdv_db_open(&r->db, r->cfg.state_dir);
+	}
 	if (ret < 0)
 		goto out;
 	r->db.notify = rdv_http_notify;
@@ -563,6 +679,15 @@ static int run(struct rdv *r)
 		}
 		r->ev_cert_sweep = event_new(r->base, -1, EV_PERSIST, on_cert_sweep, r);
 		if (!r->ev_cert_sweep || event_add(r->ev_cert_sweep, &sweep) < 0) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	if (r->db.repl) {
+		struct timeval poll = {(time_t)(r->cfg.etcd_poll_ms / 1000),
+				       (suseconds_t)(r->cfg.etcd_poll_ms % 1000 * 1000)};
+		r->ev_repl = event_new(r->base, -1, EV_PERSIST, on_repl_poll, r);
+		if (!r->ev_repl || event_add(r->ev_repl, &poll) < 0) {
 			ret = -ENOMEM;
 			goto out;
 		}
@@ -620,6 +745,8 @@ static void rdv_free(struct rdv *r)
 		event_free(r->ev_audit_prune);
 	if (r->ev_cert_sweep)
 		event_free(r->ev_cert_sweep);
+	if (r->ev_repl)
+		event_free(r->ev_repl);
 	/* Last: connections freed above may finish freeing in here, and their
 	 * hooks still count on r. */
 	if (r->base)

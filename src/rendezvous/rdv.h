@@ -54,6 +54,11 @@ struct rdv_config {
 	char *serve; /* "registry", "beacon" or "registry,beacon" */
 	uint32_t relay_rate_mbit;
 	char *state_dir;
+	char *store; /* "lmdb" or "etcd" */
+	char **etcd_endpoints;
+	char *etcd_prefix;
+	char *etcd_ca, *etcd_cert, *etcd_key;
+	uint32_t etcd_timeout_ms, etcd_max_txn_ops, etcd_poll_ms;
 	char *log_level;
 	char *log_format;
 	char *tls_cert;
@@ -113,6 +118,8 @@ struct rdv {
 	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_ping, *ev_maint, *ev_watchdog;
 	struct event *ev_audit_prune;
 	struct event *ev_cert_sweep;
+	struct event *ev_repl;	   /* store etcd: looks for other replicas' writes */
+	int repl_down;		   /* etcd did not answer the last poll */
 	struct metrics *metrics;   /* NULL unless metrics_listen */
 	struct rdv_bcn *bcn;	   /* the beacon (rdv_bcn.h), NULL unless served here */
 	struct rdv_jwks *jwks;	   /* key set fetcher (rdv_jwks.h), with the registry */

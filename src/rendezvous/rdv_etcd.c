@@ -67,6 +67,7 @@ struct rdv_etcd {
 	size_t scap;
 	char curl_err[CURL_ERROR_SIZE];
 	char err[512];
+	int timeout_ms; /* per attempt (a watch sets its own, then this again) */
 };
 
 static void set_err(struct rdv_etcd *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -499,6 +500,7 @@ struct rdv_etcd *rdv_etcd_open(const char *const *endpoints, size_t n, int timeo
 	}
 	if ((rc = set_options(e, timeout_ms, ca, cert, key)) < 0)
 		goto fail;
+	e->timeout_ms = timeout_ms;
 	return e;
 fail:
 	rdv_etcd_close(e);
@@ -554,11 +556,12 @@ static int doc_send(struct rdv_etcd *e, const char *path, struct json_gen *j, ya
 	return rc;
 }
 
-int rdv_etcd_range(struct rdv_etcd *e, const void *key, size_t klen, const void *end, size_t elen,
-		   int64_t rev, rdv_etcd_kv_cb cb, void *arg, int64_t *hdr_rev)
+int rdv_etcd_range_page(struct rdv_etcd *e, const void *key, size_t klen, const void *end,
+			size_t elen, int64_t rev, int64_t limit, rdv_etcd_kv_cb cb, void *arg,
+			int *more, int64_t *hdr_rev)
 {
 	struct json_gen j;
-	yajl_val v;
+	yajl_val v, m;
 	int64_t r;
 	int rc;
 
@@ -567,12 +570,24 @@ int rdv_etcd_range(struct rdv_etcd *e, const void *key, size_t klen, const void 
 	krange(&j, key, klen, end, elen);
 	if (rev)
 		ki64(&j, "revision", rev);
+	if (limit > 0)
+		ki64(&j, "limit", limit);
 	if ((rc = doc_send(e, "/v3/kv/range", &j, &v)) < 0)
 		return rc;
-	if ((rc = header_rev(e, v, &r)) == 0 && (rc = kv_walk(e, v, cb, arg)) == 0 && hdr_rev)
-		*hdr_rev = r;
+	if ((rc = header_rev(e, v, &r)) == 0 && (rc = kv_walk(e, v, cb, arg)) == 0) {
+		if (hdr_rev)
+			*hdr_rev = r;
+		if (more)
+			*more = (m = json_get(v, "more")) && YAJL_IS_TRUE(m);
+	}
 	yajl_tree_free(v);
 	return rc;
+}
+
+int rdv_etcd_range(struct rdv_etcd *e, const void *key, size_t klen, const void *end, size_t elen,
+		   int64_t rev, rdv_etcd_kv_cb cb, void *arg, int64_t *hdr_rev)
+{
+	return rdv_etcd_range_page(e, key, klen, end, elen, rev, 0, cb, arg, NULL, hdr_rev);
 }
 
 int rdv_etcd_range_prefix(struct rdv_etcd *e, const void *prefix, size_t plen, int64_t rev,
@@ -851,4 +866,212 @@ int rdv_etcd_lease_revoke(struct rdv_etcd *e, int64_t id)
 		return rc;
 	yajl_tree_free(v);
 	return 0;
+}
+
+/* ------------------------------------------------------------ watch */
+
+/* A watch through the gateway is one long answer: a stream of JSON
+ * objects, {"result": WatchResponse} each.  The write callback cuts
+ * complete objects off the front of the buffer as they arrive and hands
+ * their events on; when the caller has what it waited for, the callback
+ * ends the transfer (a write error we then treat as success). */
+struct watch_ctx {
+	struct rdv_etcd *e;
+	rdv_etcd_ev_cb cb;
+	void *arg;
+	int rc;		     /* the first failure, or the callback's stop value */
+	int stop;	     /* 1: end the transfer */
+	int created;	     /* the watch was accepted */
+	int64_t compact_rev; /* etcd cancelled: history compacted to this */
+};
+
+/* Length of the first complete top-level object in b[0..n), or 0. */
+static size_t json_object_len(const char *b, size_t n)
+{
+	int depth = 0, str = 0, esc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = b[i];
+		if (str) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"')
+				str = 0;
+		} else if (c == '"') {
+			str = 1;
+		} else if (c == '{') {
+			depth++;
+		} else if (c == '}' && --depth == 0) {
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+static int watch_event(struct watch_ctx *w, yajl_val ev)
+{
+	struct rdv_etcd_event x;
+	const char *type = NULL;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	if (!YAJL_IS_OBJECT(ev))
+		return -EPROTO;
+	json_get_str(ev, "type", &type);
+	x.del = type && strcmp(type, "DELETE") == 0;
+	if ((rc = kv_read(w->e, json_get(ev, "kv"), &x.kv)) < 0)
+		return rc;
+	return w->cb(w->arg, &x);
+}
+
+/* One WatchResponse (or an error object).  \retval 0 to go on. */
+static int watch_message(struct watch_ctx *w, yajl_val v)
+{
+	yajl_val res = json_get(v, "result"), evs, t;
+	int rc;
+
+	if (!res) {
+		rc = answer_error(w->e, 200, v);
+		return rc < 0 ? rc : -EPROTO;
+	}
+	if ((t = json_get(res, "created")) && YAJL_IS_TRUE(t))
+		w->created = 1;
+	if (get_i64(res, "compact_revision", &w->compact_rev) < 0)
+		return -EPROTO;
+	if (w->compact_rev > 0) {
+		set_err(w->e, "watch: history compacted up to revision %lld",
+			(long long)w->compact_rev);
+		return -ESTALE;
+	}
+	if ((t = json_get(res, "canceled")) && YAJL_IS_TRUE(t)) {
+		const char *why = NULL;
+		json_get_str(res, "cancel_reason", &why);
+		set_err(w->e, "watch cancelled: %s", why ? why : "no reason given");
+		return -EPROTO;
+	}
+	if (!(evs = json_get(res, "events")))
+		return 0;
+	if (!YAJL_IS_ARRAY(evs))
+		return -EPROTO;
+	for (size_t i = 0; i < evs->u.array.len; i++)
+		if ((rc = watch_event(w, evs->u.array.values[i])) != 0)
+			return rc;
+	/* etcd never splits one revision's events across answers: the end
+	 * of an answer is a place where the caller may commit. */
+	return w->cb(w->arg, NULL);
+}
+
+static size_t on_watch_write(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct watch_ctx *w = arg;
+	struct rdv_etcd *e = w->e;
+	size_t n = size * nmemb, len;
+
+	if (on_write(p, size, nmemb, e) != n)
+		return 0;
+	while ((len = json_object_len(e->buf, e->len)) > 0) {
+		char perr[128] = "";
+		yajl_val v;
+		size_t skip = 0;
+
+		while (skip < len && e->buf[skip] != '{')
+			skip++;
+		v = json_parse(e->buf + skip, len - skip, 0, perr, sizeof(perr));
+		if (!v) {
+			set_err(e, "watch: unreadable answer: %s", perr);
+			w->rc = -EPROTO;
+			return 0;
+		}
+		w->rc = watch_message(w, v);
+		yajl_tree_free(v);
+		memmove(e->buf, e->buf + len, e->len - len + 1);
+		e->len -= len;
+		if (w->rc != 0) {
+			w->stop = 1;
+			return 0; /* ends the transfer */
+		}
+	}
+	return n;
+}
+
+int rdv_etcd_watch(struct rdv_etcd *e, const void *key, size_t klen, const void *end, size_t elen,
+		   int64_t start_rev, int timeout_ms, rdv_etcd_ev_cb cb, void *arg,
+		   int64_t *compact_rev)
+{
+	struct watch_ctx w = {.e = e, .cb = cb, .arg = arg};
+	struct json_gen j;
+	const char *body;
+	size_t len, first = e->cur;
+	CURLcode cc = CURLE_OK;
+	long status = 0;
+	int rc = -EIO;
+
+	if ((rc = doc_begin(e, &j)) < 0)
+		return rc;
+	jg_key(&j, "create_request");
+	jg_map_open(&j);
+	krange(&j, key, klen, end, elen);
+	ki64(&j, "start_revision", start_rev);
+	jg_map_close(&j);
+	jg_map_close(&j);
+	if (json_gen_finish(&j, &body, &len) < 0) {
+		json_gen_free(&j);
+		return -ENOMEM;
+	}
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_watch_write);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &w);
+	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	for (size_t k = 0; k < e->n; k++) {
+		size_t i = (first + k) % e->n;
+		char url[URL_MAX];
+
+		snprintf(url, sizeof(url), "%s/v3/watch", e->eps[i]);
+		e->len = 0;
+		e->overflow = 0;
+		e->curl_err[0] = '\0';
+		w.rc = 0;
+		w.stop = 0;
+		curl_easy_setopt(e->curl, CURLOPT_URL, url);
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
+		cc = curl_easy_perform(e->curl);
+		if (w.stop) {
+			e->cur = i;
+			rc = w.rc; /* the callback's stop value or the stream's error */
+			break;
+		}
+		if (e->overflow) {
+			set_err(e, "%s: watch answer larger than %u bytes", e->eps[i], RESP_MAX);
+			rc = -EFBIG;
+			break;
+		}
+		rc = httpc_curl_errno(cc);
+		curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (rc == -ETIMEDOUT && w.created) {
+			/* The stream ran its time without the caller's stop. */
+			e->cur = i;
+			set_err(e, "%s: watch: no answer within %d ms", e->eps[i], timeout_ms);
+			break;
+		}
+		if (rc == 0) {
+			set_err(e, "%s: watch ended (HTTP %ld)", e->eps[i], status);
+			rc = -EPROTO;
+			break;
+		}
+		set_err(e, "%s: %s", e->eps[i],
+			e->curl_err[0] ? e->curl_err : curl_easy_strerror(cc));
+		if (!try_next(rc))
+			break;
+	}
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
+	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)e->timeout_ms);
+	json_gen_free(&j);
+	if (compact_rev)
+		*compact_rev = w.compact_rev;
+	if (rc >= 0 && rc != 0 && w.stop)
+		e->err[0] = '\0';
+	return rc;
 }

@@ -109,6 +109,12 @@ const char *rdv_etcd_endpoint(const struct rdv_etcd *e);
  *  order.  \retval 0, -errno, or what cb stopped with. */
 int rdv_etcd_range(struct rdv_etcd *e, const void *key, size_t klen, const void *end, size_t elen,
 		   int64_t rev, rdv_etcd_kv_cb cb, void *arg, int64_t *hdr_rev);
+/** As rdv_etcd_range, at most \p limit keys (0: no limit); \p more (may
+ *  be NULL) says whether keys were left out: go on from the last key
+ *  plus "\0" at the same revision. */
+int rdv_etcd_range_page(struct rdv_etcd *e, const void *key, size_t klen, const void *end,
+			size_t elen, int64_t rev, int64_t limit, rdv_etcd_kv_cb cb, void *arg,
+			int *more, int64_t *hdr_rev);
 /** Every key that starts with \p prefix (every key for plen 0). */
 int rdv_etcd_range_prefix(struct rdv_etcd *e, const void *prefix, size_t plen, int64_t rev,
 			  rdv_etcd_kv_cb cb, void *arg, int64_t *hdr_rev);
@@ -141,5 +147,26 @@ int rdv_etcd_lease_keepalive(struct rdv_etcd *e, int64_t id, int64_t *ttl);
 /** End lease \p id now, deleting the keys attached to it.
  *  \retval 0, -ENOENT (no such lease), -errno. */
 int rdv_etcd_lease_revoke(struct rdv_etcd *e, int64_t id);
+
+/* One change a watch reports: kv (its key, and for a put the new value)
+ * at revision kv.mod_rev. */
+struct rdv_etcd_event {
+	int del;
+	struct rdv_etcd_kv kv;
+};
+
+/** Called for each event in revision order, and with \p ev NULL at the
+ *  end of each answer (never inside one revision's events: a place to
+ *  commit).  \retval 0 to go on; anything else stops the watch and is
+ *  returned by it. */
+typedef int (*rdv_etcd_ev_cb)(void *arg, const struct rdv_etcd_event *ev);
+
+/** Watch [key, end) from revision \p start_rev on, blocking, until \p cb
+ *  stops it or \p timeout_ms pass.  \retval what cb stopped with (>0),
+ *  -ETIMEDOUT, -ESTALE when start_rev is compacted (\p compact_rev, may
+ *  be NULL, is then the oldest revision kept), or -errno as above. */
+int rdv_etcd_watch(struct rdv_etcd *e, const void *key, size_t klen, const void *end, size_t elen,
+		   int64_t start_rev, int timeout_ms, rdv_etcd_ev_cb cb, void *arg,
+		   int64_t *compact_rev);
 
 #endif

@@ -501,6 +501,15 @@ void rdv_http_notify(void *arg, uint32_t node)
 	struct rdv *r = arg;
 	struct rdv_stream *s, *next;
 
+	if (node == 0) {
+		/* Every stream (a replica copied the whole state again). */
+		for (size_t b = 0; b < RDV_STREAM_BUCKETS; b++)
+			for (s = r->streams[b]; s; s = next) {
+				next = s->next;
+				stream_push(r, s);
+			}
+		return;
+	}
 	for (s = r->streams[node % RDV_STREAM_BUCKETS]; s; s = next) {
 		next = s->next;
 		if (s->node == node)

@@ -686,19 +686,26 @@ static void security_audit(struct reg_ctx *c, const char *op, int err)
 	jg_map_close(&d);
 	snprintf(actor, sizeof(actor), "ip:%s", c->peer_ip);
 	rc = json_gen_finish(&d, &s, &len) < 0 || !(det = strndup(s, len)) ? -ENOMEM : 0;
-	if (rc == 0) {
+	for (int run = 0; rc == 0 || (rc == STORE_CONFLICT && run <= RDV_CONFLICT_RETRIES); run++) {
+		if (rc == STORE_CONFLICT && rdv_db_sync(c->db) < 0)
+			break;
 		store_txn_begin(c->db->st, &t, 0);
 		rc = audit_append_txn(c->db->audit, &t, type, actor,
 				      claimed ? reg_node_subj(sb, claimed) : "", det, NULL);
 		if (rc == 0)
 			rc = store_txn_commit(&t);
 		store_txn_abort(&t);
+		if (rc == STORE_CONFLICT) {
+			audit_txn_aborted(c->db->audit);
+			continue;
+		}
 		if (rc == 0) {
 			audit_txn_committed(c->db->audit);
 			l->suppressed = 0;
 		} else {
 			audit_txn_aborted(c->db->audit);
 		}
+		break;
 	}
 	if (rc < 0)
 		log_warnx("audit %s from %s: cannot record it: %s", type, c->peer_ip,
@@ -740,7 +747,28 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 	}
 	if (rc == 0) {
 		rc = store_txn_commit(&c->t);
-		if (rc < 0) {
+		if (rc == STORE_CONFLICT && c->may_rerun) {
+			/* Another replica wrote first: nothing of this run is
+			 * durable; the caller catches up and runs it again. */
+			audit_txn_aborted(db->audit);
+			rdv_reply_free(rep);
+			memset(rep, 0, sizeof(*rep));
+			ret = STORE_CONFLICT;
+			goto out;
+		} else if (rc == STORE_CONFLICT) {
+			reg_fail(c, -EAGAIN,
+				 "registry busy: other replicas kept writing first; "
+				 "try again");
+			rc = -EAGAIN;
+		} else if (rc == -EEXIST) {
+			/* A single-use key (this request's nonce) was written
+			 * through another replica. */
+			reg_fail(c, -EALREADY, "nonce already used");
+			rc = -EALREADY;
+		} else if (rc < 0 && db->repl && rc != -ENOSPC) {
+			reg_fail(c, -EAGAIN, "registry store (etcd): %s", strerror(-rc));
+			rc = -EAGAIN;
+		} else if (rc < 0) {
 			reg_fail(c, rc == -ENOSPC ? -ENOSPC : -EIO, "registry store: %s",
 				 strerror(-rc));
 			rc = rc == -ENOSPC ? -ENOSPC : -EIO;
@@ -836,10 +864,16 @@ int rdv_reg_handle(struct rdv_db *db, const char *op, const char *body, size_t l
 	} else if (!o) {
 		ret = rdv_reply_error(rep, -ENOENT, "no such operation");
 	} else {
-		c = ctx_new(db, peer_ip, now_ms);
-		if (!c)
-			return -ENOMEM;
-		ret = ctx_finish(c, handle(c, o, body, len, sig_b64), op, rep);
+		for (int run = 0;; run++) {
+			c = ctx_new(db, peer_ip, now_ms);
+			if (!c)
+				return -ENOMEM;
+			c->may_rerun = run < RDV_CONFLICT_RETRIES;
+			ret = ctx_finish(c, handle(c, o, body, len, sig_b64), op, rep);
+			if (ret != STORE_CONFLICT)
+				break;
+			rdv_db_sync(db);
+		}
 	}
 	rep->op = o ? (int)(o - reg_ops) : OP_UNKNOWN_NODE;
 	return ret;
@@ -888,13 +922,19 @@ int rdv_admin_handle(struct rdv_db *db, const char *admin_token, const char *op,
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
-	c = ctx_new(db, peer_ip, now_ms);
-	if (!c)
-		return -ENOMEM;
-	c->admin = 1;
-	/* Logs name only known operations: the path is the client's text. */
-	ret = ctx_finish(c, admin_handle(c, o, admin_token, auth, body, len),
-			 o ? o->name : "(unknown operation)", rep);
+	for (int run = 0;; run++) {
+		c = ctx_new(db, peer_ip, now_ms);
+		if (!c)
+			return -ENOMEM;
+		c->admin = 1;
+		c->may_rerun = run < RDV_CONFLICT_RETRIES;
+		/* Logs name only known operations: the path is the client's text. */
+		ret = ctx_finish(c, admin_handle(c, o, admin_token, auth, body, len),
+				 o ? o->name : "(unknown operation)", rep);
+		if (ret != STORE_CONFLICT)
+			break;
+		rdv_db_sync(db);
+	}
 	rep->op = o ? (int)(nitems(reg_ops) + (size_t)(o - admin_ops)) : OP_UNKNOWN_ADMIN;
 	return ret;
 }

@@ -29,6 +29,7 @@ struct idset {
 struct reg_ctx {
 	struct rdv_db *db;
 	struct store_txn t;
+	int may_rerun; /* a commit conflict hands the request back to run again */
 	struct regmsg_req req;
 	const char *peer_ip;
 	uint64_t now;

@@ -12,6 +12,8 @@
 
 #include "audit.h"
 #include "log.h"
+#include "rdv_etcd.h"
+#include "rdv_repl.h"
 #include "rdv_store_int.h"
 #include "util.h"
 
@@ -50,14 +52,51 @@ static const char *const db_names[RDV_DB_COUNT + 1] = {
     [RDV_DB_REP] = "rep",
     [RDV_DB_REP_APPR] = "rep_appr",
     [RDV_DB_REP_OPINIONS] = "rep_opinions",
+    [RDV_DB_REPL] = "repl",
     [RDV_DB_COUNT] = NULL,
 };
 
-int rdv_db_open(struct rdv_db *db, const char *dir)
+/* Load the deployment prefix, or make it on first start. */
+static int prefix_load(struct rdv_db *db)
 {
 	struct store_txn t;
 	char pbuf[INET6_ADDRSTRLEN + 4];
 	int ret;
+
+	store_txn_begin(db->st, &t, 0);
+	ret = store_get_fixed(&t, db->dbi[RDV_DB_META], META_PREFIX, strlen(META_PREFIX),
+			      db->prefix.b, sizeof(db->prefix.b));
+	if (ret == -ENOENT) {
+		/* First start: the deployment prefix is made once and kept for
+		 * ever, since every node's overlay addresses derive from it.
+		 * Two replicas starting at once race here: one wins, the
+		 * other conflicts and takes the winner's. */
+		prefix_generate(&db->prefix);
+		store_put(&t, db->dbi[RDV_DB_META], META_PREFIX, strlen(META_PREFIX), db->prefix.b,
+			  sizeof(db->prefix.b));
+		ret = store_txn_commit(&t);
+		if (ret == 0)
+			log_info("generated deployment prefix %s",
+				 prefix_format(&db->prefix, pbuf, sizeof(pbuf)));
+	} else {
+		store_txn_abort(&t);
+	}
+	return ret;
+}
+
+int rdv_db_sync(struct rdv_db *db)
+{
+	return db->repl ? rdv_repl_sync(db->repl) : 0;
+}
+
+int rdv_db_open(struct rdv_db *db, const char *dir)
+{
+	return rdv_db_open_etcd(db, dir, NULL);
+}
+
+int rdv_db_open_etcd(struct rdv_db *db, const char *dir, const struct rdv_db_etcd *etcd)
+{
+	int ret = 0;
 
 	memset(db, 0, sizeof(*db));
 	db->st = store_open(dir, db_names, RDV_MAP_SIZE);
@@ -70,21 +109,24 @@ int rdv_db_open(struct rdv_db *db, const char *dir)
 			goto out;
 		}
 	}
-	store_txn_begin(db->st, &t, 0);
-	ret = store_get_fixed(&t, db->dbi[RDV_DB_META], META_PREFIX, strlen(META_PREFIX),
-			      db->prefix.b, sizeof(db->prefix.b));
-	if (ret == -ENOENT) {
-		/* First start: the deployment prefix is made once and kept for
-		 * ever, since every node's overlay addresses derive from it. */
-		prefix_generate(&db->prefix);
-		store_put(&t, db->dbi[RDV_DB_META], META_PREFIX, strlen(META_PREFIX), db->prefix.b,
-			  sizeof(db->prefix.b));
-		ret = store_txn_commit(&t);
-		if (ret == 0)
-			log_info("generated deployment prefix %s",
-				 prefix_format(&db->prefix, pbuf, sizeof(pbuf)));
-	} else {
-		store_txn_abort(&t);
+	if (etcd) {
+		struct rdv_etcd *e = rdv_etcd_open(etcd->endpoints, etcd->n, etcd->timeout_ms,
+						   etcd->ca, etcd->cert, etcd->key);
+		if (!e) {
+			ret = -errno;
+			log_warnx("etcd_endpoints: %s", strerror(errno));
+			goto out;
+		}
+		if ((ret = rdv_repl_attach(db, e, etcd->prefix, etcd->max_txn_ops, &db->repl)) < 0)
+			goto out;
+	}
+	for (int i = 0; i <= RDV_CONFLICT_RETRIES; i++) {
+		ret = prefix_load(db);
+		if (ret != STORE_CONFLICT)
+			break;
+		if ((ret = rdv_db_sync(db)) < 0)
+			break;
+		ret = STORE_CONFLICT;
 	}
 	if (ret == 0)
 		ret = audit_open(db->st, db_names[RDV_DB_AUDIT], db_names[RDV_DB_AUDIT_META],
@@ -101,6 +143,8 @@ void rdv_db_close(struct rdv_db *db)
 {
 	audit_close(db->audit);
 	db->audit = NULL;
+	rdv_repl_free(db->repl);
+	db->repl = NULL;
 	store_close(db->st);
 	db->st = NULL;
 }

@@ -117,6 +117,7 @@ enum rdv_dbi {
 	RDV_DB_REP,
 	RDV_DB_REP_APPR,
 	RDV_DB_REP_OPINIONS,
+	RDV_DB_REPL, /* local: a replica's position in etcd (store "etcd") */
 	RDV_DB_COUNT,
 };
 
@@ -132,8 +133,21 @@ struct rdv_sec_limit {
 	uint64_t suppressed_total; /* ever (metrics) */
 };
 
+struct rdv_repl;
+
+/* Where the shared state lives when it is in etcd (store "etcd"). */
+struct rdv_db_etcd {
+	const char *const *endpoints;
+	size_t n;
+	const char *prefix; /* keys under it, such as "/pilot/" */
+	int timeout_ms;
+	size_t max_txn_ops;	     /* etcd's --max-txn-ops */
+	const char *ca, *cert, *key; /* PEM files, or NULL */
+};
+
 struct rdv_db {
 	struct store *st;
+	struct rdv_repl *repl; /* NULL: the store is LMDB alone */
 	int dbi[RDV_DB_COUNT];
 	struct pilot_prefix prefix;
 	rdv_notify_fn notify; /* may be NULL (tests) */
@@ -225,7 +239,15 @@ struct rdv_inbox_entry {
  *  prefix (generating and storing it on first start) and open the audit
  *  log.  \retval 0 or -errno (logged). */
 int rdv_db_open(struct rdv_db *db, const char *dir);
+/** As rdv_db_open; with \p etcd not NULL the store in \p dir is a replica's
+ *  local copy of the state in etcd (rdv_repl.h). */
+int rdv_db_open_etcd(struct rdv_db *db, const char *dir, const struct rdv_db_etcd *etcd);
 void rdv_db_close(struct rdv_db *db);
+/** Bring a replica's copy up to date (after STORE_CONFLICT, or on a
+ *  timer); 0 at once for LMDB alone.  \retval 0 or -errno. */
+int rdv_db_sync(struct rdv_db *db);
+/** Conflicts a request is run again for before it fails (-EAGAIN). */
+#define RDV_CONFLICT_RETRIES 8
 /** \brief Load the registry's Ed25519 audit key from \p dir/audit.key
  *  (base64 of the 64-byte secret key, mode 0600), or make and keep one
  *  when there is none.  It signs the audit log's checkpoints; the TLS key

@@ -27,173 +27,43 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "etcd_fixture.h"
 #include "log.h"
 #include "rdv_etcd.h"
 
-#define ETCD_BIN "/usr/bin/etcd"
 #define TIMEOUT_MS 2000
-#define HEALTH_WAIT_MS 10000
 #define RACERS 8
 
 static struct {
-	pid_t pid;
-	char dir[64];
+	struct etcd_fixture etcd;
 	char url[64];
 	int silent_fd;	   /* listens, never accepts: requests time out */
 	char dead_url[64]; /* nothing listens: refused */
 	char silent_url[64];
-} g = {.pid = -1, .silent_fd = -1};
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* A loopback TCP socket on a free port; listening when \p backlog >= 0. */
-static int tcp_socket(int backlog, int *port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    (backlog >= 0 && listen(fd, backlog) < 0) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*port = ntohs(sa.sin_port);
-	return fd;
-}
-
-/* A port that was free a moment ago (etcd binds it itself). */
-static int free_port(void)
-{
-	int port = 0, fd = tcp_socket(-1, &port);
-
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return port;
-}
-
-static size_t sink(char *p, size_t size, size_t n, void *arg)
-{
-	char *buf = arg;
-	size_t have = strlen(buf), len = size * n;
-
-	if (have + len < 256) {
-		memcpy(buf + have, p, len);
-		buf[have + len] = '\0';
-	}
-	return size * n;
-}
-
-/* GET /health until it says "true", for HEALTH_WAIT_MS at most. */
-static int wait_healthy(void)
-{
-	char url[96], body[256];
-	uint64_t end = now_ms() + HEALTH_WAIT_MS;
-	CURL *c = curl_easy_init();
-	int ok = 0;
-
-	if (!c)
-		return 0;
-	snprintf(url, sizeof(url), "%s/health", g.url);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-	while (!ok && now_ms() < end) {
-		body[0] = '\0';
-		if (curl_easy_perform(c) == CURLE_OK && strstr(body, "\"true\""))
-			ok = 1;
-		else
-			usleep(100 * 1000);
-	}
-	curl_easy_cleanup(c);
-	return ok;
-}
-
-static pid_t spawn_etcd(int cport, int pport)
-{
-	char data[96], log[96], curl[64], purl[64], cluster[96];
-	pid_t pid;
-
-	snprintf(data, sizeof(data), "%s/data", g.dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", g.dir);
-	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", cport);
-	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", pport);
-	snprintf(cluster, sizeof(cluster), "test=%s", purl);
-	if ((pid = fork()) != 0)
-		return pid;
-	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execl(ETCD_BIN, ETCD_BIN, "--name", "test", "--data-dir", data, "--listen-client-urls",
-	      curl, "--advertise-client-urls", curl, "--listen-peer-urls", purl,
-	      "--initial-advertise-peer-urls", purl, "--initial-cluster", cluster,
-	      "--listen-metrics-urls", "", (char *)NULL);
-	_exit(127);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void stop_etcd(void)
-{
-	if (g.pid > 0) {
-		kill(g.pid, SIGTERM);
-		waitpid(g.pid, NULL, 0);
-		g.pid = -1;
-	}
-	if (g.silent_fd >= 0)
-		close(g.silent_fd);
-	g.silent_fd = -1;
-	if (g.dir[0])
-		nftw(g.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	g.dir[0] = '\0';
-}
+} g = {.etcd.pid = -1, .silent_fd = -1};
 
 static int group_setup(void **state)
 {
-	int cport, pport, sport;
+	int sport;
 
-	snprintf(g.dir, sizeof(g.dir), "/tmp/test_etcd.XXXXXX");
-	if (!mkdtemp(g.dir)) {
-		g.dir[0] = '\0';
-		return -1;
-	}
-	cport = free_port();
-	pport = free_port();
-	while (pport == cport)
-		pport = free_port();
-	if (cport < 0 || pport < 0)
-		return -1;
-	snprintf(g.url, sizeof(g.url), "http://127.0.0.1:%d", cport);
-	snprintf(g.dead_url, sizeof(g.dead_url), "http://127.0.0.1:%d", free_port());
-	if ((g.silent_fd = tcp_socket(16, &sport)) < 0)
+	(void)state;
+	snprintf(g.dead_url, sizeof(g.dead_url), "http://127.0.0.1:%d", fixture_free_port());
+	if ((g.silent_fd = fixture_tcp_socket(16, &sport)) < 0)
 		return -1;
 	snprintf(g.silent_url, sizeof(g.silent_url), "http://127.0.0.1:%d", sport);
-	if ((g.pid = spawn_etcd(cport, pport)) < 0 || !wait_healthy()) {
-		fprintf(stderr, "test_etcd: etcd did not come up (log in %s/etcd.log)\n", g.dir);
+	if (etcd_fixture_start(&g.etcd, "test_etcd", NULL) < 0)
 		return -1;
-	}
+	snprintf(g.url, sizeof(g.url), "%s", g.etcd.url);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	stop_etcd();
+	(void)state;
+	etcd_fixture_stop(&g.etcd);
+	if (g.silent_fd >= 0)
+		close(g.silent_fd);
+	g.silent_fd = -1;
 	return 0;
 }
 
@@ -656,17 +526,17 @@ static void test_failover(void **state)
 	assert_string_equal(rdv_etcd_endpoint(e), g.dead_url);
 	put(e, "fo/k", "v", NULL);
 	assert_string_equal(rdv_etcd_endpoint(e), g.url);
-	t0 = now_ms();
+	t0 = fixture_now_ms();
 	assert_value(e, "fo/k", 0, "v");
-	assert_true(now_ms() - t0 < TIMEOUT_MS / 2);
+	assert_true(fixture_now_ms() - t0 < TIMEOUT_MS / 2);
 	rdv_etcd_close(e);
 
 	/* Silent: after the timeout, on through a refusal to the live one. */
 	e = rdv_etcd_open(silent_first, 3, 500, NULL, NULL, NULL);
 	assert_non_null(e);
-	t0 = now_ms();
+	t0 = fixture_now_ms();
 	assert_value(e, "fo/k", 0, "v");
-	took = now_ms() - t0;
+	took = fixture_now_ms() - t0;
 	assert_true(took >= 450 && took < 2000);
 	assert_string_equal(rdv_etcd_endpoint(e), g.url);
 	rdv_etcd_close(e);
@@ -674,14 +544,14 @@ static void test_failover(void **state)
 	/* Nothing alive: a clean error within one timeout per endpoint. */
 	e = rdv_etcd_open(all_dead, 2, 500, NULL, NULL, NULL);
 	assert_non_null(e);
-	t0 = now_ms();
+	t0 = fixture_now_ms();
 	assert_int_equal(rdv_etcd_put(e, "fo/k", 4, "x", 1, 0, NULL), -ETIMEDOUT);
-	took = now_ms() - t0;
+	took = fixture_now_ms() - t0;
 	assert_true(took < 1500);
 	assert_non_null(strstr(rdv_etcd_last_error(e), g.silent_url));
-	t0 = now_ms();
+	t0 = fixture_now_ms();
 	assert_true(rdv_etcd_range(e, "fo/k", 4, NULL, 0, 0, NULL, NULL, NULL) < 0);
-	assert_true(now_ms() - t0 < 1500);
+	assert_true(fixture_now_ms() - t0 < 1500);
 	rdv_etcd_close(e);
 	assert_value(*state, "fo/k", 0, "v"); /* the put never landed */
 }
@@ -744,12 +614,9 @@ int main(void)
 	};
 	int rc;
 
-	if (access(ETCD_BIN, X_OK) != 0) {
-		printf("1..0 # SKIP %s is absent (Debian's etcd-server)\n", ETCD_BIN);
+	if (fixture_skip_without_etcd("test_etcd"))
 		return 0;
-	}
-	log_init("test_etcd", LOG_LVL_ERROR, LOG_FMT_TEXT);
 	rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-	stop_etcd(); /* also when the group's setup failed half-way */
+	group_teardown(NULL); /* also when the group's setup failed half-way */
 	return rc;
 }
