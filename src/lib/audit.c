@@ -498,7 +498,7 @@ static int prune_batch(struct audit *a, uint64_t max_records, uint64_t max_age_m
 	present = head_id + 1 - id;
 	if (max_records && present > max_records)
 		by_count = present - max_records;
-	while (id <= head_id && deleted < AUDIT_PRUNE_BATCH) {
+	while (id <= head_id && deleted < store_batch(a->st, AUDIT_PRUNE_BATCH)) {
 		struct audit_rec r;
 		int old;
 

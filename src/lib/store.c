@@ -21,6 +21,7 @@ struct store {
 	store_repl_fn repl;
 	store_repl_done_fn repl_done;
 	void *repl_arg;
+	size_t max_changes; /* 0: no limit */
 };
 
 /* The changes of one write transaction: ops[] index into the bytes of
@@ -348,6 +349,25 @@ unsigned store_db_flags(const struct store *st, int db)
 const char *store_db_name(const struct store *st, int db)
 {
 	return db >= 0 && db < st->ndbs ? st->names[db] : NULL;
+}
+
+void store_set_max_changes(struct store *st, size_t n)
+{
+	st->max_changes = n;
+}
+
+size_t store_max_changes(const struct store *st)
+{
+	return st->max_changes;
+}
+
+size_t store_batch(const struct store *st, size_t want)
+{
+	size_t cap = st->max_changes / 4;
+
+	if (!st->max_changes || want <= cap)
+		return want;
+	return cap ? cap : 1;
 }
 
 int store_db_count(const struct store *st)

@@ -80,8 +80,8 @@ struct store_op {
 
 #define STORE_DB_LOCAL 0x1 /* never replicated (a replica's own state) */
 #define STORE_DB_UNIQUE                                                                            \
-	0x2 /* a key is written once (nonces): a second 			     * writer anywhere must fail,       \
-	       not overwrite */
+	0x2 /* a key is written once (nonces): a second 			     * writer anywhere must             \
+	       fail, not overwrite */
 
 typedef int (*store_repl_fn)(void *arg, struct store_txn *t, const struct store_op *ops, size_t n);
 /* After a transaction the replicator accepted: did LMDB commit it too? */
@@ -93,6 +93,13 @@ unsigned store_db_flags(const struct store *st, int db);
 const char *store_db_name(const struct store *st, int db);
 /** Number of databases opened. */
 int store_db_count(const struct store *st);
+/** How many changes one transaction may carry (0: no limit): a
+ *  replicator's bound, which batch deletions (pruning) stay under. */
+void store_set_max_changes(struct store *st, size_t n);
+size_t store_max_changes(const struct store *st);
+/** A batch of \p want changes cut to a quarter of the limit (others in
+ *  the same transaction need room), at least 1. */
+size_t store_batch(const struct store *st, size_t want);
 /** A write transaction whose changes are not replicated. */
 void store_txn_begin_apply(struct store *st, struct store_txn *t);
 /** Empty database \p db (sticky error on failure). */

@@ -32,7 +32,8 @@
 
 const struct conf_key pilotd_schema[] = {
     {"state_dir", CONF_STR, CFG(state_dir), 0, 0, "/var/lib/pilot", "state directory (LMDB)", 0},
-    {"registry", CONF_HOSTPORT, CFG(registry), 0, 0, NULL, "registry HOST:PORT", 0},
+    {"registry", CONF_STRLIST, CFG(registry), 0, 0, NULL,
+     "registry HOST:PORT, or a list of the replicas of one registry (failover in order)", 0},
     {"registry_pin", CONF_STR, CFG(registry_pin), 0, 0, NULL,
      "registry SPKI pin (SHA-256, base64 or hex)", 0},
     {"registry_ca", CONF_STR, CFG(registry_ca), 0, 0, NULL, "CA file to verify the registry", 0},
@@ -233,7 +234,7 @@ int pilotd_registered(struct pilotd *d, uint32_t node_id, const struct pilot_pre
 	d->node_id = node_id;
 	d->prefix = *px;
 	d->have_prefix = 1;
-	log_info("registered with %s as node %u", d->cfg.registry, node_id);
+	log_info("registered with %s as node %u", regc_addr(&d->regc), node_id);
 	pilotd_audit_event(d, "node.registered", 0, "{\"node_id\":%u}", node_id);
 	return pilotd_tun_setup(d);
 }
@@ -424,7 +425,7 @@ int pilotd_reload(struct pilotd *d)
 	if (rc == 0) {
 		if (!str_eq_null(nc.state_dir, oc->state_dir))
 			fixed = "state_dir";
-		else if (!str_eq_null(nc.registry, oc->registry))
+		else if (!strlist_eq(nc.registry, oc->registry))
 			fixed = "registry";
 		else if (!str_eq_null(nc.registry_pin, oc->registry_pin))
 			fixed = "registry_pin";

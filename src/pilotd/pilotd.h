@@ -32,7 +32,8 @@ struct httpc;
 
 struct pilotd_cfg {
 	struct conf_head head;
-	char *state_dir, *registry, *registry_pin, *registry_ca, *beacon, *tun, *socket;
+	char **registry; /* HOST:PORT of each registry replica */
+	char *state_dir, *registry_pin, *registry_ca, *beacon, *tun, *socket;
 	char *hostname, *admin_token, *webhook, *identity, *log_level, *log_format;
 	char *resolve_socket, *webhook_secret_file;
 	char **networks;

@@ -58,8 +58,9 @@ static int beacon_addr(struct pilotd *d, uint16_t port, struct sockaddr_in6 *out
 	char host[256], svc[8];
 	uint16_t p;
 
-	if (conf_split_hostport(d->cfg.beacon ? d->cfg.beacon : d->cfg.registry, host, sizeof(host),
-				&p) < 0)
+	/* The registry in use: after a failover, the beacon beside it. */
+	if (conf_split_hostport(d->cfg.beacon ? d->cfg.beacon : regc_addr(&d->regc), host,
+				sizeof(host), &p) < 0)
 		return -EINVAL;
 	if (!d->cfg.beacon) {
 		if (!port)

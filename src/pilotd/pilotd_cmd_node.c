@@ -429,7 +429,15 @@ void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		jg_null(j);
 	jg_key(j, "registry");
 	jg_map_open(j);
-	jg_kstr(j, "address", d->cfg.registry);
+	jg_kstr(j, "address", regc_addr(&d->regc));
+	if (d->regc.nurls > 1) {
+		jg_key(j, "addresses");
+		jg_array_open(j);
+		for (size_t i = 0; i < d->regc.nurls; i++)
+			jg_str(j, d->regc.addrs[i]);
+		jg_array_close(j);
+		jg_ku64(j, "failovers", d->regc.failovers);
+	}
 	jg_kbool(j, "registered", d->regc.registered);
 	if (!d->regc.registered) {
 		jg_kstr(j, "reason", d->regc.reg_reason);

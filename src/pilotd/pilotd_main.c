@@ -50,9 +50,18 @@ int main(int argc, char **argv)
 			d.cfg.log_format);
 		return 2;
 	}
-	if (!d.cfg.registry || (!d.cfg.registry_pin && !d.cfg.registry_ca)) {
+	for (char **reg = d.cfg.registry; reg && *reg; reg++) {
+		char host[256];
+		uint16_t port;
+		if (conf_split_hostport(*reg, host, sizeof(host), &port) < 0) {
+			fprintf(stderr, "pilotd: registry '%s': expected HOST:PORT or [V6]:PORT\n",
+				*reg);
+			return 2;
+		}
+	}
+	if (!d.cfg.registry || !d.cfg.registry[0] || (!d.cfg.registry_pin && !d.cfg.registry_ca)) {
 		fprintf(stderr, "pilotd: %s\n",
-			!d.cfg.registry
+			!d.cfg.registry || !d.cfg.registry[0]
 			    ? "no registry configured: set \"registry\" or --registry HOST:PORT"
 			    : "the registry must be authenticated: set --registry-pin or "
 			      "--registry-ca");

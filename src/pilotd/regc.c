@@ -29,8 +29,33 @@ struct regc_call {
 	struct regc *r;
 	regc_cb cb;
 	void *arg;
+	size_t idx; /* the registry it went to */
 	char op[REGMSG_OP_MAX];
 };
+
+static void retry_now(struct regc *r);
+
+const char *regc_addr(const struct regc *r)
+{
+	return r->nurls ? r->addrs[r->cur] : "";
+}
+
+/* Registry \p idx did not answer (or cannot serve): the next one takes
+ * over.  Only a failure of the one in use moves on, so that the calls in
+ * flight to a dead replica, failing together, move it once. */
+static void failover(struct regc *r, size_t idx, const char *why)
+{
+	if (r->nurls < 2 || idx != r->cur)
+		return;
+	r->cur = (r->cur + 1) % r->nurls;
+	r->failovers++;
+	r->fail_streak++;
+	log_warnx("registry %s: %s; going on with %s", r->addrs[idx], why, r->addrs[r->cur]);
+	/* Registered again there at once: its beacon, and the proof that
+	 * it answers, come with the reply. */
+	if (r->registered)
+		retry_now(r);
+}
 
 static void fail_cb(struct regc_call *c, int err, const char *code, const char *msg)
 {
@@ -49,8 +74,10 @@ static void call_done(void *arg, int err, long status, const char *body, size_t 
 	if (err < 0) {
 		r->connected = 0;
 		r->last_errno = err;
-		snprintf(r->last_error, sizeof(r->last_error), "%s", errmsg ? errmsg : "failed");
+		snprintf(r->last_error, sizeof(r->last_error), "%s: %s", r->addrs[c->idx],
+			 errmsg ? errmsg : "failed");
 		log_debug("registry %s: %s", c->op, r->last_error);
+		failover(r, c->idx, errmsg ? errmsg : "no answer");
 		fail_cb(c, -EHOSTUNREACH, "registry_unavailable", r->last_error);
 		goto out;
 	}
@@ -69,6 +96,9 @@ static void call_done(void *arg, int err, long status, const char *body, size_t 
 		json_get_str(e, "code", &code);
 		json_get_str(e, "message", &msg);
 		log_debug("registry %s: %ld %s: %s", c->op, status, code, msg);
+		/* A replica that lost its store answers "unavailable". */
+		if (strcmp(code, "unavailable") == 0)
+			failover(r, c->idx, msg);
 		fail_cb(c, -EPROTO, code, msg);
 		goto out;
 	}
@@ -82,7 +112,7 @@ out:
 
 static int regc_send(struct regc *r, const char *op, uint64_t ts, regc_add_fn add, void *add_arg,
 		     httpc_done_cb done, httpc_line_cb line_cb, void *cbarg, long timeout_ms,
-		     struct httpc_req **out_req)
+		     struct httpc_req **out_req, size_t *idx)
 {
 	char url[400], path[64], sig[REGMSG_SIG_B64_LEN], hdr[REGMSG_SIG_B64_LEN + 32];
 	const char *headers[2] = {hdr, NULL};
@@ -93,7 +123,8 @@ static int regc_send(struct regc *r, const char *op, uint64_t ts, regc_add_fn ad
 	int rc;
 
 	snprintf(path, sizeof(path), "/v1/node/%s", op);
-	snprintf(url, sizeof(url), "%s%s", r->base_url, path);
+	snprintf(url, sizeof(url), "%s%s", r->base_urls[r->cur], path);
+	*idx = r->cur;
 	rc = regmsg_build(op, r->d->node_id, ts, add, add_arg, &body, &len);
 	if (rc < 0)
 		return rc;
@@ -133,7 +164,7 @@ int regc_call_ts(struct regc *r, const char *op, uint64_t ts, regc_add_fn add, v
 	c->cb = cb;
 	c->arg = arg;
 	snprintf(c->op, sizeof(c->op), "%s", op);
-	rc = regc_send(r, op, ts, add, add_arg, call_done, NULL, c, REGC_TIMEOUT_MS, NULL);
+	rc = regc_send(r, op, ts, add, add_arg, call_done, NULL, c, REGC_TIMEOUT_MS, NULL, &c->idx);
 	if (rc < 0)
 		free(c);
 	return rc;
@@ -154,7 +185,7 @@ int regc_admin(struct regc *r, const char *op, const char *token, regc_add_fn ad
 		return -EINVAL;
 	if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token) >= (int)sizeof(auth))
 		return -EINVAL;
-	snprintf(url, sizeof(url), "%s/v1/admin/%s", r->base_url, op);
+	snprintf(url, sizeof(url), "%s/v1/admin/%s", r->base_urls[r->cur], op);
 	if (json_gen_init(&j) < 0)
 		return -ENOMEM;
 	jg_map_open(&j);
@@ -167,6 +198,7 @@ int regc_admin(struct regc *r, const char *op, const char *token, regc_add_fn ad
 	c->r = r;
 	c->cb = cb;
 	c->arg = arg;
+	c->idx = r->cur;
 	snprintf(c->op, sizeof(c->op), "%s", op);
 	{
 		struct httpc_opts o = r->opts;
@@ -271,8 +303,12 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	if (err < 0) {
 		uint32_t ms = next_backoff(&r->backoff_ms);
 		set_reason(r, code, msg);
-		log_warnx("registration with %s failed (%s: %s); retrying in %u ms",
-			  d->cfg.registry, r->reg_reason, msg, ms);
+		/* Another replica is next: try it soon; after a whole round
+		 * of them, back off as with one. */
+		if (r->nurls > 1 && r->fail_streak % r->nurls != 0)
+			ms = REGC_BACKOFF_MIN_MS;
+		log_warnx("registration with %s failed (%s: %s); retrying in %u ms", regc_addr(r),
+			  r->reg_reason, msg, ms);
 		schedule(r->ev_retry, ms);
 		return;
 	}
@@ -290,6 +326,7 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 	r->backoff_ms = 0;
 	r->registered = 1;
 	r->ever_registered = 1;
+	r->fail_streak = 0;
 	{
 		uint64_t ea = 0; /* absent: the identity does not expire */
 		uint32_t score;
@@ -318,6 +355,11 @@ static void do_register(struct regc *r)
 {
 	if (regc_call(r, "register", add_register, r->d, on_registered, NULL) < 0)
 		schedule(r->ev_retry, next_backoff(&r->backoff_ms));
+}
+
+static void retry_now(struct regc *r)
+{
+	schedule(r->ev_retry, 0);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -440,9 +482,10 @@ static void events_done(void *arg, int err, long status, const char *body, size_
 	(void)body;
 	(void)len;
 	r->events_req = NULL;
-	if (err < 0)
+	if (err < 0) {
 		log_debug("registry events stream ended: %s", errmsg ? errmsg : "");
-	else if (status != 200)
+		failover(r, r->events_idx, errmsg ? errmsg : "events stream ended");
+	} else if (status != 200)
 		log_warnx("registry events stream refused: HTTP %ld", status);
 	schedule(r->ev_events_retry, ms);
 }
@@ -452,7 +495,7 @@ static void start_events(struct regc *r)
 	if (r->events_req)
 		return;
 	if (regc_send(r, "events", now_real_ms(), add_events, r, events_done, events_line, r, 0,
-		      &r->events_req) < 0)
+		      &r->events_req, &r->events_idx) < 0)
 		schedule(r->ev_events_retry, next_backoff(&r->events_backoff_ms));
 }
 
@@ -478,7 +521,16 @@ int regc_init(struct regc *r, struct pilotd *d, const struct regc_hooks *hooks)
 		log_warnx("no registry configured (--registry HOST:PORT)");
 		return -EINVAL;
 	}
-	snprintf(r->base_url, sizeof(r->base_url), "https://%s", c->registry);
+	while (c->registry[r->nurls])
+		r->nurls++;
+	r->base_urls = calloc(r->nurls, sizeof(*r->base_urls));
+	r->addrs = calloc(r->nurls, sizeof(*r->addrs));
+	if (!r->base_urls || !r->addrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->nurls; i++) {
+		snprintf(r->base_urls[i], sizeof(r->base_urls[i]), "https://%s", c->registry[i]);
+		snprintf(r->addrs[i], sizeof(r->addrs[i]), "%s", c->registry[i]);
+	}
 	if (c->registry_pin && c->registry_pin[0]) {
 		if (httpc_pin_to_curl(c->registry_pin, r->pin, sizeof(r->pin)) < 0) {
 			log_warnx("--registry-pin: expected the base64 or hex SHA-256 of the "
@@ -514,6 +566,8 @@ void regc_free(struct regc *r)
 		event_free(r->ev_retry);
 	if (r->ev_events_retry)
 		event_free(r->ev_events_retry);
+	free(r->base_urls);
+	free(r->addrs);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -41,8 +41,17 @@ struct regc_hooks {
 struct regc {
 	struct pilotd *d;
 	const struct regc_hooks *hooks;
-	char base_url[300];
-	char pin[128]; /* curl form, "" if none */
+	/* The registry replicas, "https://HOST:PORT" each (registry as a
+	 * list): requests go to cur; one that does not answer (or answers
+	 * "unavailable") moves cur to the next, and the node registers
+	 * there again (its beacon comes with the answer). */
+	char (*base_urls)[300];
+	char (*addrs)[256]; /* HOST:PORT of each, for messages and status */
+	size_t nurls, cur;
+	size_t events_idx;    /* the registry the events stream went to */
+	uint64_t failovers;   /* ever (status) */
+	uint32_t fail_streak; /* failovers since the last registration */
+	char pin[128];	      /* curl form, "" if none */
 	struct httpc_opts opts;
 	struct event *ev_heartbeat, *ev_retry, *ev_events_retry;
 	struct httpc_req *events_req;
@@ -62,6 +71,9 @@ struct regc {
 	char reg_reason[32];
 	char reg_message[256];
 };
+
+/** HOST:PORT of the registry in use. */
+const char *regc_addr(const struct regc *r);
 
 /** \p hooks stays the caller's and must outlive \p r. */
 int regc_init(struct regc *r, struct pilotd *d, const struct regc_hooks *hooks);

@@ -922,6 +922,10 @@ int rdv_admin_handle(struct rdv_db *db, const char *admin_token, const char *op,
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
+	/* An admin reads what any replica wrote before (a network made
+	 * through one, invited through the other): catch up first.  Rare
+	 * requests; a node's own are not held up this way. */
+	rdv_db_sync(db);
 	for (int run = 0;; run++) {
 		c = ctx_new(db, peer_ip, now_ms);
 		if (!c)

@@ -586,6 +586,7 @@ int rdv_repl_attach(struct rdv_db *db, struct rdv_etcd *e, const char *prefix, s
 		goto fail;
 	}
 	store_set_repl(r->st, repl_commit, repl_done, r);
+	store_set_max_changes(r->st, max_txn_ops - 1); /* one op is P d0's */
 	rc = have ? rdv_repl_sync(r) : resync(r);
 	if (rc < 0) {
 		log_warnx("etcd at %s: %s", rdv_etcd_endpoint(e),
@@ -605,8 +606,10 @@ void rdv_repl_free(struct rdv_repl *r)
 {
 	if (!r)
 		return;
-	if (r->st)
+	if (r->st) {
 		store_set_repl(r->st, NULL, NULL, NULL);
+		store_set_max_changes(r->st, 0);
+	}
 	if (r->at_open)
 		store_txn_abort(&r->at);
 	rdv_etcd_close(r->e);

@@ -404,7 +404,8 @@ static int prune_expired_cb(void *arg, const MDB_val *k, const MDB_val *v)
 
 int rdv_st_prune_expired(struct rdv_db *db, int exp_db, int main_db, size_t keylen, uint64_t limit)
 {
-	struct rdv_st_batch b = {.max = 1024, .limit = limit};
+	/* Each entry is two deletions. */
+	struct rdv_st_batch b = {.max = store_batch(db->st, 2048) / 2, .limit = limit};
 	struct store_txn t;
 	int ret = 0, removed = 0;
 

@@ -150,7 +150,7 @@ static int prune_event_cb(void *arg, const MDB_val *k, const MDB_val *v)
 	struct rdv_st_batch *b = arg;
 
 	(void)v;
-	if (store_rd_be64((const uint8_t *)k->mv_data + 4) > b->limit)
+	if (store_rd_be64((const uint8_t *)k->mv_data + 4) > b->limit || (b->max && b->n >= b->max))
 		return 1;
 	return rdv_st_batch_add(b, k);
 }
@@ -158,7 +158,9 @@ static int prune_event_cb(void *arg, const MDB_val *k, const MDB_val *v)
 int rdv_event_prune(struct store_txn *t, struct rdv_db *db, uint32_t node, uint64_t upto)
 {
 	uint8_t p[4];
-	struct rdv_st_batch b = {.limit = upto};
+	/* Under a replicator's limit the rest go with the next call. */
+	struct rdv_st_batch b = {
+	    .limit = upto, .max = store_max_changes(db->st) ? store_batch(db->st, SIZE_MAX) : 0};
 	int ret;
 
 	store_be32(p, node);
