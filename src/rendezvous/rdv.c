@@ -590,7 +590,14 @@ static void on_repl_poll(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* While etcd does not answer, each try blocks for the timeouts of
+	 * every endpoint: try every 2 s, not every poll, so that reads from
+	 * the copy go on meanwhile. */
+	if (r->repl_down && now_mono_ms() < r->repl_retry_ms)
+		return;
 	rc = rdv_db_sync(&r->db);
+	if (rc < 0)
+		r->repl_retry_ms = now_mono_ms() + 2000;
 	rdv_repl_get_stats(r->db.repl, &st);
 	if (rc < 0 && !r->repl_down) {
 		r->repl_down = 1;

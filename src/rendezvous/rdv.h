@@ -120,6 +120,7 @@ struct rdv {
 	struct event *ev_cert_sweep;
 	struct event *ev_repl;	   /* store etcd: looks for other replicas' writes */
 	int repl_down;		   /* etcd did not answer the last poll */
+	uint64_t repl_retry_ms;	   /* no poll before this (monotonic) while down */
 	struct metrics *metrics;   /* NULL unless metrics_listen */
 	struct rdv_bcn *bcn;	   /* the beacon (rdv_bcn.h), NULL unless served here */
 	struct rdv_jwks *jwks;	   /* key set fetcher (rdv_jwks.h), with the registry */
