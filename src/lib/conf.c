@@ -239,6 +239,10 @@ static int set_from_json(const struct conf_key *k, void *cfg, yajl_val v, const 
 	case CONF_STRLIST: {
 		char **list;
 		size_t n;
+		/* One string is a one-element (or comma-separated) list: a key
+		 * that became a list keeps accepting what it took before. */
+		if (YAJL_IS_STRING(v))
+			return set_from_text(k, cfg, v->u.string, why);
 		if (!YAJL_IS_ARRAY(v)) {
 			*why = "expected an array";
 			return -EINVAL;

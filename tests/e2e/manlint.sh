@@ -75,7 +75,11 @@ fi
 # keys DUMPFILE: the top-level keys of a --check-config dump (yajl beautified)
 keys() { sed -n 's/^    "\([a-z0-9_]*\)":.*/\1/p' "$1"; }
 # strip_registry DUMPFILE: the dump without the keys the example must set
-strip_registry() { grep -v '^    "registry\(_pin\)\{0,1\}":' "$1"; }
+# (registry is a list: its elements' lines go too)
+strip_registry() {
+	awk '/^    "registry": \[/ { skip = 1; next } skip && /^    \]/ { skip = 0; next } skip { next }
+		!/^    "registry(_pin)?":/' "$1"
+}
 
 echo '{}' >"$WORK/empty.json"
 # The pilotd example must name a registry; compare it with the defaults plus
