@@ -29,7 +29,6 @@ struct store {
 struct oplog_ent {
 	int db, del;
 	size_t koff, klen, voff, vlen;
-	size_t seq; /* order of the change, to keep the last one per key */
 };
 
 struct store_oplog {
@@ -213,7 +212,6 @@ static void oplog_add(struct store_txn *t, int db, int del, const void *key, siz
 	e->del = del;
 	e->klen = klen;
 	e->vlen = del ? 0 : vlen;
-	e->seq = l->n;
 	if (oplog_bytes(l, key, klen, &e->koff) < 0 ||
 	    (!del && oplog_bytes(l, val, vlen, &e->voff) < 0)) {
 		t->ret = -ENOMEM;
@@ -276,7 +274,7 @@ static int oplog_replicate(struct store_txn *t)
 		so[i].op.klen = e->klen;
 		so[i].op.val = e->del ? NULL : l->buf + e->voff;
 		so[i].op.vlen = e->vlen;
-		so[i].seq = e->seq;
+		so[i].seq = i; /* the order of the changes: the last per key wins */
 	}
 	qsort(so, l->n, sizeof(*so), op_cmp);
 	for (size_t i = 0; i < l->n; i++)

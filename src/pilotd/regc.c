@@ -123,7 +123,7 @@ static int regc_send(struct regc *r, const char *op, uint64_t ts, regc_add_fn ad
 	int rc;
 
 	snprintf(path, sizeof(path), "/v1/node/%s", op);
-	snprintf(url, sizeof(url), "%s%s", r->base_urls[r->cur], path);
+	snprintf(url, sizeof(url), "https://%s%s", r->addrs[r->cur], path);
 	*idx = r->cur;
 	rc = regmsg_build(op, r->d->node_id, ts, add, add_arg, &body, &len);
 	if (rc < 0)
@@ -185,7 +185,7 @@ int regc_admin(struct regc *r, const char *op, const char *token, regc_add_fn ad
 		return -EINVAL;
 	if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token) >= (int)sizeof(auth))
 		return -EINVAL;
-	snprintf(url, sizeof(url), "%s/v1/admin/%s", r->base_urls[r->cur], op);
+	snprintf(url, sizeof(url), "https://%s/v1/admin/%s", r->addrs[r->cur], op);
 	if (json_gen_init(&j) < 0)
 		return -ENOMEM;
 	jg_map_open(&j);
@@ -523,14 +523,11 @@ int regc_init(struct regc *r, struct pilotd *d, const struct regc_hooks *hooks)
 	}
 	while (c->registry[r->nurls])
 		r->nurls++;
-	r->base_urls = calloc(r->nurls, sizeof(*r->base_urls));
 	r->addrs = calloc(r->nurls, sizeof(*r->addrs));
-	if (!r->base_urls || !r->addrs)
+	if (!r->addrs)
 		return -ENOMEM;
-	for (size_t i = 0; i < r->nurls; i++) {
-		snprintf(r->base_urls[i], sizeof(r->base_urls[i]), "https://%s", c->registry[i]);
+	for (size_t i = 0; i < r->nurls; i++)
 		snprintf(r->addrs[i], sizeof(r->addrs[i]), "%s", c->registry[i]);
-	}
 	if (c->registry_pin && c->registry_pin[0]) {
 		if (httpc_pin_to_curl(c->registry_pin, r->pin, sizeof(r->pin)) < 0) {
 			log_warnx("--registry-pin: expected the base64 or hex SHA-256 of the "
@@ -566,7 +563,6 @@ void regc_free(struct regc *r)
 		event_free(r->ev_retry);
 	if (r->ev_events_retry)
 		event_free(r->ev_events_retry);
-	free(r->base_urls);
 	free(r->addrs);
 	memset(r, 0, sizeof(*r));
 }

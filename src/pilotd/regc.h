@@ -41,12 +41,11 @@ struct regc_hooks {
 struct regc {
 	struct pilotd *d;
 	const struct regc_hooks *hooks;
-	/* The registry replicas, "https://HOST:PORT" each (registry as a
-	 * list): requests go to cur; one that does not answer (or answers
-	 * "unavailable") moves cur to the next, and the node registers
-	 * there again (its beacon comes with the answer). */
-	char (*base_urls)[300];
-	char (*addrs)[256]; /* HOST:PORT of each, for messages and status */
+	/* The registry replicas, HOST:PORT each (registry as a list):
+	 * requests go to https://addrs[cur]; one that does not answer (or
+	 * answers "unavailable") moves cur to the next, and the node
+	 * registers there again (its beacon comes with the answer). */
+	char (*addrs)[256];
 	size_t nurls, cur;
 	size_t events_idx;    /* the registry the events stream went to */
 	uint64_t failovers;   /* ever (status) */

@@ -23,6 +23,7 @@
 #include "rdv.h"
 #include "rdv_jwks.h"
 #include "rdv_bcn.h"
+#include "rdv_etcd.h"
 #include "rdv_repl.h"
 #include "sdnotify.h"
 #include "util.h"
@@ -188,10 +189,10 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 			return -EINVAL;
 		}
 		for (char **ep = c->etcd_endpoints; *ep; ep++)
-			if (strncmp(*ep, "http://", 7) != 0 && strncmp(*ep, "https://", 8) != 0) {
+			if (!rdv_etcd_url_ok(*ep)) {
 				snprintf(err, errlen,
 					 "etcd_endpoints '%s': expected http://HOST:PORT or "
-					 "https://HOST:PORT",
+					 "https://HOST:PORT (a short URL)",
 					 *ep);
 				return -EINVAL;
 			}

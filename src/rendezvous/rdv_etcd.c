@@ -424,21 +424,33 @@ void rdv_etcd_close(struct rdv_etcd *e)
 }
 
 /* Copy the endpoints, refusing what is not an http(s) base URL. */
+/* Length of endpoint \p u without its trailing '/'s. */
+static size_t url_len(const char *u)
+{
+	size_t len = strlen(u);
+
+	while (len && u[len - 1] == '/')
+		len--;
+	return len;
+}
+
+int rdv_etcd_url_ok(const char *u)
+{
+	/* room for the longest path, "/v3/lease/keepalive" */
+	return u && url_len(u) <= URL_MAX - 64 &&
+	       (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0);
+}
+
 static int set_endpoints(struct rdv_etcd *e, const char *const *eps, size_t n)
 {
 	if (!n || !(e->eps = calloc(n, sizeof(*e->eps))))
 		return n ? -ENOMEM : -EINVAL;
 	for (e->n = 0; e->n < n; e->n++) {
 		const char *u = eps[e->n];
-		size_t len = u ? strlen(u) : 0;
 
-		while (len && u[len - 1] == '/')
-			len--;
-		/* room for the longest path, "/v3/lease/keepalive" */
-		if (len > URL_MAX - 64 ||
-		    (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0))
+		if (!rdv_etcd_url_ok(u))
 			return -EINVAL;
-		if (!(e->eps[e->n] = strndup(u, len)))
+		if (!(e->eps[e->n] = strndup(u, url_len(u))))
 			return -ENOMEM;
 	}
 	return 0;
@@ -1071,7 +1083,7 @@ int rdv_etcd_watch(struct rdv_etcd *e, const void *key, size_t klen, const void 
 	json_gen_free(&j);
 	if (compact_rev)
 		*compact_rev = w.compact_rev;
-	if (rc >= 0 && rc != 0 && w.stop)
-		e->err[0] = '\0';
+	if (rc > 0)
+		e->err[0] = '\0'; /* the caller's stop */
 	return rc;
 }

@@ -84,6 +84,9 @@ struct rdv_etcd_txn {
 struct rdv_etcd *rdv_etcd_open(const char *const *endpoints, size_t n, int timeout_ms,
 			       const char *ca, const char *cert, const char *key);
 void rdv_etcd_close(struct rdv_etcd *e); /* NULL is fine */
+/** Is \p url an endpoint rdv_etcd_open takes (http:// or https://, not
+ *  too long)?  For configuration checks before any client is made. */
+int rdv_etcd_url_ok(const char *url);
 
 /** What the last failed call went wrong with: etcd's own message
  *  ("etcdserver: mvcc: required revision has been compacted") or the

@@ -139,17 +139,18 @@ static int meta_get(struct rdv_repl *r, struct store_txn *t, const char *k, int6
 
 /* ------------------------------------------------------------ commit */
 
-struct commit_ctx {
+/* P d0's mod_revision as a range of it answers (0: absent). */
+struct wkey_ctx {
 	struct rdv_repl *r;
-	int64_t cur_w; /* P d0's mod_revision now (the failure branch's range) */
+	int64_t mod;
 };
 
-static int commit_range_cb(void *arg, const struct rdv_etcd_kv *kv)
+static int wkey_cb(void *arg, const struct rdv_etcd_kv *kv)
 {
-	struct commit_ctx *c = arg;
+	struct wkey_ctx *c = arg;
 
 	if (is_wkey(c->r, kv->key, kv->klen))
-		c->cur_w = kv->mod_rev;
+		c->mod = kv->mod_rev;
 	return 0;
 }
 
@@ -162,7 +163,7 @@ static int is_unique_put(const struct rdv_repl *r, const struct store_op *o)
 static int repl_commit(void *arg, struct store_txn *t, const struct store_op *ops, size_t n)
 {
 	struct rdv_repl *r = arg;
-	struct commit_ctx cc = {.r = r};
+	struct wkey_ctx cc = {.r = r}; /* the failure branch's range of P d0 */
 	struct rdv_etcd_cmp *cmp = NULL;
 	struct rdv_etcd_op *succ = NULL, fail_op;
 	struct rdv_etcd_txn txn;
@@ -228,7 +229,7 @@ static int repl_commit(void *arg, struct store_txn *t, const struct store_op *op
 				    .nsuccess = nsucc,
 				    .failure = &fail_op,
 				    .nfailure = 1,
-				    .cb = commit_range_cb,
+				    .cb = wkey_cb,
 				    .arg = &cc};
 	rc = rdv_etcd_txn(r->e, &txn, &succeeded, &rev);
 	if (rc < 0) {
@@ -243,10 +244,10 @@ static int repl_commit(void *arg, struct store_txn *t, const struct store_op *op
 		r->pend_w_mod = serial ? rev : r->w_mod;
 		meta_put(r, t, META_WMOD, r->pend_w_mod);
 		rc = t->ret;
-	} else if (cc.cur_w != r->w_mod) {
+	} else if (cc.mod != r->w_mod) {
 		/* Another replica wrote since our copy: catch up, run again. */
 		r->stats.conflicts++;
-		r->target = cc.cur_w;
+		r->target = cc.mod;
 		rc = STORE_CONFLICT;
 	} else {
 		rc = -EEXIST; /* a single-use key already written elsewhere */
@@ -353,16 +354,9 @@ static int watch_cb(void *arg, const struct rdv_etcd_event *ev)
 	return r->w_mod >= r->target ? 1 : 0;
 }
 
-struct copy_ctx {
-	struct rdv_repl *r;
-	int64_t w_mod;
-	int fail;
-};
-
 static int copy_cb(void *arg, const struct rdv_etcd_kv *kv)
 {
-	struct copy_ctx *c = arg;
-	struct rdv_repl *r = c->r;
+	struct rdv_repl *r = arg;
 
 	if (kv->klen > r->kcap) {
 		uint8_t *b = realloc(r->kbuf, kv->klen + 1);
@@ -373,23 +367,20 @@ static int copy_cb(void *arg, const struct rdv_etcd_kv *kv)
 	}
 	memcpy(r->kbuf, kv->key, kv->klen);
 	r->klen = kv->klen;
-	if (is_wkey(r, kv->key, kv->klen))
-		c->w_mod = kv->mod_rev;
-	else
-		apply_change(r, 0, kv);
+	apply_change(r, 0, kv); /* P d0 included: at_w_mod */
 	return r->at.ret;
 }
 
 /* Copy the whole state at one revision into an emptied local copy. */
 static int resync(struct rdv_repl *r)
 {
-	struct copy_ctx c = {.r = r};
 	uint8_t *from = NULL;
 	size_t flen = r->dlen;
 	int64_t rev = 0, hdr = 0;
 	int more = 1, rc = 0;
 
 	store_txn_begin_apply(r->st, &r->at);
+	r->at_w_mod = 0; /* P d0 absent: no write yet */
 	for (int db = 0; db < store_db_count(r->st); db++)
 		if (!(store_db_flags(r->st, db) & STORE_DB_LOCAL))
 			store_clear(&r->at, db);
@@ -400,7 +391,7 @@ static int resync(struct rdv_repl *r)
 	memcpy(from, r->pfx, r->dlen);
 	while (more && rc == 0) {
 		rc = rdv_etcd_range_page(r->e, from, flen, r->wend, r->wlen, rev, PAGE_KEYS,
-					 copy_cb, &c, &more, &hdr);
+					 copy_cb, r, &more, &hdr);
 		if (rc < 0)
 			break;
 		if (!rev)
@@ -425,12 +416,15 @@ static int resync(struct rdv_repl *r)
 		return rc;
 	}
 	meta_put(r, &r->at, META_APPLIED, rev);
-	meta_put(r, &r->at, META_WMOD, c.w_mod);
+	meta_put(r, &r->at, META_WMOD, r->at_w_mod);
+	/* Every stream is woken below: the copy's own list is not needed. */
+	r->nnotify = 0;
+	r->notify_all = 0;
 	if ((rc = store_txn_commit(&r->at)) < 0)
 		return rc;
 	ok(r);
 	r->applied_rev = rev;
-	r->w_mod = c.w_mod;
+	r->w_mod = r->at_w_mod;
 	r->stats.resyncs++;
 	log_info("etcd: copied the registry state at revision %" PRId64, rev);
 	if (r->db->notify)
@@ -467,20 +461,6 @@ static int follow(struct rdv_repl *r)
 	}
 	set_error(r, "watch", rc);
 	return rc < 0 ? rc : -EPROTO;
-}
-
-struct wkey_ctx {
-	struct rdv_repl *r;
-	int64_t mod;
-};
-
-static int wkey_cb(void *arg, const struct rdv_etcd_kv *kv)
-{
-	struct wkey_ctx *c = arg;
-
-	if (is_wkey(c->r, kv->key, kv->klen))
-		c->mod = kv->mod_rev;
-	return 0;
 }
 
 int rdv_repl_sync(struct rdv_repl *r)
