@@ -38,7 +38,7 @@ const struct ctl_pass ctl_pass_clear_hostname[] = {
 	{.ipc = "clear-hostname", .usage = "clear-hostname", .summary = "remove this node's hostname"},
 	{0}};
 const struct ctl_pass ctl_pass_set_public[] = {
-	{.ipc = "set-public", .usage = "set-public", .summary = "let every node resolve this one"},
+	{.ipc = "set-public", .usage = "set-public", .summary = "let every node resolve this one and learn its endpoint"},
 	{0}};
 const struct ctl_pass ctl_pass_set_private[] = {
 	{.ipc = "set-private", .usage = "set-private",
