@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yajl/yajl_parse.h>
 
 #include "conf.h"
 #include "json.h"
+#include "log.h"
 #include "util.h"
 
 #define CONF_MAX_FILE (1 << 20)
@@ -530,6 +532,57 @@ static void jg_secret(struct json_gen *j, const struct conf_key *schema, const s
 	}
 	snprintf(buf, sizeof(buf), "%.*s*** (from %s)", (int)prefixlen, prefix, where);
 	jg_str(j, buf);
+}
+
+/* Does key k hold a secret, set by the file rather than by a flag? */
+static int secret_from_file(const struct conf_key *schema, const struct conf_key *k,
+			    const void *cfg)
+{
+	const struct conf_head *h = cfg;
+	const char *m = (const char *)cfg + k->offset;
+
+	if (k - schema < 64 && (h->from_flag >> (k - schema) & 1))
+		return 0;
+	if (k->secret == CONF_SECRET_ALL && k->type != CONF_STRLIST)
+		return *(char *const *)m != NULL;
+	if (k->secret == CONF_SECRET_TAIL && k->type == CONF_STRLIST)
+		for (char *const *l = *(char **const *)m; l && *l; l++)
+			if (strchr(*l, ':'))
+				return 1;
+	return 0;
+}
+
+int conf_exposed_secrets(const struct conf_key *schema, const void *cfg, char *names, size_t len)
+{
+	const struct conf_head *h = cfg;
+	struct stat st;
+	size_t used = 0;
+	int n = 0;
+
+	if (len)
+		names[0] = '\0';
+	if (!h->loaded_path[0] || stat(h->loaded_path, &st) < 0 || !(st.st_mode & S_IRWXO))
+		return 0;
+	for (const struct conf_key *k = schema; k->name; k++) {
+		if (!secret_from_file(schema, k, cfg))
+			continue;
+		if (used < len) {
+			int w = snprintf(names + used, len - used, "%s%s", n ? ", " : "", k->name);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		n++;
+	}
+	return n;
+}
+
+void conf_warn_exposed(const struct conf_key *schema, const void *cfg)
+{
+	char names[256];
+
+	if (conf_exposed_secrets(schema, cfg, names, sizeof(names)) > 0)
+		log_warnx("%s holds secrets (%s) and is readable by others: chmod o-rwx it, "
+			  "or move them to files of their own",
+			  conf_loaded_path(cfg), names);
 }
 
 char *conf_dump(const struct conf_key *schema, const void *cfg)

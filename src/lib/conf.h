@@ -62,6 +62,13 @@ void conf_usage(const struct conf_key *schema, const char *prog, const char *syn
 /** Canonical JSON dump; secrets as "*** (from FILE)" or "*** (from --flag)",
  *  list entries under CONF_SECRET_TAIL as "7:*** (from ...)"; malloc'd. */
 char *conf_dump(const struct conf_key *schema, const void *cfg);
+/** How many secrets the loaded file itself holds (a token, or "ID:TOKEN"
+ *  list entries; not those given by flags) when that file is readable by
+ *  others; their key names, comma-separated, in \p names.  0 when the file
+ *  is not readable by others or holds none. */
+int conf_exposed_secrets(const struct conf_key *schema, const void *cfg, char *names, size_t len);
+/** Log a warning naming them when conf_exposed_secrets() finds any. */
+void conf_warn_exposed(const struct conf_key *schema, const void *cfg);
 /** Path of the config file actually loaded ("" if none). */
 const char *conf_loaded_path(const void *cfg);
 

@@ -74,6 +74,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pilotd_tokens_load(&d);
+	conf_warn_exposed(pilotd_schema, &d.cfg);
 	if (d.cfg.check_config) {
 		char *dump = conf_dump(pilotd_schema, &d.cfg);
 		printf("%s\n", dump ? dump : "");

@@ -813,6 +813,7 @@ int rdv_main(int argc, char **argv)
 	r->serve_registry = ck.registry;
 	r->serve_beacon = ck.beacon;
 	log_init(PROG, ck.lvl, ck.fmt);
+	conf_warn_exposed(rdv_schema, &r->cfg);
 	if (r->cfg.check_config) {
 		char *dump = conf_dump(rdv_schema, &r->cfg);
 		if (!dump)

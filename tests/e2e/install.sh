@@ -94,6 +94,8 @@ fi
 	check "installed sysusers.d/pilot.conf in $sysusersdir" test -s "$DEST$sysusersdir/pilot.conf"
 for c in pilotd.json rendezvous.json; do
 	check "installed example config $confdir/$c" test -s "$DEST$confdir/$c"
+	# They may hold tokens: never readable by others.
+	check "installed $confdir/$c has mode 640" [ "$(stat -c %a "$DEST$confdir/$c")" = 640 ]
 done
 # Everything under DESTDIR, nothing else: the list of installed files.
 (cd "$DEST" && find . -type f | sort) >"$WORK/files"

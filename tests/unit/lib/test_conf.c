@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -195,6 +196,36 @@ static void test_dump_redacts_file(void **state)
 	unlink(path);
 }
 
+/* Secrets held by a file others may read are named, those given by flags
+ * or in a file others cannot read are not. */
+static void test_exposed_secrets(void **state)
+{
+	struct cfg c;
+	char err[256], names[64];
+	char *argv[] = {"prog", "--config", path, NULL};
+	char *argv_flag[] = {"prog", "--config", path, "--admin-token", "x", NULL};
+	(void)state;
+	write_file("{\"admin_token\": \"filesekrit\",\n"
+		   " \"networks\": [\"3\", \"7:lab-token-0123\"]}\n");
+	assert_int_equal(chmod(path, 0644), 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(conf_load(secret_schema, &c, NULL, 3, argv, err, sizeof(err)), 0);
+	assert_int_equal(conf_exposed_secrets(secret_schema, &c, names, sizeof(names)), 2);
+	assert_string_equal(names, "admin_token, networks");
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(conf_exposed_secrets(secret_schema, &c, names, sizeof(names)), 0);
+	assert_string_equal(names, "");
+	conf_free(secret_schema, &c);
+	/* The flag's token is not the file's; "3" alone holds no token. */
+	write_file("{\"networks\": [\"3\"]}\n");
+	assert_int_equal(chmod(path, 0644), 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(conf_load(secret_schema, &c, NULL, 5, argv_flag, err, sizeof(err)), 0);
+	assert_int_equal(conf_exposed_secrets(secret_schema, &c, names, sizeof(names)), 0);
+	conf_free(secret_schema, &c);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +235,7 @@ int main(void)
 	    cmocka_unit_test(test_hostport),
 	    cmocka_unit_test(test_dump_redacts_flag),
 	    cmocka_unit_test(test_dump_redacts_file),
+	    cmocka_unit_test(test_exposed_secrets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
