@@ -10,12 +10,39 @@
 #include <string.h>
 #include <curl/curl.h>
 
+#include "httpc.h"
 #include "log.h"
 #include "pilotd.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
+
+/* The pin's form, and not the example config's placeholder (a SHA-256 of
+ * all zero bytes, which no key has): refused before anything starts. */
+static int check_pin(const char *pin, char *err, size_t errlen)
+{
+	static const char zero[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+	char curl[64];
+	size_t n;
+
+	if (httpc_pin_to_curl(pin, curl, sizeof(curl)) < 0) {
+		snprintf(err, errlen,
+			 "registry_pin '%s': expected the SHA-256 of the registry's public key, "
+			 "base64 (44 characters) or hex (64), as pilot-rendezvous --print-pin "
+			 "prints it",
+			 pin);
+		return -EINVAL;
+	}
+	n = strlen(curl);
+	if (n >= sizeof(zero) - 1 && strcmp(curl + n - (sizeof(zero) - 1), zero) == 0) {
+		snprintf(err, errlen,
+			 "registry_pin: still the example's placeholder; set the pin "
+			 "pilot-rendezvous --print-pin prints on the registry");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -65,6 +92,10 @@ int main(int argc, char **argv)
 			    ? "no registry configured: set \"registry\" or --registry HOST:PORT"
 			    : "the registry must be authenticated: set --registry-pin or "
 			      "--registry-ca");
+		return 2;
+	}
+	if (d.cfg.registry_pin && check_pin(d.cfg.registry_pin, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pilotd: %s\n", err);
 		return 2;
 	}
 	if (pilotd_check_networks_cfg(d.cfg.networks, err, sizeof(err)) < 0 ||

@@ -148,10 +148,20 @@ if [ "$sysusersdir" != no ] && command -v systemd-sysusers >/dev/null 2>&1; then
 fi
 
 # ---------------------------------------------------------------- configs
-if "$DEST$sbindir/pilotd" --check-config --config "$DEST$confdir/pilotd.json" >"$WORK/cc.log" 2>&1; then
-	ok "installed pilotd --check-config accepts the installed pilotd.json"
+# The installed pilotd.json names a placeholder pin: refused, by name,
+# until the operator sets the registry's (here a real-looking one, as a flag).
+if ! "$DEST$sbindir/pilotd" --check-config --config "$DEST$confdir/pilotd.json" \
+	>"$WORK/cc.log" 2>&1 && grep -q "registry_pin: still the example's placeholder" "$WORK/cc.log"; then
+	ok "installed pilotd --check-config refuses the installed pilotd.json's placeholder pin"
 else
-	not_ok "installed pilotd --check-config accepts the installed pilotd.json"
+	not_ok "installed pilotd --check-config refuses the installed pilotd.json's placeholder pin"
+	note "$WORK/cc.log"
+fi
+if "$DEST$sbindir/pilotd" --check-config --config "$DEST$confdir/pilotd.json" \
+	--registry-pin BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA= >"$WORK/cc.log" 2>&1; then
+	ok "installed pilotd --check-config accepts the installed pilotd.json with a pin"
+else
+	not_ok "installed pilotd --check-config accepts the installed pilotd.json with a pin"
 	note "$WORK/cc.log"
 fi
 if "$DEST$sbindir/pilot-rendezvous" --check-config --config "$DEST$confdir/rendezvous.json" \
