@@ -147,7 +147,7 @@ static int print_status(yajl_val d)
 					      "@last_handshake", "rx_bytes", "tx_bytes", "flows"};
 	yajl_val reg = json_get(d, "registry"), tun = json_get(d, "tun"),
 		 counters = json_get(d, "counters"), bcn = json_get(d, "beacon");
-	char b[6][256], regline[600], tunline[300], bcnline[400], up[64], spline[800];
+	char b[6][256], regline[1000], tunline[300], bcnline[400], up[64], spline[800];
 	const char *pairs[18];
 	char scb[32];
 	yajl_val sp = json_get(d, "spiffe");
@@ -174,6 +174,12 @@ static int print_status(yajl_val d)
 			snprintf(regline + n, sizeof(regline) - n, "; not registered: %s: %s",
 				 ctl_mtext(reg, "reason", r, sizeof(r)),
 				 ctl_mtext(reg, "message", m, sizeof(m)));
+		/* Why the last call failed (until now only in --json), unless the
+		 * registration failure above already says it. */
+		n = strlen(regline);
+		if (!connected && *ctl_mtext(reg, "last_error", m, sizeof(m)) &&
+		    strcmp(m, "-") != 0 && !strstr(regline, m))
+			snprintf(regline + n, sizeof(regline) - n, "; last error: %s", m);
 	}
 	{
 		yajl_val off = json_get(tun, "offload");

@@ -210,5 +210,7 @@ check "r2 stopped too: curl a -> c still works (a new flow, cached state)" e2e_c
 sleep 2
 check "... and a's held connection to c is still open" eval '! grep -Eqs "^(reset|eof)" "$E2E_WORK/hold-ac"'
 check "a's status says the registry does not answer" eval '[ "$(pctl a status | jget data.registry.connected)" = false ]'
+# The text form says why, as --json's last_error does.
+check "... and its text status gives the last error" eval 'ip netns exec "${HOST_NS[a]}" timeout 15 "$PILOTCTL" --socket "${NODE_SOCK[a]}" status | grep -Eq "^registry: .*disconnected.*(last error|not registered): ."'
 
 e2e_finish
