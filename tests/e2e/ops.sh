@@ -80,14 +80,20 @@ check "... the refusals and the reload are in the audit log" \
 	eval 'pctl a audit --type config. | grep -q config.reloaded && pctl a audit --type config. | grep -q config.reload_refused'
 
 # ------------------------------------------------------------ --check-config
+# A pin of the right form (the base64 of 32 bytes, not all zero).
+FORM_PIN=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=
+printf "{}\n" >"$E2E_WORK/empty.json"
+out=$("$PILOTD" --check-config --config "$E2E_WORK/empty.json" --registry 198.18.0.1:9000 --registry-pin AAAA 2>&1); rc=$?
+check "pilotd --check-config on a pin of the wrong form: exit 2 naming registry_pin" \
+	eval '[ $rc = 2 ] && grep -q "registry_pin .AAAA.: expected the SHA-256" <<<"$out"'
 printf '{\n "syn_rate": 2000,\n "no_such_key": 1\n}\n' >"$E2E_WORK/bad.json"
-out=$("$PILOTD" --check-config --config "$E2E_WORK/bad.json" --registry 198.18.0.1:9000 --registry-pin AAAA 2>&1); rc=$?
+out=$("$PILOTD" --check-config --config "$E2E_WORK/bad.json" --registry 198.18.0.1:9000 --registry-pin "$FORM_PIN" 2>&1); rc=$?
 info "check-config: rc=$rc: $out"
 check "pilotd --check-config on an unknown key: exit 2 naming file, line and key" \
 	eval '[ $rc = 2 ] && grep -q "bad.json:3: unknown key .no_such_key." <<<"$out"'
 printf '{ "syn_rate": 2000 }\n' >"$E2E_WORK/good.json"
 check "pilotd --check-config on a good file: exit 0 with the canonical dump" \
-	eval '"$PILOTD" --check-config --config "$E2E_WORK/good.json" --registry 198.18.0.1:9000 --registry-pin AAAA | grep -q "\"syn_rate\": 2000"'
+	eval '"$PILOTD" --check-config --config "$E2E_WORK/good.json" --registry 198.18.0.1:9000 --registry-pin "$FORM_PIN" | grep -q "\"syn_rate\": 2000"'
 # ------------------------------------------------------------ info before registration
 # A wrong pin: info is a report (exit 0), registered false with the reason,
 # never node 0; status says the same.  Then the registry goes away
@@ -121,12 +127,12 @@ e2e_stop_pids "$CPID"
 
 # Secrets never reach the screen: "***" and where they were set.
 printf '{ "admin_token": "adm-sekrit-1", "networks": ["3", "7:net-sekrit-2"] }\n' >"$E2E_WORK/sec.json"
-out=$("$PILOTD" --check-config --config "$E2E_WORK/sec.json" --registry 198.18.0.1:9000 --registry-pin AAAA 2>&1)
+out=$("$PILOTD" --check-config --config "$E2E_WORK/sec.json" --registry 198.18.0.1:9000 --registry-pin "$FORM_PIN" 2>&1)
 info "check-config with secrets: $out"
 check "pilotd --check-config prints no token, only *** and the file they came from" \
 	eval '! grep -q sekrit <<<"$out" && grep -qF "\"*** (from $E2E_WORK/sec.json)\"" <<<"$out" &&
 		grep -qF "\"7:*** (from $E2E_WORK/sec.json)\"" <<<"$out"'
-out=$("$PILOTD" --check-config --registry 198.18.0.1:9000 --registry-pin AAAA --admin-token adm-sekrit-3 --networks 'x:net-sekrit-4' 2>&1)
+out=$("$PILOTD" --check-config --registry 198.18.0.1:9000 --registry-pin "$FORM_PIN" --admin-token adm-sekrit-3 --networks 'x:net-sekrit-4' 2>&1)
 check "... nor a flag's token, nor one in an error message" \
 	eval '! grep -q sekrit <<<"$out" && grep -q "networks: .x:\*\*\*." <<<"$out"'
 check "both pilotd still running" eval 'e2e_alive "${NODE_PID[a]}" && e2e_alive "${NODE_PID[b]}"'
