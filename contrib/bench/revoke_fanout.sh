@@ -85,7 +85,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 log "open-file limit: $(ulimit -n)"
 
 # shellcheck disable=SC2046
-"$CC" -std=c11 -O2 -I"$BUILD_DIR" -I"$ROOT/src/lib" "$ROOT/contrib/bench/revoke_fanout.c" "$LIB" \
+"$CC" -std=c11 -O2 -I"$BUILD_DIR" -I"$ROOT/src/lib" -I"$ROOT/contrib/bench" "$ROOT/contrib/bench/revoke_fanout.c" "$ROOT/contrib/bench/bench_reg.c" "$LIB" \
 	$(pkg-config --cflags --libs libsodium yajl lmdb libcurl libevent openssl) \
 	-o "$TMP/revoke_fanout" || { log "build failed"; exit 1; }
 
