@@ -35,7 +35,11 @@
  * times out.
  *
  *   registry_bench -r 127.0.0.1:PORT [-r 127.0.0.1:PORT2] -p PIN [-n N]
- *        [-m M] [-c C] [-s SOURCES] [-w PHASE_TIMEOUT_S] [-P PID]...
+ *        [-m M] [-c C] [-s SOURCES] [-w PHASE_TIMEOUT_S] [-P PID]... [-E ETCD_PID]
+ *
+ * -P: a registry process whose CPU time is reported (per 1000 of the
+ * requests it served, when one -P is given per -r, in the same order);
+ * -E: the etcd process, whose CPU time is reported too.
  */
 #include "config.h"
 
@@ -83,7 +87,7 @@ static struct {
 	int n, m, conc, nsrc, nreg, npid;
 	unsigned phase_s;
 	uint16_t port[MAX_REGISTRIES];
-	long pid[MAX_REGISTRIES];
+	long pid[MAX_REGISTRIES], etcd_pid;
 	char pin[BENCH_PIN_MAX];
 	struct node *nodes;
 	struct bench_src *src;
@@ -238,7 +242,7 @@ out:
 
 struct cpu {
 	double rdv_s[MAX_REGISTRIES];
-	double self_s;
+	double etcd_s, self_s;
 };
 
 /* utime + stime of PID in seconds; dies when it cannot be read. */
@@ -268,6 +272,8 @@ static void cpu_read(struct cpu *c)
 
 	for (int i = 0; i < B.npid; i++)
 		c->rdv_s[i] = proc_cpu_s(B.pid[i]);
+	if (B.etcd_pid)
+		c->etcd_s = proc_cpu_s(B.etcd_pid);
 	getrusage(RUSAGE_SELF, &ru);
 	c->self_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
@@ -342,14 +348,22 @@ static void report(const char *what, int total, uint64_t elapsed, const struct c
 	       B.connects, B.retries_429);
 	for (int i = 0; i < B.npid; i++) {
 		double d = b->rdv_s[i] - a->rdv_s[i];
+		/* requests go to registry idx % nreg */
+		int served = B.npid == B.nreg ? (total + B.nreg - 1 - i) / B.nreg : total;
 		rdv += d;
 		printf("         registry pid %ld: %.2f CPU s = %.3f CPU s per 1000 requests "
-		       "(%.0f%% of one core)\n",
-		       B.pid[i], d, d * 1000.0 / total, 100.0 * d / secs);
+		       "(%d served; %.0f%% of one core)\n",
+		       B.pid[i], d, d * 1000.0 / served, served, 100.0 * d / secs);
 	}
 	if (B.npid > 1)
 		printf("         registries together: %.3f CPU s per 1000 requests\n",
 		       rdv * 1000.0 / total);
+	if (B.etcd_pid)
+		printf(
+		    "         etcd pid %ld: %.2f CPU s = %.3f CPU s per 1000 requests (%.0f%% of "
+		    "one core)\n",
+		    B.etcd_pid, b->etcd_s - a->etcd_s, (b->etcd_s - a->etcd_s) * 1000.0 / total,
+		    100.0 * (b->etcd_s - a->etcd_s) / secs);
 	printf("         client (this process): %.2f CPU s = %.3f CPU s per 1000 requests\n",
 	       b->self_s - a->self_s, (b->self_s - a->self_s) * 1000.0 / total);
 	fflush(stdout);
@@ -359,7 +373,7 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s -r 127.0.0.1:PORT [-r 127.0.0.1:PORT2] -p PIN [-n N] [-m M] [-c C]\n"
-		"       [-s SOURCES] [-w PHASE_TIMEOUT_S] [-P PID]...\n",
+		"       [-s SOURCES] [-w PHASE_TIMEOUT_S] [-P PID]... [-E ETCD_PID]\n",
 		prog);
 	exit(2);
 }
@@ -378,7 +392,7 @@ int main(int argc, char **argv)
 	B.conc = 64;
 	B.nsrc = 512;
 	B.phase_s = 900;
-	while ((opt = getopt(argc, argv, "r:p:n:m:c:s:w:P:h")) != -1) {
+	while ((opt = getopt(argc, argv, "r:p:n:m:c:s:w:P:E:h")) != -1) {
 		switch (opt) {
 		case 'r':
 			if (B.nreg == MAX_REGISTRIES)
@@ -407,6 +421,9 @@ int main(int argc, char **argv)
 			if (B.npid == MAX_REGISTRIES)
 				usage(argv[0]);
 			B.pid[B.npid++] = bench_num_arg(optarg, 1, 1L << 30, 'P');
+			break;
+		case 'E':
+			B.etcd_pid = bench_num_arg(optarg, 1, 1L << 30, 'E');
 			break;
 		default:
 			usage(argv[0]);
