@@ -36,3 +36,14 @@ rdv_print_pin() {
 	timeout 20 "$RDV" "$@" --print-pin 2>"$TMP/print-pin.err" |
 		awk 'NF{l=$0} END{print l}' | tr -d '[:space:]'
 }
+
+# run_bench PROG ARGS...: PROG under `timeout $BENCH_TIMEOUT`, its PID in
+# BENCH_PID while it runs (for the caller's cleanup); its status in rc.
+run_bench() {
+	timeout -k 5 "$BENCH_TIMEOUT" "$@" &
+	BENCH_PID=$!
+	wait "$BENCH_PID"
+	rc=$?
+	BENCH_PID=""
+	[ "$rc" = 0 ] || log "$(basename "$1") exited with status $rc"
+}

@@ -11,12 +11,18 @@
  *   3. resolve phase: M `resolve`s, each by a random registered node of a
  *      random other registered node's ID (`target`), C in flight; each
  *      answer must carry the target's node_id.
+ * A resolve is not a pure read: like every signed node request it records
+ * its nonce, in a durable LMDB commit (src/lib/store.c: no MDB_NOSYNC), so
+ * both phases also measure the disk's sync latency; with the etcd store a
+ * registration is a serialised etcd transaction and a resolve's nonce a
+ * create-only one (doc/REGISTRY.md "The registry on etcd").
  * Printed per phase: requests, wall time, requests/s, latency p50 / p99 /
  * max (from the request's start on the client to its answer), TLS
- * connections opened, 429 retries, and, with -P, the registry process's CPU
- * seconds (utime+stime from /proc/PID/stat, before and after the phase) per
- * 1000 requests, and the client's own CPU time (getrusage) beside it: on a
- * small machine both share the cores.
+ * connections opened, retries (429 rate_limited; 503 unavailable, which
+ * a replica on etcd answers when it lost the write race 8 times), and, with -P, the registry
+ * process's CPU seconds (utime+stime from /proc/PID/stat, before and after the phase) per 1000
+ * requests, and the client's own CPU time (getrusage) beside it: on a small machine both share the
+ * cores.
  *
  * Rate limit: the registry allows each source address 50 requests/s with
  * bursts of 100, so requests are spread round robin over S loopback source
@@ -25,7 +31,7 @@
  * 90; bench_reg.c).  S * 45/s is a ceiling on the measured rate: it is
  * printed, and the default S = 512 (23040/s) is meant to sit well above
  * what the registry does.  A `rate_limited` (429) answer is retried after
- * a back-off and counted.
+ * a back-off and counted, and so is a 503.
  *
  * With -r given twice (two replicas of one registry on etcd), requests go
  * alternately to each; -P may be given once per registry process.
@@ -101,7 +107,7 @@ static struct {
 	int *retry_q, nretry; /* requests to start again after a 429 */
 	uint64_t *retry_at;
 	int done, inflight;
-	uint64_t retries_429, connects;
+	uint64_t retries_429, retries_503, connects;
 } B;
 
 /* ------------------------------------------------------------ requests */
@@ -206,11 +212,16 @@ static void finish(struct xfer *x, CURLcode res)
 	curl_easy_getinfo(x->e, CURLINFO_NUM_CONNECTS, &nconn);
 	B.connects += (uint64_t)nconn;
 	B.inflight--;
-	if (res == CURLE_OK && status == 429) {
+	/* 429: rate limited; 503: (etcd) the replica lost the write race 8
+	 * times ("registry busy ... try again"): both are retried. */
+	if (res == CURLE_OK && (status == 429 || status == 503)) {
 		if (++B.retries[x->idx] > MAX_RETRIES)
-			bench_die("%s %d: still rate limited after %d retries", kind_op[B.kind],
-				  x->idx, MAX_RETRIES);
-		B.retries_429++;
+			bench_die("%s %d: still HTTP %ld after %d retries: %s", kind_op[B.kind],
+				  x->idx, status, MAX_RETRIES, x->buf ? x->buf : "");
+		if (status == 429)
+			B.retries_429++;
+		else
+			B.retries_503++;
 		B.retry_q[B.nretry] = x->idx;
 		B.retry_at[B.nretry++] = now_mono_ms() + 100u * B.retries[x->idx];
 		goto out;
@@ -290,7 +301,7 @@ static uint64_t run_phase(enum kind k, int total)
 
 	B.kind = k;
 	B.done = B.inflight = B.nretry = 0;
-	B.retries_429 = B.connects = 0;
+	B.retries_429 = B.retries_503 = B.connects = 0;
 	memset(B.retries, 0, (size_t)total);
 	while (B.done < total) {
 		uint64_t now = now_mono_ms();
@@ -341,11 +352,12 @@ static void report(const char *what, int total, uint64_t elapsed, const struct c
 
 	qsort(B.lat, (size_t)total, sizeof(*B.lat), bench_cmp_u64);
 	printf("%-8s %7d in %8.3f s = %8.1f/s (%d in flight); latency p50 %.2f ms, p99 %.2f ms, "
-	       "max %.2f ms; %" PRIu64 " TLS connections opened, %" PRIu64 " 429 retries\n",
+	       "max %.2f ms; %" PRIu64 " TLS connections opened, %" PRIu64 " 429 and %" PRIu64
+	       " 503 retries\n",
 	       what, total, secs, (double)total / secs, B.conc,
 	       bench_ms(bench_pct(B.lat, (size_t)total, 50)),
 	       bench_ms(bench_pct(B.lat, (size_t)total, 99)), bench_ms(B.lat[total - 1]),
-	       B.connects, B.retries_429);
+	       B.connects, B.retries_429, B.retries_503);
 	for (int i = 0; i < B.npid; i++) {
 		double d = b->rdv_s[i] - a->rdv_s[i];
 		/* requests go to registry idx % nreg */

@@ -162,12 +162,7 @@ fi
 BENCH_ARGS[1]=$PIN
 log "mode $MODE; $(df -h --output=source,fstype "$TMP" 2>/dev/null | tail -1); $(nproc) cores shared by the client and the registry"
 
-timeout -k 5 "$BENCH_TIMEOUT" "$TMP/registry_bench" "${BENCH_ARGS[@]}" &
-BENCH_PID=$!
-wait "$BENCH_PID"
-rc=$?
-BENCH_PID=""
-[ "$rc" = 0 ] || log "registry_bench exited with status $rc"
+run_bench "$TMP/registry_bench" "${BENCH_ARGS[@]}"
 for f in "$TMP"/*.log; do
 	echo "$(basename "$f"): $(grep -ciE ': (warn|error):|"level":"(warn|error)"' "$f") warning/error lines;" \
 		"$(grep -c 'not accepting more' "$f") connection-cap pauses"

@@ -119,12 +119,7 @@ BENCH_ARGS=(-r "127.0.0.1:$PORT" -p "$PIN" -t "$TMP/admin.token" -n "$N" -c "$CO
 [ "$HAVE_METRICS" = 1 ] && BENCH_ARGS+=(-m "$MPORT")
 [ -n "${SOURCES:-}" ] && BENCH_ARGS+=(-s "$SOURCES")
 [ -n "${SETTLE_MS:-}" ] && BENCH_ARGS+=(-q "$SETTLE_MS")
-timeout -k 5 "$BENCH_TIMEOUT" "$TMP/revoke_fanout" "${BENCH_ARGS[@]}" &
-BENCH_PID=$!
-wait "$BENCH_PID"
-rc=$?
-BENCH_PID=""
-[ "$rc" = 0 ] || log "revoke_fanout exited with status $rc"
+run_bench "$TMP/revoke_fanout" "${BENCH_ARGS[@]}"
 
 # What the registry says about the run (loopback metrics page).
 metrics=""
