@@ -58,7 +58,8 @@
  *
  * Build from a configured build tree (here ./build):
  *
- *   cc -std=c11 -O2 -Ibuild -Isrc contrib/bench/revoke_fanout.c \
+ *   cc -std=c11 -O2 -Ibuild -Isrc/lib -Icontrib/bench contrib/bench/revoke_fanout.c \
+ *      contrib/bench/bench_reg.c \
  *      build/src/libpilot_common.a \
  *      $(pkg-config --libs libsodium yajl lmdb libcurl libevent openssl) \
  *      -o /tmp/revoke_fanout
@@ -92,23 +93,21 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bench_reg.h"
 #include "cert.h"
 #include "json.h"
 #include "regmsg.h"
 #include "util.h"
 
-#define REGISTRY_HOST "127.0.0.1"
+#define REGISTRY_HOST BENCH_REGISTRY_HOST
 #define ADMIN_SOURCE "127.0.0.1"
 #define MAX_SOURCES 253	    /* 127.0.0.2 .. 127.0.0.254 */
 #define NODES_PER_SOURCE 30 /* 3 requests each: well within a burst of 100 */
-#define PACE_PER_SEC 45.0   /* below the registry's 50/s ... */
-#define PACE_BURST 90.0	    /* ... and its burst of 100 */
 #define MAX_RETRIES 20	    /* per request, on 429 */
 #define MAX_N 30000
 #define RESP_MAX (64u << 20)	/* an org_enroll answer lists every member */
 #define LINE_MAX_LEN (1u << 20) /* one events line */
 #define REQ_TIMEOUT_S 60L
-#define CONNECT_TIMEOUT_S 10L
 
 enum kind { K_REGISTER, K_ENROLL, K_JOIN, K_EVENTS, K_ADMIN };
 static const char *const kind_op[] = {"register", "org_enroll", "network_join", "events", "admin"};
@@ -143,12 +142,6 @@ struct node {
 	uint8_t serial[CERT_SERIAL_LEN];
 };
 
-struct source {
-	char iface[48]; /* "host!127.0.0.K" */
-	double tokens;
-	uint64_t last_ms;
-};
-
 static struct {
 	int n; /* peers; nodes are 0..n, node 0 is revoked */
 	int nsrc, conc;
@@ -157,8 +150,8 @@ static struct {
 	char pin[160], token[512];
 	char auth_hdr[600];
 	struct node *nodes;
-	struct source *src;
-	struct source admin_src;
+	struct bench_src *src;
+	struct bench_src admin_src;
 	CURLM *multi;
 	int ep;
 	uint64_t timer_ms; /* libcurl's timer deadline (mono ms), 0 = none */
@@ -177,66 +170,6 @@ static struct {
 	int revoked_delivered;
 	int streams_ended;
 } B;
-
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("revoke_fanout: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static double ms(uint64_t ns)
-{
-	return (double)ns / 1e6;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static uint64_t pct(const uint64_t *v, size_t n, double p)
-{
-	size_t k;
-
-	if (n == 0)
-		return 0;
-	k = (size_t)((p / 100.0) * (double)n + 0.999999);
-	if (k < 1)
-		k = 1;
-	if (k > n)
-		k = n;
-	return v[k - 1];
-}
-
-/* ------------------------------------------------------------ pacing */
-
-static void pace_init(struct source *s, const char *addr)
-{
-	snprintf(s->iface, sizeof(s->iface), "host!%s", addr);
-	s->tokens = PACE_BURST;
-	s->last_ms = now_mono_ms();
-}
-
-static int pace_take(struct source *s, uint64_t now)
-{
-	s->tokens += (double)(now - s->last_ms) * PACE_PER_SEC / 1000.0;
-	if (s->tokens > PACE_BURST)
-		s->tokens = PACE_BURST;
-	s->last_ms = now;
-	if (s->tokens < 1.0)
-		return 0;
-	s->tokens -= 1.0;
-	return 1;
-}
 
 /* ------------------------------------------------------------ libcurl glue */
 
@@ -282,7 +215,7 @@ static int buf_add(struct xfer *x, const char *p, size_t n, size_t max)
 			ncap *= 2;
 		nb = realloc(x->buf, ncap);
 		if (!nb)
-			die("out of memory");
+			bench_die("out of memory");
 		x->buf = nb;
 		x->cap = ncap;
 	}
@@ -357,41 +290,26 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
 static struct xfer *xfer_new(enum kind k, int node, const char *path, const char *body, size_t len,
 			     const char *hdr, const char *iface)
 {
-	char url[128];
 	struct xfer *x = calloc(1, sizeof(*x));
 
 	if (!x || !(x->e = curl_easy_init()))
-		die("out of memory");
+		bench_die("out of memory");
 	x->kind = k;
 	x->node = node;
-	snprintf(url, sizeof(url), "https://%s:%u%s", REGISTRY_HOST, B.port, path);
 	x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
 	x->hdrs = curl_slist_append(x->hdrs, "Expect:");
 	if (hdr)
 		x->hdrs = curl_slist_append(x->hdrs, hdr);
 	if (!x->hdrs)
-		die("out of memory");
-	curl_easy_setopt(x->e, CURLOPT_URL, url);
-	curl_easy_setopt(x->e, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(x->e, CURLOPT_COPYPOSTFIELDS, body);
-	curl_easy_setopt(x->e, CURLOPT_HTTPHEADER, x->hdrs);
-	curl_easy_setopt(x->e, CURLOPT_INTERFACE, iface);
-	curl_easy_setopt(x->e, CURLOPT_PINNEDPUBLICKEY, B.pin);
-	curl_easy_setopt(x->e, CURLOPT_SSL_VERIFYPEER, 0L);
-	curl_easy_setopt(x->e, CURLOPT_SSL_VERIFYHOST, 0L);
-	curl_easy_setopt(x->e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
-	curl_easy_setopt(x->e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(x->e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-	if (k != K_EVENTS)
-		curl_easy_setopt(x->e, CURLOPT_TIMEOUT, REQ_TIMEOUT_S);
-	curl_easy_setopt(x->e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->e, CURLOPT_NOPROXY, "*");
+		bench_die("out of memory");
+	bench_easy_setup(x->e, B.port, path, x->hdrs, body, len, iface, B.pin,
+			 k == K_EVENTS ? 0 : REQ_TIMEOUT_S);
 	curl_easy_setopt(x->e, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(x->e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->e, CURLOPT_PRIVATE, x);
 	x->t_start_ns = now_mono_ns();
 	if (curl_multi_add_handle(B.multi, x->e) != CURLM_OK)
-		die("curl_multi_add_handle failed");
+		bench_die("curl_multi_add_handle failed");
 	return x;
 }
 
@@ -447,17 +365,13 @@ static struct xfer *node_req(enum kind k, int i)
 {
 	static const regmsg_add_fn adders[] = {add_register, add_enroll, add_join, add_events};
 	struct node *n = &B.nodes[i];
-	char path[64], sig[REGMSG_SIG_B64_LEN], hdr[32 + REGMSG_SIG_B64_LEN];
+	char path[64], hdr[BENCH_SIG_HDR_MAX];
 	char *body = NULL;
 	size_t len;
 	struct xfer *x;
 
-	snprintf(path, sizeof(path), "/v1/node/%s", kind_op[k]);
-	if (regmsg_build(kind_op[k], k == K_REGISTER ? 0 : n->id, now_real_ms(), adders[k], n,
-			 &body, &len) < 0 ||
-	    regmsg_sign(n->sk, path, body, len, sig) < 0)
-		die("cannot build a %s request", kind_op[k]);
-	snprintf(hdr, sizeof(hdr), "Pilot-Signature: %s", sig);
+	bench_node_msg(n->sk, kind_op[k], k == K_REGISTER ? 0 : n->id, adders[k], n, path, &body,
+		       &len, hdr);
 	x = xfer_new(k, i, path, body, len, hdr, B.src[i % B.nsrc].iface);
 	free(body);
 	return x;
@@ -485,7 +399,7 @@ static void pump(int max_ms)
 	n = epoll_wait(B.ep, evs, (int)nitems(evs), wait);
 	B.wake_ns = now_mono_ns();
 	if (n < 0 && errno != EINTR)
-		die("epoll_wait: %s", strerror(errno));
+		bench_die("epoll_wait: %s", strerror(errno));
 	for (int i = 0; i < n; i++) {
 		int fl = 0;
 		if (evs[i].events & EPOLLIN)
@@ -527,7 +441,7 @@ static int is_rate_limited(const struct xfer *x)
 static void retry_later(struct node *n)
 {
 	if (++n->retries > MAX_RETRIES)
-		die("still rate limited after %d retries", MAX_RETRIES);
+		bench_die("still rate limited after %d retries", MAX_RETRIES);
 	B.retries_429++;
 	n->state = 0;
 	n->not_before_ms = now_mono_ms() + 100u * (unsigned)n->retries;
@@ -554,10 +468,10 @@ static void on_node_done(struct xfer *x)
 	}
 	v = json_parse(x->buf, x->len, 0, err, sizeof(err));
 	if (!v)
-		die("node %d %s: bad answer: %s", x->node, kind_op[x->kind], err);
+		bench_die("node %d %s: bad answer: %s", x->node, kind_op[x->kind], err);
 	if (x->kind == K_REGISTER) {
 		if (json_get_u32(v, "node_id", &n->id) < 0 || n->id == 0)
-			die("node %d register: no node_id in the answer", x->node);
+			bench_die("node %d register: no node_id in the answer", x->node);
 	} else {
 		/* org_enroll: {"org_id":..,"joined":[{"network":{..,"members":M},..}]};
 		 * network_join: {"network":{..,"members":M},"members":[..]} */
@@ -568,7 +482,7 @@ static void on_node_done(struct xfer *x)
 				  ? json_get(joined->u.array.values[0], "network")
 				  : NULL;
 		if (!net || json_get_u64(net, "members", &m) < 0 || m < 1 || m > (uint64_t)B.n + 1)
-			die("node %d %s: unexpected answer", x->node, kind_op[x->kind]);
+			bench_die("node %d %s: unexpected answer", x->node, kind_op[x->kind]);
 		n->after = (uint64_t)B.n + 1 - m;
 	}
 	yajl_tree_free(v);
@@ -642,12 +556,12 @@ static uint64_t run_phase(enum kind k, int first)
 		}
 		done = B.phase_done + B.phase_failed;
 		if (B.phase_failed)
-			die("%d %s requests failed", B.phase_failed, kind_op[k]);
+			bench_die("%d %s requests failed", B.phase_failed, kind_op[k]);
 		if (done == total)
 			break;
 		if (now > deadline)
-			die("%s: only %d of %d done after %u s", kind_op[k], done, total,
-			    B.phase_s);
+			bench_die("%s: only %d of %d done after %u s", kind_op[k], done, total,
+				  B.phase_s);
 		busy = 0;
 		for (int i = first; i <= B.n; i++)
 			busy += B.nodes[i].state == 1;
@@ -656,7 +570,7 @@ static uint64_t run_phase(enum kind k, int first)
 		for (int i = lo; i <= B.n && busy < B.conc; i++) {
 			struct node *n = &B.nodes[i];
 			if (n->state != 0 || n->not_before_ms > now ||
-			    !pace_take(&B.src[i % B.nsrc], now))
+			    !bench_pace_take(&B.src[i % B.nsrc], now))
 				continue;
 			n->state = 1;
 			busy++;
@@ -677,8 +591,8 @@ static struct xfer *admin_start(const char *op, const char *body)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/v1/admin/%s", op);
-	if (!pace_take(&B.admin_src, now_mono_ms()))
-		die("admin source paced out");
+	if (!bench_pace_take(&B.admin_src, now_mono_ms()))
+		bench_die("admin source paced out");
 	return xfer_new(K_ADMIN, -1, path, body, strlen(body), B.auth_hdr, B.admin_src.iface);
 }
 
@@ -693,15 +607,15 @@ static yajl_val admin_call(const char *op, const char *body, uint64_t *lat_ns)
 
 	while (!x->finished) {
 		if (now_mono_ms() > deadline)
-			die("admin %s: no answer after %u s", op, B.phase_s);
+			bench_die("admin %s: no answer after %u s", op, B.phase_s);
 		pump(50);
 	}
 	if (x->res != CURLE_OK || x->status != 200)
-		die("admin %s: %s (HTTP %ld) %s", op, curl_easy_strerror(x->res), x->status,
-		    err_text(x));
+		bench_die("admin %s: %s (HTTP %ld) %s", op, curl_easy_strerror(x->res), x->status,
+			  err_text(x));
 	v = json_parse(x->buf, x->len, 0, err, sizeof(err));
 	if (!v)
-		die("admin %s: bad answer: %s", op, err);
+		bench_die("admin %s: bad answer: %s", op, err);
 	if (lat_ns)
 		*lat_ns = x->t_end_ns - x->t_start_ns;
 	xfer_free(x);
@@ -784,14 +698,15 @@ static void lat_line(const char *what, int first, uint64_t elapsed)
 	uint64_t *v = malloc(cnt * sizeof(*v));
 
 	if (!v)
-		die("out of memory");
+		bench_die("out of memory");
 	for (size_t i = 0; i < cnt; i++)
 		v[i] = B.nodes[first + (int)i].lat_ns;
-	qsort(v, cnt, sizeof(*v), cmp_u64);
+	qsort(v, cnt, sizeof(*v), bench_cmp_u64);
 	printf("%-9s %6zu in %8.3f s = %7.1f/s; per request: median %.2f ms, p99 %.2f ms, "
 	       "max %.2f ms\n",
 	       what, cnt, (double)elapsed / 1e9, (double)cnt / ((double)elapsed / 1e9),
-	       ms(pct(v, cnt, 50)), ms(pct(v, cnt, 99)), ms(v[cnt - 1]));
+	       bench_ms(bench_pct(v, cnt, 50)), bench_ms(bench_pct(v, cnt, 99)),
+	       bench_ms(v[cnt - 1]));
 	free(v);
 }
 
@@ -805,49 +720,21 @@ static void usage(const char *prog)
 	exit(2);
 }
 
-static long num_arg(const char *s, long lo, long hi, char opt)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < lo || v > hi)
-		die("-%c: a number from %ld to %ld", opt, lo, hi);
-	return v;
-}
-
 static void read_token(const char *path)
 {
 	char *s = NULL;
 	size_t len;
 
 	if (file_read_all(path, sizeof(B.token) - 1, &s, &len) < 0)
-		die("cannot read the admin token from %s", path);
+		bench_die("cannot read the admin token from %s", path);
 	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' '))
 		s[--len] = '\0';
 	if (!len)
-		die("%s is empty", path);
+		bench_die("%s is empty", path);
 	memcpy(B.token, s, len + 1);
 	sodium_memzero(s, len);
 	free(s);
 	snprintf(B.auth_hdr, sizeof(B.auth_hdr), "Authorization: Bearer %s", B.token);
-}
-
-static void set_pin(const char *pin)
-{
-	uint8_t h[32];
-	char b64[64];
-
-	/* --print-pin prints base64; hex is accepted as well. */
-	if (strlen(pin) == 64 && hex_decode(h, sizeof(h), pin) == 32) {
-		if (b64_encode(b64, sizeof(b64), h, sizeof(h)) < 0)
-			die("bad pin");
-		pin = b64;
-	} else if (b64_decode(h, sizeof(h), pin) != 32) {
-		die("-p: the registry's SPKI pin (base64 or hex SHA-256)");
-	}
-	snprintf(B.pin, sizeof(B.pin), "sha256//%s", pin);
 }
 
 /* ------------------------------------------------------------ -k ca */
@@ -866,7 +753,7 @@ static void ca_make(uint64_t now_s)
 	cert_key_id(ca->public_key, ca->issuer);
 	snprintf(ca->name, sizeof(ca->name), "bench-ca");
 	if (cert_sign(ca, B.ca_sk) < 0 || cert_verify_ca(ca, now_s) != CERT_OK)
-		die("cannot make the CA certificate");
+		bench_die("cannot make the CA certificate");
 }
 
 /* A node's certificate, as `pilotctl ca sign --public-key K --node-id ID`
@@ -887,7 +774,7 @@ static void ca_sign_node(struct node *n, uint64_t now_s)
 	c.node_id = n->id;
 	if (cert_sign(&c, B.ca_sk) < 0 || cert_verify_node(&c, &B.ca_cert, now_s) != CERT_OK ||
 	    cert_to_b64(&c, b64, sizeof(b64)) < 0 || !(n->cert = strdup(b64)))
-		die("cannot make node %" PRIu32 "'s certificate", n->id);
+		bench_die("cannot make node %" PRIu32 "'s certificate", n->id);
 	memcpy(n->serial, c.serial, sizeof(n->serial));
 }
 
@@ -901,9 +788,8 @@ int main(int argc, char **argv)
 	yajl_val v;
 	struct xfer *rev;
 	int opt, backlog = 0, backlog_streams = 0;
-	unsigned long port;
-	char *end;
 
+	bench_prog = "revoke_fanout";
 	B.n = 1000;
 	B.conc = 32;
 	B.phase_s = 300;
@@ -921,25 +807,25 @@ int main(int argc, char **argv)
 			tokfile = optarg;
 			break;
 		case 'n':
-			B.n = (int)num_arg(optarg, 1, MAX_N, 'n');
+			B.n = (int)bench_num_arg(optarg, 1, MAX_N, 'n');
 			break;
 		case 's':
-			B.nsrc = (int)num_arg(optarg, 1, MAX_SOURCES, 's');
+			B.nsrc = (int)bench_num_arg(optarg, 1, MAX_SOURCES, 's');
 			break;
 		case 'c':
-			B.conc = (int)num_arg(optarg, 1, 1000, 'c');
+			B.conc = (int)bench_num_arg(optarg, 1, 1000, 'c');
 			break;
 		case 'w':
-			B.phase_s = (unsigned)num_arg(optarg, 1, 3600, 'w');
+			B.phase_s = (unsigned)bench_num_arg(optarg, 1, 3600, 'w');
 			break;
 		case 'd':
-			B.deliver_s = (unsigned)num_arg(optarg, 1, 600, 'd');
+			B.deliver_s = (unsigned)bench_num_arg(optarg, 1, 600, 'd');
 			break;
 		case 'm':
-			B.metrics_port = (uint16_t)num_arg(optarg, 1, 65535, 'm');
+			B.metrics_port = (uint16_t)bench_num_arg(optarg, 1, 65535, 'm');
 			break;
 		case 'q':
-			B.settle_ms = (unsigned)num_arg(optarg, 0, 600000, 'q');
+			B.settle_ms = (unsigned)bench_num_arg(optarg, 0, 600000, 'q');
 			break;
 		case 'k':
 			if (strcmp(optarg, "org") != 0 && strcmp(optarg, "ca") != 0)
@@ -954,15 +840,8 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 	B.rev_op = B.ca ? "ca_revoke" : "org_revoke";
 	B.rev_event = B.ca ? "network.left" : "node.revoked";
-	/* Loopback only: the registry must be 127.0.0.1. */
-	if (strncmp(reg, REGISTRY_HOST ":", strlen(REGISTRY_HOST) + 1) != 0)
-		die("-r: only %s:PORT is accepted", REGISTRY_HOST);
-	errno = 0;
-	port = strtoul(reg + strlen(REGISTRY_HOST) + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
-		die("-r: bad port");
-	B.port = (uint16_t)port;
-	set_pin(pin);
+	B.port = bench_registry_port(reg);
+	bench_set_pin(B.pin, pin);
 	read_token(tokfile);
 	if (!B.nsrc)
 		B.nsrc = MIN(MAX_SOURCES, (B.n + 1 + NODES_PER_SOURCE - 1) / NODES_PER_SOURCE);
@@ -974,27 +853,27 @@ int main(int argc, char **argv)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < (rlim_t)B.n + (rlim_t)B.conc + 64)
-		die("open-file limit %llu is too low for %d streams (ulimit -n)",
-		    (unsigned long long)rl.rlim_cur, B.n);
+		bench_die("open-file limit %llu is too low for %d streams (ulimit -n)",
+			  (unsigned long long)rl.rlim_cur, B.n);
 	if (B.n + 1 > 4000)
 		fprintf(stderr, "revoke_fanout: warning: pilot-rendezvous serves at most 4096 "
 				"connections (RDV_MAX_CONNS) and every stream holds one\n");
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		die("cannot initialise libsodium / libcurl");
+		bench_die("cannot initialise libsodium / libcurl");
 	B.nodes = calloc((size_t)B.n + 1, sizeof(*B.nodes));
 	B.src = calloc((size_t)B.nsrc, sizeof(*B.src));
 	if (!B.nodes || !B.src)
-		die("out of memory");
+		bench_die("out of memory");
 	for (int i = 0; i < B.nsrc; i++) {
 		snprintf(addr, sizeof(addr), "127.0.0.%d", 2 + i);
-		pace_init(&B.src[i], addr);
+		bench_pace_init(&B.src[i], addr);
 	}
-	pace_init(&B.admin_src, ADMIN_SOURCE);
+	bench_pace_init(&B.admin_src, ADMIN_SOURCE);
 	B.ep = epoll_create1(EPOLL_CLOEXEC);
 	B.multi = curl_multi_init();
 	if (B.ep < 0 || !B.multi)
-		die("cannot set up epoll / libcurl multi");
+		bench_die("cannot set up epoll / libcurl multi");
 	curl_multi_setopt(B.multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(B.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	/* The cache counts the streams' connections too: room for them, the
@@ -1013,7 +892,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i <= B.n; i++)
 		crypto_sign_keypair(B.nodes[i].pk, B.nodes[i].sk);
 	t_keys = now_mono_ns() - t_keys;
-	printf("keys      %d Ed25519 key pairs in %.1f ms\n", B.n + 1, ms(t_keys));
+	printf("keys      %d Ed25519 key pairs in %.1f ms\n", B.n + 1, bench_ms(t_keys));
 
 	/* 1. register */
 	metrics_read(&m0);
@@ -1029,21 +908,21 @@ int main(int argc, char **argv)
 		uint64_t t_certs, now_s = now_real_ms() / 1000;
 		ca_make(now_s);
 		if (cert_to_b64(&B.ca_cert, cab64, sizeof(cab64)) < 0)
-			die("cannot encode the CA certificate");
+			bench_die("cannot encode the CA certificate");
 		snprintf(body, sizeof(body),
 			 "{\"name\":\"bench-net\",\"join_rule\":\"ca\",\"ca_cert\":\"%s\"}", cab64);
 		v = admin_call("network_create", body, &lat_net);
 		if (json_get_u64(v, "network_id", &B.net_id) < 0)
-			die("network_create: unexpected answer");
+			bench_die("network_create: unexpected answer");
 		yajl_tree_free(v);
 		printf("admin     network_create %.2f ms (network %" PRIu64 ", join rule ca)\n",
-		       ms(lat_net), B.net_id);
+		       bench_ms(lat_net), B.net_id);
 		t_certs = now_mono_ns();
 		for (int i = 0; i <= B.n; i++)
 			ca_sign_node(&B.nodes[i], now_s);
 		t_certs = now_mono_ns() - t_certs;
 		printf("certs     %d node certificates signed (cert.h) in %.1f ms\n", B.n + 1,
-		       ms(t_certs));
+		       bench_ms(t_certs));
 	} else {
 		v = admin_call("org_create", "{\"name\":\"bench-org\"}", &lat_org);
 		{
@@ -1051,7 +930,7 @@ int main(int argc, char **argv)
 			if (json_get_u32(v, "org_id", &B.org_id) < 0 ||
 			    json_get_str(v, "enroll_token", &tok) < 0 ||
 			    strlen(tok) >= sizeof(B.enroll_token))
-				die("org_create: unexpected answer");
+				bench_die("org_create: unexpected answer");
 			snprintf(B.enroll_token, sizeof(B.enroll_token), "%s", tok);
 		}
 		yajl_tree_free(v);
@@ -1060,11 +939,11 @@ int main(int argc, char **argv)
 			 B.org_id);
 		v = admin_call("network_create", body, &lat_net);
 		if (json_get_u64(v, "network_id", &B.net_id) < 0)
-			die("network_create: unexpected answer");
+			bench_die("network_create: unexpected answer");
 		yajl_tree_free(v);
 		printf("admin     org_create %.2f ms (org %" PRIu32 "), network_create %.2f ms "
 		       "(network %" PRIu64 ", open, owned by the org)\n",
-		       ms(lat_org), B.org_id, ms(lat_net), B.net_id);
+		       bench_ms(lat_org), B.org_id, bench_ms(lat_net), B.net_id);
 	}
 
 	/* 3. everyone joins */
@@ -1103,7 +982,7 @@ int main(int argc, char **argv)
 		       " connections, %" PRIu64 " requests refused by the rate limit\n",
 		       m4.streams, m4.conns, m4.rate_limited);
 	if (B.streams_ended)
-		die("%d streams ended before the revocation", B.streams_ended);
+		bench_die("%d streams ended before the revocation", B.streams_ended);
 	B.revoked_id = B.nodes[0].id;
 	B.revoked_delivered = 0;
 	if (B.ca) {
@@ -1136,7 +1015,7 @@ int main(int argc, char **argv)
 		uint64_t notified = 0;
 
 		if (!w || !p)
-			die("out of memory");
+			bench_die("out of memory");
 		for (int i = 1; i <= B.n; i++) {
 			struct xfer *x = B.nodes[i].stream;
 			if (!x->revoked_seen)
@@ -1146,8 +1025,8 @@ int main(int argc, char **argv)
 			before_reply += rev->finished && x->t_rev_wake_ns <= rev->t_end_ns;
 			k++;
 		}
-		qsort(w, k, sizeof(*w), cmp_u64);
-		qsort(p, k, sizeof(*p), cmp_u64);
+		qsort(w, k, sizeof(*w), bench_cmp_u64);
+		qsort(p, k, sizeof(*p), bench_cmp_u64);
 		if (rev->finished) {
 			char err[128];
 			curl_easy_getinfo(rev->e, CURLINFO_TOTAL_TIME_T, &total_us);
@@ -1169,20 +1048,22 @@ int main(int argc, char **argv)
 		else
 			printf("%s of node %" PRIu32 ": HTTP 200 after %.2f ms (libcurl total "
 			       "%.2f ms, %s connection%s), %s %" PRIu64 "\n",
-			       B.rev_op, B.revoked_id, ms(rev_ns), (double)total_us / 1e3,
+			       B.rev_op, B.revoked_id, bench_ms(rev_ns), (double)total_us / 1e3,
 			       nconn == 0 ? "reused keep-alive" : "new", nconn == 0 ? "" : " (TLS)",
 			       B.ca ? "removed" : "notified", notified);
 		printf("%s delivered to %zu of %d streams (waited %.1f ms)%s\n", B.rev_event, k,
-		       B.n, ms(elapsed), k < (size_t)B.n ? " (TIMED OUT for the rest)" : "");
+		       B.n, bench_ms(elapsed), k < (size_t)B.n ? " (TIMED OUT for the rest)" : "");
 		if (k) {
 			printf(
 			    "  from t0 (socket readable): first %.2f ms, median %.2f ms, p99 %.2f "
 			    "ms, last %.2f ms\n",
-			    ms(w[0]), ms(pct(w, k, 50)), ms(pct(w, k, 99)), ms(w[k - 1]));
+			    bench_ms(w[0]), bench_ms(bench_pct(w, k, 50)),
+			    bench_ms(bench_pct(w, k, 99)), bench_ms(w[k - 1]));
 			printf(
 			    "  from t0 (line parsed):     first %.2f ms, median %.2f ms, p99 %.2f "
 			    "ms, last %.2f ms\n",
-			    ms(p[0]), ms(pct(p, k, 50)), ms(pct(p, k, 99)), ms(p[k - 1]));
+			    bench_ms(p[0]), bench_ms(bench_pct(p, k, 50)),
+			    bench_ms(bench_pct(p, k, 99)), bench_ms(p[k - 1]));
 			printf("  %zu of %zu deliveries were readable no later than the %s "
 			       "answer\n",
 			       before_reply, k, B.rev_op);

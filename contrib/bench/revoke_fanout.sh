@@ -58,17 +58,8 @@ fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pilot-revoke-fanout.XXXXXX") || exit 1
 RDV_PID="" BENCH_PID=""
-stop_pid() { # PID: TERM, up to 5 s, then KILL
-	local p=$1 _
-	[ -n "$p" ] || return 0
-	kill -TERM "$p" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-}
+# shellcheck source-path=SCRIPTDIR source=bench_rdv.sh
+. "$ROOT/contrib/bench/bench_rdv.sh"
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
 	stop_pid "$BENCH_PID"
@@ -85,20 +76,9 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 log "open-file limit: $(ulimit -n)"
 
 # shellcheck disable=SC2046
-"$CC" -std=c11 -O2 -I"$BUILD_DIR" -I"$ROOT/src/lib" "$ROOT/contrib/bench/revoke_fanout.c" "$LIB" \
+"$CC" -std=c11 -O2 -I"$BUILD_DIR" -I"$ROOT/src/lib" -I"$ROOT/contrib/bench" "$ROOT/contrib/bench/revoke_fanout.c" "$ROOT/contrib/bench/bench_reg.c" "$LIB" \
 	$(pkg-config --cflags --libs libsodium yajl lmdb libcurl libevent openssl) \
 	-o "$TMP/revoke_fanout" || { log "build failed"; exit 1; }
-
-port_free() { ! ss -Htan "sport = :$1" 2>/dev/null | grep -q .; }
-pick_port() {
-	local p _
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && { echo "$p"; return 0; }
-	done
-	return 1
-}
-listening() { ss -Htln "sport = :$1" 2>/dev/null | grep -q "127.0.0.1:$1"; }
 
 # An older pilot-rendezvous may have no metrics page: then none is read.
 HAVE_METRICS=0
@@ -107,15 +87,14 @@ mkdir -m 0700 "$TMP/state"
 (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/admin.token")
 
 for attempt in 1 2 3 4 5; do
-	PORT=$(pick_port) || { log "no free port"; exit 1; }
+	PORT=$(pick_port 3) || { log "no free port"; exit 1; }
 	MPORT=$((PORT + 2))
 	ARGS=(--listen "127.0.0.1:$PORT" --beacon-listen "127.0.0.1:$((PORT + 1))"
 		--state-dir "$TMP/state" --admin-token-file "$TMP/admin.token"
 		--log-level "$RDV_LOG_LEVEL")
 	[ "$HAVE_METRICS" = 1 ] && ARGS+=(--metrics-listen "127.0.0.1:$MPORT")
 	if [ -z "${PIN:-}" ]; then
-		PIN=$(timeout 20 "$RDV" "${ARGS[@]}" --print-pin 2>"$TMP/print-pin.err" |
-			awk 'NF{l=$0} END{print l}' | tr -d '[:space:]')
+		PIN=$(rdv_print_pin "${ARGS[@]}")
 		[ -n "$PIN" ] || { log "--print-pin failed:"; cat "$TMP/print-pin.err" >&2; exit 1; }
 	fi
 	"$RDV" "${ARGS[@]}" >"$TMP/rendezvous.log" 2>&1 &
@@ -140,12 +119,7 @@ BENCH_ARGS=(-r "127.0.0.1:$PORT" -p "$PIN" -t "$TMP/admin.token" -n "$N" -c "$CO
 [ "$HAVE_METRICS" = 1 ] && BENCH_ARGS+=(-m "$MPORT")
 [ -n "${SOURCES:-}" ] && BENCH_ARGS+=(-s "$SOURCES")
 [ -n "${SETTLE_MS:-}" ] && BENCH_ARGS+=(-q "$SETTLE_MS")
-timeout -k 5 "$BENCH_TIMEOUT" "$TMP/revoke_fanout" "${BENCH_ARGS[@]}" &
-BENCH_PID=$!
-wait "$BENCH_PID"
-rc=$?
-BENCH_PID=""
-[ "$rc" = 0 ] || log "revoke_fanout exited with status $rc"
+run_bench "$TMP/revoke_fanout" "${BENCH_ARGS[@]}"
 
 # What the registry says about the run (loopback metrics page).
 metrics=""
