@@ -68,20 +68,12 @@ long bench_num_arg(const char *s, long lo, long hi, char opt)
 void bench_pace_init(struct bench_src *s, const char *addr)
 {
 	snprintf(s->iface, sizeof(s->iface), "host!%s", addr);
-	s->tokens = BENCH_PACE_BURST;
-	s->last_ms = now_mono_ms();
+	s->tb = (struct token_bucket){0}; /* full at its first take */
 }
 
 int bench_pace_take(struct bench_src *s, uint64_t now)
 {
-	s->tokens += (double)(now - s->last_ms) * BENCH_PACE_PER_SEC / 1000.0;
-	if (s->tokens > BENCH_PACE_BURST)
-		s->tokens = BENCH_PACE_BURST;
-	s->last_ms = now;
-	if (s->tokens < 1.0)
-		return 0;
-	s->tokens -= 1.0;
-	return 1;
+	return token_bucket_take(&s->tb, BENCH_PACE_PER_SEC, BENCH_PACE_BURST, now);
 }
 
 void bench_set_pin(char out[BENCH_PIN_MAX], const char *pin)

@@ -9,11 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bucket.h"
 #include "regmsg.h"
 
 #define BENCH_REGISTRY_HOST "127.0.0.1"
-#define BENCH_PACE_PER_SEC 45.0 /* below the registry's 50/s ... */
-#define BENCH_PACE_BURST 90.0	/* ... and its burst of 100 */
+#define BENCH_PACE_PER_SEC 45u /* below the registry's 50/s ... */
+#define BENCH_PACE_BURST 90u   /* ... and its burst of 100 */
 #define BENCH_PIN_MAX 160
 #define BENCH_SIG_HDR_MAX (32 + REGMSG_SIG_B64_LEN)
 
@@ -33,8 +34,7 @@ long bench_num_arg(const char *s, long lo, long hi, char opt);
  * registry's per-source limit. */
 struct bench_src {
 	char iface[48]; /* "host!127.0.0.K" for CURLOPT_INTERFACE */
-	double tokens;
-	uint64_t last_ms;
+	struct token_bucket tb;
 };
 void bench_pace_init(struct bench_src *s, const char *addr);
 /* \retval 1 when a request may go now (a token taken), else 0. */

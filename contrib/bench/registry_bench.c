@@ -474,7 +474,8 @@ int main(int argc, char **argv)
 	       B.n, B.m, B.conc, B.nreg, B.nreg == 1 ? "y" : "ies", B.port[0],
 	       B.nreg > 1 ? " and one more, alternately" : "",
 	       curl_version_info(CURLVERSION_NOW)->version, B.nsrc, (B.nsrc - 1) / 250,
-	       2 + (B.nsrc - 1) % 250, BENCH_PACE_PER_SEC, BENCH_PACE_PER_SEC * B.nsrc);
+	       2 + (B.nsrc - 1) % 250, (double)BENCH_PACE_PER_SEC,
+	       (double)BENCH_PACE_PER_SEC * B.nsrc);
 	fflush(stdout);
 
 	t_keys = now_mono_ns();

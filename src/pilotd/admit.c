@@ -29,24 +29,6 @@ const char *admit_reason_name(enum admit_reason r)
 	return reason_names[r];
 }
 
-int token_bucket_take(struct token_bucket *tb, uint32_t rate, uint32_t burst_n, uint64_t now_ms)
-{
-	double burst = (double)burst_n;
-
-	if (tb->last_ms == 0) {
-		tb->tokens = burst;
-		tb->last_ms = now_ms;
-	}
-	tb->tokens += (double)(now_ms - tb->last_ms) * rate / 1000.0;
-	if (tb->tokens > burst)
-		tb->tokens = burst;
-	tb->last_ms = now_ms;
-	if (tb->tokens < 1.0)
-		return 0;
-	tb->tokens -= 1.0;
-	return 1;
-}
-
 /* Rate tokens per second, burst = 2 s worth. */
 static int tb_take(struct token_bucket *tb, uint32_t rate, uint64_t now_ms)
 {

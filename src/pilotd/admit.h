@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "bucket.h"
 #include "pkt.h"
 
 enum admit_verdict { ADMIT_PASS = 0, ADMIT_DENY = 1 };
@@ -42,15 +43,6 @@ struct admit_req {
 	uint16_t basis_net;
 	int shared; /* the addresses' network is shared (even if policy denies) */
 };
-
-struct token_bucket {
-	double tokens;
-	uint64_t last_ms;
-};
-
-/** Refill \p tb (\p rate tokens per second, at most \p burst) and take
- *  one.  \retval 1 taken, 0 empty. */
-int token_bucket_take(struct token_bucket *tb, uint32_t rate, uint32_t burst, uint64_t now_ms);
 
 /* Per-peer SYN buckets: a small open-addressed table, bounded. */
 #define ADMIT_PEER_BUCKETS 4096

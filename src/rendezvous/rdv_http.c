@@ -26,6 +26,7 @@
 #include "log.h"
 #include "rdv.h"
 #include "regmsg.h"
+#include "bucket.h"
 #include "util.h"
 
 #define NODE_PATH "/v1/node/"
@@ -59,8 +60,7 @@ enum { PAGE_PASS, PAGE_HOLD, PAGE_DONE };
 
 struct rdv_bucket {
 	struct rdv_bucket *next;
-	uint64_t last_ms;
-	double tokens;
+	struct token_bucket tb;
 	uint8_t key[RATE_KEY_LEN];
 };
 
@@ -351,22 +351,11 @@ static int rate_take(struct rdv *r, const uint8_t key[RATE_KEY_LEN], uint64_t no
 		if (!b)
 			return 1;
 		memcpy(b->key, key, RATE_KEY_LEN);
-		b->tokens = RDV_RATE_BURST;
-		b->last_ms = now;
 		b->next = r->rate[slot];
 		r->rate[slot] = b;
 		r->nrate++;
 	}
-	if (now > b->last_ms) {
-		b->tokens += (double)(now - b->last_ms) * RDV_RATE_PER_SEC / 1000.0;
-		if (b->tokens > RDV_RATE_BURST)
-			b->tokens = RDV_RATE_BURST;
-		b->last_ms = now;
-	}
-	if (b->tokens < 1.0)
-		return 0;
-	b->tokens -= 1.0;
-	return 1;
+	return token_bucket_take(&b->tb, RDV_RATE_PER_SEC, RDV_RATE_BURST, now);
 }
 
 /* Forget sources whose bucket would be full again: they are idle. */
@@ -378,7 +367,7 @@ static void rate_sweep(struct rdv *r, uint64_t now, int all)
 		struct rdv_bucket **pp = &r->rate[i];
 		while (*pp) {
 			struct rdv_bucket *b = *pp;
-			if (all || now - b->last_ms >= idle_ms) {
+			if (all || now - b->tb.last_ms >= idle_ms) {
 				*pp = b->next;
 				free(b);
 				r->nrate--;
