@@ -512,15 +512,22 @@ void conf_usage(const struct conf_key *schema, const char *prog, const char *syn
 	}
 }
 
+/* Was key k set by a flag (rather than the file or the defaults)? */
+static int set_by_flag(const struct conf_key *schema, const struct conf_key *k, const void *cfg)
+{
+	const struct conf_head *h = cfg;
+
+	return k - schema < 64 && (h->from_flag >> (k - schema) & 1);
+}
+
 /* "*** (from WHERE)": the secret's place in a dump, with its source. */
 static void jg_secret(struct json_gen *j, const struct conf_key *schema, const struct conf_key *k,
 		      const void *cfg, const char *prefix, size_t prefixlen)
 {
 	const struct conf_head *h = cfg;
 	char where[300], flag[64], buf[400];
-	int by_flag = k - schema < 64 && (h->from_flag >> (k - schema) & 1);
 
-	if (by_flag) {
+	if (set_by_flag(schema, k, cfg)) {
 		snprintf(flag, sizeof(flag), "--%s", k->name);
 		for (char *c = flag; *c; c++)
 			if (*c == '_')
@@ -538,10 +545,9 @@ static void jg_secret(struct json_gen *j, const struct conf_key *schema, const s
 static int secret_from_file(const struct conf_key *schema, const struct conf_key *k,
 			    const void *cfg)
 {
-	const struct conf_head *h = cfg;
 	const char *m = (const char *)cfg + k->offset;
 
-	if (k - schema < 64 && (h->from_flag >> (k - schema) & 1))
+	if (set_by_flag(schema, k, cfg))
 		return 0;
 	if (k->secret == CONF_SECRET_ALL && k->type != CONF_STRLIST)
 		return *(char *const *)m != NULL;

@@ -22,9 +22,9 @@
  * all zero bytes, which no key has): refused before anything starts. */
 static int check_pin(const char *pin, char *err, size_t errlen)
 {
-	static const char zero[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+	/* httpc_pin_to_curl's canonical form of 32 zero bytes */
+	static const char zero[] = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 	char curl[64];
-	size_t n;
 
 	if (httpc_pin_to_curl(pin, curl, sizeof(curl)) < 0) {
 		snprintf(err, errlen,
@@ -34,8 +34,7 @@ static int check_pin(const char *pin, char *err, size_t errlen)
 			 pin);
 		return -EINVAL;
 	}
-	n = strlen(curl);
-	if (n >= sizeof(zero) - 1 && strcmp(curl + n - (sizeof(zero) - 1), zero) == 0) {
+	if (strcmp(curl, zero) == 0) {
 		snprintf(err, errlen,
 			 "registry_pin: still the example's placeholder; set the pin "
 			 "pilot-rendezvous --print-pin prints on the registry");
