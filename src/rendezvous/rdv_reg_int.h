@@ -311,8 +311,11 @@ int reg_rep_put_score(struct reg_ctx *c, uint32_t node);
 /* The last published score of \p node (0 if none): what views use. */
 int reg_rep_score_pub(struct reg_ctx *c, uint32_t node);
 /* The signer's heartbeat (\p start: its registration): uptime, and its
- * score as member "score". */
+ * score as member "score" (between flushes of its uptime, the published
+ * one: nothing shared is written). */
 int reg_rep_heartbeat(struct reg_ctx *c, int start);
+/* The signer deregisters: its uptime taken here goes to its rep record. */
+int reg_rep_gone(struct reg_ctx *c);
 /* \p approver approved \p subject's handshake request (once per pair). */
 int reg_rep_approved(struct reg_ctx *c, uint32_t subject, uint32_t approver);
 /* The trust pair {a, b} came or went. */

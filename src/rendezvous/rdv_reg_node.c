@@ -379,18 +379,26 @@ int reg_op_register(struct reg_ctx *c)
 
 int reg_op_heartbeat(struct reg_ctx *c)
 {
+	char ep[sizeof(c->self.endpoint)];
 	uint16_t port = 0;
 	int nat, rc;
 
 	if ((rc = get_port(c, &port)) < 0 || (rc = get_behind_nat(c, &nat)) < 0)
 		return rc;
-	if (nat >= 0)
-		c->self.behind_nat = nat;
-	c->self.listen_port = port;
-	c->self.seen_ms = c->now;
-	if (rdv_endpoint_format(c->self.endpoint, sizeof(c->self.endpoint), c->peer_ip, port) < 0)
+	if (rdv_endpoint_format(ep, sizeof(ep), c->peer_ip, port) < 0)
 		return reg_fail(c, -EIO, "peer address too long");
-	rdv_node_put(&c->t, c->db, &c->self);
+	/* The node record changes only when what others learn of the node
+	 * does: most heartbeats write nothing shared (with store "etcd", no
+	 * serialised write each). */
+	if ((nat >= 0 && nat != c->self.behind_nat) || port != c->self.listen_port ||
+	    strcmp(ep, c->self.endpoint) != 0) {
+		if (nat >= 0)
+			c->self.behind_nat = nat;
+		c->self.listen_port = port;
+		c->self.seen_ms = c->now;
+		snprintf(c->self.endpoint, sizeof(c->self.endpoint), "%s", ep);
+		rdv_node_put(&c->t, c->db, &c->self);
+	}
 	jg_ku64(&c->out, "server_time", c->now);
 	jg_ku64(&c->out, "inbox", rdv_inbox_count(&c->t, c->db, c->self_id));
 	return reg_rep_heartbeat(c, 0);
@@ -445,9 +453,13 @@ int reg_op_deregister(struct reg_ctx *c)
 	char sb[SUBJ_MAX];
 	struct json_gen d;
 
+	int rc;
+
 	reg_release_hostname(c, &c->self);
 	c->self.active = 0;
 	rdv_node_put(&c->t, c->db, &c->self);
+	if ((rc = reg_rep_gone(c)) < 0)
+		return rc;
 	if (reg_audit_begin(c, &d) == 0) {
 		jg_kstr(&d, "hostname", c->self.hostname);
 		reg_audit_end(c, &d, "node.deregistered", reg_node_subj(sb, c->self_id));

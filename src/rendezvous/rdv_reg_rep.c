@@ -225,13 +225,52 @@ int reg_rep_put_score(struct reg_ctx *c, uint32_t node)
 
 int reg_rep_heartbeat(struct reg_ctx *c, int start)
 {
+	struct rdv_presence p;
 	struct rdv_rep r;
+	int have, rc;
 
 	if (rdv_rep_get(&c->t, c->db, c->self_id, &r) < 0)
 		return reg_fail(c, -EIO, "registry store error");
-	rdv_rep_heartbeat(&r, c->now, start);
+	rc = rdv_presence_get(&c->t, c->db, c->self_id, &p);
+	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG)
+		return reg_fail(c, -EIO, "registry store error");
+	have = rc == 0; /* a corrupt local record only restarts the count */
+	if (!rdv_rep_heartbeat(&r, &p, have, c->now, start)) {
+		/* Between flushes: the published score, nothing shared read
+		 * again or written (the score moves with the facts, and those
+		 * are all flushed or published when they change). */
+		rdv_presence_put(&c->t, c->db, c->self_id, &p);
+		jg_ku64(&c->out, "score", (uint64_t)(r.has_pub ? r.score_pub : 0));
+		return 0;
+	}
+	rdv_presence_put(&c->t, c->db, c->self_id, &p);
 	rdv_rep_put(&c->t, c->db, c->self_id, &r);
 	return reg_rep_put_score(c, c->self_id);
+}
+
+int reg_rep_gone(struct reg_ctx *c)
+{
+	struct rdv_presence p;
+	struct rdv_rep r;
+
+	int rc = rdv_presence_get(&c->t, c->db, c->self_id, &p);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == -EBADMSG) { /* not worth keeping: its pending time is lost */
+		rdv_presence_del(&c->t, c->db, c->self_id);
+		return 0;
+	}
+	if (rc < 0)
+		return reg_fail(c, -EIO, "registry store error");
+	if (rdv_rep_get(&c->t, c->db, c->self_id, &r) < 0)
+		return reg_fail(c, -EIO, "registry store error");
+	if (p.pending_ms) {
+		rdv_rep_flush(&r, &p, c->now);
+		rdv_rep_put(&c->t, c->db, c->self_id, &r);
+	}
+	rdv_presence_del(&c->t, c->db, c->self_id);
+	return 0;
 }
 
 int reg_rep_approved(struct reg_ctx *c, uint32_t subject, uint32_t approver)

@@ -52,6 +52,7 @@ static const char *const db_names[RDV_DB_COUNT + 1] = {
     [RDV_DB_REP] = "rep",
     [RDV_DB_REP_APPR] = "rep_appr",
     [RDV_DB_REP_OPINIONS] = "rep_opinions",
+    [RDV_DB_PRESENCE] = "presence",
     [RDV_DB_REPL] = "repl",
     [RDV_DB_COUNT] = NULL,
 };
@@ -109,6 +110,7 @@ int rdv_db_open_etcd(struct rdv_db *db, const char *dir, const struct rdv_db_etc
 			goto out;
 		}
 	}
+	store_set_db_flags(db->st, db->dbi[RDV_DB_PRESENCE], STORE_DB_LOCAL);
 	if (etcd) {
 		struct rdv_etcd *e = rdv_etcd_open(etcd->endpoints, etcd->n, etcd->timeout_ms,
 						   etcd->ca, etcd->cert, etcd->key);

@@ -117,7 +117,8 @@ enum rdv_dbi {
 	RDV_DB_REP,
 	RDV_DB_REP_APPR,
 	RDV_DB_REP_OPINIONS,
-	RDV_DB_REPL, /* local: a replica's position in etcd (store "etcd") */
+	RDV_DB_PRESENCE, /* local: the heartbeats this replica took */
+	RDV_DB_REPL,	 /* local: a replica's position in etcd (store "etcd") */
 	RDV_DB_COUNT,
 };
 
@@ -190,7 +191,8 @@ struct rdv_node {
 	int active;	/* 0 after deregister, until it registers again */
 	int revoked;	/* org_revoke: for ever (never active again) */
 	int behind_nat; /* the node's beacon-reflexive address is not its own */
-	uint64_t created_ms, seen_ms;
+	uint64_t created_ms;
+	uint64_t seen_ms;    /* the last registration or change of endpoint */
 	uint64_t expires_ms; /* the identity's end (identity_lifetime, node_expire); 0 never */
 	char hostname[RDV_HOSTNAME_MAX + 1]; /* "" if none */
 	char endpoint[RDV_ENDPOINT_MAX + 1]; /* "IP:PORT" / "[V6]:PORT", "" if unknown */
@@ -512,10 +514,33 @@ struct rdv_rep {
  *  \retval 0, -EBADMSG, or the sticky error. */
 int rdv_rep_get(struct store_txn *t, struct rdv_db *db, uint32_t node, struct rdv_rep *r);
 void rdv_rep_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const struct rdv_rep *r);
-/** A signed heartbeat at \p now_ms: the gap since the previous one (at
- *  most RDV_REP_GAP_MAX_MS) is online time; \p start (register) only
- *  starts counting. */
-void rdv_rep_heartbeat(struct rdv_rep *r, uint64_t now_ms, int start);
+/* A node's heartbeats as this replica took them (local: never shared).
+ * Uptime builds up here and goes to the shared rep record at most every
+ * RDV_REP_FLUSH_MS, so that a heartbeat that changes nothing else writes
+ * nothing shared: with store "etcd", no serialised write per heartbeat. */
+#define RDV_REP_FLUSH_MS (5 * 60000ull)
+struct rdv_presence {
+	uint64_t last_hb_ms; /* the last heartbeat taken here */
+	uint64_t pending_ms; /* online time not yet in the rep record */
+	uint64_t flushed_ms; /* when pending_ms last went there */
+};
+/** \retval 0, -ENOENT (none), -EBADMSG, or the sticky error. */
+int rdv_presence_get(struct store_txn *t, struct rdv_db *db, uint32_t node, struct rdv_presence *p);
+void rdv_presence_put(struct store_txn *t, struct rdv_db *db, uint32_t node,
+		      const struct rdv_presence *p);
+void rdv_presence_del(struct store_txn *t, struct rdv_db *db, uint32_t node);
+/** A signed heartbeat at \p now_ms, with \p p the node's presence here
+ *  (\p have_p: it had one).  The gap since the previous heartbeat here
+ *  (at most RDV_REP_GAP_MAX_MS) is online time, kept in \p p until
+ *  RDV_REP_FLUSH_MS after the last flush.  \p start (register), no
+ *  presence here, or a rep record newer than it (another replica took the
+ *  node's heartbeats since) only starts counting, and flushes what \p p
+ *  held.  \retval 1 when \p r changed (write it), 0 when only \p p did. */
+int rdv_rep_heartbeat(struct rdv_rep *r, struct rdv_presence *p, int have_p, uint64_t now_ms,
+		      int start);
+/** Move what \p p holds into \p r (deregistration).  \retval 1 when \p r
+ *  changed. */
+int rdv_rep_flush(struct rdv_rep *r, struct rdv_presence *p, uint64_t now_ms);
 /** Record that \p approver approved \p subject, once for ever.
  *  \retval 1 new, 0 known, or the sticky error. */
 int rdv_rep_approval_add(struct store_txn *t, struct rdv_db *db, uint32_t subject,

@@ -58,13 +58,86 @@ void rdv_rep_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const st
 	store_put(t, db->dbi[RDV_DB_REP], k, sizeof(k), v, sizeof(v));
 }
 
-void rdv_rep_heartbeat(struct rdv_rep *r, uint64_t now_ms, int start)
+/* presence record (local), version 1:
+ *   u8 version | be64 last_hb_ms | be64 pending_ms | be64 flushed_ms */
+#define PRS_V1 1
+#define PRS_LEN 25
+
+int rdv_presence_get(struct store_txn *t, struct rdv_db *db, uint32_t node, struct rdv_presence *p)
 {
-	if (!start && r->last_hb_ms && now_ms > r->last_hb_ms) {
-		uint64_t gap = now_ms - r->last_hb_ms;
-		r->online_ms += gap < RDV_REP_GAP_MAX_MS ? gap : RDV_REP_GAP_MAX_MS;
+	uint8_t k[4];
+	const uint8_t *b;
+	MDB_val v;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	store_be32(k, node);
+	ret = store_get(t, db->dbi[RDV_DB_PRESENCE], k, sizeof(k), &v);
+	if (ret < 0)
+		return ret;
+	b = v.mv_data;
+	if (v.mv_size != PRS_LEN || b[0] != PRS_V1) {
+		log_warnx("node %u: corrupt presence record in the registry store", node);
+		return -EBADMSG;
 	}
+	p->last_hb_ms = store_rd_be64(b + 1);
+	p->pending_ms = store_rd_be64(b + 9);
+	p->flushed_ms = store_rd_be64(b + 17);
+	return 0;
+}
+
+void rdv_presence_put(struct store_txn *t, struct rdv_db *db, uint32_t node,
+		      const struct rdv_presence *p)
+{
+	uint8_t k[4], v[PRS_LEN];
+
+	store_be32(k, node);
+	v[0] = PRS_V1;
+	store_be64(v + 1, p->last_hb_ms);
+	store_be64(v + 9, p->pending_ms);
+	store_be64(v + 17, p->flushed_ms);
+	store_put(t, db->dbi[RDV_DB_PRESENCE], k, sizeof(k), v, sizeof(v));
+}
+
+void rdv_presence_del(struct store_txn *t, struct rdv_db *db, uint32_t node)
+{
+	uint8_t k[4];
+
+	store_be32(k, node);
+	store_del(t, db->dbi[RDV_DB_PRESENCE], k, sizeof(k));
+}
+
+int rdv_rep_flush(struct rdv_rep *r, struct rdv_presence *p, uint64_t now_ms)
+{
+	int changed = p->pending_ms != 0 || r->last_hb_ms != now_ms;
+
+	r->online_ms += p->pending_ms;
 	r->last_hb_ms = now_ms;
+	p->pending_ms = 0;
+	p->flushed_ms = now_ms;
+	return changed;
+}
+
+int rdv_rep_heartbeat(struct rdv_rep *r, struct rdv_presence *p, int have_p, uint64_t now_ms,
+		      int start)
+{
+	uint64_t gap;
+
+	if (!have_p)
+		memset(p, 0, sizeof(*p));
+	/* The rep record's last_hb_ms is the last flush.  Newer than this
+	 * replica's last heartbeat, it is another replica's: the node failed
+	 * over and back, and the time between was counted there. */
+	if (start || !have_p || p->last_hb_ms < r->last_hb_ms || now_ms < p->last_hb_ms) {
+		p->last_hb_ms = now_ms;
+		return rdv_rep_flush(r, p, now_ms);
+	}
+	gap = now_ms - p->last_hb_ms;
+	p->pending_ms += gap < RDV_REP_GAP_MAX_MS ? gap : RDV_REP_GAP_MAX_MS;
+	p->last_hb_ms = now_ms;
+	if (now_ms - p->flushed_ms < RDV_REP_FLUSH_MS)
+		return 0;
+	return rdv_rep_flush(r, p, now_ms);
 }
 
 int rdv_rep_approval_add(struct store_txn *t, struct rdv_db *db, uint32_t subject,

@@ -99,8 +99,10 @@ admin() {
 }
 
 # ----------------------------------------------------------------- nodes
+# Heartbeats every second: the idle check below sees several per node.
 start_on() { # NODE HOSTNAME FIRST SECOND
-	RDV_IP="${HOST_IP[$3]}:9000,${HOST_IP[$4]}" RDV_PORT=9000 e2e_start_node "$1" "$2"
+	RDV_IP="${HOST_IP[$3]}:9000,${HOST_IP[$4]}" RDV_PORT=9000 \
+		PILOTD_EXTRA_ARGS="--heartbeat-interval 1" e2e_start_node "$1" "$2"
 }
 start_on a alice r1 r2 || fatal "pilotd alice ready (on r1)"
 start_on b bob r1 r2 || fatal "pilotd bob ready (on r1)"
@@ -113,6 +115,25 @@ ids_distinct() { [ "$(printf '%s\n' "$A" "$B" "$C" "$D" | sort -u | wc -l)" = 4 
 check "four distinct node IDs ($A $B $C $D) from two replicas" ids_distinct
 pfx() { jget data.ipv6 <<<"$(pctl "$1" info)" | cut -d: -f1-3; }
 check "one deployment prefix on both replicas ($(pfx a)::/48)" eval '[ "$(pfx a)" = "$(pfx c)" ]'
+
+# ----------------------------------------------------------------- idle heartbeats
+# A heartbeat that changes nothing others see writes nothing shared: the
+# write sequence P d0 (every serialised write changes it) stays where it
+# is while the four nodes heartbeat.  Its mod_revision, from etcd itself.
+d0_rev() {
+	ip netns exec "${HOST_NS[e1]}" curl -sS --max-time 2 -d "{\"key\":\"$(printf /pilot/d0 | base64)\"}" \
+		"http://${HOST_IP[e1]}:2379/v3/kv/range" 2>/dev/null | jget 'kvs[].mod_revision'
+}
+hb_count() { cat "$E2E_WORK"/r?/rendezvous.log 2>/dev/null | grep -c 'heartbeat from .*: ok'; }
+stable_d0() { # the same revision twice, 1 s apart (the nodes' start settled)
+	D0=$(d0_rev) && sleep 1 && [ -n "$D0" ] && [ "$(d0_rev)" = "$D0" ]
+}
+e2e_wait 15 stable_d0 || info "P d0 still moving after 15 s"
+D0=$(d0_rev) HB0=$(hb_count)
+sleep 5
+HB1=$(hb_count) D1=$(d0_rev)
+check "idle heartbeats write nothing serialised ($((HB1 - HB0)) heartbeats, P d0 at $D0 then $D1)" \
+	eval '[ "$((HB1 - HB0))" -ge 8 ] && [ -n "$D0" ] && [ "$D0" = "$D1" ]'
 
 # ----------------------------------------------------------------- across replicas
 check "a (r1) asks c (r2) for trust, c approves: both trust lists" e2e_establish_trust a c

@@ -334,7 +334,7 @@ static int req_full(struct fixture *f, struct tnode *n, const char *op, uint64_t
 	if (body_out)
 		snprintf(body_out, body_len, "%s", body);
 	assert_int_equal(
-	    rdv_reg_handle(&f->db, op, body, strlen(body), sig, "192.0.2.7", clk(f), &rep), 0);
+	    rdv_reg_handle(&f->db, op, body, strlen(body), sig, "198.18.2.7", clk(f), &rep), 0);
 	status = rep.status;
 	if (out) {
 		char err[128];
@@ -365,7 +365,7 @@ static int replay(struct fixture *f, struct tnode *n, const char *op, const char
 	snprintf(path, sizeof(path), "/v1/node/%s", op);
 	assert_int_equal(regmsg_sign(n->sk, path, body, strlen(body), sig), 0);
 	assert_int_equal(
-	    rdv_reg_handle(&f->db, op, body, strlen(body), sig, "192.0.2.7", now, &rep), 0);
+	    rdv_reg_handle(&f->db, op, body, strlen(body), sig, "198.18.2.7", now, &rep), 0);
 	status = rep.status;
 	if (out) {
 		*out = json_parse(rep.body, rep.len, 0, err, sizeof(err));
@@ -570,7 +570,7 @@ static void test_replay_and_stale(void **state)
 	/* the stale heartbeats did not move the endpoint */
 	assert_int_equal(req(f, &b, "resolve", target(a.id), &v), 200);
 	assert_int_equal(json_get_str(v, "endpoint", &ep), 0);
-	assert_string_equal(ep, "192.0.2.7:5001");
+	assert_string_equal(ep, "198.18.2.7:5001");
 	yajl_tree_free(v);
 
 	/* a stale first registration takes no ID */
@@ -726,7 +726,7 @@ static void test_visibility(void **state)
 	yajl_tree_free(v);
 	assert_int_equal(req(f, &a, "resolve", target(c.id), &v), 200);
 	assert_int_equal(json_get_str(v, "endpoint", &s), 0);
-	assert_string_equal(s, "192.0.2.7:4000");
+	assert_string_equal(s, "198.18.2.7:4000");
 	yajl_tree_free(v);
 	/* a node sees itself */
 	assert_int_equal(req(f, &b, "lookup", target(b.id), &v), 200);
@@ -943,7 +943,7 @@ static int admin_req(struct fixture *f, const char *token, const char *auth, con
 	int status;
 
 	assert_int_equal(rdv_admin_handle(&f->db, token, op, body, strlen(body), auth,
-					  "198.51.100.9", clk(f), &rep),
+					  "198.19.100.9", clk(f), &rep),
 			 0);
 	status = rep.status;
 	if (out) {
@@ -1505,7 +1505,7 @@ static void test_restarted_and_behind_nat(void **state)
 	expect_resolve(f, &a, c.id, "", 1);
 	assert_int_equal(heartbeat(f, &c, ",\"behind_nat\":\"no\""), 400);
 	assert_int_equal(heartbeat(f, &c, ",\"behind_nat\":false"), 200);
-	expect_resolve(f, &a, c.id, "192.0.2.7:4000", 0);
+	expect_resolve(f, &a, c.id, "198.18.2.7:4000", 0);
 }
 
 static void test_find(void **state)
@@ -2454,7 +2454,7 @@ static void test_audit_trust_sequence(void **state)
 	assert_string_equal(ev_str(e, "actor"), "node:1");
 	assert_string_equal(ev_str(e, "subject"), "node:1");
 	assert_string_equal(ev_detail(e, "hostname"), "alice");
-	assert_string_equal(ev_detail(e, "ip"), "192.0.2.7");
+	assert_string_equal(ev_detail(e, "ip"), "198.18.2.7");
 	assert_true(YAJL_IS_TRUE(json_get(json_get(e, "details"), "new")));
 	e = ev_at(v, 2);
 	assert_string_equal(ev_str(e, "actor"), "node:1");
@@ -2574,7 +2574,7 @@ static void test_audit_node_and_network_ops(void **state)
 			    "network.created,network.created,network.joined,network.joined,"
 			    "network.member_added,network.left,network.deleted");
 	v = audit_q(f, "{\"type\":\"network.*\"}");
-	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.51.100.9");
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.19.100.9");
 	assert_string_equal(ev_str(ev_at(v, 0), "subject"), "network:1");
 	assert_string_equal(ev_detail(ev_at(v, 0), "join_rule"), "open");
 	assert_string_equal(ev_str(ev_at(v, 3), "actor"), "node:2");
@@ -2638,9 +2638,9 @@ static void test_audit_security(void **state)
 	assert_int_equal(arr_len(v, "events"), 1);
 	e = ev_at(v, 0);
 	assert_string_equal(ev_str(e, "type"), "security.nonce_replay");
-	assert_string_equal(ev_str(e, "actor"), "ip:192.0.2.7");
+	assert_string_equal(ev_str(e, "actor"), "ip:198.18.2.7");
 	assert_string_equal(ev_str(e, "subject"), "node:1");
-	assert_string_equal(ev_detail(e, "ip"), "192.0.2.7");
+	assert_string_equal(ev_detail(e, "ip"), "198.18.2.7");
 	assert_string_equal(ev_detail(e, "op"), "handshake");
 	assert_int_equal(ev_u64(json_get(e, "details"), "claimed_node"), 1);
 	yajl_tree_free(v);
@@ -2673,7 +2673,7 @@ static void test_audit_security(void **state)
 			    "security.nonce_replay,security.bad_signature,security.stale,"
 			    "security.unauthorized");
 	v = audit_q(f, "{\"type\":\"security.unauthorized\"}");
-	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "ip:198.51.100.9");
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "ip:198.19.100.9");
 	assert_string_equal(ev_detail(ev_at(v, 0), "op"), "network_list");
 	yajl_tree_free(v);
 	/* nothing of the refused requests themselves */
@@ -3219,7 +3219,7 @@ static void test_org_scope(void **state)
 	yajl_tree_free(v);
 	v = audit_q(f, "{\"type\":\"policy.changed\"}");
 	assert_int_equal(ev_u64(json_get(ev_at(v, 0), "details"), "org_admin"), o.id);
-	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.51.100.9");
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.19.100.9");
 	yajl_tree_free(v);
 
 	/* org_revoke: its members only (org_id defaults to its org) */
@@ -3410,7 +3410,7 @@ static void test_revoke(void **state)
 	assert_string_equal(audit_types(f, "{\"since_id\":1,\"type\":\"node.revoked\"}"),
 			    "node.revoked");
 	v = audit_q(f, "{\"type\":\"node.revoked\"}");
-	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.51.100.9");
+	assert_string_equal(ev_str(ev_at(v, 0), "actor"), "admin:198.19.100.9");
 	assert_string_equal(ev_str(ev_at(v, 0), "subject"), "node:1");
 	det = json_get(ev_at(v, 0), "details");
 	assert_int_equal(arr_len(det, "networks_left"), 2);
@@ -4574,7 +4574,7 @@ static void test_ca_join_refused(void **state)
 	}
 	/* the record: the claimed node, the code, as the security records */
 	v = newest(f, "network.join_refused", &e);
-	assert_string_equal(ev_str(e, "actor"), "ip:192.0.2.7");
+	assert_string_equal(ev_str(e, "actor"), "ip:198.18.2.7");
 	snprintf(body, sizeof(body), "node:%u", c.id);
 	assert_string_equal(ev_str(e, "subject"), body);
 	assert_string_equal(ev_detail(e, "code"), "cert_wrong_ca");
@@ -4822,7 +4822,7 @@ static void test_ca_revoke_evicts(void **state)
 	v = newest(f, "network.cert_revoked", &e);
 	snprintf(want, sizeof(want), "network:%u", net);
 	assert_string_equal(ev_str(e, "subject"), want);
-	assert_string_equal(ev_str(e, "actor"), "admin:198.51.100.9");
+	assert_string_equal(ev_str(e, "actor"), "admin:198.19.100.9");
 	assert_int_equal(detail_u64(e, "node_id"), a.id);
 	assert_string_equal(ev_detail(e, "reason"), "cert_revoked");
 	assert_int_equal(detail_u64(e, "trust_pairs_revoked"), 1);
@@ -6387,6 +6387,93 @@ static void test_rep_report(void **state)
 	yajl_tree_free(v);
 }
 
+/* Heartbeats write nothing shared until something others see changes or
+ * the uptime's flush is due; a deregistration flushes what is pending. */
+static void test_rep_heartbeat_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode s = {0};
+	struct rdv_node n0, n1;
+	struct rdv_rep r0, r;
+
+	assert_true(store_db_flags(f->db.st, f->db.dbi[RDV_DB_PRESENCE]) & STORE_DB_LOCAL);
+	f->now = NOW;
+	do_register(f, &s, 0, "s");
+	stored(f, s.id, &n0);
+	r0 = rep_stored(f, s.id);
+	assert_int_equal(r0.last_hb_ms, NOW);
+
+	/* Same port, same address: neither record moves, the uptime waits. */
+	f->now = NOW + 60000;
+	assert_int_equal(heartbeat(f, &s, ""), 200);
+	f->now = NOW + 120000;
+	assert_int_equal(heartbeat(f, &s, ""), 200);
+	stored(f, s.id, &n1);
+	assert_int_equal(n1.seen_ms, n0.seen_ms);
+	r = rep_stored(f, s.id);
+	assert_int_equal(r.online_ms, r0.online_ms);
+	assert_int_equal(r.last_hb_ms, r0.last_hb_ms);
+
+	/* A new port is news: the node record changes (not the rep one). */
+	f->now = NOW + 180000;
+	assert_int_equal(req(f, &s, "heartbeat", "\"listen_port\":4001", NULL), 200);
+	stored(f, s.id, &n1);
+	assert_int_equal(n1.listen_port, 4001);
+	assert_int_equal(n1.seen_ms, NOW + 180000);
+	assert_int_equal(rep_stored(f, s.id).online_ms, 0);
+
+	/* RDV_REP_FLUSH_MS after the registration: 4 min 30 s of uptime. */
+	f->now = NOW + 270000;
+	assert_int_equal(heartbeat(f, &s, ""), 200);
+	assert_int_equal(rep_stored(f, s.id).online_ms, 0);
+	f->now = NOW + RDV_REP_FLUSH_MS;
+	assert_int_equal(heartbeat(f, &s, ""), 200);
+	r = rep_stored(f, s.id);
+	assert_int_equal(r.online_ms, RDV_REP_FLUSH_MS);
+	assert_int_equal(r.last_hb_ms, NOW + RDV_REP_FLUSH_MS);
+
+	/* One more minute, then away: the deregistration flushes it. */
+	f->now = NOW + RDV_REP_FLUSH_MS + 60000;
+	assert_int_equal(heartbeat(f, &s, ""), 200);
+	assert_int_equal(rep_stored(f, s.id).online_ms, RDV_REP_FLUSH_MS);
+	assert_int_equal(req(f, &s, "deregister", "", NULL), 200);
+	assert_int_equal(rep_stored(f, s.id).online_ms, RDV_REP_FLUSH_MS + 60000);
+}
+
+/* The uptime's arithmetic across replicas (rdv_rep_heartbeat alone). */
+static void test_rep_heartbeat_replicas(void **state)
+{
+	struct rdv_rep r = {0};
+	struct rdv_presence a, b;
+	const uint64_t T = NOW;
+
+	(void)state;
+	/* Registered on A at 0, heartbeats there for 2 min. */
+	assert_int_equal(rdv_rep_heartbeat(&r, &a, 0, T + 0, 1), 1);
+	assert_int_equal(rdv_rep_heartbeat(&r, &a, 1, T + 60000, 0), 0);
+	assert_int_equal(rdv_rep_heartbeat(&r, &a, 1, T + 120000, 0), 0);
+	assert_int_equal(a.pending_ms, 120000);
+	assert_int_equal(r.online_ms, 0);
+	/* Fails over to B (no presence there): B starts counting, and says so
+	 * in the rep record. */
+	assert_int_equal(rdv_rep_heartbeat(&r, &b, 0, T + 150000, 0), 1);
+	assert_int_equal(r.last_hb_ms, T + 150000);
+	assert_int_equal(rdv_rep_heartbeat(&r, &b, 1, T + 170000, 0), 0);
+	/* Back on A: its last heartbeat is older than the rep record's, so the
+	 * time on B is not counted again; what A held is flushed. */
+	assert_int_equal(rdv_rep_heartbeat(&r, &a, 1, T + 180000, 0), 1);
+	assert_int_equal(r.online_ms, 120000);
+	assert_int_equal(a.pending_ms, 0);
+	/* A gap is capped, and a clock that went back starts again. */
+	assert_int_equal(rdv_rep_heartbeat(&r, &a, 1, T + 180000 + 240000, 0), 0);
+	assert_int_equal(a.pending_ms, RDV_REP_GAP_MAX_MS);
+	assert_int_equal(rdv_rep_heartbeat(&r, &a, 1, T + 100000, 0), 1);
+	assert_int_equal(r.online_ms, 120000 + RDV_REP_GAP_MAX_MS);
+	/* B's pending 20 s goes at its deregistration flush. */
+	assert_int_equal(rdv_rep_flush(&r, &b, T + 200000), 1);
+	assert_int_equal(r.online_ms, 140000 + RDV_REP_GAP_MAX_MS);
+}
+
 static void test_rep_uptime_approvals_blocks(void **state)
 {
 	struct fixture *f = *state;
@@ -6596,6 +6683,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_idp_policy, setup, idp_teardown),
 	    cmocka_unit_test_setup_teardown(test_rep_report, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rep_uptime_approvals_blocks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rep_heartbeat_writes, setup, teardown),
+	    cmocka_unit_test(test_rep_heartbeat_replicas),
 	    cmocka_unit_test_setup_teardown(test_rep_revocations, setup, teardown),
 	};
 
