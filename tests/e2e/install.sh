@@ -174,7 +174,7 @@ fi
 check "installed pilotctl --version runs" eval "'$DEST$bindir/pilotctl' --version >/dev/null"
 
 # ---------------------------------------------------------------- reinstall, uninstall
-echo '{"registry": "192.0.2.1:9000", "registry_ca": "/etc/ssl/certs/ca-certificates.crt"}' \
+echo '{"registry": "198.18.2.1:9000", "registry_ca": "/etc/ssl/certs/ca-certificates.crt"}' \
 	>"$DEST$confdir/pilotd.json"
 cp "$DEST$confdir/pilotd.json" "$WORK/changed.json"
 if bmake install DESTDIR="$DEST" >"$WORK/install2.log" 2>&1; then

@@ -89,7 +89,7 @@ PIN=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=
 "$BIN/pilotd" --check-config --config "$SRC/etc/pilot/pilotd.json" --registry-pin "$PIN" \
 	>"$WORK/pilotd.example" 2>&1 ||
 	not_ok "pilotd --check-config accepts etc/pilot/pilotd.json"
-"$BIN/pilotd" --check-config --config "$WORK/empty.json" --registry 192.0.2.1:9000 \
+"$BIN/pilotd" --check-config --config "$WORK/empty.json" --registry 198.18.2.1:9000 \
 	--registry-pin "$PIN" >"$WORK/pilotd.defaults" 2>&1 ||
 	not_ok "pilotd --check-config with defaults only"
 "$BIN/pilot-rendezvous" --check-config --config "$SRC/etc/pilot/rendezvous.json" \

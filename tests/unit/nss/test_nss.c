@@ -305,7 +305,7 @@ static void test_parser(void **state)
 	    {"{\"status\":\"ok\",\"data\":[{\"ipv6\":\"fd00::1\"}]}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::zz\"}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"2001:db8::1\"}}\n", NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"::ffff:10.0.0.1\"}}\n", NSS_PILOT_REPLY_BAD},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"::ffff:198.18.0.1\"}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1 \"}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00:0000:0000:0000:0000:0000:0000:0000:1\"}}"
 	     "\n",

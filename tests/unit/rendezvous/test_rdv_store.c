@@ -433,7 +433,7 @@ static void test_node_versions(void **state)
 	for (int i = 0; i < 32; i++)
 		n.pk[i] = (uint8_t)(i + 1);
 	snprintf(n.hostname, sizeof(n.hostname), "alice");
-	snprintf(n.endpoint, sizeof(n.endpoint), "192.0.2.1:4000");
+	snprintf(n.endpoint, sizeof(n.endpoint), "198.18.2.1:4000");
 	snprintf(n.tags[0], sizeof(n.tags[0]), "db");
 	snprintf(n.tags[1], sizeof(n.tags[1]), "web");
 	rdv_node_put(&e->t, &e->db, &n);
