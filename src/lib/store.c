@@ -139,6 +139,7 @@ void store_txn_begin(struct store *st, struct store_txn *t, int rdonly)
 	t->rdonly = rdonly;
 	t->apply = 0;
 	t->log = NULL;
+	t->changes = 0;
 	rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &t->txn);
 	if (rc == MDB_READERS_FULL) {
 		/* Stale readers from a crashed process: clear them and retry once. */
@@ -425,8 +426,10 @@ void store_put(struct store_txn *t, int db, const void *key, size_t klen, const 
 		return;
 	}
 	t->ret = mdb_to_errno(mdb_put(t->txn, t->st->dbi[db], &k, &v, 0));
-	if (t->ret == 0)
+	if (t->ret == 0) {
+		t->changes++;
 		oplog_add(t, db, 0, key, klen, val, vlen);
+	}
 }
 
 void store_del(struct store_txn *t, int db, const void *key, size_t klen)
@@ -443,8 +446,10 @@ void store_del(struct store_txn *t, int db, const void *key, size_t klen)
 	rc = mdb_del(t->txn, t->st->dbi[db], &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		t->ret = mdb_to_errno(rc);
-	else if (rc == 0)
+	else if (rc == 0) {
+		t->changes++;
 		oplog_add(t, db, 1, key, klen, NULL, 0);
+	}
 }
 
 void store_clear(struct store_txn *t, int db)
@@ -456,6 +461,7 @@ void store_clear(struct store_txn *t, int db)
 		return;
 	}
 	t->ret = mdb_to_errno(mdb_drop(t->txn, t->st->dbi[db], 0));
+	t->changes++;
 }
 
 /* A cursor on \p db in \p t.  \retval 0, or t->ret (now set). */

@@ -22,6 +22,7 @@ struct store_txn {
 	int rdonly;
 	int apply;		 /* changes are not handed to the replicator */
 	struct store_oplog *log; /* the changes to replicated databases, or NULL */
+	size_t changes;		 /* puts and deletes that changed something */
 };
 
 /* A commit that lost a race with another writer of the same replicated
@@ -80,8 +81,8 @@ struct store_op {
 
 #define STORE_DB_LOCAL 0x1 /* never replicated (a replica's own state) */
 #define STORE_DB_UNIQUE                                                                            \
-	0x2 /* a key is written once (nonces): a second 			     * writer anywhere must             \
-	       fail, not overwrite */
+	0x2 /* a key is written once (nonces): a second 			     * writer                           \
+	       anywhere must fail, not overwrite */
 
 typedef int (*store_repl_fn)(void *arg, struct store_txn *t, const struct store_op *ops, size_t n);
 /* After a transaction the replicator accepted: did LMDB commit it too? */

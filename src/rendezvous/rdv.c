@@ -641,6 +641,8 @@ static int run(struct rdv *r)
 	r->db.notify_arg = r;
 	r->db.admin_token = r->admin_token;
 	r->db.identity_lifetime_ms = r->identity_lifetime_ms;
+	/* The nonce cache covers what is signed from now on (rdv_store.h). */
+	r->db.started_ms = now_real_ms();
 	if (r->serve_registry) {
 		if ((ret = audit_key_init(r)) < 0)
 			goto out;

@@ -564,8 +564,15 @@ static int handle(struct reg_ctx *c, const struct reg_op *op, const char *body, 
 	if (regmsg_check_fresh(c->req.ts, c->now) < 0)
 		return reg_fail(c, -ESTALE, "timestamp is more than %d s from the registry's clock",
 				REGMSG_MAX_SKEW_MS / 1000);
-	if (c->self_id && rdv_nonce_seen(&c->t, c->db, c->self_id, c->req.nonce))
+	if (c->self_id && (rdv_nonce_seen(&c->t, c->db, c->self_id, c->req.nonce) ||
+			   rdv_nonce_mem_seen(c->db, c->self_id, c->req.nonce)))
 		return reg_fail(c, -EALREADY, "nonce already used");
+	/* The memory cache began empty at start: a request signed before
+	 * may have been taken by the previous run with its nonce there. */
+	if (c->db->nonce_mem && c->req.ts < c->db->started_ms)
+		return reg_fail(c, -ESTALE,
+				"signed before the registry started (at %llu ms); sign it again",
+				(unsigned long long)c->db->started_ms);
 	if (c->key_retired)
 		return reg_fail(c, -EACCES, "key_retired: this key was replaced by rotate_key");
 	/* A revoked node is refused whatever it asks (register with its key
@@ -594,8 +601,29 @@ static int handle(struct reg_ctx *c, const struct reg_op *op, const char *body, 
 			 c->req.node_id);
 	if (c->self_id == 0)
 		return reg_fail(c, -EIO, "internal: no signer");
+	/* A request that changed nothing commits nothing: its nonce waits
+	 * in memory (LMDB alone), so a read or an idle heartbeat costs no
+	 * fsync.  Anything else records it durably with its changes. */
+	if (c->t.changes == 0 && c->t.ret == 0 && rdv_nonce_mem_room(c->db, c->now)) {
+		c->nonce_mem = 1;
+		return 0;
+	}
 	rdv_nonce_put(&c->t, c->db, c->self_id, c->req.nonce, c->now);
 	return c->t.ret;
+}
+
+/* What a committed request keeps in memory.  A cache that cannot take
+ * it costs a heartbeat's uptime (presence), or leaves a replay of a
+ * request that changed nothing possible (the nonce: logged, as rare as
+ * running out of memory). */
+static void commit_memory(struct reg_ctx *c)
+{
+	if (c->prs_op == 1)
+		rdv_presence_put(c->db, c->self_id, &c->prs);
+	else if (c->prs_op == 2)
+		rdv_presence_del(c->db, c->self_id);
+	if (c->nonce_mem && rdv_nonce_mem_add(c->db, c->self_id, c->req.nonce, c->now) < 0)
+		log_warnx("node %u: a nonce not kept (out of memory)", c->self_id);
 }
 
 static void log_refusal(const struct reg_ctx *c, const char *op, int err)
@@ -786,6 +814,7 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 	/* The audit module caches the chain head only once it is durable. */
 	if (committed) {
 		audit_txn_committed(db->audit);
+		commit_memory(c);
 		if (c->rep_metric == REG_REP_GOOD || c->rep_metric == REG_REP_BAD)
 			db->rep_reports[c->rep_metric - REG_REP_GOOD]++;
 		else if (c->rep_metric == REG_REP_BLOCK)

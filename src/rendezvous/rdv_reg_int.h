@@ -67,6 +67,12 @@ struct reg_ctx {
 	char jti[256];		   /* ... and its token's ID ("" if none) */
 	struct idset *evicted_out; /* reg_evict_member adds the trust pairs it revoked */
 	int rep_metric;		   /* report/block recorded: counted once it commits */
+	/* In memory, so set once the transaction commits: the signer's
+	 * presence (prs_op 1: put prs, 2: forget it), and its nonce when the
+	 * request changed nothing (nonce_mem, LMDB alone). */
+	struct rdv_presence prs;
+	int prs_op;
+	int nonce_mem;
 	char msg[192];
 };
 

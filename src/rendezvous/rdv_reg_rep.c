@@ -225,25 +225,19 @@ int reg_rep_put_score(struct reg_ctx *c, uint32_t node)
 
 int reg_rep_heartbeat(struct reg_ctx *c, int start)
 {
-	struct rdv_presence p;
 	struct rdv_rep r;
-	int have, rc;
+	int have = rdv_presence_get(c->db, c->self_id, &c->prs) == 0;
 
 	if (rdv_rep_get(&c->t, c->db, c->self_id, &r) < 0)
 		return reg_fail(c, -EIO, "registry store error");
-	rc = rdv_presence_get(&c->t, c->db, c->self_id, &p);
-	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG)
-		return reg_fail(c, -EIO, "registry store error");
-	have = rc == 0; /* a corrupt local record only restarts the count */
-	if (!rdv_rep_heartbeat(&r, &p, have, c->now, start)) {
+	c->prs_op = 1;
+	if (!rdv_rep_heartbeat(&r, &c->prs, have, c->now, start)) {
 		/* Between flushes: the published score, nothing shared read
 		 * again or written (the score moves with the facts, and those
 		 * are all flushed or published when they change). */
-		rdv_presence_put(&c->t, c->db, c->self_id, &p);
 		jg_ku64(&c->out, "score", (uint64_t)(r.has_pub ? r.score_pub : 0));
 		return 0;
 	}
-	rdv_presence_put(&c->t, c->db, c->self_id, &p);
 	rdv_rep_put(&c->t, c->db, c->self_id, &r);
 	return reg_rep_put_score(c, c->self_id);
 }
@@ -253,23 +247,15 @@ int reg_rep_gone(struct reg_ctx *c)
 	struct rdv_presence p;
 	struct rdv_rep r;
 
-	int rc = rdv_presence_get(&c->t, c->db, c->self_id, &p);
-
-	if (rc == -ENOENT)
+	if (rdv_presence_get(c->db, c->self_id, &p) < 0)
 		return 0;
-	if (rc == -EBADMSG) { /* not worth keeping: its pending time is lost */
-		rdv_presence_del(&c->t, c->db, c->self_id);
+	c->prs_op = 2;
+	if (!p.pending_ms)
 		return 0;
-	}
-	if (rc < 0)
-		return reg_fail(c, -EIO, "registry store error");
 	if (rdv_rep_get(&c->t, c->db, c->self_id, &r) < 0)
 		return reg_fail(c, -EIO, "registry store error");
-	if (p.pending_ms) {
-		rdv_rep_flush(&r, &p, c->now);
-		rdv_rep_put(&c->t, c->db, c->self_id, &r);
-	}
-	rdv_presence_del(&c->t, c->db, c->self_id);
+	rdv_rep_flush(&r, &p, c->now);
+	rdv_rep_put(&c->t, c->db, c->self_id, &r);
 	return 0;
 }
 

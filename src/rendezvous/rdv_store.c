@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "hmap.h"
 #include "log.h"
 #include "rdv_etcd.h"
 #include "rdv_repl.h"
@@ -52,7 +53,6 @@ static const char *const db_names[RDV_DB_COUNT + 1] = {
     [RDV_DB_REP] = "rep",
     [RDV_DB_REP_APPR] = "rep_appr",
     [RDV_DB_REP_OPINIONS] = "rep_opinions",
-    [RDV_DB_PRESENCE] = "presence",
     [RDV_DB_REPL] = "repl",
     [RDV_DB_COUNT] = NULL,
 };
@@ -110,7 +110,13 @@ int rdv_db_open_etcd(struct rdv_db *db, const char *dir, const struct rdv_db_etc
 			goto out;
 		}
 	}
-	store_set_db_flags(db->st, db->dbi[RDV_DB_PRESENCE], STORE_DB_LOCAL);
+	db->presence = hmap_new(4, sizeof(struct rdv_presence), RDV_PRESENCE_MAX);
+	if (!etcd)
+		db->nonce_mem = hmap_new(20, 0, RDV_NONCE_MEM_MAX);
+	if (!db->presence || (!etcd && !db->nonce_mem)) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	if (etcd) {
 		struct rdv_etcd *e = rdv_etcd_open(etcd->endpoints, etcd->n, etcd->timeout_ms,
 						   etcd->ca, etcd->cert, etcd->key);
@@ -149,6 +155,13 @@ void rdv_db_close(struct rdv_db *db)
 	db->repl = NULL;
 	store_close(db->st);
 	db->st = NULL;
+	hmap_free(db->presence);
+	db->presence = NULL;
+	hmap_free(db->nonce_mem);
+	db->nonce_mem = NULL;
+	free(db->nonce_fifo.key);
+	free(db->nonce_fifo.exp_ms);
+	memset(&db->nonce_fifo, 0, sizeof(db->nonce_fifo));
 }
 
 /* ------------------------------------------------- audit and beacon keys */

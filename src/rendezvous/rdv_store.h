@@ -57,6 +57,8 @@
 #include "addr.h"
 #include "store.h"
 
+struct hmap;
+
 #define RDV_HOSTNAME_MAX 63
 #define RDV_ENDPOINT_MAX (INET6_ADDRSTRLEN + 8) /* "[v6]:65535" */
 #define RDV_JUSTIFICATION_MAX 256
@@ -117,8 +119,7 @@ enum rdv_dbi {
 	RDV_DB_REP,
 	RDV_DB_REP_APPR,
 	RDV_DB_REP_OPINIONS,
-	RDV_DB_PRESENCE, /* local: the heartbeats this replica took */
-	RDV_DB_REPL,	 /* local: a replica's position in etcd (store "etcd") */
+	RDV_DB_REPL, /* local: a replica's position in etcd (store "etcd") */
 	RDV_DB_COUNT,
 };
 
@@ -181,6 +182,18 @@ struct rdv_db {
 	uint16_t rep_sweep_net;
 	uint32_t rep_sweep_node; /* next member to look at in rep_sweep_net */
 	int rep_sweep_active;
+	/* In memory (rdv_store_rep.c, rdv_store_msg.c): heartbeats taken
+	 * here, and the nonces of requests that changed nothing (LMDB
+	 * alone; NULL with etcd).  started_ms: the wall clock at start, the
+	 * oldest signature the nonce cache covers (0: no such check, tests). */
+	struct hmap *presence;
+	struct hmap *nonce_mem;
+	struct rdv_nonce_fifo {
+		uint8_t (*key)[20];
+		uint64_t *exp_ms;
+		size_t head, n, cap;
+	} nonce_fifo;
+	uint64_t started_ms;
 };
 
 struct rdv_node {
@@ -514,21 +527,24 @@ struct rdv_rep {
  *  \retval 0, -EBADMSG, or the sticky error. */
 int rdv_rep_get(struct store_txn *t, struct rdv_db *db, uint32_t node, struct rdv_rep *r);
 void rdv_rep_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const struct rdv_rep *r);
-/* A node's heartbeats as this replica took them (local: never shared).
+/* A node's heartbeats as this replica took them, in memory (never shared
+ * or stored: a restart loses at most RDV_REP_FLUSH_MS of uptime a node).
  * Uptime builds up here and goes to the shared rep record at most every
  * RDV_REP_FLUSH_MS, so that a heartbeat that changes nothing else writes
- * nothing shared: with store "etcd", no serialised write per heartbeat. */
+ * nothing: with store "etcd" no serialised write, with LMDB no commit. */
 #define RDV_REP_FLUSH_MS (5 * 60000ull)
+#define RDV_PRESENCE_MAX (4u << 20) /* nodes; beyond, heartbeats write through */
 struct rdv_presence {
 	uint64_t last_hb_ms; /* the last heartbeat taken here */
 	uint64_t pending_ms; /* online time not yet in the rep record */
 	uint64_t flushed_ms; /* when pending_ms last went there */
 };
-/** \retval 0, -ENOENT (none), -EBADMSG, or the sticky error. */
-int rdv_presence_get(struct store_txn *t, struct rdv_db *db, uint32_t node, struct rdv_presence *p);
-void rdv_presence_put(struct store_txn *t, struct rdv_db *db, uint32_t node,
-		      const struct rdv_presence *p);
-void rdv_presence_del(struct store_txn *t, struct rdv_db *db, uint32_t node);
+/** \retval 0, or -ENOENT (none). */
+int rdv_presence_get(const struct rdv_db *db, uint32_t node, struct rdv_presence *p);
+/** \retval 0, or -ENOSPC / -ENOMEM (not kept: the next heartbeat starts
+ *  counting again). */
+int rdv_presence_put(struct rdv_db *db, uint32_t node, const struct rdv_presence *p);
+void rdv_presence_del(struct rdv_db *db, uint32_t node);
 /** A signed heartbeat at \p now_ms, with \p p the node's presence here
  *  (\p have_p: it had one).  The gap since the previous heartbeat here
  *  (at most RDV_REP_GAP_MAX_MS) is online time, kept in \p p until
@@ -616,5 +632,17 @@ void rdv_nonce_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const 
 /** Forget nonces seen more than RDV_NONCE_KEEP_MS before \p now_ms, in its
  *  own transactions (bounded batches).  \retval number removed or -errno. */
 int rdv_nonce_prune(struct rdv_db *db, uint64_t now_ms);
+/* Nonces of requests that changed nothing, with the LMDB store alone: in
+ * memory, not committed, so a read costs no fsync.  Kept for 2 x the skew
+ * allowed (a replay is stale by then); a restart forgets them, so the
+ * registry refuses requests signed before it started (rdv_db.started_ms).
+ * With store "etcd" every nonce goes to etcd (another replica must see
+ * it), and this cache is off. */
+#define RDV_NONCE_MEM_MAX (1u << 20)
+/** Is there room for one more (so a request may count on it)? */
+int rdv_nonce_mem_room(struct rdv_db *db, uint64_t now_ms);
+int rdv_nonce_mem_seen(const struct rdv_db *db, uint32_t node, const uint8_t nonce[16]);
+/** \retval 0, or -ENOSPC / -ENOMEM. */
+int rdv_nonce_mem_add(struct rdv_db *db, uint32_t node, const uint8_t nonce[16], uint64_t now_ms);
 
 #endif

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hmap.h"
 #include "rdv_store_int.h"
+#include "regmsg.h"
 
 /* ---------------------------------------------------------------- inbox */
 
@@ -229,6 +231,100 @@ void rdv_nonce_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const 
 	memcpy(x, v, 8);
 	memcpy(x + 8, k, sizeof(k));
 	store_put(t, db->dbi[RDV_DB_NONCE_EXP], x, sizeof(x), "", 0);
+}
+
+/* The memory cache: a set of keys, and the same keys in the order they
+ * came with their expiry, so forgetting reads only what it drops.  The
+ * expiry counts from arrival on the registry's clock: a signature is at
+ * most REGMSG_MAX_SKEW_MS ahead of it, so 2 x that (and a second) covers
+ * the whole time a replay would still be fresh. */
+#define NONCE_MEM_KEEP_MS (2 * (uint64_t)REGMSG_MAX_SKEW_MS + 1000)
+
+static void nonce_mem_forget(struct rdv_db *db, uint64_t now_ms)
+{
+	struct rdv_nonce_fifo *f = &db->nonce_fifo;
+
+	while (f->n && f->exp_ms[f->head] <= now_ms) {
+		hmap_del(db->nonce_mem, f->key[f->head]);
+		f->head = (f->head + 1) % f->cap;
+		f->n--;
+	}
+}
+
+static int nonce_fifo_grow(struct rdv_nonce_fifo *f)
+{
+	size_t cap = f->cap ? f->cap * 2 : 1024, tail = f->cap - f->head;
+	uint8_t(*key)[20];
+	uint64_t *exp;
+
+	if (cap > RDV_NONCE_MEM_MAX)
+		cap = RDV_NONCE_MEM_MAX;
+	if (cap <= f->cap)
+		return -ENOSPC;
+	key = malloc(cap * sizeof(*key));
+	exp = malloc(cap * sizeof(*exp));
+	if (!key || !exp) {
+		free(key);
+		free(exp);
+		return -ENOMEM;
+	}
+	/* Unrolled into the new arrays from the head, wrapped part last. */
+	if (f->n) {
+		size_t first = f->n < tail ? f->n : tail;
+		memcpy(key, f->key + f->head, first * sizeof(*key));
+		memcpy(exp, f->exp_ms + f->head, first * sizeof(*exp));
+		memcpy(key + first, f->key, (f->n - first) * sizeof(*key));
+		memcpy(exp + first, f->exp_ms, (f->n - first) * sizeof(*exp));
+	}
+	free(f->key);
+	free(f->exp_ms);
+	f->key = key;
+	f->exp_ms = exp;
+	f->head = 0;
+	f->cap = cap;
+	return 0;
+}
+
+int rdv_nonce_mem_room(struct rdv_db *db, uint64_t now_ms)
+{
+	if (!db->nonce_mem)
+		return 0;
+	nonce_mem_forget(db, now_ms);
+	return db->nonce_fifo.n < RDV_NONCE_MEM_MAX;
+}
+
+int rdv_nonce_mem_seen(const struct rdv_db *db, uint32_t node, const uint8_t nonce[16])
+{
+	uint8_t k[20];
+
+	if (!db->nonce_mem)
+		return 0;
+	nonce_key(k, node, nonce);
+	return hmap_get(db->nonce_mem, k) != NULL;
+}
+
+int rdv_nonce_mem_add(struct rdv_db *db, uint32_t node, const uint8_t nonce[16], uint64_t now_ms)
+{
+	struct rdv_nonce_fifo *f = &db->nonce_fifo;
+	uint8_t k[20];
+	size_t at;
+	int is_new, rc;
+
+	if (!db->nonce_mem)
+		return -ENOSPC;
+	nonce_mem_forget(db, now_ms);
+	if (f->n == f->cap && (rc = nonce_fifo_grow(f)) < 0)
+		return rc;
+	nonce_key(k, node, nonce);
+	if (!hmap_put(db->nonce_mem, k, &is_new))
+		return -errno;
+	if (!is_new)
+		return 0; /* refused before it got here; nothing to add */
+	at = (f->head + f->n) % f->cap;
+	memcpy(f->key[at], k, sizeof(k));
+	f->exp_ms[at] = now_ms + NONCE_MEM_KEEP_MS;
+	f->n++;
+	return 0;
 }
 
 int rdv_nonce_prune(struct rdv_db *db, uint64_t now_ms)

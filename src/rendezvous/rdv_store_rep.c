@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hmap.h"
 #include "log.h"
 #include "rdv_store_int.h"
 
@@ -58,53 +59,32 @@ void rdv_rep_put(struct store_txn *t, struct rdv_db *db, uint32_t node, const st
 	store_put(t, db->dbi[RDV_DB_REP], k, sizeof(k), v, sizeof(v));
 }
 
-/* presence record (local), version 1:
- *   u8 version | be64 last_hb_ms | be64 pending_ms | be64 flushed_ms */
-#define PRS_V1 1
-#define PRS_LEN 25
-
-int rdv_presence_get(struct store_txn *t, struct rdv_db *db, uint32_t node, struct rdv_presence *p)
+int rdv_presence_get(const struct rdv_db *db, uint32_t node, struct rdv_presence *p)
 {
-	uint8_t k[4];
-	const uint8_t *b;
-	MDB_val v;
-	int ret;
+	const struct rdv_presence *v = hmap_get(db->presence, &node);
 
-	memset(p, 0, sizeof(*p));
-	store_be32(k, node);
-	ret = store_get(t, db->dbi[RDV_DB_PRESENCE], k, sizeof(k), &v);
-	if (ret < 0)
-		return ret;
-	b = v.mv_data;
-	if (v.mv_size != PRS_LEN || b[0] != PRS_V1) {
-		log_warnx("node %u: corrupt presence record in the registry store", node);
-		return -EBADMSG;
+	if (!v) {
+		memset(p, 0, sizeof(*p));
+		return -ENOENT;
 	}
-	p->last_hb_ms = store_rd_be64(b + 1);
-	p->pending_ms = store_rd_be64(b + 9);
-	p->flushed_ms = store_rd_be64(b + 17);
+	*p = *v;
 	return 0;
 }
 
-void rdv_presence_put(struct store_txn *t, struct rdv_db *db, uint32_t node,
-		      const struct rdv_presence *p)
+int rdv_presence_put(struct rdv_db *db, uint32_t node, const struct rdv_presence *p)
 {
-	uint8_t k[4], v[PRS_LEN];
+	struct rdv_presence *v;
+	int is_new;
 
-	store_be32(k, node);
-	v[0] = PRS_V1;
-	store_be64(v + 1, p->last_hb_ms);
-	store_be64(v + 9, p->pending_ms);
-	store_be64(v + 17, p->flushed_ms);
-	store_put(t, db->dbi[RDV_DB_PRESENCE], k, sizeof(k), v, sizeof(v));
+	if (!(v = hmap_put(db->presence, &node, &is_new)))
+		return -errno;
+	*v = *p;
+	return 0;
 }
 
-void rdv_presence_del(struct store_txn *t, struct rdv_db *db, uint32_t node)
+void rdv_presence_del(struct rdv_db *db, uint32_t node)
 {
-	uint8_t k[4];
-
-	store_be32(k, node);
-	store_del(t, db->dbi[RDV_DB_PRESENCE], k, sizeof(k));
+	hmap_del(db->presence, &node);
 }
 
 int rdv_rep_flush(struct rdv_rep *r, struct rdv_presence *p, uint64_t now_ms)

@@ -22,6 +22,7 @@
 
 #include "audit.h"
 #include "cert.h"
+#include "hmap.h"
 #include "json.h"
 #include "log.h"
 #include "rdv.h"
@@ -6387,6 +6388,77 @@ static void test_rep_report(void **state)
 	yajl_tree_free(v);
 }
 
+/* Entries of the durable nonce table. */
+static int count_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	(void)k;
+	(void)v;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static size_t nonces_stored(struct fixture *f)
+{
+	struct store_txn t;
+	size_t n = 0;
+
+	store_txn_begin(f->db.st, &t, 1);
+	assert_int_equal(store_iter_prefix(&t, f->db.dbi[RDV_DB_NONCES], NULL, 0, count_cb, &n), 0);
+	store_txn_abort(&t);
+	return n;
+}
+
+/* LMDB alone: a request that changes nothing keeps its nonce in memory
+ * (no commit), and is refused as a replay all the same; one that changes
+ * something records it durably; a request signed before the registry
+ * started is refused, since the memory cache began empty then. */
+static void test_nonce_memory(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	char body[1024];
+	size_t n0;
+	yajl_val v;
+
+	f->now = NOW;
+	do_register(f, &a, 1, "a");
+	do_register(f, &b, 0, "b");
+	n0 = nonces_stored(f);
+	/* A lookup and an idle heartbeat: answered, nothing stored. */
+	assert_int_equal(
+	    req_full(f, &b, "lookup", clk(f), target(a.id), 1, &v, body, sizeof(body), NULL, NULL),
+	    200);
+	yajl_tree_free(v);
+	assert_int_equal(heartbeat(f, &b, ""), 200);
+	assert_int_equal(nonces_stored(f), n0);
+	assert_int_equal(hmap_count(f->db.nonce_mem), 2);
+	/* ... and the lookup's replay is refused from memory. */
+	assert_int_equal(replay(f, &b, "lookup", body, NOW + 1000, &v), 409);
+	expect_error(v, "replay");
+	/* A change (a new port) stores its nonce with it. */
+	f->now = NOW + 2000;
+	assert_int_equal(req_full(f, &b, "heartbeat", clk(f), "\"listen_port\":4100", 1, &v, body,
+				  sizeof(body), NULL, NULL),
+			 200);
+	yajl_tree_free(v);
+	assert_int_equal(nonces_stored(f), n0 + 1);
+	assert_int_equal(replay(f, &b, "heartbeat", body, NOW + 3000, &v), 409);
+	expect_error(v, "replay");
+	/* Forgotten once a replay would be stale anyway (2 x the skew). */
+	f->now = NOW + 2 * REGMSG_MAX_SKEW_MS + 5000;
+	assert_int_equal(heartbeat(f, &a, ""), 200);
+	assert_int_equal(heartbeat(f, &a, ""), 200);
+	assert_int_equal(hmap_count(f->db.nonce_mem), 2);
+	/* Signed before the registry's start: refused. */
+	f->db.started_ms = f->now;
+	assert_int_equal(
+	    req_full(f, &b, "lookup", f->now - 1, target(a.id), 1, &v, NULL, 0, NULL, NULL), 401);
+	expect_error(v, "stale");
+	assert_int_equal(
+	    req_full(f, &b, "lookup", f->now, target(a.id), 1, &v, NULL, 0, NULL, NULL), 200);
+	yajl_tree_free(v);
+}
+
 /* Heartbeats write nothing shared until something others see changes or
  * the uptime's flush is due; a deregistration flushes what is pending. */
 static void test_rep_heartbeat_writes(void **state)
@@ -6396,7 +6468,6 @@ static void test_rep_heartbeat_writes(void **state)
 	struct rdv_node n0, n1;
 	struct rdv_rep r0, r;
 
-	assert_true(store_db_flags(f->db.st, f->db.dbi[RDV_DB_PRESENCE]) & STORE_DB_LOCAL);
 	f->now = NOW;
 	do_register(f, &s, 0, "s");
 	stored(f, s.id, &n0);
@@ -6684,6 +6755,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rep_report, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rep_uptime_approvals_blocks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rep_heartbeat_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nonce_memory, setup, teardown),
 	    cmocka_unit_test(test_rep_heartbeat_replicas),
 	    cmocka_unit_test_setup_teardown(test_rep_revocations, setup, teardown),
 	};
