@@ -197,7 +197,10 @@ int bcn_seal(const struct bcn_frame *f, const uint8_t key[BCN_KEY_LEN], uint8_t 
 
 int bcn_peek(const uint8_t *buf, size_t len, uint8_t *type, uint32_t *node)
 {
-	if (len < BCN_HDR + BCN_MAC || !bcn_is_frame(buf[0]) || buf[1] || buf[2] || buf[3])
+	/* A PROBE is peer to peer, never a sealed frame (it is as long as
+	 * the shortest one). */
+	if (len < BCN_HDR + BCN_MAC || !bcn_is_frame(buf[0]) || buf[0] == BCN_PROBE || buf[1] ||
+	    buf[2] || buf[3])
 		return -EBADMSG;
 	*type = buf[0];
 	*node = get_be32(buf + 4);
@@ -247,12 +250,39 @@ int bcn_open(const uint8_t *buf, size_t len, const uint8_t key[BCN_KEY_LEN], str
 	return 0;
 }
 
-void bcn_probe_make(uint8_t out[BCN_PROBE_LEN], uint32_t node, const uint8_t nonce[BCN_NONCE])
+#define PROBE_BODY 16
+
+static void probe_mac(uint8_t mac[BCN_PROBE_LEN - PROBE_BODY], const uint8_t *body, uint32_t to,
+		      const uint8_t key[BCN_KEY_LEN])
+{
+	crypto_generichash_state st;
+	uint8_t t[4];
+
+	put_be32(t, to);
+	crypto_generichash_init(&st, key, BCN_KEY_LEN, BCN_PROBE_LEN - PROBE_BODY);
+	crypto_generichash_update(&st, body, PROBE_BODY);
+	crypto_generichash_update(&st, t, sizeof(t));
+	crypto_generichash_final(&st, mac, BCN_PROBE_LEN - PROBE_BODY);
+}
+
+void bcn_probe_make(uint8_t out[BCN_PROBE_LEN], uint32_t node, uint32_t to,
+		    const uint8_t nonce[BCN_NONCE], const uint8_t key[BCN_KEY_LEN])
 {
 	out[0] = BCN_PROBE;
 	out[1] = out[2] = out[3] = 0;
 	put_be32(out + 4, node);
 	memcpy(out + 8, nonce, BCN_NONCE);
+	probe_mac(out + PROBE_BODY, out, to, key);
+}
+
+int bcn_probe_verify(const uint8_t *buf, size_t len, uint32_t to, const uint8_t key[BCN_KEY_LEN])
+{
+	uint8_t mac[BCN_PROBE_LEN - PROBE_BODY];
+
+	if (len != BCN_PROBE_LEN)
+		return -EBADMSG;
+	probe_mac(mac, buf, to, key);
+	return sodium_memcmp(mac, buf + PROBE_BODY, sizeof(mac)) == 0 ? 0 : -EBADMSG;
 }
 
 int bcn_probe_parse(const uint8_t *buf, size_t len, uint32_t *node, uint8_t nonce[BCN_NONCE])

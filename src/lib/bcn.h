@@ -39,11 +39,15 @@ enum bcn_type {
 #define BCN_RELAY_HDR (BCN_HDR + 4)
 #define BCN_RELAY_OVERHEAD (BCN_RELAY_HDR + BCN_MAC)
 #define BCN_MAX_PAYLOAD 65535
-/* PROBE: type(1) reserved(3) sender node(4) punch nonce(8); no MAC: it
- * only tells a peer where we are seen from, and is believed only with the
- * nonce of a punch the beacon just sent to both, and only to the extent of
- * sending an (authenticated) record there. */
-#define BCN_PROBE_LEN 16
+/* PROBE: type(1) reserved(3) sender node(4) punch nonce(8) mac(16).  It
+ * tells a peer where we are seen from, and the peer sends its punch burst
+ * there; it is believed only with the nonce of a punch the beacon just sent
+ * to both, and only under a MAC (keyed BLAKE2b-128 over the first 16 bytes
+ * and the receiver's node ID) whose key only the two peers hold (from their
+ * static-static DH, tnl.c): beacon frames are MAC'd, not encrypted, so a
+ * third party who saw the nonce must not be able to aim the burst at an
+ * address of its choosing. */
+#define BCN_PROBE_LEN 32
 #define BCN_KEY_LEN 32
 
 /* Counters: seconds of skew a receiver tolerates, and its window. */
@@ -115,8 +119,14 @@ int bcn_open(const uint8_t *buf, size_t len, const uint8_t key[BCN_KEY_LEN], str
 int bcn_replay_check(struct bcn_replay *r, uint64_t counter, uint64_t now_s);
 
 /** PROBE frames (see BCN_PROBE_LEN). \retval 0 or -EBADMSG. */
-void bcn_probe_make(uint8_t out[BCN_PROBE_LEN], uint32_t node, const uint8_t nonce[BCN_NONCE]);
+void bcn_probe_make(uint8_t out[BCN_PROBE_LEN], uint32_t node, uint32_t to,
+		    const uint8_t nonce[BCN_NONCE], const uint8_t key[BCN_KEY_LEN]);
+/** The sender and nonce of a probe (its MAC unchecked: the sender names
+ *  the key).  \retval 0 or -EBADMSG. */
 int bcn_probe_parse(const uint8_t *buf, size_t len, uint32_t *node, uint8_t nonce[BCN_NONCE]);
+/** A parsed probe's MAC, for receiver \p to under \p key.
+ *  \retval 0 or -EBADMSG. */
+int bcn_probe_verify(const uint8_t *buf, size_t len, uint32_t to, const uint8_t key[BCN_KEY_LEN]);
 
 /** Endpoint codec: v4-mapped or IPv6 address then port, network order. */
 void bcn_ep_put(uint8_t out[BCN_EP_LEN], const struct sockaddr_in6 *sa);

@@ -162,6 +162,12 @@ int hmap_del(struct hmap *m, const void *key)
 	return 0;
 }
 
+void hmap_clear(struct hmap *m)
+{
+	memset(m->slots, 0, m->cap * m->slot);
+	m->count = 0;
+}
+
 size_t hmap_count(const struct hmap *m)
 {
 	return m->count;

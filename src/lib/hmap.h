@@ -26,6 +26,8 @@ void *hmap_get(const struct hmap *m, const void *key);
 void *hmap_put(struct hmap *m, const void *key, int *is_new);
 /** \retval 0, or -ENOENT. */
 int hmap_del(struct hmap *m, const void *key);
+/** Forget every entry (the table keeps its size). */
+void hmap_clear(struct hmap *m);
 size_t hmap_count(const struct hmap *m);
 
 #endif

@@ -29,7 +29,7 @@ int dp_init(struct pilotd *d, const struct dp_ops *ops)
 
 	d->dp_ops = ops;
 	d->batch = calloc(1, sizeof(*d->batch));
-	if (!d->batch || dp_bcast_init(&d->bcast) < 0)
+	if (!d->batch || dp_bcast_init(&d->bcast) < 0 || dp_hs_init(d) < 0)
 		return -ENOMEM;
 	for (unsigned i = 0; i < DP_GRO_FLOWS; i++)
 		d->batch->gro[i].buf = d->batch->gro_buf[i];
@@ -76,6 +76,7 @@ void dp_free(struct pilotd *d)
 	free(d->batch);
 	d->batch = NULL;
 	dp_bcast_free(&d->bcast);
+	dp_hs_free(d);
 }
 
 /* ---- the TUN loop's batch of sends ---- */

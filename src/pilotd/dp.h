@@ -109,9 +109,10 @@ void dp_punch_now(struct pilotd *d, struct peer *p);
 /** The beacon says node \p node is at \p ep: punch towards it. */
 void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
 	      const uint8_t nonce[8], uint64_t now);
-/** A probe from \p src naming node \p node's punch \p nonce. */
-void dp_probe(struct pilotd *d, uint32_t node, const uint8_t nonce[8],
-	      const struct sockaddr_in6 *src, uint64_t now);
+/** A probe (\p probe, \p len bytes: its MAC is checked here) from \p src
+ *  naming node \p node's punch \p nonce. */
+void dp_probe(struct pilotd *d, const uint8_t *probe, size_t len, uint32_t node,
+	      const uint8_t nonce[8], const struct sockaddr_in6 *src, uint64_t now);
 /** A tunnel record node \p from sent us through the relay. */
 void dp_relayed_in(struct pilotd *d, uint8_t *rec, size_t len, uint32_t from, uint64_t now);
 /** Which flows to cut: every field that is set must match. */

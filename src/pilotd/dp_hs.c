@@ -4,17 +4,49 @@
  * rekey) or keep a quiet session's path alive. */
 #include "config.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "dp_int.h"
+#include "hmap.h"
 #include "util.h"
 
-/* Above this many handshake messages per second we ask for cookies
- * (mac2) before doing any DH; above the hard cap we drop outright. */
+/* Handshake load, after WireGuard's cookie design (doc/PROTOCOL.md):
+ * - below HS_LOAD_THRESHOLD messages a second, every message that passes
+ *   mac1 gets its DH;
+ * - above it, a direct message without a valid mac2 gets a cookie reply
+ *   (smaller than what it answers, and capped) and no DH: a flood from
+ *   spoofed addresses never holds a cookie, so it costs us a MAC each;
+ * - a valid mac2 proves the source receives at its address, and each
+ *   proven address gets HS_SRC_RATE DHs a second, so one flooding from its
+ *   own address spends only its own budget and a peer with a cookie always
+ *   gets through;
+ * - relayed messages (no address to prove: a cookie would go to the
+ *   beacon) must name a node we admit, and each relaying node gets
+ *   HS_RELAY_RATE a second, loaded or not;
+ * - HS_DH_CAP bounds the DH work of one second whatever the mix. */
 #define HS_LOAD_THRESHOLD 50
-#define HS_HARD_CAP 2000
+#define HS_SRC_RATE 20
+#define HS_SRC_BURST 10
+#define HS_SRC_MAX 4096 /* proven addresses metered at once */
+#define HS_RELAY_RATE 10
+#define HS_RELAY_BURST 10
+#define HS_DH_CAP 4000
+#define HS_COOKIE_CAP 100000
+
+int dp_hs_init(struct pilotd *d)
+{
+	d->hs_src = hmap_new(sizeof(struct in6_addr), sizeof(struct token_bucket), HS_SRC_MAX);
+	return d->hs_src ? 0 : -ENOMEM;
+}
+
+void dp_hs_free(struct pilotd *d)
+{
+	hmap_free(d->hs_src);
+	d->hs_src = NULL;
+}
 
 /* A new initiation to \p to (hop limit \p ttl, 0: default), or on \p p's
  * path when NULL. */
@@ -76,42 +108,100 @@ void dp_want_session(struct pilotd *d, struct peer *p)
 		dp_send_init(d, p);
 }
 
-/* Whether a handshake message from \p src gets any work out of us: the
- * DH is the expensive part, so under load only sources that proved their
- * address do.  \retval 1 to go on, 0 to drop it (counted). */
-static int hs_admit_load(struct pilotd *d, const uint8_t *msg, size_t len,
-			 const struct sockaddr_in6 *src, uint32_t via)
+/* A new second: the counts start again.  A second under load makes the
+ * next one start under load (else a flood would get HS_LOAD_THRESHOLD
+ * DHs at the start of each); after a quiet one the proven sources are
+ * forgotten (their buckets would be full). */
+static void hs_window(struct pilotd *d, uint64_t now)
 {
-	uint64_t now = now_mono_ms();
+	if (now - d->hs_window_start_ms < 1000)
+		return;
+	d->hs_loaded = d->hs_in_window > HS_LOAD_THRESHOLD;
+	if (!d->hs_loaded)
+		hmap_clear(d->hs_src);
+	d->hs_window_start_ms = now;
+	d->hs_in_window = d->hs_dh_in_window = d->hs_cookies_in_window = 0;
+}
 
-	if (now - d->hs_window_start_ms >= 1000) {
-		d->hs_window_start_ms = now;
-		d->hs_in_window = 0;
-	}
-	d->hs_in_window++;
-	if (d->hs_in_window > HS_HARD_CAP) {
-		d->ctr.handshake_rate_limited++;
+static int hs_take_dh(struct pilotd *d)
+{
+	if (d->hs_dh_in_window >= HS_DH_CAP)
 		return 0;
-	}
-	if (d->hs_in_window <= HS_LOAD_THRESHOLD)
-		return 1;
-	/* Relayed: no address to prove (a cookie would go to the beacon),
-	 * but the beacon authenticated the sender and meters it. */
-	if (via)
-		return 1;
-	/* Under load: only sources that prove they receive at their address
-	 * (a valid mac2 from our cookie) get a DH out of us. */
-	if (tnl_check_mac2(&d->cookies, msg, len, (const struct sockaddr *)src, sizeof(*src),
-			   now) == 0)
-		return 1;
+	d->hs_dh_in_window++;
+	return 1;
+}
+
+/* Ask \p src to prove its address.  The cap bounds what a spoofed flood
+ * can reflect at the addresses it names. */
+static void hs_send_cookie(struct pilotd *d, const uint8_t *msg, size_t len,
+			   const struct sockaddr_in6 *src, uint64_t now)
+{
+	if (d->hs_cookies_in_window >= HS_COOKIE_CAP)
+		return;
+	d->hs_cookies_in_window++;
 	if (tnl_cookie_reply_create(&d->cookies, &d->id, msg, len, (const struct sockaddr *)src,
 				    sizeof(*src), now, d->batch->scratch) == 0) {
 		sendto(d->udp_fd, d->batch->scratch, TNL_COOKIE_LEN, 0,
 		       (const struct sockaddr *)src, sizeof(*src));
 		d->ctr.cookie_sent++;
 	}
-	d->ctr.handshake_rate_limited++;
-	return 0;
+}
+
+/* One DH for the proven address of \p src, from its own budget. */
+static int hs_src_take(struct pilotd *d, const struct sockaddr_in6 *src, uint64_t now)
+{
+	struct token_bucket *tb;
+	int is_new;
+
+	tb = hmap_put(d->hs_src, &src->sin6_addr, &is_new);
+	if (!tb && errno == ENOSPC) {
+		/* More proven addresses than we meter: start the meters over
+		 * rather than refuse the ones not yet in (fail open per
+		 * address; HS_DH_CAP still bounds the whole). */
+		hmap_clear(d->hs_src);
+		tb = hmap_put(d->hs_src, &src->sin6_addr, &is_new);
+	}
+	return tb && token_bucket_take(tb, HS_SRC_RATE, HS_SRC_BURST, now);
+}
+
+/* Whether a handshake message gets a DH out of us: from \p src directly,
+ * or relayed by the node \p relay (the peer the beacon named, already
+ * checked as one we admit).  \retval 1 to go on, 0 to drop it (counted). */
+static int hs_admit_load(struct pilotd *d, const uint8_t *msg, size_t len,
+			 const struct sockaddr_in6 *src, struct peer *relay)
+{
+	uint64_t now = now_mono_ms();
+	int ok;
+
+	hs_window(d, now);
+	d->hs_in_window++;
+	if (relay)
+		ok = token_bucket_take(&relay->hs_relay_tb, HS_RELAY_RATE, HS_RELAY_BURST, now);
+	else if (!d->hs_loaded && d->hs_in_window <= HS_LOAD_THRESHOLD)
+		ok = 1;
+	else if (tnl_check_mac2(&d->cookies, msg, len, (const struct sockaddr *)src, sizeof(*src),
+				now) < 0) {
+		hs_send_cookie(d, msg, len, src, now);
+		ok = 0;
+	} else
+		ok = hs_src_take(d, src, now);
+	if (ok && !hs_take_dh(d))
+		ok = 0;
+	if (!ok)
+		d->ctr.handshake_rate_limited++;
+	return ok;
+}
+
+/* A relayed handshake names its sender (the beacon authenticated it):
+ * before any DH, that node must be one we admit and know the key of.
+ * \retval its peer, or NULL (counted). */
+static struct peer *hs_relay_peer(struct pilotd *d, uint32_t via)
+{
+	struct peer *p = admit_peer(&d->admit, via) ? d->dp_ops->peer_for(d, via) : NULL;
+
+	if (!p)
+		d->ctr.handshake_rejected_peer++;
+	return p;
 }
 
 void dp_handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct sockaddr_in6 *src,
@@ -120,7 +210,7 @@ void dp_handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct soc
 	uint8_t pk[32], ts[TNL_TIMESTAMP_LEN], *out = d->batch->scratch;
 	struct tnl_handshake *hs = NULL;
 	struct tnl_keypair *kp = NULL;
-	struct peer *p;
+	struct peer *p, *relay = NULL;
 	uint64_t now = now_mono_ms();
 	uint32_t idx, node;
 
@@ -128,13 +218,16 @@ void dp_handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct soc
 		d->ctr.handshake_rejected_mac++;
 		return;
 	}
-	if (!hs_admit_load(d, msg, len, src, via))
+	if (via && !(relay = hs_relay_peer(d, via)))
+		return;
+	if (!hs_admit_load(d, msg, len, src, relay))
 		return;
 	d->ctr.handshake_init_rx++;
 	hs = tnl_hs_new();
 	if (!hs)
 		return;
-	if (tnl_hs_consume_init(hs, &d->id, msg, len, pk, ts) < 0) {
+	if (tnl_hs_consume_init_from(hs, &d->id, msg, len, relay ? relay->ps.ed_pk : NULL, pk, ts) <
+	    0) {
 		d->ctr.handshake_rejected_mac++;
 		goto out;
 	}
@@ -191,7 +284,7 @@ void dp_handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct soc
 		d->ctr.rx_dropped_unknown_index++;
 		return;
 	}
-	if (!hs_admit_load(d, msg, len, src, via))
+	if (!hs_admit_load(d, msg, len, src, via ? p : NULL))
 		return;
 	if (tnl_hs_consume_resp(p->hs, &d->id, &p->ps, msg, len) < 0) {
 		d->ctr.handshake_rejected_mac++;
@@ -222,13 +315,23 @@ void dp_handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct soc
 void dp_handle_cookie(struct pilotd *d, uint8_t *msg, size_t len)
 {
 	struct peer *p;
+	uint64_t now = now_mono_ms();
 	uint32_t idx;
 
 	if (len != TNL_COOKIE_LEN || tnl_msg_receiver_index(msg, len, &idx) < 0)
 		return;
 	p = peer_index_find(&d->peers, idx);
-	if (p)
-		tnl_cookie_reply_consume(&p->cookie, &p->ps, msg, len, now_mono_ms());
+	if (!p || tnl_cookie_reply_consume(&p->cookie, &p->ps, msg, len, now) < 0)
+		return;
+	/* The responder is under load and answered our init with a cookie,
+	 * not a DH: send it again now with mac2 instead of waiting out
+	 * REKEY_TIMEOUT (only for the init in flight, at most once a second;
+	 * the reply is bound to our init's mac1, so no one else can ask). */
+	if (p->hs && p->hs->state == TNL_HS_INIT_SENT && p->hs->local_index == idx &&
+	    now - p->cookie_resend_ms >= 1000) {
+		p->cookie_resend_ms = now;
+		dp_send_init(d, p);
+	}
 }
 
 static void give_up(struct pilotd *d, struct peer *p)

@@ -147,6 +147,9 @@ void dp_handle_init(struct pilotd *d, uint8_t *msg, size_t len, const struct soc
 void dp_handle_resp(struct pilotd *d, uint8_t *msg, size_t len, const struct sockaddr_in6 *src,
 		    uint32_t via);
 void dp_handle_cookie(struct pilotd *d, uint8_t *msg, size_t len);
+/* the handshake meters (dp_init / dp_free) */
+int dp_hs_init(struct pilotd *d);
+void dp_hs_free(struct pilotd *d);
 /** \p p's handshake timers: retransmit or give up, rekey, keepalives. */
 void dp_hs_timers(struct pilotd *d, struct peer *p, uint64_t now);
 

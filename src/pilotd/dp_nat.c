@@ -28,7 +28,7 @@ static void punch_fire(struct pilotd *d, struct peer *p, uint64_t now)
 	int ttl = p->punch_left > PUNCH_BURST - PUNCH_LOW_TTL_SENDS ? PUNCH_LOW_TTL : 0;
 	int n;
 
-	bcn_probe_make(probe, d->node_id, p->punch_nonce);
+	bcn_probe_make(probe, d->node_id, p->node_id, p->punch_nonce, p->ps.probe_key);
 	dp_sendto_ttl(d->udp_fd, probe, sizeof(probe), &p->punch_ep, ttl);
 	if (dp_session_ready(d, p, now)) {
 		n = dp_seal_now(d, p, NULL, 0);
@@ -62,14 +62,19 @@ void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
 	punch_fire(d, p, now);
 }
 
-void dp_probe(struct pilotd *d, uint32_t node, const uint8_t nonce[8],
-	      const struct sockaddr_in6 *src, uint64_t now)
+void dp_probe(struct pilotd *d, const uint8_t *probe, size_t len, uint32_t node,
+	      const uint8_t nonce[8], const struct sockaddr_in6 *src, uint64_t now)
 {
 	struct peer *p = peer_find(&d->peers, node);
 
-	/* Only for the punch in progress, and a few times: at most that
-	 * many authenticated records go to the address a probe came from. */
-	if (!p || !p->punch_rx_ms || now - p->punch_rx_ms > PUNCH_PROBE_MS ||
+	/* Only from the peer itself (a key only it shares with us), for the
+	 * punch in progress, and a few times: at most that many records go
+	 * to the address a probe came from. */
+	if (!p || bcn_probe_verify(probe, len, d->node_id, p->ps.probe_key) < 0) {
+		d->ctr.probes_rejected++;
+		return;
+	}
+	if (!p->punch_rx_ms || now - p->punch_rx_ms > PUNCH_PROBE_MS ||
 	    p->probe_answers >= PUNCH_BURST ||
 	    sodium_memcmp(nonce, p->punch_nonce, sizeof(p->punch_nonce)) != 0)
 		return;

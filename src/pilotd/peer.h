@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "bucket.h"
 #include "tnl.h"
 
 #define PEER_QUEUE_LEN 64
@@ -39,6 +40,8 @@ struct peer {
 	uint8_t last_init_ts[TNL_TIMESTAMP_LEN];
 	int have_init_ts;
 	struct tnl_cookie_state cookie;
+	uint64_t cookie_resend_ms;	 /* last init sent again on a cookie reply */
+	struct token_bucket hs_relay_tb; /* handshakes it relays to us (dp_hs.c) */
 
 	struct tnl_keypair *cur, *prev, *next; /* next: responder, unconfirmed */
 

@@ -25,6 +25,8 @@
 #include "tun.h"
 #include "wlapi.h"
 
+struct hmap;
+
 struct nl_ctx;
 struct store;
 struct ipc_server;
@@ -108,6 +110,7 @@ int pilotd_offload_parse(int enabled, const char *disable, unsigned *out, char *
 	X(refusals_rate_limited)                                                                   \
 	X(rx_dropped_beacon)                                                                       \
 	X(probes_rx)                                                                               \
+	X(probes_rejected)                                                                         \
 	X(punch_requests_sent)                                                                     \
 	X(punches_received)                                                                        \
 	X(relay_tx_packets)                                                                        \
@@ -221,8 +224,12 @@ struct pilotd {
 	struct tnl_cookie_checker cookies;
 	struct dp_batch *batch;
 	const struct dp_ops *dp_ops; /* what dp.c may ask of the daemon */
+	/* handshake load (dp_hs.c): counts in the current second, and the
+	 * per-address meters of sources that proved their address (mac2) */
 	uint64_t hs_window_start_ms;
-	uint32_t hs_in_window; /* handshakes processed in this second */
+	uint32_t hs_in_window, hs_dh_in_window, hs_cookies_in_window;
+	int hs_loaded; /* the last second was under load */
+	struct hmap *hs_src;
 	uint64_t rekey_ms, reject_ms;
 	uint64_t last_sweep_ms, last_prune_ms;
 	struct flow flow_passthrough; /* marker: admitted without a flow entry */

@@ -196,7 +196,7 @@ void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct s
 		 * the beacon saw). */
 		d->ctr.probes_rx++;
 		if (bcn_probe_parse(buf, len, &node, nonce) == 0)
-			dp_probe(d, node, nonce, src, now);
+			dp_probe(d, buf, len, node, nonce, src, now);
 		return;
 	}
 	/* Only the configured beacon, only with our key, only fresh. */

@@ -21,6 +21,7 @@
 static const char noise_name[] = "Noise_IK_25519_ChaChaPoly_SHA256";
 static const char noise_prologue[] = "pilot tunnel v1";
 static const char label_mac1[] = "mac1----";
+static const char label_probe[] = "probe---";
 static const char label_cookie[] = "cookie--";
 
 _Static_assert(sizeof(noise_name) - 1 == crypto_hash_sha256_BYTES, "protocol name is HASHLEN");
@@ -277,6 +278,8 @@ int tnl_peer_static_init(struct tnl_peer_static *ps, const struct tnl_identity *
 	}
 	derive_label_key(ps->mac1_key, label_mac1, ed_pk);
 	derive_label_key(ps->cookie_key, label_cookie, ed_pk);
+	/* The same on both sides (the DH is symmetric), and no one else's. */
+	derive_label_key(ps->probe_key, label_probe, ps->precomputed_ss);
 out:
 	if (ret < 0)
 		sodium_memzero(ps, sizeof(*ps));
@@ -637,6 +640,13 @@ int tnl_hs_consume_init(struct tnl_handshake *hs, const struct tnl_identity *sel
 			const uint8_t *msg, size_t len, uint8_t peer_ed_pk[32],
 			uint8_t timestamp[TNL_TIMESTAMP_LEN])
 {
+	return tnl_hs_consume_init_from(hs, self, msg, len, NULL, peer_ed_pk, timestamp);
+}
+
+int tnl_hs_consume_init_from(struct tnl_handshake *hs, const struct tnl_identity *self,
+			     const uint8_t *msg, size_t len, const uint8_t *only_pk,
+			     uint8_t peer_ed_pk[32], uint8_t timestamp[TNL_TIMESTAMP_LEN])
+{
 	/* Work on copies: a forged init must not disturb hs. */
 	uint8_t h[HASHLEN], ck[HASHLEN], k[32], ed_pk[32], x_pk[32], ts[TNL_TIMESTAMP_LEN];
 	int ret = -EBADMSG;
@@ -653,6 +663,9 @@ int tnl_hs_consume_init(struct tnl_handshake *hs, const struct tnl_identity *sel
 		goto out;
 	/* -> s */
 	if (decrypt_and_hash(ed_pk, msg + INIT_OFF_STATIC, 32, k, h) < 0)
+		goto out;
+	/* Not the sender the caller expects: stop before the second DH. */
+	if (only_pk && sodium_memcmp(ed_pk, only_pk, 32) != 0)
 		goto out;
 	if (crypto_sign_ed25519_pk_to_curve25519(x_pk, ed_pk) != 0)
 		goto out;

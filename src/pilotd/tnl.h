@@ -64,6 +64,7 @@ struct tnl_peer_static {
 	uint8_t mac1_key[32];
 	uint8_t cookie_key[32];
 	uint8_t precomputed_ss[32]; /* DH(our static, their static) */
+	uint8_t probe_key[32];	    /* punch probes' MAC (bcn.h): both peers' own */
 };
 
 /** Cookie we hold for a peer (initiator side) after a cookie reply. */
@@ -170,6 +171,13 @@ int tnl_msg_receiver_index(const uint8_t *msg, size_t len, uint32_t *out);
 int tnl_hs_consume_init(struct tnl_handshake *hs, const struct tnl_identity *self,
 			const uint8_t *msg, size_t len, uint8_t peer_ed_pk[32],
 			uint8_t timestamp[TNL_TIMESTAMP_LEN]);
+/** As tnl_hs_consume_init, but when \p only_pk is not NULL the message
+ *  must come from that Ed25519 key: a relayed init, whose sender the beacon
+ *  named, is refused after one DH instead of two when it is someone else.
+ *  \retval 0 or -EBADMSG. */
+int tnl_hs_consume_init_from(struct tnl_handshake *hs, const struct tnl_identity *self,
+			     const uint8_t *msg, size_t len, const uint8_t *only_pk,
+			     uint8_t peer_ed_pk[32], uint8_t timestamp[TNL_TIMESTAMP_LEN]);
 /** Responder: message 2.  \p peer is the initiator's static (from the pk
  *  returned above).  Chooses the cipher from both sides' caps.
  *  \retval 0 or -errno. */

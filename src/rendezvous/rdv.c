@@ -43,6 +43,8 @@ static const struct conf_key rdv_schema[] = {
      0},
     {"relay_rate_mbit", CONF_U32, OFF(relay_rate_mbit), 0, 100000, "100",
      "relay budget per node, Mbit/s (0 = no relaying)", 0},
+    {"relay_total_mbit", CONF_U32, OFF(relay_total_mbit), 0, 1000000, "1000",
+     "relay budget of the whole beacon, Mbit/s (0 = no relaying)", 0},
     {"state_dir", CONF_STR, OFF(state_dir), 0, 0, RDV_DEFAULT_STATE_DIR,
      "state directory (LMDB, TLS certificate and key)", 0},
     {"store", CONF_STR, OFF(store), 0, 0, "lmdb",
@@ -313,7 +315,7 @@ int rdv_reload(struct rdv *r)
 	*oc = nc;
 	log_init(PROG, ck.lvl, ck.fmt);
 	if (r->bcn)
-		rdv_bcn_set_rate(r->bcn, oc->relay_rate_mbit);
+		rdv_bcn_set_rate(r->bcn, oc->relay_rate_mbit, oc->relay_total_mbit);
 	r->stats.reloads++;
 	log_info("configuration reloaded%s%s", conf_loaded_path(oc)[0] ? " from " : "",
 		 conf_loaded_path(oc));

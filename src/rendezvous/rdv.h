@@ -52,7 +52,7 @@ struct rdv_config {
 	char *listen;
 	char *beacon_listen;
 	char *serve; /* "registry", "beacon" or "registry,beacon" */
-	uint32_t relay_rate_mbit;
+	uint32_t relay_rate_mbit, relay_total_mbit;
 	char *state_dir;
 	char *store; /* "lmdb" or "etcd" */
 	char **etcd_endpoints;

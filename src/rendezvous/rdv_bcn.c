@@ -53,6 +53,10 @@ struct rdv_bcn {
 	uint8_t pk[32];
 	struct bcn_counter tx;
 	double relay_rate, relay_burst; /* bytes/s, bytes; 0 rate: no relaying */
+	/* The whole beacon's: many nodes each within their own budget must
+	 * not take the beacon's uplink (and every other relayed pair) down. */
+	double total_rate, total_burst, total_tokens;
+	uint64_t total_ms;
 	struct bnode *nodes[NODE_BUCKETS];
 	size_t nnodes;
 	struct pair pairs[PAIR_SLOTS];
@@ -245,11 +249,35 @@ static void refill(struct rdv_bcn *b, struct bnode *n, uint64_t now)
 		n->ctl_tokens = RDV_BCN_CTL_PER_S;
 }
 
-void rdv_bcn_set_rate(struct rdv_bcn *b, uint32_t mbit)
+/* A quarter second of traffic, and at least a few full packets. */
+static double burst_of(double rate)
+{
+	return rate / 4 > 65536 ? rate / 4 : (rate > 0 ? 65536 : 0);
+}
+
+void rdv_bcn_set_rate(struct rdv_bcn *b, uint32_t mbit, uint32_t total_mbit)
 {
 	b->relay_rate = (double)mbit * 125000.0;
-	/* A quarter second of traffic, and at least a few full packets. */
-	b->relay_burst = b->relay_rate / 4 > 65536 ? b->relay_rate / 4 : (mbit ? 65536 : 0);
+	b->relay_burst = burst_of(b->relay_rate);
+	b->total_rate = (double)total_mbit * 125000.0;
+	b->total_burst = burst_of(b->total_rate);
+	if (b->total_tokens > b->total_burst)
+		b->total_tokens = b->total_burst;
+}
+
+/* Charge \p bytes to the whole beacon's budget.  \retval 1 or 0 (over). */
+static int total_take(struct rdv_bcn *b, double bytes, uint64_t now)
+{
+	if (now > b->total_ms) {
+		b->total_tokens += (double)(now - b->total_ms) / 1000.0 * b->total_rate;
+		if (b->total_tokens > b->total_burst)
+			b->total_tokens = b->total_burst;
+	}
+	b->total_ms = now;
+	if (b->total_tokens < bytes)
+		return 0;
+	b->total_tokens -= bytes;
+	return 1;
 }
 
 /* ------------------------------------------------------------ sending */
@@ -357,7 +385,7 @@ static void on_relay(struct rdv_bcn *b, struct bnode *n, uint8_t *buf, const str
 
 	if (!(t = target(b, n, f->peer, now)))
 		return;
-	if (n->relay_tokens < (double)f->plen) {
+	if (n->relay_tokens < (double)f->plen || !total_take(b, (double)f->plen, now)) {
 		drop(b, RDV_BCN_DROP_RATE);
 		return;
 	}
@@ -618,7 +646,7 @@ int rdv_bcn_start(struct rdv *r)
 	b->fd = -1;
 	crypto_shorthash_keygen(b->hash_key);
 	bcn_counter_start(&b->tx, now_real_ms() / 1000);
-	rdv_bcn_set_rate(b, r->cfg.relay_rate_mbit);
+	rdv_bcn_set_rate(b, r->cfg.relay_rate_mbit, r->cfg.relay_total_mbit);
 	sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
 	b->x_sk = sodium_malloc(32);
 	if (!sk || !b->x_sk) {
@@ -652,8 +680,8 @@ int rdv_bcn_start(struct rdv *r)
 	r->bcn = b;
 	sodium_free(sk);
 	b64_encode(b64, sizeof(b64), b->pk, 32);
-	log_info("beacon on %s (UDP), key %s, relay budget %u Mbit/s per node",
-		 r->cfg.beacon_listen, b64, r->cfg.relay_rate_mbit);
+	log_info("beacon on %s (UDP), key %s, relay budget %u Mbit/s per node, %u in all",
+		 r->cfg.beacon_listen, b64, r->cfg.relay_rate_mbit, r->cfg.relay_total_mbit);
 	return 0;
 fail:
 	sodium_free(sk);

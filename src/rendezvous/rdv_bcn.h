@@ -26,7 +26,7 @@ enum rdv_bcn_drop {
 	RDV_BCN_DROP_REPLAY,  /* replayed, stale or future counter */
 	RDV_BCN_DROP_UNBOUND, /* the target has no fresh endpoint */
 	RDV_BCN_DROP_DENIED,  /* the two may not see each other */
-	RDV_BCN_DROP_RATE,    /* relay budget or punch rate exceeded */
+	RDV_BCN_DROP_RATE,    /* a relay budget or the punch rate exceeded */
 	RDV_BCN_DROP_COUNT
 };
 
@@ -48,8 +48,8 @@ void rdv_bcn_stop(struct rdv *r);
  *  load (or make) the beacon key and announce it and beacon_listen's port,
  *  serving nothing.  \retval 0 or -errno (logged). */
 int rdv_bcn_announce(struct rdv *r);
-/** A new relay budget (SIGHUP). */
-void rdv_bcn_set_rate(struct rdv_bcn *b, uint32_t mbit);
+/** New relay budgets (SIGHUP): per node and for the whole beacon. */
+void rdv_bcn_set_rate(struct rdv_bcn *b, uint32_t mbit, uint32_t total_mbit);
 const struct rdv_bcn_stats *rdv_bcn_stats(const struct rdv_bcn *b);
 const char *rdv_bcn_drop_name(enum rdv_bcn_drop d);
 

@@ -39,8 +39,9 @@
 #   (8) a relay reaches nobody who would refuse: f (198.18.0.32, no NAT),
 #       trusted by nobody, with its own key sends relayed genuine handshake
 #       initiations to b (pilot-bcnsend): private, the beacon denies them;
-#       both public, they reach b, which refuses each, answers nothing and
-#       keeps no session
+#       both public, they reach b, which refuses each before any DH, answers
+#       nothing and keeps no session; once b trusts f, b takes at most its
+#       relay budget of f's relayed initiations (10/s, burst 10)
 # Needs root, nft and conntrack; exit 77 (skip) otherwise.
 [ -z "${BASH_VERSION:-}" ] && { command -v bash >/dev/null 2>&1 || { echo "SKIP: no bash"; exit 77; }; exec bash "$0" "$@"; }
 E2E_TIMEOUT=${E2E_TIMEOUT:-420}
@@ -620,13 +621,32 @@ if [ -x "$BCNSEND" ]; then
 	rej=$(d8 b handshake_rejected_peer) rr=$(d8 b relay_rx_packets) ini=$(d8 b handshake_init_rx)
 	check "(8b) f and b public: the beacon relayed all $K8 initiations to b (relay_rx_packets +$rr)" \
 		eval '[ "$rr" != NA ] && [ "$rr" -ge "$K8" ]'
-	check "(8b) ... b took them as handshake initiations (handshake_init_rx +$ini)" \
-		eval '[ "$ini" != NA ] && [ "$ini" -ge "$K8" ]'
 	check "(8b) ... and refused each one: f is neither trusted nor in a shared network (handshake_rejected_peer +$rej)" \
 		eval '[ "$rej" = "$K8" ]'
+	check "(8b) ... before any DH: the beacon named f as the sender (handshake_init_rx +$ini)" \
+		eval '[ "$ini" = 0 ]'
 	check "(8b) no answer came back through the relay ($res8)" sent_ok
 	check "(8b) b has no peer entry or session for f" no_f_peer
 	check "(8b) b: set-private again" vis b private
+
+	# (8c) f trusted by b: its relayed handshakes get a DH, 10 a second
+	# (burst 10), whatever it sends: 40 at once are mostly refused.
+	if e2e_establish_trust f b; then
+		ok "(8c) trust f <-> b"
+		K8=40
+		bcn8 c
+		K8=8
+		ini=$(d8 c handshake_init_rx) lim=$(d8 c handshake_rate_limited) rej=$(d8 c handshake_rejected_peer)
+		check "(8c) the beacon relayed f's 40 initiations (relay_rx_packets +$(d8 c relay_rx_packets))" \
+			eval '[ "$(d8 c relay_rx_packets)" -ge 40 ]'
+		check "(8c) b took at most 15 of a trusted relayer's 40 at once (handshake_init_rx +$ini)" \
+			eval '[ "$ini" != NA ] && [ "$ini" -ge 1 ] && [ "$ini" -le 15 ]'
+		check "(8c) ... and refused the rest before any DH (handshake_rate_limited +$lim)" \
+			eval '[ "$lim" != NA ] && [ "$lim" -ge 25 ]'
+		check "(8c) ... none refused as a stranger (handshake_rejected_peer +$rej)" eval '[ "$rej" = 0 ]'
+	else
+		not_ok "(8c) trust f <-> b"
+	fi
 	check "(8) pilotd f still running" e2e_alive "${NODE_PID[f]}"
 else
 	not_ok "(8) pilot-bcnsend test tool built ($BCNSEND)"

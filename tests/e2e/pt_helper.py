@@ -17,6 +17,9 @@ Standard library only (Debian's python3).  Every tool is bounded in time
                         source IP:port; optional bit flip / counter bump
 """
 import argparse
+import base64
+import hashlib
+import ipaddress
 import json
 import os
 import random
@@ -414,8 +417,19 @@ def cmd_udp_send(a):
                 b[1:4] = b"\0\0\0"[:max(0, min(3, n - 1))]
             items.append(bytes(b))
         if a.forge_init:
-            items.append(b"\x01\x00\x00\x00" + rng.randbytes(144))
+            m = b"\x01\x00\x00\x00" + rng.randbytes(144)
+            if mac1_key:  # passes the responder's cheap check; mac2 empty
+                mac1 = hashlib.blake2b(m[:116], key=mac1_key, digest_size=16).digest()
+                m = m[:116] + mac1 + bytes(16)
+            items.append(m)
         return items
+
+    # mac1's key is SHA-256("mac1----" || the responder's Ed25519 key), public
+    mac1_key = None
+    if a.mac1_pk:
+        mac1_key = hashlib.sha256(b"mac1----" + base64.b64decode(a.mac1_pk)).digest()
+    src_net = ipaddress.ip_network(a.random_src) if a.random_src else None
+    start = time.monotonic()
 
     if a.raw:
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -431,9 +445,17 @@ def cmd_udp_send(a):
             break
         for p in gen():
             p = _mutate(p, a, rng)
+            if a.pps and sent >= (time.monotonic() - start) * a.pps:
+                time.sleep(0.002)
             try:
                 if a.raw:
-                    s.sendto(_raw_udp4(a.src, a.sport, dst_ip, dst_port, p), (dst_ip, 0))
+                    src = a.src
+                    if src_net:  # a new spoofed source (and port) per datagram
+                        src = str(src_net[rng.randrange(src_net.num_addresses)])
+                        sport = rng.randrange(1024, 65536)
+                    else:
+                        sport = a.sport
+                    s.sendto(_raw_udp4(src, sport, dst_ip, dst_port, p), (dst_ip, 0))
                 else:
                     s.sendto(p, (dst_ip, dst_port))
                 sent += 1
@@ -604,6 +626,9 @@ def main():
     p.add_argument("--random-len", type=int, action="append")
     p.add_argument("--type", type=int, help="first byte of random payloads (+3 zero bytes)")
     p.add_argument("--forge-init", action="store_true", help="148-byte type-1 junk")
+    p.add_argument("--mac1-pk", help="with --forge-init: a valid mac1 for this responder key (base64)")
+    p.add_argument("--random-src", help="with --raw: a random source address in this IPv4 CIDR per datagram")
+    p.add_argument("--pps", type=float, default=0, help="send at most this many datagrams a second")
     p.add_argument("--flip-bit", type=int)
     p.add_argument("--bump-counter", type=int, default=0)
     p.add_argument("--random-index", action="store_true")
@@ -615,8 +640,8 @@ def main():
     p.set_defaults(fn=cmd_udp_send)
 
     a = ap.parse_args()
-    if a.cmd == "udp-send" and a.raw and (not a.src or not a.sport):
-        ap.error("--raw needs --src and --sport")
+    if a.cmd == "udp-send" and a.raw and not a.random_src and (not a.src or not a.sport):
+        ap.error("--raw needs --src and --sport, or --random-src")
     return a.fn(a)
 
 

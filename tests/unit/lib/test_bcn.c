@@ -30,6 +30,8 @@ struct ident {
 	uint8_t x_pk[32], x_sk[32];
 };
 
+#define PROBE_KEY "0123456789abcdef0123456789abcdef"
+
 static void ident_make(struct ident *id)
 {
 	assert_int_equal(crypto_sign_keypair(id->ed_pk, id->ed_sk), 0);
@@ -775,12 +777,12 @@ static void test_peek(void **state)
 		for (size_t len = 0; len < BCN_HDR + BCN_MAC; len++)
 			assert_int_equal(bcn_peek(buf, len, &type, &node), -EBADMSG);
 	}
-	/* Any frame-range type with a clean header and enough bytes. */
+	/* Any frame-range type but PROBE with a clean header and enough bytes. */
 	memset(buf, 0, sizeof(buf));
 	for (unsigned ty = 0; ty < 256; ty++) {
 		buf[0] = (uint8_t)ty;
 		be32(buf + 4, 0xdeadbeefu);
-		if (bcn_is_frame((uint8_t)ty)) {
+		if (bcn_is_frame((uint8_t)ty) && ty != BCN_PROBE) {
 			assert_int_equal(bcn_peek(buf, BCN_HDR + BCN_MAC, &type, &node), 0);
 			assert_int_equal(type, ty);
 			assert_int_equal(node, 0xdeadbeefu);
@@ -795,8 +797,8 @@ static void test_peek(void **state)
 		assert_int_equal(bcn_peek(buf, BCN_HDR + BCN_MAC, &type, &node), -EBADMSG);
 		buf[pos] = 0;
 	}
-	/* A PROBE is too short to be a MACed frame. */
-	bcn_probe_make(buf, 5, (const uint8_t *)"12345678");
+	/* A PROBE is never a MACed frame. */
+	bcn_probe_make(buf, 5, 6, (const uint8_t *)"12345678", (const uint8_t *)PROBE_KEY);
 	assert_int_equal(bcn_peek(buf, BCN_PROBE_LEN, &type, &node), -EBADMSG);
 }
 
@@ -1110,13 +1112,14 @@ static void test_replay_model(void **state)
 
 static void test_probe(void **state)
 {
+	static const uint8_t *key = (const uint8_t *)PROBE_KEY;
 	static const uint8_t nonce[BCN_NONCE] = {1, 2, 3, 4, 5, 6, 7, 8};
 	uint8_t buf[BCN_PROBE_LEN + 4], got[BCN_NONCE], t[BCN_PROBE_LEN + 4];
 	uint32_t node;
 
 	(void)state;
 	memset(buf, 0xaa, sizeof(buf));
-	bcn_probe_make(buf, T_NODE, nonce);
+	bcn_probe_make(buf, T_NODE, 77, nonce, key);
 	assert_int_equal(buf[0], BCN_PROBE);
 	assert_int_equal(buf[1] | buf[2] | buf[3], 0);
 	assert_int_equal(buf[4], 0x0a);
@@ -1130,6 +1133,21 @@ static void test_probe(void **state)
 	assert_int_equal(bcn_probe_parse(buf, BCN_PROBE_LEN, &node, got), 0);
 	assert_int_equal(node, T_NODE);
 	assert_memory_equal(got, nonce, BCN_NONCE);
+	/* The MAC: for this receiver, under this key, over every byte. */
+	assert_int_equal(bcn_probe_verify(buf, BCN_PROBE_LEN, 77, key), 0);
+	assert_int_equal(bcn_probe_verify(buf, BCN_PROBE_LEN, 78, key), -EBADMSG);
+	assert_int_equal(bcn_probe_verify(buf, BCN_PROBE_LEN - 1, 77, key), -EBADMSG);
+	{
+		uint8_t other[BCN_KEY_LEN];
+		memcpy(other, key, sizeof(other));
+		other[31] ^= 1;
+		assert_int_equal(bcn_probe_verify(buf, BCN_PROBE_LEN, 77, other), -EBADMSG);
+	}
+	for (size_t i = 0; i < BCN_PROBE_LEN; i++) {
+		memcpy(t, buf, sizeof(t));
+		t[i] ^= 0x40;
+		assert_int_equal(bcn_probe_verify(t, BCN_PROBE_LEN, 77, key), -EBADMSG);
+	}
 
 	/* Wrong lengths. */
 	for (size_t len = 0; len < sizeof(buf); len++)
@@ -1152,19 +1170,19 @@ static void test_probe(void **state)
 	}
 	/* A PROBE is no sealed frame, and a sealed frame no PROBE. */
 	{
-		uint8_t key[BCN_KEY_LEN], f[256];
+		uint8_t fkey[BCN_KEY_LEN], f[256];
 		struct bcn_frame fr, g;
 		size_t n;
 
-		key_fill(key, 0x50);
-		assert_int_equal(bcn_open(buf, BCN_PROBE_LEN, key, &g), -EBADMSG);
-		n = make_frame(BCN_BIND, key, f, sizeof(f), 0, &fr);
+		key_fill(fkey, 0x50);
+		assert_int_equal(bcn_open(buf, BCN_PROBE_LEN, fkey, &g), -EBADMSG);
+		n = make_frame(BCN_BIND, fkey, f, sizeof(f), 0, &fr);
 		assert_int_equal(bcn_probe_parse(f, n, &node, got), -EBADMSG);
 		assert_int_equal(bcn_probe_parse(f, BCN_PROBE_LEN, &node, got), -EBADMSG);
 	}
 	/* Extremes. */
 	memset(got, 0xff, sizeof(got));
-	bcn_probe_make(buf, 0xffffffffu, got);
+	bcn_probe_make(buf, 0xffffffffu, 0xffffffffu, got, key);
 	assert_int_equal(bcn_probe_parse(buf, BCN_PROBE_LEN, &node, got), 0);
 	assert_int_equal(node, 0xffffffffu);
 }

@@ -92,6 +92,13 @@ static void test_bound_and_set(void **state)
 	assert_non_null(hmap_put(m, &k, &is_new));
 	assert_non_null(hmap_get(m, &k));
 	assert_int_equal(hmap_count(m), 3);
+	/* cleared: nothing found, and the bound counts from zero again */
+	hmap_clear(m);
+	assert_int_equal(hmap_count(m), 0);
+	assert_null(hmap_get(m, &k));
+	for (k = 10; k < 13; k++)
+		assert_non_null(hmap_put(m, &k, &is_new));
+	assert_null(hmap_put(m, &k, &is_new));
 	hmap_free(m);
 	hmap_free(NULL);
 }

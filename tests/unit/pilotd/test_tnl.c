@@ -495,6 +495,16 @@ static void test_init_unknown_and_mac1(void **state)
 	assert_int_equal(hr->state, TNL_HS_INIT_CONSUMED);
 	assert_int_equal(hr->remote_index, 42);
 
+	/* from a named sender (a relayed init): only that key is taken */
+	sodium_memzero(hr, sizeof(*hr));
+	assert_int_equal(tnl_hs_consume_init_from(hr, &b.id, init, sizeof(init), c.ed_pk, pk, ts),
+			 -EBADMSG);
+	assert_int_equal(hr->state, TNL_HS_NONE);
+	assert_int_equal(tnl_hs_consume_init_from(hr, &b.id, init, sizeof(init), a.ed_pk, pk, ts),
+			 0);
+	assert_memory_equal(pk, a.ed_pk, 32);
+	assert_int_equal(hr->state, TNL_HS_INIT_CONSUMED);
+
 	/* c is not the responder it was made for: mac1 and the DH both fail */
 	sodium_memzero(hr, sizeof(*hr));
 	assert_int_equal(tnl_check_mac1(&c.id, init, sizeof(init)), -EBADMSG);

@@ -197,7 +197,7 @@ static void node_put(struct fixture *f, const struct tnode *tn, int revoked)
 	assert_int_equal(store_txn_commit(&t), 0);
 }
 
-static int setup_net(void **state, uint32_t mbit, enum net net)
+static int setup_net(void **state, uint32_t mbit, uint32_t total_mbit, enum net net)
 {
 	struct fixture *f;
 	uint8_t beacon_x_pk[32], x_sk[32];
@@ -230,6 +230,7 @@ static int setup_net(void **state, uint32_t mbit, enum net net)
 	f->r->cfg.state_dir = f->dir;
 	f->r->cfg.beacon_listen = f->listen;
 	f->r->cfg.relay_rate_mbit = mbit;
+	f->r->cfg.relay_total_mbit = total_mbit;
 	assert_int_equal(rdv_bcn_start(f->r), 0);
 	assert_non_null(f->r->bcn);
 	assert_true(f->r->db.have_beacon);
@@ -270,27 +271,33 @@ static int setup_net(void **state, uint32_t mbit, enum net net)
 
 static int setup(void **state)
 {
-	return setup_net(state, 100, NET_V4);
+	return setup_net(state, 100, 1000, NET_V4);
 }
 
 static int setup_rate1(void **state)
 {
-	return setup_net(state, 1, NET_V4);
+	return setup_net(state, 1, 1000, NET_V4);
+}
+
+/* Each node may relay 100 Mbit/s, the whole beacon 1. */
+static int setup_total1(void **state)
+{
+	return setup_net(state, 100, 1, NET_V4);
 }
 
 static int setup_rate0(void **state)
 {
-	return setup_net(state, 0, NET_V4);
+	return setup_net(state, 0, 1000, NET_V4);
 }
 
 static int setup6(void **state)
 {
-	return setup_net(state, 100, NET_V6);
+	return setup_net(state, 100, 1000, NET_V6);
 }
 
 static int setup_dual(void **state)
 {
-	return setup_net(state, 100, NET_DUAL);
+	return setup_net(state, 100, 1000, NET_DUAL);
 }
 
 static int teardown(void **state)
@@ -801,27 +808,37 @@ static unsigned drain_relayed(struct fixture *f, const uint8_t *payload, size_t 
 	return n;
 }
 
-static void test_relay_budget(void **state)
+/* A and B bound, 200 relay frames of \p plen random bytes from A to B, as
+ * fast as the beacon takes them: how many B got.  Stats before in \p before. */
+static unsigned relay_200(struct fixture *f, uint8_t *payload, size_t plen,
+			  struct rdv_bcn_stats *before)
 {
-	struct fixture *f = *state;
 	struct tnode *a = &f->n[A], *b = &f->n[B];
-	struct rdv_bcn_stats before;
-	uint8_t buf[BUFCAP], payload[1000];
+	uint8_t buf[BUFCAP];
 	unsigned got = 0;
 	size_t len;
 
 	do_bind(f, a);
 	do_bind(f, b);
-	randombytes_buf(payload, sizeof(payload));
-	before = *stats(f);
+	randombytes_buf(payload, plen);
+	*before = *stats(f);
 	for (int i = 0; i < 200; i++) {
-		len = seal(a, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
+		len = seal(a, BCN_RELAY, b->id, payload, plen, buf, sizeof(buf));
 		send_raw(f, a->fd, buf, len);
 		event_base_loop(f->r->base, EVLOOP_NONBLOCK);
-		got += drain_relayed(f, payload, sizeof(payload));
+		got += drain_relayed(f, payload, plen);
 	}
-	pump(f, before.rx_frames + 200);
-	got += drain_relayed(f, payload, sizeof(payload));
+	pump(f, before->rx_frames + 200);
+	return got + drain_relayed(f, payload, plen);
+}
+
+static void test_relay_budget(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A];
+	struct rdv_bcn_stats before;
+	uint8_t payload[1000];
+	unsigned got = relay_200(f, payload, sizeof(payload), &before);
 
 	/* A burst of 65536 bytes (65 records) passes, then the 1 Mbit/s rate. */
 	assert_true(got >= 65);
@@ -833,6 +850,29 @@ static void test_relay_budget(void **state)
 		if (i != RDV_BCN_DROP_RATE)
 			assert_int_equal(stats(f)->dropped[i], before.dropped[i]);
 	expect_none(a);
+}
+
+/* The whole beacon's budget holds however large a node's own is. */
+static void test_relay_total_budget(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], *b = &f->n[B];
+	struct rdv_bcn_stats before;
+	uint8_t buf[BUFCAP], payload[1000];
+	unsigned got = relay_200(f, payload, sizeof(payload), &before);
+	size_t len;
+
+	/* A's own 100 Mbit/s bucket holds 3 MB; the beacon's 65536 bytes. */
+	assert_true(got >= 65);
+	assert_true(got < 100);
+	assert_int_equal(stats(f)->dropped[RDV_BCN_DROP_RATE], 200 - got);
+	/* A new budget on reload applies at once. */
+	rdv_bcn_set_rate(f->r->bcn, 100, 0);
+	len = seal(a, BCN_RELAY, b->id, payload, sizeof(payload), buf, sizeof(buf));
+	send_raw(f, a->fd, buf, len);
+	pump(f, before.rx_frames + 201);
+	assert_int_equal(drain_relayed(f, payload, sizeof(payload)), 0);
+	assert_int_equal(stats(f)->dropped[RDV_BCN_DROP_RATE], 201 - got);
 }
 
 static void test_relay_off(void **state)
@@ -1204,6 +1244,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_punch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_budget, setup_rate1, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_total_budget, setup_total1, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_off, setup_rate0, teardown),
 	    cmocka_unit_test_setup_teardown(test_roaming, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
