@@ -143,7 +143,7 @@ const struct ctl_pass ctl_pass_org[] = {
 	 .summary = "members of an org (admin: deployment or org token)", .admin = 1,
 	 .pos = {{"ORG", "org_id", CTL_ARG_AUTO}}},
 	{.sub = "revoke", .ipc = "org.revoke", .usage = "org revoke NODE [--org ORG]",
-	 .summary = "remove a node everywhere and cut it off (admin: deployment or org token)",
+	 .summary = "deployment token: revoke a node everywhere; org token: remove it from that org",
 	 .admin = 1, .pos = {{"NODE", "target", CTL_ARG_STR}},
 	 .opts = {{"org", "org_id", CTL_ARG_AUTO}}},
 	{0}};

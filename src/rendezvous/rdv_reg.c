@@ -224,6 +224,16 @@ void reg_idset_sort_unique(struct idset *s)
 	s->n = o;
 }
 
+void reg_idset_drop(struct idset *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == id) {
+			memmove(s->v + i, s->v + i + 1, (s->n - i - 1) * sizeof(*s->v));
+			s->n--;
+			return;
+		}
+}
+
 void reg_idset_free(struct idset *s)
 {
 	free(s->v);

@@ -2,7 +2,8 @@
  * rdv_reg.c (the dispatcher: the tables of operations, the envelope checks,
  * the transaction and the reply) and the handlers of each resource:
  * rdv_reg_node.c, rdv_reg_trust.c, rdv_reg_net.c, rdv_reg_org.c,
- * rdv_reg_policy.c and rdv_reg_admin.c.  Not for use outside them.
+ * rdv_reg_revoke.c, rdv_reg_policy.c and rdv_reg_admin.c.  Not for use
+ * outside them.
  *
  * A handler gets the request's context: the parsed body, the signer (node
  * requests) or the admin's scope, and the one write transaction that all
@@ -102,6 +103,8 @@ int reg_idset_add(struct idset *s, uint32_t id);
 void reg_idset_sort_unique(struct idset *s);
 void reg_idset_free(struct idset *s);
 int reg_idset_cb(void *arg, uint32_t id);
+/* Take \p id out of the sorted, unique set \p s (if there). */
+void reg_idset_drop(struct idset *s, uint32_t id);
 
 /* Make room for element \p n of the array at *\p vp (a pointer to the
  * array's pointer; \p cap elements of \p size bytes): doubling, from 16.
@@ -113,6 +116,7 @@ int reg_grow(void *vp, size_t n, size_t *cap, size_t size);
 int reg_store_rc(struct reg_ctx *c, int rc, int err, const char *msg);
 /* The first \p max IDs of \p s as array member \p key. */
 void reg_put_id_list(struct json_gen *j, const char *key, const struct idset *s, size_t max);
+#define REG_AUDIT_LIST_MAX 256 /* IDs listed in one audit record's details */
 
 struct ev_body {
 	uint16_t network_id; /* 0: none (events never name the backbone) */
@@ -284,10 +288,16 @@ int reg_admin_ca_revoke(struct reg_ctx *c);
 int reg_op_org_enroll(struct reg_ctx *c);
 int reg_admin_org_create(struct reg_ctx *c);
 int reg_admin_org_members(struct reg_ctx *c);
-int reg_admin_org_revoke(struct reg_ctx *c);
 
 int reg_get_org_opt(struct reg_ctx *c, uint32_t *org);
 int reg_load_org(struct reg_ctx *c, uint32_t id, struct rdv_org *o);
+/* The org an admin request names: an org's admin reaches only its own
+ * (forbidden otherwise, before anything about the other is read). */
+int reg_admin_org(struct reg_ctx *c, uint32_t id, struct rdv_org *o);
+
+/* ----------------------------------------------------- rdv_reg_revoke.c */
+
+int reg_admin_org_revoke(struct reg_ctx *c);
 
 /* ----------------------------------------------------- rdv_reg_policy.c */
 

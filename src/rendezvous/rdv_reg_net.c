@@ -177,6 +177,12 @@ static int check_join(struct reg_ctx *c, const struct rdv_network *net)
 	if (json_get_str(c->req.root, "token", &tok) == -EINVAL ||
 	    json_get_str(c->req.root, "invite", &inv) == -EINVAL)
 		return reg_fail(c, -EINVAL, "members 'token' and 'invite' must be strings");
+	/* Whatever the credential: an org's admin removed this node, and
+	 * its networks must not take it back on a token or a member's
+	 * invite (before an invite is used up). */
+	if (net->org && rdv_org_ban_has(&c->t, c->db, net->org, c->self_id))
+		return reg_fail(c, -EACCES, "org %u's admin removed this node from its networks",
+				net->org);
 	if (tok && net->rule != RDV_JOIN_TOKEN)
 		return reg_fail(c, -EINVAL, "network %u does not take a token", net->id);
 	if (inv && net->rule != RDV_JOIN_INVITE)
@@ -346,8 +352,13 @@ int reg_evict_member(struct reg_ctx *c, struct rdv_network *net, uint32_t node, 
 		goto out;
 	}
 	for (size_t i = 0; i < revoked.n; i++) {
+		struct ev_body peer = {.node_id = revoked.v[i]};
 		rdv_trust_del(&c->t, c->db, node, revoked.v[i]);
 		reg_queue_event(c, revoked.v[i], "trust.revoked", &b);
+		/* Taken out by someone else: the node drops the pair too (it
+		 * would learn only at its next registration otherwise). */
+		if (node != c->self_id)
+			reg_queue_event(c, node, "trust.revoked", &peer);
 		reg_audit_trust_revoked(c, revoked.v[i], node, reason, net->id);
 	}
 	if ((rc = reg_remove_member(c, net, node)) < 0)

@@ -663,12 +663,7 @@ int reg_audience(struct reg_ctx *c, uint32_t node, struct idset *out)
 	if (rc < 0)
 		return reg_fail(c, -EIO, "registry store error");
 	reg_idset_sort_unique(out);
-	for (size_t i = 0; i < out->n; i++)
-		if (out->v[i] == node) {
-			memmove(out->v + i, out->v + i + 1, (out->n - i - 1) * sizeof(*out->v));
-			out->n--;
-			break;
-		}
+	reg_idset_drop(out, node);
 	return 0;
 }
 

@@ -1,6 +1,5 @@
-/* rdv_reg_org.c - orgs: enrolment (a node's org_enroll), the admin's
- * org requests (create, members) and the revocation of a node, which an
- * org's admin may do for its own members (doc/REGISTRY.md "Revocation").
+/* rdv_reg_org.c - orgs: enrolment (a node's org_enroll) and the admin's
+ * org requests (create, members).  org_revoke is rdv_reg_revoke.c.
  */
 #include "config.h"
 
@@ -22,7 +21,6 @@
 #include "util.h"
 
 #define ORG_TOKEN_BYTES 32
-#define AUDIT_LIST_MAX 256 /* IDs listed in one audit record's details */
 
 /* ------------------------------------------------------------ orgs */
 
@@ -129,6 +127,9 @@ int reg_op_org_enroll(struct reg_ctx *c)
 	sodium_memzero(h, sizeof(h));
 	if (bad)
 		return reg_fail(c, -EACCES, "wrong enroll token for org %u", id);
+	if (rdv_org_ban_has(&c->t, c->db, id, c->self_id))
+		return reg_fail(c, -EACCES,
+				"org %u's admin removed this node: it may not enroll again", id);
 	is_new = !rdv_org_member_has(&c->t, c->db, id, c->self_id);
 	if (is_new)
 		rdv_org_member_put(&c->t, c->db, id, c->self_id, c->now);
@@ -137,7 +138,7 @@ int reg_op_org_enroll(struct reg_ctx *c)
 		goto out;
 	if ((is_new || joined.n) && reg_audit_begin(c, &d) == 0) {
 		jg_kbool(&d, "new", is_new);
-		reg_put_id_list(&d, "networks_joined", &joined, AUDIT_LIST_MAX);
+		reg_put_id_list(&d, "networks_joined", &joined, REG_AUDIT_LIST_MAX);
 		reg_audit_end(c, &d, "org.enrolled", reg_org_subj(sb, id));
 	}
 	if (is_new || joined.n)
@@ -195,9 +196,7 @@ int reg_admin_org_create(struct reg_ctx *c)
 	return 0;
 }
 
-/* The org an admin request names: an org's admin reaches only its own
- * (forbidden otherwise, before anything about the other is read). */
-static int admin_org(struct reg_ctx *c, uint32_t id, struct rdv_org *o)
+int reg_admin_org(struct reg_ctx *c, uint32_t id, struct rdv_org *o)
 {
 	if (c->org_scope && id != c->org_scope)
 		return reg_fail(c, -EACCES, "an org's admin token acts only on org %u",
@@ -217,7 +216,7 @@ int reg_admin_org_members(struct reg_ctx *c)
 	uint32_t id;
 	int rc;
 
-	if ((rc = get_org(c, &id)) < 0 || (rc = admin_org(c, id, &o)) < 0)
+	if ((rc = get_org(c, &id)) < 0 || (rc = reg_admin_org(c, id, &o)) < 0)
 		return rc;
 	jg_key(&c->out, "nodes");
 	jg_array_open(&c->out);
@@ -225,136 +224,4 @@ int reg_admin_org_members(struct reg_ctx *c)
 		return reg_fail(c, -EIO, "registry store error");
 	jg_array_close(&c->out);
 	return 0;
-}
-
-static int inbox_from_cb(void *arg, const struct rdv_inbox_entry *e)
-{
-	return reg_idset_add(arg, e->from);
-}
-
-/* Take node \p n out of everything, in the request's transaction: every
- * network (network.left to the rest, policy.changed where views change),
- * every trust pair (trust.revoked to the peer), every org, its inbox and
- * hostname; then mark it and its key revoked.  The lists of what it left
- * go to \p nets and \p peers. */
-static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets,
-		       struct idset *peers)
-{
-	struct idset orgs = {0}, inbox = {0};
-	struct rdv_network net;
-	struct ev_body b = {.node_id = n->id};
-	int rc = 0;
-
-	/* Collect, then change: no writes under an open cursor. */
-	if (rdv_node_net_iter(&c->t, c->db, n->id, reg_idset_cb, nets) < 0 ||
-	    rdv_trust_iter(&c->t, c->db, n->id, reg_idset_cb, peers) < 0 ||
-	    rdv_node_org_iter(&c->t, c->db, n->id, reg_idset_cb, &orgs) < 0 ||
-	    rdv_inbox_iter(&c->t, c->db, n->id, inbox_from_cb, &inbox) < 0) {
-		rc = reg_fail(c, -EIO, "registry store error");
-		goto out;
-	}
-	for (size_t i = 0; i < nets->n; i++) {
-		uint16_t id = (uint16_t)nets->v[i];
-		if ((rc = reg_load_net(c, id, &net)) < 0 ||
-		    (rc = reg_remove_member(c, &net, n->id)) < 0)
-			goto out;
-	}
-	for (size_t i = 0; i < peers->n; i++) {
-		rdv_trust_del(&c->t, c->db, n->id, peers->v[i]);
-		reg_queue_event(c, peers->v[i], "trust.revoked", &b);
-	}
-	for (size_t i = 0; i < orgs.n; i++)
-		rdv_org_member_del(&c->t, c->db, orgs.v[i], n->id);
-	for (size_t i = 0; i < inbox.n; i++)
-		rdv_inbox_del(&c->t, c->db, n->id, inbox.v[i]);
-	reg_release_hostname(c, n);
-	n->active = 0;
-	n->revoked = 1;
-	rdv_node_put(&c->t, c->db, n);
-	rdv_key_revoke(&c->t, c->db, n->pk, n->id);
-	/* Its open streams are woken, and ended (rdv_http.c). */
-	reg_add_notify(c, n->id);
-out:
-	reg_idset_free(&orgs);
-	reg_idset_free(&inbox);
-	return rc;
-}
-
-static void put_revoke_answer(struct reg_ctx *c, uint32_t node, const struct idset *nets,
-			      const struct idset *peers, size_t notified)
-{
-	jg_ku64(&c->out, "node_id", node);
-	reg_put_id_list(&c->out, "networks_left", nets, SIZE_MAX);
-	reg_put_id_list(&c->out, "trust_revoked", peers, SIZE_MAX);
-	jg_ku64(&c->out, "notified", notified);
-}
-
-/* Revoke a node (doc/REGISTRY.md "Revocation"): everywhere, for ever, in
- * one transaction.  The deployment's admin may leave org_id out (a
- * deployment-wide revocation); an org's admin revokes members of its org
- * only (org_id defaults to its org).  Revoking a revoked node again
- * changes nothing. */
-int reg_admin_org_revoke(struct reg_ctx *c)
-{
-	char sb[SUBJ_MAX];
-	struct json_gen d;
-	struct rdv_org o;
-	struct rdv_node n;
-	struct idset aud = {0}, nets = {0}, peers = {0};
-	struct ev_body b = {0};
-	uint32_t nid, org;
-	int rc;
-
-	if (json_get_u32(c->req.root, "node_id", &nid) < 0 || nid == 0)
-		return reg_fail(c, -EINVAL, "member 'node_id' must be a node ID");
-	if ((rc = reg_get_org_opt(c, &org)) < 0)
-		return rc;
-	/* With an org's token the org is that one (naming it is optional:
-	 * `pilotctl org revoke NODE` sends none). */
-	if (org == 0)
-		org = c->org_scope;
-	if (org && (rc = admin_org(c, org, &o)) < 0)
-		return rc;
-	/* An org's admin must not reach beyond its members: anyone else is
-	 * answered alike, whether it exists or not.  (A revoked node is a
-	 * member of no org any more.) */
-	if (org && !rdv_org_member_has(&c->t, c->db, org, nid))
-		return reg_fail(c, -ENOENT, "node %u is not a member of org %u", nid, org);
-	rc = reg_load_node(c, nid, &n);
-	if (rc == -ENOENT)
-		return reg_fail(c, -ENOENT, "no such node");
-	if (rc < 0)
-		return rc;
-	if (n.revoked) {
-		put_revoke_answer(c, nid, &nets, &peers, 0);
-		return 0;
-	}
-	/* Who hears of it is decided before anything is removed. */
-	if ((rc = reg_audience(c, nid, &aud)) < 0)
-		goto out;
-	b.node_id = nid;
-	for (size_t i = 0; i < aud.n; i++)
-		reg_queue_event(c, aud.v[i], "node.revoked", &b);
-	if ((rc = revoke_node(c, &n, &nets, &peers)) < 0 || (rc = reg_rep_revoked(c, nid)) < 0)
-		goto out;
-	if (reg_audit_begin(c, &d) == 0) {
-		if (org)
-			jg_ku64(&d, "org_id", org);
-		jg_ku64(&d, "networks_left_count", nets.n);
-		reg_put_id_list(&d, "networks_left", &nets, AUDIT_LIST_MAX);
-		jg_ku64(&d, "trust_revoked_count", peers.n);
-		reg_put_id_list(&d, "trust_revoked", &peers, AUDIT_LIST_MAX);
-		jg_ku64(&d, "notified", aud.n);
-		jg_kb64(&d, "public_key", n.pk, sizeof(n.pk));
-		reg_audit_end(c, &d, "node.revoked", reg_node_subj(sb, nid));
-	}
-	log_warnx("admin from %s: revoked node %u (%zu networks, %zu trust pairs, %zu nodes told)",
-		  c->peer_ip, nid, nets.n, peers.n, aud.n);
-	put_revoke_answer(c, nid, &nets, &peers, aud.n);
-	rc = 0;
-out:
-	reg_idset_free(&aud);
-	reg_idset_free(&nets);
-	reg_idset_free(&peers);
-	return rc;
 }

@@ -53,6 +53,7 @@ static const char *const db_names[RDV_DB_COUNT + 1] = {
     [RDV_DB_REP] = "rep",
     [RDV_DB_REP_APPR] = "rep_appr",
     [RDV_DB_REP_OPINIONS] = "rep_opinions",
+    [RDV_DB_ORG_BANS] = "org_bans",
     [RDV_DB_REPL] = "repl",
     [RDV_DB_COUNT] = NULL,
 };

@@ -27,6 +27,9 @@
  *   node_orgs  be32(node) be32(org) -> "" (the same memberships, by node)
  *   org_nets   be32(org) be16(net) -> "" (networks the org owns; the owner
  *              is also in the network record)
+ *   org_bans   be32(org) be32(node) -> be64(ms): nodes the org's admin
+ *              removed (org_revoke with the org's token), barred from the
+ *              org and its networks for ever
  *   policies   be16(net) -> u8(1) be64(version) be32(rules) canonical JSON
  *   net_ca     be16(net) -> the CA certificate of a ca network (cert.h)
  *   net_certs  be16(net) be32(node) -> the certificate that admitted node
@@ -119,6 +122,7 @@ enum rdv_dbi {
 	RDV_DB_REP,
 	RDV_DB_REP_APPR,
 	RDV_DB_REP_OPINIONS,
+	RDV_DB_ORG_BANS,
 	RDV_DB_REPL, /* local: a replica's position in etcd (store "etcd") */
 	RDV_DB_COUNT,
 };
@@ -385,6 +389,11 @@ int rdv_node_org_iter(struct store_txn *t, struct rdv_db *db, uint32_t node, rdv
 		      void *arg);
 /** Call \p cb for every network \p org owns, by ascending ID. */
 int rdv_org_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t org, rdv_id_cb cb, void *arg);
+/** Bar \p node from org \p org (its admin removed it at \p ms). */
+void rdv_org_ban_put(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node,
+		     uint64_t ms);
+/** \retval 1 if org \p org barred \p node, else 0. */
+int rdv_org_ban_has(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node);
 
 /* Policies (one per network; none for the backbone) */
 struct rdv_policy {

@@ -1,5 +1,6 @@
 /* rdv_store_org.c - see rdv_store.h: the tables of orgs, of their
- * memberships (both ways) and of the networks they own. */
+ * memberships (both ways), of the networks they own and of the nodes they
+ * barred. */
 #include "config.h"
 
 #include <errno.h>
@@ -137,4 +138,21 @@ int rdv_org_net_iter(struct store_txn *t, struct rdv_db *db, uint32_t org, rdv_i
 	store_be32(p, org);
 	/* be32(org) be16(net): the shape of node_nets keys. */
 	return rdv_st_each_id(t, db->dbi[RDV_DB_ORG_NETS], p, sizeof(p), 2, cb, arg);
+}
+
+void rdv_org_ban_put(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node,
+		     uint64_t ms)
+{
+	uint8_t k[8], v[8];
+
+	pair_key(k, org, node);
+	store_be64(v, ms);
+	store_put(t, db->dbi[RDV_DB_ORG_BANS], k, sizeof(k), v, sizeof(v));
+}
+
+int rdv_org_ban_has(struct store_txn *t, struct rdv_db *db, uint32_t org, uint32_t node)
+{
+	MDB_val v;
+
+	return pair_get(t, db->dbi[RDV_DB_ORG_BANS], org, node, &v) == 0;
 }

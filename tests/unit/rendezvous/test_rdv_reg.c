@@ -1015,6 +1015,14 @@ static uint32_t arr_u32(yajl_val v, const char *key, size_t i)
 }
 
 /* The node record as stored. */
+/* Array member \p key of \p v is the \p n IDs at \p want. */
+static void expect_ids(yajl_val v, const char *key, const uint32_t *want, size_t n)
+{
+	assert_int_equal(arr_len(v, key), n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(arr_u32(v, key, i), want[i]);
+}
+
 static void stored(struct fixture *f, uint32_t id, struct rdv_node *n)
 {
 	struct store_txn t;
@@ -2416,6 +2424,36 @@ static char *audit_raw(struct fixture *f, uint64_t id, size_t *len)
 	return s;
 }
 
+static uint64_t count_type(struct fixture *f, const char *type)
+{
+	char body[128];
+	yajl_val v;
+	uint64_t n;
+
+	snprintf(body, sizeof(body), "{\"type\":\"%s\",\"limit\":10000}", type);
+	v = audit_q(f, body);
+	n = arr_len(v, "events");
+	yajl_tree_free(v);
+	return n;
+}
+
+/* The newest audit record of \p type (caller frees the reply). */
+static yajl_val newest(struct fixture *f, const char *type, yajl_val *e)
+{
+	char body[128];
+	yajl_val v;
+
+	snprintf(body, sizeof(body), "{\"type\":\"%s\",\"newest\":true,\"limit\":1}", type);
+	v = audit_q(f, body);
+	*e = ev_at(v, 0);
+	return v;
+}
+
+static uint64_t detail_u64(yajl_val e, const char *key)
+{
+	return ev_u64(json_get(e, "details"), key);
+}
+
 static void test_audit_trust_sequence(void **state)
 {
 	struct fixture *f = *state;
@@ -2923,6 +2961,24 @@ static int org_admin(struct fixture *f, const struct torg *o, const char *op, co
 	return admin_req(f, ADMIN_TOKEN, o->auth, op, body, out);
 }
 
+/* org_revoke with org \p o's token and the body \p fmt... is refused
+ * with \p status and \p code. */
+static void __attribute__((format(printf, 5, 6)))
+revoke_refused(struct fixture *f, const struct torg *o, int status, const char *code,
+	       const char *fmt, ...)
+{
+	char body[256];
+	va_list ap;
+	yajl_val v;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	if (org_admin(f, o, "org_revoke", body, &v) != status)
+		fail_msg("org_revoke %s was not refused with %d", body, status);
+	expect_error(v, code);
+}
+
 static int enroll(struct fixture *f, struct tnode *n, uint32_t org, const char *token,
 		  yajl_val *out)
 {
@@ -3231,24 +3287,12 @@ static void test_org_scope(void **state)
 	yajl_tree_free(v);
 	assert_int_equal(enroll(f, &b, o2.id, o2.enroll, &v), 200);
 	yajl_tree_free(v);
-	snprintf(body, sizeof(body), "{\"node_id\":%u}", b.id);
-	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
-	expect_error(v, "not_found");
-	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":0}", a.id);
-	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 400);
-	expect_error(v, "bad_request");
-	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":%u}", b.id, o.id);
-	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
-	expect_error(v, "not_found");
-	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":%u}", c.id, o.id);
-	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
-	expect_error(v, "not_found");
-	snprintf(body, sizeof(body), "{\"node_id\":999,\"org_id\":%u}", o.id);
-	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
-	expect_error(v, "not_found");
-	snprintf(body, sizeof(body), "{\"node_id\":%u,\"org_id\":%u}", b.id, o2.id);
-	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 403);
-	expect_error(v, "forbidden");
+	revoke_refused(f, &o, 404, "not_found", "{\"node_id\":%u}", b.id);
+	revoke_refused(f, &o, 400, "bad_request", "{\"node_id\":%u,\"org_id\":0}", a.id);
+	revoke_refused(f, &o, 404, "not_found", "{\"node_id\":%u,\"org_id\":%u}", b.id, o.id);
+	revoke_refused(f, &o, 404, "not_found", "{\"node_id\":%u,\"org_id\":%u}", c.id, o.id);
+	revoke_refused(f, &o, 404, "not_found", "{\"node_id\":999,\"org_id\":%u}", o.id);
+	revoke_refused(f, &o, 403, "forbidden", "{\"node_id\":%u,\"org_id\":%u}", b.id, o2.id);
 	/* b and c are untouched */
 	assert_int_equal(req(f, &b, "heartbeat", "\"listen_port\":1", &v), 200);
 	yajl_tree_free(v);
@@ -3256,9 +3300,13 @@ static void test_org_scope(void **state)
 	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 200);
 	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
 	assert_int_equal(id, a.id);
+	assert_string_equal(json_get(v, "scope")->u.string, "org");
 	yajl_tree_free(v);
-	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":1", &v), 403);
-	expect_msg(v, "forbidden", "revoked");
+	/* out of the org, not banned (test_org_revoke_scoped) */
+	assert_int_equal(req(f, &a, "heartbeat", "\"listen_port\":1", &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(org_admin(f, &o, "org_revoke", body, &v), 404);
+	expect_error(v, "not_found");
 	/* the org's token is no deployment token, and a wrong one is refused */
 	assert_int_equal(
 	    admin_req(f, ADMIN_TOKEN, "Bearer nope", "org_members", "{\"org_id\":1}", &v), 401);
@@ -3331,12 +3379,8 @@ static void test_revoke(void **state)
 	assert_int_equal(admin(f, "org_revoke", body, &v), 200);
 	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
 	assert_int_equal(id, a.id);
-	assert_int_equal(arr_len(v, "networks_left"), 2);
-	assert_int_equal(arr_u32(v, "networks_left", 0), n1);
-	assert_int_equal(arr_u32(v, "networks_left", 1), n2);
-	assert_int_equal(arr_len(v, "trust_revoked"), 2);
-	assert_int_equal(arr_u32(v, "trust_revoked", 0), b.id);
-	assert_int_equal(arr_u32(v, "trust_revoked", 1), e.id);
+	expect_ids(v, "networks_left", (uint32_t[]){n1, n2}, 2);
+	expect_ids(v, "trust_revoked", (uint32_t[]){b.id, e.id}, 2);
 	assert_int_equal(json_get_u32(v, "notified", &id), 0);
 	assert_int_equal(id, 3); /* B, C, E: not D */
 	yajl_tree_free(v);
@@ -3479,6 +3523,232 @@ static void test_revoke(void **state)
 	yajl_tree_free(v);
 	assert_int_equal(f->nnotified, 0);
 	assert_int_equal(audit_count(f), records + 8);
+}
+
+/* The events of \p n since \p after hold \p want (a substring) \p times. */
+static void expect_events(struct fixture *f, struct tnode *n, uint64_t after, const char *want,
+			  size_t times)
+{
+	char *ev = events(f, n, after);
+
+	if (count_lines(ev, want) != times)
+		fail_msg("node %u: %zu times %s, not %zu, in:\n%s", n->id, count_lines(ev, want),
+			 want, times, ev);
+	free(ev);
+}
+
+/* An org admin's org_revoke reaches that org alone: X, in orgs A and B
+ * (and a network of no org), is removed from A and A's networks with the
+ * pair A's network made; its place in B, the other network, the pairs
+ * made elsewhere and its key stay; it cannot come back into A.  Then the
+ * deployment admin's revoke still bans it everywhere. */
+static void test_org_revoke_scoped(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode x = {0}, pa = {0}, pb = {0}, q = {0}, r = {0};
+	struct torg oa, ob;
+	char body[256], want[160], sb[32];
+	const char *s;
+	uint32_t a1, a2, b1, f1, id;
+	uint64_t records, mx, mpa, mpb, mq, mr;
+	yajl_val v, e, det;
+
+	mk_org(f, "alpha", &oa);
+	mk_org(f, "beta", &ob);
+	snprintf(body, sizeof(body), "{\"name\":\"a-one\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 oa.id);
+	a1 = mk_net(f, body);
+	snprintf(body, sizeof(body), "{\"name\":\"a-two\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 oa.id);
+	a2 = mk_net(f, body);
+	snprintf(body, sizeof(body), "{\"name\":\"b-one\",\"join_rule\":\"open\",\"org_id\":%u}",
+		 ob.id);
+	b1 = mk_net(f, body);
+	f1 = mk_net(f, "{\"name\":\"free\",\"join_rule\":\"open\"}");
+	do_register(f, &x, 0, "xeno");
+	do_register(f, &pa, 0, NULL); /* org A: a pair with X through a1 */
+	do_register(f, &pb, 0, NULL); /* org B: a pair with X through b1 */
+	do_register(f, &q, 0, NULL);  /* network f1: a pair with X through it */
+	do_register(f, &r, 0, NULL);  /* no network: a pair with X by approval */
+	assert_int_equal(enroll(f, &x, oa.id, oa.enroll, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(enroll(f, &x, ob.id, ob.enroll, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(enroll(f, &pa, oa.id, oa.enroll, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(enroll(f, &pb, ob.id, ob.enroll, &v), 200);
+	yajl_tree_free(v);
+	join_ok(f, &x, f1, NULL);
+	join_ok(f, &q, f1, NULL);
+	assert_int_equal(req(f, &pa, "handshake", target(x.id), &v), 200); /* basis a1 */
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &pb, "handshake", target(x.id), &v), 200); /* basis b1 */
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &q, "handshake", target(x.id), &v), 200); /* basis f1 */
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &r, "handshake", target(x.id), &v), 200); /* pending */
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &x, "approve", target(r.id), &v), 200); /* basis 0 */
+	yajl_tree_free(v);
+	assert_true(has_pair(f, x.id, pa.id) && has_pair(f, x.id, pb.id));
+	assert_true(has_pair(f, x.id, q.id) && has_pair(f, x.id, r.id));
+
+	/* B's admin reaches no node outside B, X's membership of A included */
+	records = audit_count(f);
+	revoke_refused(f, &ob, 404, "not_found", "{\"node_id\":%u}", pa.id);
+	revoke_refused(f, &ob, 403, "forbidden", "{\"node_id\":%u,\"org_id\":%u}", x.id, oa.id);
+	assert_int_equal(audit_count(f), records);
+	assert_true(is_member(f, a1, pa.id) && has_pair(f, x.id, pa.id));
+
+	/* A's admin removes X from A */
+	mx = seq_now(f, x.id);
+	mpa = seq_now(f, pa.id);
+	mpb = seq_now(f, pb.id);
+	mq = seq_now(f, q.id);
+	mr = seq_now(f, r.id);
+	f->nnotified = 0;
+	snprintf(body, sizeof(body), "{\"node_id\":%u}", x.id);
+	assert_int_equal(org_admin(f, &oa, "org_revoke", body, &v), 200);
+	assert_int_equal(json_get_u32(v, "node_id", &id), 0);
+	assert_int_equal(id, x.id);
+	assert_int_equal(json_get_str(v, "scope", &s), 0);
+	assert_string_equal(s, "org");
+	assert_int_equal(json_get_u32(v, "org_id", &id), 0);
+	assert_int_equal(id, oa.id);
+	expect_ids(v, "networks_left", (uint32_t[]){a1, a2}, 2);
+	expect_ids(v, "trust_revoked", (uint32_t[]){pa.id}, 1);
+	assert_int_equal(json_get_u32(v, "notified", &id), 0);
+	assert_int_equal(id, 1); /* PA: the other member of a1 and a2 */
+	yajl_tree_free(v);
+
+	/* gone from A and A's networks, with the pair a1 made */
+	assert_false(is_member(f, a1, x.id));
+	assert_false(is_member(f, a2, x.id));
+	assert_false(has_pair(f, x.id, pa.id));
+	snprintf(body, sizeof(body), "{\"org_id\":%u}", oa.id);
+	assert_int_equal(org_admin(f, &oa, "org_members", body, &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 1); /* PA */
+	yajl_tree_free(v);
+	/* B, B's network, the network of no org and the other pairs stay */
+	assert_true(is_member(f, b1, x.id));
+	assert_true(is_member(f, f1, x.id));
+	assert_true(has_pair(f, x.id, pb.id));
+	assert_true(has_pair(f, x.id, q.id));
+	assert_true(has_pair(f, x.id, r.id));
+	snprintf(body, sizeof(body), "{\"org_id\":%u}", ob.id);
+	assert_int_equal(org_admin(f, &ob, "org_members", body, &v), 200);
+	assert_int_equal(arr_len(v, "nodes"), 2); /* X, PB */
+	yajl_tree_free(v);
+
+	/* the pushes: membership ends and the pair, never a key revocation */
+	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":%u,\"node_id\":%u}",
+		 a1, x.id);
+	expect_events(f, &x, mx, want, 1);
+	expect_events(f, &pa, mpa, want, 1);
+	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":%u,\"node_id\":%u}",
+		 a2, x.id);
+	expect_events(f, &x, mx, want, 1);
+	expect_events(f, &pa, mpa, want, 1);
+	snprintf(want, sizeof(want), "\"event\":\"trust.revoked\",\"node_id\":%u}", x.id);
+	expect_events(f, &pa, mpa, want, 1);
+	snprintf(want, sizeof(want), "\"event\":\"trust.revoked\",\"node_id\":%u}", pa.id);
+	expect_events(f, &x, mx, want, 1);
+	expect_events(f, &x, mx, "\"event\"", 4); /* and the synced marker */
+	expect_events(f, &pa, mpa, "\"event\"", 4);
+	for (size_t i = 0; i < 3; i++) {
+		struct tnode *n = i == 0 ? &pb : i == 1 ? &q : &r;
+		uint64_t m = i == 0 ? mpb : i == 1 ? mq : mr;
+		expect_events(f, n, m, "\"event\"", 1); /* only synced */
+	}
+	expect_events(f, &pa, mpa, "node.revoked", 0);
+	{
+		int woke_x = 0, woke_pa = 0, woke_pb = 0;
+		for (size_t i = 0; i < f->nnotified; i++) {
+			woke_x |= f->notified[i] == x.id;
+			woke_pa |= f->notified[i] == pa.id;
+			woke_pb |= f->notified[i] == pb.id;
+		}
+		assert_true(woke_x && woke_pa);
+		assert_false(woke_pb);
+	}
+
+	/* one record per change, each naming org A's authority */
+	assert_int_equal(audit_count(f), records + 4);
+	assert_int_equal(count_type(f, "node.revoked"), 0);
+	snprintf(sb, sizeof(sb), "node:%u", x.id);
+	v = audit_q(f, "{\"type\":\"network.member_removed\"}");
+	assert_int_equal(arr_len(v, "events"), 2);
+	for (size_t i = 0; i < 2; i++) {
+		e = ev_at(v, i);
+		assert_string_equal(ev_str(e, "actor"), "admin:198.19.100.9");
+		assert_string_equal(ev_str(e, "subject"), sb);
+		assert_int_equal(detail_u64(e, "org_admin"), oa.id);
+		assert_int_equal(detail_u64(e, "org_id"), oa.id);
+		assert_int_equal(detail_u64(e, "network_id"), i == 0 ? a1 : a2);
+		assert_string_equal(ev_detail(e, "reason"), "org_revoked");
+		assert_int_equal(detail_u64(e, "trust_pairs_revoked"), i == 0 ? 1 : 0);
+	}
+	yajl_tree_free(v);
+	v = newest(f, "trust.revoked", &e);
+	assert_int_equal(detail_u64(e, "org_admin"), oa.id);
+	assert_int_equal(detail_u64(e, "network_id"), a1);
+	assert_string_equal(ev_detail(e, "reason"), "org_revoked");
+	yajl_tree_free(v);
+	v = newest(f, "org.member_removed", &e);
+	assert_string_equal(ev_str(e, "subject"), sb);
+	det = json_get(e, "details");
+	assert_int_equal(ev_u64(det, "org_admin"), oa.id);
+	assert_int_equal(ev_u64(det, "org_id"), oa.id);
+	assert_int_equal(ev_u64(det, "networks_left_count"), 2);
+	assert_int_equal(ev_u64(det, "trust_revoked_count"), 1);
+	assert_int_equal(arr_u32(det, "trust_revoked", 0), pa.id);
+	assert_int_equal(ev_u64(det, "notified"), 1);
+	yajl_tree_free(v);
+
+	/* its key is not banned: it registers, resolves and is resolved */
+	do_register(f, &x, 0, "xeno");
+	assert_int_equal(heartbeat(f, &x, ""), 200);
+	{
+		static const char *const op[] = {"resolve", "resolve", "lookup"};
+		struct tnode *from[] = {&x, &pb, &q}, *to[] = {&pb, &x, &x};
+		for (size_t i = 0; i < nitems(op); i++) {
+			if (req(f, from[i], op[i], target(to[i]->id), &v) != 200)
+				fail_msg("%s of node %u by %u refused", op[i], to[i]->id,
+					 from[i]->id);
+			yajl_tree_free(v);
+		}
+	}
+	assert_int_equal(enroll(f, &x, ob.id, ob.enroll, &v), 200);
+	yajl_tree_free(v);
+	/* but A will not take it back, on any credential */
+	assert_int_equal(enroll(f, &x, oa.id, oa.enroll, &v), 403);
+	expect_msg(v, "forbidden", "removed");
+	assert_int_equal(join(f, &x, a1, NULL, &v), 403);
+	expect_msg(v, "forbidden", "removed");
+	assert_false(is_member(f, a1, x.id));
+	/* and removing it again finds no member */
+	revoke_refused(f, &oa, 404, "not_found", "{\"node_id\":%u}", x.id);
+
+	/* the deployment admin's revoke still bans it everywhere */
+	mpb = seq_now(f, pb.id);
+	snprintf(body, sizeof(body), "{\"node_id\":%u}", x.id);
+	assert_int_equal(admin(f, "org_revoke", body, &v), 200);
+	assert_int_equal(json_get_str(v, "scope", &s), 0);
+	assert_string_equal(s, "deployment");
+	assert_int_equal(arr_len(v, "networks_left"), 2); /* b1, f1 */
+	assert_int_equal(arr_len(v, "trust_revoked"), 3); /* PB, Q, R */
+	yajl_tree_free(v);
+	assert_false(is_member(f, b1, x.id));
+	assert_false(is_member(f, f1, x.id));
+	assert_false(has_pair(f, x.id, pb.id) || has_pair(f, x.id, q.id) ||
+		     has_pair(f, x.id, r.id));
+	snprintf(want, sizeof(want), "\"event\":\"node.revoked\",\"node_id\":%u}", x.id);
+	expect_events(f, &pb, mpb, want, 1);
+	assert_int_equal(count_type(f, "node.revoked"), 1);
+	assert_int_equal(req(f, &x, "heartbeat", "\"listen_port\":1", &v), 403);
+	expect_msg(v, "forbidden", "revoked");
+	assert_int_equal(enroll(f, &x, ob.id, ob.enroll, &v), 403);
+	expect_msg(v, "forbidden", "revoked");
 }
 
 /* A policy_set by the deployment's admin; returns the status. */
@@ -4221,36 +4491,6 @@ static int cert_stored(struct fixture *f, uint32_t net, uint32_t node, struct ce
 	return rc;
 }
 
-static uint64_t count_type(struct fixture *f, const char *type)
-{
-	char body[128];
-	yajl_val v;
-	uint64_t n;
-
-	snprintf(body, sizeof(body), "{\"type\":\"%s\",\"limit\":10000}", type);
-	v = audit_q(f, body);
-	n = arr_len(v, "events");
-	yajl_tree_free(v);
-	return n;
-}
-
-/* The newest audit record of \p type (caller frees the reply). */
-static yajl_val newest(struct fixture *f, const char *type, yajl_val *e)
-{
-	char body[128];
-	yajl_val v;
-
-	snprintf(body, sizeof(body), "{\"type\":\"%s\",\"newest\":true,\"limit\":1}", type);
-	v = audit_q(f, body);
-	*e = ev_at(v, 0);
-	return v;
-}
-
-static uint64_t detail_u64(yajl_val e, const char *key)
-{
-	return ev_u64(json_get(e, "details"), key);
-}
-
 /* A JSON string's text: escape the newlines of armored text. */
 static void json_escape_nl(const char *in, char *out, size_t cap)
 {
@@ -4804,12 +5044,15 @@ static void test_ca_revoke_evicts(void **state)
 	assert_int_equal(count_lines(ev, "network.left"), 1);
 	assert_null(strstr(ev, "trust.revoked"));
 	free(ev);
-	/* the revoked node learns it is out of the network, and nothing else */
+	/* the revoked node learns it is out of the network and that the pair
+	 * the network made is gone, and nothing else */
 	ev = events(f, &a, ma);
 	snprintf(want, sizeof(want), "\"event\":\"network.left\",\"network_id\":%u,\"node_id\":%u}",
 		 net, a.id);
 	assert_non_null(strstr(ev, want));
-	assert_int_equal(count_lines(ev, "\"event\""), 2);
+	snprintf(want, sizeof(want), "\"event\":\"trust.revoked\",\"node_id\":%u}", b.id);
+	assert_non_null(strstr(ev, want));
+	assert_int_equal(count_lines(ev, "\"event\""), 3);
 	free(ev);
 	{
 		int woke_b = 0, woke_c = 0;
@@ -6731,6 +6974,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_org_create_enroll, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_org_scope, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_org_revoke_scoped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy_visibility, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events_synced, setup, teardown),
