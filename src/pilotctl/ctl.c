@@ -22,8 +22,10 @@ static const struct ctl_cmd cmds[] = {
     {"info", "info", "this node's identity, addresses, networks and visibility", ctl_cmd_info,
      NULL},
     {"peers", "peers", "peers with their path, endpoint and last handshake", ctl_cmd_peers, NULL},
-    {"status", "status", "daemon health, registry link, tunnel paths per peer", ctl_cmd_status,
-     NULL},
+    {"status", "status [--check]",
+     "daemon health, registry link, tunnel paths per peer (--check: one line, exit 0 OK, 1 "
+     "WARNING, 2 CRITICAL, 3 UNKNOWN)",
+     ctl_cmd_status, NULL},
     {"ping", "ping TARGET [-c COUNT] [-i INTERVAL] [-W TIMEOUT]",
      "ICMPv6 echo to a peer over the overlay", ctl_cmd_ping, NULL},
     {"addr", "addr ADDRESS|IPV6", "convert a Pilot address to its IPv6 address and back",
@@ -389,6 +391,7 @@ out:
 	ctl_close(&c);
 	free(cargv);
 	if (ret == 0)
-		return CTL_EXIT_OK;
-	return ctl_report_error(&c, ret);
+		return c.exit_code ? c.exit_code : CTL_EXIT_OK;
+	ret = ctl_report_error(&c, ret);
+	return c.exit_code ? c.exit_code : ret;
 }

@@ -92,6 +92,7 @@ struct ctl {
 	const char *req_cmd;  /* IPC command in flight, for error messages */
 	char label[64];	      /* the command words ("network join"), for messages */
 	struct ctl_err err;
+	int exit_code; /* a command's own exit status (status --check), 0: the usual */
 };
 
 /* --- ctl.c ----------------------------------------------------------- */

@@ -139,6 +139,23 @@ int ctl_cmd_peers(struct ctl *c, int argc, char **argv)
 
 /* -------------------------------------------------------------- status */
 
+/* The problems of a health object as "code: message; ..." into \p out. */
+static const char *health_text(yajl_val h, char *out, size_t outlen)
+{
+	yajl_val probs = json_get(h, "problems");
+	size_t n = 0;
+	char code[64], msg[512];
+
+	out[0] = '\0';
+	for (size_t i = 0; YAJL_IS_ARRAY(probs) && i < probs->u.array.len && n < outlen; i++) {
+		yajl_val p = probs->u.array.values[i];
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s: %s", i ? "; " : "",
+				      ctl_mtext(p, "code", code, sizeof(code)),
+				      ctl_mtext(p, "message", msg, sizeof(msg)));
+	}
+	return out;
+}
+
 static int print_status(yajl_val d)
 {
 	static const char *const st_hdr[] = {"NODE",	       "HOSTNAME", "PATH", "ENDPOINT",
@@ -148,10 +165,11 @@ static int print_status(yajl_val d)
 	yajl_val reg = json_get(d, "registry"), tun = json_get(d, "tun"),
 		 counters = json_get(d, "counters"), bcn = json_get(d, "beacon");
 	char b[6][256], regline[1000], tunline[300], bcnline[400], up[64], spline[800];
-	const char *pairs[18];
+	char hline[1700], hst[32], hb[1600];
+	const char *pairs[20];
 	char scb[32];
 	yajl_val sp = json_get(d, "spiffe");
-	size_t np = 7;
+	size_t np = 8;
 	uint64_t uptime, ago;
 	int connected = 0;
 
@@ -219,6 +237,17 @@ static int print_status(yajl_val d)
 	}
 	pairs[12] = "beacon";
 	pairs[13] = bcnline;
+	{
+		/* The verdict first among the problems: what --check says. */
+		yajl_val h = json_get(d, "health");
+		size_t n;
+		snprintf(hline, sizeof(hline), "%s", ctl_mtext(h, "state", hst, sizeof(hst)));
+		n = strlen(hline);
+		if (*health_text(h, hb, sizeof(hb)))
+			snprintf(hline + n, sizeof(hline) - n, " (%s)", hb);
+		pairs[14] = "health";
+		pairs[15] = hline;
+	}
 	if (YAJL_IS_OBJECT(sp)) {
 		/* spiffe_auto: the SVID held and the Workload API's last word. */
 		char id[300], sock[300], svid[64], dur[48], last[64], leb[320];
@@ -242,9 +271,9 @@ static int print_status(yajl_val d)
 		n = strlen(spline);
 		if (*le && strcmp(le, "-") != 0)
 			snprintf(spline + n, sizeof(spline) - n, "; last error: %s", le);
-		pairs[14] = "spiffe";
-		pairs[15] = spline;
-		np = 8;
+		pairs[16] = "spiffe";
+		pairs[17] = spline;
+		np = 9;
 	}
 	pairs[2 * np] = "score";
 	pairs[2 * np + 1] = ctl_mtext(d, "score", scb, sizeof(scb));
@@ -273,8 +302,56 @@ static int print_status(yajl_val d)
 
 static const struct node_cmd status_cmd = {"status", {NULL}, 0, 0, print_status};
 
+/* `status --check`: one line and a Nagios-style exit status, for
+ * monitoring: 0 OK, 1 WARNING (degraded), 2 CRITICAL, 3 UNKNOWN (pilotd
+ * did not answer, or gave no verdict). */
+static int status_check(struct ctl *c)
+{
+	static const char *const label[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+	yajl_val tree = NULL, data = NULL, h, peers;
+	char st[32], why[2048];
+	int ret, code = 3;
+
+	c->exit_code = 3;
+	ret = ctl_call1(c, "status", NULL, NULL, &tree, &data);
+	if (ret) {
+		if (c->json)
+			return ret; /* the error envelope, exit 3 */
+		printf("PILOT UNKNOWN - %s\n", c->err.message);
+		return 0;
+	}
+	h = json_get(data, "health");
+	ctl_mtext(h, "state", st, sizeof(st));
+	code = strcmp(st, "ok") == 0	     ? 0
+	       : strcmp(st, "degraded") == 0 ? 1
+	       : strcmp(st, "critical") == 0 ? 2
+					     : 3;
+	c->exit_code = code;
+	if (c->json) {
+		ret = ctl_emit_ok_val(c, h);
+	} else if (code == 3) {
+		printf("PILOT UNKNOWN - pilotd gave no health verdict (an older pilotd?)\n");
+	} else if (code == 0) {
+		peers = json_get(data, "peers");
+		printf("PILOT OK - node %s, registry %s, %zu peers\n",
+		       ctl_mtext(data, "node_id", st, sizeof(st)),
+		       ctl_mtext(json_get(data, "registry"), "address", why, sizeof(why)),
+		       YAJL_IS_ARRAY(peers) ? peers->u.array.len : 0);
+	} else {
+		printf("PILOT %s - %s\n", label[code], health_text(h, why, sizeof(why)));
+	}
+	yajl_tree_free(tree);
+	return ret;
+}
+
 int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 {
+	int n;
+
+	if (argc == 2 && strcmp(argv[1], "--check") == 0)
+		return status_check(c);
+	if (ctl_positionals(c, argc, argv, 0, 0, &n))
+		return -EINVAL;
 	return run_node_cmd(c, argc, argv, &status_cmd);
 }
 

@@ -353,6 +353,9 @@ struct json_gen;
 void pilotd_bcn_configure(struct pilotd *d, yajl_val reg);
 /** Bound (a BIND_OK heard lately): punching and relaying are possible. */
 int pilotd_bcn_ready(const struct pilotd *d);
+/* ---- health (pilotd_health.c) ---- */
+/** The "health" member of `status`: {"state", "problems": [...]}. */
+void pilotd_health(struct pilotd *d, struct json_gen *j);
 /** Keep our binding (and the NAT mapping to the beacon) fresh. */
 void pilotd_bcn_tick(struct pilotd *d, uint64_t now);
 void pilotd_bcn_punch_req(struct pilotd *d, uint32_t node);

@@ -420,6 +420,7 @@ void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	j = ipc_reply_ok_begin(req);
 	jg_kstr(j, "version", PACKAGE_VERSION);
 	jg_ku64(j, "uptime", (now_mono_ms() - d->started_ms) / 1000);
+	pilotd_health(d, j);
 	if (d->node_id)
 		jg_ku64(j, "node_id", d->node_id);
 	jg_key(j, "score");
