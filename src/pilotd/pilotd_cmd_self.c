@@ -202,7 +202,7 @@ static int find_budget(struct pilotd *d, struct ipc_req *req)
 	}
 	d->ctr.resolve_rate_limited++;
 	ipc_reply_error(req, "rate_limited", "too many name lookups for the registry",
-			"try again shortly; pilotd(8) LIMITS");
+			"try again shortly; see pilotd(8), LOCAL SOCKETS");
 	return 0;
 }
 
