@@ -533,25 +533,28 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
-/* The group that shares the control socket with root.  Never a fallback
- * to root's group or a wider mode: without it pilotd does not start, as
- * pilotctl would not work for its operators (nor the unit's User=pilot). */
+/* The group that may use the control socket besides root.  No fallback
+ * to root's group or a wider mode when it is missing: pilotd does not
+ * start, rather than come up with a socket its operators cannot use or
+ * that others can. */
 static int control_group(struct pilotd *d)
 {
 	struct group *gr;
+	int err;
 
 	errno = 0;
 	gr = getgrnam(PILOTD_GROUP);
+	err = errno;
+	if (!gr && err) {
+		log_warn("looking up group '%s'", PILOTD_GROUP);
+		return -err;
+	}
 	if (!gr) {
-		if (errno)
-			log_warn("looking up group '%s'", PILOTD_GROUP);
-		else
-			log_warnx(
-			    "group '%s' does not exist: it owns the control socket (mode "
-			    "0660); create it with systemd-sysusers (sysusers.d/pilot.conf) or "
-			    "'groupadd -r %s'",
-			    PILOTD_GROUP, PILOTD_GROUP);
-		return errno ? -errno : -ENOENT;
+		log_warnx("group '%s' does not exist: it owns the control socket (mode 0660); "
+			  "create it with systemd-sysusers (sysusers.d/pilot.conf) or "
+			  "'groupadd -r %s'",
+			  PILOTD_GROUP, PILOTD_GROUP);
+		return -ENOENT;
 	}
 	d->ctl_group = gr->gr_gid;
 	return 0;
