@@ -233,7 +233,8 @@ static enum nss_pilot_reply verdict(struct nss_pilot_parser *p)
 	    cap_is(p->code, p->clen, sizeof(p->code) - 1, "bad_request"))
 		p->result = NSS_PILOT_REPLY_NOTFOUND;
 	else if (cap_is(p->code, p->clen, sizeof(p->code) - 1, "timeout") ||
-		 cap_is(p->code, p->clen, sizeof(p->code) - 1, "registry_unavailable"))
+		 cap_is(p->code, p->clen, sizeof(p->code) - 1, "registry_unavailable") ||
+		 cap_is(p->code, p->clen, sizeof(p->code) - 1, "rate_limited"))
 		p->result = NSS_PILOT_REPLY_AGAIN;
 	else
 		p->result = NSS_PILOT_REPLY_BAD;
@@ -622,6 +623,8 @@ static enum nss_status pilot_find(const char *canon, struct in6_addr *addr, int 
 		ssize_t n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR && mono_ms() < deadline)
 			continue;
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			break; /* pilotd refused us at once: its one line may be waiting */
 		if (n < 0) {
 			err = errno;
 			goto out;

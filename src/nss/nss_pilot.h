@@ -25,7 +25,7 @@ enum nss_pilot_reply {
 	NSS_PILOT_REPLY_MORE = 0, /**< incomplete: feed more bytes */
 	NSS_PILOT_REPLY_OK,	  /**< status "ok" with a ULA data.ipv6 (in parser.addr) */
 	NSS_PILOT_REPLY_NOTFOUND, /**< error "not_found" or "bad_request" */
-	NSS_PILOT_REPLY_AGAIN,	  /**< error "timeout" or "registry_unavailable" */
+	NSS_PILOT_REPLY_AGAIN,	  /**< error "timeout", "registry_unavailable" or "rate_limited" */
 	NSS_PILOT_REPLY_BAD,	  /**< anything else: not JSON, truncated, unexpected */
 };
 

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <grp.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stddef.h>
@@ -532,6 +533,33 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* The group that may use the control socket besides root.  No fallback
+ * to root's group or a wider mode when it is missing: pilotd does not
+ * start, rather than come up with a socket its operators cannot use or
+ * that others can. */
+static int control_group(struct pilotd *d)
+{
+	struct group *gr;
+	int err;
+
+	errno = 0;
+	gr = getgrnam(PILOTD_GROUP);
+	err = errno;
+	if (!gr && err) {
+		log_warn("looking up group '%s'", PILOTD_GROUP);
+		return -err;
+	}
+	if (!gr) {
+		log_warnx("group '%s' does not exist: it owns the control socket (mode 0660); "
+			  "create it with systemd-sysusers (sysusers.d/pilot.conf) or "
+			  "'groupadd -r %s'",
+			  PILOTD_GROUP, PILOTD_GROUP);
+		return -ENOENT;
+	}
+	d->ctl_group = gr->gr_gid;
+	return 0;
+}
+
 int pilotd_init(struct pilotd *d, struct event_base *base)
 {
 	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -543,6 +571,8 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	d->started_ms = now_mono_ms();
 	d->rekey_ms = (uint64_t)d->cfg.rekey_interval * 1000;
 	d->reject_ms = d->rekey_ms + 60000;
+	if ((rc = control_group(d)) < 0)
+		return rc;
 	if (tnl_global_init() < 0)
 		return -EIO;
 	/* The map is address space, not disk: room for a long audit log. */
@@ -625,7 +655,7 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	/* Before the registry: the SVID is there for the configured networks. */
 	if ((rc = pilotd_spiffe_start(d)) < 0)
 		return rc;
-	d->ipc = ipc_listen(d->base, d, d->cfg.socket, pilotd_ipc_cmds);
+	d->ipc = ipc_listen(d->base, d, d->cfg.socket, pilotd_ipc_cmds, d->ctl_group, PILOTD_GROUP);
 	if (!d->ipc)
 		return -EADDRINUSE;
 	if (!d->cfg.resolve_socket) {

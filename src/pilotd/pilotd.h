@@ -20,12 +20,17 @@
 #include "regc.h"
 #include "cert.h"
 #include "expiry.h"
+#include "findlim.h"
 #include "tnl.h"
 #include "trust.h"
 #include "tun.h"
 #include "wlapi.h"
 
 struct hmap;
+
+/* Besides root, the group that may use the control socket (sysusers.d:
+ * the pilot user's group).  pilotd does not start without it. */
+#define PILOTD_GROUP "pilot"
 
 struct nl_ctx;
 struct store;
@@ -124,7 +129,10 @@ int pilotd_offload_parse(int enabled, const char *disable, unsigned *out, char *
 	X(bcast_rx_denied)                                                                         \
 	X(bcast_rx_rate_limited)                                                                   \
 	X(bcast_dropped)                                                                           \
-	X(path_changes)
+	X(path_changes)                                                                            \
+	X(resolve_cached)                                                                          \
+	X(resolve_registry)                                                                        \
+	X(resolve_rate_limited)
 
 struct pilotd_counters {
 #define X(n) uint64_t n;
@@ -245,6 +253,8 @@ struct pilotd {
 	struct httpc *http;
 	struct regc regc;
 	struct ipc_server *ipc, *ipc_resolve;
+	gid_t ctl_group;	/* PILOTD_GROUP: shares the control socket with root */
+	struct findlim findlim; /* registry lookups for the name service socket */
 	struct metrics *metrics;
 	struct pilotd_audit *audit; /* pilotd_audit.c */
 	struct event *ev_watchdog;

@@ -25,6 +25,7 @@ struct pend {
 	struct cert *cert;     /* ... or this one alone (--cert); freed with p */
 	char *token;	       /* ... or this token (--oidc-token, --svid); freed with p */
 	const char *token_key; /* ... sent as member "oidc_token" or "svid" */
+	int budgeted;	       /* a name service find: holds a d->findlim slot */
 };
 
 /* ---- pilotd_cmd_util.c ---- */

@@ -24,7 +24,9 @@
  * at most a second (a node that turns public must become visible at
  * once), and every registry event drops the whole cache (pilotd_finds_flush):
  * trust, revocation, policy, membership, hostname and visibility changes
- * all reach us as events. */
+ * all reach us as events.  A name service lookup the cache cannot answer
+ * spends from its own registry budget (findlim.h); over it, the answer is
+ * rate_limited at once, which the NSS module turns into "try again". */
 
 #define FIND_CACHE 64
 #define FIND_POS_TTL_MS 5000
@@ -141,6 +143,8 @@ static void on_find(struct pilotd *d, void *arg, int err, const char *code, cons
 	yajl_val nets;
 	const char *hn = NULL;
 
+	if (p->budgeted)
+		findlim_done(&d->findlim);
 	if (err < 0 && strcmp(code, "not_found") != 0) {
 		reply_registry_error(p->req, code, msg);
 		goto out;
@@ -188,6 +192,20 @@ out:
 	free(p);
 }
 
+/* A name service lookup may go to the registry: \retval 1, or 0 when it
+ * was answered rate_limited (findlim.h). */
+static int find_budget(struct pilotd *d, struct ipc_req *req)
+{
+	if (findlim_take(&d->findlim, ipc_req_uid(req), now_mono_ms()) == FINDLIM_OK) {
+		d->ctr.resolve_registry++;
+		return 1;
+	}
+	d->ctr.resolve_rate_limited++;
+	ipc_reply_error(req, "rate_limited", "too many name lookups for the registry",
+			"try again shortly; see pilotd(8), LOCAL SOCKETS");
+	return 0;
+}
+
 /* \p cached: the name service's question (a cached answer will do). */
 static void find(struct pilotd *d, struct ipc_req *req, yajl_val args, int cached)
 {
@@ -204,13 +222,25 @@ static void find(struct pilotd *d, struct ipc_req *req, yajl_val args, int cache
 	if (!need_registered(d, req))
 		return;
 	if (cached && (e = cache_get(d, canon)) != NULL) {
+		d->ctr.resolve_cached++;
 		reply_find(d, req, e);
 		return;
 	}
-	if (!(p = pend_new(req, 0)))
+	if (cached && !find_budget(d, req))
 		return;
+	if (!(p = pend_new(req, 0))) {
+		if (cached)
+			findlim_done(&d->findlim);
+		return;
+	}
+	p->budgeted = cached;
 	snprintf(p->text, sizeof(p->text), "%s", canon);
-	pend_call(d, p, "find", add_hostname, on_find);
+	if (regc_call(&d->regc, "find", add_hostname, p, on_find, p) < 0) {
+		if (p->budgeted)
+			findlim_done(&d->findlim);
+		ipc_reply_error(req, "internal", "could not send the request", NULL);
+		free(p);
+	}
 }
 
 void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args)

@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <stdio.h>
 
+#include "ipc.h"
 #include "metrics.h"
 #include "pilotd.h"
 #include "util.h"
@@ -21,6 +22,53 @@ static void count_peer(void *arg, struct peer *p)
 	c->n[p->cur ? p->path : PATH_NONE]++;
 	c->rx += p->rx_bytes;
 	c->tx += p->tx_bytes;
+}
+
+/* The control and name service sockets: open and refused connections
+ * (ipc.c's caps and peer check), and where name lookups were answered. */
+static void metrics_local_sockets(struct pilotd *d, struct evbuffer *out)
+{
+	static const struct ipc_stats none;
+	const struct {
+		const char *name;
+		const struct ipc_server *s;
+	} socks[] = {{"control", d->ipc}, {"resolve", d->ipc_resolve}};
+	char lab[96];
+
+	metrics_family(out, "pilot_local_connections", "gauge",
+		       "Open connections to a local socket (control: pilotctl; resolve: NSS).");
+	for (size_t i = 0; i < nitems(socks); i++) {
+		snprintf(lab, sizeof(lab), "socket=\"%s\"", socks[i].name);
+		metrics_sample(out, "pilot_local_connections", lab, ipc_open_conns(socks[i].s));
+	}
+	metrics_family(out, "pilot_local_connections_refused_total", "counter",
+		       "Connections to a local socket refused: over the cap (connections, "
+		       "uid_connections) or not allowed (credentials: control socket).");
+	for (size_t i = 0; i < nitems(socks); i++) {
+		const struct ipc_stats *st = socks[i].s ? ipc_stats(socks[i].s) : &none;
+		const struct {
+			const char *reason;
+			uint64_t v;
+		} r[] = {{"connections", st->refused_full},
+			 {"uid_connections", st->refused_uid},
+			 {"credentials", st->refused_peer}};
+		for (size_t k = 0; k < nitems(r); k++) {
+			if (k == 2 && i == 1)
+				continue; /* anyone may use the name service socket */
+			snprintf(lab, sizeof(lab), "socket=\"%s\",reason=\"%s\"", socks[i].name,
+				 r[k].reason);
+			metrics_sample(out, "pilot_local_connections_refused_total", lab, r[k].v);
+		}
+	}
+	metrics_family(out, "pilot_resolve_lookups_total", "counter",
+		       "Name service lookups not refused as malformed, by where they were "
+		       "answered (rate_limited: over the registry budget).");
+	metrics_sample(out, "pilot_resolve_lookups_total", "outcome=\"cached\"",
+		       d->ctr.resolve_cached);
+	metrics_sample(out, "pilot_resolve_lookups_total", "outcome=\"registry\"",
+		       d->ctr.resolve_registry);
+	metrics_sample(out, "pilot_resolve_lookups_total", "outcome=\"rate_limited\"",
+		       d->ctr.resolve_rate_limited);
 }
 
 void pilotd_metrics_fill(void *arg, struct evbuffer *out)
@@ -130,6 +178,7 @@ void pilotd_metrics_fill(void *arg, struct evbuffer *out)
 	metrics_counter(out, "pilot_refusals_rate_limited_total",
 			"Refused first packets left unanswered: over the peer's answer budget.",
 			d->ctr.refusals_rate_limited);
+	metrics_local_sockets(d, out);
 	metrics_gauge(out, "pilot_registry_connected",
 		      "1 when the last registry request got an answer.",
 		      (uint64_t)d->regc.connected);

@@ -264,6 +264,7 @@ e2e_require() {
 	[ -x "$PY" ] || command -v "$PY" >/dev/null 2>&1 || skip "no python3"
 	for t in timeout awk "$@"; do command -v "$t" >/dev/null 2>&1 || skip "no '$t'"; done
 	e2e_find_bins || skip "pilotd / pilot-rendezvous / pilotctl not built (set top_builddir or PILOT_BINDIR)"
+	e2e_pilot_group || skip "no group 'pilot', and groupadd could not create it"
 	E2E_NS="$E2E_NS $probe"
 	if ! { ip netns add "$probe" 2>/dev/null &&
 		ip -n "$probe" link add pv0 type veth peer name pv1 2>/dev/null &&
@@ -275,6 +276,19 @@ e2e_require() {
 	E2E_NS=${E2E_NS% "$probe"}
 	info "binaries: $PILOTD $RDV $PILOTCTL"
 	info "namespaces: ${E2E_PFX}*; work dir: $E2E_WORK"
+}
+
+# e2e_pilot_group: pilotd hands its control socket to group "pilot" and
+# will not start without it; create it (a system group) as systemd-sysusers
+# does from systemd/pilot.sysusers on a real install.  PILOT_GID is its gid.
+e2e_pilot_group() {
+	if ! getent group pilot >/dev/null 2>&1; then
+		command -v groupadd >/dev/null 2>&1 || return 1
+		groupadd -r pilot 2>/dev/null || getent group pilot >/dev/null 2>&1 || return 1
+		info "created the system group pilot (groupadd -r pilot), as sysusers.d/pilot.conf would"
+	fi
+	PILOT_GID=$(getent group pilot | cut -d: -f3)
+	[ -n "$PILOT_GID" ]
 }
 
 e2e_ns_add() {

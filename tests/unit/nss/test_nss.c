@@ -41,6 +41,7 @@ enum fake_mode {
 	F_CLOSE,  /* read the request, close without a word */
 	F_SILENT, /* read the request, then say nothing until the test ends */
 	F_NOREAD, /* accept, then say nothing and read nothing */
+	F_REFUSE, /* the reply at once, closed without reading (pilotd over a cap) */
 };
 
 struct fake {
@@ -86,6 +87,10 @@ static void serve(struct fake *f, int c)
 	char req[512];
 	size_t n = 0;
 
+	if (f->mode == F_REFUSE) {
+		(void)!send(c, f->reply, f->reply_len, MSG_NOSIGNAL);
+		return;
+	}
 	if (f->mode == F_NOREAD) {
 		while (!atomic_load(&f->stop))
 			msleep(10);
@@ -288,6 +293,7 @@ static void test_parser(void **state)
 	    {"{\"status\":\"error\",\"code\":\"bad_request\"}\n", NSS_PILOT_REPLY_NOTFOUND},
 	    {"{\"status\":\"error\",\"code\":\"timeout\"}\n", NSS_PILOT_REPLY_AGAIN},
 	    {"{\"status\":\"error\",\"code\":\"registry_unavailable\"}\n", NSS_PILOT_REPLY_AGAIN},
+	    {"{\"status\":\"error\",\"code\":\"rate_limited\"}\n", NSS_PILOT_REPLY_AGAIN},
 	    {"{\"status\":\"error\",\"code\":\"forbidden\"}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"error\"}\n", NSS_PILOT_REPLY_BAD},
 	    /* not an answer */
@@ -305,7 +311,8 @@ static void test_parser(void **state)
 	    {"{\"status\":\"ok\",\"data\":[{\"ipv6\":\"fd00::1\"}]}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::zz\"}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"2001:db8::1\"}}\n", NSS_PILOT_REPLY_BAD},
-	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"::ffff:198.18.0.1\"}}\n", NSS_PILOT_REPLY_BAD},
+	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"::ffff:198.18.0.1\"}}\n",
+	     NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00::1 \"}}\n", NSS_PILOT_REPLY_BAD},
 	    {"{\"status\":\"ok\",\"data\":{\"ipv6\":\"fd00:0000:0000:0000:0000:0000:0000:0000:1\"}}"
 	     "\n",
@@ -536,6 +543,29 @@ static void test_try_again(void **state)
 	assert_int_equal(r.herr, TRY_AGAIN);
 	assert_int_not_equal(r.err, ERANGE); /* else glibc would retry with a bigger buffer */
 	assert_int_equal(fake_stop(f), 1);
+}
+
+/* pilotd over its connection caps answers rate_limited and closes before
+ * reading the question: whether our send comes before the close or after
+ * it (EPIPE), the lookup is "try again" at once, never UNAVAIL. */
+static void test_refused(void **state)
+{
+	static const char line[] = "{\"status\":\"error\",\"code\":\"rate_limited\","
+				   "\"message\":\"too many connections\",\"hint\":\"\"}\n";
+	struct fake *f = fake_start(F_REFUSE, line, 0);
+	struct res4 r;
+	double t0 = now_s();
+	(void)state;
+
+	for (int i = 0; i < 20; i++) {
+		lookup4("alice.pilot", &r);
+		assert_int_equal(r.st, NSS_STATUS_TRYAGAIN);
+		assert_int_equal(r.herr, TRY_AGAIN);
+		if (i % 2)
+			msleep(2); /* let the close come first now and then */
+	}
+	assert_true(now_s() - t0 < 1.5);
+	assert_int_equal(fake_stop(f), 20);
 }
 
 /* Garbage, truncated and oversized replies: never a crash, never an address. */
@@ -780,7 +810,7 @@ int main(void)
 	    cmocka_unit_test(test_try_again),	  cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_silent),	  cmocka_unit_test(test_not_ours),
 	    cmocka_unit_test(test_small_buffer),  cmocka_unit_test(test_absent),
-	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_threads),	  cmocka_unit_test(test_refused),
 	};
 	/* Sockets and threads: should anything ever hang, fail instead. */
 	alarm(120);
