@@ -16,6 +16,8 @@ enum conf_type {
 	CONF_STRLIST,  /* char ** NULL-terminated; JSON array or comma list */
 	CONF_HOSTPORT, /* char * "HOST:PORT" or "[V6]:PORT", validated */
 	CONF_ACTION,   /* flag only (e.g. --print-pin): int set to 1; not a file key */
+	CONF_FLAGSTR,  /* flag only with a value (e.g. --join-host H): char * as CONF_STR;
+			* not a file key, not in dumps */
 };
 
 struct conf_key {

@@ -63,18 +63,28 @@ static int token_ok(const char *t)
 	return 1;
 }
 
+int join_check_registry(const char *registry, char *err, size_t errlen)
+{
+	char host[256];
+	uint16_t port = 0;
+
+	if (!registry[0] || conf_split_hostport(registry, host, sizeof(host), &port) < 0 ||
+	    port == 0 || !host_ok(registry, host)) {
+		snprintf(err, errlen, "registry address '%.*s': expected HOST:PORT or [IPV6]:PORT",
+			 64, registry);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* What both directions refuse. */
 static int join_check(const struct join_info *ji, char *err, size_t errlen)
 {
-	char host[256], curl[128];
-	uint16_t port = 0;
+	char curl[128];
+	int ret;
 
-	if (!ji->registry[0] || conf_split_hostport(ji->registry, host, sizeof(host), &port) < 0 ||
-	    port == 0 || !host_ok(ji->registry, host)) {
-		snprintf(err, errlen, "registry address '%.*s': expected HOST:PORT or [IPV6]:PORT",
-			 64, ji->registry);
-		return -EINVAL;
-	}
+	if ((ret = join_check_registry(ji->registry, err, errlen)) < 0)
+		return ret;
 	if (httpc_pin_to_curl(ji->pin, curl, sizeof(curl)) < 0) {
 		snprintf(err, errlen,
 			 "registry pin '%.*s': expected the SHA-256 of the registry's public key, "

@@ -51,6 +51,11 @@ int join_encode(const struct join_info *ji, char *out, size_t outlen, char *err,
  *  On error \p ji is wiped. */
 int join_decode(const char *s, size_t len, struct join_info *ji, char *err, size_t errlen);
 
+/** Is \p registry an address a join string may name (HOST:PORT with a
+ *  DNS name's characters or an address literal, port 1-65535)?
+ *  \retval 0 or -EINVAL with \p err set. */
+int join_check_registry(const char *registry, char *err, size_t errlen);
+
 /** Zero \p ji, the token included. */
 void join_info_wipe(struct join_info *ji);
 

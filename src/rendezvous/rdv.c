@@ -86,6 +86,20 @@ static const struct conf_key rdv_schema[] = {
      0},
     {"print_pin", CONF_ACTION, OFF(print_pin), 0, 0, NULL,
      "print the registry's SPKI pin (base64) and exit", 0},
+    {"print_join", CONF_ACTION, OFF(print_join), 0, 0, NULL,
+     "print a join string for `pilotctl up` (registry address, pin; with --token a "
+     "secret) and exit",
+     0},
+    {"join_host", CONF_FLAGSTR, OFF(join_host), 0, 0, NULL,
+     "with --print-join: HOST[:PORT] nodes reach the registry at (default: listen, unless "
+     "0.0.0.0 or ::; the port defaults to listen's)",
+     0},
+    {"network", CONF_FLAGSTR, OFF(network), 0, 0, NULL,
+     "with --print-join: a network ID the node joins at start", 0},
+    {"token", CONF_FLAGSTR, OFF(token), 0, 0, NULL,
+     "with --print-join --network: that network's join token (the join string is then a "
+     "secret)",
+     CONF_SECRET_ALL},
     {"check_config", CONF_ACTION, OFF(check_config), 0, 0, NULL,
      "check the configuration, print it and exit", 0},
     {"help", CONF_ACTION, OFF(help), 0, 0, NULL, "show this help and exit", 0},
@@ -649,7 +663,8 @@ static int run(struct rdv *r)
 		/* Retention once now (a log that outgrew a lowered limit while
 		 * we were down), then hourly.  A failure is logged, not fatal. */
 		rdv_audit_prune(r, now_real_ms());
-		ret = rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key, 1);
+		ret = rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key,
+				   RDV_TLS_CTX);
 		if (ret < 0)
 			goto out;
 	}
@@ -795,12 +810,21 @@ int rdv_main(int argc, char **argv)
 	}
 	if (r->cfg.help) {
 		conf_usage(rdv_schema, PROG, "[--config FILE] [OPTION...]");
+		printf("\n  %s --print-join [--join-host HOST[:PORT]] [--network NET --token T]\n"
+		       "  prints one line for `pilotctl up` on a new node; with --token it holds\n"
+		       "  the network's join token and is a secret.\n",
+		       PROG);
 		status = 0;
 		goto out;
 	}
 	if (r->cfg.version) {
 		printf("%s %s\n", PROG, PACKAGE_VERSION);
 		status = 0;
+		goto out;
+	}
+	if (!r->cfg.print_join && (r->cfg.join_host || r->cfg.network || r->cfg.token)) {
+		log_errorx("--join-host, --network and --token go with --print-join");
+		status = 2;
 		goto out;
 	}
 	r->argc = argc;
@@ -829,6 +853,20 @@ int rdv_main(int argc, char **argv)
 		if (rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key, 0) < 0)
 			goto out;
 		printf("%s\n", r->tls.pin);
+		status = 0;
+		goto out;
+	}
+	if (r->cfg.print_join) {
+		if (!r->serve_registry) {
+			log_errorx("serve '%s': this configuration serves no registry; run "
+				   "--print-join with the registry's",
+				   r->cfg.serve);
+			goto out;
+		}
+		if (rdv_join_print(&r->cfg, err, sizeof(err)) < 0) {
+			log_errorx("--print-join: %s", err);
+			goto out;
+		}
 		status = 0;
 		goto out;
 	}

@@ -71,6 +71,10 @@ struct rdv_config {
 	uint32_t audit_max_age_days; /* 0: keep for ever */
 	char *identity_lifetime;     /* duration; NULL: identities do not expire */
 	int print_pin;
+	int print_join;
+	char *join_host; /* --print-join's options (flags only) */
+	char *network;
+	char *token;
 	int check_config;
 	int help;
 	int version;
@@ -223,6 +227,16 @@ void rdv_http_notify(void *arg, uint32_t node);
 void rdv_http_maint(struct rdv *r);
 /** Upper bound in seconds of latency bucket \p i (0 .. RDV_LAT_BUCKETS-1). */
 double rdv_lat_bound(int i);
+
+/* ----------------------------------------------------------- rdv_join.c */
+
+/** \brief --print-join: print the join string for \p c's registry on
+ *  stdout, one line (doc/JOIN.md): c->join_host (HOST[:PORT], the port
+ *  defaulting to listen's) or else the listen address, refused when it is
+ *  a wildcard; the pin of the TLS certificate, which must exist already;
+ *  c->network and c->token when given.  \retval 0 or -errno with \p err
+ *  set. */
+int rdv_join_print(const struct rdv_config *c, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ rdv.c */
 
