@@ -29,7 +29,6 @@
 #include "util.h"
 
 #define PROG "pilot-rendezvous"
-#define ADMIN_TOKEN_MAX 4096
 #define OFF(m) offsetof(struct rdv_config, m)
 
 static const struct conf_key rdv_schema[] = {
@@ -113,54 +112,9 @@ struct rdv_checked {
 	enum log_format fmt;
 	int registry, beacon; /* what to serve */
 	char *admin_token;    /* sodium_malloc'd, or NULL */
+	int token_kept; /* none configured: STATE_DIR/admin.token (NULL above: not made yet) */
 	uint64_t identity_lifetime_ms;
 };
-
-/* Keep the admin token only in guarded memory, and wipe other copies. */
-static int admin_token_set(char **out, const char *tok, size_t len)
-{
-	if (len == 0)
-		return -EINVAL;
-	*out = sodium_malloc(len + 1);
-	if (!*out)
-		return -ENOMEM;
-	memcpy(*out, tok, len);
-	(*out)[len] = '\0';
-	return 0;
-}
-
-static int admin_token_load(char **out, const char *path, char *err, size_t errlen)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int ret;
-
-	ret = file_check_secret(path);
-	if (ret == -EPERM) {
-		snprintf(err, errlen,
-			 "admin_token_file %s: readable by group or others (chmod 600)", path);
-		goto out;
-	}
-	if (ret == 0)
-		ret = file_read_all(path, ADMIN_TOKEN_MAX, &buf, &len);
-	if (ret < 0) {
-		snprintf(err, errlen, "admin_token_file %s: %s", path, strerror(-ret));
-		goto out;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-		len--;
-	ret = admin_token_set(out, buf, len);
-	if (ret == -EINVAL)
-		snprintf(err, errlen, "admin_token_file %s: empty", path);
-	else if (ret < 0)
-		snprintf(err, errlen, "admin_token_file %s: %s", path, strerror(-ret));
-out:
-	if (buf) {
-		sodium_memzero(buf, len);
-		free(buf);
-	}
-	return ret;
-}
 
 /* Everything a bad configuration can be refused for, before any state is
  * touched (SPEC §2).  On success \p out holds what is to be applied (the
@@ -251,10 +205,10 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 		return -EINVAL;
 	}
 	if (c->admin_token_file)
-		return admin_token_load(&out->admin_token, c->admin_token_file, err, errlen);
+		return rdv_token_load_file(&out->admin_token, c->admin_token_file, err, errlen);
 	if (c->admin_token) {
 		size_t n = strlen(c->admin_token);
-		int ret = admin_token_set(&out->admin_token, c->admin_token, n);
+		int ret = rdv_token_set(&out->admin_token, c->admin_token, n);
 		sodium_memzero(c->admin_token, n);
 		if (ret == -EINVAL)
 			snprintf(err, errlen, "admin_token: must not be empty");
@@ -262,7 +216,39 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 			snprintf(err, errlen, "admin_token: %s", strerror(-ret));
 		return ret;
 	}
+	/* None configured: the registry's own, made on its first start
+	 * (admin_token_init) and read back from then on. */
+	if (out->registry) {
+		int ret = rdv_token_load_state(&out->admin_token, c->state_dir, err, errlen);
+		out->token_kept = 1;
+		return ret == -ENOENT ? 0 : ret;
+	}
 	return 0;
+}
+
+/* Where the admin token comes from, for the log (never the token). */
+static void admin_token_where(const struct rdv_config *c, int kept, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	if (kept && rdv_token_state_path(c->state_dir, path, sizeof(path)) == 0)
+		snprintf(buf, len, "kept in %s", path);
+	else if (c->admin_token_file)
+		snprintf(buf, len, "from admin_token_file %s", c->admin_token_file);
+	else if (c->admin_token)
+		snprintf(buf, len, "from %s",
+			 conf_loaded_path(c)[0] ? conf_loaded_path(c) : "--admin-token");
+	else
+		snprintf(buf, len, "none (no registry here)");
+}
+
+/* A registry without a configured token makes its own on first start. */
+static int admin_token_make(const struct rdv_config *c, struct rdv_checked *ck, char *err,
+			    size_t errlen)
+{
+	if (!ck->token_kept || ck->admin_token)
+		return 0;
+	return rdv_token_create_state(&ck->admin_token, c->state_dir, err, errlen);
 }
 
 int rdv_reload(struct rdv *r)
@@ -277,6 +263,8 @@ int rdv_reload(struct rdv *r)
 	rc = conf_load(rdv_schema, &nc, RDV_DEFAULT_CONFIG, r->argc, r->argv, err, sizeof(err));
 	if (rc == 0)
 		rc = config_check(&nc, &ck, err, sizeof(err));
+	if (rc == 0)
+		rc = admin_token_make(&nc, &ck, err, sizeof(err));
 	/* What the running server is built around needs a restart. */
 	if (rc == 0) {
 		if (!str_eq_null(nc.listen, oc->listen))
@@ -317,8 +305,12 @@ int rdv_reload(struct rdv *r)
 	/* Apply, whole: nothing below can fail. */
 	retention = nc.audit_max_records != oc->audit_max_records ||
 		    nc.audit_max_age_days != oc->audit_max_age_days;
-	if (!r->admin_token != !ck.admin_token)
-		log_info("admin API %s", ck.admin_token ? "enabled" : "disabled");
+	if (!str_eq_null(r->admin_token, ck.admin_token) || r->admin_token_kept != ck.token_kept) {
+		char where[PATH_MAX + 64];
+		admin_token_where(&nc, ck.token_kept, where, sizeof(where));
+		log_info("admin token changed: now %s", where);
+	}
+	r->admin_token_kept = ck.token_kept;
 	sodium_free(r->admin_token);
 	r->admin_token = ck.admin_token;
 	r->db.admin_token = r->admin_token;
@@ -625,6 +617,27 @@ static void on_repl_poll(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* At start, once the state dir exists: the token is made if it is the
+ * registry's own and there is none yet, and where it is kept is logged. */
+static int admin_token_init(struct rdv *r)
+{
+	struct rdv_checked ck = {.admin_token = r->admin_token, .token_kept = r->admin_token_kept};
+	char err[512], where[PATH_MAX + 64];
+	int made = !r->admin_token, ret;
+
+	if (!r->serve_registry)
+		return 0;
+	ret = admin_token_make(&r->cfg, &ck, err, sizeof(err));
+	if (ret < 0) {
+		log_errorx("%s", err);
+		return ret;
+	}
+	r->admin_token = ck.admin_token;
+	admin_token_where(&r->cfg, r->admin_token_kept, where, sizeof(where));
+	log_info("admin token: %s%s", r->admin_token_kept && made ? "made and " : "", where);
+	return 0;
+}
+
 static int run(struct rdv *r)
 {
 	struct timeval prune = {RDV_AUDIT_PRUNE_INTERVAL_S, 0};
@@ -650,6 +663,8 @@ static int run(struct rdv *r)
 		ret = rdv_db_open(&r->db, r->cfg.state_dir);
 	}
 	if (ret < 0)
+		goto out;
+	if ((ret = admin_token_init(r)) < 0)
 		goto out;
 	r->db.notify = rdv_http_notify;
 	r->db.notify_arg = r;
@@ -835,6 +850,7 @@ int rdv_main(int argc, char **argv)
 		goto out;
 	}
 	r->admin_token = ck.admin_token;
+	r->admin_token_kept = ck.token_kept;
 	r->identity_lifetime_ms = ck.identity_lifetime_ms;
 	r->serve_registry = ck.registry;
 	r->serve_beacon = ck.beacon;
