@@ -15,6 +15,7 @@
 #include <pwd.h>
 #include <sodium.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_example.h"
 #include "join.h"
 #include "util.h"
 
@@ -54,6 +56,22 @@ struct up_result {
 	char service[64];    /* the systemctl command run, "" none */
 	char note[PATH_MAX]; /* what the operator should know or do, "" none */
 };
+
+/* Add a sentence to the report's note. */
+static void __attribute__((format(printf, 2, 3)))
+note_add(struct up_result *res, const char *fmt, ...)
+{
+	size_t n = strlen(res->note);
+	va_list ap;
+
+	if (n && n + 2 < sizeof(res->note)) {
+		memcpy(res->note + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(res->note + n, sizeof(res->note) - n, fmt, ap);
+	va_end(ap);
+}
 
 static int up_parse(struct ctl *c, int argc, char **argv, struct up_opts *o)
 {
@@ -173,8 +191,21 @@ static char *up_config_text(const struct join_info *ji, const char *path)
 	return text;
 }
 
-/* 1: \p path holds exactly \p text, 0: it does not exist, -ENOTEMPTY: it
- * holds something else; or -errno (recorded). */
+/* Is \p buf the example pilotd.json make install puts in place, unchanged?
+ * It names no usable registry (pilotd refuses its placeholder pin), so
+ * replacing it loses nothing. */
+static int is_example(const char *buf, size_t len)
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+	char hex[2 * sizeof(h) + 1];
+
+	crypto_hash_sha256(h, (const uint8_t *)buf, len);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	return strcmp(hex, CTL_EXAMPLE_CONFIG_SHA256) == 0;
+}
+
+/* 1: \p path holds exactly \p text, 2: the installed example, 0: it does
+ * not exist, -ENOTEMPTY: it holds something else; or -errno (recorded). */
 static int up_compare(struct ctl *c, const char *path, const char *text)
 {
 	char *old = NULL;
@@ -187,8 +218,10 @@ static int up_compare(struct ctl *c, const char *path, const char *text)
 		ret = -ENOTEMPTY; /* certainly not ours */
 	else if (ret < 0)
 		return ctl_fail(c, ret, "internal", "", "up: reading %s: %s", path, strerror(-ret));
+	else if (len == strlen(text) && memcmp(old, text, len) == 0)
+		ret = 1;
 	else
-		ret = len == strlen(text) && memcmp(old, text, len) == 0 ? 1 : -ENOTEMPTY;
+		ret = is_example(old, len) ? 2 : -ENOTEMPTY;
 	if (old) {
 		sodium_memzero(old, len);
 		free(old);
@@ -235,7 +268,7 @@ static int up_write(struct ctl *c, const char *path, const char *text, struct up
 		ret = file_write_atomic_gid(path, text, strlen(text), 0640, gr->gr_gid);
 	if (ret == -EPERM) {
 		ret = file_write_atomic(path, text, strlen(text), 0600);
-		snprintf(res->note, sizeof(res->note),
+		note_add(res,
 			 gr ? "%s is mode 0600: group '%s' could not be given to it (run as root); "
 			      "pilotd running as user pilot cannot read it"
 			    : "%s is mode 0600: there is no group '%s' here; the pilotd unit "
@@ -306,18 +339,16 @@ static int up_start(struct ctl *c, const struct up_opts *o, struct up_result *re
 	if (o->no_start)
 		return 0;
 	if (!in_path("systemctl") || stat("/run/systemd/system", &st) < 0) {
-		snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
-			 "%s%s: pilotd not started; start it yourself: pilotd --config %s",
-			 res->note[0] ? "; " : "",
+		note_add(res, "%s: pilotd not started; start it yourself: pilotd --config %s",
 			 in_path("systemctl") ? "systemd is not running here" : "no systemctl here",
 			 o->config);
 		return 0;
 	}
 	if (strcmp(o->config, UP_DEFAULT_CONFIG) != 0) {
-		snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
-			 "%sthe pilotd unit reads %s: pilotd not started; start it yourself: "
+		note_add(res,
+			 "the pilotd unit reads %s: pilotd not started; start it yourself: "
 			 "pilotd --config %s",
-			 res->note[0] ? "; " : "", UP_DEFAULT_CONFIG, o->config);
+			 UP_DEFAULT_CONFIG, o->config);
 		return 0;
 	}
 	if (systemctl(is_active) == 0) {
@@ -432,7 +463,10 @@ int ctl_cmd_up(struct ctl *c, int argc, char **argv)
 	}
 	if (ret < 0 && ret != -ENOTEMPTY)
 		goto out;
-	res.replaced = ret == -ENOTEMPTY;
+	res.replaced = ret == -ENOTEMPTY || ret == 2;
+	if (ret == 2)
+		note_add(&res, "it replaced the example configuration make install put there "
+			       "(unchanged, with the placeholder pin)");
 	if (ret != 1 && (ret = up_write(c, o.config, text, &res)) != 0)
 		goto out;
 	up_names(o.config, &res);
