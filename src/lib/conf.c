@@ -530,6 +530,13 @@ static int set_by_flag(const struct conf_key *schema, const struct conf_key *k, 
 	return k - schema < 64 && (h->from_flag >> (k - schema) & 1);
 }
 
+int conf_key_from_flag(const struct conf_key *schema, const void *cfg, const char *name)
+{
+	const struct conf_key *k = find_key(schema, name);
+
+	return k && set_by_flag(schema, k, cfg);
+}
+
 /* "*** (from WHERE)": the secret's place in a dump, with its source. */
 static void jg_secret(struct json_gen *j, const struct conf_key *schema, const struct conf_key *k,
 		      const void *cfg, const char *prefix, size_t prefixlen)

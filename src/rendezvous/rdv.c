@@ -237,7 +237,8 @@ static void admin_token_where(const struct rdv_config *c, int kept, char *buf, s
 		snprintf(buf, len, "from admin_token_file %s", c->admin_token_file);
 	else if (c->admin_token)
 		snprintf(buf, len, "from %s",
-			 conf_loaded_path(c)[0] ? conf_loaded_path(c) : "--admin-token");
+			 conf_key_from_flag(rdv_schema, c, "admin_token") ? "--admin-token"
+									  : conf_loaded_path(c));
 	else
 		snprintf(buf, len, "none (no registry here)");
 }

@@ -167,6 +167,9 @@ static void test_dump_redacts_flag(void **state)
 	dump = conf_dump(secret_schema, &c);
 	assert_null(strstr(dump, "sekrit"));
 	assert_non_null(strstr(dump, "\"*** (from --admin-token)\""));
+	assert_true(conf_key_from_flag(secret_schema, &c, "admin_token"));
+	assert_false(conf_key_from_flag(secret_schema, &c, "listen_port"));
+	assert_false(conf_key_from_flag(secret_schema, &c, "no_such_key"));
 	free(dump);
 	conf_free(secret_schema, &c);
 }
@@ -191,6 +194,7 @@ static void test_dump_redacts_file(void **state)
 	snprintf(want, sizeof(want), "\"7:*** (from %s)\"", path);
 	assert_non_null(strstr(dump, want));
 	assert_non_null(strstr(dump, "\"3\""));
+	assert_false(conf_key_from_flag(secret_schema, &c, "admin_token"));
 	free(dump);
 	conf_free(secret_schema, &c);
 	unlink(path);
