@@ -76,6 +76,7 @@ static void free_member(const struct conf_key *k, void *cfg)
 	switch (k->type) {
 	case CONF_STR:
 	case CONF_HOSTPORT:
+	case CONF_FLAGSTR:
 		free(*sp);
 		*sp = NULL;
 		break;
@@ -141,6 +142,7 @@ static int set_from_text(const struct conf_key *k, void *cfg, const char *v, con
 	switch (k->type) {
 	case CONF_STR:
 	case CONF_HOSTPORT:
+	case CONF_FLAGSTR:
 		if (k->type == CONF_HOSTPORT &&
 		    conf_split_hostport(v, host, sizeof(host), &port) < 0) {
 			*why = "expected HOST:PORT or [IPV6]:PORT";
@@ -275,10 +277,17 @@ static int set_from_json(const struct conf_key *k, void *cfg, yajl_val v, const 
 		return 0;
 	}
 	case CONF_ACTION:
+	case CONF_FLAGSTR:
 		break;
 	}
 	*why = "not a configuration file key";
 	return -EINVAL;
+}
+
+/* Flag-only keys (actions and their options) are not file keys. */
+static int flag_only(const struct conf_key *k)
+{
+	return k->type == CONF_ACTION || k->type == CONF_FLAGSTR;
 }
 
 static const struct conf_key *find_key(const struct conf_key *schema, const char *name)
@@ -363,7 +372,7 @@ static int load_file(const struct conf_key *schema, void *cfg, const char *path,
 	for (size_t i = 0; i < root->u.object.len; i++) {
 		const char *name = root->u.object.keys[i], *why = NULL;
 		const struct conf_key *k = find_key(schema, name);
-		if (!k || k->type == CONF_ACTION) {
+		if (!k || flag_only(k)) {
 			snprintf(err, errlen, "%s:%d: unknown key '%s'", path, key_line(text, name),
 				 name);
 			rc = -EINVAL;
@@ -490,6 +499,7 @@ void conf_usage(const struct conf_key *schema, const char *prog, const char *syn
 		flag_name(k->name, fn, sizeof(fn));
 		switch (k->type) {
 		case CONF_STR:
+		case CONF_FLAGSTR:
 			arg = " VALUE";
 			break;
 		case CONF_U32:
@@ -518,6 +528,13 @@ static int set_by_flag(const struct conf_key *schema, const struct conf_key *k, 
 	const struct conf_head *h = cfg;
 
 	return k - schema < 64 && (h->from_flag >> (k - schema) & 1);
+}
+
+int conf_key_from_flag(const struct conf_key *schema, const void *cfg, const char *name)
+{
+	const struct conf_key *k = find_key(schema, name);
+
+	return k && set_by_flag(schema, k, cfg);
 }
 
 /* "*** (from WHERE)": the secret's place in a dump, with its source. */
@@ -604,7 +621,7 @@ char *conf_dump(const struct conf_key *schema, const void *cfg)
 	jg_map_open(&j);
 	for (const struct conf_key *k = schema; k->name; k++) {
 		const char *m = (const char *)cfg + k->offset;
-		if (k->type == CONF_ACTION)
+		if (flag_only(k))
 			continue;
 		jg_key(&j, k->name);
 		if (k->secret == CONF_SECRET_ALL && *(char *const *)m) {

@@ -16,6 +16,8 @@ enum conf_type {
 	CONF_STRLIST,  /* char ** NULL-terminated; JSON array or comma list */
 	CONF_HOSTPORT, /* char * "HOST:PORT" or "[V6]:PORT", validated */
 	CONF_ACTION,   /* flag only (e.g. --print-pin): int set to 1; not a file key */
+	CONF_FLAGSTR,  /* flag only with a value (e.g. --join-host H): char * as CONF_STR;
+			* not a file key, not in dumps */
 };
 
 struct conf_key {
@@ -69,6 +71,9 @@ char *conf_dump(const struct conf_key *schema, const void *cfg);
 int conf_exposed_secrets(const struct conf_key *schema, const void *cfg, char *names, size_t len);
 /** Log a warning naming them when conf_exposed_secrets() finds any. */
 void conf_warn_exposed(const struct conf_key *schema, const void *cfg);
+/** Was key \p name set by a flag (not by the file or the defaults)?
+ *  \retval 1 or 0. */
+int conf_key_from_flag(const struct conf_key *schema, const void *cfg, const char *name);
 /** Path of the config file actually loaded ("" if none). */
 const char *conf_loaded_path(const void *cfg);
 

@@ -134,17 +134,28 @@ out:
 	return ret;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+/* Write \p data to a new temporary file beside \p path (its name in
+ * \p tmp): O_EXCL with a random suffix, so nothing that sits there (a
+ * link planted in the directory, a crashed writer's leftover) is
+ * followed or reused; the group \p gid ((gid_t)-1: unchanged) and the
+ * \p mode are set before anything is written, and the data is on disk
+ * before the caller puts the file in place. */
+static int write_temp(const char *path, const void *data, size_t len, unsigned mode, gid_t gid,
+		      char *tmp, size_t tmplen)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
 	const char *p = data;
-	int fd, dfd, ret = 0;
+	int fd, ret = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+	if (snprintf(tmp, tmplen, "%s.tmp.%ld.%08x", path, (long)getpid(),
+		     (unsigned)randombytes_random()) >= (int)tmplen)
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0700);
 	if (fd < 0)
 		return -errno;
+	if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) || fchmod(fd, mode) < 0) {
+		ret = -errno;
+		goto fail;
+	}
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
@@ -156,26 +167,72 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
 		p += n;
 		len -= (size_t)n;
 	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+	if (fsync(fd) < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
+	if (close(fd) < 0) {
+		fd = -1;
 		ret = -errno;
-		unlink(tmp);
-		return ret;
+		goto fail;
 	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return ret;
+}
+
+/* The rename or link into place is durable once the directory is. */
+static void sync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	int dfd;
+
 	snprintf(dir, sizeof(dir), "%s", path);
 	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd);
 		close(dfd);
 	}
+}
+
+int file_write_atomic_gid(const char *path, const void *data, size_t len, unsigned mode, gid_t gid)
+{
+	char tmp[PATH_MAX];
+	int ret = write_temp(path, data, len, mode, gid, tmp, sizeof(tmp));
+
+	if (ret < 0)
+		return ret;
+	if (rename(tmp, path) < 0) {
+		ret = -errno;
+		unlink(tmp);
+		return ret;
+	}
+	sync_dir_of(path);
 	return 0;
-fail:
-	close(fd);
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	return file_write_atomic_gid(path, data, len, mode, (gid_t)-1);
+}
+
+int file_create_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	char tmp[PATH_MAX];
+	int ret = write_temp(path, data, len, mode, (gid_t)-1, tmp, sizeof(tmp));
+
+	if (ret < 0)
+		return ret;
+	/* link(2), unlike rename(2), never replaces: of two processes making
+	 * the file at once, one wins and the other learns it (-EEXIST). */
+	if (link(tmp, path) < 0)
+		ret = -errno;
 	unlink(tmp);
+	if (ret == 0)
+		sync_dir_of(path);
 	return ret;
 }
 

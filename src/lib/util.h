@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 #ifndef MIN
@@ -46,9 +47,16 @@ int hex_decode(uint8_t *out, size_t outlen, const char *in);
 /** Read a whole file (at most \p max bytes) into a NUL-terminated malloc'd buffer.
  *  \retval 0, -errno, or -EFBIG. */
 int file_read_all(const char *path, size_t max, char **out, size_t *outlen);
-/** Write atomically: temp file in the same directory, fsync, rename, fsync dir.
- *  \retval 0 or -errno. */
+/** Write atomically: temp file in the same directory (O_EXCL), fsync,
+ *  rename, fsync dir.  \retval 0 or -errno. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/** The same, the file getting group \p gid ((gid_t)-1: the creator's)
+ *  before it appears under \p path.  \retval 0 or -errno. */
+int file_write_atomic_gid(const char *path, const void *data, size_t len, unsigned mode, gid_t gid);
+/** Create \p path atomically: a temp file as above, then link(2)ed into
+ *  place, so the file appears whole or not at all and never replaces one
+ *  that exists.  \retval 0, -EEXIST (it exists), or -errno. */
+int file_create_atomic(const char *path, const void *data, size_t len, unsigned mode);
 /** mkdir -p with \p mode for every created directory; chmods the last one to \p mode.
  *  \retval 0 or -errno. */
 int mkdir_p(const char *path, unsigned mode);

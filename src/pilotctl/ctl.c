@@ -2,7 +2,7 @@
  *
  * Every command is one row of cmds[]; what a command does lives in its own
  * file (ctl_cmds.c for node and trust commands, ctl_addr.c, ctl_ping.c,
- * ctl_pass.c for commands that are only a daemon request).  Output goes
+ * ctl_up.c, ctl_pass.c for commands that are only a daemon request).  Output goes
  * through ctl_out.c so that --json always prints exactly one envelope. */
 #include "config.h"
 
@@ -19,6 +19,10 @@
 static int ctl_cmd_help(struct ctl *c, int argc, char **argv);
 
 static const struct ctl_cmd cmds[] = {
+    {"up", "up JOIN-STRING|- [--config FILE] [--no-start] [--force]",
+     "configure this node from a join string (pilot-rendezvous --print-join) and start "
+     "pilotd",
+     ctl_cmd_up, NULL},
     {"info", "info", "this node's identity, addresses, networks and visibility", ctl_cmd_info,
      NULL},
     {"peers", "peers", "peers with their path, endpoint and last handshake", ctl_cmd_peers, NULL},

@@ -178,6 +178,8 @@ int ctl_cmd_ca(struct ctl *c, int argc, char **argv);
 int ctl_cmd_node(struct ctl *c, int argc, char **argv);
 int ctl_cmd_score(struct ctl *c, int argc, char **argv);
 int ctl_cmd_report(struct ctl *c, int argc, char **argv);
+/** up JOIN-STRING|- (ctl_up.c): pilotd.json from a join string, then start. */
+int ctl_cmd_up(struct ctl *c, int argc, char **argv);
 /** Runs a command described by its ctl_pass table. */
 int ctl_cmd_pass(struct ctl *c, int argc, char **argv);
 

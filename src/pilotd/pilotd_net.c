@@ -264,7 +264,7 @@ unsigned pilotd_net_left(struct pilotd *d, uint16_t net, const char *why)
 
 struct net_arg {
 	uint16_t net;
-	char token[200];
+	char token[1025]; /* the registry takes tokens of up to 1024 characters */
 	struct pilotd *d; /* network_join: our certificates are offered */
 };
 
@@ -335,8 +335,10 @@ static int parse_net_spec(const char *spec, struct net_arg *na)
 		return -EINVAL;
 	memset(na, 0, sizeof(*na));
 	na->net = (uint16_t)v;
-	if (*end == ':')
-		snprintf(na->token, sizeof(na->token), "%s", end + 1);
+	/* Too long is refused, not cut: a cut token would never match. */
+	if (*end == ':' &&
+	    snprintf(na->token, sizeof(na->token), "%s", end + 1) >= (int)sizeof(na->token))
+		return -EINVAL;
 	return 0;
 }
 
@@ -346,9 +348,11 @@ int pilotd_check_networks_cfg(char **specs, char *err, size_t errlen)
 	for (char **s = specs; s && *s; s++) {
 		if (parse_net_spec(*s, &na) < 0) {
 			/* Quote the ID only: what follows ':' is a token. */
-			snprintf(err, errlen,
-				 "networks: '%.*s%s': expected ID or ID:TOKEN (ID 1-65535)",
-				 (int)strcspn(*s, ":"), *s, strchr(*s, ':') ? ":***" : "");
+			snprintf(
+			    err, errlen,
+			    "networks: '%.*s%s': expected ID or ID:TOKEN (ID 1-65535, TOKEN at "
+			    "most 1024 characters)",
+			    (int)strcspn(*s, ":"), *s, strchr(*s, ':') ? ":***" : "");
 			return -EINVAL;
 		}
 	}

@@ -29,7 +29,6 @@
 #include "util.h"
 
 #define PROG "pilot-rendezvous"
-#define ADMIN_TOKEN_MAX 4096
 #define OFF(m) offsetof(struct rdv_config, m)
 
 static const struct conf_key rdv_schema[] = {
@@ -88,6 +87,20 @@ static const struct conf_key rdv_schema[] = {
      0},
     {"print_pin", CONF_ACTION, OFF(print_pin), 0, 0, NULL,
      "print the registry's SPKI pin (base64) and exit", 0},
+    {"print_join", CONF_ACTION, OFF(print_join), 0, 0, NULL,
+     "print a join string for `pilotctl up` (registry address, pin; with --token a "
+     "secret) and exit",
+     0},
+    {"join_host", CONF_FLAGSTR, OFF(join_host), 0, 0, NULL,
+     "with --print-join: HOST[:PORT] nodes reach the registry at (default: listen, unless "
+     "0.0.0.0 or ::; the port defaults to listen's)",
+     0},
+    {"network", CONF_FLAGSTR, OFF(network), 0, 0, NULL,
+     "with --print-join: a network ID the node joins at start", 0},
+    {"token", CONF_FLAGSTR, OFF(token), 0, 0, NULL,
+     "with --print-join --network: that network's join token (the join string is then a "
+     "secret)",
+     CONF_SECRET_ALL},
     {"check_config", CONF_ACTION, OFF(check_config), 0, 0, NULL,
      "check the configuration, print it and exit", 0},
     {"help", CONF_ACTION, OFF(help), 0, 0, NULL, "show this help and exit", 0},
@@ -101,54 +114,9 @@ struct rdv_checked {
 	enum log_format fmt;
 	int registry, beacon; /* what to serve */
 	char *admin_token;    /* sodium_malloc'd, or NULL */
+	int token_kept; /* none configured: STATE_DIR/admin.token (NULL above: not made yet) */
 	uint64_t identity_lifetime_ms;
 };
-
-/* Keep the admin token only in guarded memory, and wipe other copies. */
-static int admin_token_set(char **out, const char *tok, size_t len)
-{
-	if (len == 0)
-		return -EINVAL;
-	*out = sodium_malloc(len + 1);
-	if (!*out)
-		return -ENOMEM;
-	memcpy(*out, tok, len);
-	(*out)[len] = '\0';
-	return 0;
-}
-
-static int admin_token_load(char **out, const char *path, char *err, size_t errlen)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int ret;
-
-	ret = file_check_secret(path);
-	if (ret == -EPERM) {
-		snprintf(err, errlen,
-			 "admin_token_file %s: readable by group or others (chmod 600)", path);
-		goto out;
-	}
-	if (ret == 0)
-		ret = file_read_all(path, ADMIN_TOKEN_MAX, &buf, &len);
-	if (ret < 0) {
-		snprintf(err, errlen, "admin_token_file %s: %s", path, strerror(-ret));
-		goto out;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-		len--;
-	ret = admin_token_set(out, buf, len);
-	if (ret == -EINVAL)
-		snprintf(err, errlen, "admin_token_file %s: empty", path);
-	else if (ret < 0)
-		snprintf(err, errlen, "admin_token_file %s: %s", path, strerror(-ret));
-out:
-	if (buf) {
-		sodium_memzero(buf, len);
-		free(buf);
-	}
-	return ret;
-}
 
 /* Everything a bad configuration can be refused for, before any state is
  * touched (SPEC §2).  On success \p out holds what is to be applied (the
@@ -239,10 +207,10 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 		return -EINVAL;
 	}
 	if (c->admin_token_file)
-		return admin_token_load(&out->admin_token, c->admin_token_file, err, errlen);
+		return rdv_token_load_file(&out->admin_token, c->admin_token_file, err, errlen);
 	if (c->admin_token) {
 		size_t n = strlen(c->admin_token);
-		int ret = admin_token_set(&out->admin_token, c->admin_token, n);
+		int ret = rdv_token_set(&out->admin_token, c->admin_token, n);
 		sodium_memzero(c->admin_token, n);
 		if (ret == -EINVAL)
 			snprintf(err, errlen, "admin_token: must not be empty");
@@ -250,7 +218,40 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 			snprintf(err, errlen, "admin_token: %s", strerror(-ret));
 		return ret;
 	}
+	/* None configured: the registry's own, made on its first start
+	 * (admin_token_init) and read back from then on. */
+	if (out->registry) {
+		int ret = rdv_token_load_state(&out->admin_token, c->state_dir, err, errlen);
+		out->token_kept = 1;
+		return ret == -ENOENT ? 0 : ret;
+	}
 	return 0;
+}
+
+/* Where the admin token comes from, for the log (never the token). */
+static void admin_token_where(const struct rdv_config *c, int kept, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	if (kept && rdv_token_state_path(c->state_dir, path, sizeof(path)) == 0)
+		snprintf(buf, len, "kept in %s", path);
+	else if (c->admin_token_file)
+		snprintf(buf, len, "from admin_token_file %s", c->admin_token_file);
+	else if (c->admin_token)
+		snprintf(buf, len, "from %s",
+			 conf_key_from_flag(rdv_schema, c, "admin_token") ? "--admin-token"
+									  : conf_loaded_path(c));
+	else
+		snprintf(buf, len, "none (no registry here)");
+}
+
+/* A registry without a configured token makes its own on first start. */
+static int admin_token_make(const struct rdv_config *c, struct rdv_checked *ck, char *err,
+			    size_t errlen)
+{
+	if (!ck->token_kept || ck->admin_token)
+		return 0;
+	return rdv_token_create_state(&ck->admin_token, c->state_dir, err, errlen);
 }
 
 int rdv_reload(struct rdv *r)
@@ -265,6 +266,8 @@ int rdv_reload(struct rdv *r)
 	rc = conf_load(rdv_schema, &nc, RDV_DEFAULT_CONFIG, r->argc, r->argv, err, sizeof(err));
 	if (rc == 0)
 		rc = config_check(&nc, &ck, err, sizeof(err));
+	if (rc == 0)
+		rc = admin_token_make(&nc, &ck, err, sizeof(err));
 	/* What the running server is built around needs a restart. */
 	if (rc == 0) {
 		if (!str_eq_null(nc.listen, oc->listen))
@@ -305,8 +308,12 @@ int rdv_reload(struct rdv *r)
 	/* Apply, whole: nothing below can fail. */
 	retention = nc.audit_max_records != oc->audit_max_records ||
 		    nc.audit_max_age_days != oc->audit_max_age_days;
-	if (!r->admin_token != !ck.admin_token)
-		log_info("admin API %s", ck.admin_token ? "enabled" : "disabled");
+	if (!str_eq_null(r->admin_token, ck.admin_token) || r->admin_token_kept != ck.token_kept) {
+		char where[PATH_MAX + 64];
+		admin_token_where(&nc, ck.token_kept, where, sizeof(where));
+		log_info("admin token changed: now %s", where);
+	}
+	r->admin_token_kept = ck.token_kept;
 	sodium_free(r->admin_token);
 	r->admin_token = ck.admin_token;
 	r->db.admin_token = r->admin_token;
@@ -613,6 +620,27 @@ static void on_repl_poll(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* At start, once the state dir exists: the token is made if it is the
+ * registry's own and there is none yet, and where it is kept is logged. */
+static int admin_token_init(struct rdv *r)
+{
+	struct rdv_checked ck = {.admin_token = r->admin_token, .token_kept = r->admin_token_kept};
+	char err[512], where[PATH_MAX + 64];
+	int made = !r->admin_token, ret;
+
+	if (!r->serve_registry)
+		return 0;
+	ret = admin_token_make(&r->cfg, &ck, err, sizeof(err));
+	if (ret < 0) {
+		log_errorx("%s", err);
+		return ret;
+	}
+	r->admin_token = ck.admin_token;
+	admin_token_where(&r->cfg, r->admin_token_kept, where, sizeof(where));
+	log_info("admin token: %s%s", r->admin_token_kept && made ? "made and " : "", where);
+	return 0;
+}
+
 static int run(struct rdv *r)
 {
 	struct timeval prune = {RDV_AUDIT_PRUNE_INTERVAL_S, 0};
@@ -639,6 +667,8 @@ static int run(struct rdv *r)
 	}
 	if (ret < 0)
 		goto out;
+	if ((ret = admin_token_init(r)) < 0)
+		goto out;
 	r->db.notify = rdv_http_notify;
 	r->db.notify_arg = r;
 	r->db.admin_token = r->admin_token;
@@ -651,7 +681,8 @@ static int run(struct rdv *r)
 		/* Retention once now (a log that outgrew a lowered limit while
 		 * we were down), then hourly.  A failure is logged, not fatal. */
 		rdv_audit_prune(r, now_real_ms());
-		ret = rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key, 1);
+		ret = rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key,
+				   RDV_TLS_CTX);
 		if (ret < 0)
 			goto out;
 	}
@@ -797,12 +828,21 @@ int rdv_main(int argc, char **argv)
 	}
 	if (r->cfg.help) {
 		conf_usage(rdv_schema, PROG, "[--config FILE] [OPTION...]");
+		printf("\n  %s --print-join [--join-host HOST[:PORT]] [--network NET --token T]\n"
+		       "  prints one line for `pilotctl up` on a new node; with --token it holds\n"
+		       "  the network's join token and is a secret.\n",
+		       PROG);
 		status = 0;
 		goto out;
 	}
 	if (r->cfg.version) {
 		printf("%s %s\n", PROG, PACKAGE_VERSION);
 		status = 0;
+		goto out;
+	}
+	if (!r->cfg.print_join && (r->cfg.join_host || r->cfg.network || r->cfg.token)) {
+		log_errorx("--join-host, --network and --token go with --print-join");
+		status = 2;
 		goto out;
 	}
 	r->argc = argc;
@@ -813,6 +853,7 @@ int rdv_main(int argc, char **argv)
 		goto out;
 	}
 	r->admin_token = ck.admin_token;
+	r->admin_token_kept = ck.token_kept;
 	r->identity_lifetime_ms = ck.identity_lifetime_ms;
 	r->serve_registry = ck.registry;
 	r->serve_beacon = ck.beacon;
@@ -831,6 +872,20 @@ int rdv_main(int argc, char **argv)
 		if (rdv_tls_init(&r->tls, r->cfg.state_dir, r->cfg.tls_cert, r->cfg.tls_key, 0) < 0)
 			goto out;
 		printf("%s\n", r->tls.pin);
+		status = 0;
+		goto out;
+	}
+	if (r->cfg.print_join) {
+		if (!r->serve_registry) {
+			log_errorx("serve '%s': this configuration serves no registry; run "
+				   "--print-join with the registry's",
+				   r->cfg.serve);
+			goto out;
+		}
+		if (rdv_join_print(&r->cfg, err, sizeof(err)) < 0) {
+			log_errorx("--print-join: %s", err);
+			goto out;
+		}
 		status = 0;
 		goto out;
 	}

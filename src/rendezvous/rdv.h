@@ -71,6 +71,10 @@ struct rdv_config {
 	uint32_t audit_max_age_days; /* 0: keep for ever */
 	char *identity_lifetime;     /* duration; NULL: identities do not expire */
 	int print_pin;
+	int print_join;
+	char *join_host; /* --print-join's options (flags only) */
+	char *network;
+	char *token;
 	int check_config;
 	int help;
 	int version;
@@ -107,7 +111,8 @@ struct rdv {
 	char **argv;
 	struct rdv_db db;
 	struct rdv_tls tls;
-	char *admin_token;	       /* sodium_malloc'd; NULL if none (admin API disabled) */
+	char *admin_token;	       /* sodium_malloc'd; NULL only without a registry here */
+	int admin_token_kept;	       /* none configured: STATE_DIR/admin.token's (rdv_token.c) */
 	uint64_t identity_lifetime_ms; /* identity_lifetime, checked; 0 never */
 	uint8_t *audit_sk;  /* sodium_malloc'd Ed25519 secret key (64), signs checkpoints */
 	uint8_t *invite_sk; /* sodium_malloc'd Ed25519 secret key (64), signs admin invites */
@@ -223,6 +228,40 @@ void rdv_http_notify(void *arg, uint32_t node);
 void rdv_http_maint(struct rdv *r);
 /** Upper bound in seconds of latency bucket \p i (0 .. RDV_LAT_BUCKETS-1). */
 double rdv_lat_bound(int i);
+
+/* ---------------------------------------------------------- rdv_token.c */
+
+#define RDV_ADMIN_TOKEN_FILE "admin.token" /* in the state dir */
+#define RDV_STATE_TOKEN_BYTES 32
+
+/** Copy the admin token \p tok (\p len bytes, not 0) into guarded memory
+ *  (*out, free with sodium_free).  \retval 0, -EINVAL or -ENOMEM. */
+int rdv_token_set(char **out, const char *tok, size_t len);
+/** Read admin_token_file \p path: refused when group or others may read
+ *  it, or when empty.  \retval 0 or -errno with \p err set. */
+int rdv_token_load_file(char **out, const char *path, char *err, size_t errlen);
+/** STATE_DIR/admin.token into \p out (PATH_MAX). \retval 0 or -ENAMETOOLONG. */
+int rdv_token_state_path(const char *state_dir, char *out, size_t len);
+/** Read back the token this registry made: mode 0600 (no group or other
+ *  access), base64url of RDV_STATE_TOKEN_BYTES bytes; anything else is
+ *  refused.  \retval 0, -ENOENT (not made yet, \p err untouched), or
+ *  -errno with \p err set. */
+int rdv_token_load_state(char **out, const char *state_dir, char *err, size_t errlen);
+/** Make it: RDV_STATE_TOKEN_BYTES random bytes, base64url, mode 0600,
+ *  written to a temporary file and linked into place (it appears whole
+ *  or not at all, and never replaces one: if another process made it
+ *  first, that one is read).  \retval 0 or -errno with \p err set. */
+int rdv_token_create_state(char **out, const char *state_dir, char *err, size_t errlen);
+
+/* ----------------------------------------------------------- rdv_join.c */
+
+/** \brief --print-join: print the join string for \p c's registry on
+ *  stdout, one line (doc/JOIN.md): c->join_host (HOST[:PORT], the port
+ *  defaulting to listen's) or else the listen address, refused when it is
+ *  a wildcard; the pin of the TLS certificate, which must exist already;
+ *  c->network and c->token when given.  \retval 0 or -errno with \p err
+ *  set. */
+int rdv_join_print(const struct rdv_config *c, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ rdv.c */
 

@@ -217,7 +217,7 @@ fail:
 }
 
 int rdv_tls_init(struct rdv_tls *tls, const char *state_dir, const char *cert_path,
-		 const char *key_path, int want_ctx)
+		 const char *key_path, unsigned flags)
 {
 	char cbuf[PATH_MAX], kbuf[PATH_MAX];
 	X509 *cert = NULL;
@@ -248,6 +248,12 @@ int rdv_tls_init(struct rdv_tls *tls, const char *state_dir, const char *cert_pa
 				  have_c ? cert_path : key_path, have_c ? key_path : cert_path);
 			return -ENOENT;
 		}
+		if (!have_c && (flags & RDV_TLS_NO_CREATE)) {
+			log_warnx("no TLS certificate in %s yet: start pilot-rendezvous once "
+				  "(it makes one), or give --tls-cert and --tls-key",
+				  state_dir);
+			return -ENOENT;
+		}
 		if (!have_c) {
 			ret = mkdir_p(state_dir, 0700);
 			if (ret < 0) {
@@ -268,7 +274,7 @@ int rdv_tls_init(struct rdv_tls *tls, const char *state_dir, const char *cert_pa
 		log_warnx("%s: cannot compute the public key pin", cert_path);
 		goto out;
 	}
-	if (want_ctx) {
+	if (flags & RDV_TLS_CTX) {
 		tls->ctx = make_ctx(cert, key);
 		if (!tls->ctx)
 			ret = -EINVAL;

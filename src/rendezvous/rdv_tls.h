@@ -15,12 +15,17 @@ struct rdv_tls {
 	char pin[RDV_PIN_B64_LEN]; /* base64(SHA-256(DER SubjectPublicKeyInfo)) */
 };
 
+/* rdv_tls_init flags */
+#define RDV_TLS_CTX 1	    /* also build the server context */
+#define RDV_TLS_NO_CREATE 2 /* no pair in the state dir yet is an error (-ENOENT) */
+
 /** Load the certificate and key from \p cert_path / \p key_path, or, when
  *  both are NULL, from \p state_dir (creating a self-signed pair there on
- *  first use).  Computes the pin; with \p want_ctx also builds the server
- *  context.  Errors are logged.  \retval 0 or -errno. */
+ *  first use, unless RDV_TLS_NO_CREATE).  Computes the pin; with
+ *  RDV_TLS_CTX in \p flags also builds the server context.  Errors are
+ *  logged.  \retval 0 or -errno. */
 int rdv_tls_init(struct rdv_tls *tls, const char *state_dir, const char *cert_path,
-		 const char *key_path, int want_ctx);
+		 const char *key_path, unsigned flags);
 void rdv_tls_free(struct rdv_tls *tls);
 
 /** The pin of \p cert (base64 of the SHA-256 of its DER SubjectPublicKeyInfo,

@@ -64,6 +64,16 @@ expect "network without subcommand: usage, exit 2" 2 "$USAGE" --json network
 expect "network with unknown subcommand: usage, exit 2" 2 "$USAGE" --json network frob
 expect "network join NET not a number: usage, exit 2" 2 "$USAGE" --json network join abc
 expect "unknown command option: usage, exit 2" 2 "$USAGE" --json network list --frob
+expect "up without a join string: usage, exit 2" 2 "$USAGE" --json up
+expect "up with two join strings: usage, exit 2" 2 "$USAGE" --json up a b
+expect "up with an unknown option: usage, exit 2" 2 "$USAGE" --json up x --frob
+expect "up with a string that is no join string: bad_request, exit 1" 1 \
+	'^\{"status":"error","code":"bad_request","message":"up: not a join string' \
+	--json up hello --config "$WORK/up.json"
+expect "up with pilot-join2: unsupported version, exit 1" 1 \
+	'"code":"bad_request","message":"up: unsupported join string version 2' \
+	--json up pilot-join2:AAAA --config "$WORK/up.json"
+if [ ! -e "$WORK/up.json" ]; then ok "up wrote nothing for a bad string"; else not_ok "up wrote nothing for a bad string"; fi
 run frobnicate
 if [ "$RC" = 2 ] && [ -z "$OUT" ] && grep -q "unknown command 'frobnicate'" "$WORK/stderr"; then
 	ok "without --json: usage error on stderr, exit 2"
@@ -76,7 +86,7 @@ expect "--json --version" 0 '^\{"status":"ok","data":\{"version":"[^"]+"\}\}$' -
 expect "--json help" 0 '^\{"status":"ok","data":\{"commands":\[' --json help
 run help
 missing=
-for c in info peers ping addr find set-hostname clear-hostname set-public set-private set-tags \
+for c in up info peers ping addr find set-hostname clear-hostname set-public set-private set-tags \
 	rotate-key handshake pending approve reject trust untrust block unblock blocklist \
 	"network create" "network join" "network invite" "network leave" "network list" \
 	"network nodes" "network delete" "policy set" "policy show" "policy test" "org create" \

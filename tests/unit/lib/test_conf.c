@@ -167,6 +167,9 @@ static void test_dump_redacts_flag(void **state)
 	dump = conf_dump(secret_schema, &c);
 	assert_null(strstr(dump, "sekrit"));
 	assert_non_null(strstr(dump, "\"*** (from --admin-token)\""));
+	assert_true(conf_key_from_flag(secret_schema, &c, "admin_token"));
+	assert_false(conf_key_from_flag(secret_schema, &c, "listen_port"));
+	assert_false(conf_key_from_flag(secret_schema, &c, "no_such_key"));
 	free(dump);
 	conf_free(secret_schema, &c);
 }
@@ -191,6 +194,7 @@ static void test_dump_redacts_file(void **state)
 	snprintf(want, sizeof(want), "\"7:*** (from %s)\"", path);
 	assert_non_null(strstr(dump, want));
 	assert_non_null(strstr(dump, "\"3\""));
+	assert_false(conf_key_from_flag(secret_schema, &c, "admin_token"));
 	free(dump);
 	conf_free(secret_schema, &c);
 	unlink(path);
@@ -226,6 +230,62 @@ static void test_exposed_secrets(void **state)
 	unlink(path);
 }
 
+/* A flag-only option with a value (--join-host H): set by the flag alone,
+ * an unknown key in the file, never in a dump; a secret one is not quoted
+ * in errors. */
+struct fcfg {
+	struct conf_head head;
+	char *name, *host, *tok;
+	int act;
+};
+
+#define FO(m) offsetof(struct fcfg, m)
+static const struct conf_key flag_schema[] = {
+    {"name", CONF_STR, FO(name), 0, 0, "dflt", "a name", 0},
+    {"print_join", CONF_ACTION, FO(act), 0, 0, NULL, "act", 0},
+    {"join_host", CONF_FLAGSTR, FO(host), 0, 0, NULL, "host", 0},
+    {"token", CONF_FLAGSTR, FO(tok), 0, 0, NULL, "token", CONF_SECRET_ALL},
+    CONF_END,
+};
+
+static void test_flag_only_string(void **state)
+{
+	struct fcfg c;
+	char err[256], *dump;
+	char *argv[] = {"prog",	       "--print-join",	 "--join-host",
+			"rdv.example", "--token=sekrit", NULL};
+	char *argv_file[] = {"prog", "--config", path, NULL};
+	char *argv_novalue[] = {"prog", "--join-host", NULL};
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(conf_load(flag_schema, &c, NULL, 5, argv, err, sizeof(err)), 0);
+	assert_true(c.act);
+	assert_string_equal(c.host, "rdv.example");
+	assert_string_equal(c.tok, "sekrit");
+	dump = conf_dump(flag_schema, &c);
+	assert_non_null(dump);
+	assert_null(strstr(dump, "join_host"));
+	assert_null(strstr(dump, "sekrit"));
+	assert_non_null(strstr(dump, "\"name\""));
+	free(dump);
+	conf_free(flag_schema, &c);
+	assert_null(c.host);
+	assert_null(c.tok);
+
+	write_file("{\n\"join_host\": \"x\"\n}\n");
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(conf_load(flag_schema, &c, NULL, 3, argv_file, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: unknown key 'join_host'"));
+	conf_free(flag_schema, &c);
+	unlink(path);
+
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(conf_load(flag_schema, &c, NULL, 2, argv_novalue, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "needs a value"));
+	conf_free(flag_schema, &c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +296,7 @@ int main(void)
 	    cmocka_unit_test(test_dump_redacts_flag),
 	    cmocka_unit_test(test_dump_redacts_file),
 	    cmocka_unit_test(test_exposed_secrets),
+	    cmocka_unit_test(test_flag_only_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
