@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,6 +62,31 @@ static int mdb_to_errno(int rc)
 	}
 }
 
+/* LMDB takes an empty data.mdb for a new environment and starts afresh:
+ * a file truncated by a bad copy, a full disk or an operator would then
+ * come back as empty state (a registry with no nodes, a node with a new
+ * identity) without a word.  The smallest file LMDB writes holds its two
+ * meta pages. */
+#define STORE_MIN_FILE (2 * 4096)
+
+static int check_not_truncated(const char *dir)
+{
+	char path[4096];
+	struct stat sb;
+
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (stat(path, &sb) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(sb.st_mode) && sb.st_size >= STORE_MIN_FILE)
+		return 0;
+	log_warnx("%s: %s (%lld bytes): refusing to start on it, since that would begin "
+		  "with empty state; restore it from a backup, or remove it to start afresh",
+		  path, S_ISREG(sb.st_mode) ? "empty or truncated" : "not a regular file",
+		  (long long)sb.st_size);
+	return -EBADMSG;
+}
+
 struct store *store_open(const char *dir, const char *const *dbs, size_t map_size)
 {
 	struct store *st;
@@ -71,6 +97,8 @@ struct store *store_open(const char *dir, const char *const *dbs, size_t map_siz
 		log_warn("state directory %s", dir);
 		return NULL;
 	}
+	if (check_not_truncated(dir) < 0)
+		return NULL;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return NULL;
@@ -104,7 +132,12 @@ struct store *store_open(const char *dir, const char *const *dbs, size_t map_siz
 	}
 	return st;
 fail:
-	log_warnx("lmdb %s: %s", dir, mdb_strerror(rc));
+	if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH)
+		log_warnx("%s/data.mdb: %s: it is damaged or not this program's; refusing to "
+			  "start on it (nothing was changed): restore it from a backup",
+			  dir, mdb_strerror(rc));
+	else
+		log_warnx("lmdb %s: %s", dir, mdb_strerror(rc));
 	if (txn)
 		mdb_txn_abort(txn);
 	store_close(st);

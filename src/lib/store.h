@@ -30,7 +30,9 @@ struct store_txn {
 #define STORE_CONFLICT (-EDEADLK)
 
 /** Open (creating 0700 dir + 0600 files) an environment with the named
- *  sub-databases \p dbs (NULL-terminated).  \retval NULL on error (logged). */
+ *  sub-databases \p dbs (NULL-terminated).  A data.mdb that is damaged,
+ *  empty or truncated is refused, never started afresh.  \retval NULL on
+ *  error (logged). */
 struct store *store_open(const char *dir, const char *const *dbs, size_t map_size);
 void store_close(struct store *st); /* NULL is fine */
 /** Index of a named sub-database, or -ENOENT. */

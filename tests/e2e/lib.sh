@@ -155,7 +155,7 @@ e2e_dump_logs() {
 }
 
 e2e_cleanup() {
-	local rc=$? ns pid rev=""
+	local rc=$? ns pid m rev=""
 	trap - EXIT INT TERM HUP
 	if [ -n "$E2E_WATCHDOG" ]; then kill "$E2E_WATCHDOG" 2>/dev/null; wait "$E2E_WATCHDOG" 2>/dev/null; fi
 	if [ "$rc" = 0 ] && [ "$E2E_KEEP" = 1 ]; then
@@ -173,6 +173,7 @@ e2e_cleanup() {
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
 		ip netns del "$ns" 2>/dev/null
 	done
+	for m in $E2E_MOUNTS; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
 	if [ -n "$E2E_WORK" ] && [ -d "$E2E_WORK" ] && [ "${E2E_KEEP_WORK:-0}" != 1 ]; then
 		rm -rf "$E2E_WORK"
 	elif [ -n "$E2E_WORK" ] && [ -d "$E2E_WORK" ]; then
@@ -289,6 +290,12 @@ e2e_pilot_group() {
 	fi
 	PILOT_GID=$(getent group pilot | cut -d: -f3)
 	[ -n "$PILOT_GID" ]
+}
+
+# e2e_tmpfs DIR SIZE: a tmpfs of SIZE (mount's size=) on DIR, unmounted at exit
+e2e_tmpfs() {
+	mkdir -p "$1" && mount -t tmpfs -o "size=$2,mode=0700" tmpfs "$1" || return 1
+	E2E_MOUNTS="$E2E_MOUNTS $1"
 }
 
 e2e_ns_add() {

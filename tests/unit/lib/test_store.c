@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "trust.h"
@@ -136,12 +137,52 @@ static void test_trust_persists(void **state)
 	free(dir);
 }
 
+/* A damaged, empty or truncated data.mdb is refused and left as it was,
+ * never started afresh as an empty store. */
+static void test_refuses_damaged(void **state)
+{
+	char *dir = tmpdir(), path[300], junk[8192];
+	struct store *st = store_open(dir, dbs, 1 << 20);
+	struct store_txn t;
+	struct stat sb;
+	FILE *f;
+	(void)state;
+	assert_non_null(st);
+	store_txn_begin(st, &t, 0);
+	store_put(&t, store_dbi(st, "a"), "k", 1, "v", 1);
+	assert_int_equal(store_txn_commit(&t), 0);
+	store_close(st);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+
+	/* both meta pages overwritten */
+	memset(junk, 0x5a, sizeof(junk));
+	assert_non_null(f = fopen(path, "r+"));
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_null(store_open(dir, dbs, 1 << 20));
+	/* emptied, and cut to less than its two meta pages */
+	assert_int_equal(truncate(path, 0), 0);
+	assert_null(store_open(dir, dbs, 1 << 20));
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	assert_int_equal(truncate(path, 4096), 0);
+	assert_null(store_open(dir, dbs, 1 << 20));
+	/* gone altogether: a new store, as on a first start */
+	assert_int_equal(unlink(path), 0);
+	assert_non_null(st = store_open(dir, dbs, 1 << 20));
+	store_close(st);
+	rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_get_iter),
 	    cmocka_unit_test(test_sticky_error),
 	    cmocka_unit_test(test_trust_persists),
+	    cmocka_unit_test(test_refuses_damaged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
