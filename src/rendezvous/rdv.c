@@ -101,6 +101,10 @@ static const struct conf_key rdv_schema[] = {
      "with --print-join --network: that network's join token (the join string is then a "
      "secret)",
      CONF_SECRET_ALL},
+    {"import_lmdb", CONF_FLAGSTR, OFF(import_lmdb), 0, 0, NULL,
+     "copy the LMDB registry in this state directory into etcd (store etcd, an empty "
+     "etcd_prefix; stop that registry first) and exit",
+     0},
     {"check_config", CONF_ACTION, OFF(check_config), 0, 0, NULL,
      "check the configuration, print it and exit", 0},
     {"help", CONF_ACTION, OFF(help), 0, 0, NULL, "show this help and exit", 0},
@@ -641,6 +645,48 @@ static int admin_token_init(struct rdv *r)
 	return 0;
 }
 
+/* The etcd settings of \p c (store "etcd", checked by config_check). */
+static void etcd_conf(const struct rdv_config *c, struct rdv_db_etcd *ec)
+{
+	*ec = (struct rdv_db_etcd){
+	    .endpoints = (const char *const *)c->etcd_endpoints,
+	    .prefix = c->etcd_prefix,
+	    .timeout_ms = (int)c->etcd_timeout_ms,
+	    .max_txn_ops = c->etcd_max_txn_ops,
+	    .ca = c->etcd_ca,
+	    .cert = c->etcd_cert,
+	    .key = c->etcd_key,
+	};
+	while (ec->endpoints && ec->endpoints[ec->n])
+		ec->n++;
+}
+
+/* --import-lmdb DIR: an LMDB registry's state into the configured etcd. */
+static int import_lmdb(struct rdv *r)
+{
+	struct rdv_db_etcd ec;
+	char err[1024];
+	uint64_t n = 0;
+	int rc;
+
+	if (strcmp(r->cfg.store, "etcd") != 0) {
+		log_errorx("--import-lmdb: the configuration's store is '%s'; give the etcd one "
+			   "the replicas will run with (store etcd, etcd_endpoints, etcd_prefix)",
+			   r->cfg.store);
+		return -EINVAL;
+	}
+	etcd_conf(&r->cfg, &ec);
+	rc = rdv_db_import(r->cfg.import_lmdb, &ec, &n, err, sizeof(err));
+	if (rc < 0) {
+		log_errorx("--import-lmdb %s: %s", r->cfg.import_lmdb, err);
+		return rc;
+	}
+	log_info("imported %llu keys from %s into etcd under '%s': start the replicas on empty "
+		 "state directories (with this one's *.key and tls.* files)",
+		 (unsigned long long)n, r->cfg.import_lmdb, r->cfg.etcd_prefix);
+	return 0;
+}
+
 static int run(struct rdv *r)
 {
 	struct timeval prune = {RDV_AUDIT_PRUNE_INTERVAL_S, 0};
@@ -650,17 +696,8 @@ static int run(struct rdv *r)
 	int ret;
 
 	if (!strcmp(r->cfg.store, "etcd")) {
-		struct rdv_db_etcd ec = {
-		    .endpoints = (const char *const *)r->cfg.etcd_endpoints,
-		    .prefix = r->cfg.etcd_prefix,
-		    .timeout_ms = (int)r->cfg.etcd_timeout_ms,
-		    .max_txn_ops = r->cfg.etcd_max_txn_ops,
-		    .ca = r->cfg.etcd_ca,
-		    .cert = r->cfg.etcd_cert,
-		    .key = r->cfg.etcd_key,
-		};
-		while (ec.endpoints[ec.n])
-			ec.n++;
+		struct rdv_db_etcd ec;
+		etcd_conf(&r->cfg, &ec);
 		ret = rdv_db_open_etcd(&r->db, r->cfg.state_dir, &ec);
 	} else {
 		ret = rdv_db_open(&r->db, r->cfg.state_dir);
@@ -887,6 +924,10 @@ int rdv_main(int argc, char **argv)
 			goto out;
 		}
 		status = 0;
+		goto out;
+	}
+	if (r->cfg.import_lmdb) {
+		status = import_lmdb(r) < 0 ? 1 : 0;
 		goto out;
 	}
 	status = run(r) < 0 ? 1 : 0;

@@ -75,6 +75,7 @@ struct rdv_config {
 	char *join_host; /* --print-join's options (flags only) */
 	char *network;
 	char *token;
+	char *import_lmdb; /* --import-lmdb DIR (flag only) */
 	int check_config;
 	int help;
 	int version;

@@ -607,3 +607,168 @@ void rdv_repl_get_stats(const struct rdv_repl *r, struct rdv_repl_stats *s)
 	s->last_error = r->err;
 	s->endpoint = rdv_etcd_endpoint(r->e);
 }
+
+/* ------------------------------------------------------------ import */
+
+/* An LMDB registry's keys on their way into etcd: puts gathered into
+ * transactions of at most max_ops - 1 (one compare and one op are P d0's)
+ * and IMPORT_TXN_BYTES of keys and values (under etcd's request limit). */
+#define IMPORT_TXN_BYTES (1u << 20)
+
+struct import {
+	struct rdv_repl *r;
+	struct rdv_etcd_op *ops;
+	uint8_t **keys;
+	size_t n, bytes;
+	uint64_t total;
+	int db;
+};
+
+static void import_drop(struct import *im)
+{
+	for (size_t i = 0; i < im->n; i++)
+		free(im->keys[i]);
+	im->n = im->bytes = 0;
+}
+
+/* Every batch holds only while P d0 does not exist: no replica may have
+ * started writing under the prefix meanwhile. */
+static int import_flush(struct import *im, int last)
+{
+	struct rdv_repl *r = im->r;
+	struct rdv_etcd_cmp cmp = {.key = r->wkey,
+				   .klen = r->wlen,
+				   .target = RDV_ETCD_CREATE,
+				   .result = RDV_ETCD_EQUAL,
+				   .num = 0};
+	struct rdv_etcd_txn txn = {.cmp = &cmp, .ncmp = 1, .success = im->ops, .nsuccess = im->n};
+	int ok = 0, rc;
+
+	if (last) { /* the deployment exists from this put on */
+		im->keys[im->n] = NULL;
+		im->ops[im->n++] = (struct rdv_etcd_op){.kind = RDV_ETCD_OP_PUT,
+							.key = r->wkey,
+							.klen = r->wlen,
+							.val = "w",
+							.vlen = 1};
+	}
+	txn.nsuccess = im->n;
+	rc = im->n ? rdv_etcd_txn(r->e, &txn, &ok, NULL) : 0;
+	if (rc == 0 && im->n && !ok)
+		rc = -EEXIST;
+	if (rc == 0)
+		im->total += im->n - (last ? 1 : 0);
+	import_drop(im);
+	return rc;
+}
+
+static int import_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct import *im = arg;
+	struct rdv_repl *r = im->r;
+	size_t kl = ekey_len(r, im->db, k->mv_size);
+	int rc;
+
+	if (kl + v->mv_size > IMPORT_TXN_BYTES)
+		return -E2BIG;
+	if ((im->n + 2 > r->max_ops || im->bytes + kl + v->mv_size > IMPORT_TXN_BYTES) &&
+	    (rc = import_flush(im, 0)) < 0)
+		return rc;
+	if (!(im->keys[im->n] = malloc(kl)))
+		return -ENOMEM;
+	ekey_make(r, im->db, k->mv_data, k->mv_size, im->keys[im->n]);
+	/* The value stays in the read transaction's map until it ends. */
+	im->ops[im->n] = (struct rdv_etcd_op){.kind = RDV_ETCD_OP_PUT,
+					      .key = im->keys[im->n],
+					      .klen = kl,
+					      .val = v->mv_data,
+					      .vlen = v->mv_size};
+	im->n++;
+	im->bytes += kl + v->mv_size;
+	return 0;
+}
+
+static int any_key_cb(void *arg, const struct rdv_etcd_kv *kv)
+{
+	(void)kv;
+	*(int *)arg = 1;
+	return 1;
+}
+
+int rdv_repl_import(struct store *src, struct rdv_etcd *e, const char *prefix, size_t max_ops,
+		    uint64_t *nkeys, char *err, size_t errlen)
+{
+	struct rdv_repl r = {.st = src, .e = e, .max_ops = max_ops};
+	struct import im = {.r = &r};
+	uint8_t end[512];
+	struct store_txn t;
+	int rc, any = 0, more = 0;
+
+	*nkeys = 0;
+	if (max_ops < 2 || strlen(prefix) >= sizeof(end)) {
+		snprintf(err, errlen, "bad arguments");
+		return -EINVAL;
+	}
+	if ((rc = keys_init(&r, prefix)) < 0)
+		goto out;
+	rc = rdv_etcd_range_page(e, prefix, r.plen, end, rdv_etcd_prefix_end(prefix, r.plen, end),
+				 0, 1, any_key_cb, &any, &more, NULL);
+	if (rc < 0 && rc != 1) {
+		snprintf(err, errlen, "etcd at %s: %s", rdv_etcd_endpoint(e),
+			 rdv_etcd_last_error(e));
+		goto out;
+	}
+	if (any) {
+		snprintf(err, errlen,
+			 "etcd already holds keys under the prefix '%s': import only into an empty "
+			 "prefix (another deployment's, or an import that stopped half way: "
+			 "etcdctl del --prefix '%s' if nothing else uses it)",
+			 prefix, prefix);
+		rc = -EEXIST;
+		goto out;
+	}
+	im.ops = calloc(max_ops, sizeof(*im.ops));
+	im.keys = calloc(max_ops, sizeof(*im.keys));
+	if (!im.ops || !im.keys) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* One read transaction: the import is one snapshot of the store. */
+	store_txn_begin(src, &t, 1);
+	rc = 0;
+	for (int db = 0; db < store_db_count(src) && rc == 0; db++) {
+		if (store_db_flags(src, db) & STORE_DB_LOCAL)
+			continue;
+		im.db = db;
+		rc = store_iter_prefix(&t, db, NULL, 0, import_cb, &im);
+	}
+	if (rc == 0)
+		rc = import_flush(&im, 1);
+	else
+		import_drop(&im); /* nothing more is sent */
+	store_txn_abort(&t);
+	*nkeys = im.total;
+	if (rc == -EEXIST)
+		snprintf(
+		    err, errlen,
+		    "a registry started writing under '%s' during the import: it is not "
+		    "complete; stop every replica, etcdctl del --prefix '%s', and import again",
+		    prefix, prefix);
+	else if (rc == -E2BIG)
+		snprintf(err, errlen,
+			 "a value larger than %u bytes cannot go into one etcd request",
+			 IMPORT_TXN_BYTES);
+	else if (rc < 0)
+		snprintf(err, errlen,
+			 "etcd at %s: %s (%s); %llu keys were written: the import is not complete, "
+			 "etcdctl del --prefix '%s' and import again",
+			 rdv_etcd_endpoint(e), rdv_etcd_last_error(e), strerror(-rc),
+			 (unsigned long long)im.total, prefix);
+out:
+	free(im.ops);
+	free(im.keys);
+	free(r.pfx);
+	free(r.wkey);
+	free(r.wend);
+	return rc < 0 ? rc : 0;
+}

@@ -63,4 +63,15 @@ int rdv_repl_sync(struct rdv_repl *r);
 
 void rdv_repl_get_stats(const struct rdv_repl *r, struct rdv_repl_stats *s);
 
+struct store;
+/** \brief Copy the state of an LMDB registry (\p src, every database not
+ *  marked local) into etcd under \p prefix, in transactions of at most
+ *  \p max_txn_ops, from one read snapshot; P d0 is written last, so a
+ *  replica sees a deployment only once all of it is there.  Refuses a
+ *  prefix that holds any key (-EEXIST), and fails (-EEXIST) if a replica
+ *  starts writing there meanwhile.  \p nkeys: the keys written.
+ *  \retval 0 or -errno with \p err saying what to do. */
+int rdv_repl_import(struct store *src, struct rdv_etcd *e, const char *prefix, size_t max_txn_ops,
+		    uint64_t *nkeys, char *err, size_t errlen);
+
 #endif

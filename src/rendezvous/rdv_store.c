@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "hmap.h"
@@ -145,6 +146,41 @@ out:
 		log_warnx("registry state in %s: %s", dir, strerror(-ret));
 		rdv_db_close(db);
 	}
+	return ret;
+}
+
+int rdv_db_import(const char *src_dir, const struct rdv_db_etcd *etcd, uint64_t *nkeys, char *err,
+		  size_t errlen)
+{
+	struct rdv_db db;
+	struct rdv_etcd *e;
+	char path[PATH_MAX];
+	int ret;
+
+	*nkeys = 0;
+	snprintf(path, sizeof(path), "%s/data.mdb", src_dir);
+	if (access(path, R_OK) < 0) {
+		snprintf(err, errlen, "%s: %s: no LMDB registry to import there", path,
+			 strerror(errno));
+		return -ENOENT;
+	}
+	if ((ret = rdv_db_open(&db, src_dir)) < 0) {
+		snprintf(err, errlen, "the LMDB registry in %s could not be opened", src_dir);
+		return ret;
+	}
+	/* The same tables a replica keeps to itself stay behind. */
+	store_set_db_flags(db.st, db.dbi[RDV_DB_REPL], STORE_DB_LOCAL);
+	e = rdv_etcd_open(etcd->endpoints, etcd->n, etcd->timeout_ms, etcd->ca, etcd->cert,
+			  etcd->key);
+	if (!e) {
+		ret = -errno;
+		snprintf(err, errlen, "etcd_endpoints: %s", strerror(errno));
+	} else {
+		ret =
+		    rdv_repl_import(db.st, e, etcd->prefix, etcd->max_txn_ops, nkeys, err, errlen);
+		rdv_etcd_close(e);
+	}
+	rdv_db_close(&db);
 	return ret;
 }
 

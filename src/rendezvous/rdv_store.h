@@ -262,6 +262,11 @@ int rdv_db_open(struct rdv_db *db, const char *dir);
  *  local copy of the state in etcd (rdv_repl.h). */
 int rdv_db_open_etcd(struct rdv_db *db, const char *dir, const struct rdv_db_etcd *etcd);
 void rdv_db_close(struct rdv_db *db);
+/** \brief --import-lmdb: copy the LMDB registry in \p src_dir into etcd
+ *  (rdv_repl_import), for a deployment moving to store "etcd".
+ *  \retval 0 (\p nkeys written) or -errno with \p err. */
+int rdv_db_import(const char *src_dir, const struct rdv_db_etcd *etcd, uint64_t *nkeys, char *err,
+		  size_t errlen);
 /** Bring a replica's copy up to date (after STORE_CONFLICT, or on a
  *  timer); 0 at once for LMDB alone.  \retval 0 or -errno. */
 int rdv_db_sync(struct rdv_db *db);

@@ -306,6 +306,59 @@ static void test_refuses_lmdb_state(void **state)
 	assert_int_equal(open_replica(p, &db, dir, 128), -EEXIST);
 }
 
+/* An LMDB registry moved into etcd: every key, the deployment prefix, in
+ * many small transactions; never into a prefix that holds anything. */
+static void test_import(void **state)
+{
+	struct pair *p = *state;
+	const char *eps[] = {g.etcd.url};
+	struct rdv_db_etcd ec = {
+	    .endpoints = eps, .n = 1, .timeout_ms = TIMEOUT_MS, .max_txn_ops = 16};
+	struct rdv_db src, rep;
+	struct pilot_prefix want;
+	char dir[160], rdir[160], pfx[32], err[1024], name[32];
+	uint64_t n = 0;
+	uint32_t id = 0;
+
+	snprintf(dir, sizeof(dir), "%s/src%d", g.tmp, g.seq);
+	snprintf(rdir, sizeof(rdir), "%s/rep%d", g.tmp, g.seq);
+	snprintf(pfx, sizeof(pfx), "/imp%d/", g.seq);
+	ec.prefix = pfx;
+	/* no registry there: refused, nothing made */
+	assert_int_equal(rdv_db_import(dir, &ec, &n, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "no LMDB registry"));
+	assert_int_equal(rdv_db_open(&src, dir), 0);
+	want = src.prefix;
+	for (uint32_t i = 1; i <= 300; i++) {
+		snprintf(name, sizeof(name), "host-%u", i);
+		assert_int_equal(host_put(&src, name, i), 0);
+	}
+	rdv_db_close(&src);
+
+	assert_int_equal(rdv_db_import(dir, &ec, &n, err, sizeof(err)), 0);
+	assert_true(n >= 301); /* the hosts and the meta keys at least */
+	{
+		struct rdv_db_etcd rc = ec;
+		rc.max_txn_ops = 128;
+		assert_int_equal(rdv_db_open_etcd(&rep, rdir, &rc), 0);
+	}
+	assert_memory_equal(&rep.prefix, &want, sizeof(want));
+	for (uint32_t i = 1; i <= 300; i += 37) {
+		snprintf(name, sizeof(name), "host-%u", i);
+		assert_int_equal(host_get(&rep, name, &id), 0);
+		assert_int_equal(id, i);
+	}
+	assert_int_equal(host_get(&rep, "host-300", &id), 0);
+	rdv_db_close(&rep);
+
+	/* again: the prefix is taken now; and p's, which two replicas use */
+	assert_int_equal(rdv_db_import(dir, &ec, &n, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "already holds keys"));
+	ec.prefix = p->prefix;
+	assert_int_equal(host_put(&p->a, "x", 1), 0);
+	assert_int_equal(rdv_db_import(dir, &ec, &n, err, sizeof(err)), -EEXIST);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -338,6 +391,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuses_lmdb_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import, setup, teardown),
 	};
 	int rc;
 
