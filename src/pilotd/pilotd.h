@@ -248,6 +248,9 @@ struct pilotd {
 	int udp_gso;			  /* UDP_SEGMENT on the tunnel socket (dp.c) */
 	int udp_gro;			  /* UDP_GRO on the tunnel socket (dp.c) */
 	uint64_t bcast_audit_ms;	  /* last broadcast.summary */
+	/* debug lines for denied flows: a flood must not become a log flood */
+	struct token_bucket deny_log_tb;
+	uint64_t deny_log_skipped;
 
 	/* control */
 	struct httpc *http;

@@ -54,11 +54,17 @@ void pilotd_flow_denied(struct pilotd *d, const struct pkt_info *pi, uint32_t no
 	pilotd_audit_deny(d, pi, node, inbound, why);
 	if (!log_enabled(LOG_LVL_DEBUG))
 		return;
+	if (!token_bucket_take(&d->deny_log_tb, 20, 50, now_mono_ms())) {
+		d->deny_log_skipped++;
+		return;
+	}
 	inet_ntop(AF_INET6, &pi->src, a, sizeof(a));
 	inet_ntop(AF_INET6, &pi->dst, b, sizeof(b));
-	log_debug("flow denied (%s) %s node %u: proto %u [%s]:%u -> [%s]:%u",
+	log_debug("flow denied (%s) %s node %u: proto %u [%s]:%u -> [%s]:%u%s",
 		  admit_reason_name(why), inbound ? "from" : "to", node, pi->proto, a, pi->sport, b,
-		  pi->dport);
+		  pi->dport,
+		  d->deny_log_skipped ? " (and more not logged: 20 a second at most)" : "");
+	d->deny_log_skipped = 0;
 }
 
 struct resolve_arg {
