@@ -464,6 +464,19 @@ e2e_establish_trust() {
 	e2e_wait 10 pctl_has "$r" trust 'data.trusted[].node_id' "${NODE_ID[$a]}" || { info "$a not in $r's trust"; return 1; }
 }
 
+# e2e_lan NAME...: the underlay, the rendezvous host (.1) and a host per
+# NAME (.2, .3, ...), the rendezvous started
+e2e_lan() {
+	local i=2 n
+	e2e_underlay
+	e2e_host rdv 1
+	for n in "$@"; do
+		e2e_host "$n" "$i"
+		i=$((i + 1))
+	done
+	e2e_start_rdv
+}
+
 # e2e_lan_pair REQUESTER APPROVER: the common two-node setup on one LAN:
 # rendezvous (.1), pilotd alice in a (.2) and bob in b (.3), trusted
 # (REQUESTER asks, APPROVER approves); fatal if any step fails

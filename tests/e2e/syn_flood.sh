@@ -16,12 +16,7 @@
 e2e_init
 e2e_require
 FLOOD_S=${FLOOD_S:-10}
-e2e_underlay
-e2e_host rdv 1
-e2e_host a 2
-e2e_host b 3
-e2e_host c 4
-e2e_start_rdv
+e2e_lan a b c
 for n in a:alice b:bob c:carol; do
 	e2e_start_node "${n%%:*}" "${n#*:}" || fatal "pilotd ${n#*:} ready"
 done
