@@ -37,6 +37,9 @@ struct dp_ops {
 	int (*bcn_wrap)(struct pilotd *d, uint8_t *frame, size_t reclen, size_t cap, uint32_t to);
 	void (*bcn_input)(struct pilotd *d, uint8_t *buf, size_t len,
 			  const struct sockaddr_in6 *src, uint64_t now);
+	/* keep \p ns (Unix ns) as the floor of initiation timestamps after a
+	 * restart (dp_hs.c); NULL: not kept */
+	void (*hs_ts_reserve)(struct pilotd *d, uint64_t ns);
 };
 
 /* ---- broadcast (dp_bcast.c) ---- */

@@ -48,6 +48,33 @@ void dp_hs_free(struct pilotd *d)
 	d->hs_src = NULL;
 }
 
+#define HS_TS_STEP_NS (1ull << 24) /* the TAI64N timestamp's resolution (tnl.c) */
+#define HS_TS_RESERVE_NS (600ull * 1000000000ull)
+
+/* The timestamp of a new initiation to \p p: the wall clock, but never at
+ * or below one this node sent to \p p before in this run, nor below what
+ * an earlier run may have sent (the floor, kept in the state ahead of
+ * use).  A responder takes only a timestamp greater than the last it took
+ * from us (replay), so with the bare clock (WireGuard's way) a clock
+ * stepped back an hour would have every peer refuse our handshakes for
+ * an hour; this way they go on, the timestamps running ahead of the clock
+ * until it catches up. */
+static uint64_t hs_timestamp(struct pilotd *d, struct peer *p)
+{
+	uint64_t ts = (uint64_t)now_real_ms() * 1000000ull;
+
+	if (ts < d->hs_ts_floor_ns)
+		ts = d->hs_ts_floor_ns;
+	if (p->init_ts_ns && ts < p->init_ts_ns + HS_TS_STEP_NS)
+		ts = p->init_ts_ns + HS_TS_STEP_NS;
+	p->init_ts_ns = ts;
+	if (ts >= d->hs_ts_reserved_ns && d->dp_ops->hs_ts_reserve) {
+		d->hs_ts_reserved_ns = ts + HS_TS_RESERVE_NS;
+		d->dp_ops->hs_ts_reserve(d, d->hs_ts_reserved_ns);
+	}
+	return ts;
+}
+
 /* A new initiation to \p to (hop limit \p ttl, 0: default), or on \p p's
  * path when NULL. */
 void dp_send_init_ttl(struct pilotd *d, struct peer *p, const struct sockaddr_in6 *to, int ttl)
@@ -68,9 +95,8 @@ void dp_send_init_ttl(struct pilotd *d, struct peer *p, const struct sockaddr_in
 	if (!p->hs)
 		return;
 	idx = peer_index_new(&d->peers, p);
-	if (!idx ||
-	    tnl_hs_create_init(p->hs, &d->id, &p->ps, idx, (uint64_t)now_real_ms() * 1000000ull,
-			       &p->cookie, now, msg) < 0) {
+	if (!idx || tnl_hs_create_init(p->hs, &d->id, &p->ps, idx, hs_timestamp(d, p), &p->cookie,
+				       now, msg) < 0) {
 		peer_index_del(&d->peers, idx);
 		tnl_hs_free(p->hs);
 		p->hs = NULL;

@@ -41,6 +41,7 @@ struct peer {
 	int have_init_ts;
 	struct tnl_cookie_state cookie;
 	uint64_t cookie_resend_ms;	 /* last init sent again on a cookie reply */
+	uint64_t init_ts_ns;		 /* the timestamp of our last init to it */
 	struct token_bucket hs_relay_tb; /* handshakes it relays to us (dp_hs.c) */
 
 	struct tnl_keypair *cur, *prev, *next; /* next: responder, unconfirmed */

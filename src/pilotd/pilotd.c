@@ -315,6 +315,7 @@ static const struct dp_ops dp_ops = {
     .bcn_punch_req = pilotd_bcn_punch_req,
     .bcn_wrap = pilotd_bcn_wrap,
     .bcn_input = pilotd_bcn_input,
+    .hs_ts_reserve = pilotd_hs_ts_reserve,
 };
 
 static const struct regc_hooks regc_hooks = {

@@ -237,6 +237,9 @@ struct pilotd {
 	uint64_t hs_window_start_ms;
 	uint32_t hs_in_window, hs_dh_in_window, hs_cookies_in_window;
 	int hs_loaded; /* the last second was under load */
+	/* initiation timestamps (dp_hs.c): none at or below the floor (what
+	 * an earlier run may have sent); reserved: the floor kept for the next */
+	uint64_t hs_ts_floor_ns, hs_ts_reserved_ns;
 	struct hmap *hs_src;
 	uint64_t rekey_ms, reject_ms;
 	uint64_t last_sweep_ms, last_prune_ms;
@@ -296,6 +299,8 @@ int pilotd_identity_load(struct pilotd *d);
 void pilotd_meta_load(struct pilotd *d);
 /** Persist a setting in the meta database. \retval 0 or -errno. */
 int pilotd_meta_put(struct pilotd *d, const char *key, const void *val, size_t len);
+/** dp_ops.hs_ts_reserve: the initiation timestamp floor into the state. */
+void pilotd_hs_ts_reserve(struct pilotd *d, uint64_t ns);
 /** Hostname and visibility: the config's when it changed, else the
  *  last one set at run time; tags. */
 void pilotd_settings_load(struct pilotd *d);

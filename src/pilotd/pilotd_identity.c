@@ -240,12 +240,25 @@ out:
 void pilotd_meta_load(struct pilotd *d)
 {
 	struct store_txn t;
-	uint8_t buf[4];
+	uint8_t buf[4], buf8[8];
 
 	store_txn_begin(d->st, &t, 1);
 	if (store_get_fixed(&t, d->db_meta, "node_id", 7, buf, 4) == 0)
 		d->node_id = store_rd_be32(buf);
 	if (store_get_fixed(&t, d->db_meta, "prefix", 6, d->prefix.b, 6) == 0)
 		d->have_prefix = 1;
+	if (store_get_fixed(&t, d->db_meta, "hs_ts_floor", 11, buf8, 8) == 0)
+		d->hs_ts_floor_ns = d->hs_ts_reserved_ns = store_rd_be64(buf8);
 	store_txn_abort(&t);
+}
+
+void pilotd_hs_ts_reserve(struct pilotd *d, uint64_t ns)
+{
+	uint8_t b[8];
+
+	store_be64(b, ns);
+	/* Not kept: the next run may send timestamps an earlier one sent,
+	 * refused as replays until the clock passes them (as without it). */
+	if (pilotd_meta_put(d, "hs_ts_floor", b, sizeof(b)) < 0)
+		log_warnx("could not keep the handshake timestamp floor in the state");
 }
