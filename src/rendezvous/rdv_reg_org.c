@@ -21,7 +21,6 @@
 #include "rdv_reg_int.h"
 #include "util.h"
 
-#define ORG_TOKEN_BYTES 32
 #define AUDIT_LIST_MAX 256 /* IDs listed in one audit record's details */
 
 /* ------------------------------------------------------------ orgs */
@@ -150,18 +149,6 @@ out:
 
 /* ------------------------------------------------------------ admin: orgs */
 
-/* A fresh secret: 32 random bytes, base64url without padding.  Only its
- * SHA-256 is kept. */
-static void new_secret(char out[64], uint8_t hash[crypto_hash_sha256_BYTES])
-{
-	uint8_t raw[ORG_TOKEN_BYTES];
-
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(out, 64, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	sodium_memzero(raw, sizeof(raw));
-	crypto_hash_sha256(hash, (const uint8_t *)out, strlen(out));
-}
-
 int reg_admin_org_create(struct reg_ctx *c)
 {
 	char enroll[64], admin[64], sb[SUBJ_MAX];
@@ -177,8 +164,8 @@ int reg_admin_org_create(struct reg_ctx *c)
 		return rc;
 	snprintf(o.name, sizeof(o.name), "%s", name);
 	o.created_ms = c->now;
-	new_secret(enroll, o.enroll_hash);
-	new_secret(admin, o.admin_hash);
+	reg_new_secret(enroll, o.enroll_hash);
+	reg_new_secret(admin, o.admin_hash);
 	rdv_org_put(&c->t, c->db, &o);
 	/* Shown once, here; the reply is sent only if this commits. */
 	jg_ku64(&c->out, "org_id", o.id);
@@ -234,13 +221,13 @@ static int inbox_from_cb(void *arg, const struct rdv_inbox_entry *e)
 
 /* Take node \p n out of everything, in the request's transaction: every
  * network (network.left to the rest, policy.changed where views change),
- * every trust pair (trust.revoked to the peer), every org, its inbox and
- * hostname; then mark it and its key revoked.  The lists of what it left
+ * every trust pair (trust.revoked to the peer), every org, its inbox, the
+ * requests it made and its hostname; then mark it and its key revoked.  The lists of what it left
  * go to \p nets and \p peers. */
 static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets,
 		       struct idset *peers)
 {
-	struct idset orgs = {0}, inbox = {0};
+	struct idset orgs = {0}, inbox = {0}, asked = {0};
 	struct rdv_network net;
 	struct ev_body b = {.node_id = n->id};
 	int rc = 0;
@@ -249,7 +236,8 @@ static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets
 	if (rdv_node_net_iter(&c->t, c->db, n->id, reg_idset_cb, nets) < 0 ||
 	    rdv_trust_iter(&c->t, c->db, n->id, reg_idset_cb, peers) < 0 ||
 	    rdv_node_org_iter(&c->t, c->db, n->id, reg_idset_cb, &orgs) < 0 ||
-	    rdv_inbox_iter(&c->t, c->db, n->id, inbox_from_cb, &inbox) < 0) {
+	    rdv_inbox_iter(&c->t, c->db, n->id, inbox_from_cb, &inbox) < 0 ||
+	    rdv_inbox_from_iter(&c->t, c->db, n->id, reg_idset_cb, &asked) < 0) {
 		rc = reg_fail(c, -EIO, "registry store error");
 		goto out;
 	}
@@ -267,6 +255,9 @@ static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets
 		rdv_org_member_del(&c->t, c->db, orgs.v[i], n->id);
 	for (size_t i = 0; i < inbox.n; i++)
 		rdv_inbox_del(&c->t, c->db, n->id, inbox.v[i]);
+	/* ... and the requests it made, which died with it. */
+	for (size_t i = 0; i < asked.n; i++)
+		rdv_inbox_del(&c->t, c->db, asked.v[i], n->id);
 	reg_release_hostname(c, n);
 	n->active = 0;
 	n->revoked = 1;
@@ -277,6 +268,7 @@ static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets
 out:
 	reg_idset_free(&orgs);
 	reg_idset_free(&inbox);
+	reg_idset_free(&asked);
 	return rc;
 }
 
