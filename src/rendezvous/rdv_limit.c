@@ -186,7 +186,8 @@ int rdv_newkeys_check(struct rdv_newkeys *l, const uint8_t key[RDV_SRC_KEY_LEN],
 	cur = count_of(l->cur, key);
 	prev = count_of(l->prev, key);
 	left = HOUR_MS - now_ms % HOUR_MS; /* of this hour: the previous one's weight */
-	if (cur + prev * left / HOUR_MS >= cap)
+	/* Rounded up: the estimate errs on the side of the cap. */
+	if (cur + (prev * left + HOUR_MS - 1) / HOUR_MS >= cap)
 		return -EBUSY;
 	if (cur == 0 && hmap_count(l->cur) >= RDV_NEWKEYS_PREFIXES_MAX)
 		return -ENOSPC;
