@@ -655,6 +655,10 @@ static void commit_memory(struct reg_ctx *c)
 	/* A new identity from its prefix (registrations_per_prefix_hour). */
 	if (c->newkey_count)
 		rdv_newkeys_add(&c->db->newkeys, c->newkey_prefix, c->now);
+	if (c->signup_decided == RDV_SIGNUP_APPROVED)
+		c->db->reg_stats.approved++;
+	else if (c->signup_decided == RDV_SIGNUP_REJECTED)
+		c->db->reg_stats.rejected++;
 	if (c->signup_new_pending)
 		c->db->reg_stats.pending++;
 	else if (c->signup_via && !c->held)

@@ -84,6 +84,7 @@ struct reg_ctx {
 	uint8_t newkey_prefix[RDV_SRC_KEY_LEN];
 	int newkey_count;
 	int signup_new_pending;
+	int signup_decided; /* admin: the state a held registration got */
 	int held;
 	char msg[192];
 };

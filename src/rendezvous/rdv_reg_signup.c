@@ -485,10 +485,7 @@ static int decide(struct reg_ctx *c, uint8_t state)
 		jg_kstr(&d, "hostname", s.hostname);
 		reg_audit_end(c, &d, type, "");
 	}
-	if (state == RDV_SIGNUP_APPROVED)
-		c->db->reg_stats.approved++;
-	else
-		c->db->reg_stats.rejected++;
+	c->signup_decided = state; /* counted once it commits */
 	log_info("admin from %s: %s the registration of a key asked from %s", c->peer_ip,
 		 state == RDV_SIGNUP_APPROVED ? "approved" : "rejected", s.ip[0] ? s.ip : "-");
 	return 0;
