@@ -42,54 +42,72 @@
 
 #define HOUR_MS 3600000ull
 
+/* ------------------------------------------------------------ generations */
+
+static void gens_free(struct rdv_gens *g)
+{
+	hmap_free(g->cur);
+	hmap_free(g->prev);
+	g->cur = g->prev = NULL;
+}
+
+/* Two tables of source keys to \p vsize-byte values, \p max each. */
+static int gens_init(struct rdv_gens *g, size_t vsize, size_t max)
+{
+	g->cur = hmap_new(RDV_SRC_KEY_LEN, vsize, max);
+	g->prev = hmap_new(RDV_SRC_KEY_LEN, vsize, max);
+	if (!g->cur || !g->prev) {
+		gens_free(g);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The previous generation goes; the current one takes its place. */
+static void gens_rotate(struct rdv_gens *g)
+{
+	struct hmap *t = g->prev;
+
+	g->prev = g->cur;
+	g->cur = t;
+	hmap_clear(g->cur); /* empty even if it cannot shrink */
+}
+
 /* ------------------------------------------------------------ request rate */
 
 int rdv_rate_init(struct rdv_rate *l, size_t gen_max)
 {
 	memset(l, 0, sizeof(*l));
 	l->gen_max = gen_max;
-	l->cur = hmap_new(RDV_SRC_KEY_LEN, sizeof(struct token_bucket), gen_max);
-	l->prev = hmap_new(RDV_SRC_KEY_LEN, sizeof(struct token_bucket), gen_max);
-	if (!l->cur || !l->prev) {
-		rdv_rate_free(l);
-		return -ENOMEM;
-	}
-	return 0;
+	return gens_init(&l->g, sizeof(struct token_bucket), gen_max);
 }
 
 void rdv_rate_free(struct rdv_rate *l)
 {
-	hmap_free(l->cur);
-	hmap_free(l->prev);
-	l->cur = l->prev = NULL;
+	gens_free(&l->g);
 }
 
-/* The previous generation goes; the current one takes its place. */
 static void rate_rotate(struct rdv_rate *l, uint64_t now_ms)
 {
-	struct hmap *t = l->prev;
-
-	l->prev = l->cur;
-	l->cur = t;
-	hmap_clear(l->cur); /* empty even if it cannot shrink */
+	gens_rotate(&l->g);
 	l->gen_start_ms = now_ms;
 }
 
 int rdv_rate_take(struct rdv_rate *l, const uint8_t key[RDV_SRC_KEY_LEN], uint32_t rate,
 		  uint32_t burst, uint64_t now_ms)
 {
-	struct token_bucket *b = hmap_get(l->cur, key), *old, saved = {0};
+	struct token_bucket *b = hmap_get(l->g.cur, key), *old, saved = {0};
 	int is_new, have = 0;
 
 	if (!b) {
 		/* Taken out of the previous generation before a rotation
 		 * could drop it. */
-		if ((old = hmap_get(l->prev, key))) {
+		if ((old = hmap_get(l->g.prev, key))) {
 			saved = *old;
 			have = 1;
-			hmap_del(l->prev, key);
+			hmap_del(l->g.prev, key);
 		}
-		b = hmap_put(l->cur, key, &is_new);
+		b = hmap_put(l->g.cur, key, &is_new);
 		if (!b && errno == ENOSPC) {
 			if (!l->full_logged)
 				log_warnx(
@@ -99,7 +117,7 @@ int rdv_rate_take(struct rdv_rate *l, const uint8_t key[RDV_SRC_KEY_LEN], uint32
 			l->full_logged = 1;
 			l->rotations++;
 			rate_rotate(l, now_ms);
-			b = hmap_put(l->cur, key, &is_new);
+			b = hmap_put(l->g.cur, key, &is_new);
 		}
 		/* Out of memory (not a full table: that rotated above): the
 		 * request goes on, as refusing would lock every client out. */
@@ -124,7 +142,7 @@ void rdv_rate_sweep(struct rdv_rate *l, uint64_t now_ms, uint64_t idle_ms)
 
 size_t rdv_rate_count(const struct rdv_rate *l)
 {
-	return hmap_count(l->cur) + hmap_count(l->prev);
+	return hmap_count(l->g.cur) + hmap_count(l->g.prev);
 }
 
 /* ------------------------------------------------------- new identities */
@@ -132,39 +150,25 @@ size_t rdv_rate_count(const struct rdv_rate *l)
 int rdv_newkeys_init(struct rdv_newkeys *l)
 {
 	memset(l, 0, sizeof(*l));
-	l->cur = hmap_new(RDV_SRC_KEY_LEN, sizeof(uint32_t), RDV_NEWKEYS_PREFIXES_MAX);
-	l->prev = hmap_new(RDV_SRC_KEY_LEN, sizeof(uint32_t), RDV_NEWKEYS_PREFIXES_MAX);
-	if (!l->cur || !l->prev) {
-		rdv_newkeys_free(l);
-		return -ENOMEM;
-	}
-	return 0;
+	return gens_init(&l->g, sizeof(uint32_t), RDV_NEWKEYS_PREFIXES_MAX);
 }
 
 void rdv_newkeys_free(struct rdv_newkeys *l)
 {
-	hmap_free(l->cur);
-	hmap_free(l->prev);
-	l->cur = l->prev = NULL;
+	gens_free(&l->g);
 }
 
-/* Make cur count the hour of \p now_ms (a clock stepped back keeps
- * counting into the hour it had). */
+/* Make the current generation count the hour of \p now_ms (a clock
+ * stepped back keeps counting into the hour it had). */
 static void newkeys_roll(struct rdv_newkeys *l, uint64_t now_ms)
 {
 	uint64_t h = now_ms / HOUR_MS;
-	struct hmap *t;
 
 	if (h <= l->hour)
 		return;
-	if (h == l->hour + 1) {
-		t = l->prev;
-		l->prev = l->cur;
-		l->cur = t;
-	} else {
-		hmap_clear(l->prev);
-	}
-	hmap_clear(l->cur);
+	gens_rotate(&l->g);
+	if (h != l->hour + 1)
+		hmap_clear(l->g.prev); /* more than an hour went by */
 	l->hour = h;
 }
 
@@ -183,13 +187,13 @@ int rdv_newkeys_check(struct rdv_newkeys *l, const uint8_t key[RDV_SRC_KEY_LEN],
 	if (cap == 0)
 		return 0;
 	newkeys_roll(l, now_ms);
-	cur = count_of(l->cur, key);
-	prev = count_of(l->prev, key);
+	cur = count_of(l->g.cur, key);
+	prev = count_of(l->g.prev, key);
 	left = HOUR_MS - now_ms % HOUR_MS; /* of this hour: the previous one's weight */
 	/* Rounded up: the estimate errs on the side of the cap. */
 	if (cur + (prev * left + HOUR_MS - 1) / HOUR_MS >= cap)
 		return -EBUSY;
-	if (cur == 0 && hmap_count(l->cur) >= RDV_NEWKEYS_PREFIXES_MAX)
+	if (cur == 0 && hmap_count(l->g.cur) >= RDV_NEWKEYS_PREFIXES_MAX)
 		return -ENOSPC;
 	return 0;
 }
@@ -200,7 +204,7 @@ void rdv_newkeys_add(struct rdv_newkeys *l, const uint8_t key[RDV_SRC_KEY_LEN], 
 	int is_new;
 
 	newkeys_roll(l, now_ms);
-	v = hmap_put(l->cur, key, &is_new);
+	v = hmap_put(l->g.cur, key, &is_new);
 	if (v && *v < UINT32_MAX)
 		(*v)++;
 }

@@ -24,6 +24,11 @@
 
 struct hmap;
 
+/* Two generations of one table: the current one and the previous. */
+struct rdv_gens {
+	struct hmap *cur, *prev;
+};
+
 /* ------------------------------------------------------------ request rate */
 
 /* Two generations of token buckets: a source is looked up in the current
@@ -31,7 +36,7 @@ struct hmap;
  * is full, or has run for the sweep interval, the previous one is dropped
  * and the current one takes its place. */
 struct rdv_rate {
-	struct hmap *cur, *prev;
+	struct rdv_gens g;
 	size_t gen_max;	       /* sources per generation */
 	uint64_t gen_start_ms; /* when the current generation began (monotonic) */
 	uint64_t rotations;    /* generations ended because the table filled (metrics) */
@@ -58,8 +63,8 @@ size_t rdv_rate_count(const struct rdv_rate *l);
 
 /* New identities per prefix in the current and the previous clock hour. */
 struct rdv_newkeys {
-	struct hmap *cur, *prev; /* key -> uint32_t count */
-	uint64_t hour;		 /* the hour (Unix ms / 3600000) cur counts */
+	struct rdv_gens g; /* key -> uint32_t count */
+	uint64_t hour;	   /* the hour (Unix ms / 3600000) cur counts */
 };
 
 #define RDV_NEWKEYS_PREFIXES_MAX (1u << 20) /* prefixes counted per hour */
