@@ -41,7 +41,7 @@
 #define RDV_INBOX_MAX 1024		/* pending handshakes per target */
 /* Pending handshakes one requester may hold, all targets together (one
  * per target already: a repeat replaces it).  A request stops counting
- * RDV_INBOX_HOLD_MS after it was made (it stays in the target's inbox),
+ * RDV_INBOX_HOLD_MS after it was made or repeated (it stays in the inbox),
  * so requests nobody answers do not lock a node out for ever; a flood
  * of fresh identities is bounded by registrations_per_prefix_hour. */
 #define RDV_INBOX_PER_REQUESTER 64
