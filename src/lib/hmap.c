@@ -162,13 +162,23 @@ int hmap_del(struct hmap *m, const void *key)
 	return 0;
 }
 
-void hmap_clear(struct hmap *m)
-{
-	memset(m->slots, 0, m->cap * m->slot);
-	m->count = 0;
-}
-
 size_t hmap_count(const struct hmap *m)
 {
 	return m->count;
+}
+
+int hmap_clear(struct hmap *m)
+{
+	uint8_t *small = calloc(MIN_CAP, m->slot);
+
+	m->count = 0;
+	crypto_shorthash_keygen(m->hkey);
+	if (!small) {
+		memset(m->slots, 0, m->cap * m->slot);
+		return -ENOMEM;
+	}
+	free(m->slots);
+	m->slots = small;
+	m->cap = MIN_CAP;
+	return 0;
 }

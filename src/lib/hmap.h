@@ -26,8 +26,10 @@ void *hmap_get(const struct hmap *m, const void *key);
 void *hmap_put(struct hmap *m, const void *key, int *is_new);
 /** \retval 0, or -ENOENT. */
 int hmap_del(struct hmap *m, const void *key);
-/** Forget every entry (the table keeps its size). */
-void hmap_clear(struct hmap *m);
 size_t hmap_count(const struct hmap *m);
+/** Empty \p m: its memory shrinks back to the first allocation and its
+ *  hash key is made anew (what was aimed at the old one misses now).
+ *  \retval 0, or -ENOMEM (\p m is empty all the same, at its old size). */
+int hmap_clear(struct hmap *m);
 
 #endif

@@ -56,6 +56,7 @@ static const struct ctl_cmd cmds[] = {
     {"broadcast", NULL, NULL, ctl_cmd_pass, ctl_pass_broadcast},
     {"policy", NULL, NULL, ctl_cmd_pass, ctl_pass_policy},
     {"org", NULL, NULL, ctl_cmd_pass, ctl_pass_org},
+    {"registration", NULL, NULL, ctl_cmd_pass, ctl_pass_registration},
     {"ca", NULL, NULL, ctl_cmd_ca, ctl_pass_ca},
     {"node", "node expire NODE TIME|never",
      "when a node's identity ends (admin; TIME: RFC 3339 or +DURATION)", ctl_cmd_node, NULL},

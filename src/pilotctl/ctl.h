@@ -198,6 +198,7 @@ extern const struct ctl_pass ctl_pass_broadcast[];
 extern const struct ctl_pass ctl_pass_network[];
 extern const struct ctl_pass ctl_pass_policy[];
 extern const struct ctl_pass ctl_pass_org[];
+extern const struct ctl_pass ctl_pass_registration[];
 extern const struct ctl_pass ctl_pass_ca[];
 extern const struct ctl_pass ctl_pass_audit[];
 extern const struct ctl_pass ctl_pass_webhook[];

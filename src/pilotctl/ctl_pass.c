@@ -148,6 +148,30 @@ const struct ctl_pass ctl_pass_org[] = {
 	 .opts = {{"org", "org_id", CTL_ARG_AUTO}}},
 	{0}};
 
+const struct ctl_pass ctl_pass_registration[] = {
+	{.sub = "token", .ipc = "registration.token",
+	 .usage = "registration token [--uses N] [--ttl DURATION]",
+	 .summary = "make a registration token for new keys (admin; default: 1 use, 1 day; "
+		    "shown once)",
+	 .admin = 1,
+	 .opts = {{"uses", "uses", CTL_ARG_NUM}, {"ttl", "ttl", CTL_ARG_AUTO}}},
+	{.sub = "tokens", .ipc = "registration.tokens", .usage = "registration tokens",
+	 .summary = "the registration tokens: ID, state, uses, expiry (admin)", .admin = 1},
+	{.sub = "revoke-token", .ipc = "registration.revoke-token",
+	 .usage = "registration revoke-token TOKEN_ID",
+	 .summary = "delete a registration token (admin)", .admin = 1,
+	 .pos = {{"TOKEN_ID", "token_id", CTL_ARG_STR}}},
+	{.sub = "pending", .ipc = "registration.pending", .usage = "registration pending",
+	 .summary = "new keys' registrations held for approval, and the decided ones (admin)",
+	 .admin = 1},
+	{.sub = "approve", .ipc = "registration.approve", .usage = "registration approve KEY",
+	 .summary = "let a held key register (its base64, or enough of its start; admin)",
+	 .admin = 1, .pos = {{"KEY", "public_key", CTL_ARG_STR}}},
+	{.sub = "reject", .ipc = "registration.reject", .usage = "registration reject KEY",
+	 .summary = "refuse a held key's registration (admin)", .admin = 1,
+	 .pos = {{"KEY", "public_key", CTL_ARG_STR}}},
+	{0}};
+
 const struct ctl_pass ctl_pass_ca[] = {
 	/* generate, sign and show run here, offline (ctl_ca.c); the rows
 	 * give their synopses. */

@@ -143,7 +143,7 @@ static void hs_window(struct pilotd *d, uint64_t now)
 	if (now - d->hs_window_start_ms < 1000)
 		return;
 	d->hs_loaded = d->hs_in_window > HS_LOAD_THRESHOLD;
-	if (!d->hs_loaded)
+	if (!d->hs_loaded && hmap_count(d->hs_src))
 		hmap_clear(d->hs_src);
 	d->hs_window_start_ms = now;
 	d->hs_in_window = d->hs_dh_in_window = d->hs_cookies_in_window = 0;

@@ -68,6 +68,10 @@ const struct conf_key pilotd_schema[] = {
      "the audience of the JWT-SVIDs asked for (a spiffe network's spiffe_audience)", 0},
     {"admin_token", CONF_STR, CFG(admin_token), 0, 0, NULL, "registry admin token",
      CONF_SECRET_ALL},
+    {"registration_token", CONF_STR, CFG(registration_token), 0, 0, NULL,
+     "registration token for a registry that takes new keys only with one (pilotctl "
+     "registration token); a registered node needs it no more",
+     CONF_SECRET_ALL},
     {"webhook", CONF_STR, CFG(webhook), 0, 0, NULL, "webhook URL (events are POSTed to it)", 0},
     {"webhook_secret_file", CONF_STR, CFG(webhook_secret_file), 0, 0, NULL,
      "file holding the webhook HMAC secret (mode 0600)", 0},

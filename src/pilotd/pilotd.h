@@ -43,6 +43,7 @@ struct pilotd_cfg {
 	char *state_dir, *registry_pin, *registry_ca, *beacon, *tun, *socket;
 	char *hostname, *admin_token, *webhook, *identity, *log_level, *log_format;
 	char *resolve_socket, *webhook_secret_file;
+	char *registration_token; /* offered when registering a key the registry does not know */
 	char **networks;
 	char **certificates;   /* node certificate files (ca networks) */
 	char *oidc_token_path; /* an OIDC ID token, re-read when it changes (oidc networks) */

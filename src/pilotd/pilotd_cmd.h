@@ -98,6 +98,14 @@ void cmd_org_create(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_org_members(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_org_revoke(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_org_enroll(struct pilotd *d, struct ipc_req *req, yajl_val args);
+/* registration.*: admin requests this node forwards before it is
+ * registered too (it may be one of those waiting for approval). */
+void cmd_registration_token(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_registration_tokens(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_registration_revoke_token(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_registration_pending(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_registration_approve(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_registration_reject(struct pilotd *d, struct ipc_req *req, yajl_val args);
 
 /* ---- pilotd_cmd_audit.c ---- */
 void cmd_audit(struct pilotd *d, struct ipc_req *req, yajl_val args);

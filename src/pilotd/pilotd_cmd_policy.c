@@ -1,7 +1,7 @@
 /* pilotd_cmd_policy.c - the control-socket commands block, unblock,
- * blocklist, policy.* and org.*: local ones act at once (a block cuts
- * the node's flows before the answer), the rest go to the registry,
- * whose events then change this node's state (pilotd_policy.c). */
+ * blocklist, policy.*, org.* and registration.*: local ones act at once
+ * (a block cuts the node's flows before the answer), the rest go to the
+ * registry, whose events then change this node's state (pilotd_policy.c). */
 #include "config.h"
 
 #include <errno.h>
@@ -179,6 +179,11 @@ static void add_fwd(struct json_gen *j, void *arg)
 	}
 }
 
+/* How a request goes to the registry: as this node's (signed), as the
+ * admin's, or as the admin's before this node is registered (what
+ * decides whether it may register at all). */
+enum { FWD_NODE, FWD_ADMIN, FWD_ADMIN_ANYTIME };
+
 /* Forward \p keys of \p args to the registry's node op or admin op. */
 static void forward(struct pilotd *d, struct ipc_req *req, yajl_val args, const char *op, int admin,
 		    const char *const *keys)
@@ -187,7 +192,7 @@ static void forward(struct pilotd *d, struct ipc_req *req, yajl_val args, const 
 	struct pend *p;
 	int rc;
 
-	if (!need_registered(d, req) || !(p = pend_new(req, 0)))
+	if ((admin != FWD_ADMIN_ANYTIME && !need_registered(d, req)) || !(p = pend_new(req, 0)))
 		return;
 	if (admin) {
 		const char *tok = pilotd_admin_token(d, args);
@@ -272,31 +277,31 @@ void cmd_report(struct pilotd *d, struct ipc_req *req, yajl_val args)
 void cmd_policy_set(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	static const char *const k[] = {"network_id", "policy", NULL};
-	forward(d, req, args, "policy_set", 1, k);
+	forward(d, req, args, "policy_set", FWD_ADMIN, k);
 }
 
 void cmd_policy_show(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	static const char *const k[] = {"network_id", NULL};
-	forward(d, req, args, "policy_show", 0, k);
+	forward(d, req, args, "policy_show", FWD_NODE, k);
 }
 
 void cmd_policy_test(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	static const char *const k[] = {"network_id", "from", "to", "port", NULL};
-	forward(d, req, args, "policy_test", 0, k);
+	forward(d, req, args, "policy_test", FWD_NODE, k);
 }
 
 void cmd_org_create(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	static const char *const k[] = {"name", NULL};
-	forward(d, req, args, "org_create", 1, k);
+	forward(d, req, args, "org_create", FWD_ADMIN, k);
 }
 
 void cmd_org_members(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	static const char *const k[] = {"org_id", NULL};
-	forward(d, req, args, "org_members", 1, k);
+	forward(d, req, args, "org_members", FWD_ADMIN, k);
 }
 
 struct revoke_fwd {
@@ -449,7 +454,7 @@ void cmd_ca_crl(struct pilotd *d, struct ipc_req *req, yajl_val args)
 
 	/* A member asks as itself; with an admin token, as the admin. */
 	json_get_str(args, "admin_token", &tok);
-	forward(d, req, args, "ca_crl", tok && *tok, k);
+	forward(d, req, args, "ca_crl", tok && *tok ? FWD_ADMIN : FWD_NODE, k);
 }
 
 static void on_enroll(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
@@ -496,4 +501,42 @@ void cmd_org_enroll(struct pilotd *d, struct ipc_req *req, yajl_val args)
 		ipc_reply_error(req, "internal", "could not send the request", NULL);
 		free(p);
 	}
+}
+
+/* ---- IPC: registration of new keys (admin; answered by the registry) ---- */
+
+void cmd_registration_token(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"uses", "ttl", NULL};
+	forward(d, req, args, "registration_token", FWD_ADMIN_ANYTIME, k);
+}
+
+void cmd_registration_tokens(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {NULL};
+	forward(d, req, args, "registration_tokens", FWD_ADMIN_ANYTIME, k);
+}
+
+void cmd_registration_revoke_token(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"token_id", NULL};
+	forward(d, req, args, "registration_token_revoke", FWD_ADMIN_ANYTIME, k);
+}
+
+void cmd_registration_pending(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {NULL};
+	forward(d, req, args, "registration_pending", FWD_ADMIN_ANYTIME, k);
+}
+
+void cmd_registration_approve(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"public_key", NULL};
+	forward(d, req, args, "registration_approve", FWD_ADMIN_ANYTIME, k);
+}
+
+void cmd_registration_reject(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	static const char *const k[] = {"public_key", NULL};
+	forward(d, req, args, "registration_reject", FWD_ADMIN_ANYTIME, k);
 }

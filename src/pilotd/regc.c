@@ -24,6 +24,10 @@
 #define REGC_RESPONSE_MAX (64 * 1024 * 1024)
 #define REGC_BACKOFF_MIN_MS 500
 #define REGC_BACKOFF_MAX_MS 30000
+/* A registration held for the admin's approval asks again this often at
+ * most, so that an approval takes effect soon (a held request writes
+ * nothing). */
+#define REGC_PENDING_POLL_MS 10000
 
 struct regc_call {
 	struct regc *r;
@@ -241,6 +245,11 @@ static void add_register(struct json_gen *j, void *arg)
 	jg_kbool(j, "public", d->public_);
 	if (d->hostname[0])
 		jg_kstr(j, "hostname", d->hostname);
+	/* Only a key the registry does not know needs it (a known one's is
+	 * ignored): offered until this process has registered once, so that
+	 * a registry that lost its state takes the node back as well. */
+	if (d->cfg.registration_token && d->cfg.registration_token[0] && !d->regc.ever_registered)
+		jg_kstr(j, "registration_token", d->cfg.registration_token);
 	/* The first registration of this process: every session our peers
 	 * hold with us died with the last one, and the registry tells them
 	 * so (peer.restarted) rather than letting them find out after 15 s
@@ -307,6 +316,8 @@ static void on_registered(struct pilotd *d, void *arg, int err, const char *code
 		 * of them, back off as with one. */
 		if (r->nurls > 1 && r->fail_streak % r->nurls != 0)
 			ms = REGC_BACKOFF_MIN_MS;
+		if (strcmp(code, "registration_pending") == 0)
+			ms = MIN(ms, REGC_PENDING_POLL_MS);
 		log_warnx("registration with %s failed (%s: %s); retrying in %u ms", regc_addr(r),
 			  r->reg_reason, msg, ms);
 		schedule(r->ev_retry, ms);

@@ -85,6 +85,14 @@ static const struct conf_key rdv_schema[] = {
      "how long an identity lasts after registration or key rotation (30s, 15m, 12h, 90d; "
      "default: for ever)",
      0},
+    {"registration", CONF_STR, OFF(registration), 0, 0, "open",
+     "who may register a new key: open (anyone), token (with a registration token the admin "
+     "made) or approval (once the admin approved it, or with a token); known keys always",
+     0},
+    {"registrations_per_prefix_hour", CONF_U32, OFF(registrations_per_prefix_hour), 0, 1000000, "0",
+     "new identities one IPv4 /24 or IPv6 /64 may register an hour, counted in memory by each "
+     "replica (0 = no cap)",
+     0},
     {"print_pin", CONF_ACTION, OFF(print_pin), 0, 0, NULL,
      "print the registry's SPKI pin (base64) and exit", 0},
     {"print_join", CONF_ACTION, OFF(print_join), 0, 0, NULL,
@@ -120,7 +128,24 @@ struct rdv_checked {
 	char *admin_token;    /* sodium_malloc'd, or NULL */
 	int token_kept; /* none configured: STATE_DIR/admin.token (NULL above: not made yet) */
 	uint64_t identity_lifetime_ms;
+	int reg_rule; /* enum rdv_reg_rule */
 };
+
+static const struct {
+	const char *name;
+	int rule;
+} reg_rules[] = {{"open", RDV_REG_OPEN}, {"token", RDV_REG_TOKEN}, {"approval", RDV_REG_APPROVAL}};
+
+/* "registration": \retval 0 with *rule, or -EINVAL. */
+static int reg_rule_parse(const char *s, int *rule)
+{
+	for (size_t i = 0; i < nitems(reg_rules); i++)
+		if (strcmp(s, reg_rules[i].name) == 0) {
+			*rule = reg_rules[i].rule;
+			return 0;
+		}
+	return -EINVAL;
+}
 
 /* Everything a bad configuration can be refused for, before any state is
  * touched (SPEC §2).  On success \p out holds what is to be applied (the
@@ -205,6 +230,11 @@ static int config_check(struct rdv_config *c, struct rdv_checked *out, char *err
 			return -EINVAL;
 		}
 		out->identity_lifetime_ms = s * 1000;
+	}
+	if (reg_rule_parse(c->registration, &out->reg_rule) < 0) {
+		snprintf(err, errlen, "registration '%s': expected open, token or approval",
+			 c->registration);
+		return -EINVAL;
 	}
 	if (c->admin_token && c->admin_token_file) {
 		snprintf(err, errlen, "admin_token and admin_token_file: give one of them");
@@ -322,6 +352,10 @@ int rdv_reload(struct rdv *r)
 	r->admin_token = ck.admin_token;
 	r->db.admin_token = r->admin_token;
 	r->db.identity_lifetime_ms = r->identity_lifetime_ms = ck.identity_lifetime_ms;
+	if (r->db.reg_rule != ck.reg_rule)
+		log_info("registration of new keys: %s", nc.registration);
+	r->db.reg_rule = r->reg_rule = ck.reg_rule;
+	r->db.reg_per_prefix_hour = nc.registrations_per_prefix_hour;
 	conf_free(rdv_schema, oc);
 	*oc = nc;
 	log_init(PROG, ck.lvl, ck.fmt);
@@ -475,6 +509,38 @@ static void repl_metrics(struct rdv *r, struct evbuffer *out)
 		      r->repl_down ? 0 : 1);
 }
 
+/* Registration of new keys (rdv_reg_signup.c) and the inbox cap. */
+static void reg_metrics(struct rdv *r, struct evbuffer *out)
+{
+	const struct rdv_reg_stats *st = &r->db.reg_stats;
+	const char *name;
+	char lab[64];
+
+	metrics_counter(out, "pilot_registry_registrations_total", "New keys registered.",
+			st->new_keys);
+	metrics_family(out, "pilot_registry_registrations_refused_total", "counter",
+		       "Registrations of new keys refused (or held), by reason.");
+	for (int i = 0; (name = rdv_reg_refusal_name(i)); i++) {
+		snprintf(lab, sizeof(lab), "reason=\"%s\"", name);
+		metrics_sample(out, "pilot_registry_registrations_refused_total", lab,
+			       st->refused[i]);
+	}
+	metrics_family(out, "pilot_registry_registration_decisions_total", "counter",
+		       "Registrations held for approval, and the admin's decisions.");
+	metrics_sample(out, "pilot_registry_registration_decisions_total", "decision=\"held\"",
+		       st->pending);
+	metrics_sample(out, "pilot_registry_registration_decisions_total", "decision=\"approved\"",
+		       st->approved);
+	metrics_sample(out, "pilot_registry_registration_decisions_total", "decision=\"rejected\"",
+		       st->rejected);
+	metrics_gauge(out, "pilot_registry_registrations_pending",
+		      "Registrations waiting for the admin's approval.",
+		      rdv_reg_pending_count(&r->db));
+	metrics_counter(out, "pilot_registry_handshakes_limited_total",
+			"Handshake requests refused: the requester has too many pending.",
+			st->inbox_limited);
+}
+
 void rdv_metrics_fill(void *arg, struct evbuffer *out)
 {
 	struct rdv *r = arg;
@@ -544,6 +610,14 @@ void rdv_metrics_fill(void *arg, struct evbuffer *out)
 			r->db.rep_crossings);
 	metrics_counter(out, "pilot_registry_rate_limited_total",
 			"Requests refused by the per-source rate limit.", r->stats.rate_limited);
+	metrics_gauge(out, "pilot_registry_rate_sources",
+		      "Source addresses the rate limit tracks (two generations).",
+		      rdv_rate_count(&r->rate));
+	metrics_counter(out, "pilot_registry_rate_generations_total",
+			"Rate limit generations dropped because the table filled (every source "
+			"stays metered; the longest idle are forgotten).",
+			r->rate.rotations);
+	reg_metrics(r, out);
 	{
 		uint64_t ok, failed;
 		rdv_jwks_counts(r, &ok, &failed);
@@ -710,6 +784,8 @@ static int run(struct rdv *r)
 	r->db.notify_arg = r;
 	r->db.admin_token = r->admin_token;
 	r->db.identity_lifetime_ms = r->identity_lifetime_ms;
+	r->db.reg_rule = r->reg_rule;
+	r->db.reg_per_prefix_hour = r->cfg.registrations_per_prefix_hour;
 	/* The nonce cache covers what is signed from now on (rdv_store.h). */
 	r->db.started_ms = now_real_ms();
 	if (r->serve_registry) {
@@ -892,6 +968,7 @@ int rdv_main(int argc, char **argv)
 	r->admin_token = ck.admin_token;
 	r->admin_token_kept = ck.token_kept;
 	r->identity_lifetime_ms = ck.identity_lifetime_ms;
+	r->reg_rule = ck.reg_rule;
 	r->serve_registry = ck.registry;
 	r->serve_beacon = ck.beacon;
 	log_init(PROG, ck.lvl, ck.fmt);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "rdv_limit.h"
 #include "rdv_store.h"
 #include "rdv_tls.h"
 
@@ -22,7 +23,7 @@
 /* Limits of the HTTP front end. */
 #define RDV_RATE_PER_SEC 50 /* per source address (IPv6: per /64) */
 #define RDV_RATE_BURST 100
-#define RDV_RATE_TABLE_MAX 65536 /* tracked source addresses */
+#define RDV_RATE_TABLE_MAX 65536 /* source addresses per generation (rdv_limit.h) */
 #define RDV_MAX_CONNS 4096	 /* concurrent TLS connections */
 #define RDV_HTTP_TIMEOUT_S 30	 /* idle / handshake / slow request */
 /* A request buffered beyond RDV_BODY_SMALL (whatever its path: evhttp
@@ -38,12 +39,19 @@
 #define RDV_STREAMS_PER_NODE 4		/* a 5th events stream closes the oldest */
 #define RDV_STREAM_MAX_BUFFER (1 << 20) /* unread output before a stream is cut */
 #define RDV_INBOX_MAX 1024		/* pending handshakes per target */
+/* Pending handshakes one requester may hold, all targets together (one
+ * per target already: a repeat replaces it).  A request stops counting
+ * RDV_INBOX_HOLD_MS after it was made or repeated (it stays in the inbox),
+ * so requests nobody answers do not lock a node out for ever; a flood
+ * of fresh identities is bounded by registrations_per_prefix_hour. */
+#define RDV_INBOX_PER_REQUESTER 64
+#define RDV_INBOX_HOLD_MS (7 * 86400 * 1000ull)
 #define RDV_AUDIT_PRUNE_INTERVAL_S 3600 /* audit retention (audit_max_*) */
 #define RDV_AUDIT_QUERY_DEFAULT 1000	/* records per admin `audit` answer */
 #define RDV_AUDIT_QUERY_MAX 10000
 
 /* Metrics: request counters by operation and outcome, a latency histogram. */
-#define RDV_OP_SLOTS 56	  /* node ops + admin ops + "unknown" (checked in rdv_reg.c) */
+#define RDV_OP_SLOTS 64	  /* node ops + admin ops + "unknown" (checked in rdv_reg.c) */
 #define RDV_OUTCOMES 14	  /* "ok" + the error codes (rdv_outcome_name) */
 #define RDV_LAT_BUCKETS 9 /* finite buckets of pilot_registry_request_seconds */
 
@@ -70,6 +78,8 @@ struct rdv_config {
 	uint32_t audit_max_records;  /* 0: no count limit */
 	uint32_t audit_max_age_days; /* 0: keep for ever */
 	char *identity_lifetime;     /* duration; NULL: identities do not expire */
+	char *registration;	     /* "open", "token" or "approval" (rdv_reg_signup.c) */
+	uint32_t registrations_per_prefix_hour; /* 0: no cap */
 	int print_pin;
 	int print_join;
 	char *join_host; /* --print-join's options (flags only) */
@@ -82,7 +92,6 @@ struct rdv_config {
 };
 
 struct rdv_stream;
-struct rdv_bucket;
 struct rdv_jwks;
 struct rdv_parked;
 struct event_base;
@@ -104,7 +113,6 @@ struct rdv_stats {
 };
 
 #define RDV_STREAM_BUCKETS 256
-#define RDV_RATE_BUCKETS 4096
 
 struct rdv {
 	struct rdv_config cfg;
@@ -115,6 +123,7 @@ struct rdv {
 	char *admin_token;	       /* sodium_malloc'd; NULL only without a registry here */
 	int admin_token_kept;	       /* none configured: STATE_DIR/admin.token's (rdv_token.c) */
 	uint64_t identity_lifetime_ms; /* identity_lifetime, checked; 0 never */
+	int reg_rule;		       /* registration, checked (enum rdv_reg_rule) */
 	uint8_t *audit_sk;  /* sodium_malloc'd Ed25519 secret key (64), signs checkpoints */
 	uint8_t *invite_sk; /* sodium_malloc'd Ed25519 secret key (64), signs admin invites */
 
@@ -144,11 +153,8 @@ struct rdv {
 	/* Open events streams, hashed by node ID. */
 	struct rdv_stream *streams[RDV_STREAM_BUCKETS];
 	size_t nstreams;
-	/* Token buckets by source address, in a table keyed at random. */
-	struct rdv_bucket *rate[RDV_RATE_BUCKETS];
-	uint8_t rate_key[16]; /* crypto_shorthash_KEYBYTES */
-	size_t nrate;
-	int rate_full_logged;
+	/* Token buckets by source address (rdv_limit.h). */
+	struct rdv_rate rate;
 };
 
 /** The whole daemon: parse flags and config, then run until SIGTERM.
@@ -211,6 +217,14 @@ void rdv_reply_free(struct rdv_reply *rep);
 int rdv_op_label(int i, const char **api, const char **name);
 /** Metrics labels: outcome \p i ("ok", then the error codes), or NULL. */
 const char *rdv_outcome_name(int i);
+/** Metrics labels: why a new key's registration was refused (enum
+ *  rdv_reg_refusal \p i), or NULL past the last. */
+const char *rdv_reg_refusal_name(int i);
+/** Registrations held for approval now (pending). */
+size_t rdv_reg_pending_count(struct rdv_db *db);
+/** Forget expired registration tokens and old held registrations (the
+ *  maintenance timer).  \retval 0 or -errno (logged). */
+int rdv_reg_signup_prune(struct rdv_db *db, uint64_t now_ms);
 /** Format the endpoint "IP:PORT" / "[V6]:PORT". \retval 0 or -ENOSPC. */
 int rdv_endpoint_format(char *out, size_t len, const char *ip, uint16_t port);
 
@@ -269,7 +283,8 @@ int rdv_join_print(const struct rdv_config *c, char *err, size_t errlen);
 /** \brief SIGHUP: read the configuration again (file and the original
  *  flags) and apply it whole, or change nothing.  Reloadable: log_level,
  *  log_format, admin_token / admin_token_file (the file is read again),
- *  audit_max_records, audit_max_age_days.  A change to listen,
+ *  audit_max_records, audit_max_age_days, identity_lifetime, registration,
+ *  registrations_per_prefix_hour, relay_rate_mbit.  A change to listen,
  *  beacon_listen, state_dir, tls_cert, tls_key, metrics_listen or
  *  metrics_allow_remote needs a restart and refuses the whole reload, as
  *  does a configuration that does not parse or check.  \retval 0 or -errno

@@ -26,15 +26,11 @@
 #include "log.h"
 #include "rdv.h"
 #include "regmsg.h"
-#include "bucket.h"
 #include "util.h"
 
 #define NODE_PATH "/v1/node/"
 #define ADMIN_PATH "/v1/admin/"
-#define RATE_KEY_LEN 9 /* family byte + IPv4 address or IPv6 /64 */
-
-_Static_assert(sizeof(((struct rdv *)0)->rate_key) == crypto_shorthash_KEYBYTES,
-	       "rate_key is a crypto_shorthash key");
+#define RATE_KEY_LEN RDV_SRC_KEY_LEN /* family byte + IPv4 address or IPv6 /64 */
 
 struct rdv_stream {
 	struct rdv *r;
@@ -57,12 +53,6 @@ struct rdv_conn {
 };
 
 enum { PAGE_PASS, PAGE_HOLD, PAGE_DONE };
-
-struct rdv_bucket {
-	struct rdv_bucket *next;
-	struct token_bucket tb;
-	uint8_t key[RATE_KEY_LEN];
-};
 
 /* ---------------------------------------------------------------- replies */
 
@@ -317,71 +307,17 @@ static int peer_of(struct evhttp_connection *evcon, char *ip, size_t iplen,
 
 /* ---------------------------------------------------------------- rate */
 
-static size_t rate_slot(const struct rdv *r, const uint8_t key[RATE_KEY_LEN])
-{
-	uint8_t h[crypto_shorthash_BYTES];
-
-	/* Keyed (SipHash), so nobody can aim many addresses at one chain. */
-	crypto_shorthash(h, key, RATE_KEY_LEN, r->rate_key);
-	return (size_t)(((uint64_t)h[0] << 8 | h[1]) % RDV_RATE_BUCKETS);
-}
-
-/* Token bucket: RDV_RATE_PER_SEC, bursts up to RDV_RATE_BURST.
- * \retval 1 if the request may go on. */
+/* A token bucket per source: RDV_RATE_PER_SEC, bursts up to
+ * RDV_RATE_BURST; every source is metered, however many there are
+ * (rdv_limit.c).  \retval 1 if the request may go on. */
 static int rate_take(struct rdv *r, const uint8_t key[RATE_KEY_LEN], uint64_t now)
 {
-	size_t slot = rate_slot(r, key);
-	struct rdv_bucket *b;
-
-	for (b = r->rate[slot]; b; b = b->next)
-		if (memcmp(b->key, key, RATE_KEY_LEN) == 0)
-			break;
-	if (!b) {
-		/* When the table is full, new sources go unmetered until the
-		 * next sweep rather than being refused: failing closed would
-		 * let a crowd of addresses lock everyone else out. */
-		if (r->nrate >= RDV_RATE_TABLE_MAX) {
-			if (!r->rate_full_logged)
-				log_warnx("rate limiter table full (%d sources)",
-					  RDV_RATE_TABLE_MAX);
-			r->rate_full_logged = 1;
-			return 1;
-		}
-		b = calloc(1, sizeof(*b));
-		if (!b)
-			return 1;
-		memcpy(b->key, key, RATE_KEY_LEN);
-		b->next = r->rate[slot];
-		r->rate[slot] = b;
-		r->nrate++;
-	}
-	return token_bucket_take(&b->tb, RDV_RATE_PER_SEC, RDV_RATE_BURST, now);
-}
-
-/* Forget sources whose bucket would be full again: they are idle. */
-static void rate_sweep(struct rdv *r, uint64_t now, int all)
-{
-	const uint64_t idle_ms = (uint64_t)RDV_RATE_BURST * 1000 / RDV_RATE_PER_SEC;
-
-	for (size_t i = 0; i < RDV_RATE_BUCKETS; i++) {
-		struct rdv_bucket **pp = &r->rate[i];
-		while (*pp) {
-			struct rdv_bucket *b = *pp;
-			if (all || now - b->tb.last_ms >= idle_ms) {
-				*pp = b->next;
-				free(b);
-				r->nrate--;
-			} else {
-				pp = &b->next;
-			}
-		}
-	}
-	r->rate_full_logged = 0;
+	return rdv_rate_take(&r->rate, key, RDV_RATE_PER_SEC, RDV_RATE_BURST, now);
 }
 
 void rdv_http_maint(struct rdv *r)
 {
-	rate_sweep(r, now_mono_ms(), 0);
+	rdv_rate_sweep(&r->rate, now_mono_ms(), (uint64_t)RDV_RATE_BURST * 1000 / RDV_RATE_PER_SEC);
 }
 
 /* ---------------------------------------------------------------- streams */
@@ -919,6 +855,7 @@ static void on_maint(evutil_socket_t fd, short what, void *arg)
 		log_warnx("pruning used invites: %s", strerror(-n));
 	else if (n > 0)
 		log_debug("pruned %d used invites", n);
+	rdv_reg_signup_prune(&r->db, now_real_ms());
 	rdv_http_maint(r);
 }
 
@@ -929,7 +866,8 @@ int rdv_http_start(struct rdv *r)
 	uint16_t port;
 	int ret;
 
-	crypto_shorthash_keygen(r->rate_key);
+	if (rdv_rate_init(&r->rate, RDV_RATE_TABLE_MAX) < 0)
+		return -ENOMEM;
 	r->ssl_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone);
 	if (r->ssl_conn_idx < 0) {
 		log_warnx("OpenSSL: no ex_data index");
@@ -988,5 +926,5 @@ void rdv_http_stop(struct rdv *r)
 		evhttp_free(r->http);
 	r->http = NULL;
 	r->bound = NULL;
-	rate_sweep(r, 0, 1);
+	rdv_rate_free(&r->rate);
 }

@@ -246,6 +246,17 @@ int reg_idset_cb(void *arg, uint32_t id)
 	return reg_idset_add(arg, id);
 }
 
+void reg_new_secret(char out[REG_SECRET_MAX], uint8_t hash[32])
+{
+	uint8_t raw[32];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(out, REG_SECRET_MAX, raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	crypto_hash_sha256(hash, (const uint8_t *)out, strlen(out));
+}
+
 /* The answer \p rc of a store call: \p err (-ENOENT: absent, -ENOSPC: no
  * IDs left) becomes that refusal with \p msg, other failures internal
  * errors.  \retval 0 or the refusal. */
@@ -367,9 +378,12 @@ void reg_audit_end(struct reg_ctx *c, struct json_gen *d, const char *type, cons
 		 * deployment's: the details say which credential it was. */
 		if (c->org_scope)
 			jg_ku64(d, "org_admin", c->org_scope);
-	} else {
+	} else if (c->self_id) {
 		snprintf(actor, sizeof(actor), "node:%u", c->self_id);
 		jg_kstr(d, "ip", c->peer_ip);
+	} else {
+		/* A key with no node yet (a registration held for approval). */
+		snprintf(actor, sizeof(actor), "ip:%s", c->peer_ip);
 	}
 	jg_map_close(d);
 	if (json_gen_finish(d, &s, &len) < 0 || !(det = strndup(s, len))) {
@@ -394,8 +408,9 @@ void reg_audit_simple(struct reg_ctx *c, const char *type, const char *subject, 
 	reg_audit_end(c, &d, type, subject);
 }
 
-static const char *const k_register[] = {"public_key", "listen_port", "public", "hostname",
-					 "restarted",  "behind_nat",  NULL};
+static const char *const k_register[] = {"public_key",	       "listen_port", "public",
+					 "hostname",	       "restarted",   "behind_nat",
+					 "registration_token", NULL};
 static const char *const k_heartbeat[] = {"listen_port", "behind_nat", NULL};
 static const char *const k_lookup[] = {"target", "public_key", NULL};
 static const char *const k_target[] = {"target", NULL};
@@ -467,6 +482,9 @@ static const char *const ka_name[] = {"name", NULL};
 static const char *const ka_org[] = {"org_id", NULL};
 static const char *const ka_revoke[] = {"node_id", "org_id", NULL};
 static const char *const ka_policy_set[] = {"network_id", "policy", NULL};
+static const char *const ka_regtoken[] = {"uses", "ttl", NULL};
+static const char *const ka_token_id[] = {"token_id", NULL};
+static const char *const ka_key[] = {"public_key", NULL};
 static const char *const ka_audit[] = {"since_id", "since_ms", "type", "node",
 				       "limit",	   "newest",   NULL};
 
@@ -488,6 +506,12 @@ static const struct reg_op admin_ops[] = {
     {"policy_set", ka_policy_set, reg_admin_policy_set, 1},
     {"policy_show", k_net, reg_op_policy_show, 0},
     {"policy_test", k_policy_test, reg_op_policy_test, 0},
+    {"registration_token", ka_regtoken, reg_admin_registration_token, 0},
+    {"registration_tokens", k_none, reg_admin_registration_tokens, 0},
+    {"registration_token_revoke", ka_token_id, reg_admin_registration_token_revoke, 0},
+    {"registration_pending", k_none, reg_admin_registration_pending, 0},
+    {"registration_approve", ka_key, reg_admin_registration_approve, 0},
+    {"registration_reject", ka_key, reg_admin_registration_reject, 0},
 };
 
 /* Metrics slots: node ops, admin ops, then one "unknown" per API. */
@@ -604,6 +628,10 @@ static int handle(struct reg_ctx *c, const struct reg_op *op, const char *body, 
 	rc = op->fn(c);
 	if (rc < 0)
 		return rc;
+	/* Held for approval: no node, no nonce (a replay finds the same
+	 * record); what was written commits, the answer is the refusal. */
+	if (c->held)
+		return c->t.ret;
 	/* The key decides the ID; a node that remembers another one (the
 	 * registry lost its state) learns its ID from the reply. */
 	if (is_register && c->req.has_node_id && c->req.node_id != c->self_id)
@@ -634,6 +662,17 @@ static void commit_memory(struct reg_ctx *c)
 		rdv_presence_del(c->db, c->self_id);
 	if (c->nonce_mem && rdv_nonce_mem_add(c->db, c->self_id, c->req.nonce, c->now) < 0)
 		log_warnx("node %u: a nonce not kept (out of memory)", c->self_id);
+	/* A new identity from its prefix (registrations_per_prefix_hour). */
+	if (c->newkey_count)
+		rdv_newkeys_add(&c->db->newkeys, c->newkey_prefix, c->now);
+	if (c->signup_decided == RDV_SIGNUP_APPROVED)
+		c->db->reg_stats.approved++;
+	else if (c->signup_decided == RDV_SIGNUP_REJECTED)
+		c->db->reg_stats.rejected++;
+	if (c->signup_new_pending)
+		c->db->reg_stats.pending++;
+	else if (c->signup_via && !c->held)
+		c->db->reg_stats.new_keys++;
 }
 
 static void log_refusal(const struct reg_ctx *c, const char *op, int err)
@@ -777,7 +816,11 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 	struct rdv_db *db = c->db;
 	int ret, committed = 0;
 
-	if (rc == 0 && !c->streaming) {
+	if (rc == 0 && c->held) {
+		/* Answered as a refusal; what the request wrote commits. */
+		if (rdv_reply_error_code(rep, c->held, c->code, c->msg) < 0)
+			rc = reg_fail(c, -EIO, "cannot build the response");
+	} else if (rc == 0 && !c->streaming) {
 		jg_map_close(&c->out);
 		rc = reply_take(rep, 200, &c->out);
 		if (rc < 0)
@@ -854,6 +897,8 @@ static int ctx_finish(struct reg_ctx *c, int rc, const char *op, struct rdv_repl
 	}
 	if (c->admin && !c->internal)
 		log_info("admin %s from %s: ok", op, c->peer_ip);
+	else if (c->held)
+		log_debug("%s from %s: %s", op, c->peer_ip, c->code);
 	else if (!c->internal)
 		log_debug("%s from %s (node %u): ok", op, c->peer_ip, c->self_id);
 	reg_idset_sort_unique(&c->notify);

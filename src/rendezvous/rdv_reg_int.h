@@ -74,6 +74,19 @@ struct reg_ctx {
 	struct rdv_presence prs;
 	int prs_op;
 	int nonce_mem;
+	/* register of a key the registry does not know (rdv_reg_signup.c):
+	 * how it came in ("open", "token", "approval"), the token's ID, and
+	 * its prefix, counted once the request commits (newkey_count).
+	 * held: the request is answered as the refusal held (an -errno, with
+	 * code and msg), yet what it wrote commits: a registration that now
+	 * waits for the admin's approval. */
+	const char *signup_via;
+	char token_id[2 * RDV_REGTOK_ID_LEN + 1];
+	uint8_t newkey_prefix[RDV_SRC_KEY_LEN];
+	int newkey_count;
+	int signup_new_pending;
+	int signup_decided; /* admin: the state a held registration got */
+	int held;
 	char msg[192];
 };
 
@@ -110,6 +123,12 @@ void reg_idset_drop(struct idset *s, uint32_t id);
  * array's pointer; \p cap elements of \p size bytes): doubling, from 16.
  * \retval 0 or -ENOMEM (the array as it was). */
 int reg_grow(void *vp, size_t n, size_t *cap, size_t size);
+
+/* A fresh secret (org tokens, registration tokens): 32 random bytes,
+ * base64url without padding, into \p out; its SHA-256, all that is kept,
+ * into \p hash. */
+#define REG_SECRET_MAX 64
+void reg_new_secret(char out[REG_SECRET_MAX], uint8_t hash[32]);
 
 /* A store call's answer: \p err becomes that refusal with \p msg, other
  * failures internal errors. */
@@ -341,6 +360,22 @@ int reg_rep_revoked(struct reg_ctx *c, uint32_t node);
 /* Periodic re-evaluation of members of networks with min_score rules:
  * a pass every minute, in bounded ticks (the registry's sweep). */
 int reg_rep_sweep(struct reg_ctx *c);
+
+/* ----------------------------------------------------- rdv_reg_signup.c */
+
+/* May the register request's key, which the registry does not know, come
+ * in under the registration rule (rendezvous.json "registration") and the
+ * cap per prefix?  \p host: the hostname it asks for.  \retval 0 yes (a
+ * token's use is taken), 1 held for approval (c->held: answered as a
+ * refusal, what was written commits), or the refusal. */
+int reg_signup_check(struct reg_ctx *c, const char *host);
+
+int reg_admin_registration_token(struct reg_ctx *c);
+int reg_admin_registration_tokens(struct reg_ctx *c);
+int reg_admin_registration_token_revoke(struct reg_ctx *c);
+int reg_admin_registration_pending(struct reg_ctx *c);
+int reg_admin_registration_approve(struct reg_ctx *c);
+int reg_admin_registration_reject(struct reg_ctx *c);
 
 /* ------------------------------------------------------ rdv_reg_admin.c */
 

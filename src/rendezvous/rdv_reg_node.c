@@ -296,6 +296,9 @@ int reg_op_register(struct reg_ctx *c)
 		return rc;
 
 	if (!c->have_self) {
+		/* A key the registry does not know: the registration rule. */
+		if ((rc = reg_signup_check(c, host)) != 0)
+			return rc > 0 ? 0 : rc;
 		rc = rdv_node_id_alloc(&c->t, c->db, &c->self_id);
 		if ((rc = reg_store_rc(c, rc, -ENOSPC, "no node IDs left")) < 0)
 			return rc;
@@ -327,6 +330,11 @@ int reg_op_register(struct reg_ctx *c)
 	if (is_new || !was_active) {
 		if (reg_audit_begin(c, &d) == 0) {
 			jg_kbool(&d, "new", is_new);
+			/* How a new key came in: the registration rule's way. */
+			if (is_new && c->signup_via)
+				jg_kstr(&d, "registration", c->signup_via);
+			if (is_new && c->token_id[0])
+				jg_kstr(&d, "token_id", c->token_id);
 			jg_kb64(&d, "public_key", n->pk, sizeof(n->pk));
 			jg_kstr(&d, "hostname", n->hostname);
 			jg_kbool(&d, "public", n->public);

@@ -20,7 +20,6 @@
 #include "rdv_reg_int.h"
 #include "util.h"
 
-#define ORG_TOKEN_BYTES 32
 
 /* ------------------------------------------------------------ orgs */
 
@@ -151,18 +150,6 @@ out:
 
 /* ------------------------------------------------------------ admin: orgs */
 
-/* A fresh secret: 32 random bytes, base64url without padding.  Only its
- * SHA-256 is kept. */
-static void new_secret(char out[64], uint8_t hash[crypto_hash_sha256_BYTES])
-{
-	uint8_t raw[ORG_TOKEN_BYTES];
-
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(out, 64, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	sodium_memzero(raw, sizeof(raw));
-	crypto_hash_sha256(hash, (const uint8_t *)out, strlen(out));
-}
-
 int reg_admin_org_create(struct reg_ctx *c)
 {
 	char enroll[64], admin[64], sb[SUBJ_MAX];
@@ -178,8 +165,8 @@ int reg_admin_org_create(struct reg_ctx *c)
 		return rc;
 	snprintf(o.name, sizeof(o.name), "%s", name);
 	o.created_ms = c->now;
-	new_secret(enroll, o.enroll_hash);
-	new_secret(admin, o.admin_hash);
+	reg_new_secret(enroll, o.enroll_hash);
+	reg_new_secret(admin, o.admin_hash);
 	rdv_org_put(&c->t, c->db, &o);
 	/* Shown once, here; the reply is sent only if this commits. */
 	jg_ku64(&c->out, "org_id", o.id);

@@ -24,13 +24,13 @@ static int inbox_from_cb(void *arg, const struct rdv_inbox_entry *e)
 
 /* Take node \p n out of everything, in the request's transaction: every
  * network (network.left to the rest, policy.changed where views change),
- * every trust pair (trust.revoked to the peer), every org, its inbox and
- * hostname; then mark it and its key revoked.  The lists of what it left
+ * every trust pair (trust.revoked to the peer), every org, its inbox, the
+ * requests it made and its hostname; then mark it and its key revoked.  The lists of what it left
  * go to \p nets and \p peers. */
 static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets,
 		       struct idset *peers)
 {
-	struct idset orgs = {0}, inbox = {0};
+	struct idset orgs = {0}, inbox = {0}, asked = {0};
 	struct rdv_network net;
 	struct ev_body b = {.node_id = n->id};
 	int rc = 0;
@@ -39,7 +39,8 @@ static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets
 	if (rdv_node_net_iter(&c->t, c->db, n->id, reg_idset_cb, nets) < 0 ||
 	    rdv_trust_iter(&c->t, c->db, n->id, reg_idset_cb, peers) < 0 ||
 	    rdv_node_org_iter(&c->t, c->db, n->id, reg_idset_cb, &orgs) < 0 ||
-	    rdv_inbox_iter(&c->t, c->db, n->id, inbox_from_cb, &inbox) < 0) {
+	    rdv_inbox_iter(&c->t, c->db, n->id, inbox_from_cb, &inbox) < 0 ||
+	    rdv_inbox_from_iter(&c->t, c->db, n->id, reg_idset_cb, &asked) < 0) {
 		rc = reg_fail(c, -EIO, "registry store error");
 		goto out;
 	}
@@ -57,6 +58,9 @@ static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets
 		rdv_org_member_del(&c->t, c->db, orgs.v[i], n->id);
 	for (size_t i = 0; i < inbox.n; i++)
 		rdv_inbox_del(&c->t, c->db, n->id, inbox.v[i]);
+	/* ... and the requests it made, which died with it. */
+	for (size_t i = 0; i < asked.n; i++)
+		rdv_inbox_del(&c->t, c->db, asked.v[i], n->id);
 	reg_release_hostname(c, n);
 	n->active = 0;
 	n->revoked = 1;
@@ -67,6 +71,7 @@ static int revoke_node(struct reg_ctx *c, struct rdv_node *n, struct idset *nets
 out:
 	reg_idset_free(&orgs);
 	reg_idset_free(&inbox);
+	reg_idset_free(&asked);
 	return rc;
 }
 

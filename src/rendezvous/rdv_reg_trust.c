@@ -137,6 +137,17 @@ int reg_op_handshake(struct reg_ctx *c)
 		return reg_rep_trust_changed(c, c->self_id, tid);
 	}
 	rc = rdv_inbox_get(&c->t, c->db, tid, c->self_id, &e);
+	if (rc == -ENOENT &&
+	    rdv_inbox_count_from(&c->t, c->db, c->self_id,
+				 c->now > RDV_INBOX_HOLD_MS ? c->now - RDV_INBOX_HOLD_MS : 0) >=
+		RDV_INBOX_PER_REQUESTER) {
+		c->db->reg_stats.inbox_limited++;
+		return reg_fail(c, -EBUSY,
+				"node %u has %d handshake requests pending (at most %d a node; a "
+				"request counts for %llu days): wait for answers",
+				c->self_id, RDV_INBOX_PER_REQUESTER, RDV_INBOX_PER_REQUESTER,
+				RDV_INBOX_HOLD_MS / 86400000ull);
+	}
 	if (rc == -ENOENT && rdv_inbox_count(&c->t, c->db, tid) >= RDV_INBOX_MAX)
 		return reg_fail(c, -EBUSY, "the target has too many pending requests");
 	memset(&e, 0, sizeof(e));

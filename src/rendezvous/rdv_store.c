@@ -55,6 +55,9 @@ static const char *const db_names[RDV_DB_COUNT + 1] = {
     [RDV_DB_REP_APPR] = "rep_appr",
     [RDV_DB_REP_OPINIONS] = "rep_opinions",
     [RDV_DB_ORG_BANS] = "org_bans",
+    [RDV_DB_INBOX_FROM] = "inbox_from",
+    [RDV_DB_REG_TOKENS] = "reg_tokens",
+    [RDV_DB_REG_PENDING] = "reg_pending",
     [RDV_DB_REPL] = "repl",
     [RDV_DB_COUNT] = NULL,
 };
@@ -115,7 +118,7 @@ int rdv_db_open_etcd(struct rdv_db *db, const char *dir, const struct rdv_db_etc
 	db->presence = hmap_new(4, sizeof(struct rdv_presence), RDV_PRESENCE_MAX);
 	if (!etcd)
 		db->nonce_mem = hmap_new(20, 0, RDV_NONCE_MEM_MAX);
-	if (!db->presence || (!etcd && !db->nonce_mem)) {
+	if (!db->presence || (!etcd && !db->nonce_mem) || rdv_newkeys_init(&db->newkeys) < 0) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -196,6 +199,7 @@ void rdv_db_close(struct rdv_db *db)
 	db->presence = NULL;
 	hmap_free(db->nonce_mem);
 	db->nonce_mem = NULL;
+	rdv_newkeys_free(&db->newkeys);
 	free(db->nonce_fifo.key);
 	free(db->nonce_fifo.exp_ms);
 	memset(&db->nonce_fifo, 0, sizeof(db->nonce_fifo));
@@ -476,5 +480,44 @@ int rdv_st_prune_expired(struct rdv_db *db, int exp_db, int main_db, size_t keyl
 			removed += (int)b.n;
 	} while (ret == 0 && b.n == b.max);
 	free(b.keys);
+	return ret < 0 ? ret : removed;
+}
+
+/* A whole-table scan: collect what \p doomed picks, at most b->max. */
+struct prune_scan {
+	struct rdv_st_batch b;
+	rdv_st_visit_fn doomed;
+	void *arg;
+};
+
+static int prune_scan_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct prune_scan *p = arg;
+	int rc;
+
+	if (p->b.n >= p->b.max)
+		return 1;
+	rc = p->doomed(p->arg, k, v);
+	return rc > 0 ? rdv_st_batch_add(&p->b, k) : rc;
+}
+
+int rdv_st_prune_scan(struct rdv_db *db, int dbi, size_t klen, rdv_st_visit_fn doomed, void *arg)
+{
+	struct prune_scan p = {
+	    .b = {.max = store_batch(db->st, 1024)}, .doomed = doomed, .arg = arg};
+	struct store_txn t;
+	int ret = 0, removed = 0;
+
+	do {
+		p.b.n = 0;
+		store_txn_begin(db->st, &t, 0);
+		rdv_st_each(&t, db->dbi[dbi], NULL, 0, klen, prune_scan_cb, &p);
+		for (size_t i = 0; i < p.b.n; i++)
+			store_del(&t, db->dbi[dbi], p.b.keys[i], klen);
+		ret = store_txn_commit(&t);
+		if (ret == 0)
+			removed += (int)p.b.n;
+	} while (ret == 0 && p.b.n == p.b.max);
+	free(p.b.keys);
 	return ret < 0 ? ret : removed;
 }

@@ -11,6 +11,9 @@
  *              both orders; basis 0 (or absent: older records) = approval,
  *              else the network whose membership auto-approved the pair
  *   inbox      be32(target) be32(from) -> be64(ms) justification
+ *   inbox_from be32(from) be32(target) -> be64(ms): the same requests, by
+ *              requester (requests made before this index existed are
+ *              not in it)
  *   events     be32(node) be64(seq) -> one JSON line (no newline)
  *   nonces     be32(node) nonce(16) -> be64(ms seen)
  *   nonce_exp  be64(ms seen) be32(node) nonce(16) -> "" (pruning order)
@@ -42,6 +45,9 @@
  *              per pair, for ever
  *   rep_opinions be32(subject) be32(reporter) -> the reporter's standing
  *              report (good/bad, reason) and block
+ *   reg_tokens SHA-256(token)[0..16) -> registration token (rdv_store_signup.c)
+ *   reg_pending Ed25519 public key (32) -> a new key's registration held
+ *              for the admin (pending, rejected or approved)
  *   net_idp, net_jwks, net_ext, ext_subj, jti, jti_exp: oidc and spiffe
  *              networks (rdv_store_ext.c's header); their members' credential
  *              expiry is in cert_exp too
@@ -58,6 +64,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "rdv_limit.h"
 #include "store.h"
 
 struct hmap;
@@ -123,6 +130,9 @@ enum rdv_dbi {
 	RDV_DB_REP_APPR,
 	RDV_DB_REP_OPINIONS,
 	RDV_DB_ORG_BANS,
+	RDV_DB_INBOX_FROM,
+	RDV_DB_REG_TOKENS,
+	RDV_DB_REG_PENDING,
 	RDV_DB_REPL, /* local: a replica's position in etcd (store "etcd") */
 	RDV_DB_COUNT,
 };
@@ -198,6 +208,37 @@ struct rdv_db {
 		size_t head, n, cap;
 	} nonce_fifo;
 	uint64_t started_ms;
+	/* Who may register a new key (rendezvous.json "registration",
+	 * rdv_reg_signup.c), new identities per prefix and hour (0: no cap),
+	 * counted in memory here, and what registrations came to (metrics). */
+	int reg_rule; /* enum rdv_reg_rule */
+	uint32_t reg_per_prefix_hour;
+	struct rdv_newkeys newkeys;
+	struct rdv_reg_stats {
+		uint64_t new_keys;	/* new keys registered */
+		uint64_t pending;	/* registrations held for approval (new ones) */
+		uint64_t approved;	/* ... approved by the admin */
+		uint64_t rejected;	/* ... rejected by the admin */
+		uint64_t refused[5];	/* enum rdv_reg_refusal */
+		uint64_t inbox_limited; /* handshakes refused: the requester's cap */
+	} reg_stats;
+};
+
+/* rendezvous.json "registration": who may register a new key. */
+enum rdv_reg_rule {
+	RDV_REG_OPEN = 0,     /* anyone (the default) */
+	RDV_REG_TOKEN = 1,    /* with a registration token the admin made */
+	RDV_REG_APPROVAL = 2, /* once the admin approved it (or with a token) */
+};
+
+/* Why a new key's registration was refused (metrics labels, in order:
+ * rdv_reg_refusal_name). */
+enum rdv_reg_refusal {
+	RDV_REFUSED_TOKEN_MISSING,
+	RDV_REFUSED_TOKEN_BAD, /* unknown, expired or used up */
+	RDV_REFUSED_PENDING,   /* waiting for approval (every try while it waits) */
+	RDV_REFUSED_REJECTED,
+	RDV_REFUSED_PREFIX_CAP, /* registrations_per_prefix_hour */
 };
 
 struct rdv_node {
@@ -602,6 +643,61 @@ typedef int (*rdv_opinion_cb)(void *arg, const struct rdv_opinion *o);
 int rdv_opinion_iter(struct store_txn *t, struct rdv_db *db, uint32_t subject, rdv_opinion_cb cb,
 		     void *arg);
 
+/* Registration tokens (rdv_store_signup.c).  A token is shown once, when
+ * made; only its SHA-256 is kept, the first RDV_REGTOK_ID_LEN bytes of it
+ * as the key and its public name (token_id, hex). */
+#define RDV_REGTOK_ID_LEN 16
+struct rdv_regtoken {
+	uint8_t id[RDV_REGTOK_ID_LEN];
+	uint8_t hash[32];
+	uint64_t created_ms, expires_ms, last_used_ms;
+	uint32_t uses, uses_max;
+};
+/** \retval 0, -ENOENT, -EBADMSG (corrupt), or the sticky error. */
+int rdv_regtoken_get(struct store_txn *t, struct rdv_db *db, const uint8_t id[RDV_REGTOK_ID_LEN],
+		     struct rdv_regtoken *tok);
+void rdv_regtoken_put(struct store_txn *t, struct rdv_db *db, const struct rdv_regtoken *tok);
+void rdv_regtoken_del(struct store_txn *t, struct rdv_db *db, const uint8_t id[RDV_REGTOK_ID_LEN]);
+typedef int (*rdv_regtoken_cb)(void *arg, const struct rdv_regtoken *tok);
+/** Every token, by ID. */
+int rdv_regtoken_iter(struct store_txn *t, struct rdv_db *db, rdv_regtoken_cb cb, void *arg);
+/** Forget tokens that expired more than RDV_INVITE_KEEP_MS before
+ *  \p now_ms (until then an expired one is refused as expired, not as
+ *  unknown), in bounded transactions.  \retval number removed or -errno. */
+int rdv_regtoken_prune(struct rdv_db *db, uint64_t now_ms);
+
+/* New keys' registrations held for the admin ("registration": "approval"). */
+enum rdv_signup_state {
+	RDV_SIGNUP_PENDING = 1,
+	RDV_SIGNUP_REJECTED = 2,
+	RDV_SIGNUP_APPROVED = 3, /* the key's next registration goes through */
+};
+#define RDV_SIGNUP_MAX 4096 /* pending registrations at once (a new one beyond is refused) */
+/* A record is forgotten this long after the key last asked (and the
+ * admin last decided): a node that keeps trying keeps it. */
+#define RDV_SIGNUP_KEEP_MS (30 * 86400 * 1000ull)
+#define RDV_SIGNUP_TOUCH_MS (3600 * 1000ull) /* last_ms is rewritten at most this often */
+struct rdv_signup {
+	uint8_t pk[32];
+	uint8_t state; /* enum rdv_signup_state */
+	uint64_t first_ms, last_ms, decided_ms;
+	char ip[INET6_ADDRSTRLEN];	     /* where it last asked from */
+	char hostname[RDV_HOSTNAME_MAX + 1]; /* the hostname it asked for ("" none) */
+};
+/** \retval 0, -ENOENT, -EBADMSG (corrupt), or the sticky error. */
+int rdv_signup_get(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32],
+		   struct rdv_signup *s);
+void rdv_signup_put(struct store_txn *t, struct rdv_db *db, const struct rdv_signup *s);
+void rdv_signup_del(struct store_txn *t, struct rdv_db *db, const uint8_t pk[32]);
+typedef int (*rdv_signup_cb)(void *arg, const struct rdv_signup *s);
+/** Every record, by key. */
+int rdv_signup_iter(struct store_txn *t, struct rdv_db *db, rdv_signup_cb cb, void *arg);
+/** How many are pending (state RDV_SIGNUP_PENDING); 0 if the txn failed. */
+size_t rdv_signup_pending_count(struct store_txn *t, struct rdv_db *db);
+/** Forget the records RDV_SIGNUP_KEEP_MS old (rdv_signup), in bounded
+ *  transactions.  \retval number removed or -errno. */
+int rdv_signup_prune(struct rdv_db *db, uint64_t now_ms);
+
 /* Used invites (single use) */
 /** \retval 1 if an invite with random part \p r was used, else 0. */
 int rdv_invite_used(struct store_txn *t, struct rdv_db *db, const uint8_t r[16]);
@@ -622,6 +718,13 @@ int rdv_inbox_iter(struct store_txn *t, struct rdv_db *db, uint32_t target, rdv_
 		   void *arg);
 /** \retval number of pending requests for \p target (0 if the txn failed). */
 size_t rdv_inbox_count(struct store_txn *t, struct rdv_db *db, uint32_t target);
+/** \retval number of requests \p from made at or after \p since_ms that
+ *  are still pending, to any target (0 if the txn failed). */
+size_t rdv_inbox_count_from(struct store_txn *t, struct rdv_db *db, uint32_t from,
+			    uint64_t since_ms);
+/** Call \p cb with the target of every request \p from has pending. */
+int rdv_inbox_from_iter(struct store_txn *t, struct rdv_db *db, uint32_t from, rdv_id_cb cb,
+			void *arg);
 
 /* Per-node durable event queue */
 /** Append \p line (a JSON object) as event \p seq, which must come from

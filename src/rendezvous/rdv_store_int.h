@@ -12,6 +12,7 @@
  *   rdv_store_cert.c    ca networks: CAs, member certificates, revocation lists
  *   rdv_store_ext.c     oidc and spiffe networks: settings, key sets, identities
  *   rdv_store_rep.c     reputation facts: uptime, approvals, opinions
+ *   rdv_store_signup.c  registration tokens and registrations held for approval
  */
 #ifndef PILOT_RDV_STORE_INT_H
 #define PILOT_RDV_STORE_INT_H
@@ -133,5 +134,11 @@ int rdv_st_batch_add(struct rdv_st_batch *b, const MDB_val *k);
  *  of its entries goes with its record in \p main_db.  Runs its own
  *  bounded write transactions.  \retval number removed or -errno. */
 int rdv_st_prune_expired(struct rdv_db *db, int exp_db, int main_db, size_t keylen, uint64_t limit);
+
+/** \brief Delete every record of the small table \p dbi (keys of \p klen
+ *  bytes, at most 32) for which \p doomed returns 1 (0: keep, <0: fail),
+ *  scanning the whole table in bounded write transactions.
+ *  \retval number removed or -errno. */
+int rdv_st_prune_scan(struct rdv_db *db, int dbi, size_t klen, rdv_st_visit_fn doomed, void *arg);
 
 #endif

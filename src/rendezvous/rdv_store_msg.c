@@ -43,6 +43,9 @@ void rdv_inbox_put(struct store_txn *t, struct rdv_db *db, uint32_t target,
 	store_be64(v, e->ms);
 	memcpy(v + 8, e->justification, jl);
 	store_put(t, db->dbi[RDV_DB_INBOX], k, sizeof(k), v, 8 + jl);
+	/* The requester's side: what it has pending, and since when. */
+	pair_key(k, e->from, target);
+	store_put(t, db->dbi[RDV_DB_INBOX_FROM], k, sizeof(k), v, 8);
 }
 
 void rdv_inbox_del(struct store_txn *t, struct rdv_db *db, uint32_t target, uint32_t from)
@@ -51,6 +54,8 @@ void rdv_inbox_del(struct store_txn *t, struct rdv_db *db, uint32_t target, uint
 
 	pair_key(k, target, from);
 	store_del(t, db->dbi[RDV_DB_INBOX], k, sizeof(k));
+	pair_key(k, from, target);
+	store_del(t, db->dbi[RDV_DB_INBOX_FROM], k, sizeof(k));
 }
 
 struct inbox_iter {
@@ -97,6 +102,43 @@ size_t rdv_inbox_count(struct store_txn *t, struct rdv_db *db, uint32_t target)
 	if (rdv_st_each(t, db->dbi[RDV_DB_INBOX], p, sizeof(p), 8, inbox_iter_cb, &it) < 0)
 		return 0;
 	return it.n;
+}
+
+struct from_count {
+	uint64_t since;
+	size_t n;
+};
+
+static int from_count_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct from_count *fc = arg;
+
+	(void)k;
+	if (v->mv_size != 8)
+		return -EBADMSG;
+	fc->n += store_rd_be64(v->mv_data) >= fc->since;
+	return 0;
+}
+
+size_t rdv_inbox_count_from(struct store_txn *t, struct rdv_db *db, uint32_t from,
+			    uint64_t since_ms)
+{
+	struct from_count fc = {since_ms, 0};
+	uint8_t p[4];
+
+	store_be32(p, from);
+	if (rdv_st_each(t, db->dbi[RDV_DB_INBOX_FROM], p, sizeof(p), 8, from_count_cb, &fc) < 0)
+		return 0;
+	return fc.n;
+}
+
+int rdv_inbox_from_iter(struct store_txn *t, struct rdv_db *db, uint32_t from, rdv_id_cb cb,
+			void *arg)
+{
+	uint8_t p[4];
+
+	store_be32(p, from);
+	return rdv_st_each_id(t, db->dbi[RDV_DB_INBOX_FROM], p, sizeof(p), 4, cb, arg);
 }
 
 /* ---------------------------------------------------------------- events */

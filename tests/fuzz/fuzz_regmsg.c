@@ -2,7 +2,8 @@
  * the input is a request body, parsed for every node operation (and
  * whatever parses has a (wrong) signature checked over it, as the registry
  * would), as an admin body (a policy_set body's policy goes through the
- * registry's path: re-serialised, normalised, parsed), and as an invite.
+ * registry's path: re-serialised, normalised, parsed; a registration
+ * token's ttl through duration_parse), and as an invite.
  * Built by replay_main.c into tests/fuzz/replay_regmsg for make check. */
 #include "config.h"
 
@@ -15,10 +16,13 @@
 #include "json.h"
 #include "policy.h"
 #include "regmsg.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
-static const char *const k_register[] = {"public_key", "listen_port", "public", "hostname", NULL};
+static const char *const k_register[] = {"public_key",	       "listen_port", "public",
+					 "hostname",	       "restarted",   "behind_nat",
+					 "registration_token", NULL};
 static const char *const k_heartbeat[] = {"listen_port", NULL};
 static const char *const k_lookup[] = {"target", "public_key", NULL};
 static const char *const k_handshake[] = {"target", "justification", NULL};
@@ -39,6 +43,9 @@ static const char *const ka_name[] = {"name", NULL};
 static const char *const ka_org[] = {"org_id", NULL};
 static const char *const ka_revoke[] = {"node_id", "org_id", NULL};
 static const char *const ka_policy_set[] = {"network_id", "policy", NULL};
+static const char *const ka_regtoken[] = {"uses", "ttl", NULL};
+static const char *const ka_token_id[] = {"token_id", NULL};
+static const char *const ka_key[] = {"public_key", NULL};
 
 static const struct {
 	const char *op, *path;
@@ -64,7 +71,8 @@ static const struct {
 };
 
 static const char *const *const admin_keys[] = {
-    ka_create, ka_add, k_net, k_none, ka_name, ka_org, ka_revoke, ka_policy_set, k_policy_test};
+    ka_create, ka_add,	      k_net,	     k_none,	  ka_name,     ka_org,
+    ka_revoke, ka_policy_set, k_policy_test, ka_regtoken, ka_token_id, ka_key};
 
 /* A fixed key and a signature that is well-formed but not valid for any
  * of these bodies: the point is to run the verify paths. */
@@ -132,6 +140,18 @@ static void fuzz_policy_set(yajl_val root)
 	json_gen_free(&j);
 }
 
+/* registration_token's "ttl" as a duration ("12h", "30d"): whatever it
+ * says, a parse that succeeds gives seconds a day's multiple can hold. */
+static void fuzz_ttl(yajl_val root)
+{
+	const char *s = NULL;
+	uint64_t secs;
+
+	if (json_get_str(root, "ttl", &s) == 0 && duration_parse(s, &secs) == 0 &&
+	    secs > UINT64_MAX / 1000)
+		__builtin_trap();
+}
+
 static void fuzz_admin_bodies(const char *body, size_t n)
 {
 	char err[160];
@@ -147,6 +167,8 @@ static void fuzz_admin_bodies(const char *body, size_t n)
 			__builtin_trap();
 		if (admin_keys[i] == ka_policy_set)
 			fuzz_policy_set(root);
+		if (admin_keys[i] == ka_regtoken)
+			fuzz_ttl(root);
 		yajl_tree_free(root);
 	}
 }

@@ -93,7 +93,7 @@ static void test_bound_and_set(void **state)
 	assert_non_null(hmap_get(m, &k));
 	assert_int_equal(hmap_count(m), 3);
 	/* cleared: nothing found, and the bound counts from zero again */
-	hmap_clear(m);
+	assert_int_equal(hmap_clear(m), 0);
 	assert_int_equal(hmap_count(m), 0);
 	assert_null(hmap_get(m, &k));
 	for (k = 10; k < 13; k++)
@@ -101,6 +101,40 @@ static void test_bound_and_set(void **state)
 	assert_null(hmap_put(m, &k, &is_new));
 	hmap_free(m);
 	hmap_free(NULL);
+}
+
+/* A cleared table is empty, takes new keys up to its bound again, and
+ * forgets every old key (also under its new hash key). */
+static void test_clear(void **state)
+{
+	struct hmap *m = hmap_new(4, sizeof(uint32_t), 100);
+	uint32_t k, *v;
+	int is_new;
+
+	(void)state;
+	assert_non_null(m);
+	for (k = 0; k < 100; k++) {
+		assert_non_null(v = hmap_put(m, &k, &is_new));
+		*v = k + 1;
+	}
+	assert_int_equal(hmap_clear(m), 0);
+	assert_int_equal(hmap_count(m), 0);
+	for (k = 0; k < 100; k++)
+		assert_null(hmap_get(m, &k));
+	for (k = 1000; k < 1100; k++) {
+		assert_non_null(v = hmap_put(m, &k, &is_new));
+		assert_int_equal(is_new, 1);
+		assert_int_equal(*v, 0);
+	}
+	errno = 0;
+	assert_null(hmap_put(m, &k, &is_new));
+	assert_int_equal(errno, ENOSPC);
+	for (k = 1000; k < 1100; k++)
+		assert_non_null(hmap_get(m, &k));
+	assert_int_equal(hmap_clear(m), 0);
+	assert_int_equal(hmap_clear(m), 0); /* an empty one too */
+	assert_int_equal(hmap_count(m), 0);
+	hmap_free(m);
 }
 
 static void test_bad_sizes(void **state)
@@ -118,6 +152,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_random_against_reference),
 	    cmocka_unit_test(test_bound_and_set),
+	    cmocka_unit_test(test_clear),
 	    cmocka_unit_test(test_bad_sizes),
 	};
 

@@ -26,6 +26,7 @@
 #include "json.h"
 #include "log.h"
 #include "rdv.h"
+#include "rdv_limit.h"
 #include "rdv_store.h"
 #include "regmsg.h"
 #include "util.h"
@@ -260,7 +261,8 @@ struct fixture {
 	struct rdv_db db;
 	uint32_t notified[64];
 	size_t nnotified;
-	uint64_t now; /* the registry's clock (ms); 0: NOW */
+	uint64_t now;	/* the registry's clock (ms); 0: NOW */
+	const char *ip; /* the source of node requests; NULL: 198.18.2.7 */
 };
 
 struct tnode {
@@ -334,8 +336,9 @@ static int req_full(struct fixture *f, struct tnode *n, const char *op, uint64_t
 	assert_int_equal(regmsg_sign(n->sk, path, body, strlen(body), sig), 0);
 	if (body_out)
 		snprintf(body_out, body_len, "%s", body);
-	assert_int_equal(
-	    rdv_reg_handle(&f->db, op, body, strlen(body), sig, "198.18.2.7", clk(f), &rep), 0);
+	assert_int_equal(rdv_reg_handle(&f->db, op, body, strlen(body), sig,
+					f->ip ? f->ip : "198.18.2.7", clk(f), &rep),
+			 0);
 	status = rep.status;
 	if (out) {
 		char err[128];
@@ -6938,6 +6941,475 @@ static void test_rep_revocations(void **state)
 	assert_int_equal(rep_stored(f, s.id).revocations, 2);
 }
 
+/* ------------------------------------------------------------ registration */
+
+/* A register request of \p n's key (made at the first call), with the
+ * members \p more after a comma (NULL none); n->id is set on success.
+ * \retval the HTTP status, *out the reply (caller frees) unless NULL. */
+static int try_register(struct fixture *f, struct tnode *n, const char *more, yajl_val *out)
+{
+	static const uint8_t zero[32];
+	char extra[1024], pkb[64];
+	yajl_val v;
+	uint32_t id;
+	int st;
+
+	if (memcmp(n->pk, zero, 32) == 0)
+		crypto_sign_keypair(n->pk, n->sk);
+	b64_encode(pkb, sizeof(pkb), n->pk, 32);
+	snprintf(extra, sizeof(extra),
+		 "\"public_key\":\"%s\",\"listen_port\":4000,\"public\":false%s%s", pkb,
+		 more ? "," : "", more ? more : "");
+	st = req_full(f, n, "register", clk(f), extra, 0, &v, NULL, 0, NULL, NULL);
+	if (st == 200) {
+		assert_int_equal(json_get_u32(v, "node_id", &id), 0);
+		n->id = id;
+	}
+	if (out)
+		*out = v;
+	else
+		yajl_tree_free(v);
+	return st;
+}
+
+/* A registration token made by the admin: its text into \p tok. */
+static void mk_regtoken(struct fixture *f, const char *body, char tok[128], char id[64])
+{
+	const char *t = NULL, *i = NULL;
+	yajl_val v;
+
+	assert_int_equal(admin(f, "registration_token", body, &v), 200);
+	assert_int_equal(json_get_str(v, "token", &t), 0);
+	assert_int_equal(json_get_str(v, "token_id", &i), 0);
+	assert_int_equal(strlen(i), 32);
+	snprintf(tok, 128, "%s", t);
+	if (id)
+		snprintf(id, 64, "%s", i);
+	yajl_tree_free(v);
+}
+
+static char *tok_member(const char *tok)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "\"registration_token\":\"%s\"", tok);
+	return buf;
+}
+
+/* Does the registry know \p pk? */
+static int key_known(struct fixture *f, const uint8_t pk[32])
+{
+	struct store_txn t;
+	uint32_t id;
+	int rc;
+
+	store_txn_begin(f->db.st, &t, 1);
+	rc = rdv_key_get(&t, &f->db, pk, &id);
+	store_txn_abort(&t);
+	return rc == 0;
+}
+
+static void test_registration_open(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0};
+	yajl_val v, e;
+
+	/* The default: anyone registers, a token is ignored. */
+	assert_int_equal(f->db.reg_rule, RDV_REG_OPEN);
+	assert_int_equal(try_register(f, &a, NULL, NULL), 200);
+	assert_int_equal(try_register(f, &b, tok_member("nonsense"), NULL), 200);
+	v = newest(f, "node.registered", &e);
+	assert_string_equal(ev_detail(e, "registration"), "open");
+	yajl_tree_free(v);
+	assert_int_equal(f->db.reg_stats.new_keys, 2);
+	/* A known key's registration is no new one. */
+	assert_int_equal(try_register(f, &a, NULL, NULL), 200);
+	assert_int_equal(f->db.reg_stats.new_keys, 2);
+}
+
+static void test_registration_token(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode a = {0}, b = {0}, c = {0}, d = {0}, x = {0};
+	char tok[128], id[64], tok2[128], id2[64], body[128];
+	yajl_val v, e;
+
+	f->db.reg_rule = RDV_REG_TOKEN;
+	/* Without a token, with a wrong one: refused, nothing kept, audited. */
+	assert_int_equal(try_register(f, &x, NULL, &v), 403);
+	expect_msg(v, "registration_token_required", "registration token");
+	assert_int_equal(try_register(f, &x, tok_member("not-a-token"), &v), 403);
+	expect_error(v, "registration_token_invalid");
+	assert_int_equal(try_register(f, &x, "\"registration_token\":7", &v), 400);
+	expect_error(v, "bad_request");
+	assert_false(key_known(f, x.pk));
+	assert_int_equal(count_type(f, "registration.refused"), 2);
+	v = newest(f, "registration.refused", &e);
+	assert_string_equal(ev_detail(e, "code"), "registration_token_invalid");
+	assert_string_equal(ev_str(e, "actor"), "ip:198.18.2.7");
+	yajl_tree_free(v);
+	assert_int_equal(f->db.reg_stats.refused[RDV_REFUSED_TOKEN_MISSING], 1);
+	assert_int_equal(f->db.reg_stats.refused[RDV_REFUSED_TOKEN_BAD], 1);
+
+	/* A token of two uses: two new keys, not a third. */
+	mk_regtoken(f, "{\"uses\":2,\"ttl\":\"1h\"}", tok, id);
+	assert_int_equal(count_type(f, "registration.token_made"), 1);
+	assert_int_equal(try_register(f, &a, tok_member(tok), NULL), 200);
+	v = newest(f, "node.registered", &e);
+	assert_string_equal(ev_detail(e, "registration"), "token");
+	assert_string_equal(ev_detail(e, "token_id"), id);
+	yajl_tree_free(v);
+	assert_int_equal(try_register(f, &b, tok_member(tok), NULL), 200);
+	assert_int_equal(try_register(f, &c, tok_member(tok), &v), 403);
+	expect_msg(v, "registration_token_used", "2 of 2");
+	assert_false(key_known(f, c.pk));
+	/* A known key needs none, and uses none. */
+	assert_int_equal(try_register(f, &a, NULL, NULL), 200);
+	assert_int_equal(try_register(f, &a, tok_member(tok), NULL), 200);
+
+	/* Expiry: a token of 10 s, tried 11 s later. */
+	mk_regtoken(f, "{\"ttl\":10}", tok2, id2);
+	f->now = NOW + 11000;
+	assert_int_equal(try_register(f, &c, tok_member(tok2), &v), 403);
+	expect_error(v, "registration_token_expired");
+	f->now = 0;
+	/* The list: states, never a token. */
+	assert_int_equal(admin(f, "registration_tokens", "{}", &v), 200);
+	assert_int_equal(arr_len(v, "tokens"), 2);
+	{
+		yajl_val a0 = json_get(v, "tokens")->u.array.values[0],
+			 a1 = json_get(v, "tokens")->u.array.values[1];
+		yajl_val used = strcmp(ev_str(a0, "token_id"), id) == 0 ? a0 : a1;
+		yajl_val fresh = used == a0 ? a1 : a0;
+		assert_string_equal(ev_str(used, "state"), "used");
+		assert_int_equal(ev_u64(used, "uses"), 2);
+		assert_int_equal(ev_u64(used, "uses_max"), 2);
+		assert_string_equal(ev_str(fresh, "state"), "valid");
+		assert_null(json_get(fresh, "token"));
+	}
+	yajl_tree_free(v);
+	/* Revoked: refused as unknown. */
+	snprintf(body, sizeof(body), "{\"token_id\":\"%s\"}", id2);
+	assert_int_equal(admin(f, "registration_token_revoke", body, &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "registration_token_revoke", body, &v), 404);
+	yajl_tree_free(v);
+	assert_int_equal(try_register(f, &c, tok_member(tok2), &v), 403);
+	expect_error(v, "registration_token_invalid");
+	assert_int_equal(count_type(f, "registration.token_revoked"), 1);
+	/* Bad arguments. */
+	assert_int_equal(admin(f, "registration_token", "{\"uses\":0}", &v), 400);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "registration_token", "{\"ttl\":\"forever\"}", &v), 400);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "registration_token", "{\"ttl\":\"400d\"}", &v), 400);
+	yajl_tree_free(v);
+	assert_int_equal(admin(f, "registration_token_revoke", "{\"token_id\":\"zz\"}", &v), 400);
+	yajl_tree_free(v);
+	/* The default: one use, a day. */
+	mk_regtoken(f, "{}", tok2, NULL);
+	assert_int_equal(try_register(f, &d, tok_member(tok2), NULL), 200);
+	f->now = NOW + 86400000ull - 1000;
+	{
+		struct tnode y = {0};
+		assert_int_equal(try_register(f, &y, tok_member(tok2), &v), 403);
+		expect_error(v, "registration_token_used");
+	}
+	f->now = 0;
+}
+
+/* The held registration of \p pk as the admin lists it (NULL if none);
+ * *list is the reply to free. */
+static yajl_val held_of(struct fixture *f, const uint8_t pk[32], yajl_val *list)
+{
+	char b64[64];
+	yajl_val a;
+
+	b64_encode(b64, sizeof(b64), pk, 32);
+	assert_int_equal(admin(f, "registration_pending", "{}", list), 200);
+	a = json_get(*list, "registrations");
+	for (size_t i = 0; i < a->u.array.len; i++)
+		if (strcmp(ev_str(a->u.array.values[i], "public_key"), b64) == 0)
+			return a->u.array.values[i];
+	return NULL;
+}
+
+static int decide_key(struct fixture *f, const char *op, const uint8_t pk[32], size_t chars)
+{
+	char b64[64], body[128];
+	yajl_val v;
+	int st;
+
+	b64_encode(b64, sizeof(b64), pk, 32);
+	b64[chars] = '\0';
+	snprintf(body, sizeof(body), "{\"public_key\":\"%s\"}", b64);
+	st = admin(f, op, body, &v);
+	yajl_tree_free(v);
+	return st;
+}
+
+static void test_registration_approval(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode x = {0}, y = {0}, z = {0}, w = {0};
+	char tok[128];
+	yajl_val v, h, e;
+
+	f->db.reg_rule = RDV_REG_APPROVAL;
+	/* Held: refused as pending, kept for the admin, audited once. */
+	assert_int_equal(try_register(f, &x, "\"hostname\":\"newbie\"", &v), 403);
+	expect_msg(v, "registration_pending", "pilotctl registration approve");
+	assert_false(key_known(f, x.pk));
+	h = held_of(f, x.pk, &v);
+	assert_non_null(h);
+	assert_string_equal(ev_str(h, "state"), "pending");
+	assert_string_equal(ev_str(h, "ip"), "198.18.2.7");
+	assert_string_equal(ev_str(h, "hostname"), "newbie");
+	assert_int_equal(ev_u64(h, "first_seen"), NOW / 1000);
+	yajl_tree_free(v);
+	assert_int_equal(rdv_reg_pending_count(&f->db), 1);
+	f->now = NOW + 5000;
+	assert_int_equal(try_register(f, &x, "\"hostname\":\"newbie\"", &v), 403);
+	expect_error(v, "registration_pending");
+	assert_int_equal(count_type(f, "registration.pending"), 1);
+	v = newest(f, "registration.pending", &e);
+	assert_string_equal(ev_str(e, "actor"), "ip:198.18.2.7");
+	assert_string_equal(ev_detail(e, "hostname"), "newbie");
+	yajl_tree_free(v);
+	assert_int_equal(f->db.reg_stats.pending, 1);
+	assert_int_equal(f->db.reg_stats.refused[RDV_REFUSED_PENDING], 2);
+
+	/* Approved by the first characters of its key: it comes in. */
+	assert_int_equal(decide_key(f, "registration_approve", x.pk, 8), 200);
+	h = held_of(f, x.pk, &v);
+	assert_string_equal(ev_str(h, "state"), "approved");
+	yajl_tree_free(v);
+	assert_int_equal(try_register(f, &x, "\"hostname\":\"newbie\"", NULL), 200);
+	assert_true(key_known(f, x.pk));
+	v = newest(f, "node.registered", &e);
+	assert_string_equal(ev_detail(e, "registration"), "approval");
+	yajl_tree_free(v);
+	assert_null(held_of(f, x.pk, &v));
+	yajl_tree_free(v);
+	assert_int_equal(count_type(f, "registration.approved"), 1);
+	/* Known now: never asked again. */
+	assert_int_equal(try_register(f, &x, NULL, NULL), 200);
+	assert_int_equal(decide_key(f, "registration_approve", x.pk, 44), 409);
+
+	/* Rejected: refused with its own code, not audited at every try. */
+	assert_int_equal(try_register(f, &y, NULL, &v), 403);
+	expect_error(v, "registration_pending");
+	assert_int_equal(decide_key(f, "registration_reject", y.pk, 44), 200);
+	assert_int_equal(try_register(f, &y, NULL, &v), 403);
+	expect_msg(v, "registration_rejected", "rejected");
+	assert_int_equal(try_register(f, &y, NULL, &v), 403);
+	expect_error(v, "registration_rejected");
+	assert_int_equal(count_type(f, "registration.rejected"), 1);
+	assert_false(key_known(f, y.pk));
+	/* ... until the admin thinks again. */
+	assert_int_equal(decide_key(f, "registration_approve", y.pk, 10), 200);
+	assert_int_equal(try_register(f, &y, NULL, NULL), 200);
+
+	/* A token lets a key in at once under approval too. */
+	mk_regtoken(f, "{}", tok, NULL);
+	assert_int_equal(try_register(f, &z, tok_member(tok), NULL), 200);
+	/* A whole key the registry never saw may be approved beforehand;
+	 * a prefix of none is not found. */
+	crypto_sign_keypair(w.pk, w.sk);
+	assert_int_equal(decide_key(f, "registration_reject", w.pk, 12), 404);
+	assert_int_equal(decide_key(f, "registration_approve", w.pk, 12), 404);
+	assert_int_equal(decide_key(f, "registration_approve", w.pk, 44), 200);
+	assert_int_equal(try_register(f, &w, NULL, NULL), 200);
+	assert_int_equal(decide_key(f, "registration_approve", w.pk, 3), 400);
+	assert_int_equal(f->db.reg_stats.approved, 3);
+	assert_int_equal(f->db.reg_stats.rejected, 1);
+	f->now = 0;
+}
+
+static void test_registration_prefix_cap(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode n[8], known = {0}, v6[4], p = {0};
+	yajl_val v;
+
+	memset(n, 0, sizeof(n));
+	memset(v6, 0, sizeof(v6));
+	assert_int_equal(try_register(f, &known, NULL, NULL), 200);
+	f->db.reg_per_prefix_hour = 3;
+	/* Three new keys from one /24 (any of its addresses), not a fourth. */
+	f->ip = "198.18.5.1";
+	assert_int_equal(try_register(f, &n[0], NULL, NULL), 200);
+	f->ip = "198.18.5.2";
+	assert_int_equal(try_register(f, &n[1], NULL, NULL), 200);
+	f->ip = "::ffff:198.18.5.3"; /* the same /24, through a dual-stack socket */
+	assert_int_equal(try_register(f, &n[2], NULL, NULL), 200);
+	f->ip = "198.18.5.200";
+	assert_int_equal(try_register(f, &n[3], NULL, &v), 429);
+	expect_msg(v, "registration_limited", "198.18.5.0/24");
+	assert_false(key_known(f, n[3].pk));
+	assert_int_equal(f->db.reg_stats.refused[RDV_REFUSED_PREFIX_CAP], 1);
+	assert_int_equal(count_type(f, "registration.refused"), 1);
+	/* Known keys are never counted or refused; another /24 has its own. */
+	assert_int_equal(try_register(f, &known, NULL, NULL), 200);
+	assert_int_equal(try_register(f, &n[0], NULL, NULL), 200);
+	f->ip = "198.18.6.1";
+	assert_int_equal(try_register(f, &n[4], NULL, NULL), 200);
+	/* IPv6: per /64. */
+	f->ip = "fd12:3456:789a:1::1";
+	assert_int_equal(try_register(f, &v6[0], NULL, NULL), 200);
+	f->ip = "fd12:3456:789a:1:ffff::2";
+	assert_int_equal(try_register(f, &v6[1], NULL, NULL), 200);
+	assert_int_equal(try_register(f, &v6[2], NULL, NULL), 200);
+	f->ip = "fd12:3456:789a:1::9";
+	assert_int_equal(try_register(f, &v6[3], NULL, &v), 429);
+	expect_msg(v, "registration_limited", "fd12:3456:789a:1::/64");
+	f->ip = "fd12:3456:789a:2::1";
+	assert_int_equal(try_register(f, &v6[3], NULL, NULL), 200);
+
+	/* The last hour slides: early in the next clock hour the previous
+	 * one still counts almost whole; an hour later, nothing. */
+	f->ip = "198.18.5.7";
+	f->now = (NOW / 3600000 + 1) * 3600000 + 60000;
+	assert_int_equal(try_register(f, &n[5], NULL, &v), 429);
+	yajl_tree_free(v);
+	f->now = (NOW / 3600000 + 2) * 3600000 + 60000;
+	assert_int_equal(try_register(f, &n[5], NULL, NULL), 200);
+
+	/* Held registrations count too: they are new identities. */
+	f->db.reg_rule = RDV_REG_APPROVAL;
+	f->ip = "198.18.7.1";
+	f->db.reg_per_prefix_hour = 1;
+	assert_int_equal(try_register(f, &p, NULL, &v), 403);
+	expect_error(v, "registration_pending");
+	assert_int_equal(try_register(f, &p, NULL, &v), 403); /* the same one again */
+	expect_error(v, "registration_pending");
+	assert_int_equal(try_register(f, &n[6], NULL, &v), 429);
+	expect_error(v, "registration_limited");
+	/* 0: no cap. */
+	f->db.reg_per_prefix_hour = 0;
+	f->db.reg_rule = RDV_REG_OPEN;
+	for (int i = 0; i < 2; i++) {
+		struct tnode m = {0};
+		assert_int_equal(try_register(f, &m, NULL, NULL), 200);
+	}
+	f->ip = NULL;
+	f->now = 0;
+}
+
+static void test_inbox_per_requester(void **state)
+{
+	enum { T = RDV_INBOX_PER_REQUESTER + 2 };
+	struct fixture *f = *state;
+	struct tnode r = {0}, t[T];
+	char extra[64];
+	yajl_val v;
+
+	memset(t, 0, sizeof(t));
+	do_register(f, &r, 0, NULL);
+	for (int i = 0; i < T; i++)
+		do_register(f, &t[i], 0, NULL);
+	/* One requester fills at most RDV_INBOX_PER_REQUESTER inboxes. */
+	for (int i = 0; i < RDV_INBOX_PER_REQUESTER; i++) {
+		assert_int_equal(req(f, &r, "handshake", target(t[i].id), &v), 200);
+		yajl_tree_free(v);
+	}
+	assert_int_equal(req(f, &r, "handshake", target(t[RDV_INBOX_PER_REQUESTER].id), &v), 429);
+	expect_msg(v, "rate_limited", "handshake requests pending");
+	assert_int_equal(f->db.reg_stats.inbox_limited, 1);
+	/* A repeat to a target it asked already takes no new place. */
+	snprintf(extra, sizeof(extra), "\"target\":%u,\"justification\":\"again\"", t[0].id);
+	assert_int_equal(req(f, &r, "handshake", extra, &v), 200);
+	yajl_tree_free(v);
+	/* An answer gives a place back. */
+	assert_int_equal(req(f, &t[0], "reject", target(r.id), &v), 200);
+	yajl_tree_free(v);
+	assert_int_equal(req(f, &r, "handshake", target(t[RDV_INBOX_PER_REQUESTER].id), &v), 200);
+	yajl_tree_free(v);
+	/* Requests nobody answers stop counting after RDV_INBOX_HOLD_MS. */
+	assert_int_equal(req(f, &r, "handshake", target(t[RDV_INBOX_PER_REQUESTER + 1].id), &v),
+			 429);
+	yajl_tree_free(v);
+	f->now = NOW + RDV_INBOX_HOLD_MS + 1000;
+	assert_int_equal(req(f, &r, "handshake", target(t[RDV_INBOX_PER_REQUESTER + 1].id), &v),
+			 200);
+	yajl_tree_free(v);
+	/* The requests still wait in the targets' inboxes. */
+	assert_int_equal(req(f, &t[1], "inbox", "", &v), 200);
+	assert_int_equal(arr_len(v, "requests"), 1);
+	yajl_tree_free(v);
+	f->now = 0;
+}
+
+/* The request limiter with its table full still meters a new source:
+ * the longest idle generation goes, the new source starts with a burst
+ * and is refused after it (the old limiter let it through unmetered). */
+static void test_rate_limiter_full(void **state)
+{
+	struct rdv_rate l;
+	uint8_t k[6][RDV_SRC_KEY_LEN];
+
+	(void)state;
+	memset(k, 0, sizeof(k));
+	for (int i = 0; i < 6; i++) {
+		k[i][0] = 4;
+		k[i][4] = (uint8_t)(i + 1);
+	}
+	assert_int_equal(rdv_rate_init(&l, 4), 0);
+	/* Four sources fill the generation, each using its burst of 2. */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(rdv_rate_take(&l, k[i], 1, 2, 1000), 1);
+		assert_int_equal(rdv_rate_take(&l, k[i], 1, 2, 1000), 1);
+		assert_int_equal(rdv_rate_take(&l, k[i], 1, 2, 1000), 0);
+	}
+	assert_int_equal(rdv_rate_count(&l), 4);
+	assert_int_equal(l.rotations, 0);
+	/* A fifth: metered all the same. */
+	assert_int_equal(rdv_rate_take(&l, k[4], 1, 2, 1000), 1);
+	assert_int_equal(rdv_rate_take(&l, k[4], 1, 2, 1000), 1);
+	assert_int_equal(rdv_rate_take(&l, k[4], 1, 2, 1000), 0);
+	assert_int_equal(l.rotations, 1);
+	/* The others are remembered (the previous generation), still empty. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(rdv_rate_take(&l, k[i], 1, 2, 1000), 0);
+	assert_int_equal(rdv_rate_count(&l), 5);
+	/* A sixth fills the new generation again: the oldest goes, no one
+	 * unmetered. */
+	assert_int_equal(rdv_rate_take(&l, k[5], 1, 2, 1000), 1);
+	assert_int_equal(rdv_rate_take(&l, k[5], 1, 2, 1000), 1);
+	assert_int_equal(rdv_rate_take(&l, k[5], 1, 2, 1000), 0);
+	assert_int_equal(l.rotations, 2);
+	assert_int_equal(rdv_rate_take(&l, k[0], 1, 2, 1000), 0);
+	/* The sweep forgets only what has been idle long enough. */
+	rdv_rate_sweep(&l, 1500, 2000);
+	assert_int_equal(rdv_rate_take(&l, k[0], 1, 2, 1500), 0);
+	rdv_rate_sweep(&l, 4000, 2000);
+	rdv_rate_sweep(&l, 6100, 2000);
+	assert_int_equal(rdv_rate_count(&l), 0);
+	assert_int_equal(rdv_rate_take(&l, k[0], 1, 2, 6100), 1);
+	rdv_rate_free(&l);
+}
+
+static void test_prefix_key(void **state)
+{
+	uint8_t a[RDV_SRC_KEY_LEN], b[RDV_SRC_KEY_LEN];
+	char text[RDV_PREFIX_TEXT_MAX];
+
+	(void)state;
+	assert_int_equal(rdv_prefix_key("198.18.2.7", a, text), 0);
+	assert_string_equal(text, "198.18.2.0/24");
+	assert_int_equal(rdv_prefix_key("::ffff:198.18.2.250", b, NULL), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(rdv_prefix_key("198.18.3.7", b, NULL), 0);
+	assert_memory_not_equal(a, b, sizeof(a));
+	assert_int_equal(rdv_prefix_key("fd12:3456:789a:1:2:3:4:5", a, text), 0);
+	assert_string_equal(text, "fd12:3456:789a:1::/64");
+	assert_int_equal(rdv_prefix_key("fd12:3456:789a:1::9", b, NULL), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(rdv_prefix_key("registry", a, NULL), -EINVAL);
+	assert_int_equal(rdv_prefix_key("", a, NULL), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -7002,6 +7474,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_nonce_memory, setup, teardown),
 	    cmocka_unit_test(test_rep_heartbeat_replicas),
 	    cmocka_unit_test_setup_teardown(test_rep_revocations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registration_open, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registration_token, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registration_approval, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registration_prefix_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_inbox_per_requester, setup, teardown),
+	    cmocka_unit_test(test_rate_limiter_full),
+	    cmocka_unit_test(test_prefix_key),
 	};
 
 	if (sodium_init() < 0)

@@ -4,7 +4,8 @@
  * included; a write from a stale copy conflicts and nothing of it lands;
  * single-use keys are refused through the other replica; a compacted
  * history means a whole copy; an LMDB registry is not silently replaced;
- * a transaction larger than etcd allows is refused whole.  Skipped when
+ * a transaction larger than etcd allows is refused whole; a registration
+ * token's last use is taken through one replica only.  Skipped when
  * /usr/bin/etcd is absent (Debian's etcd-server). */
 #include "config.h"
 
@@ -20,9 +21,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "etcd_fixture.h"
+#include "json.h"
 #include "log.h"
+#include "rdv.h"
+#include "regmsg.h"
+#include "util.h"
 #include "rdv_etcd.h"
 #include "rdv_repl.h"
 #include "rdv_store.h"
@@ -379,6 +385,76 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* A new key's register request through \p db: \retval the HTTP status,
+ * the reply's error code (or "") into \p code. */
+static int register_new(struct rdv_db *db, const char *tok, char code[64])
+{
+	char body[512], pkb[64], nonce[32], sig[REGMSG_SIG_B64_LEN], err[128];
+	uint8_t pk[32], sk[64], nb[16];
+	struct rdv_reply rep;
+	const char *c = "";
+	yajl_val v;
+	int st;
+
+	crypto_sign_keypair(pk, sk);
+	randombytes_buf(nb, sizeof(nb));
+	b64_encode(pkb, sizeof(pkb), pk, 32);
+	b64_encode(nonce, sizeof(nonce), nb, sizeof(nb));
+	snprintf(body, sizeof(body),
+		 "{\"op\":\"register\",\"ts\":%llu,\"nonce\":\"%s\",\"public_key\":\"%s\","
+		 "\"listen_port\":4000,\"public\":false,\"registration_token\":\"%s\"}",
+		 (unsigned long long)now_real_ms(), nonce, pkb, tok);
+	assert_int_equal(regmsg_sign(sk, "/v1/node/register", body, strlen(body), sig), 0);
+	assert_int_equal(rdv_reg_handle(db, "register", body, strlen(body), sig, "198.18.2.7",
+					now_real_ms(), &rep),
+			 0);
+	st = rep.status;
+	v = json_parse(rep.body, rep.len, 0, err, sizeof(err));
+	assert_non_null(v);
+	json_get_str(json_get(v, "error"), "code", &c);
+	snprintf(code, 64, "%s", c);
+	yajl_tree_free(v);
+	rdv_reply_free(&rep);
+	return st;
+}
+
+static void test_regtoken_once(void **state)
+{
+	struct pair *p = *state;
+	const char *t = NULL;
+	char tok[128], code[64];
+	struct rdv_reply rep;
+	const char *body = "{\"uses\":1}";
+	struct rdv_repl_stats st;
+	uint64_t conflicts;
+	yajl_val v;
+	char err[128];
+
+	p->a.reg_rule = p->b.reg_rule = RDV_REG_TOKEN;
+	assert_int_equal(rdv_admin_handle(&p->a, "adm", "registration_token", body, strlen(body),
+					  "Bearer adm", "198.18.2.1", now_real_ms(), &rep),
+			 0);
+	assert_int_equal(rep.status, 200);
+	v = json_parse(rep.body, rep.len, 0, err, sizeof(err));
+	assert_int_equal(json_get_str(v, "token", &t), 0);
+	snprintf(tok, sizeof(tok), "%s", t);
+	yajl_tree_free(v);
+	rdv_reply_free(&rep);
+	assert_int_equal(rdv_db_sync(&p->b), 0);
+	/* The one use through A; B's copy still shows it unused, and its
+	 * write of the same use conflicts: run again, it sees it taken. */
+	assert_int_equal(register_new(&p->a, tok, code), 200);
+	rdv_repl_get_stats(p->b.repl, &st);
+	conflicts = st.conflicts;
+	assert_int_equal(register_new(&p->b, tok, code), 403);
+	assert_string_equal(code, "registration_token_used");
+	rdv_repl_get_stats(p->b.repl, &st);
+	assert_int_equal(st.conflicts, conflicts + 1);
+	assert_int_equal(rdv_db_sync(&p->a), 0);
+	assert_int_equal(register_new(&p->a, tok, code), 403);
+	assert_string_equal(code, "registration_token_used");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +468,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuses_lmdb_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_import, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_regtoken_once, setup, teardown),
 	};
 	int rc;
 
