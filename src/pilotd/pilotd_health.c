@@ -5,7 +5,8 @@
  *
  * critical: this node cannot do its job (no TUN, not registered, its
  * identity ended).  warning: it works, but on less than it should (the
- * registry does not answer and admission runs on cached state; no beacon
+ * registry does not answer, or refuses our clock, and admission runs on
+ * cached state; no beacon
  * binding, so no hole punching or relay; the identity ends within a day;
  * no SPIFFE SVID to renew it with). */
 #include "config.h"
@@ -53,6 +54,12 @@ static void check_registry(struct pilotd *d, struct health *h)
 			r->reg_message[0] ? r->reg_message : "no answer yet");
 		return;
 	}
+	if (r->connected && r->clock_refused)
+		problem(h, 0, "clock_skew",
+			"the registry refuses this node's signed requests (%s): this machine's "
+			"clock is off the registry's; fix the time (NTP). Flows are admitted on "
+			"cached state, and revocations made meanwhile are not heard",
+			r->refused_msg);
 	if (!r->connected)
 		problem(h, 0, "registry_unreachable",
 			"the registry %s has not answered for %llu s (%s): flows are admitted on "

@@ -88,6 +88,8 @@ static void call_done(void *arg, int err, long status, const char *body, size_t 
 	r->connected = 1;
 	r->last_errno = 0;
 	r->last_ok_ms = now_mono_ms();
+	if (status == 200)
+		r->clock_refused = 0;
 	root = json_parse(body, len, 0, perr, sizeof(perr));
 	if (!root || !YAJL_IS_OBJECT(root)) {
 		snprintf(r->last_error, sizeof(r->last_error), "bad reply to %s: %s", c->op, perr);
@@ -100,6 +102,15 @@ static void call_done(void *arg, int err, long status, const char *body, size_t 
 		json_get_str(e, "code", &code);
 		json_get_str(e, "message", &msg);
 		log_debug("registry %s: %ld %s: %s", c->op, status, code, msg);
+		snprintf(r->last_error, sizeof(r->last_error), "%s: %s: %s", c->op, code, msg);
+		if (strcmp(code, "stale") == 0) {
+			if (!r->clock_refused)
+				log_warnx("the registry refuses this node's requests: %s; is this "
+					  "machine's clock right?",
+					  msg);
+			r->clock_refused = 1;
+			snprintf(r->refused_msg, sizeof(r->refused_msg), "%s", msg);
+		}
 		/* A replica that lost its store answers "unavailable". */
 		if (strcmp(code, "unavailable") == 0)
 			failover(r, c->idx, msg);

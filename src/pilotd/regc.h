@@ -61,6 +61,10 @@ struct regc {
 	int connected;	     /* last request reached the registry */
 	uint64_t last_ok_ms;
 	char last_error[256];
+	/* The registry refuses our signed requests as stale: our clock is off
+	 * its own by more than its window (health: clock_skew); 0 after a 200. */
+	int clock_refused;
+	char refused_msg[256];
 	int last_errno;	       /* the last transport failure (httpc's -errno), 0 after an answer */
 	int score, have_score; /* our reputation, from the last register/heartbeat answer */
 	/* Why this node is not registered (pilotctl info/status): a code
