@@ -208,15 +208,15 @@ int pilotd_tun_setup(struct pilotd *d)
 		return -ENOMEM;
 	d->tun_up = 1;
 	pilotd_net_addrs_up(d);
-	/* The stub listens on our overlay address: now it exists.  A stub
-	 * that cannot start leaves the overlay up (status and health say why). */
-	pilotd_dns_start(d);
 	{
 		char ab[PILOT_ADDR_STRLEN], ip[INET6_ADDRSTRLEN];
 		inet_ntop(AF_INET6, &d->my_ip6, ip, sizeof(ip));
 		log_info("%s up: node %u, address %s, %s", d->cfg.tun, d->node_id,
 			 addr_format(&a, ab), ip);
 	}
+	/* The stub listens on our overlay address: now it exists.  A stub
+	 * that cannot start leaves the overlay up (status and health say why). */
+	pilotd_dns_start(d);
 	notify_ready(d);
 	return 0;
 }
