@@ -3,13 +3,13 @@
 # clang-14 and ASan+UBSan, and run each for SECONDS (default 60) over a copy
 # of its corpus.  New crashes are left in build-fuzz/crash-*; add the input
 # to tests/fuzz/corpus/NAME/ once fixed, so `make check` replays it.
-#   usage: contrib/fuzz.sh [SECONDS] [NAME...]   (NAME: regmsg pkt tnl conf nss audit policy bcn cert jwt jwks svid_resp join)
+#   usage: contrib/fuzz.sh [SECONDS] [NAME...]   (NAME: regmsg pkt tnl conf nss audit policy bcn cert jwt jwks svid_resp join dns)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(regmsg pkt tnl conf nss audit policy bcn cert jwt jwks svid_resp join)
+[ ${#names[@]} -gt 0 ] || names=(regmsg pkt tnl conf nss audit policy bcn cert jwt jwks svid_resp join dns)
 CC=${CC:-clang-14}
 out=build-fuzz
 mkdir -p "$out"

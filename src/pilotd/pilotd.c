@@ -105,6 +105,18 @@ const struct conf_key pilotd_schema[] = {
      "serve Prometheus metrics on HOST:PORT (loopback; off when unset)", 0},
     {"metrics_allow_remote", CONF_BOOL, CFG(metrics_allow_remote), 0, 0, "false",
      "allow metrics_listen on a non-loopback address", 0},
+    {"dns", CONF_BOOL, CFG(dns), 0, 0, "false",
+     "serve NAME.pilot to DNS clients (musl, Go, containers) on dns_listen, once pilot0 is up", 0},
+    {"dns_listen", CONF_HOSTPORT, CFG(dns_listen), 0, 0, NULL,
+     "the DNS stub's ADDRESS:PORT, UDP and TCP (default: this node's overlay IPv6 address on "
+     "pilot0, port 53)",
+     0},
+    {"dns_rate", CONF_U32, CFG(dns_rate), 1, 1000000, "100",
+     "DNS queries per second taken from one source address", 0},
+    {"dns_burst", CONF_U32, CFG(dns_burst), 1, 1000000, "200",
+     "DNS queries taken at once from one source address above dns_rate", 0},
+    {"dns_resolved", CONF_BOOL, CFG(dns_resolved), 0, 0, "true",
+     "where systemd-resolved runs, have it send the pilot domain to the DNS stub (resolvectl)", 0},
     {"check_config", CONF_ACTION, CFG(check_config), 0, 0, NULL, "check the configuration and exit",
      0},
     {"help", CONF_ACTION, CFG(help), 0, 0, NULL, "show this help", 0},
@@ -207,6 +219,9 @@ int pilotd_tun_setup(struct pilotd *d)
 		log_info("%s up: node %u, address %s, %s", d->cfg.tun, d->node_id,
 			 addr_format(&a, ab), ip);
 	}
+	/* The stub listens on our overlay address: now it exists.  A stub
+	 * that cannot start leaves the overlay up (status and health say why). */
+	pilotd_dns_start(d);
 	notify_ready(d);
 	return 0;
 }
@@ -427,6 +442,8 @@ int pilotd_reload(struct pilotd *d)
 	if (rc == 0)
 		rc = pilotd_spiffe_check_cfg(&nc, err, sizeof(err));
 	if (rc == 0)
+		rc = pilotd_dns_check_cfg(&nc, err, sizeof(err));
+	if (rc == 0)
 		rc = pilotd_certs_read(nc.certificates, &ncerts, err, sizeof(err));
 	/* What the running daemon is built around needs a restart. */
 	if (rc == 0) {
@@ -451,6 +468,9 @@ int pilotd_reload(struct pilotd *d)
 		else if (!str_eq_null(nc.metrics_listen, oc->metrics_listen) ||
 			 nc.metrics_allow_remote != oc->metrics_allow_remote)
 			fixed = "metrics_listen";
+		else if (nc.dns != oc->dns || nc.dns_resolved != oc->dns_resolved ||
+			 !str_eq_null(nc.dns_listen, oc->dns_listen))
+			fixed = "dns";
 		else if (nc.listen_port != oc->listen_port)
 			fixed = "listen_port";
 		else if (nc.mtu != oc->mtu)
@@ -693,7 +713,8 @@ void pilotd_free(struct pilotd *d)
 		event_free(d->ev_watchdog);
 	ipc_close(d->ipc);
 	ipc_close(d->ipc_resolve);
-	free(d->finds);
+	pilotd_dns_stop(d);
+	pilotd_finds_free(d);
 	regc_free(&d->regc);
 	pilotd_audit_free(d);
 	pilotd_spiffe_stop(d); /* its request belongs to d->http */

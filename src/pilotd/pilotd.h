@@ -57,6 +57,9 @@ struct pilotd_cfg {
 	uint32_t audit_max_records, audit_max_age_days;
 	char *metrics_listen;
 	int metrics_allow_remote;
+	int dns, dns_resolved; /* the DNS stub; and telling systemd-resolved of it */
+	char *dns_listen;      /* its address (default: our overlay address, port 53) */
+	uint32_t dns_rate, dns_burst;
 	int public_;
 	int help, version, check_config;
 };
@@ -133,7 +136,19 @@ int pilotd_offload_parse(int enabled, const char *disable, unsigned *out, char *
 	X(path_changes)                                                                            \
 	X(resolve_cached)                                                                          \
 	X(resolve_registry)                                                                        \
-	X(resolve_rate_limited)
+	X(resolve_rate_limited)                                                                    \
+	X(find_registry_calls)                                                                     \
+	X(dns_queries)                                                                             \
+	X(dns_answered)                                                                            \
+	X(dns_nxdomain)                                                                            \
+	X(dns_refused)                                                                             \
+	X(dns_servfail)                                                                            \
+	X(dns_formerr)                                                                             \
+	X(dns_dropped)                                                                             \
+	X(dns_rate_limited)                                                                        \
+	X(dns_busy)                                                                                \
+	X(dns_truncated)                                                                           \
+	X(dns_tcp_connections)
 
 struct pilotd_counters {
 #define X(n) uint64_t n;
@@ -274,9 +289,10 @@ struct pilotd {
 	 * them at every registration (see settings_load in pilotd.c) */
 	char hostname[64];
 	int public_;
-	char tags[400]; /* comma-separated, canonical */
-	int rotating;	/* a rotate-key is in flight */
-	struct find_cache *finds;
+	char tags[400];		  /* comma-separated, canonical */
+	int rotating;		  /* a rotate-key is in flight */
+	struct find_cache *finds; /* pilotd_find.c */
+	struct pilotd_dns *dns;	  /* pilotd_dns.c; NULL when off */
 
 	struct pilotd_certs certs;
 	struct pilotd_tokens tokens;
@@ -478,10 +494,68 @@ void pilotd_net_cert(struct pilotd *d, uint16_t net, yajl_val nw);
  *  peers'); look at the files every 30 s. */
 void pilotd_cert_tick(struct pilotd *d);
 
-/* ---- control-socket commands (pilotd_cmd*.c) ---- */
-/** Drop every cached name answer (any registry event may change them;
- *  pilotd_cmd_self.c). */
+/* ---- name lookups (pilotd_find.c): the one path of `find`, the NSS
+ * module's socket and the DNS stub ---- */
+/* What the registry answered about a hostname. */
+struct pilotd_find_answer {
+	int found; /* 0: "no such node" (absent, or not for this node to see) */
+	uint32_t node;
+	uint16_t net; /* the network whose address we answer with (0: backbone) */
+	uint16_t nets[8];
+	unsigned nnets;
+	int trusted;
+	int score; /* the node's reputation, -1 if the registry gave none */
+	char hostname[64];
+	uint16_t ext_net; /* a shared oidc/spiffe network, and who it admitted the node as */
+	char external_id[256], external_issuer[256];
+};
+/** A lookup's end: \p err 0 with \p a (found or not), or < 0 with the
+ *  registry's \p code and \p msg (registry_unavailable, timeout, ...). */
+typedef void (*pilotd_find_cb)(struct pilotd *d, void *arg, int err, const char *code,
+			       const char *msg, const struct pilotd_find_answer *a);
+struct pilotd_find_wait;
+/** \p in (NAME, NAME.pilot, either with a final dot; any case) as the
+ *  canonical hostname in \p out.  \retval 0, or -EINVAL: no hostname. */
+int pilotd_find_canon(const char *in, char *out, size_t outlen);
+/** The cached answer for the canonical \p name, or NULL. */
+const struct pilotd_find_answer *pilotd_find_cached(struct pilotd *d, const char *name);
+/** Ask the registry about the canonical \p name; \p cb gets the answer
+ *  later (never before this returns).  \p shared: join a shared lookup of
+ *  the same name already in flight.  \retval a handle for
+ *  pilotd_find_cancel (valid until \p cb runs), or NULL (not sent). */
+struct pilotd_find_wait *pilotd_find_ask(struct pilotd *d, const char *name, int shared,
+					 pilotd_find_cb cb, void *arg);
+/** The same (shared) for a local name service, the NSS socket or the DNS
+ *  stub: joining a lookup in flight is free, a new one spends \p uid's
+ *  share of their registry budget (findlim.h).  \retval a handle, or NULL
+ *  (*\p limited set when the budget is spent). */
+struct pilotd_find_wait *pilotd_find_ask_local(struct pilotd *d, const char *name, uid_t uid,
+					       pilotd_find_cb cb, void *arg, int *limited);
+/** The asker went away: \p cb will not be called. */
+void pilotd_find_cancel(struct pilotd_find_wait *w);
+/** Drop every cached name answer (any registry event may change them). */
 void pilotd_finds_flush(struct pilotd *d);
+void pilotd_finds_free(struct pilotd *d);
+
+/* ---- the DNS stub (pilotd_dns.c; its codec dns.c) ---- */
+struct pilotd_dns;
+/** Start the stub if the config enables it (`dns`): UDP and TCP on
+ *  dns_listen, by default this node's own overlay address on the TUN
+ *  device, port 53; then tell systemd-resolved, where it runs, to send
+ *  it the pilot domain.  Once pilot0 is up.  \retval 0 or -errno (logged,
+ *  and shown by status and health). */
+int pilotd_dns_start(struct pilotd *d);
+/** Stop it (and take back what systemd-resolved was told). */
+void pilotd_dns_stop(struct pilotd *d);
+/** The "dns" object of `status`. */
+void pilotd_dns_status(struct pilotd *d, struct json_gen *j);
+/** Why the enabled stub is not serving, or NULL when it is (or is off). */
+const char *pilotd_dns_problem(struct pilotd *d);
+/** Is dns_listen (if set) a numeric address and port?  \retval 0, or
+ *  -EINVAL with \p err set. */
+int pilotd_dns_check_cfg(const struct pilotd_cfg *cfg, char *err, size_t errlen);
+
+/* ---- control-socket commands (pilotd_cmd*.c) ---- */
 /** The Prometheus page (pilotd_metrics.c). */
 struct evbuffer;
 void pilotd_metrics_fill(void *arg, struct evbuffer *out);

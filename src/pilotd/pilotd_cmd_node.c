@@ -452,6 +452,7 @@ void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	jg_map_close(j);
 	pilotd_bcn_status(d, j);
 	pilotd_spiffe_status(d, j);
+	pilotd_dns_status(d, j);
 	jg_key(j, "tun");
 	jg_map_open(j);
 	jg_kstr(j, "name", d->cfg.tun);

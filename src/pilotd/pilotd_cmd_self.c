@@ -1,5 +1,5 @@
 /* pilotd_cmd_self.c - control-socket commands about this node's names
- * and settings (doc/IPC.md): find (and its cache for the name service),
+ * and settings (doc/IPC.md): find (the lookup itself: pilotd_find.c),
  * set-hostname, clear-hostname, set-public, set-private, set-tags and
  * rotate-key.  Each asks the registry and answers when it has replied;
  * a setting is kept in the meta table once the registry took it. */
@@ -18,229 +18,86 @@
 #include "util.h"
 
 /* ---- find ----
- * `pilotctl find` asks the registry every time.  Programs' lookups (the
- * name service socket) go through a small cache, because getaddrinfo asks
- * twice or more per connect: a found name is kept briefly, a missing one
- * at most a second (a node that turns public must become visible at
- * once), and every registry event drops the whole cache (pilotd_finds_flush):
- * trust, revocation, policy, membership, hostname and visibility changes
- * all reach us as events.  A name service lookup the cache cannot answer
- * spends from its own registry budget (findlim.h); over it, the answer is
- * rate_limited at once, which the NSS module turns into "try again". */
+ * `pilotctl find` asks the registry every time; the name service
+ * socket's `find` takes a cached answer, or shares a lookup in flight
+ * (pilotd_find.c). */
 
-#define FIND_CACHE 64
-#define FIND_POS_TTL_MS 5000
-#define FIND_NEG_TTL_MS 1000
-
-struct find_entry {
-	char name[64];
-	uint64_t expires_ms;
-	int found;
-	uint32_t node;
-	uint16_t net; /* the network whose address we answer with */
-	uint16_t nets[8];
-	unsigned nnets;
-	int trusted;
-	int score; /* the node's reputation, -1 if the registry gave none */
-	char hostname[64];
-	uint16_t ext_net; /* a shared oidc/spiffe network, and who it admitted the node as */
-	char external_id[256], external_issuer[256];
-};
-
-struct find_cache {
-	struct find_entry e[FIND_CACHE];
-	unsigned next;
-};
-
-/* Lower-case, strip ".pilot" and a trailing dot; refuse non-labels. */
-static int canon_name(const char *in, char *out, size_t outlen)
-{
-	size_t n = strlen(in), i;
-
-	if (n && in[n - 1] == '.')
-		n--;
-	if (n > 6 && strncasecmp(in + n - 6, ".pilot", 6) == 0)
-		n -= 6;
-	if (n == 0 || n > 63 || n >= outlen)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		char c = in[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return -EINVAL;
-		out[i] = c;
-	}
-	out[n] = '\0';
-	return 0;
-}
-
-static struct find_entry *cache_get(struct pilotd *d, const char *name)
-{
-	uint64_t now = now_mono_ms();
-
-	if (!d->finds)
-		return NULL;
-	for (unsigned i = 0; i < FIND_CACHE; i++) {
-		struct find_entry *e = &d->finds->e[i];
-		if (e->expires_ms > now && strcmp(e->name, name) == 0)
-			return e;
-	}
-	return NULL;
-}
-
-static struct find_entry *cache_put(struct pilotd *d, const char *name)
-{
-	struct find_entry *e;
-
-	if (!d->finds && !(d->finds = calloc(1, sizeof(*d->finds))))
-		return NULL;
-	e = &d->finds->e[d->finds->next++ % FIND_CACHE];
-	memset(e, 0, sizeof(*e));
-	snprintf(e->name, sizeof(e->name), "%.63s", name);
-	return e;
-}
-
-static void reply_find(struct pilotd *d, struct ipc_req *req, const struct find_entry *e)
+static void reply_find(struct pilotd *d, struct ipc_req *req, const struct pilotd_find_answer *a)
 {
 	struct json_gen *j;
 
-	if (!e->found) {
+	if (!a->found) {
 		/* The same answer whether the name is unknown or hidden. */
 		ipc_reply_error(req, "not_found", "no such host", NULL);
 		return;
 	}
 	j = ipc_reply_ok_begin(req);
-	jg_ku64(j, "node_id", e->node);
-	gen_addr(d, j, e->net, e->node);
-	jg_kstr(j, "hostname", e->hostname);
+	jg_ku64(j, "node_id", a->node);
+	gen_addr(d, j, a->net, a->node);
+	jg_kstr(j, "hostname", a->hostname);
 	jg_key(j, "networks");
 	jg_array_open(j);
-	for (unsigned i = 0; i < e->nnets; i++)
-		jg_u64(j, e->nets[i]);
+	for (unsigned i = 0; i < a->nnets; i++)
+		jg_u64(j, a->nets[i]);
 	jg_array_close(j);
-	if (e->ext_net) {
-		jg_ku64(j, "external_network_id", e->ext_net);
-		jg_kstr(j, "external_id", e->external_id);
-		jg_kstr(j, "external_issuer", e->external_issuer);
+	if (a->ext_net) {
+		jg_ku64(j, "external_network_id", a->ext_net);
+		jg_kstr(j, "external_id", a->external_id);
+		jg_kstr(j, "external_issuer", a->external_issuer);
 	}
-	jg_kbool(j, "trusted", e->trusted);
-	if (e->score >= 0)
-		jg_ku64(j, "score", (uint64_t)e->score);
+	jg_kbool(j, "trusted", a->trusted);
+	if (a->score >= 0)
+		jg_ku64(j, "score", (uint64_t)a->score);
 	ipc_reply_ok_end(req);
 }
 
-static void add_hostname(struct json_gen *j, void *arg)
-{
-	jg_kstr(j, "hostname", ((struct pend *)arg)->text);
-}
-
 static void on_find(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
-		    yajl_val resp)
+		    const struct pilotd_find_answer *a)
 {
-	struct pend *p = arg;
-	struct find_entry *e;
-	yajl_val nets;
-	const char *hn = NULL;
+	struct ipc_req *req = arg;
 
-	if (p->budgeted)
-		findlim_done(&d->findlim);
-	if (err < 0 && strcmp(code, "not_found") != 0) {
-		reply_registry_error(p->req, code, msg);
-		goto out;
-	}
-	e = cache_put(d, p->text);
-	if (!e) {
-		ipc_reply_error(p->req, "internal", "out of memory", NULL);
-		goto out;
-	}
-	if (err == 0 && json_get_u32(resp, "node_id", &e->node) == 0 && e->node) {
-		uint32_t score;
-		e->found = 1;
-		json_get_bool(resp, "trusted", &e->trusted);
-		e->score =
-		    json_get_u32(resp, "score", &score) == 0 && score <= 100 ? (int)score : -1;
-		json_get_str(resp, "hostname", &hn);
-		snprintf(e->hostname, sizeof(e->hostname), "%.63s", hn ? hn : p->text);
-		nets = json_get(resp, "networks");
-		for (size_t i = 0; nets && YAJL_IS_ARRAY(nets) && i < nets->u.array.len; i++) {
-			yajl_val v = nets->u.array.values[i];
-			long long n = YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
-			if (n <= 0 || n > 65535 || e->nnets >= nitems(e->nets))
-				continue;
-			e->nets[e->nnets++] = (uint16_t)n;
-			if (!e->net || n < e->net)
-				e->net = (uint16_t)n;
-		}
-		/* Prefer the address a shared network admits; else the
-		 * backbone address (trust or a public node). */
-		{
-			const char *xi = NULL, *xs = NULL;
-			uint32_t xn = 0;
-			if (json_get_u32(resp, "external_network_id", &xn) == 0 && xn &&
-			    xn <= 65535 && json_get_str(resp, "external_id", &xi) == 0 &&
-			    json_get_str(resp, "external_issuer", &xs) == 0) {
-				e->ext_net = (uint16_t)xn;
-				snprintf(e->external_id, sizeof(e->external_id), "%s", xi);
-				snprintf(e->external_issuer, sizeof(e->external_issuer), "%s", xs);
-			}
-		}
-	}
-	e->expires_ms = now_mono_ms() + (e->found ? FIND_POS_TTL_MS : FIND_NEG_TTL_MS);
-	reply_find(d, p->req, e);
-out:
-	free(p);
-}
-
-/* A name service lookup may go to the registry: \retval 1, or 0 when it
- * was answered rate_limited (findlim.h). */
-static int find_budget(struct pilotd *d, struct ipc_req *req)
-{
-	if (findlim_take(&d->findlim, ipc_req_uid(req), now_mono_ms()) == FINDLIM_OK) {
-		d->ctr.resolve_registry++;
-		return 1;
-	}
-	d->ctr.resolve_rate_limited++;
-	ipc_reply_error(req, "rate_limited", "too many name lookups for the registry",
-			"try again shortly; see pilotd(8), LOCAL SOCKETS");
-	return 0;
+	if (err < 0)
+		reply_registry_error(req, code, msg);
+	else
+		reply_find(d, req, a);
 }
 
 /* \p cached: the name service's question (a cached answer will do). */
 static void find(struct pilotd *d, struct ipc_req *req, yajl_val args, int cached)
 {
+	const struct pilotd_find_answer *a;
+	struct pilotd_find_wait *w;
 	const char *name = NULL;
 	char canon[64];
-	struct find_entry *e;
-	struct pend *p;
+	int limited = 0;
 
 	if (json_get_str(args, "hostname", &name) < 0 ||
-	    canon_name(name, canon, sizeof(canon)) < 0) {
+	    pilotd_find_canon(name, canon, sizeof(canon)) < 0) {
 		ipc_reply_error(req, "not_found", "no such host", NULL);
 		return;
 	}
 	if (!need_registered(d, req))
 		return;
-	if (cached && (e = cache_get(d, canon)) != NULL) {
+	if (cached && (a = pilotd_find_cached(d, canon)) != NULL) {
 		d->ctr.resolve_cached++;
-		reply_find(d, req, e);
+		reply_find(d, req, a);
 		return;
 	}
-	if (cached && !find_budget(d, req))
-		return;
-	if (!(p = pend_new(req, 0))) {
-		if (cached)
-			findlim_done(&d->findlim);
+	/* The request stays valid until answered, even if its client goes
+	 * (ipc.c): nothing to cancel.  The name service's lookups spend the
+	 * client user's share of their registry budget (findlim.h). */
+	if (!cached) {
+		w = pilotd_find_ask(d, canon, 0, on_find, req);
+	} else if (!(w = pilotd_find_ask_local(d, canon, ipc_req_uid(req), on_find, req,
+					       &limited)) &&
+		   limited) {
+		d->ctr.resolve_rate_limited++;
+		ipc_reply_error(req, "rate_limited", "too many name lookups for the registry",
+				"try again shortly; see pilotd(8), LOCAL SOCKETS");
 		return;
 	}
-	p->budgeted = cached;
-	snprintf(p->text, sizeof(p->text), "%s", canon);
-	if (regc_call(&d->regc, "find", add_hostname, p, on_find, p) < 0) {
-		if (p->budgeted)
-			findlim_done(&d->findlim);
+	if (!w)
 		ipc_reply_error(req, "internal", "could not send the request", NULL);
-		free(p);
-	}
 }
 
 void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args)
@@ -253,13 +110,12 @@ void cmd_find_cached(struct pilotd *d, struct ipc_req *req, yajl_val args)
 	find(d, req, args, 1);
 }
 
-void pilotd_finds_flush(struct pilotd *d)
-{
-	if (d->finds)
-		memset(d->finds, 0, sizeof(*d->finds));
-}
-
 /* ---- settings ---- */
+
+static void add_hostname(struct json_gen *j, void *arg)
+{
+	jg_kstr(j, "hostname", ((struct pend *)arg)->text);
+}
 
 static void on_set_hostname(struct pilotd *d, void *arg, int err, const char *code, const char *msg,
 			    yajl_val resp)

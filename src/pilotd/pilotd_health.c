@@ -8,7 +8,8 @@
  * registry does not answer, or refuses our clock, and admission runs on
  * cached state; no beacon
  * binding, so no hole punching or relay; the identity ends within a day;
- * no SPIFFE SVID to renew it with). */
+ * no SPIFFE SVID to renew it with; the DNS stub enabled but not
+ * listening). */
 #include "config.h"
 
 #include <stdarg.h>
@@ -86,6 +87,7 @@ void pilotd_health(struct pilotd *d, struct json_gen *j)
 {
 	static const char *const state[] = {"ok", "degraded", "critical"};
 	struct health h = {j, 0};
+	const char *why;
 
 	jg_key(j, "health");
 	jg_map_open(j);
@@ -103,6 +105,8 @@ void pilotd_health(struct pilotd *d, struct json_gen *j)
 		problem(&h, 0, "spiffe_no_svid",
 			"no valid SVID from the SPIFFE Workload API: the network credential "
 			"cannot be renewed");
+	if ((why = pilotd_dns_problem(d)))
+		problem(&h, 0, "dns_down", "the DNS stub is enabled but not serving: %s", why);
 	jg_array_close(j);
 	jg_kstr(j, "state", state[h.worst]);
 	jg_map_close(j);

@@ -99,7 +99,8 @@ int main(int argc, char **argv)
 	}
 	if (pilotd_check_networks_cfg(d.cfg.networks, err, sizeof(err)) < 0 ||
 	    pilotd_certs_read(d.cfg.certificates, &d.certs, err, sizeof(err)) < 0 ||
-	    pilotd_spiffe_check_cfg(&d.cfg, err, sizeof(err)) < 0) {
+	    pilotd_spiffe_check_cfg(&d.cfg, err, sizeof(err)) < 0 ||
+	    pilotd_dns_check_cfg(&d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pilotd: %s\n", err);
 		return 2;
 	}
