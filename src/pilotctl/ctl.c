@@ -27,7 +27,7 @@ static const struct ctl_cmd cmds[] = {
      "WARNING, 2 CRITICAL, 3 UNKNOWN)",
      ctl_cmd_status, NULL},
     {"ping", "ping TARGET [-c COUNT] [-i INTERVAL] [-W TIMEOUT]",
-     "ICMPv6 echo to a peer over the overlay", ctl_cmd_ping, NULL},
+     "ICMPv6 echo to a peer over the overlay, naming the path each reply took", ctl_cmd_ping, NULL},
     {"addr", "addr ADDRESS|IPV6", "convert a Pilot address to its IPv6 address and back",
      ctl_cmd_addr, NULL},
     {"find", NULL, NULL, ctl_cmd_pass, ctl_pass_find},

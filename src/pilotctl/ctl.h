@@ -92,7 +92,8 @@ struct ctl {
 	const char *req_cmd;  /* IPC command in flight, for error messages */
 	char label[64];	      /* the command words ("network join"), for messages */
 	struct ctl_err err;
-	int exit_code; /* a command's own exit status (status --check), 0: the usual */
+	int exit_code;		 /* a command's own exit status (status --check), 0: the usual */
+	unsigned ipc_timeout_ms; /* how long a request may take; 0: 30 s */
 };
 
 /* --- ctl.c ----------------------------------------------------------- */
@@ -144,6 +145,15 @@ void ctl_table_free(struct ctl_table *t);
 void ctl_kv(const char *const *pairs, size_t npairs);
 /** Generic human rendering of an object (pass-through commands). */
 void ctl_print_val(yajl_val data);
+
+/* --- tunnel paths as words (ctl_path.c) --------------------------------- */
+/** A peer's \p path ("direct", "punched", "relayed", "none") and
+ *  \p endpoint as ping shows them after "via": "direct 198.18.0.3:4242",
+ *  "punched ADDR:PORT", "relay BEACON" or "none".  Returns \p buf. */
+const char *ctl_path_text(const char *path, const char *endpoint, char *buf, size_t len);
+/** "path to TARGET: FROM -> TO" (both ctl_path_text).  Returns \p buf. */
+const char *ctl_path_change(const char *target, const char *from, const char *to, char *buf,
+			    size_t len);
 
 /* --- control socket (ctl_ipc.c) --------------------------------------- */
 /** Start a request: {"cmd":CMD,"args":{ -- add members, then ctl_call. */

@@ -203,7 +203,8 @@ static int daemon_error(struct ctl *c, yajl_val tree)
 
 int ctl_call(struct ctl *c, struct json_gen *g, yajl_val *tree, yajl_val *data)
 {
-	uint64_t deadline = now_mono_ms() + IPC_TIMEOUT_MS;
+	unsigned timeout_ms = c->ipc_timeout_ms ? c->ipc_timeout_ms : IPC_TIMEOUT_MS;
+	uint64_t deadline = now_mono_ms() + timeout_ms;
 	const char *req, *status = NULL;
 	char *resp = NULL, err[128];
 	size_t reqlen, resplen = 0;
@@ -237,8 +238,8 @@ int ctl_call(struct ctl *c, struct json_gen *g, yajl_val *tree, yajl_val *data)
 		ctl_close(c); /* the stream is out of step now; never reuse it */
 	if (ret == -ETIMEDOUT) {
 		ret = ctl_fail(c, ret, "timeout", "check 'journalctl -u pilotd'",
-			       "pilotd did not answer '%s' within %d s", c->req_cmd,
-			       IPC_TIMEOUT_MS / 1000);
+			       "pilotd did not answer '%s' within %g s", c->req_cmd,
+			       timeout_ms / 1000.0);
 		goto out;
 	}
 	if (ret == -EMSGSIZE) {
