@@ -63,6 +63,10 @@ static const struct ctl_cmd cmds[] = {
      ctl_cmd_report, NULL},
     {"audit", NULL, NULL, ctl_cmd_audit, ctl_pass_audit},
     {"webhook", NULL, NULL, ctl_cmd_pass, ctl_pass_webhook},
+    {"bugreport", "bugreport [--output FILE]",
+     "write a .tar.gz (mode 0600) of versions, status, peers, the configuration with its "
+     "secrets left out, metrics, journal lines and the host's network setup",
+     ctl_cmd_bugreport, NULL},
     {"help", "help [COMMAND [SUBCOMMAND]]", "list the commands, or show one command's synopsis",
      ctl_cmd_help, NULL},
 };
