@@ -554,8 +554,28 @@ static void jg_secret(struct json_gen *j, const struct conf_key *schema, const s
 		snprintf(where, sizeof(where), "%s",
 			 h->loaded_path[0] ? h->loaded_path : "defaults");
 	}
-	snprintf(buf, sizeof(buf), "%.*s*** (from %s)", (int)prefixlen, prefix, where);
+	snprintf(buf, sizeof(buf), "%.*s" CONF_REDACTED "%s)", (int)prefixlen, prefix, where);
 	jg_str(j, buf);
+}
+
+/* How much of URL \p u a dump shows: "scheme://host[:port]/", or only
+ * "scheme://" when the authority carries user information.  \retval that
+ * length, or strlen(u) when nothing follows it. */
+static size_t url_public_len(const char *u)
+{
+	const char *auth = strstr(u, "://"), *end;
+	size_t alen;
+
+	if (!auth)
+		return 0; /* not a URL: hide it all */
+	auth += 3;
+	alen = strcspn(auth, "/?#");
+	end = auth + alen;
+	if (memchr(auth, '@', alen))
+		return (size_t)(auth - u);
+	if (*end == '/')
+		end++;
+	return *end ? (size_t)(end - u) : strlen(u);
 }
 
 /* Does key k hold a secret, set by the file rather than by a flag? */
@@ -608,6 +628,64 @@ void conf_warn_exposed(const struct conf_key *schema, const void *cfg)
 			  conf_loaded_path(cfg), names);
 }
 
+/* A CONF_STR or CONF_HOSTPORT value, hidden as far as its class says. */
+static void dump_str(struct json_gen *j, const struct conf_key *schema, const struct conf_key *k,
+		     const void *cfg, const char *v)
+{
+	size_t pub;
+
+	if (v && k->secret == CONF_SECRET_ALL) {
+		jg_secret(j, schema, k, cfg, "", 0);
+		return;
+	}
+	if (v && k->secret == CONF_SECRET_URL && (pub = url_public_len(v)) < strlen(v)) {
+		jg_secret(j, schema, k, cfg, v, pub);
+		return;
+	}
+	jg_str(j, v);
+}
+
+void conf_dump_gen(const struct conf_key *schema, const void *cfg, struct json_gen *j)
+{
+	jg_map_open(j);
+	for (const struct conf_key *k = schema; k->name; k++) {
+		const char *m = (const char *)cfg + k->offset;
+		if (flag_only(k))
+			continue;
+		jg_key(j, k->name);
+		switch (k->type) {
+		case CONF_STR:
+		case CONF_HOSTPORT:
+			dump_str(j, schema, k, cfg, *(char *const *)m);
+			break;
+		case CONF_U32:
+			jg_u64(j, *(const uint32_t *)m);
+			break;
+		case CONF_BOOL:
+			jg_bool(j, *(const int *)m);
+			break;
+		case CONF_STRLIST: {
+			char *const *l = *(char **const *)m;
+			jg_array_open(j);
+			for (; l && *l; l++) {
+				const char *colon = strchr(*l, ':');
+				if (k->secret == CONF_SECRET_TAIL && colon)
+					jg_secret(j, schema, k, cfg, *l, (size_t)(colon - *l + 1));
+				else if (k->secret == CONF_SECRET_ALL)
+					jg_secret(j, schema, k, cfg, "", 0);
+				else
+					jg_str(j, *l);
+			}
+			jg_array_close(j);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	jg_map_close(j);
+}
+
 char *conf_dump(const struct conf_key *schema, const void *cfg)
 {
 	struct json_gen j;
@@ -618,45 +696,7 @@ char *conf_dump(const struct conf_key *schema, const void *cfg)
 	if (json_gen_init(&j) < 0)
 		return NULL;
 	yajl_gen_config(j.g, yajl_gen_beautify, 1);
-	jg_map_open(&j);
-	for (const struct conf_key *k = schema; k->name; k++) {
-		const char *m = (const char *)cfg + k->offset;
-		if (flag_only(k))
-			continue;
-		jg_key(&j, k->name);
-		if (k->secret == CONF_SECRET_ALL && *(char *const *)m) {
-			jg_secret(&j, schema, k, cfg, "", 0);
-			continue;
-		}
-		switch (k->type) {
-		case CONF_STR:
-		case CONF_HOSTPORT:
-			jg_str(&j, *(char *const *)m);
-			break;
-		case CONF_U32:
-			jg_u64(&j, *(const uint32_t *)m);
-			break;
-		case CONF_BOOL:
-			jg_bool(&j, *(const int *)m);
-			break;
-		case CONF_STRLIST: {
-			char *const *l = *(char **const *)m;
-			jg_array_open(&j);
-			for (; l && *l; l++) {
-				const char *colon = strchr(*l, ':');
-				if (k->secret == CONF_SECRET_TAIL && colon)
-					jg_secret(&j, schema, k, cfg, *l, (size_t)(colon - *l + 1));
-				else
-					jg_str(&j, *l);
-			}
-			jg_array_close(&j);
-			break;
-		}
-		default:
-			break;
-		}
-	}
-	jg_map_close(&j);
+	conf_dump_gen(schema, cfg, &j);
 	if (json_gen_finish(&j, &out, &len) == 0)
 		ret = strndup(out, len);
 	json_gen_free(&j);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct json_gen;
+
 enum conf_type {
 	CONF_STR,      /* char * (malloc'd, freed by conf_free) */
 	CONF_U32,      /* uint32_t within [min, max] */
@@ -36,6 +38,10 @@ enum conf_secret {
 	CONF_SECRET_NONE = 0,
 	CONF_SECRET_ALL = 1,  /* the whole value (a token) */
 	CONF_SECRET_TAIL = 2, /* in each list entry, what follows the first ':' ("7:TOKEN") */
+	/* A URL whose path or query may be the credential (a chat service's
+	 * webhook URL is): a dump keeps "scheme://host[:port]/" and hides the
+	 * rest.  Not counted by conf_exposed_secrets: most URLs hold none. */
+	CONF_SECRET_URL = 3,
 };
 
 /* Every config struct must begin with this member. */
@@ -62,8 +68,14 @@ void conf_free(const struct conf_key *schema, void *cfg);
 /** Print --help text for the schema. */
 void conf_usage(const struct conf_key *schema, const char *prog, const char *synopsis);
 /** Canonical JSON dump; secrets as "*** (from FILE)" or "*** (from --flag)",
- *  list entries under CONF_SECRET_TAIL as "7:*** (from ...)"; malloc'd. */
+ *  list entries under CONF_SECRET_TAIL as "7:*** (from ...)", URLs under
+ *  CONF_SECRET_URL as "https://host/" then the marker; malloc'd.  Every
+ *  redacted value contains CONF_REDACTED. */
 char *conf_dump(const struct conf_key *schema, const void *cfg);
+/** The same dump as one JSON object added to \p j (the control socket
+ *  hands it out: pilotctl bugreport). */
+void conf_dump_gen(const struct conf_key *schema, const void *cfg, struct json_gen *j);
+#define CONF_REDACTED "*** (from "
 /** How many secrets the loaded file itself holds (a token, or "ID:TOKEN"
  *  list entries; not those given by flags) when that file is readable by
  *  others; their key names, comma-separated, in \p names.  0 when the file

@@ -31,7 +31,7 @@ static const struct ctl_cmd cmds[] = {
      "WARNING, 2 CRITICAL, 3 UNKNOWN)",
      ctl_cmd_status, NULL},
     {"ping", "ping TARGET [-c COUNT] [-i INTERVAL] [-W TIMEOUT]",
-     "ICMPv6 echo to a peer over the overlay", ctl_cmd_ping, NULL},
+     "ICMPv6 echo to a peer over the overlay, naming the path each reply took", ctl_cmd_ping, NULL},
     {"addr", "addr ADDRESS|IPV6", "convert a Pilot address to its IPv6 address and back",
      ctl_cmd_addr, NULL},
     {"find", NULL, NULL, ctl_cmd_pass, ctl_pass_find},
@@ -68,6 +68,10 @@ static const struct ctl_cmd cmds[] = {
      ctl_cmd_report, NULL},
     {"audit", NULL, NULL, ctl_cmd_audit, ctl_pass_audit},
     {"webhook", NULL, NULL, ctl_cmd_pass, ctl_pass_webhook},
+    {"bugreport", "bugreport [--output FILE]",
+     "write a .tar.gz (mode 0600) of versions, status, peers, the configuration with its "
+     "secrets left out, metrics, journal lines and the host's network setup",
+     ctl_cmd_bugreport, NULL},
     {"help", "help [COMMAND [SUBCOMMAND]]", "list the commands, or show one command's synopsis",
      ctl_cmd_help, NULL},
 };

@@ -92,7 +92,8 @@ struct ctl {
 	const char *req_cmd;  /* IPC command in flight, for error messages */
 	char label[64];	      /* the command words ("network join"), for messages */
 	struct ctl_err err;
-	int exit_code; /* a command's own exit status (status --check), 0: the usual */
+	int exit_code;		 /* a command's own exit status (status --check), 0: the usual */
+	unsigned ipc_timeout_ms; /* how long a request may take; 0: 30 s */
 };
 
 /* --- ctl.c ----------------------------------------------------------- */
@@ -114,6 +115,9 @@ int ctl_usage(struct ctl *c, const char *fmt, ...) __attribute__((format(printf,
  *  exit status. */
 int ctl_report_error(struct ctl *c, int err);
 
+/** The envelope into \p g: the error \p e when it has a code, else
+ *  {"status":"ok","data":DATA} (an empty object when \p data is none). */
+void ctl_gen_envelope(struct json_gen *g, const struct ctl_err *e, yajl_val data);
 /** Print {"status":"ok","data":DATA} where DATA is a parsed value. */
 int ctl_emit_ok_val(struct ctl *c, yajl_val data);
 /** Build-your-own ok envelope: ctl_emit_begin opens the envelope and the
@@ -145,6 +149,24 @@ void ctl_kv(const char *const *pairs, size_t npairs);
 /** Generic human rendering of an object (pass-through commands). */
 void ctl_print_val(yajl_val data);
 
+/* --- tunnel paths as words (ctl_path.c) --------------------------------- */
+/** A peer's \p path ("direct", "punched", "relayed", "none") and
+ *  \p endpoint as ping shows them after "via": "direct 198.18.0.3:4242",
+ *  "punched ADDR:PORT", "relay BEACON" or "none".  Returns \p buf. */
+const char *ctl_path_text(const char *path, const char *endpoint, char *buf, size_t len);
+/** "path to TARGET: FROM -> TO" (both ctl_path_text).  Returns \p buf. */
+const char *ctl_path_change(const char *target, const char *from, const char *to, char *buf,
+			    size_t len);
+
+/* --- what a configuration dump redacted (ctl_redact.c) ----------------- */
+typedef void (*ctl_redact_fn)(void *arg, const char *what);
+/** Call \p fn for each value that a configuration dump (the object of
+ *  pilotd's IPC `config`, or `pilotd --check-config`) shows redacted
+ *  (conf.h CONF_REDACTED), naming it: "admin_token", "join token for
+ *  network 3", "webhook (all after https://hooks.example.com/)".
+ *  \retval how many. */
+unsigned ctl_redactions(yajl_val dump, ctl_redact_fn fn, void *arg);
+
 /* --- control socket (ctl_ipc.c) --------------------------------------- */
 /** Start a request: {"cmd":CMD,"args":{ -- add members, then ctl_call. */
 int ctl_req_begin(struct ctl *c, struct json_gen *g, const char *cmd);
@@ -160,6 +182,11 @@ int ctl_call(struct ctl *c, struct json_gen *g, yajl_val *tree, yajl_val *data);
 int ctl_call1(struct ctl *c, const char *cmd, const char *key, const char *val, yajl_val *tree,
 	      yajl_val *data);
 void ctl_close(struct ctl *c);
+/** Wait for \p events on \p fd until \p deadline (now_mono_ms).
+ *  \retval 0, -ETIMEDOUT or -errno. */
+int ctl_wait_fd(int fd, short events, uint64_t deadline);
+/** Send all of \p buf on stream socket \p fd by \p deadline.  \retval 0 or -errno. */
+int ctl_send_all(int fd, const char *buf, size_t len, uint64_t deadline);
 
 /* --- commands -------------------------------------------------------- */
 int ctl_cmd_info(struct ctl *c, int argc, char **argv);
@@ -180,6 +207,7 @@ int ctl_cmd_score(struct ctl *c, int argc, char **argv);
 int ctl_cmd_report(struct ctl *c, int argc, char **argv);
 /** up JOIN-STRING|- (ctl_up.c): pilotd.json from a join string, then start. */
 int ctl_cmd_up(struct ctl *c, int argc, char **argv);
+int ctl_cmd_bugreport(struct ctl *c, int argc, char **argv);
 /** Runs a command described by its ctl_pass table. */
 int ctl_cmd_pass(struct ctl *c, int argc, char **argv);
 

@@ -71,8 +71,7 @@ void ctl_close(struct ctl *c)
 	c->fd = -1;
 }
 
-/* Wait for \p events until \p deadline (now_mono_ms based). */
-static int wait_fd(int fd, short events, uint64_t deadline)
+int ctl_wait_fd(int fd, short events, uint64_t deadline)
 {
 	struct pollfd p = {.fd = fd, .events = events};
 
@@ -92,7 +91,7 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 	}
 }
 
-static int send_all(int fd, const char *buf, size_t len, uint64_t deadline)
+int ctl_send_all(int fd, const char *buf, size_t len, uint64_t deadline)
 {
 	while (len > 0) {
 		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -102,7 +101,7 @@ static int send_all(int fd, const char *buf, size_t len, uint64_t deadline)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			ret = wait_fd(fd, POLLOUT, deadline);
+			ret = ctl_wait_fd(fd, POLLOUT, deadline);
 			if (ret)
 				return ret;
 			continue;
@@ -138,7 +137,7 @@ static int recv_line(int fd, uint64_t deadline, char **out, size_t *outlen)
 			buf = nb;
 			cap *= 2;
 		}
-		ret = wait_fd(fd, POLLIN, deadline);
+		ret = ctl_wait_fd(fd, POLLIN, deadline);
 		if (ret)
 			goto out;
 		n = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT);
@@ -203,7 +202,8 @@ static int daemon_error(struct ctl *c, yajl_val tree)
 
 int ctl_call(struct ctl *c, struct json_gen *g, yajl_val *tree, yajl_val *data)
 {
-	uint64_t deadline = now_mono_ms() + IPC_TIMEOUT_MS;
+	unsigned timeout_ms = c->ipc_timeout_ms ? c->ipc_timeout_ms : IPC_TIMEOUT_MS;
+	uint64_t deadline = now_mono_ms() + timeout_ms;
 	const char *req, *status = NULL;
 	char *resp = NULL, err[128];
 	size_t reqlen, resplen = 0;
@@ -228,17 +228,17 @@ int ctl_call(struct ctl *c, struct json_gen *g, yajl_val *tree, yajl_val *data)
 	ret = ipc_connect(c);
 	if (ret)
 		goto out;
-	ret = send_all(c->fd, req, reqlen, deadline);
+	ret = ctl_send_all(c->fd, req, reqlen, deadline);
 	if (ret == 0)
-		ret = send_all(c->fd, "\n", 1, deadline);
+		ret = ctl_send_all(c->fd, "\n", 1, deadline);
 	if (ret == 0)
 		ret = recv_line(c->fd, deadline, &resp, &resplen);
 	if (ret)
 		ctl_close(c); /* the stream is out of step now; never reuse it */
 	if (ret == -ETIMEDOUT) {
 		ret = ctl_fail(c, ret, "timeout", "check 'journalctl -u pilotd'",
-			       "pilotd did not answer '%s' within %d s", c->req_cmd,
-			       IPC_TIMEOUT_MS / 1000);
+			       "pilotd did not answer '%s' within %g s", c->req_cmd,
+			       timeout_ms / 1000.0);
 		goto out;
 	}
 	if (ret == -EMSGSIZE) {

@@ -64,12 +64,7 @@ int ctl_report_error(struct ctl *c, int err)
 	if (!c->err.code[0])
 		ctl_fail(c, err, "internal", "", "%s", strerror(err < 0 ? -err : err));
 	if (c->json && json_gen_init(&g) == 0) {
-		jg_map_open(&g);
-		jg_kstr(&g, "status", "error");
-		jg_kstr(&g, "code", c->err.code);
-		jg_kstr(&g, "message", c->err.message);
-		jg_kstr(&g, "hint", c->err.hint);
-		jg_map_close(&g);
+		ctl_gen_envelope(&g, &c->err, NULL);
 		if (json_gen_finish(&g, &out, &len) == 0)
 			emit_line(out, len);
 		json_gen_free(&g);
@@ -111,6 +106,28 @@ int ctl_emit_end(struct ctl *c, struct json_gen *g)
 	return ret;
 }
 
+void ctl_gen_envelope(struct json_gen *g, const struct ctl_err *e, yajl_val data)
+{
+	jg_map_open(g);
+	if (e && e->code[0]) {
+		jg_kstr(g, "status", "error");
+		jg_kstr(g, "code", e->code);
+		jg_kstr(g, "message", e->message);
+		jg_kstr(g, "hint", e->hint);
+	} else {
+		jg_kstr(g, "status", "ok");
+		jg_key(g, "data");
+		if (YAJL_IS_OBJECT(data)) {
+			json_gen_value(g, data);
+		} else {
+			/* The envelope promises an object even if a daemon sent none. */
+			jg_map_open(g);
+			jg_map_close(g);
+		}
+	}
+	jg_map_close(g);
+}
+
 int ctl_emit_ok_val(struct ctl *c, yajl_val data)
 {
 	struct json_gen g;
@@ -120,17 +137,7 @@ int ctl_emit_ok_val(struct ctl *c, yajl_val data)
 
 	if (ret)
 		return ret;
-	jg_map_open(&g);
-	jg_kstr(&g, "status", "ok");
-	jg_key(&g, "data");
-	if (YAJL_IS_OBJECT(data)) {
-		json_gen_value(&g, data);
-	} else {
-		/* The envelope promises an object even if a daemon sent none. */
-		jg_map_open(&g);
-		jg_map_close(&g);
-	}
-	jg_map_close(&g);
+	ctl_gen_envelope(&g, NULL, data);
 	ret = json_gen_finish(&g, &out, &len);
 	if (ret == 0)
 		ret = emit_line(out, len);

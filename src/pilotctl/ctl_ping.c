@@ -2,7 +2,12 @@
  * overlay address, sent by pilotctl itself through the kernel and pilot0,
  * so the answer covers the whole path (routing, admission, tunnel).
  *
- * The daemon only resolves the target.  We prefer an unprivileged ICMP
+ * The daemon resolves the target and, between echoes, says which path the
+ * tunnel takes (IPC `peer`): each reply line names it ("via direct
+ * ADDR:PORT", "via punched ADDR:PORT", "via relay BEACON"), and a line
+ * says when it changes, as `tailscale ping` does.  A daemon that cannot
+ * say (an older one, or one that went away) leaves the path out; the
+ * echoes go on.  We prefer an unprivileged ICMP
  * socket (SOCK_DGRAM/IPPROTO_ICMPV6: the kernel owns the echo id and hands
  * us only our replies, allowed by net.ipv4.ping_group_range, which covers
  * IPv6 too) and fall back to a raw socket when that is refused (root or
@@ -29,10 +34,19 @@
 #include "ctl.h"
 #include "util.h"
 
-#define PING_DATALEN 56	     /* as ping(8): 64-byte ICMPv6 messages */
-#define PING_MAX_COUNT 65535 /* icmp6_seq is 16 bits; no wrap-around to track */
+#define PING_DATALEN 56		  /* as ping(8): 64-byte ICMPv6 messages */
+#define PING_MAX_COUNT 65535	  /* icmp6_seq is 16 bits; no wrap-around to track */
+#define PATH_POLL_NS 100000000ull /* ask pilotd for the path at most ten times a second */
+#define PATH_IPC_MS 1000	  /* a slow answer must not hold the echoes up for long */
 
 enum { SEQ_PENDING = 0, SEQ_REPLIED, SEQ_LOST, SEQ_ERROR };
+
+/* A path as pilotd reported it, and the echo at which it was first seen. */
+struct ping_path {
+	char path[16]; /* direct, punched, relayed, none */
+	char endpoint[64];
+	unsigned seq;
+};
 
 struct ping {
 	struct ctl *c;
@@ -47,7 +61,14 @@ struct ping {
 	unsigned sent, received, errors, prohibited, oldest;
 	uint64_t *sent_ns; /* by seq - 1 */
 	uint8_t *state;
-	double *rtt; /* received ones, in arrival order */
+	double *rtt;		 /* received ones, in arrival order */
+	char node[16];		 /* the resolved node ID, which `peer` is asked about */
+	struct ping_path *paths; /* every path seen, in order: each later one is a change */
+	unsigned npaths, paths_cap;
+	unsigned *rpath; /* by received reply: 1 + index into paths; 0: not known */
+	unsigned *rseq;	 /* by received reply: its seq */
+	int path_off;	 /* pilotd does not answer `peer` (older, or gone): stop asking */
+	uint64_t path_asked_ns;
 };
 
 static volatile sig_atomic_t ping_stop;
@@ -136,6 +157,7 @@ static int resolve(struct ping *p)
 {
 	yajl_val tree, data;
 	const char *ip = NULL;
+	uint32_t node = 0;
 	int ret = ctl_call1(p->c, "resolve", "target", p->target, &tree, &data);
 
 	if (ret)
@@ -146,10 +168,101 @@ static int resolve(struct ping *p)
 			       "pilotd resolved '%s' to no IPv6 address", p->target);
 	else
 		inet_ntop(AF_INET6, &p->dst.sin6_addr, p->ip_text, sizeof(p->ip_text));
+	/* Without a node ID there is nothing to ask the path of. */
+	if (json_get_u32(data, "node_id", &node) == 0)
+		snprintf(p->node, sizeof(p->node), "%u", node);
+	else
+		p->path_off = 1;
 	yajl_tree_free(tree);
-	/* The daemon is not needed while we ping. */
-	ctl_close(p->c);
+	/* The connection stays open for the path questions, which must be
+	 * quick: a daemon that hangs costs an echo a second, not thirty. */
+	p->c->ipc_timeout_ms = PATH_IPC_MS;
 	return ret;
+}
+
+/* Ask pilotd for the peer's path into \p out.  \retval 0, or -errno when
+ * it cannot say (then we stop asking; the failure is not the run's). */
+static int path_ask(struct ping *p, struct ping_path *out)
+{
+	struct ctl *c = p->c;
+	yajl_val tree, data;
+	char b[64];
+	int ret = ctl_call1(c, "peer", "target", p->node, &tree, &data);
+
+	if (ret == 0) {
+		snprintf(out->path, sizeof(out->path), "%s", ctl_mtext(data, "path", b, sizeof(b)));
+		ctl_mtext(data, "endpoint", b, sizeof(b));
+		snprintf(out->endpoint, sizeof(out->endpoint), "%s", strcmp(b, "-") ? b : "");
+		yajl_tree_free(tree);
+	} else if (strcmp(c->err.code, "not_found") == 0) {
+		/* Neither a trust pair nor a session (any more): no tunnel. */
+		snprintf(out->path, sizeof(out->path), "none");
+		ret = 0;
+	} else {
+		p->path_off = 1;
+		if (!c->json && strcmp(c->err.code, "unsupported") != 0)
+			printf("path to %s: not known from now on (%s)\n", p->target,
+			       c->err.message);
+	}
+	memset(&c->err, 0, sizeof(c->err));
+	return ret;
+}
+
+/* Keep \p now as the current path; a change from the one before is
+ * recorded and, in text, printed. */
+static const struct ping_path *path_note(struct ping *p, const struct ping_path *now)
+{
+	struct ping_path *last = p->npaths ? &p->paths[p->npaths - 1] : NULL;
+	char from[96], to[96], line[256];
+
+	if (last && strcmp(last->path, now->path) == 0 &&
+	    strcmp(last->endpoint, now->endpoint) == 0)
+		return last;
+	if (p->npaths == p->paths_cap) {
+		unsigned cap = p->paths_cap ? p->paths_cap * 2 : 8;
+		struct ping_path *np = realloc(p->paths, cap * sizeof(*np));
+		if (!np)
+			return last; /* the change goes unrecorded; the echoes go on */
+		p->paths = np;
+		p->paths_cap = cap;
+		last = p->npaths ? &p->paths[p->npaths - 1] : NULL;
+	}
+	if (last && !p->c->json)
+		printf("%s\n",
+		       ctl_path_change(
+			   p->target, ctl_path_text(last->path, last->endpoint, from, sizeof(from)),
+			   ctl_path_text(now->path, now->endpoint, to, sizeof(to)), line,
+			   sizeof(line)));
+	p->paths[p->npaths] = *now;
+	return &p->paths[p->npaths++];
+}
+
+/* The path at echo \p seq: asked again when the last answer is older than
+ * PATH_POLL_NS.  \retval it, or NULL when pilotd cannot say. */
+static const struct ping_path *path_now(struct ping *p, unsigned seq)
+{
+	uint64_t now = now_mono_ns();
+	struct ping_path cur = {.seq = seq};
+
+	if (p->path_off)
+		return NULL;
+	if (p->npaths && now - p->path_asked_ns < PATH_POLL_NS)
+		return &p->paths[p->npaths - 1];
+	p->path_asked_ns = now;
+	if (path_ask(p, &cur) != 0)
+		return NULL;
+	return path_note(p, &cur);
+}
+
+/* " via direct 198.18.0.3:4242" for a reply line; "" when not known. */
+static const char *via_text(const struct ping_path *pp, char *buf, size_t len)
+{
+	char t[96];
+
+	if (!pp)
+		return "";
+	snprintf(buf, len, " via %s", ctl_path_text(pp->path, pp->endpoint, t, sizeof(t)));
+	return buf;
 }
 
 static int open_socket(struct ping *p)
@@ -218,6 +331,8 @@ static int send_one(struct ping *p)
 static void on_reply(struct ping *p, const uint8_t *buf, size_t len)
 {
 	const struct icmp6_hdr *h = (const struct icmp6_hdr *)buf;
+	const struct ping_path *pp;
+	char via[128];
 	unsigned seq;
 	double ms;
 
@@ -231,17 +346,23 @@ static void on_reply(struct ping *p, const uint8_t *buf, size_t len)
 	if (seq < 1 || seq > p->sent)
 		return;
 	ms = (double)(now_mono_ns() - p->sent_ns[seq - 1]) / 1e6;
+	/* Asked after the time is taken: the question adds nothing to it. */
+	pp = path_now(p, seq);
 	if (p->state[seq - 1] != SEQ_PENDING) {
 		if (!p->c->json)
-			printf("%zu bytes from %s: icmp_seq=%u time=%.3f ms (%s)\n", len,
+			printf("%zu bytes from %s: icmp_seq=%u time=%.3f ms (%s)%s\n", len,
 			       p->ip_text, seq, ms,
-			       p->state[seq - 1] == SEQ_REPLIED ? "DUP!" : "late");
+			       p->state[seq - 1] == SEQ_REPLIED ? "DUP!" : "late",
+			       via_text(pp, via, sizeof(via)));
 		return;
 	}
 	p->state[seq - 1] = SEQ_REPLIED;
+	p->rseq[p->received] = seq;
+	p->rpath[p->received] = pp ? (unsigned)(pp - p->paths) + 1 : 0;
 	p->rtt[p->received++] = ms;
 	if (!p->c->json)
-		printf("%zu bytes from %s: icmp_seq=%u time=%.3f ms\n", len, p->ip_text, seq, ms);
+		printf("%zu bytes from %s: icmp_seq=%u time=%.3f ms%s\n", len, p->ip_text, seq, ms,
+		       via_text(pp, via, sizeof(via)));
 }
 
 static const char *icmp6_error_text(uint8_t type, uint8_t code)
@@ -338,6 +459,9 @@ static void expire(struct ping *p, uint64_t now)
 			if (!p->c->json)
 				printf("no reply from %s: icmp_seq=%u (timeout)\n", p->ip_text,
 				       i + 1);
+			/* A lost echo is when a path tends to change (a dead
+			 * direct path falls back to the relay): say so now. */
+			path_now(p, i + 1);
 		}
 		p->oldest++;
 	}
@@ -371,6 +495,53 @@ static int run(struct ping *p)
 			drain(p, pfd.revents);
 	}
 	return 0;
+}
+
+static void gen_path(struct json_gen *g, const struct ping_path *pp)
+{
+	jg_kstr(g, "path", pp->path);
+	jg_kstr(g, "endpoint", pp->endpoint);
+}
+
+/* data.replies: each reply with the path it took (when pilotd said). */
+static void gen_replies(struct ping *p, struct json_gen *g)
+{
+	char num[32];
+
+	jg_key(g, "replies");
+	jg_array_open(g);
+	for (unsigned i = 0; i < p->received; i++) {
+		int n = snprintf(num, sizeof(num), "%.3f", p->rtt[i]);
+		jg_map_open(g);
+		jg_ku64(g, "seq", p->rseq[i]);
+		jg_key(g, "rtt_ms");
+		jg_raw(g, num, (size_t)n);
+		if (p->rpath[i])
+			gen_path(g, &p->paths[p->rpath[i] - 1]);
+		jg_map_close(g);
+	}
+	jg_array_close(g);
+}
+
+/* data.path_changes: [{"seq","from":{path,endpoint},"to":{...}}]. */
+static void gen_path_changes(struct ping *p, struct json_gen *g)
+{
+	jg_key(g, "path_changes");
+	jg_array_open(g);
+	for (unsigned i = 1; i < p->npaths; i++) {
+		jg_map_open(g);
+		jg_ku64(g, "seq", p->paths[i].seq);
+		jg_key(g, "from");
+		jg_map_open(g);
+		gen_path(g, &p->paths[i - 1]);
+		jg_map_close(g);
+		jg_key(g, "to");
+		jg_map_open(g);
+		gen_path(g, &p->paths[i]);
+		jg_map_close(g);
+		jg_map_close(g);
+	}
+	jg_array_close(g);
 }
 
 static int report(struct ping *p)
@@ -413,6 +584,8 @@ static int report(struct ping *p)
 		jg_key(&g, "rtt_avg_ms");
 		n = snprintf(num, sizeof(num), "%.3f", sum / p->received);
 		jg_raw(&g, num, (size_t)n);
+		gen_replies(p, &g);
+		gen_path_changes(p, &g);
 		ret = ctl_emit_end(p->c, &g);
 	}
 	if (p->received)
@@ -450,15 +623,21 @@ int ctl_cmd_ping(struct ctl *c, int argc, char **argv)
 	p.sent_ns = calloc(p.count, sizeof(*p.sent_ns));
 	p.state = calloc(p.count, sizeof(*p.state));
 	p.rtt = calloc(p.count, sizeof(*p.rtt));
-	if (!p.sent_ns || !p.state || !p.rtt) {
+	p.rseq = calloc(p.count, sizeof(*p.rseq));
+	p.rpath = calloc(p.count, sizeof(*p.rpath));
+	if (!p.sent_ns || !p.state || !p.rtt || !p.rseq || !p.rpath) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	ret = open_socket(&p);
 	if (ret)
 		goto out;
-	if (!c->json)
+	/* A line as soon as it happens, also into a pipe or a file (ping(8)
+	 * does the same): someone is watching the path change. */
+	if (!c->json) {
+		setvbuf(stdout, NULL, _IOLBF, 0);
 		printf("PING %s (%s): %d data bytes\n", p.target, p.ip_text, PING_DATALEN);
+	}
 	/* Ctrl-C ends the run early but still prints the statistics; no
 	 * SA_RESTART, so poll() returns at once. */
 	sigemptyset(&sa.sa_mask);
@@ -475,5 +654,8 @@ out:
 	free(p.sent_ns);
 	free(p.state);
 	free(p.rtt);
+	free(p.rseq);
+	free(p.rpath);
+	free(p.paths);
 	return ret;
 }

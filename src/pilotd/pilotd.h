@@ -64,6 +64,7 @@ struct pilotd_cfg {
 	int help, version, check_config;
 };
 
+/* pilotd_conf.c: every configuration key (pilotd.json(5), the flags). */
 extern const struct conf_key pilotd_schema[];
 
 /* The offloads pilotd asks the kernel for (doc/PROTOCOL.md "Offloads"):

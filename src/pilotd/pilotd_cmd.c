@@ -19,6 +19,7 @@ const struct ipc_cmd pilotd_resolve_cmds[] = {
 const struct ipc_cmd pilotd_ipc_cmds[] = {
 	{"info", cmd_info},
 	{"peers", cmd_peers},
+	{"peer", cmd_peer},
 	{"resolve", cmd_resolve},
 	{"handshake", cmd_handshake},
 	{"pending", cmd_pending},
@@ -35,6 +36,7 @@ const struct ipc_cmd pilotd_ipc_cmds[] = {
 	{"set-private", cmd_set_private},
 	{"set-tags", cmd_set_tags},
 	{"rotate-key", cmd_rotate_key},
+	{"config", cmd_config},
 	{"network.create", cmd_network_create},
 	{"network.delete", cmd_network_delete},
 	{"network.join", cmd_network_join},

@@ -50,6 +50,7 @@ void target_call(struct pilotd *d, struct ipc_req *req, yajl_val args, const cha
 void cmd_info(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_peers(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_resolve(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_peer(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_handshake(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_pending(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_approve(struct pilotd *d, struct ipc_req *req, yajl_val args);
@@ -70,6 +71,7 @@ void cmd_set_public(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_set_private(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_set_tags(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_rotate_key(struct pilotd *d, struct ipc_req *req, yajl_val args);
+void cmd_config(struct pilotd *d, struct ipc_req *req, yajl_val args);
 
 /* ---- pilotd_cmd_net.c ---- */
 void cmd_network_create(struct pilotd *d, struct ipc_req *req, yajl_val args);

@@ -1,5 +1,5 @@
 /* pilotd_cmd_node.c - the control-socket commands about this node and its
- * trust pairs (doc/IPC.md): info, status, prefix, peers, resolve,
+ * trust pairs (doc/IPC.md): info, status, prefix, peers, peer, resolve,
  * handshake, pending, approve, reject, trust, untrust. */
 #include "config.h"
 
@@ -116,13 +116,13 @@ struct peers_ctx {
 	struct json_gen *j;
 };
 
-static void gen_peer(struct pilotd *d, struct json_gen *j, uint32_t node, const uint8_t *pk,
-		     const char *hostname, int trusted)
+/* The members of one peer object, inside a map the caller opened. */
+static void gen_peer_body(struct pilotd *d, struct json_gen *j, uint32_t node, const uint8_t *pk,
+			  const char *hostname, int trusted)
 {
 	struct peer *p = peer_find(&d->peers, node);
 	char ep[64];
 
-	jg_map_open(j);
 	jg_ku64(j, "node_id", node);
 	gen_addr(d, j, 0, node);
 	jg_kstr(j, "hostname", hostname ? hostname : "");
@@ -141,6 +141,13 @@ static void gen_peer(struct pilotd *d, struct json_gen *j, uint32_t node, const 
 	jg_ku64(j, "rx_bytes", p ? p->rx_bytes : 0);
 	jg_ku64(j, "tx_bytes", p ? p->tx_bytes : 0);
 	jg_kbool(j, "session", p && p->cur);
+}
+
+static void gen_peer(struct pilotd *d, struct json_gen *j, uint32_t node, const uint8_t *pk,
+		     const char *hostname, int trusted)
+{
+	jg_map_open(j);
+	gen_peer_body(d, j, node, pk, hostname, trusted);
 	jg_map_close(j);
 }
 
@@ -167,6 +174,29 @@ void cmd_peers(struct pilotd *d, struct ipc_req *req, yajl_val args)
 {
 	(void)args;
 	gen_peers(d, ipc_reply_ok_begin(req));
+	ipc_reply_ok_end(req);
+}
+
+/* One peer, as in peers: cheap enough to ask between two echoes (pilotctl
+ * ping follows the path with it).  A node with neither a trust pair nor a
+ * session is not_found. */
+void cmd_peer(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct trust_entry *te;
+	struct peer *p;
+	uint32_t node;
+
+	if (!target_arg(d, req, args, &node))
+		return;
+	te = trust_find(&d->trust, node);
+	p = peer_find(&d->peers, node);
+	if (!te && !p) {
+		ipc_reply_error(req, "not_found", "no trust pair and no session with that node",
+				"see `pilotctl peers`");
+		return;
+	}
+	gen_peer_body(d, ipc_reply_ok_begin(req), node, te ? te->ed_pk : p->ed_pk,
+		      te ? te->hostname : p->hostname, te != NULL);
 	ipc_reply_ok_end(req);
 }
 

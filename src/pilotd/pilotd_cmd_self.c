@@ -1,8 +1,9 @@
 /* pilotd_cmd_self.c - control-socket commands about this node's names
  * and settings (doc/IPC.md): find (the lookup itself: pilotd_find.c),
- * set-hostname, clear-hostname, set-public, set-private, set-tags and
- * rotate-key.  Each asks the registry and answers when it has replied;
- * a setting is kept in the meta table once the registry took it. */
+ * set-hostname, clear-hostname, set-public, set-private, set-tags,
+ * rotate-key and config.  Each but config asks the registry and answers
+ * when it has replied; a setting is kept in the meta table once the
+ * registry took it. */
 #include "config.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "ipc.h"
 #include "log.h"
 #include "pilotd.h"
@@ -414,4 +416,20 @@ fail:
 	if (sk)
 		sodium_free(sk);
 	free(r);
+}
+
+/* ---- config ----
+ * The configuration this daemon runs with (defaults, file and flags), as
+ * `pilotd --check-config` prints it: every secret replaced by
+ * CONF_REDACTED and its source, so that a bug report can carry it. */
+void cmd_config(struct pilotd *d, struct ipc_req *req, yajl_val args)
+{
+	struct json_gen *j;
+
+	(void)args;
+	j = ipc_reply_ok_begin(req);
+	jg_kstr(j, "path", conf_loaded_path(&d->cfg));
+	jg_key(j, "config");
+	conf_dump_gen(pilotd_schema, &d->cfg, j);
+	ipc_reply_ok_end(req);
 }

@@ -60,6 +60,8 @@ expect "ping without TARGET: usage, exit 2" 2 "$USAGE" --json ping
 expect "ping -c 0: usage, exit 2" 2 "$USAGE" --json ping x -c 0
 expect "ping -W junk: usage, exit 2" 2 "$USAGE" --json ping x -W junk
 expect "ping unknown option: usage, exit 2" 2 "$USAGE" --json ping x -q
+expect "bugreport with an argument: usage, exit 2" 2 "$USAGE" --json bugreport extra
+expect "bugreport --output without FILE: usage, exit 2" 2 "$USAGE" --json bugreport --output
 expect "network without subcommand: usage, exit 2" 2 "$USAGE" --json network
 expect "network with unknown subcommand: usage, exit 2" 2 "$USAGE" --json network frob
 expect "network join NET not a number: usage, exit 2" 2 "$USAGE" --json network join abc
@@ -91,7 +93,7 @@ for c in up info peers ping addr find set-hostname clear-hostname set-public set
 	"network create" "network join" "network invite" "network leave" "network list" \
 	"network nodes" "network delete" "policy set" "policy show" "policy test" "org create" \
 	"org enroll" "org revoke" "org members" "ca generate" "ca sign" "ca revoke" audit \
-	"audit verify" "webhook set" "webhook clear" "webhook status" status; do
+	"audit verify" "webhook set" "webhook clear" "webhook status" status bugreport; do
 	printf '%s\n' "$OUT" | grep -q "^  $c\( \|$\)" || missing="$missing [$c]"
 done
 if [ "$RC" = 0 ] && [ -z "$missing" ]; then
@@ -111,6 +113,15 @@ expect "--socket wins over PILOT_SOCKET" 1 "daemon_unreachable.*$WORK/other.sock
 	--socket "$WORK/other.sock" --json peers
 expect "pass-through command without daemon: daemon_unreachable" 1 '"code":"daemon_unreachable"' \
 	--json network list
+expect "bugreport without daemon: written all the same, pilotd_reachable false" 0 \
+	'^\{"status":"ok","data":\{"path":"[^"]*/report.tar.gz","redacted":\[\],.*"pilotd_reachable":false,"pilotd_error":"cannot reach pilotd' \
+	--json bugreport --output "$WORK/report.tar.gz"
+if [ "$(stat -c %a "$WORK/report.tar.gz" 2>/dev/null)" = 600 ] &&
+	tar tzf "$WORK/report.tar.gz" 2>/dev/null | grep -q '/status.json$'; then
+	ok "bugreport without daemon: the tarball is mode 0600 and holds status.json"
+else
+	not_ok "bugreport without daemon: the tarball is mode 0600 and holds status.json"
+fi
 
 # ---------------------------------------------------------------- addr refuses bad input
 BADREQ='^\{"status":"error","code":"bad_request",'
