@@ -79,6 +79,24 @@ static const struct ctl_cmd cmds[] = {
 static const char global_usage[] =
     "[--socket PATH] [--json] [--registry HOST:PORT] [--admin-token T] COMMAND [ARGS]";
 
+/* The global options as `help` lists them, and as `help --json` hands them
+ * to programs (contrib/gen-completion.sh builds the shell completions from
+ * data.commands and data.options).  parse_globals() is what accepts them. */
+struct ctl_gopt {
+	const char *option, *arg, *summary;
+};
+static const struct ctl_gopt gopts[] = {
+    {"--socket", "PATH",
+     "pilotd control socket (env PILOT_SOCKET, default " CTL_DEFAULT_SOCKET ")"},
+    {"--json", NULL,
+     "print one JSON object: {\"status\":\"ok\",\"data\":{...}} or "
+     "{\"status\":\"error\",\"code\",\"message\",\"hint\"}"},
+    {"--registry", "HOST:PORT", "registry for admin commands"},
+    {"--admin-token", "T", "admin token (env PILOT_ADMIN_TOKEN)"},
+    {"--help", NULL, "this list; with a command, its synopsis"},
+    {"--version", NULL, "print the version"},
+};
+
 const struct ctl_cmd *ctl_cmd_find(const char *name)
 {
 	for (size_t i = 0; i < nitems(cmds); i++)
@@ -160,27 +178,50 @@ static void help_json_line(void *arg, const char *name, const char *sub, const c
 	jg_map_close(g);
 }
 
+/* "  --socket PATH         summary" */
+static void help_gopt(FILE *f, const struct ctl_gopt *o)
+{
+	char head[32];
+
+	snprintf(head, sizeof(head), "%s%s%s", o->option, o->arg ? " " : "", o->arg ? o->arg : "");
+	fprintf(f, "  %-20s  %s\n", head, o->summary);
+}
+
 static void print_help(FILE *f)
 {
 	fprintf(f, "usage: pilotctl %s\n\nCommands:\n", global_usage);
 	for (size_t i = 0; i < nitems(cmds); i++)
 		cmd_each_usage(&cmds[i], NULL, help_line, f);
-	fprintf(
-	    f, "\nGlobal options (before the command; --json also after it):\n"
-	       "  --socket PATH         pilotd control socket (env PILOT_SOCKET, "
-	       "default " CTL_DEFAULT_SOCKET ")\n"
-	       "  --json                print one JSON object: {\"status\":\"ok\",\"data\":{...}}\n"
-	       "                        or {\"status\":\"error\",\"code\",\"message\",\"hint\"}\n"
-	       "  --registry HOST:PORT  registry for admin commands\n"
-	       "  --admin-token T       admin token (env PILOT_ADMIN_TOKEN)\n"
-	       "  --help, --version\n\n"
-	       "TARGET and NODE: a node ID, a Pilot address (N:NNNN.HHHH.LLLL), an overlay\n"
-	       "IPv6 address or a hostname; NET: a network ID.\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error.\n");
+	fprintf(f, "\nGlobal options (before the command; --json also after it):\n");
+	for (size_t i = 0; i < nitems(gopts); i++)
+		help_gopt(f, &gopts[i]);
+	fprintf(f, "\nTARGET and NODE: a node ID, a Pilot address (N:NNNN.HHHH.LLLL), an overlay\n"
+		   "IPv6 address or a hostname; NET: a network ID.\n"
+		   "Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+/* data.options: [{"option","arg" (null: takes none),"summary"}] */
+static void help_json_gopts(struct json_gen *g)
+{
+	jg_key(g, "options");
+	jg_array_open(g);
+	for (size_t i = 0; i < nitems(gopts); i++) {
+		jg_map_open(g);
+		jg_kstr(g, "option", gopts[i].option);
+		jg_key(g, "arg");
+		if (gopts[i].arg)
+			jg_str(g, gopts[i].arg);
+		else
+			jg_null(g);
+		jg_kstr(g, "summary", gopts[i].summary);
+		jg_map_close(g);
+	}
+	jg_array_close(g);
 }
 
 /* help [COMMAND [SUBCOMMAND]]: with --json the same content as
- * data.commands. */
+ * data.commands, and the global options as data.options when listing
+ * every command. */
 static int ctl_cmd_help(struct ctl *c, int argc, char **argv)
 {
 	const struct ctl_cmd *only = NULL;
@@ -212,6 +253,8 @@ static int ctl_cmd_help(struct ctl *c, int argc, char **argv)
 		if (!only || only == &cmds[i])
 			cmd_each_usage(&cmds[i], sub, help_json_line, &g);
 	jg_array_close(&g);
+	if (!only)
+		help_json_gopts(&g);
 	return ctl_emit_end(c, &g);
 }
 

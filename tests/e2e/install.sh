@@ -2,8 +2,9 @@
 # install.sh - `make install DESTDIR=...` lays out a system that works
 # (issue 7), and touches nothing outside DESTDIR:
 #   - pilotd and pilot-rendezvous in sbin, pilotctl in bin, the six man pages
-#     in man8 / man5, both units in the unit dir, the sysusers file, and the
-#     example configs in SYSCONFDIR/pilot;
+#     in man8 / man5, both units in the unit dir, the sysusers files (one per
+#     daemon's user), pilotctl's bash and zsh completions, and the example
+#     configs in SYSCONFDIR/pilot;
 #   - the installed units pass `systemd-analyze verify` (ExecStart pointed at
 #     the binaries in DESTDIR, MANPATH at the man pages in DESTDIR, so their
 #     Documentation= is checked too) and keep their hardening
@@ -17,12 +18,8 @@
 # sets it).
 set -u
 
-skip_all() {
-	echo "1..0 # SKIP $*"
-	# Under automake's TAP driver a skip is the plan above and status 0.
-	[ -n "${AM_TAP_AWK:-}" ] && exit 0
-	exit 77
-}
+# ok, not_ok, note, skip_all
+. "$(dirname "$0")/tap.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root"
 command -v systemd-analyze >/dev/null 2>&1 || skip_all "no systemd-analyze"
@@ -35,10 +32,6 @@ trap 'rm -rf "$WORK"' EXIT
 trap 'exit 1' INT TERM
 DEST=$WORK/dest
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-note() { sed 's/^/# /' "$@"; }
 check() {
 	d=$1
 	shift
@@ -63,8 +56,10 @@ bmake -s pilot-print-dirs >"$WORK/dirs" 2>&1 || {
 dir() { sed -n "s|^$1=||p" "$WORK/dirs"; }
 sbindir=$(dir sbindir) bindir=$(dir bindir) mandir=$(dir mandir)
 unitdir=$(dir systemdsystemunitdir) sysusersdir=$(dir sysusersdir) confdir=$(dir pilotconfdir)
+bashcompdir=$(dir bashcompletiondir) zshcompdir=$(dir zshcompletiondir)
 echo "# sbindir=$sbindir bindir=$bindir mandir=$mandir"
 echo "# unitdir=$unitdir sysusersdir=$sysusersdir confdir=$confdir"
+echo "# bashcompletiondir=$bashcompdir zshcompletiondir=$zshcompdir"
 
 if bmake install DESTDIR="$DEST" >"$WORK/install.log" 2>&1; then
 	ok "make install DESTDIR=..."
@@ -90,8 +85,19 @@ else
 			grep -q "^ExecStart=$sbindir/${u%.service} --config $confdir/" "$DEST$unitdir/$u"
 	done
 fi
-[ "$sysusersdir" = no ] ||
-	check "installed sysusers.d/pilot.conf in $sysusersdir" test -s "$DEST$sysusersdir/pilot.conf"
+if [ "$sysusersdir" != no ]; then
+	for f in pilot.conf pilot-rendezvous.conf; do
+		check "installed sysusers.d/$f in $sysusersdir" test -s "$DEST$sysusersdir/$f"
+	done
+fi
+if [ "$bashcompdir" != no ]; then
+	check "installed the bash completion $bashcompdir/pilotctl (complete -F _pilotctl)" \
+		grep -q '^complete -F _pilotctl pilotctl$' "$DEST$bashcompdir/pilotctl"
+fi
+if [ "$zshcompdir" != no ]; then
+	check "installed the zsh completion $zshcompdir/_pilotctl (#compdef pilotctl)" \
+		grep -qx '#compdef pilotctl' "$DEST$zshcompdir/_pilotctl"
+fi
 for c in pilotd.json rendezvous.json; do
 	check "installed example config $confdir/$c" test -s "$DEST$confdir/$c"
 	# They may hold tokens: never readable by others.
@@ -137,14 +143,16 @@ if [ "$unitdir" != no ]; then
 fi
 if [ "$sysusersdir" != no ] && command -v systemd-sysusers >/dev/null 2>&1; then
 	mkdir -p "$WORK/sysroot/etc"
-	if systemd-sysusers --root="$WORK/sysroot" --dry-run "$DEST$sysusersdir/pilot.conf" \
-		>"$WORK/sysusers.log" 2>&1 && grep -q "user 'pilot'" "$WORK/sysusers.log" &&
-		grep -q "user 'pilot-rendezvous'" "$WORK/sysusers.log"; then
-		ok "systemd-sysusers accepts sysusers.d/pilot.conf (users pilot, pilot-rendezvous)"
-	else
-		not_ok "systemd-sysusers accepts sysusers.d/pilot.conf (users pilot, pilot-rendezvous)"
-		note "$WORK/sysusers.log"
-	fi
+	for f in pilot:pilot pilot-rendezvous:pilot-rendezvous; do
+		if systemd-sysusers --root="$WORK/sysroot" --dry-run "$DEST$sysusersdir/${f%%:*}.conf" \
+			>"$WORK/sysusers.log" 2>&1 && grep -q "user '${f#*:}'" "$WORK/sysusers.log" &&
+			[ "$(grep -c "Creating user" "$WORK/sysusers.log")" = 1 ]; then
+			ok "systemd-sysusers accepts sysusers.d/${f%%:*}.conf (user ${f#*:} only)"
+		else
+			not_ok "systemd-sysusers accepts sysusers.d/${f%%:*}.conf (user ${f#*:} only)"
+			note "$WORK/sysusers.log"
+		fi
+	done
 fi
 
 # ---------------------------------------------------------------- configs

@@ -14,12 +14,8 @@
 # without mandoc; the checks against the code need the built binaries.
 set -u
 
-skip_all() {
-	echo "1..0 # SKIP $*"
-	# Under automake's TAP driver a skip is the plan above and status 0.
-	[ -n "${AM_TAP_AWK:-}" ] && exit 0
-	exit 77
-}
+# ok, not_ok, note, skip_all
+. "$(dirname "$0")/tap.sh"
 
 SRC=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${PILOT_BINDIR:-${top_builddir:-.}}
@@ -29,11 +25,6 @@ command -v "$MANDOC" >/dev/null 2>&1 || skip_all "no mandoc (apt-get install man
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/manlint.XXXXXX") || exit 99
 trap 'rm -rf "$WORK"' EXIT
 trap 'exit 1' INT TERM
-
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-note() { sed 's/^/# /' "$@"; }
 
 PAGES="pilotd.8 pilot-rendezvous.8 pilotctl.8 pilotd.json.5 rendezvous.json.5 pilot-policy.5"
 
