@@ -165,6 +165,7 @@ void ctl_close(struct ctl *c);
 int ctl_cmd_info(struct ctl *c, int argc, char **argv);
 int ctl_cmd_peers(struct ctl *c, int argc, char **argv);
 int ctl_cmd_status(struct ctl *c, int argc, char **argv);
+int ctl_cmd_netcheck(struct ctl *c, int argc, char **argv);
 int ctl_cmd_handshake(struct ctl *c, int argc, char **argv);
 int ctl_cmd_pending(struct ctl *c, int argc, char **argv);
 int ctl_cmd_approve(struct ctl *c, int argc, char **argv);
