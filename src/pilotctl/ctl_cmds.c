@@ -181,8 +181,11 @@ static int print_netcheck(yajl_val d)
 	else if (strcmp(map, "none") == 0)
 		map = "none (a public address)";
 	reach_text(d, NULL, "registry_rtt_ms", reg, sizeof(reg));
-	if (*ctl_mtext(d, "registry_error", b[7], sizeof(b[7])) && strcmp(b[7], "-") != 0)
-		snprintf(reg, sizeof(reg), "no answer (%s)", b[7]);
+	{
+		const char *re = ctl_mtext(d, "registry_error", b[7], sizeof(b[7]));
+		if (strcmp(re, "-") != 0)
+			snprintf(reg, sizeof(reg), "no answer (%s)", re);
+	}
 	if (json_get_u64(mtu, "path_mtu", &pm) == 0 &&
 	    json_get_u64(mtu, "largest_payload", &lp) == 0) {
 		json_get_u64(mtu, "probed_up_to", &up);
