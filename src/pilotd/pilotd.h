@@ -163,6 +163,8 @@ struct pilotd_bcn {
 	int behind_nat;
 	uint64_t bind_sent_ms, bind_ok_ms;
 	unsigned relayed_peers; /* with a relayed session, as of the last tick */
+	/* An ECHO_OK on the tunnel socket goes here while a netcheck runs. */
+	void (*on_echo)(struct pilotd *d, const struct bcn_frame *f, size_t len, int second);
 };
 
 /* `pilotctl netcheck` (pilotd_netcheck.c): one run at a time. */
@@ -413,8 +415,6 @@ int pilotd_bcn_ep_is_ours(const struct sockaddr_in6 *ep, uint16_t port);
  *  a second one, the MTU probe, and a registry round trip; \p cb gets the
  *  outcome.  \retval 0, -EBUSY (one is running) or -errno. */
 int pilotd_netcheck_start(struct pilotd *d, pilotd_netcheck_cb cb, void *arg);
-/** An ECHO_OK the tunnel socket received (authenticated by pilotd_bcn.c). */
-void pilotd_netcheck_answer(struct pilotd *d, const struct bcn_frame *f, size_t len, int second);
 /** Stop a run now (shutdown): its callback gets what was heard. */
 void pilotd_netcheck_stop(struct pilotd *d);
 

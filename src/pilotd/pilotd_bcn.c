@@ -245,7 +245,9 @@ void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct s
 		dp_relayed_in(d, buf + BCN_RELAY_HDR, f.plen, f.peer, now);
 		break;
 	case BCN_ECHO_OK:
-		pilotd_netcheck_answer(d, &f, len, 0);
+		/* Only a netcheck asks (pilotd_netcheck.c, above us). */
+		if (b->on_echo)
+			b->on_echo(d, &f, len, 0);
 		break;
 	}
 }

@@ -129,6 +129,7 @@ static void finish(struct pilotd *d)
 	    nc->port2, t->answered && pilotd_bcn_ep_is_ours(&t->ep, (uint16_t)d->cfg.listen_port));
 	nc->mapping = m;
 	cleanup(nc);
+	d->bcn.on_echo = NULL;
 	log_info("netcheck: NAT mapping %s, beacon %s, %llu ms", nc_mapping_name(m),
 		 t->answered || s->answered ? "answered" : "silent",
 		 (unsigned long long)(nc->duration_us / 1000));
@@ -158,7 +159,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		send_round(d);
 }
 
-void pilotd_netcheck_answer(struct pilotd *d, const struct bcn_frame *f, size_t len, int second)
+/* An authenticated ECHO_OK, from the tunnel socket (pilotd_bcn.c hands
+ * it here while a run is under way) or the second one. */
+static void on_answer(struct pilotd *d, const struct bcn_frame *f, size_t len, int second)
 {
 	struct pilotd_netcheck *nc = &d->netcheck;
 	unsigned i, round;
@@ -188,7 +191,7 @@ static void on_rx(evutil_socket_t fd, short what, void *arg)
 		if (sl != sizeof(src) || pilotd_bcn_accept(d, buf, (size_t)n, &src, &f) < 0 ||
 		    f.type != BCN_ECHO_OK)
 			continue;
-		pilotd_netcheck_answer(d, &f, (size_t)n, 1);
+		on_answer(d, &f, (size_t)n, 1);
 	}
 }
 
@@ -244,6 +247,7 @@ int pilotd_netcheck_start(struct pilotd *d, pilotd_netcheck_cb cb, void *arg)
 		return -ENOMEM;
 	}
 	nc->running = 1;
+	d->bcn.on_echo = on_answer;
 	nc->echo[NC_ECHO_TUNNEL].len = nc->echo[NC_ECHO_SECOND].len = BCN_ECHO_MIN_LEN;
 	nc_mtu_sizes(!IN6_IS_ADDR_V4MAPPED(&d->bcn.addr.sin6_addr), sizes);
 	for (unsigned i = 0; i < NC_MTUS; i++)
