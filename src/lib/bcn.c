@@ -74,6 +74,9 @@ size_t bcn_frame_len(uint8_t type, size_t plen)
 	case BCN_RELAYED:
 		/* A record, never empty, never larger than a datagram. */
 		return plen && plen <= BCN_MAX_PAYLOAD ? BCN_RELAY_OVERHEAD + plen : 0;
+	case BCN_ECHO:
+	case BCN_ECHO_OK:
+		return plen <= BCN_ECHO_MAX_LEN - BCN_ECHO_MIN_LEN ? BCN_ECHO_MIN_LEN + plen : 0;
 	default:
 		return 0;
 	}
@@ -188,6 +191,11 @@ int bcn_seal(const struct bcn_frame *f, const uint8_t key[BCN_KEY_LEN], uint8_t 
 	case BCN_RELAYED:
 		put_be32(buf + BCN_HDR, f->peer);
 		break;
+	case BCN_ECHO:
+	case BCN_ECHO_OK:
+		bcn_ep_put(buf + BCN_HDR, &f->ep);
+		memcpy(buf + BCN_HDR + BCN_EP_LEN, f->nonce, BCN_NONCE);
+		break;
 	default:
 		break;
 	}
@@ -219,6 +227,10 @@ int bcn_open(const uint8_t *buf, size_t len, const uint8_t key[BCN_KEY_LEN], str
 		if (len < BCN_RELAY_OVERHEAD + 1)
 			return -EBADMSG;
 		f->plen = len - BCN_RELAY_OVERHEAD;
+	} else if (f->type == BCN_ECHO || f->type == BCN_ECHO_OK) {
+		if (len < BCN_ECHO_MIN_LEN)
+			return -EBADMSG;
+		f->plen = len - BCN_ECHO_MIN_LEN;
 	}
 	need = bcn_frame_len(f->type, f->plen);
 	if (!need || need != len)
@@ -243,6 +255,12 @@ int bcn_open(const uint8_t *buf, size_t len, const uint8_t key[BCN_KEY_LEN], str
 	case BCN_RELAYED:
 		f->peer = get_be32(buf + BCN_HDR);
 		f->payload = buf + BCN_RELAY_HDR;
+		break;
+	case BCN_ECHO:
+	case BCN_ECHO_OK:
+		bcn_ep_get(&f->ep, buf + BCN_HDR);
+		memcpy(f->nonce, buf + BCN_HDR + BCN_EP_LEN, BCN_NONCE);
+		f->payload = buf + BCN_ECHO_HDR;
 		break;
 	default:
 		break;

@@ -26,6 +26,8 @@ enum bcn_type {
 	BCN_RELAY = 0x14,     /* node -> beacon: carry this tunnel record to node T */
 	BCN_RELAYED = 0x15,   /* beacon -> node: a tunnel record from node P */
 	BCN_PROBE = 0x17,     /* node -> node: opens a NAT mapping; names the punch */
+	BCN_ECHO = 0x18,      /* node -> beacon: where do you see this socket? (netcheck) */
+	BCN_ECHO_OK = 0x19,   /* beacon -> node: this socket's reflexive endpoint, same size */
 };
 
 #define BCN_HDR 16
@@ -39,6 +41,17 @@ enum bcn_type {
 #define BCN_RELAY_HDR (BCN_HDR + 4)
 #define BCN_RELAY_OVERHEAD (BCN_RELAY_HDR + BCN_MAC)
 #define BCN_MAX_PAYLOAD 65535
+/* ECHO and ECHO_OK: endpoint(18) tag(8) pad, the same layout and length
+ * both ways, so the beacon answers in place and never with more bytes than
+ * it got.  ECHO's endpoint is zero; the beacon writes the source it saw.
+ * It moves no binding: a socket other than the tunnel's may ask (the
+ * second port of `pilotctl netcheck`), and a padded one measures the
+ * largest datagram that passes (the MTU probe).  BCN_ECHO_MAX_LEN is the
+ * UDP payload of a 1500-byte IPv4 packet: the probe tests up to Ethernet's
+ * MTU. */
+#define BCN_ECHO_HDR (BCN_HDR + BCN_EP_LEN + BCN_NONCE)
+#define BCN_ECHO_MIN_LEN (BCN_ECHO_HDR + BCN_MAC)
+#define BCN_ECHO_MAX_LEN 1472
 /* PROBE: type(1) reserved(3) sender node(4) punch nonce(8) mac(16).  It
  * tells a peer where we are seen from, and the peer sends its punch burst
  * there; it is believed only with the nonce of a punch the beacon just sent
@@ -61,8 +74,8 @@ struct bcn_frame {
 	uint64_t counter;
 	uint32_t peer;		  /* PUNCH_REQ/RELAY: target; PUNCH/RELAYED: the other node */
 	struct sockaddr_in6 ep;	  /* BIND_OK, PUNCH */
-	uint8_t nonce[BCN_NONCE]; /* PUNCH */
-	const uint8_t *payload;	  /* RELAY, RELAYED */
+	uint8_t nonce[BCN_NONCE]; /* PUNCH; ECHO/ECHO_OK: the asker's tag */
+	const uint8_t *payload;	  /* RELAY, RELAYED; ECHO/ECHO_OK: the pad */
 	size_t plen;
 };
 
@@ -76,6 +89,15 @@ struct bcn_replay {
 struct bcn_counter {
 	uint64_t last;
 };
+
+/** Where \p type's variable part starts: a RELAY/RELAYED record, an
+ *  ECHO/ECHO_OK pad; 0 for the fixed-size types. */
+static inline size_t bcn_var_at(uint8_t type)
+{
+	if (type == BCN_RELAY || type == BCN_RELAYED)
+		return BCN_RELAY_HDR;
+	return type == BCN_ECHO || type == BCN_ECHO_OK ? BCN_ECHO_HDR : 0;
+}
 
 /** Is \p type a beacon frame type (the 0x10-0x1f range)? */
 static inline int bcn_is_frame(uint8_t type)
@@ -98,11 +120,13 @@ uint64_t bcn_counter_next(struct bcn_counter *c, uint64_t now_s);
 void bcn_counter_start(struct bcn_counter *c, uint64_t now_s);
 
 /** Frame length for \p type with a \p plen payload (0 for an unknown type,
- *  or a RELAY/RELAYED payload that is empty or over BCN_MAX_PAYLOAD). */
+ *  a RELAY/RELAYED payload that is empty or over BCN_MAX_PAYLOAD, or an
+ *  ECHO/ECHO_OK pad that makes the frame longer than BCN_ECHO_MAX_LEN). */
 size_t bcn_frame_len(uint8_t type, size_t plen);
 
 /** Write the header and body of \p f (payload excepted: RELAY/RELAYED
- *  payloads are expected in place at +BCN_RELAY_HDR) and the MAC.
+ *  payloads are expected in place at +BCN_RELAY_HDR, ECHO/ECHO_OK pads at
+ *  +BCN_ECHO_HDR) and the MAC.
  *  \retval frame length, or -EINVAL / -EMSGSIZE. */
 int bcn_seal(const struct bcn_frame *f, const uint8_t key[BCN_KEY_LEN], uint8_t *buf, size_t cap);
 

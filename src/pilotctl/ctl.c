@@ -25,11 +25,16 @@ static const struct ctl_cmd cmds[] = {
      ctl_cmd_up, NULL},
     {"info", "info", "this node's identity, addresses, networks and visibility", ctl_cmd_info,
      NULL},
-    {"peers", "peers", "peers with their path, endpoint and last handshake", ctl_cmd_peers, NULL},
+    {"peers", "peers", "peers with their path, why it is that, endpoint and last handshake",
+     ctl_cmd_peers, NULL},
     {"status", "status [--check]",
      "daemon health, registry link, tunnel paths per peer (--check: one line, exit 0 OK, 1 "
      "WARNING, 2 CRITICAL, 3 UNKNOWN)",
      ctl_cmd_status, NULL},
+    {"netcheck", "netcheck",
+     "measure this node's NAT (mapping, reflexive address), UDP to the beacon, round trips "
+     "and the path MTU (at most 5 s)",
+     ctl_cmd_netcheck, NULL},
     {"ping", "ping TARGET [-c COUNT] [-i INTERVAL] [-W TIMEOUT]",
      "ICMPv6 echo to a peer over the overlay, naming the path each reply took", ctl_cmd_ping, NULL},
     {"addr", "addr ADDRESS|IPV6", "convert a Pilot address to its IPv6 address and back",

@@ -192,6 +192,7 @@ int ctl_send_all(int fd, const char *buf, size_t len, uint64_t deadline);
 int ctl_cmd_info(struct ctl *c, int argc, char **argv);
 int ctl_cmd_peers(struct ctl *c, int argc, char **argv);
 int ctl_cmd_status(struct ctl *c, int argc, char **argv);
+int ctl_cmd_netcheck(struct ctl *c, int argc, char **argv);
 int ctl_cmd_handshake(struct ctl *c, int argc, char **argv);
 int ctl_cmd_pending(struct ctl *c, int argc, char **argv);
 int ctl_cmd_approve(struct ctl *c, int argc, char **argv);

@@ -120,10 +120,10 @@ int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 
 /* --------------------------------------------------------------- peers */
 
-static const char *const peer_hdr[] = {"NODE", "ADDRESS",  "HOSTNAME",
-				       "PATH", "ENDPOINT", "LAST HANDSHAKE"};
-static const char *const peer_keys[] = {"node_id", "address",  "hostname",
-					"path",	   "endpoint", "@last_handshake"};
+static const char *const peer_hdr[] = {"NODE",	 "ADDRESS",  "HOSTNAME",      "PATH",
+				       "REASON", "ENDPOINT", "LAST HANDSHAKE"};
+static const char *const peer_keys[] = {"node_id",     "address",  "hostname",	     "path",
+					"path_reason", "endpoint", "@last_handshake"};
 
 static int print_peers(yajl_val d)
 {
@@ -135,6 +135,89 @@ static const struct node_cmd peers_cmd = {"peers", {NULL}, 0, 0, print_peers};
 int ctl_cmd_peers(struct ctl *c, int argc, char **argv)
 {
 	return run_node_cmd(c, argc, argv, &peers_cmd);
+}
+
+/* ------------------------------------------------------------ netcheck */
+
+/* "yes, round trip 0.4 ms" / "no answer" for a reachability and its time. */
+static const char *reach_text(yajl_val d, const char *ok_key, const char *rtt_key, char *out,
+			      size_t len)
+{
+	yajl_val rtt = json_get(d, rtt_key);
+	char b[64];
+	int ok = 0;
+
+	if (ok_key && json_get_bool(d, ok_key, &ok) < 0) {
+		snprintf(out, len, "not checked (no beacon)");
+		return out;
+	}
+	if (!rtt || YAJL_IS_NULL(rtt))
+		snprintf(out, len, "no answer");
+	else
+		snprintf(out, len, "yes, round trip %s ms", ctl_text(rtt, b, sizeof(b)));
+	return out;
+}
+
+static int print_netcheck(yajl_val d)
+{
+	yajl_val bcn = json_get(d, "beacon"), mtu = json_get(d, "mtu");
+	char b[10][128], bline[300], udp[128], refl[2][200], reg[400], mtul[200];
+	const char *pairs[14], *map;
+	uint64_t pm = 0, up = 0, lp = 0;
+
+	snprintf(bline, sizeof(bline), "%s (%s)", ctl_mtext(bcn, "address", b[0], sizeof(b[0])),
+		 ctl_mtext(bcn, "state", b[1], sizeof(b[1])));
+	reach_text(d, "udp", "beacon_rtt_ms", udp, sizeof(udp));
+	snprintf(refl[0], sizeof(refl[0]), "%s (local port %s)",
+		 ctl_mtext(d, "reflexive", b[2], sizeof(b[2])),
+		 ctl_mtext(d, "local_port", b[3], sizeof(b[3])));
+	snprintf(refl[1], sizeof(refl[1]), "%s (local port %s)",
+		 ctl_mtext(d, "reflexive_second", b[4], sizeof(b[4])),
+		 ctl_mtext(d, "local_port_second", b[5], sizeof(b[5])));
+	map = ctl_mtext(d, "mapping", b[6], sizeof(b[6]));
+	if (strcmp(map, "endpoint-dependent") == 0)
+		map = "endpoint-dependent (symmetric): peers behind NATs are reached through the "
+		      "relay";
+	else if (strcmp(map, "none") == 0)
+		map = "none (a public address)";
+	reach_text(d, NULL, "registry_rtt_ms", reg, sizeof(reg));
+	{
+		const char *re = ctl_mtext(d, "registry_error", b[7], sizeof(b[7]));
+		if (strcmp(re, "-") != 0)
+			snprintf(reg, sizeof(reg), "no answer (%s)", re);
+	}
+	if (json_get_u64(mtu, "path_mtu", &pm) == 0 &&
+	    json_get_u64(mtu, "largest_payload", &lp) == 0) {
+		json_get_u64(mtu, "probed_up_to", &up);
+		snprintf(mtul, sizeof(mtul), "%s%llu (largest UDP payload %llu)",
+			 pm >= up ? "at least " : "", (unsigned long long)pm,
+			 (unsigned long long)lp);
+	} else {
+		snprintf(mtul, sizeof(mtul), "unknown (no probe came back)");
+	}
+	pairs[0] = "beacon";
+	pairs[1] = bline;
+	pairs[2] = "udp to beacon";
+	pairs[3] = udp;
+	pairs[4] = "reflexive";
+	pairs[5] = refl[0];
+	pairs[6] = "second port";
+	pairs[7] = refl[1];
+	pairs[8] = "nat mapping";
+	pairs[9] = map;
+	pairs[10] = "registry";
+	pairs[11] = reg;
+	pairs[12] = "path mtu";
+	pairs[13] = mtul;
+	ctl_kv(pairs, 7);
+	return 0;
+}
+
+static const struct node_cmd netcheck_cmd = {"netcheck", {NULL}, 0, 0, print_netcheck};
+
+int ctl_cmd_netcheck(struct ctl *c, int argc, char **argv)
+{
+	return run_node_cmd(c, argc, argv, &netcheck_cmd);
 }
 
 /* -------------------------------------------------------------- status */
@@ -158,10 +241,12 @@ static const char *health_text(yajl_val h, char *out, size_t outlen)
 
 static int print_status(yajl_val d)
 {
-	static const char *const st_hdr[] = {"NODE",	       "HOSTNAME", "PATH", "ENDPOINT",
-					     "LAST HANDSHAKE", "RX",	   "TX",   "FLOWS"};
-	static const char *const st_keys[] = {"node_id",	 "hostname", "path",	 "endpoint",
-					      "@last_handshake", "rx_bytes", "tx_bytes", "flows"};
+	static const char *const st_hdr[] = {"NODE",   "HOSTNAME", "PATH",
+					     "REASON", "ENDPOINT", "LAST HANDSHAKE",
+					     "RX",     "TX",	   "FLOWS"};
+	static const char *const st_keys[] = {"node_id",     "hostname", "path",
+					      "path_reason", "endpoint", "@last_handshake",
+					      "rx_bytes",    "tx_bytes", "flows"};
 	yajl_val reg = json_get(d, "registry"), tun = json_get(d, "tun"),
 		 counters = json_get(d, "counters"), bcn = json_get(d, "beacon");
 	char b[6][256], regline[1000], tunline[300], bcnline[400], up[64], spline[800];

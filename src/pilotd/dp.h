@@ -116,6 +116,13 @@ void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
  *  naming node \p node's punch \p nonce. */
 void dp_probe(struct pilotd *d, const uint8_t *probe, size_t len, uint32_t node,
 	      const uint8_t nonce[8], const struct sockaddr_in6 *src, uint64_t now);
+/** Why \p p's path is what it is (doc/NAT.md "Why a path is relayed"):
+ *  "direct", "punched after N attempts", "none", or for a relayed path
+ *  no_beacon, symmetric_nat, punch_timed_out or udp_blocked.  \p beacon_ok:
+ *  this node is bound at the beacon; \p own_nat_symmetric: netcheck found
+ *  this node's NAT endpoint-dependent.  \retval a constant or \p buf. */
+const char *dp_path_reason(const struct peer *p, int beacon_ok, int own_nat_symmetric, char *buf,
+			   size_t len);
 /** A tunnel record node \p from sent us through the relay. */
 void dp_relayed_in(struct pilotd *d, uint8_t *rec, size_t len, uint32_t from, uint64_t now);
 /** Which flows to cut: every field that is set must match. */

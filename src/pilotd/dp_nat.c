@@ -56,6 +56,8 @@ void dp_punch(struct pilotd *d, uint32_t node, const struct sockaddr_in6 *ep,
 		return;
 	p->punch_ep = *ep;
 	p->punch_rx_ms = now;
+	p->punch_attempts++;
+	p->last_punch_real_ms = now_real_ms();
 	p->punch_left = PUNCH_BURST;
 	p->probe_answers = 0;
 	memcpy(p->punch_nonce, nonce, sizeof(p->punch_nonce));
@@ -79,6 +81,12 @@ void dp_probe(struct pilotd *d, const uint8_t *probe, size_t len, uint32_t node,
 	    sodium_memcmp(nonce, p->punch_nonce, sizeof(p->punch_nonce)) != 0)
 		return;
 	p->probe_answers++;
+	p->probe_rx_ms = now;
+	/* The peer's address at another port than the beacon (or the last
+	 * probe) showed: a NAT on the way maps per destination. */
+	if (memcmp(&p->punch_ep.sin6_addr, &src->sin6_addr, sizeof(src->sin6_addr)) == 0 &&
+	    p->punch_ep.sin6_port != src->sin6_port)
+		p->probe_shifted = 1;
 	if (memcmp(&p->punch_ep, src, sizeof(*src)) != 0) {
 		p->punch_ep = *src;
 		p->punch_left = PUNCH_BURST;

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dp_int.h"
@@ -26,9 +27,41 @@ void dp_path_set(struct pilotd *d, struct peer *p, enum peer_path to, uint64_t n
 		p->next_punch_ms = now + UPGRADE_FIRST_MS;
 		p->direct_backoff_ms = DIRECT_PROBE_FIRST_MS;
 		p->next_direct_ms = now + DIRECT_PROBE_FIRST_MS;
-	} else if (to == PATH_DIRECT) {
-		p->ep_direct_ok = 1;
+	} else {
+		/* A working path: the attempts it took, and the next count
+		 * starts here. */
+		if (to == PATH_PUNCHED)
+			p->punched_after = p->punch_attempts - p->punch_mark;
+		p->punch_mark = p->punch_attempts;
+		p->probe_shifted = 0;
+		if (to == PATH_DIRECT)
+			p->ep_direct_ok = 1;
 	}
+}
+
+const char *dp_path_reason(const struct peer *p, int beacon_ok, int own_nat_symmetric, char *buf,
+			   size_t len)
+{
+	switch (p->path) {
+	case PATH_DIRECT:
+		return "direct";
+	case PATH_PUNCHED:
+		snprintf(buf, len, "punched after %u attempt%s", p->punched_after,
+			 p->punched_after == 1 ? "" : "s");
+		return buf;
+	case PATH_RELAYED:
+		break;
+	default:
+		return "none";
+	}
+	/* Relayed: the first of these that holds says why. */
+	if (!beacon_ok)
+		return "no_beacon";
+	if (p->probe_shifted || own_nat_symmetric)
+		return "symmetric_nat";
+	if (p->punch_attempts && (p->last_direct_rx_ms || p->probe_rx_ms))
+		return "punch_timed_out";
+	return "udp_blocked";
 }
 
 /* A keepalive straight to \p p's endpoint (no-op without a session). */

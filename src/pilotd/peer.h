@@ -68,6 +68,16 @@ struct peer {
 	uint64_t direct_reply_ms; /* last answer to a direct record while relayed */
 	uint64_t next_direct_ms;  /* relayed: next keepalive straight to ep ... */
 	uint32_t direct_backoff_ms;
+	/* Why the path is what it is (dp_path_reason, doc/NAT.md "Why a
+	 * path is relayed"): punch bursts we sent it, the count when the path
+	 * last became direct or punched, how many the last punched path took,
+	 * the wall clock of the last burst, the last verified probe, and
+	 * whether a probe came from the address the beacon named at another
+	 * port (its NAT, or ours, maps per destination). */
+	uint32_t punch_attempts, punch_mark, punched_after;
+	uint64_t last_punch_real_ms;
+	uint64_t probe_rx_ms;
+	int probe_shifted;
 	int restart_pending; /* peer.restarted heard: handshake once resolved */
 
 	uint64_t last_tx_ms, last_rx_ms; /* authenticated traffic, monotonic */

@@ -499,6 +499,7 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 
 	d->base = base;
 	d->udp_fd = -1;
+	d->netcheck.fd = -1;
 	d->started_ms = now_mono_ms();
 	d->rekey_ms = (uint64_t)d->cfg.rekey_interval * 1000;
 	d->reject_ms = d->rekey_ms + 60000;
@@ -615,6 +616,7 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 void pilotd_free(struct pilotd *d)
 {
 	metrics_close(d->metrics);
+	pilotd_netcheck_stop(d); /* its answer goes out before the sockets close */
 	if (d->ev_watchdog)
 		event_free(d->ev_watchdog);
 	ipc_close(d->ipc);

@@ -15,6 +15,7 @@
 #include "dp.h"
 #include "flow.h"
 #include "member.h"
+#include "netcheck.h"
 #include "nodeset.h"
 #include "peer.h"
 #include "regc.h"
@@ -179,6 +180,30 @@ struct pilotd_bcn {
 	int behind_nat;
 	uint64_t bind_sent_ms, bind_ok_ms;
 	unsigned relayed_peers; /* with a relayed session, as of the last tick */
+	/* An ECHO_OK on the tunnel socket goes here while a netcheck runs. */
+	void (*on_echo)(struct pilotd *d, const struct bcn_frame *f, size_t len, int second);
+};
+
+/* `pilotctl netcheck` (pilotd_netcheck.c): one run at a time. */
+struct pilotd_netcheck;
+typedef void (*pilotd_netcheck_cb)(struct pilotd *d, void *arg, const struct pilotd_netcheck *nc);
+struct pilotd_netcheck {
+	int running;
+	uint32_t run;	/* names this run's echoes and its registry call */
+	int fd;		/* the second socket, -1 */
+	uint16_t port2; /* ... its local port */
+	struct event *ev_rx, *ev_timer;
+	uint64_t start_us; /* monotonic */
+	unsigned rounds;   /* echo rounds sent */
+	struct nc_echo echo[NC_PROBES];
+	int reg_done; /* the registry answered (or failed) */
+	uint64_t reg_rtt_us;
+	char reg_error[160]; /* "" when it answered */
+	uint64_t duration_us;
+	pilotd_netcheck_cb cb;
+	void *cb_arg;
+	/* The last run's mapping (path reasons: our own NAT may be why). */
+	enum nc_mapping mapping;
 };
 
 /* This node's certificates (pilotd_cert.c). */
@@ -262,6 +287,7 @@ struct pilotd {
 	uint64_t last_sweep_ms, last_prune_ms;
 	struct flow flow_passthrough; /* marker: admitted without a flow entry */
 	struct pilotd_bcn bcn;
+	struct pilotd_netcheck netcheck;
 	struct dp_bcast bcast;		  /* broadcast meters (dp_bcast.c) */
 	uint32_t bcast_rate, bcast_burst; /* per sender and network; 0 rate: off */
 	unsigned offload;		  /* PILOTD_OFFLOAD_*: what to ask the kernel for */
@@ -402,6 +428,21 @@ int pilotd_bcn_wrap(struct pilotd *d, uint8_t *frame, size_t reclen, size_t cap,
 void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
 		      uint64_t now);
 void pilotd_bcn_status(struct pilotd *d, struct json_gen *j);
+/** A datagram from \p src that must be the beacon's: from its address,
+ *  under our key, to us, of a beacon -> node type, fresh.  Else counted as
+ *  rx_dropped_beacon.  \retval 0 (decoded into \p f) or -1. */
+int pilotd_bcn_accept(struct pilotd *d, const uint8_t *buf, size_t len,
+		      const struct sockaddr_in6 *src, struct bcn_frame *f);
+/** Is \p ep one of this host's addresses at \p port? */
+int pilotd_bcn_ep_is_ours(const struct sockaddr_in6 *ep, uint16_t port);
+
+/* ---- netcheck (pilotd_netcheck.c) ---- */
+/** Start a run (at most NC_TOTAL_MS): echoes from the tunnel socket and
+ *  a second one, the MTU probe, and a registry round trip; \p cb gets the
+ *  outcome.  \retval 0, -EBUSY (one is running) or -errno. */
+int pilotd_netcheck_start(struct pilotd *d, pilotd_netcheck_cb cb, void *arg);
+/** Stop a run now (shutdown): its callback gets what was heard. */
+void pilotd_netcheck_stop(struct pilotd *d);
 
 /* ---- block list, revocation, policy (pilotd_policy.c) ---- */
 int pilotd_is_blocked(struct pilotd *d, uint32_t node);

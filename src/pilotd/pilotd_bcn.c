@@ -26,14 +26,14 @@
 #define BIND_RETRY_MS 2000
 #define BIND_STALE_MS 60000
 
-/* Is \p ep one of this host's own addresses at our listen port?  If not,
- * a NAT sits between us and the beacon. */
-static int ep_is_ours(const struct pilotd *d, const struct sockaddr_in6 *ep)
+/* Is \p ep one of this host's own addresses at \p port?  If not (for
+ * our listen port), a NAT sits between us and the beacon. */
+int pilotd_bcn_ep_is_ours(const struct sockaddr_in6 *ep, uint16_t port)
 {
 	struct ifaddrs *ifa, *i;
 	int ours = 0;
 
-	if (ntohs(ep->sin6_port) != d->cfg.listen_port || getifaddrs(&ifa) < 0)
+	if (ntohs(ep->sin6_port) != port || getifaddrs(&ifa) < 0)
 		return 0;
 	for (i = ifa; i && !ours; i = i->ifa_next) {
 		if (!i->ifa_addr)
@@ -182,6 +182,24 @@ int pilotd_bcn_wrap(struct pilotd *d, uint8_t *frame, size_t reclen, size_t cap,
 	return bcn_seal(&f, d->bcn.key, frame, cap);
 }
 
+int pilotd_bcn_accept(struct pilotd *d, const uint8_t *buf, size_t len,
+		      const struct sockaddr_in6 *src, struct bcn_frame *f)
+{
+	struct pilotd_bcn *b = &d->bcn;
+
+	/* Only the configured beacon, only with our key, only fresh. */
+	if (!b->have_key || memcmp(&src->sin6_addr, &b->addr.sin6_addr, 16) != 0 ||
+	    src->sin6_port != b->addr.sin6_port || bcn_open(buf, len, b->key, f) < 0 ||
+	    f->node != d->node_id ||
+	    (f->type != BCN_BIND_OK && f->type != BCN_PUNCH && f->type != BCN_RELAYED &&
+	     f->type != BCN_ECHO_OK) ||
+	    bcn_replay_check(&b->rx, f->counter, now_real_ms() / 1000) < 0) {
+		d->ctr.rx_dropped_beacon++;
+		return -1;
+	}
+	return 0;
+}
+
 void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
 		      uint64_t now)
 {
@@ -199,20 +217,13 @@ void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct s
 			dp_probe(d, buf, len, node, nonce, src, now);
 		return;
 	}
-	/* Only the configured beacon, only with our key, only fresh. */
-	if (!b->have_key || memcmp(&src->sin6_addr, &b->addr.sin6_addr, 16) != 0 ||
-	    src->sin6_port != b->addr.sin6_port || bcn_open(buf, len, b->key, &f) < 0 ||
-	    f.node != d->node_id ||
-	    (f.type != BCN_BIND_OK && f.type != BCN_PUNCH && f.type != BCN_RELAYED) ||
-	    bcn_replay_check(&b->rx, f.counter, now_real_ms() / 1000) < 0) {
-		d->ctr.rx_dropped_beacon++;
+	if (pilotd_bcn_accept(d, buf, len, src, &f) < 0)
 		return;
-	}
 	switch (f.type) {
 	case BCN_BIND_OK:
 		if (!b->have_reflexive || memcmp(&b->reflexive, &f.ep, sizeof(f.ep)) != 0) {
 			char eb[64];
-			int nat = !ep_is_ours(d, &f.ep),
+			int nat = !pilotd_bcn_ep_is_ours(&f.ep, (uint16_t)d->cfg.listen_port),
 			    changed = !b->have_reflexive || nat != b->behind_nat;
 			log_info("beacon: this node is seen at %s%s",
 				 bcn_ep_format6(&f.ep, eb, sizeof(eb)),
@@ -232,6 +243,11 @@ void pilotd_bcn_input(struct pilotd *d, uint8_t *buf, size_t len, const struct s
 	case BCN_RELAYED:
 		d->ctr.relay_rx_packets++;
 		dp_relayed_in(d, buf + BCN_RELAY_HDR, f.plen, f.peer, now);
+		break;
+	case BCN_ECHO_OK:
+		/* Only a netcheck asks (pilotd_netcheck.c, above us). */
+		if (b->on_echo)
+			b->on_echo(d, &f, len, 0);
 		break;
 	}
 }

@@ -28,6 +28,7 @@ const struct ipc_cmd pilotd_ipc_cmds[] = {
 	{"trust", cmd_trust},
 	{"untrust", cmd_untrust},
 	{"status", cmd_status},
+	{"netcheck", cmd_netcheck},
 	{"prefix", cmd_prefix},
 	{"find", cmd_find},
 	{"set-hostname", cmd_set_hostname},

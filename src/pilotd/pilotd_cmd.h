@@ -60,6 +60,9 @@ void cmd_trust(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_status(struct pilotd *d, struct ipc_req *req, yajl_val args);
 void cmd_prefix(struct pilotd *d, struct ipc_req *req, yajl_val args);
 
+/* ---- pilotd_cmd_netcheck.c ---- */
+void cmd_netcheck(struct pilotd *d, struct ipc_req *req, yajl_val args);
+
 /* ---- pilotd_cmd_self.c ---- */
 void cmd_find(struct pilotd *d, struct ipc_req *req, yajl_val args);
 /** find for the name service socket: answered from a short-lived cache. */

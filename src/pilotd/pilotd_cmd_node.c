@@ -121,7 +121,7 @@ static void gen_peer_body(struct pilotd *d, struct json_gen *j, uint32_t node, c
 			  const char *hostname, int trusted)
 {
 	struct peer *p = peer_find(&d->peers, node);
-	char ep[64];
+	char ep[64], why[48];
 
 	jg_ku64(j, "node_id", node);
 	gen_addr(d, j, 0, node);
@@ -129,6 +129,17 @@ static void gen_peer_body(struct pilotd *d, struct json_gen *j, uint32_t node, c
 	jg_kb64(j, "public_key", pk, 32);
 	jg_kbool(j, "trusted", trusted);
 	jg_kstr(j, "path", p && p->cur ? peer_path_name(p->path) : "none");
+	/* Why (doc/NAT.md "Why a path is relayed"), and the punches tried. */
+	jg_kstr(j, "path_reason",
+		p && p->cur ? dp_path_reason(p, pilotd_bcn_ready(d),
+					     d->netcheck.mapping == NC_MAP_EDM, why, sizeof(why))
+			    : "no_session");
+	jg_ku64(j, "punch_attempts", p ? p->punch_attempts : 0);
+	jg_key(j, "last_punch");
+	if (p && p->last_punch_real_ms)
+		jg_u64(j, p->last_punch_real_ms / 1000);
+	else
+		jg_null(j);
 	/* Where records go now (the beacon, when relayed), and the peer's
 	 * direct endpoint as last seen. */
 	if (p && p->cur && p->path == PATH_RELAYED && d->bcn.have_key) {

@@ -474,6 +474,7 @@ static void beacon_metrics(const struct rdv_bcn_stats *b, struct evbuffer *out)
 	metrics_counter(out, "pilot_beacon_frames_total", "Frames received by the beacon.",
 			b->rx_frames);
 	metrics_counter(out, "pilot_beacon_binds_total", "Endpoint bindings answered.", b->binds);
+	metrics_counter(out, "pilot_beacon_echoes_total", "Echoes answered (netcheck).", b->echoes);
 	metrics_counter(out, "pilot_beacon_punch_requests_total", "Punch requests coordinated.",
 			b->punch_reqs);
 	metrics_counter(out, "pilot_beacon_relayed_packets_total", "Tunnel records relayed.",

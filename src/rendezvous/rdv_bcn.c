@@ -405,6 +405,34 @@ static void on_relay(struct rdv_bcn *b, struct bnode *n, uint8_t *buf, const str
 	b->st.relayed_bytes += f->plen;
 }
 
+/* ECHO: the source this frame came from, answered to that source in place
+ * (the same length: never more bytes than asked).  It moves no binding and
+ * keeps none alive: the asking socket need not be the node's tunnel socket
+ * (netcheck's second port), and the binding must stay the one peers reach. */
+static void on_echo(struct rdv_bcn *b, struct bnode *n, uint8_t *buf, const struct bcn_frame *f,
+		    const struct sockaddr_in6 *src, uint64_t now)
+{
+	struct bcn_frame out;
+	int len;
+
+	refill(b, n, now);
+	if (n->ctl_tokens < 1) {
+		drop(b, RDV_BCN_DROP_RATE);
+		return;
+	}
+	n->ctl_tokens -= 1;
+	out = *f;
+	out.type = BCN_ECHO_OK;
+	out.node = n->id;
+	out.ep = *src;
+	out.counter = bcn_counter_next(&b->tx, now_real_ms() / 1000);
+	len = bcn_seal(&out, n->key, buf, BUFSZ);
+	if (len < 0)
+		return;
+	queue(b, buf, (size_t)len, src);
+	b->st.echoes++;
+}
+
 static void frame_in(struct rdv_bcn *b, uint8_t *buf, size_t len, const struct sockaddr_in6 *src,
 		     uint64_t now, uint64_t now_s)
 {
@@ -416,7 +444,7 @@ static void frame_in(struct rdv_bcn *b, uint8_t *buf, size_t len, const struct s
 
 	b->st.rx_frames++;
 	if (bcn_peek(buf, len, &type, &id) < 0 ||
-	    (type != BCN_BIND && type != BCN_PUNCH_REQ && type != BCN_RELAY)) {
+	    (type != BCN_BIND && type != BCN_PUNCH_REQ && type != BCN_RELAY && type != BCN_ECHO)) {
 		drop(b, RDV_BCN_DROP_MALFORMED);
 		return;
 	}
@@ -433,6 +461,10 @@ static void frame_in(struct rdv_bcn *b, uint8_t *buf, size_t len, const struct s
 	rc = bcn_replay_check(&n->rx, f.counter, now_s);
 	if (rc < 0) {
 		drop(b, RDV_BCN_DROP_REPLAY);
+		return;
+	}
+	if (f.type == BCN_ECHO) {
+		on_echo(b, n, buf, &f, src, now);
 		return;
 	}
 	/* Only the newest authenticated frame moves an endpoint (roaming);

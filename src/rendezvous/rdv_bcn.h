@@ -17,7 +17,8 @@
 #define RDV_BCN_RECHECK_MS 2000	   /* node keys and pair visibility re-read */
 #define RDV_BCN_BIND_TTL_MS 180000 /* a bound endpoint is forgotten after this silence */
 #define RDV_BCN_MAX_NODES 262144
-#define RDV_BCN_CTL_PER_S 20 /* BIND answers + punch requests per node (burst the same) */
+#define RDV_BCN_CTL_PER_S 20 /* BIND and ECHO answers + punch requests per node (burst the same)   \
+			      */
 
 enum rdv_bcn_drop {
 	RDV_BCN_DROP_MALFORMED,
@@ -32,6 +33,7 @@ enum rdv_bcn_drop {
 
 struct rdv_bcn_stats {
 	uint64_t rx_frames, binds, punch_reqs, punches_sent, relayed_packets, relayed_bytes;
+	uint64_t echoes; /* ECHO frames answered (netcheck) */
 	uint64_t dropped[RDV_BCN_DROP_COUNT];
 	uint64_t nodes; /* bound now */
 };

@@ -53,6 +53,7 @@ expect "unknown command: usage, exit 2" 2 "$USAGE" --json frobnicate
 expect "unknown global option: usage, exit 2" 2 "$USAGE" --json --frob info
 expect "--socket without a value: usage, exit 2" 2 "$USAGE" --json --socket
 expect "--json after the command counts too" 2 "$USAGE" frobnicate --json
+expect "netcheck takes no arguments: usage, exit 2" 2 "$USAGE" --json netcheck now
 expect "info with an extra argument: usage, exit 2" 2 "$USAGE" --json info extra
 expect "approve without TARGET: usage, exit 2" 2 "$USAGE" --json approve
 expect "handshake with three arguments: usage, exit 2" 2 "$USAGE" --json handshake a b c

@@ -32,8 +32,8 @@ static uint8_t fz_key[BCN_KEY_LEN];
 static uint8_t fz_buf[FZ_MAX + BCN_RELAY_OVERHEAD + 64];
 static uint8_t fz_buf2[FZ_MAX + BCN_RELAY_OVERHEAD + 64];
 
-static const uint8_t fz_types[] = {BCN_BIND,  BCN_BIND_OK, BCN_PUNCH_REQ,
-				   BCN_PUNCH, BCN_RELAY,   BCN_RELAYED};
+static const uint8_t fz_types[] = {BCN_BIND,  BCN_BIND_OK, BCN_PUNCH_REQ, BCN_PUNCH,
+				   BCN_RELAY, BCN_RELAYED, BCN_ECHO,	  BCN_ECHO_OK};
 
 static void fz_setup(void)
 {
@@ -52,6 +52,11 @@ static int fz_is_relay(uint8_t type)
 	return type == BCN_RELAY || type == BCN_RELAYED;
 }
 
+static int fz_is_echo(uint8_t type)
+{
+	return type == BCN_ECHO || type == BCN_ECHO_OK;
+}
+
 /* An opened frame: its fields are consistent with the bytes, and sealing
  * it again (the payload in place) gives the same bytes. */
 static void fz_check_opened(const uint8_t *d, size_t n, const struct bcn_frame *f)
@@ -67,6 +72,9 @@ static void fz_check_opened(const uint8_t *d, size_t n, const struct bcn_frame *
 	if (fz_is_relay(f->type)) {
 		if (f->plen == 0 || f->payload != d + BCN_RELAY_HDR)
 			abort();
+	} else if (fz_is_echo(f->type)) {
+		if (f->payload != d + BCN_ECHO_HDR || n > BCN_ECHO_MAX_LEN)
+			abort();
 	} else if (f->payload || f->plen) {
 		abort();
 	}
@@ -74,7 +82,7 @@ static void fz_check_opened(const uint8_t *d, size_t n, const struct bcn_frame *
 		abort();
 	memset(fz_buf2, 0xa5, n);
 	if (f->plen)
-		memcpy(fz_buf2 + BCN_RELAY_HDR, f->payload, f->plen);
+		memcpy(fz_buf2 + bcn_var_at(f->type), f->payload, f->plen);
 	m = bcn_seal(f, fz_key, fz_buf2, n);
 	if (m < 0 || (size_t)m != n || memcmp(fz_buf2, d, n) != 0)
 		abort();
@@ -124,6 +132,8 @@ static void fz_open(const uint8_t *d, size_t n)
 		if (n >= BCN_HDR + BCN_MAC && !fz_buf[1] && !fz_buf[2] && !fz_buf[3]) {
 			if (fz_is_relay(fz_buf[0]))
 				expect_ok = n > BCN_RELAY_OVERHEAD;
+			else if (fz_is_echo(fz_buf[0]))
+				expect_ok = n >= BCN_ECHO_MIN_LEN && n <= BCN_ECHO_MAX_LEN;
 			else
 				expect_ok = bcn_frame_len(fz_buf[0], 0) == n;
 		}
@@ -161,7 +171,7 @@ static uint64_t fz_be(struct fz_rd *r, int len)
 /* The input as the fields of a frame, laid out as a frame would be (so a
  * real frame reads back as itself): type(1) skip(3) node(4) counter(8)
  * peer(4) endpoint(18) nonce(8) flip position(2) flip mask(1), and for
- * RELAY/RELAYED the rest is the payload.  Seal it, open it, compare; then
+ * RELAY/RELAYED the rest is the payload, for ECHO/ECHO_OK the pad.  Seal it, open it, compare; then
  * flip the chosen bits, which must be refused. */
 static void fz_seal(const uint8_t *d, size_t n)
 {
@@ -182,19 +192,25 @@ static void fz_seal(const uint8_t *d, size_t n)
 	fz_bytes(&rd, f.nonce, sizeof(f.nonce));
 	pos = (size_t)fz_be(&rd, 2);
 	mask = fz_u8(&rd);
-	if (fz_is_relay(f.type)) {
+	if (bcn_var_at(f.type)) {
 		f.plen = rd.at < n ? n - rd.at : 0;
 		if (f.plen > FZ_MAX)
 			return;
 		if (f.plen)
-			memcpy(fz_buf + BCN_RELAY_HDR, d + rd.at, f.plen);
-		f.payload = fz_buf + BCN_RELAY_HDR;
+			memcpy(fz_buf + bcn_var_at(f.type), d + rd.at, f.plen);
+		f.payload = fz_buf + bcn_var_at(f.type);
 	}
 
 	len = bcn_frame_len(f.type, f.plen);
 	rc = bcn_seal(&f, fz_key, fz_buf, sizeof(fz_buf));
 	if (fz_is_relay(f.type) && f.plen == 0) {
 		/* a RELAY carries a record: neither end makes or takes an empty one */
+		if (rc != -EINVAL || len != 0)
+			abort();
+		return;
+	}
+	if (fz_is_echo(f.type) && f.plen > BCN_ECHO_MAX_LEN - BCN_ECHO_MIN_LEN) {
+		/* an echo is never longer than the MTU probe's largest */
 		if (rc != -EINVAL || len != 0)
 			abort();
 		return;
@@ -219,6 +235,13 @@ static void fz_seal(const uint8_t *d, size_t n)
 	case BCN_PUNCH:
 		if (g.peer != f.peer || memcmp(&g.ep, &f.ep, sizeof(g.ep)) != 0 ||
 		    memcmp(g.nonce, f.nonce, BCN_NONCE) != 0)
+			abort();
+		break;
+	case BCN_ECHO:
+	case BCN_ECHO_OK:
+		if (g.peer || memcmp(&g.ep, &f.ep, sizeof(g.ep)) != 0 ||
+		    memcmp(g.nonce, f.nonce, BCN_NONCE) != 0 || g.plen != f.plen ||
+		    (g.plen && memcmp(g.payload, d + n - g.plen, g.plen) != 0))
 			abort();
 		break;
 	default:

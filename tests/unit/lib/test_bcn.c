@@ -91,13 +91,33 @@ static void assert_ep_equal(const struct sockaddr_in6 *a, const struct sockaddr_
 	assert_int_equal(a->sin6_port, b->sin6_port);
 }
 
-static const uint8_t types[] = {BCN_BIND,  BCN_BIND_OK, BCN_PUNCH_REQ,
-				BCN_PUNCH, BCN_RELAY,	BCN_RELAYED};
+static const uint8_t types[] = {BCN_BIND,  BCN_BIND_OK, BCN_PUNCH_REQ, BCN_PUNCH,
+				BCN_RELAY, BCN_RELAYED, BCN_ECHO,      BCN_ECHO_OK};
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
-/* A frame of each type with every field filled (payload too, for RELAY
- * and RELAYED: plen bytes of a pattern at +BCN_RELAY_HDR).  Returns the
- * sealed length. */
+static int is_relay(unsigned type)
+{
+	return type == BCN_RELAY || type == BCN_RELAYED;
+}
+
+static int is_echo(unsigned type)
+{
+	return type == BCN_ECHO || type == BCN_ECHO_OK;
+}
+
+/* Does a frame of \p type open at length \p n (the layout alone)? */
+static int opens_at(unsigned type, size_t n)
+{
+	if (is_relay(type))
+		return n > BCN_RELAY_OVERHEAD && n <= BCN_RELAY_OVERHEAD + BCN_MAX_PAYLOAD;
+	if (is_echo(type))
+		return n >= BCN_ECHO_MIN_LEN && n <= BCN_ECHO_MAX_LEN;
+	return bcn_frame_len((uint8_t)type, 0) == n;
+}
+
+/* A frame of each type with every field filled (payload too, for RELAY,
+ * RELAYED, ECHO and ECHO_OK: plen bytes of a pattern at bcn_var_at()).
+ * Returns the sealed length. */
 static size_t make_frame(uint8_t type, const uint8_t key[BCN_KEY_LEN], uint8_t *buf, size_t cap,
 			 size_t plen, struct bcn_frame *f)
 {
@@ -111,11 +131,11 @@ static size_t make_frame(uint8_t type, const uint8_t key[BCN_KEY_LEN], uint8_t *
 	ep_v4(&f->ep, "198.18.0.1", 9001);
 	for (int i = 0; i < BCN_NONCE; i++)
 		f->nonce[i] = (uint8_t)(0xa0 + i);
-	if (type == BCN_RELAY || type == BCN_RELAYED) {
-		assert_true(BCN_RELAY_OVERHEAD + plen <= cap);
+	if (bcn_var_at(type)) {
+		assert_true(bcn_var_at(type) + plen + BCN_MAC <= cap);
 		for (size_t i = 0; i < plen; i++)
-			buf[BCN_RELAY_HDR + i] = (uint8_t)(i * 7 + 3);
-		f->payload = buf + BCN_RELAY_HDR;
+			buf[bcn_var_at(type) + i] = (uint8_t)(i * 7 + 3);
+		f->payload = buf + bcn_var_at(type);
 		f->plen = plen;
 	}
 	n = bcn_seal(f, key, buf, cap);
@@ -253,12 +273,20 @@ static void test_frame_len(void **state)
 	assert_int_equal(BCN_PUNCH_REQ_LEN, 36);
 	assert_int_equal(BCN_PUNCH_LEN, 62);
 	assert_int_equal(BCN_RELAY_OVERHEAD, 36);
+	assert_int_equal(BCN_ECHO_MIN_LEN, 58);
 	assert_int_equal(bcn_frame_len(BCN_BIND, 99), BCN_BIND_LEN);
 	assert_int_equal(bcn_frame_len(BCN_BIND_OK, 99), BCN_BIND_OK_LEN);
 	assert_int_equal(bcn_frame_len(BCN_PUNCH_REQ, 99), BCN_PUNCH_REQ_LEN);
 	assert_int_equal(bcn_frame_len(BCN_PUNCH, 99), BCN_PUNCH_LEN);
 	assert_int_equal(bcn_frame_len(BCN_RELAY, 1), BCN_RELAY_OVERHEAD + 1);
 	assert_int_equal(bcn_frame_len(BCN_RELAYED, 1400), BCN_RELAY_OVERHEAD + 1400);
+	/* An echo may be unpadded, and is never longer than BCN_ECHO_MAX_LEN. */
+	assert_int_equal(bcn_frame_len(BCN_ECHO, 0), BCN_ECHO_MIN_LEN);
+	assert_int_equal(bcn_frame_len(BCN_ECHO_OK, 100), BCN_ECHO_MIN_LEN + 100);
+	assert_int_equal(bcn_frame_len(BCN_ECHO, BCN_ECHO_MAX_LEN - BCN_ECHO_MIN_LEN),
+			 BCN_ECHO_MAX_LEN);
+	assert_int_equal(bcn_frame_len(BCN_ECHO, BCN_ECHO_MAX_LEN - BCN_ECHO_MIN_LEN + 1), 0);
+	assert_int_equal(bcn_frame_len(BCN_ECHO_OK, BCN_MAX_PAYLOAD), 0);
 	for (unsigned t = 0; t < 256; t++) {
 		int known = 0;
 		for (size_t i = 0; i < NTYPES; i++)
@@ -436,6 +464,69 @@ static void test_seal_open_relay(void **state)
 	}
 }
 
+/* ECHO and ECHO_OK: the pad stays in place, the beacon's answer is the
+ * request resealed in place (same length, the endpoint written over the
+ * zeros), and the length is bounded both ways. */
+static void test_seal_open_echo(void **state)
+{
+	static const size_t plens[] = {0, 1, 100, 1400 - BCN_ECHO_MIN_LEN,
+				       BCN_ECHO_MAX_LEN - BCN_ECHO_MIN_LEN};
+	uint8_t key[BCN_KEY_LEN], buf[BCN_ECHO_MAX_LEN + 8];
+	struct bcn_frame f, g, out;
+
+	(void)state;
+	key_fill(key, 0x44);
+	for (size_t i = 0; i < sizeof(plens) / sizeof(plens[0]); i++) {
+		size_t plen = plens[i], n;
+
+		memset(buf, 0xcc, sizeof(buf));
+		memset(&f, 0, sizeof(f));
+		f.type = BCN_ECHO;
+		f.node = T_NODE;
+		f.counter = T_BASE | 7;
+		memcpy(f.nonce, "TAG-0001", BCN_NONCE);
+		memset(buf + BCN_ECHO_HDR, 0, plen);
+		f.plen = plen;
+		n = (size_t)bcn_seal(&f, key, buf, sizeof(buf));
+		assert_int_equal(n, BCN_ECHO_MIN_LEN + plen);
+		assert_int_equal(buf[n], 0xcc);
+		/* The asker's endpoint field is zero. */
+		for (size_t j = BCN_HDR; j < BCN_HDR + BCN_EP_LEN; j++)
+			assert_int_equal(buf[j], 0);
+		assert_int_equal(bcn_open(buf, n, key, &g), 0);
+		assert_int_equal(g.type, BCN_ECHO);
+		assert_int_equal(g.plen, plen);
+		assert_ptr_equal(g.payload, buf + BCN_ECHO_HDR);
+		assert_memory_equal(g.nonce, "TAG-0001", BCN_NONCE);
+
+		/* The beacon's answer, in place. */
+		out = g;
+		out.type = BCN_ECHO_OK;
+		ep_v6(&out.ep, "2001:db8::7", 40000);
+		assert_int_equal(bcn_seal(&out, key, buf, n), (int)n);
+		assert_int_equal(bcn_open(buf, n, key, &g), 0);
+		assert_int_equal(g.type, BCN_ECHO_OK);
+		assert_int_equal(g.plen, plen);
+		assert_ep_equal(&g.ep, &out.ep);
+		assert_memory_equal(g.nonce, "TAG-0001", BCN_NONCE);
+		for (size_t j = 0; j < plen; j++)
+			assert_int_equal(buf[BCN_ECHO_HDR + j], 0);
+	}
+	/* Past the largest: neither sealed nor opened. */
+	memset(&f, 0, sizeof(f));
+	f.type = BCN_ECHO;
+	f.plen = BCN_ECHO_MAX_LEN - BCN_ECHO_MIN_LEN + 1;
+	assert_int_equal(bcn_seal(&f, key, buf, sizeof(buf)), -EINVAL);
+	memset(buf, 0, sizeof(buf));
+	buf[0] = BCN_ECHO;
+	remac(buf, BCN_ECHO_MAX_LEN + 1, key);
+	assert_int_equal(bcn_open(buf, BCN_ECHO_MAX_LEN + 1, key, &g), -EBADMSG);
+	remac(buf, BCN_ECHO_MIN_LEN - 1, key);
+	assert_int_equal(bcn_open(buf, BCN_ECHO_MIN_LEN - 1, key, &g), -EBADMSG);
+	remac(buf, BCN_ECHO_MAX_LEN, key);
+	assert_int_equal(bcn_open(buf, BCN_ECHO_MAX_LEN, key, &g), 0);
+}
+
 /* Every type round-trips and re-seals to the same bytes; fields a type
  * does not carry are neither written nor read back. */
 static void test_seal_open_all(void **state)
@@ -453,13 +544,15 @@ static void test_seal_open_all(void **state)
 		assert_int_equal(g.type, types[i]);
 		assert_int_equal(g.node, f.node);
 		assert_int_equal(g.counter, f.counter);
-		assert_int_equal(g.peer,
-				 types[i] == BCN_BIND || types[i] == BCN_BIND_OK ? 0 : f.peer);
-		if (types[i] == BCN_BIND_OK || types[i] == BCN_PUNCH)
+		assert_int_equal(g.peer, types[i] == BCN_BIND || types[i] == BCN_BIND_OK ||
+						 is_echo(types[i])
+					     ? 0
+					     : f.peer);
+		if (types[i] == BCN_BIND_OK || types[i] == BCN_PUNCH || is_echo(types[i]))
 			assert_ep_equal(&g.ep, &f.ep);
 		else
 			assert_int_equal(g.ep.sin6_family, 0);
-		if (types[i] == BCN_PUNCH)
+		if (types[i] == BCN_PUNCH || is_echo(types[i]))
 			assert_memory_equal(g.nonce, f.nonce, BCN_NONCE);
 		else
 			assert_int_equal(g.nonce[0] | g.nonce[7], 0);
@@ -476,7 +569,7 @@ static void test_seal_errors(void **state)
 	uint8_t key[BCN_KEY_LEN], buf[256], frame[256];
 	struct bcn_frame f;
 	static const uint8_t unknown[] = {0x00, 0x01, 0x04, 0x0f, 0x16, BCN_PROBE,
-					  0x18, 0x1f, 0x20, 0x90, 0xff};
+					  0x1a, 0x1f, 0x20, 0x90, 0xff};
 
 	(void)state;
 	key_fill(key, 0x47);
@@ -486,7 +579,7 @@ static void test_seal_errors(void **state)
 		/* One byte short: refused, and nothing written. */
 		memset(buf, 0x5a, sizeof(buf));
 		if (f.payload)
-			f.payload = buf + BCN_RELAY_HDR;
+			f.payload = buf + bcn_var_at(f.type);
 		assert_int_equal(bcn_seal(&f, key, buf, len - 1), -EMSGSIZE);
 		assert_int_equal(bcn_seal(&f, key, buf, 0), -EMSGSIZE);
 		for (size_t j = 0; j < sizeof(buf); j++)
@@ -581,13 +674,13 @@ static void test_open_lengths(void **state)
 	(void)state;
 	key_fill(key, 0x49);
 	for (size_t i = 0; i < NTYPES; i++) {
-		int relay = types[i] == BCN_RELAY || types[i] == BCN_RELAYED;
+		int relay = bcn_var_at(types[i]) != 0;
 		size_t n = make_frame(types[i], key, buf, sizeof(buf), 40, &f);
 
 		/* Truncated. */
 		for (size_t len = 0; len < n; len++) {
 			int rc = bcn_open(buf, len, key, &g);
-			if (relay && len > BCN_RELAY_OVERHEAD)
+			if (relay && opens_at(types[i], len))
 				assert_int_equal(rc, -EPERM); /* a shorter payload */
 			else
 				assert_int_equal(rc, -EBADMSG);
@@ -658,7 +751,7 @@ static void test_open_types(void **state)
 		 * whose layout has this length opens (the MAC covers the type,
 		 * so a RELAY of the right size may well be a PUNCH). */
 		for (unsigned ty = 0; ty < 256; ty++) {
-			int known = 0, relay = ty == BCN_RELAY || ty == BCN_RELAYED, rc;
+			int known = 0, rc;
 
 			for (size_t k = 0; k < NTYPES; k++)
 				known |= types[k] == ty;
@@ -666,8 +759,7 @@ static void test_open_types(void **state)
 			t[0] = (uint8_t)ty;
 			remac(t, n, key);
 			rc = bcn_open(t, n, key, &g);
-			if (known &&
-			    (relay ? n > BCN_RELAY_OVERHEAD : bcn_frame_len((uint8_t)ty, 0) == n)) {
+			if (known && opens_at(ty, n)) {
 				assert_int_equal(rc, 0);
 				assert_int_equal(g.type, ty);
 				assert_int_equal(g.node, T_NODE);
@@ -1356,21 +1448,37 @@ static void test_ep_put_get(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_key_agree),	      cmocka_unit_test(test_key_construction),
-	    cmocka_unit_test(test_key_low_order),     cmocka_unit_test(test_frame_len),
-	    cmocka_unit_test(test_seal_open_bind),    cmocka_unit_test(test_seal_open_bind_ok),
-	    cmocka_unit_test(test_seal_open_punch),   cmocka_unit_test(test_seal_open_relay),
-	    cmocka_unit_test(test_seal_open_all),     cmocka_unit_test(test_seal_errors),
-	    cmocka_unit_test(test_open_bit_flips),    cmocka_unit_test(test_open_wrong_key),
-	    cmocka_unit_test(test_open_lengths),      cmocka_unit_test(test_open_reserved),
-	    cmocka_unit_test(test_open_types),	      cmocka_unit_test(test_open_empty_relay),
-	    cmocka_unit_test(test_open_handmade),     cmocka_unit_test(test_peek),
-	    cmocka_unit_test(test_is_frame),	      cmocka_unit_test(test_counter_next),
-	    cmocka_unit_test(test_counter_monotonic), cmocka_unit_test(test_counter_start),
-	    cmocka_unit_test(test_replay_basic),      cmocka_unit_test(test_replay_window_edge),
-	    cmocka_unit_test(test_replay_skew),	      cmocka_unit_test(test_replay_jumps),
-	    cmocka_unit_test(test_replay_model),      cmocka_unit_test(test_probe),
-	    cmocka_unit_test(test_ep_parse_format),   cmocka_unit_test(test_ep_parse_invalid),
+	    cmocka_unit_test(test_key_agree),
+	    cmocka_unit_test(test_key_construction),
+	    cmocka_unit_test(test_key_low_order),
+	    cmocka_unit_test(test_frame_len),
+	    cmocka_unit_test(test_seal_open_bind),
+	    cmocka_unit_test(test_seal_open_bind_ok),
+	    cmocka_unit_test(test_seal_open_punch),
+	    cmocka_unit_test(test_seal_open_relay),
+	    cmocka_unit_test(test_seal_open_echo),
+	    cmocka_unit_test(test_seal_open_all),
+	    cmocka_unit_test(test_seal_errors),
+	    cmocka_unit_test(test_open_bit_flips),
+	    cmocka_unit_test(test_open_wrong_key),
+	    cmocka_unit_test(test_open_lengths),
+	    cmocka_unit_test(test_open_reserved),
+	    cmocka_unit_test(test_open_types),
+	    cmocka_unit_test(test_open_empty_relay),
+	    cmocka_unit_test(test_open_handmade),
+	    cmocka_unit_test(test_peek),
+	    cmocka_unit_test(test_is_frame),
+	    cmocka_unit_test(test_counter_next),
+	    cmocka_unit_test(test_counter_monotonic),
+	    cmocka_unit_test(test_counter_start),
+	    cmocka_unit_test(test_replay_basic),
+	    cmocka_unit_test(test_replay_window_edge),
+	    cmocka_unit_test(test_replay_skew),
+	    cmocka_unit_test(test_replay_jumps),
+	    cmocka_unit_test(test_replay_model),
+	    cmocka_unit_test(test_probe),
+	    cmocka_unit_test(test_ep_parse_format),
+	    cmocka_unit_test(test_ep_parse_invalid),
 	    cmocka_unit_test(test_ep_put_get),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -389,6 +389,15 @@ static size_t seal_with(const struct tnode *tn, uint8_t type, uint32_t peer, uin
 	return (size_t)len;
 }
 
+/* A \p type frame from \p tn with its next counter, the rest zero. */
+static void frame_init(struct bcn_frame *fr, struct tnode *tn, uint8_t type)
+{
+	memset(fr, 0, sizeof(*fr));
+	fr->type = type;
+	fr->node = tn->id;
+	fr->counter = bcn_counter_next(&tn->tx, (uint64_t)time(NULL));
+}
+
 static size_t seal(struct tnode *tn, uint8_t type, uint32_t peer, const uint8_t *payload,
 		   size_t plen, uint8_t *buf, size_t cap)
 {
@@ -715,10 +724,7 @@ static void test_refused(void **state)
 	{
 		struct bcn_frame ok;
 		int n;
-		memset(&ok, 0, sizeof(ok));
-		ok.type = BCN_BIND_OK;
-		ok.node = a->id;
-		ok.counter = bcn_counter_next(&a->tx, (uint64_t)time(NULL));
+		frame_init(&ok, a, BCN_BIND_OK);
 		ok.ep = a->ep;
 		n = bcn_seal(&ok, a->key, buf, sizeof(buf));
 		assert_true(n > 0);
@@ -976,6 +982,108 @@ static void test_roaming(void **state)
 	punch_roamed(f, b, a, s2, &ep2, s1);
 	assert_no_drops(f, &before);
 	close(s2);
+}
+
+/* \p tn sends an ECHO padded by \p pad bytes from \p fd.  \retval its
+ * length. */
+static size_t echo_send(struct fixture *f, struct tnode *tn, int fd, size_t pad, uint8_t *buf)
+{
+	struct bcn_frame fr;
+	int len;
+
+	frame_init(&fr, tn, BCN_ECHO);
+	memcpy(fr.nonce, "echo-tag", BCN_NONCE);
+	fr.plen = pad;
+	memset(buf + BCN_ECHO_HDR, 0, pad);
+	len = bcn_seal(&fr, tn->key, buf, BUFCAP);
+	assert_true(len > 0);
+	send_pump(f, fd, buf, (size_t)len);
+	return (size_t)len;
+}
+
+/* ECHO (netcheck): answered to the socket it came from, as long as it was,
+ * naming that socket's endpoint; the node's binding does not move, and a
+ * node that never bound stays unbound. */
+static void test_echo(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A], *b = &f->n[B], *d = &f->n[D];
+	static const size_t pads[] = {0, 200, BCN_ECHO_MAX_LEN - BCN_ECHO_MIN_LEN};
+	struct rdv_bcn_stats before;
+	struct sockaddr_in6 ep2;
+	uint8_t buf[BUFCAP];
+	struct bcn_frame fr;
+	int s2 = udp_socket(&ep2);
+	size_t len;
+	ssize_t got;
+
+	do_bind(f, a);
+	do_bind(f, b);
+	before = *stats(f);
+	for (size_t i = 0; i < sizeof(pads) / sizeof(pads[0]); i++) {
+		len = echo_send(f, a, s2, pads[i], buf);
+		got = recv_wait(s2, buf, sizeof(buf), 500);
+		assert_int_equal(got, (ssize_t)len);
+		assert_int_equal(bcn_open(buf, (size_t)got, a->key, &fr), 0);
+		assert_int_equal(fr.type, BCN_ECHO_OK);
+		assert_int_equal(fr.node, a->id);
+		assert_int_equal(fr.plen, pads[i]);
+		assert_memory_equal(fr.nonce, "echo-tag", BCN_NONCE);
+		assert_ep(&fr.ep, &ep2);
+		assert_true(bcn_replay_check(&a->rx, fr.counter, (uint64_t)time(NULL)) >= 0);
+		expect_none(a);
+	}
+	assert_int_equal(stats(f)->echoes, before.echoes + 3);
+	assert_int_equal(stats(f)->binds, before.binds);
+	assert_no_drops(f, &before);
+	/* A is still bound at its own socket: a punch names that. */
+	punch_roamed(f, b, a, a->fd, &a->ep, s2);
+
+	/* D never bound: answered, and still not punchable. */
+	len = echo_send(f, d, d->fd, 10, buf);
+	expect(d, BCN_ECHO_OK, &fr, buf);
+	assert_ep(&fr.ep, &d->ep);
+	refused(f, a, BCN_PUNCH_REQ, d, RDV_BCN_DROP_UNBOUND);
+
+	/* An ECHO_OK sent to the beacon is no request. */
+	before = *stats(f);
+	frame_init(&fr, a, BCN_ECHO_OK);
+	len = (size_t)bcn_seal(&fr, a->key, buf, sizeof(buf));
+	send_pump(f, s2, buf, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_MALFORMED);
+	expect_none_at(s2);
+	close(s2);
+}
+
+/* The same ECHO twice: the second is a replay; and echoes share the
+ * control budget with BIND answers. */
+static void test_echo_replay_rate(void **state)
+{
+	struct fixture *f = *state;
+	struct tnode *a = &f->n[A];
+	struct rdv_bcn_stats before = *stats(f);
+	uint8_t buf[BUFCAP], copy[BUFCAP];
+	unsigned answers = 0;
+	size_t len;
+
+	struct bcn_frame fr;
+
+	len = echo_send(f, a, a->fd, 64, buf);
+	memcpy(copy, buf, len);
+	expect(a, BCN_ECHO_OK, &fr, buf);
+	send_pump(f, a->fd, copy, len);
+	assert_dropped(f, &before, RDV_BCN_DROP_REPLAY);
+	expect_none(a);
+
+	before = *stats(f);
+	for (int i = 0; i < RDV_BCN_CTL_PER_S + 10; i++)
+		echo_send(f, a, a->fd, 0, buf);
+	while (recv_wait(a->fd, buf, sizeof(buf), 100) == BCN_ECHO_MIN_LEN)
+		answers++;
+	assert_true(answers >= RDV_BCN_CTL_PER_S - 1 && answers < RDV_BCN_CTL_PER_S + 10);
+	assert_int_equal(stats(f)->echoes - before.echoes, answers);
+	assert_int_equal(stats(f)->dropped[RDV_BCN_DROP_RATE] - before.dropped[RDV_BCN_DROP_RATE],
+			 RDV_BCN_CTL_PER_S + 10 - answers);
 }
 
 static void test_revoked(void **state)
@@ -1247,6 +1355,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_relay_total_budget, setup_total1, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_off, setup_rate0, teardown),
 	    cmocka_unit_test_setup_teardown(test_roaming, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_echo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_echo_replay_rate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bind6, setup6, teardown),
 	    cmocka_unit_test_setup_teardown(test_punch6, setup6, teardown),
