@@ -436,6 +436,11 @@ static int add_header(struct httpc_req *r, const char *hdr)
 
 static int set_tls(struct httpc_req *r, const char *url, const struct httpc_opts *o)
 {
+	return httpc_easy_tls(r->easy, url, o);
+}
+
+int httpc_easy_tls(void *easy, const char *url, const struct httpc_opts *o)
+{
 	char pin[64];
 	int https = strncasecmp(url, "https://", 8) == 0;
 
@@ -447,32 +452,33 @@ static int set_tls(struct httpc_req *r, const char *url, const struct httpc_opts
 	if (o->pin) {
 		if (httpc_pin_to_curl(o->pin, pin, sizeof(pin)) < 0)
 			return -EINVAL;
-		if (curl_easy_setopt(r->easy, CURLOPT_PINNEDPUBLICKEY, pin) != CURLE_OK)
+		if (curl_easy_setopt((CURL *)easy, CURLOPT_PINNEDPUBLICKEY, pin) != CURLE_OK)
 			return -ENOTSUP;
 		if (!o->cafile) {
 			/* The registry's certificate is self-signed: the SPKI pin is
 			 * the trust anchor, and curl checks it with chain and name
 			 * verification off. */
-			curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
-			curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
+			curl_easy_setopt((CURL *)easy, CURLOPT_SSL_VERIFYPEER, 0L);
+			curl_easy_setopt((CURL *)easy, CURLOPT_SSL_VERIFYHOST, 0L);
 		}
 	}
 	if (o->cafile)
-		curl_easy_setopt(r->easy, CURLOPT_CAINFO, o->cafile);
+		curl_easy_setopt((CURL *)easy, CURLOPT_CAINFO, o->cafile);
 	if (o->ca_pem) {
 		/* In place of the system's roots, not beside them. */
 		struct curl_blob blob = {(void *)o->ca_pem, strlen(o->ca_pem), CURL_BLOB_COPY};
-		if (!https || curl_easy_setopt(r->easy, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
+		if (!https ||
+		    curl_easy_setopt((CURL *)easy, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
 			return -ENOTSUP;
-		curl_easy_setopt(r->easy, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt((CURL *)easy, CURLOPT_CAPATH, NULL);
 	}
-	if (o->tls13_only && curl_easy_setopt(r->easy, CURLOPT_SSLVERSION,
+	if (o->tls13_only && curl_easy_setopt((CURL *)easy, CURLOPT_SSLVERSION,
 					      (long)CURL_SSLVERSION_TLSv1_3) != CURLE_OK)
 		return -ENOTSUP;
 	if (o->timeout_ms > 0)
-		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+		curl_easy_setopt((CURL *)easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
 	if (o->connect_timeout_ms > 0)
-		curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+		curl_easy_setopt((CURL *)easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
 	return 0;
 }
 

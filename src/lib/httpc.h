@@ -23,6 +23,12 @@ struct httpc_opts {
 	int h2_prior_knowledge;	 /* HTTP/2 from the first byte (cleartext h2c; gRPC) */
 };
 
+/** The TLS and timeout options of \p o on a curl easy handle \p easy
+ *  (CURL *) for \p url, as every request of this client gets them: for a
+ *  one-shot blocking request (pilotd --probe).  \retval 0, -EINVAL (a pin
+ *  or CA over plain http, a bad pin), -ENOTSUP (curl lacks it). */
+int httpc_easy_tls(void *easy, const char *url, const struct httpc_opts *o);
+
 /* What a GET's (or a raw POST's) response headers and trailers said. */
 struct httpc_info {
 	long max_age;		/* Cache-Control max-age (s), or -1 */

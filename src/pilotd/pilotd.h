@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <yajl/yajl_tree.h>
 
 #include "addr.h"
@@ -62,7 +63,7 @@ struct pilotd_cfg {
 	char *dns_listen;      /* its address (default: our overlay address, port 53) */
 	uint32_t dns_rate, dns_burst;
 	int public_;
-	int help, version, check_config;
+	int help, version, check_config, probe;
 };
 
 /* pilotd_conf.c: every configuration key (pilotd.json(5), the flags). */
@@ -415,6 +416,11 @@ struct json_gen;
 void pilotd_bcn_configure(struct pilotd *d, yajl_val reg);
 /** Bound (a BIND_OK heard lately): punching and relaying are possible. */
 int pilotd_bcn_ready(const struct pilotd *d);
+/* ---- pilotd --probe (pilotd_probe.c) ---- */
+/** Can each registry address be reached and authenticated, and is it a
+ *  Pilot registry?  Verdict lines to \p out.  \retval 0, or -1. */
+int pilotd_probe(const struct pilotd_cfg *cfg, FILE *out);
+
 /* ---- health (pilotd_health.c) ---- */
 /** The "health" member of `status`: {"state", "problems": [...]}. */
 void pilotd_health(struct pilotd *d, struct json_gen *j);

@@ -99,6 +99,10 @@ const struct conf_key pilotd_schema[] = {
      "DNS queries taken at once from one source address above dns_rate", 0},
     {"dns_resolved", CONF_BOOL, CFG(dns_resolved), 0, 0, "true",
      "where systemd-resolved runs, have it send the pilot domain to the DNS stub (resolvectl)", 0},
+    {"probe", CONF_ACTION, CFG(probe), 0, 0, NULL,
+     "check the configuration, then whether each registry address answers as a Pilot registry "
+     "over TLS with registry_pin or registry_ca, print a verdict and exit (1: it does not)",
+     0},
     {"check_config", CONF_ACTION, CFG(check_config), 0, 0, NULL, "check the configuration and exit",
      0},
     {"help", CONF_ACTION, CFG(help), 0, 0, NULL, "show this help", 0},

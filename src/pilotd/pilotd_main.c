@@ -106,6 +106,11 @@ int main(int argc, char **argv)
 	}
 	pilotd_tokens_load(&d);
 	conf_warn_exposed(pilotd_schema, &d.cfg);
+	if (d.cfg.probe) {
+		rc = pilotd_probe(&d.cfg, stdout);
+		conf_free(pilotd_schema, &d.cfg);
+		return rc < 0 ? 1 : 0;
+	}
 	if (d.cfg.check_config) {
 		char *dump = conf_dump(pilotd_schema, &d.cfg);
 		printf("%s\n", dump ? dump : "");

@@ -2,7 +2,7 @@
 # completion.sh - pilotctl's shell completions, as make builds them from
 # `pilotctl --json help` (contrib/gen-completion.sh):
 #   - the bash one loads, registers _pilotctl for pilotctl (complete -p), and
-#     completes what the help lists: "net" to network, "network " to exactly
+#     completes what the help lists: "netw" to network, "network " to exactly
 #     its subcommands, the commands and the global options, an option's
 #     words (--join-rule), file names where a FILE goes, help's COMMAND;
 #     an option's value is skipped (also as bash splits --opt=VALUE);
@@ -87,21 +87,22 @@ if bash "$WORK/run.bash" "$BASHC" pilotctl '' 2>&1 | head -1 | grep -qx 'complet
 else
 	not_ok "bash: sourcing it registers complete -F _pilotctl pilotctl"
 fi
-expect bash "pilotctl net<TAB> is network" "network" "$(bcomp net)"
+expect bash "pilotctl netw<TAB> is network" "network" "$(bcomp netw)"
+expect bash "pilotctl net<TAB> is netcheck and network" "netcheck network" "$(bcomp net)"
 expect bash "pilotctl network <TAB> is its subcommands" "$NETSUBS" "$(bcomp network '')"
 expect bash "pilotctl <TAB> is every command" "$TOPS" "$(bcomp '')"
 expect bash "pilotctl -<TAB> is the global options" "$GLOBALS" "$(bcomp -)"
-expect bash "pilotctl --socket PATH net<TAB>: the value is skipped" "network" \
-	"$(bcomp --socket /run/x.sock net)"
-expect bash "pilotctl --socket=PATH net<TAB> (split at =): the value is skipped" "network" \
-	"$(bcomp --socket = /run/x.sock net)"
-expect bash "pilotctl --registry HOST:PORT net<TAB> (split at :)" "network" \
-	"$(bcomp --registry 198.18.0.1 : 9000 net)"
+expect bash "pilotctl --socket PATH netw<TAB>: the value is skipped" "network" \
+	"$(bcomp --socket /run/x.sock netw)"
+expect bash "pilotctl --socket=PATH netw<TAB> (split at =): the value is skipped" "network" \
+	"$(bcomp --socket = /run/x.sock netw)"
+expect bash "pilotctl --registry HOST:PORT netw<TAB> (split at :)" "network" \
+	"$(bcomp --registry 198.18.0.1 : 9000 netw)"
 expect bash "pilotctl network create N --join-rule <TAB> is the join rules" \
 	"open token invite ca oidc spiffe" "$(bcomp network create lab --join-rule '')"
 expect bash "pilotctl network join -<TAB> is its options and --json" \
 	"--token --invite --cert --oidc-token --svid --json" "$(bcomp network join 1 -)"
-expect bash "pilotctl help net<TAB> is network" "network" "$(bcomp help net)"
+expect bash "pilotctl help netw<TAB> is network" "network" "$(bcomp help netw)"
 expect bash "pilotctl help network <TAB> is its subcommands" "$NETSUBS" "$(bcomp help network '')"
 expect bash "pilotctl policy set NET <TAB>: file names" "$WORK/files/policy.json" \
 	"$(bcomp policy set 1 "$WORK/files/p")"

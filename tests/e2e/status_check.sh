@@ -11,6 +11,8 @@
 #     (not_registered), exit 2;
 #   - pilotd stopped: UNKNOWN, exit 3;
 #   - the registry back: OK again.
+# And pilotd --probe (issue 20 item 2): ok with the right pin, the wrong pin
+# named, FAILED with the registry down.
 # Needs root; exit 77 (skip) otherwise.  See lib.sh for the topology.
 [ -z "${BASH_VERSION:-}" ] && { command -v bash >/dev/null 2>&1 || { echo "SKIP: no bash"; exit 77; }; exec bash "$0" "$@"; }
 . "$(dirname "$0")/lib.sh"
@@ -37,11 +39,26 @@ check "healthy: status --check exits 0 ($RC) with one OK line ($CHK)" \
 	eval '[ "$RC" = 0 ] && [ "$(wc -l <<<"$CHK")" = 1 ] && grep -q "^PILOT OK - node ${NODE_ID[b]}, " <<<"$CHK"'
 out=$(text_status b)
 check "healthy: text status says 'health: ok'" eval 'grep -Eq "^health: +ok$" <<<"$out"'
+# pilotd --probe: the configuration, then the registry over TLS (issue 20 item 2)
+probe() { # PIN: pilotd --probe from B's namespace; output in PROBE, exit status in RC
+	PROBE=$(ip netns exec "${HOST_NS[b]}" timeout 20 "$PILOTD" --probe --registry "$RDV_IP:$RDV_PORT" \
+		--registry-pin "$1" --state-dir "$E2E_WORK/probe-state" 2>&1)
+	RC=$?
+}
+probe "$RDV_PIN"
+check "--probe: the registry answers over TLS with the pin (exit $RC: $(tail -n 1 <<<"$PROBE"))" \
+	eval '[ "$RC" = 0 ] && grep -q "^registry $RDV_IP:$RDV_PORT: ok: TLS 1.3, the pin matched" <<<"$PROBE"'
+probe "$(head -c 32 /dev/urandom | base64)"
+check "--probe: a wrong pin is named as such (exit $RC)" \
+	eval '[ "$RC" = 1 ] && grep -q "its TLS key does not match registry_pin" <<<"$PROBE" && grep -q "^probe: FAILED" <<<"$PROBE"'
 e2e_serve a 8000 http "$MARK" || fatal "HTTP server on A"
 e2e_curl_until 10 b a 8000 /warm "$E2E_WORK/w.html" || fatal "curl B -> A before the registry goes"
 
 # ------------------------------------------------------------ registry down
 e2e_stop_pids "$RDV_PID"
+probe "$RDV_PIN"
+check "--probe with the registry down: FAILED, cannot connect (exit $RC)" \
+	eval '[ "$RC" = 1 ] && grep -q "^registry $RDV_IP:$RDV_PORT: FAILED: .*connect" <<<"$PROBE"'
 e2e_wait 10 eval 'chk b; [ "$RC" = 1 ]'
 check "registry down: status --check exits 1 ($RC), WARNING registry_unreachable ($CHK)" \
 	eval '[ "$RC" = 1 ] && grep -q "^PILOT WARNING - .*registry_unreachable: the registry 198.18.0.1:9000 has not answered" <<<"$CHK"'
