@@ -685,6 +685,8 @@ static void on_repl_poll(evutil_socket_t fd, short what, void *arg)
 	if (r->repl_down && now_mono_ms() < r->repl_retry_ms)
 		return;
 	rc = rdv_db_sync(&r->db);
+	if (rc == 0 && r->presence[0])
+		rdv_repl_presence(r->db.repl, r->cfg.listen, r->presence, now_mono_ms());
 	if (rc < 0)
 		r->repl_retry_ms = now_mono_ms() + 2000;
 	rdv_repl_get_stats(r->db.repl, &st);
@@ -839,6 +841,16 @@ static int run(struct rdv *r)
 			ret = -ENOMEM;
 			goto out;
 		}
+	}
+	if (r->db.repl) {
+		/* The list of live replicas (admin "replicas"): P r/LISTEN. */
+		snprintf(
+		    r->presence, sizeof(r->presence),
+		    "{\"listen\":\"%s\",\"beacon\":\"%s\",\"version\":\"%s\",\"started\":%llu}",
+		    r->cfg.listen, r->serve_beacon ? r->cfg.beacon_listen : "", PACKAGE_VERSION,
+		    (unsigned long long)(now_real_ms() / 1000));
+		if (rdv_repl_presence(r->db.repl, r->cfg.listen, r->presence, now_mono_ms()) < 0)
+			log_warnx("etcd: could not announce this replica (it is retried)");
 	}
 	if (r->db.repl) {
 		struct timeval poll = {(time_t)(r->cfg.etcd_poll_ms / 1000),

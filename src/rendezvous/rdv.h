@@ -136,6 +136,7 @@ struct rdv {
 	struct event *ev_repl;	   /* store etcd: looks for other replicas' writes */
 	int repl_down;		   /* etcd did not answer the last poll */
 	uint64_t repl_retry_ms;	   /* no poll before this (monotonic) while down */
+	char presence[512];	   /* this replica's presence value in etcd (JSON) */
 	struct metrics *metrics;   /* NULL unless metrics_listen */
 	struct rdv_bcn *bcn;	   /* the beacon (rdv_bcn.h), NULL unless served here */
 	struct rdv_jwks *jwks;	   /* key set fetcher (rdv_jwks.h), with the registry */

@@ -500,6 +500,7 @@ static const struct reg_op admin_ops[] = {
     {"ca_crl", k_net, reg_admin_ca_crl, 1},
     {"audit", ka_audit, reg_admin_audit, 0},
     {"audit_verify", k_none, reg_admin_audit_verify, 0},
+    {"replicas", k_none, reg_admin_replicas, 0},
     {"org_create", ka_name, reg_admin_org_create, 0},
     {"org_members", ka_org, reg_admin_org_members, 1},
     {"org_revoke", ka_revoke, reg_admin_org_revoke, 1},

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "policy.h"
 #include "rdv_reg_int.h"
+#include "rdv_repl.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ admin: audit */
@@ -206,6 +207,36 @@ int reg_admin_audit_verify(struct reg_ctx *c)
 	else
 		log_warnx("admin from %s: audit log does NOT verify: %s", c->peer_ip, res.reason);
 	return 0;
+}
+
+static void replica_out(void *arg, const char *name, const char *info)
+{
+	struct reg_ctx *c = arg;
+	char err[64];
+	yajl_val v = json_parse(info, strlen(info), 0, err, sizeof(err));
+
+	jg_map_open(&c->out);
+	jg_kstr(&c->out, "name", name);
+	if (v && YAJL_IS_OBJECT(v))
+		put_members_of(&c->out, v);
+	jg_map_close(&c->out);
+	if (v)
+		yajl_tree_free(v);
+}
+
+/* The live replicas of a registry on etcd (each one's presence key under
+ * its lease, rdv_repl.h); with LMDB alone, none: this process is all. */
+int reg_admin_replicas(struct reg_ctx *c)
+{
+	int rc = 0;
+
+	jg_kstr(&c->out, "store", c->db->repl ? "etcd" : "lmdb");
+	jg_key(&c->out, "replicas");
+	jg_array_open(&c->out);
+	if (c->db->repl)
+		rc = rdv_repl_replicas(c->db->repl, replica_out, c);
+	jg_array_close(&c->out);
+	return rc < 0 ? reg_fail(c, -EAGAIN, "etcd: the list of replicas: %s", strerror(-rc)) : 0;
 }
 
 /* Is \p auth "Bearer <admin_token>"?  Both sides are hashed to a fixed

@@ -381,6 +381,7 @@ int reg_admin_registration_reject(struct reg_ctx *c);
 
 int reg_admin_audit(struct reg_ctx *c);
 int reg_admin_audit_verify(struct reg_ctx *c);
+int reg_admin_replicas(struct reg_ctx *c);
 
 /* Is \p auth "Bearer <the admin token>" or an org's admin token (then
  * c->org_scope is that org)?  \retval 0, -EPERM or -EIO, with reg_fail's

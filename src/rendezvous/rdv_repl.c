@@ -47,6 +47,10 @@ struct rdv_repl {
 
 	uint8_t *kbuf; /* a whole copy's last key (the next page starts after it) */
 	size_t klen, kcap;
+
+	/* Presence (rdv_repl_presence): P r/NAME on a lease of our own. */
+	int64_t lease;
+	uint64_t lease_ms; /* last grant or keepalive, monotonic */
 };
 
 static void set_error(struct rdv_repl *r, const char *what, int rc)
@@ -586,6 +590,9 @@ void rdv_repl_free(struct rdv_repl *r)
 {
 	if (!r)
 		return;
+	/* A clean stop leaves the list of live replicas at once. */
+	if (r->lease && r->e)
+		rdv_etcd_lease_revoke(r->e, r->lease);
 	if (r->st) {
 		store_set_repl(r->st, NULL, NULL, NULL);
 		store_set_max_changes(r->st, 0);
@@ -771,4 +778,84 @@ out:
 	free(r.wkey);
 	free(r.wend);
 	return rc < 0 ? rc : 0;
+}
+
+/* ------------------------------------------------------------ presence */
+
+/* P r/NAME: a replica's presence key, under its own lease. */
+static size_t rkey(const struct rdv_repl *r, const char *name, uint8_t *out, size_t cap)
+{
+	size_t n = strlen(name);
+
+	if (r->plen + 2 + n > cap)
+		return 0;
+	memcpy(out, r->pfx, r->plen);
+	memcpy(out + r->plen, "r/", 2);
+	memcpy(out + r->plen + 2, name, n);
+	return r->plen + 2 + n;
+}
+
+int rdv_repl_presence(struct rdv_repl *r, const char *name, const char *info, uint64_t now_ms)
+{
+	uint8_t key[512];
+	size_t kl = rkey(r, name, key, sizeof(key));
+	int rc;
+
+	if (!kl)
+		return -ENAMETOOLONG;
+	if (r->lease && now_ms - r->lease_ms < RDV_REPL_PRESENCE_RENEW_MS)
+		return 0;
+	if (r->lease) {
+		rc = rdv_etcd_lease_keepalive(r->e, r->lease, NULL);
+		if (rc == 0) {
+			r->lease_ms = now_ms;
+			return 0;
+		}
+		if (rc != -ENOENT)
+			return rc; /* etcd away: the lease may outlive this, or not */
+		r->lease = 0;	   /* it ran out (we were away longer than its TTL) */
+	}
+	if ((rc = rdv_etcd_lease_grant(r->e, RDV_REPL_PRESENCE_TTL_S, &r->lease, NULL)) < 0) {
+		r->lease = 0;
+		return rc;
+	}
+	if ((rc = rdv_etcd_put(r->e, key, kl, info, strlen(info), r->lease, NULL)) < 0) {
+		rdv_etcd_lease_revoke(r->e, r->lease);
+		r->lease = 0;
+		return rc;
+	}
+	r->lease_ms = now_ms;
+	return 0;
+}
+
+struct replicas_ctx {
+	const struct rdv_repl *r;
+	rdv_repl_replica_cb cb;
+	void *arg;
+};
+
+static int replica_cb(void *arg, const struct rdv_etcd_kv *kv)
+{
+	struct replicas_ctx *c = arg;
+	char name[256], info[1024];
+	size_t off = c->r->plen + 2, n;
+
+	if (kv->klen <= off || kv->klen - off >= sizeof(name) || kv->vlen >= sizeof(info))
+		return 0;
+	n = kv->klen - off;
+	memcpy(name, kv->key + off, n);
+	name[n] = '\0';
+	memcpy(info, kv->val, kv->vlen);
+	info[kv->vlen] = '\0';
+	c->cb(c->arg, name, info);
+	return 0;
+}
+
+int rdv_repl_replicas(struct rdv_repl *r, rdv_repl_replica_cb cb, void *arg)
+{
+	struct replicas_ctx c = {r, cb, arg};
+	uint8_t key[512];
+	size_t kl = rkey(r, "", key, sizeof(key));
+
+	return kl ? rdv_etcd_range_prefix(r->e, key, kl, 0, replica_cb, &c, NULL) : -ENAMETOOLONG;
 }

@@ -63,6 +63,20 @@ int rdv_repl_sync(struct rdv_repl *r);
 
 void rdv_repl_get_stats(const struct rdv_repl *r, struct rdv_repl_stats *s);
 
+/* Presence: each replica keeps P r/NAME (NAME: its listen address) on an
+ * etcd lease of RDV_REPL_PRESENCE_TTL_S, renewed every
+ * RDV_REPL_PRESENCE_RENEW_MS: a replica that dies, or loses etcd for
+ * longer than the TTL, leaves the list by itself; one that stops cleanly
+ * revokes its lease and leaves at once. */
+#define RDV_REPL_PRESENCE_TTL_S 10
+#define RDV_REPL_PRESENCE_RENEW_MS 3000
+/** Keep (or put again, after the lease ran out) this replica's presence,
+ *  \p info its value (JSON).  Cheap between renewals.  \retval 0 or -errno. */
+int rdv_repl_presence(struct rdv_repl *r, const char *name, const char *info, uint64_t now_ms);
+typedef void (*rdv_repl_replica_cb)(void *arg, const char *name, const char *info);
+/** The live replicas, each to \p cb.  \retval 0 or -errno (etcd away). */
+int rdv_repl_replicas(struct rdv_repl *r, rdv_repl_replica_cb cb, void *arg);
+
 struct store;
 /** \brief Copy the state of an LMDB registry (\p src, every database not
  *  marked local) into etcd under \p prefix, in transactions of at most

@@ -14,6 +14,8 @@
 #     exactly one joins;
 #   - a revocation made through r2 cuts a flow held by a node on r1
 #     (within 1.5 s);
+#   - each replica is listed live (admin "replicas", its key on an etcd
+#     lease), and a killed one leaves the list when its lease runs out;
 #   - kill -9 of r1 during a stream of admin writes to it: every write it
 #     acknowledged is there through r2, the audit chain verifies;
 #   - a and b fail over to r2 within 10 s, and a revocation through r2 then
@@ -97,6 +99,11 @@ admin() {
 	ADMIN_OUT=$(cat "$E2E_WORK/admin.out" 2>/dev/null)
 	[ "$code" = 200 ]
 }
+# live replicas: each one's presence key on its etcd lease
+replicas() { admin "$1" replicas '{}' && jget 'replicas[].name' <<<"$ADMIN_OUT" | sort | tr '\n' ' '; }
+R12="${HOST_IP[r1]}:9000 ${HOST_IP[r2]}:9000 "
+check "both replicas are listed live (through r1: $(replicas r1))" \
+	e2e_wait 10 eval '[ "$(replicas r1)" = "$R12" ] && [ "$(replicas r2)" = "$R12" ]'
 
 # ----------------------------------------------------------------- nodes
 # Heartbeats every second: the idle check below sees several per node.
@@ -192,6 +199,8 @@ wait "$WPID"
 NACK=$(wc -l <"$E2E_WORK/acked")
 info "r1 acknowledged $NACK network_create before kill -9"
 check "r2 lists networks" admin r2 network_list '{}'
+check "r1 (killed) leaves the list of live replicas when its lease runs out (within 15 s: $(replicas r2))" \
+	e2e_wait 15 eval '[ "$(replicas r2)" = "${HOST_IP[r2]}:9000 " ]'
 jget "networks[].name" <<<"$ADMIN_OUT" | sort >"$E2E_WORK/listed"
 sort "$E2E_WORK/acked" >"$E2E_WORK/acked.sorted"
 lost=$(comm -23 "$E2E_WORK/acked.sorted" "$E2E_WORK/listed" | wc -l)

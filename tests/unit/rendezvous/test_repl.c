@@ -312,6 +312,36 @@ static void test_refuses_lmdb_state(void **state)
 	assert_int_equal(open_replica(p, &db, dir, 128), -EEXIST);
 }
 
+static void count_replica(void *arg, const char *name, const char *info)
+{
+	(void)info;
+	if (strcmp(name, "a:1") == 0 || strcmp(name, "b:2") == 0)
+		(*(int *)arg)++;
+}
+
+/* Each replica's presence key lives on its lease: both listed while they
+ * run, one gone at once when it stops cleanly. */
+static void test_presence(void **state)
+{
+	struct pair *p = *state;
+	int n = 0;
+
+	assert_int_equal(rdv_repl_presence(p->a.repl, "a:1", "{\"listen\":\"a:1\"}", 1000), 0);
+	assert_int_equal(rdv_repl_presence(p->b.repl, "b:2", "{}", 1000), 0);
+	/* between renewals, nothing is sent (and nothing fails) */
+	assert_int_equal(rdv_repl_presence(p->a.repl, "a:1", "{}", 1500), 0);
+	assert_int_equal(rdv_repl_replicas(p->a.repl, count_replica, &n), 0);
+	assert_int_equal(n, 2);
+	/* a renewal keeps it */
+	assert_int_equal(
+	    rdv_repl_presence(p->a.repl, "a:1", "{}", 1000 + RDV_REPL_PRESENCE_RENEW_MS), 0);
+	rdv_db_close(&p->b);
+	p->open_b = 0;
+	n = 0;
+	assert_int_equal(rdv_repl_replicas(p->a.repl, count_replica, &n), 0);
+	assert_int_equal(n, 1);
+}
+
 /* An LMDB registry moved into etcd: every key, the deployment prefix, in
  * many small transactions; never into a prefix that holds anything. */
 static void test_import(void **state)
@@ -468,6 +498,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuses_lmdb_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_import, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_regtoken_once, setup, teardown),
 	};
 	int rc;
