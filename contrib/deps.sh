@@ -7,7 +7,7 @@ PILOT_DEPS="build-essential autoconf automake libtool pkg-config
 libevent-dev libmnl-dev libsodium-dev libyajl-dev liblmdb-dev libssl-dev
 libcurl4-openssl-dev libcmocka-dev mandoc iproute2 iperf3 nftables iptables
 curl netcat-openbsd clang-14 libclang-rt-14-dev lmdb-utils conntrack
-iputils-ping procps python3 etcd-server faketime bind9-dnsutils zsh"
+iputils-ping procps python3 etcd-server faketime bind9-dnsutils zsh openssl"
 
 # pilot_missing_deps: print the packages of PILOT_DEPS that are not installed
 pilot_missing_deps() {

@@ -3,7 +3,8 @@
 # registry on etcd without losing anything (issue 18):
 #   - an LMDB registry with two trusted nodes, a network and audit records;
 #   - stopped; `pilot-rendezvous --import-lmdb OLD_STATE --store etcd ...`
-#     copies it into a one-member etcd; a second import into the same
+#     copies it into a one-member etcd over TLS with client certificates
+#     (refused without one); a second import into the same
 #     prefix is refused and changes nothing;
 #   - a replica starts on an empty state directory (with the old one's keys
 #     and TLS files, so the nodes' pin holds) at the same address;
@@ -41,19 +42,46 @@ info "before: A at $prefix0, $recs0 audit records"
 # ------------------------------------------------------------ etcd and the import
 ip=${HOST_IP[e1]}
 mkdir -p -m 0700 "$E2E_WORK/e1"
+# etcd over TLS with client certificates (a CA made here): the registry's
+# etcd_ca, etcd_cert and etcd_key, as production would run it.  etcd's own
+# JSON gateway dials etcd with the server certificate, so that one must be
+# good for client authentication too.
+P=$E2E_WORK/pki
+mkdir -p -m 0700 "$P"
+pki() { openssl "$@" >>"$P/openssl.log" 2>&1; }
+pki req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-etcd-ca \
+	-keyout "$P/ca.key" -out "$P/ca.crt"
+for who in server client; do
+	pki req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$who" \
+		-keyout "$P/$who.key" -out "$P/$who.csr"
+	printf 'subjectAltName=IP:%s\nextendedKeyUsage=%s\n' "$ip" \
+		"$([ $who = server ] && echo serverAuth,clientAuth || echo clientAuth)" >"$P/$who.ext"
+	pki x509 -req -in "$P/$who.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 2 \
+		-extfile "$P/$who.ext" -out "$P/$who.crt"
+done
+[ -s "$P/client.crt" ] || fatal "test PKI for etcd (openssl: $(tail -n 2 "$P/openssl.log"))"
 e2e_bg "${HOST_NS[e1]}" "$E2E_WORK/e1/etcd.log" /usr/bin/etcd --name e1 --data-dir "$E2E_WORK/e1/data" \
 	--listen-peer-urls "http://$ip:2380" --initial-advertise-peer-urls "http://$ip:2380" \
-	--initial-cluster "e1=http://$ip:2380" --listen-client-urls "http://$ip:2379" \
-	--advertise-client-urls "http://$ip:2379" --listen-metrics-urls ""
+	--initial-cluster "e1=http://$ip:2380" --listen-client-urls "https://$ip:2379" \
+	--advertise-client-urls "https://$ip:2379" --listen-metrics-urls "" \
+	--cert-file "$P/server.crt" --key-file "$P/server.key" --client-cert-auth \
+	--trusted-ca-file "$P/ca.crt"
 e2e_add_log etcd "$E2E_WORK/e1/etcd.log"
-EP=http://$ip:2379
-check "etcd up" e2e_wait 20 eval 'ip netns exec "${HOST_NS[e1]}" curl -sS --max-time 1 "$EP/health" | grep -q "\"true\""' ||
+EP=https://$ip:2379
+ETLS="--etcd-ca $P/ca.crt --etcd-cert $P/client.crt --etcd-key $P/client.key"
+check "etcd up (TLS, client certificates required)" e2e_wait 20 eval 'ip netns exec "${HOST_NS[e1]}" curl -sS --max-time 1 \
+	--cacert "$P/ca.crt" --cert "$P/client.crt" --key "$P/client.key" "$EP/health" | grep -q "\"true\""' ||
 	fatal "etcd up"
+out=$(ip netns exec "${HOST_NS[rdv]}" timeout 30 "$RDV" --import-lmdb "$E2E_WORK/rdv/state" --store etcd \
+	--etcd-endpoints "$EP" --etcd-ca "$P/ca.crt" --etcd-timeout-ms 2000 --state-dir "$E2E_WORK/new" 2>&1)
+rc=$?
+check "without a client certificate etcd refuses the registry (exit $rc, nothing imported)" \
+	eval '[ "$rc" = 1 ] && ! grep -q "imported" <<<"$out"'
 e2e_stop_pids "$RDV_PID"
 OLD=$E2E_WORK/rdv/state
 sum0=$(sha256sum <"$OLD/data.mdb")
 imp() { ip netns exec "${HOST_NS[rdv]}" timeout 60 "$RDV" --import-lmdb "$OLD" --store etcd \
-	--etcd-endpoints "$EP" --state-dir "$E2E_WORK/new" 2>&1; }
+	--etcd-endpoints "$EP" $ETLS --state-dir "$E2E_WORK/new" 2>&1; }
 out=$(imp)
 rc=$?
 info "import: $out"
@@ -64,7 +92,7 @@ rc=$?
 check "a second import into the same prefix is refused (exit $rc): $(tail -n 1 <<<"$out" | cut -c1-100)" \
 	eval '[ "$rc" = 1 ] && grep -q "already holds keys under the prefix" <<<"$out"'
 out=$(ip netns exec "${HOST_NS[rdv]}" timeout 20 "$RDV" --import-lmdb "$E2E_WORK/nothing" --store etcd \
-	--etcd-endpoints "$EP" --etcd-prefix /other/ 2>&1)
+	--etcd-endpoints "$EP" $ETLS --etcd-prefix /other/ 2>&1)
 rc=$?
 check "an import from a directory without a registry is refused (exit $rc)" \
 	eval '[ "$rc" = 1 ] && grep -q "no LMDB registry" <<<"$out" && [ ! -e "$E2E_WORK/nothing/data.mdb" ]'
@@ -75,7 +103,7 @@ NEW=$E2E_WORK/new
 mkdir -p -m 0700 "$NEW"
 cp -p "$OLD"/tls.crt "$OLD"/tls.key "$OLD"/audit.key "$OLD"/invite.key "$OLD"/beacon.key "$NEW/"
 e2e_bg "${HOST_NS[rdv]}" "$E2E_WORK/rdv/replica.log" "$RDV" --listen "$RDV_IP:$RDV_PORT" \
-	--state-dir "$NEW" --store etcd --etcd-endpoints "$EP" --admin-token "$TOKEN" --log-level debug
+	--state-dir "$NEW" --store etcd --etcd-endpoints "$EP" $ETLS --admin-token "$TOKEN" --log-level debug
 RDV_PID=$LASTPID
 e2e_add_log replica "$E2E_WORK/rdv/replica.log"
 check "the replica (store etcd, an empty state dir) is up at the old address" e2e_wait 15 e2e_rdv_ready ||
