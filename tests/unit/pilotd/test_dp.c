@@ -752,6 +752,30 @@ static void test_replay_dropped(void **state)
 	assert_int_equal(w.b.d->ctr.rx_dropped_replay, 1);
 }
 
+/* (e) A peer that lies about the inner source (its daemon changed to seal
+ * a packet from another node's address, here C's): the record
+ * authenticates as A's, but B drops it as a spoof, counted, nothing on
+ * its TUN; A's own packets still pass. */
+static void test_inner_spoof_dropped(void **state)
+{
+	uint8_t pkt[512];
+	size_t len = udp_packet(pkt, NODE_C, NODE_B, 40004, 5353, "I am C, honest");
+
+	(void)state;
+	a_to_b_arrives("the session is up");
+	w.a.d->node_id = NODE_C; /* what A's outbound check lets through */
+	tun_inject(&w.a, pkt, len);
+	pump();
+	w.a.d->node_id = NODE_A;
+	assert_int_equal(w.b.d->ctr.rx_dropped_spoof, 1);
+	assert_int_equal(w.b.d->ctr.rx_dropped_auth + w.b.d->ctr.rx_dropped_replay, 0);
+	assert_tun_empty(&w.b);
+	assert_int_equal(w.b.denied, 0);
+
+	a_to_b_arrives("A's own address still passes");
+	assert_int_equal(w.b.d->ctr.rx_dropped_spoof, 1);
+}
+
 /* ------------------------------------------------------------ broadcast */
 
 #define NET_BC 7    /* the network the broadcast tests broadcast in */
@@ -1203,6 +1227,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dark_to_strangers, setup_direct, teardown),
 	    cmocka_unit_test_setup_teardown(test_tampered_dropped, setup_relayed, teardown),
 	    cmocka_unit_test_setup_teardown(test_replay_dropped, setup_relayed, teardown),
+	    cmocka_unit_test_setup_teardown(test_inner_spoof_dropped, setup_direct, teardown),
 	    cmocka_unit_test_setup_teardown(test_bcast_fanout, setup_bcast, teardown),
 	    cmocka_unit_test_setup_teardown(test_bcast_refused, setup_bcast, teardown),
 	    cmocka_unit_test_setup_teardown(test_bcast_tx_rate, setup_bcast, teardown),
