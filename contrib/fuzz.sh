@@ -35,7 +35,7 @@
 #   build-fuzz/fuzz_NAME -merge=1 tests/fuzz/corpus/NAME build-fuzz/corpus-NAME
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(regmsg pkt tnl conf nss audit policy bcn cert jwt jwks svid_resp join rdv)
+all=(regmsg pkt tnl conf nss audit policy bcn cert jwt jwks svid_resp join rdv ipc)
 secs=${1:-60}
 shift || true
 names=("$@")

@@ -36,7 +36,6 @@
  * error.message), or, for a 200 events request, JSON lines. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +52,8 @@
 #include "rdv_store.h"
 #include "regmsg.h"
 #include "util.h"
+
+#include "fuzz_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
@@ -94,25 +95,6 @@ static void fz_keypair(struct fz_key *k, uint8_t fill)
 	CHECK(b64_encode(k->pk_b64, sizeof(k->pk_b64), k->pk, 32) > 0);
 }
 
-/* The store directory holds LMDB's two files and nothing else. */
-static void fz_rmdir(const char *dir)
-{
-	DIR *dh = opendir(dir);
-	struct dirent *e;
-	char p[sizeof(fz.dir) + 256 + 2];
-
-	if (!dh)
-		return;
-	while ((e = readdir(dh)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(dh);
-	rmdir(dir);
-}
-
 static void fz_close(void)
 {
 	if (!fz.open)
@@ -122,79 +104,36 @@ static void fz_close(void)
 	fz.open = 0;
 }
 
-/* Append \p s (\p len bytes) to the growing buffer. */
-struct fz_buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void fz_put(struct fz_buf *b, const char *s, size_t len)
+/* The @words of a request body (see the header). */
+static size_t fz_word(struct fz_buf *b, const char *w, size_t rest, void *arg)
 {
-	if (b->len + len + 1 > b->cap) {
-		b->cap = (b->len + len + 1) * 2;
-		b->p = realloc(b->p, b->cap);
-		CHECK(b->p);
+	const struct fz_key *signer = arg;
+	size_t n;
+
+	if ((n = fz_is_word(w, rest, "ts"))) {
+		fz_put_u(b, FZ_NOW);
+	} else if ((n = fz_is_word(w, rest, "nonce"))) {
+		uint8_t nb[REGMSG_NONCE_LEN] = {0};
+		char nonce[32];
+		uint64_t c = ++fz.nonce_ctr;
+
+		memcpy(nb, &c, sizeof(c));
+		b64_encode(nonce, sizeof(nonce), nb, sizeof(nb));
+		fz_put(b, nonce, strlen(nonce));
+	} else if ((n = fz_is_word(w, rest, "id"))) {
+		fz_put_u(b, signer ? signer->id : 0);
+	} else if ((n = fz_is_word(w, rest, "pk"))) {
+		const char *pk = signer ? signer->pk_b64 : fz.keys[0].pk_b64;
+		fz_put(b, pk, strlen(pk));
+	} else if ((n = fz_is_word(w, rest, "tnet"))) {
+		fz_put_u(b, fz.tnet);
+	} else if ((n = fz_is_word(w, rest, "net"))) {
+		fz_put_u(b, fz.net);
+	} else if (rest >= 1 && w[0] >= 'a' && w[0] <= 'c') {
+		fz_put_u(b, fz.keys[w[0] - 'a'].id);
+		n = 1;
 	}
-	memcpy(b->p + b->len, s, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-}
-
-static void fz_put_u(struct fz_buf *b, unsigned long long v)
-{
-	char s[24];
-
-	fz_put(b, s, (size_t)snprintf(s, sizeof(s), "%llu", v));
-}
-
-/* The body with its @words replaced (see the header). */
-static void fz_expand(struct fz_buf *b, const char *s, size_t len, const struct fz_key *signer)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		const char *at = memchr(s + i, '@', len - i);
-		size_t rest;
-
-		if (!at) {
-			fz_put(b, s + i, len - i);
-			return;
-		}
-		fz_put(b, s + i, (size_t)(at - (s + i)));
-		i = (size_t)(at - s) + 1;
-		rest = len - i;
-#define WORD(w)                                                                                    \
-	(rest >= sizeof(w) - 1 && memcmp(s + i, w, sizeof(w) - 1) == 0 && (i += sizeof(w) - 1))
-		if (WORD("ts")) {
-			fz_put_u(b, FZ_NOW);
-		} else if (WORD("nonce")) {
-			uint8_t nb[REGMSG_NONCE_LEN] = {0};
-			char nonce[32];
-			uint64_t c = ++fz.nonce_ctr;
-
-			memcpy(nb, &c, sizeof(c));
-			b64_encode(nonce, sizeof(nonce), nb, sizeof(nb));
-			fz_put(b, nonce, strlen(nonce));
-		} else if (WORD("id")) {
-			fz_put_u(b, signer ? signer->id : 0);
-		} else if (WORD("pk")) {
-			const char *pk = signer ? signer->pk_b64 : fz.keys[0].pk_b64;
-			fz_put(b, pk, strlen(pk));
-		} else if (WORD("tnet")) {
-			fz_put_u(b, fz.tnet);
-		} else if (WORD("net")) {
-			fz_put_u(b, fz.net);
-		} else if (WORD("a")) {
-			fz_put_u(b, fz.keys[0].id);
-		} else if (WORD("b")) {
-			fz_put_u(b, fz.keys[1].id);
-		} else if (WORD("c")) {
-			fz_put_u(b, fz.keys[2].id);
-		} else {
-			fz_put(b, "@", 1);
-		}
-#undef WORD
-	}
+	return n;
 }
 
 /* The answer, whatever the request: a status and a JSON body. */
@@ -264,9 +203,7 @@ static int fz_request(const char *line, size_t len, yajl_val *out)
 	 * the signature is missing or forged. */
 	if (!admin)
 		signer = &fz.keys[who >= '1' && who <= '4' ? who - '1' : 0];
-	fz_expand(&b, body, blen, signer);
-	if (!b.p)
-		fz_put(&b, "", 0);
+	fz_expand_words(&b, body, blen, fz_word, signer);
 	if (admin) {
 		const char *auth = who == '1'	? "Bearer " FZ_ADMIN_TOKEN
 				   : who == '0' ? NULL
