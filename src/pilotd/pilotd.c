@@ -493,6 +493,16 @@ static int control_group(struct pilotd *d)
 
 int pilotd_init(struct pilotd *d, struct event_base *base)
 {
+	int rc;
+
+	d->udp_fd = -1; /* pilotd_free after a failure closes nothing */
+	if ((rc = control_group(d)) < 0)
+		return rc;
+	return pilotd_open(d, base);
+}
+
+int pilotd_open(struct pilotd *d, struct event_base *base)
+{
 	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
 	struct timeval tick = {0, 100000};
 	int rc;
@@ -503,8 +513,6 @@ int pilotd_init(struct pilotd *d, struct event_base *base)
 	d->started_ms = now_mono_ms();
 	d->rekey_ms = (uint64_t)d->cfg.rekey_interval * 1000;
 	d->reject_ms = d->rekey_ms + 60000;
-	if ((rc = control_group(d)) < 0)
-		return rc;
 	if (tnl_global_init() < 0)
 		return -EIO;
 	/* The map is address space, not disk: room for a long audit log. */

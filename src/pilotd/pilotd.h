@@ -612,6 +612,10 @@ void pilotd_metrics_fill(void *arg, struct evbuffer *out);
 /** Build the daemon from parsed config; opens state, identity, sockets.
  *  \retval 0 or -errno (logged). */
 int pilotd_init(struct pilotd *d, struct event_base *base);
+/** pilotd_init less the look-up of the control socket's group: the
+ *  caller has set d->ctl_group.  For tests/fuzz/fuzz_ipc.c, which runs the
+ *  daemon where there may be no group "pilot". */
+int pilotd_open(struct pilotd *d, struct event_base *base);
 void pilotd_free(struct pilotd *d);
 /** After registration: bring up pilot0 with our addresses and route. */
 int pilotd_tun_setup(struct pilotd *d);

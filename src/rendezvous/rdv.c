@@ -31,7 +31,7 @@
 #define PROG "pilot-rendezvous"
 #define OFF(m) offsetof(struct rdv_config, m)
 
-static const struct conf_key rdv_schema[] = {
+const struct conf_key rdv_schema[] = {
     {"listen", CONF_HOSTPORT, OFF(listen), 0, 0, "0.0.0.0:9000",
      "registry address (HTTPS, TLS 1.3 only)", 0},
     {"beacon_listen", CONF_HOSTPORT, OFF(beacon_listen), 0, 0, "0.0.0.0:9001",

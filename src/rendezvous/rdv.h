@@ -91,6 +91,9 @@ struct rdv_config {
 	int version;
 };
 
+/* The configuration's keys (rendezvous.json, and each as a long flag). */
+extern const struct conf_key rdv_schema[];
+
 struct rdv_stream;
 struct rdv_jwks;
 struct rdv_parked;
