@@ -81,8 +81,8 @@ void __real_httpc_cancel(struct httpc_req *r);
 #define FZ_NODES 6 /* fixture nodes 7 .. 12 */
 #define FZ_PREFIX "fd5e:1f2a:3b4c::/48"
 #define FZ_REBUILD 4096
-#define FZ_AUDIT_MAX 64 /* audit records kept */
-#define FZ_PRUNE 32	/* inputs between prunes */
+#define FZ_AUDIT_MAX 16 /* audit records kept */
+#define FZ_PRUNE 8	/* inputs between prunes */
 #define FZ_ROUNDS 4000	/* event-loop turns per input at most */
 #define FZ_STUCK 200	/* turns with nothing to do before a request counts as lost */
 
