@@ -81,7 +81,9 @@ nc() {
 }
 ncf() { jget "data.$2" <<<"${NC[$1]}" 2>/dev/null; }   # NODE FIELD
 on_addr() { case "$1" in "$2":[0-9]*) return 0 ;; esac; return 1; }
-is_ms() { [[ "$1" =~ ^[0-9]+\.[0-9]{3}$ ]]; }
+# a round trip in ms: pilotd writes 3 decimals, but jget prints the JSON
+# number as Python does (0.380 comes back as 0.38)
+is_ms() { [[ "$1" =~ ^[0-9]+(\.[0-9]{1,3})?$ ]]; }
 
 ctr() { pctl "$1" status 2>/dev/null | "$PY" "$E2E_HELPER" counters | awk -v k="$2" '$1 == k {v = $2} END {print v == "" ? "NA" : v}'; }
 
