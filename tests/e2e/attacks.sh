@@ -28,12 +28,7 @@ RDV_EXTRA_ARGS="--admin-token $TOKEN"
 REGREQ=${REGREQ:-$(dirname "$PILOTCTL")/tests/tools/pilot-regreq}
 [ -x "$REGREQ" ] || fatal "pilot-regreq test tool built ($REGREQ)"
 
-e2e_underlay
-e2e_host rdv 1
-e2e_host a 2
-e2e_host b 3
-e2e_host c 4
-e2e_start_rdv
+e2e_lan a b c
 for n in a b c; do e2e_start_node "$n" "node-$n" || fatal "pilotd $n ready"; done
 e2e_establish_trust a b || fatal "a and b trust each other"
 check "B is private" pctl_ok b set-private

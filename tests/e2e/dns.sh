@@ -57,12 +57,7 @@ echo "\$*" >>"$RCTL_LOG"
 EOF
 chmod 755 "$PILOTD" "$E2E_WORK/resolvectl"
 
-e2e_underlay
-e2e_host rdv 1
-e2e_host a 2
-e2e_host b 3
-e2e_host c 4
-e2e_start_rdv
+e2e_lan a b c
 DNS_ARGS="--dns --dns-rate $RATE --dns-burst $BURST"
 export DNS_FAKE_RESOLVED=1 PILOT_RESOLVECTL=$E2E_WORK/resolvectl
 PILOTD_EXTRA_ARGS=$DNS_ARGS e2e_start_node a alice || fatal "pilotd alice (stub on) ready"

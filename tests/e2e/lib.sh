@@ -481,11 +481,7 @@ e2e_lan() {
 # rendezvous (.1), pilotd alice in a (.2) and bob in b (.3), trusted
 # (REQUESTER asks, APPROVER approves); fatal if any step fails
 e2e_lan_pair() {
-	e2e_underlay
-	e2e_host rdv 1
-	e2e_host a 2
-	e2e_host b 3
-	e2e_start_rdv
+	e2e_lan a b
 	e2e_start_node a alice || fatal "pilotd alice ready"
 	e2e_start_node b bob || fatal "pilotd bob ready"
 	e2e_establish_trust "$1" "$2" || fatal "$1 and $2 trust each other"

@@ -25,13 +25,7 @@ RCONF=$E2E_WORK/rendezvous.json
 echo '{ "registration": "token" }' >"$RCONF"
 RDV_EXTRA_ARGS="--config $RCONF --admin-token $TOKEN --metrics-listen 127.0.0.1:9100"
 
-e2e_underlay
-e2e_host rdv 1
-e2e_host a 2
-e2e_host b 3
-e2e_host c 4
-e2e_host d 5
-e2e_start_rdv
+e2e_lan a b c d
 
 reason() { pctl "$1" status 2>/dev/null | jget data.registry.reason 2>/dev/null; }
 has_reason() { [ "$(reason "$1")" = "$2" ]; }
